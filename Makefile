@@ -1,0 +1,51 @@
+# The two commands of the README. Both create .venv when it is missing and install the project into it.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+MODEL   ?= instruct-pix2pix
+LIMIT   ?=
+WEIGHTS ?=
+DATA    ?=
+OUT     ?= runs
+SITE    ?= site
+JUDGE   ?=
+
+RUN_ARGS := --model $(MODEL) --out $(OUT) \
+	$(if $(LIMIT),--limit $(LIMIT)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(DATA),--data-dir $(DATA))
+
+.PHONY: eval test install browser clean help
+
+help:
+	@echo "make eval MODEL=instruct-pix2pix [LIMIT=N] [WEIGHTS=id|dir] [DATA=dir] [JUDGE=provider/model]"
+	@echo "make test"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+# Debian's chromium for the browser tests (never a browser download). Needs root, as on CI.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is not installed: browser tests will be skipped (apt-get install chromium)"; fi; }
+
+test: $(STAMP) browser
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q
+
+eval: $(STAMP)
+	@if [ -z "$(DATA)" ]; then $(BIN)/realedit data verify >/dev/null 2>&1 || $(BIN)/realedit data fetch; fi
+	$(BIN)/realedit run $(RUN_ARGS); rc=$$?; \
+	  if [ $$rc -ne 0 ] && [ $$rc -ne 1 ]; then exit $$rc; fi
+	@run_dir=$$(ls -td $(OUT)/*/ | head -1); echo "run: $$run_dir"; \
+	  $(BIN)/realedit metrics --images $$run_dir $(if $(DATA),--data-dir $(DATA)) || true; \
+	  if [ -n "$(JUDGE)" ]; then $(BIN)/realedit judge --images $$run_dir --judge $(JUDGE) $(if $(DATA),--data-dir $(DATA)); fi
+	$(BIN)/realedit report --runs $(OUT) --out $(SITE)
+
+clean:
+	rm -rf $(VENV) build *.egg-info

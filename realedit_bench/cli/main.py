@@ -1,0 +1,84 @@
+"""Entry point of the ``realedit`` console script.
+
+Each verb lives in its own module exposing ``register(app)``; heavy libraries are imported inside the
+command functions so that ``realedit --help`` stays fast. Errors derived from RealEditError print one
+line and exit with code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import typer
+from rich.console import Console
+
+from realedit_bench import __version__
+from realedit_bench.errors import RealEditError
+
+err_console = Console(stderr=True, highlight=False)
+
+app = typer.Typer(
+    name="realedit",
+    help="Evaluate instruction-based image editors on the Real-Edit benchmark: "
+    "run an editor, judge its edits with a vision-language model, compute metrics, publish a leaderboard.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+#: Verb modules, in the order ``--help`` lists them.
+VERBS = ("run", "models", "data", "judge", "metrics", "report", "agree", "reward")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"realedit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Evaluate instruction-based image editors on Real-Edit."""
+
+
+def check_own_packages() -> None:
+    """Refuse to run when another installed package shadows our ``adapters`` or ``leaderboard``."""
+    for name in ("adapters", "leaderboard", "reward_model"):
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            raise RealEditError(f"package {name!r} of realedit is not installed; reinstall realedit (pip install -e .)")
+        module = importlib.import_module(name)
+        if not getattr(module, "REALEDIT_PACKAGE", False):
+            raise RealEditError(
+                f"the installed package {name!r} at {spec.origin} is not realedit's; another distribution "
+                f"shadows it: uninstall it or use a separate virtual environment"
+            )
+
+
+for _verb in VERBS:
+    try:
+        _module = importlib.import_module(f"realedit_bench.cli.{_verb}")
+    except ModuleNotFoundError as _exc:  # a verb still being written is simply absent
+        if _exc.name != f"realedit_bench.cli.{_verb}":
+            raise
+        continue
+    _module.register(app)
+
+
+def run() -> None:
+    """Console-script entry: run the app, turning user errors into one line and exit code 2."""
+    try:
+        check_own_packages()
+        app()
+    except RealEditError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    run()

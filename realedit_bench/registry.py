@@ -1,0 +1,97 @@
+"""A small generic registry with lazy ``"module:Attr"`` entries and entry-point plug-ins.
+
+Built-in entries are import strings, so listing names never imports torch or an SDK. Third parties
+register through an entry-point group (e.g. ``realedit.adapters``) in their own package metadata.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+from typing import Generic, TypeVar
+
+from realedit_bench.errors import ConfigError, UnknownNameError
+
+T = TypeVar("T")
+
+
+def import_string(target: str) -> object:
+    """Import ``"package.module:Attr"`` and return the attribute."""
+    module_name, _, attr = target.partition(":")
+    if not attr:
+        raise ConfigError(f"registry entry {target!r} must look like 'module:Attr'")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attr)
+    except AttributeError as exc:
+        raise ConfigError(f"{module_name!r} has no attribute {attr!r} (registry entry {target!r})") from exc
+
+
+class Registry(Generic[T]):
+    """Name -> lazily imported object, with "did you mean" on unknown names.
+
+    Args:
+        kind: What the entries are ("model", "judge", "metric"); used in messages.
+        group: Entry-point group scanned for third-party entries, or None.
+    """
+
+    def __init__(self, kind: str, group: str | None = None) -> None:
+        self.kind = kind
+        self.group = group
+        self._entries: dict[str, str | T] = {}
+        self._scanned = group is None
+
+    def register(self, name: str, target: str | T) -> None:
+        """Add ``name``; a second registration of the same name is an error."""
+        if name in self._entries:
+            raise ConfigError(f"{self.kind} {name!r} is registered twice")
+        self._entries[name] = target
+
+    def _scan(self) -> None:
+        if self._scanned:
+            return
+        self._scanned = True
+        for ep in entry_points(group=self.group):
+            if ep.name in self._entries:
+                raise ConfigError(
+                    f"{self.kind} {ep.name!r} from entry point {ep.value!r} clashes with a built-in name"
+                )
+            self._entries[ep.name] = ep.value
+
+    def names(self) -> list[str]:
+        """All registered names, sorted."""
+        self._scan()
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        self._scan()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def target(self, name: str) -> str:
+        """The import string (or repr) behind ``name``, without importing it."""
+        self._scan()
+        self._check(name)
+        entry = self._entries[name]
+        return entry if isinstance(entry, str) else repr(entry)
+
+    def _check(self, name: str) -> None:
+        if name not in self._entries:
+            close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            known = ", ".join(sorted(self._entries)) or "none"
+            raise UnknownNameError(f"unknown {self.kind} {name!r}{hint} (known: {known})")
+
+    def get(self, name: str) -> T:
+        """Return the object registered as ``name``, importing it on first use."""
+        self._scan()
+        self._check(name)
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            entry = import_string(entry)  # type: ignore[assignment]
+            self._entries[name] = entry
+        return entry  # type: ignore[return-value]

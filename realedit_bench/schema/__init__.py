@@ -1,0 +1,24 @@
+"""Pydantic schemas of every result file. See GUIDE section 4."""
+
+from realedit_bench.schema.base import CATEGORIES, PERSPECTIVES, Category, Perspective, Row
+from realedit_bench.schema.judge import JudgeSummary, JudgmentRow, PerspectiveSummary, Usage
+from realedit_bench.schema.metrics import MetricRow, MetricSummary
+from realedit_bench.schema.run import AdapterRef, BenchmarkRef, EditRow, RunManifest
+
+__all__ = [
+    "CATEGORIES",
+    "PERSPECTIVES",
+    "AdapterRef",
+    "BenchmarkRef",
+    "Category",
+    "EditRow",
+    "JudgeSummary",
+    "JudgmentRow",
+    "MetricRow",
+    "MetricSummary",
+    "Perspective",
+    "PerspectiveSummary",
+    "Row",
+    "RunManifest",
+    "Usage",
+]

@@ -1,0 +1,100 @@
+"""Records of ``realedit judge``: one row per judged (sample, perspective, repeat), and the summary.
+
+``runs/<id>/judgments/<judge>__<rubric>.jsonl`` holds :class:`JudgmentRow` lines;
+``runs/<id>/judgments/<judge>__<rubric>.summary.json`` holds :class:`JudgeSummary`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from realedit_bench.schema.base import Category, Perspective, Row
+
+JudgmentStatus = Literal["ok", "invalid", "refused", "error"]
+
+
+class Usage(Row):
+    """Token usage and money of one or more API calls."""
+
+    calls: int = Field(default=0, description="API calls made (retries and re-asks included).")
+    input_tokens: int = Field(default=0, description="Prompt tokens, from the responses.")
+    output_tokens: int = Field(default=0, description="Completion tokens, from the responses.")
+    cost_usd: float = Field(default=0.0, description="Estimated money from the price table in force.")
+
+
+class JudgmentRow(Row):
+    """One judgment: a perspective of one edited sample, asked once (``repeat`` of ``--samples K``)."""
+
+    sample_id: str = Field(description="Sample id, e.g. '10-local'.")
+    image_id: str = Field(description="Source photo id, for bootstrap resampling by photo.")
+    category: Category = Field(description="Edit type.")
+    model: str = Field(description="Editing model (adapter name or folder label) that made the image.")
+    perspective: Perspective = Field(description="following, preserving or quality.")
+    repeat: int = Field(default=0, description="0-based index of this ask among --samples K.")
+    status: JudgmentStatus = Field(
+        description="ok: parsed; invalid: unparseable after one re-ask; refused: the judge declined; "
+        "error: the call failed (network, quota)."
+    )
+    verdict: bool | None = Field(default=None, description="Yes/no verdict when status is ok.")
+    score: float | None = Field(default=None, description="0-5 score when status is ok.")
+    reason: str | None = Field(default=None, description="The judge's short reason, or why the row is not ok.")
+    raw: str | None = Field(default=None, description="The judge's final reply text, verbatim.")
+    paper_parse: dict[str, Any] | None = Field(
+        default=None, description="What the authors' released parser would read: {verdict, score, ok}."
+    )
+    judge: str = Field(description="provider/model as asked, e.g. 'openai/gpt-4o-2024-08-06'.")
+    model_snapshot: str | None = Field(default=None, description="Model id the provider reported back.")
+    system_fingerprint: str | None = Field(default=None, description="Provider system fingerprint, if any.")
+    rubric: str = Field(description="Rubric name and version, e.g. 'realedit-v1'.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Generation parameters sent.")
+    image_sha256: list[str] = Field(default_factory=list, description="sha256 of each image as sent, in order.")
+    cache_key: str | None = Field(default=None, description="Content-addressed cache key of the request.")
+    cached: bool = Field(default=False, description="True when the answer came from the cache.")
+    attempts: int = Field(default=1, description="Calls made for this row (retries and re-asks).")
+    usage: Usage = Field(default_factory=Usage, description="Tokens and money of every attempt.")
+    finished_at: str = Field(description="UTC time the row was written.")
+
+
+class PerspectiveSummary(Row):
+    """Aggregate of one perspective over a set of samples. Means use ok rows only."""
+
+    n: int = Field(description="Samples judged (every status).")
+    n_valid: int = Field(description="Samples with an ok judgment.")
+    n_invalid: int = Field(default=0, description="Samples whose reply could not be parsed.")
+    n_refused: int = Field(default=0, description="Samples the judge refused.")
+    n_error: int = Field(default=0, description="Samples whose call failed.")
+    accuracy: float | None = Field(default=None, description="Share of yes verdicts among valid (0-1).")
+    accuracy_ci: tuple[float, float] | None = Field(default=None, description="95% bootstrap interval.")
+    score_mean: float | None = Field(default=None, description="Mean 0-5 score among valid.")
+    score_ci: tuple[float, float] | None = Field(default=None, description="95% bootstrap interval.")
+    score_median: float | None = Field(default=None, description="Median score among valid.")
+    score_histogram: dict[str, int] = Field(
+        default_factory=dict, description="Count of valid scores rounded to each integer 0..5."
+    )
+
+
+class JudgeSummary(Row):
+    """``summary.json`` beside a judgments file."""
+
+    run_id: str = Field(description="Run directory name (or folder name for a plain folder).")
+    model: str = Field(description="Editing model judged.")
+    judge: str = Field(description="provider/model as asked.")
+    judge_snapshot: str | None = Field(default=None, description="Model id the provider reported.")
+    rubric: str = Field(description="Rubric name and version.")
+    parse_mode: Literal["robust", "paper"] = Field(default="robust", description="Reply parser used.")
+    temperature: float = Field(default=0.0, description="Sampling temperature sent.")
+    samples_k: int = Field(default=1, description="Asks per item (--samples).")
+    created_at: str = Field(description="UTC time the summary was written.")
+    command: list[str] = Field(default_factory=list, description="The judge command line.")
+    realedit_version: str = Field(description="Version of realedit.")
+    n_samples: int = Field(description="Edited samples judged.")
+    perspectives: dict[str, PerspectiveSummary] = Field(description="Per perspective, over all samples.")
+    per_category: dict[str, dict[str, PerspectiveSummary]] = Field(
+        default_factory=dict, description="category -> perspective -> summary."
+    )
+    paper_parser_dropped: int = Field(
+        default=0, description="Samples the authors' parser would have skipped (any of 3 replies failing)."
+    )
+    usage: Usage = Field(default_factory=Usage, description="Tokens and money of the whole judging.")

@@ -1,0 +1,44 @@
+"""Records of ``realedit metrics``: one row per sample (``metrics.jsonl``) and the summary."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from realedit_bench.schema.base import Row
+
+
+class MetricRow(Row):
+    """Automatic metrics of one edited sample against its reference."""
+
+    sample_id: str = Field(description="Sample id.")
+    image_id: str = Field(description="Source photo id (for bootstrap by photo).")
+    category: str = Field(description="Edit type (benchmark specific).")
+    reference: Literal["source", "target"] = Field(
+        description="source: compared with the input photo (a preservation measure, Real-Edit); "
+        "target: compared with a ground-truth edit (MagicBrush)."
+    )
+    status: Literal["ok", "error"] = Field(description="ok or error.")
+    values: dict[str, float] = Field(default_factory=dict, description="metric name -> value.")
+    error: str | None = Field(default=None, description="Why the row failed.")
+    image_sha256: str | None = Field(default=None, description="sha256 of the edited image measured.")
+    finished_at: str = Field(description="UTC time the row was written.")
+
+
+class MetricSummary(Row):
+    """``metrics_summary.json``: mean of each metric with a 95% bootstrap interval."""
+
+    run_id: str = Field(description="Run directory name.")
+    model: str = Field(description="Editing model.")
+    benchmark: str = Field(description="Benchmark name.")
+    reference: Literal["source", "target"] = Field(description="What the edits were compared with.")
+    metric_models: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="metric model -> {id, revision, path}."
+    )
+    n: int = Field(description="Samples measured.")
+    n_error: int = Field(default=0, description="Samples that failed.")
+    means: dict[str, float] = Field(default_factory=dict, description="metric -> mean over ok rows.")
+    cis: dict[str, tuple[float, float]] = Field(default_factory=dict, description="metric -> 95% interval.")
+    created_at: str = Field(description="UTC time written.")
+    realedit_version: str = Field(description="Version of realedit.")

@@ -1,0 +1,72 @@
+"""Records of ``realedit run``: the run manifest and one row per edited sample (``edits.jsonl``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from realedit_bench.schema.base import Category, Row
+
+
+class BenchmarkRef(Row):
+    """Which benchmark data a run used, identified by content."""
+
+    name: str = Field(description="Benchmark name, e.g. 'real-edit'.")
+    data_dir: str = Field(description="Directory the data was read from (as given).")
+    instructions_sha256: str = Field(description="sha256 of the instruction file's bytes.")
+    n_samples_total: int = Field(description="Samples in the benchmark before filters.")
+    filters: dict[str, Any] = Field(default_factory=dict, description="--limit/--category/--samples as given.")
+    n_samples_selected: int = Field(description="Samples selected after filters.")
+
+
+class AdapterRef(Row):
+    """The editing model and every resolved setting it used."""
+
+    name: str = Field(description="Registry name, e.g. 'instruct-pix2pix'.")
+    family: str = Field(default="", description="Model family, e.g. 'instruct-pix2pix'.")
+    params: dict[str, Any] = Field(description="Every resolved setting, from the adapter's params().")
+
+
+class RunManifest(Row):
+    """``manifest.json`` of a run directory. Never holds a secret."""
+
+    run_id: str = Field(description="Directory name of the run.")
+    realedit_version: str = Field(description="Version of realedit that wrote the run.")
+    git_sha: str | None = Field(default=None, description="Commit of the realedit source tree, if known.")
+    command: list[str] = Field(description="The exact command line (argv) that made or last resumed the run.")
+    created_at: str = Field(description="UTC time the run was first started (ISO 8601).")
+    updated_at: str = Field(description="UTC time the manifest was last written.")
+    benchmark: BenchmarkRef = Field(description="The data the run used.")
+    adapter: AdapterRef = Field(description="The model and its settings.")
+    base_seed: int = Field(description="Base seed; each sample's seed is derived from it and the sample id.")
+    batch_size: int = Field(default=1, description="Samples per pipeline call.")
+    num_processes: int = Field(default=1, description="Processes the samples were sharded over.")
+    device: str = Field(description="Device the model ran on, e.g. 'cuda:0' or 'cpu'.")
+    dtype: str = Field(description="Torch dtype of the model weights.")
+    library_versions: dict[str, str] = Field(default_factory=dict, description="Versions of key libraries.")
+    hardware: dict[str, Any] = Field(default_factory=dict, description="CPU/GPU description.")
+    status: Literal["running", "complete", "failed", "interrupted"] = Field(
+        description="complete: every sample ok; failed: some samples errored; interrupted: stopped early."
+    )
+    counts: dict[str, int] = Field(default_factory=dict, description="Rows by status: ok, error.")
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds: load, edit_total, wall.")
+
+
+class EditRow(Row):
+    """One line of ``edits.jsonl``: the outcome of editing one sample."""
+
+    sample_id: str = Field(description="Stable id: image stem + category, e.g. '10-local'.")
+    image_id: str = Field(description="Source photo id (image stem), e.g. '10'.")
+    category: Category = Field(description="Edit type.")
+    instruction: str = Field(description="The edit instruction.")
+    source: str = Field(description="Source image file name inside the benchmark image folder.")
+    status: Literal["ok", "error"] = Field(description="ok: an image was written; error: see 'error'.")
+    output: str | None = Field(default=None, description="Edited image path relative to the run directory.")
+    output_sha256: str | None = Field(default=None, description="sha256 of the edited image file.")
+    seed: int = Field(description="Seed used for this sample.")
+    error: str | None = Field(default=None, description="Error type and message when status is 'error'.")
+    seconds: float | None = Field(default=None, description="Wall seconds spent on this sample (batch share).")
+    size: tuple[int, int] | None = Field(default=None, description="Output (width, height).")
+    finished_at: str = Field(description="UTC time the row was written.")
+    process_index: int = Field(default=0, description="Which process of a sharded run wrote the row.")

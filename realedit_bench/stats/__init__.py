@@ -1,0 +1,1 @@
+"""Statistics shared by the judge summary, metrics, the leaderboard and agreement."""

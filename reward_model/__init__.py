@@ -1,0 +1,4 @@
+"""The paper's multi-reward conditioned editor: MRC module, reward encoder, training, inference, reward data."""
+
+#: Marker checked by the CLI.
+REALEDIT_PACKAGE = True
