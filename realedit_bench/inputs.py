@@ -1,0 +1,117 @@
+"""Resolve what ``--images`` points at into (sample, edited image) pairs, for judge and metrics.
+
+Two forms are accepted:
+
+* a **run directory** of ``realedit run`` (it holds ``manifest.json`` and ``edits.jsonl``): the
+  benchmark, data directory and model name come from the manifest; samples whose edit failed are
+  listed as missing;
+* a **plain folder** of edited images named by sample id, ``<sample_id>.<png|jpg|jpeg|webp>``
+  (e.g. ``10-local.png``, ``10-remove.jpg``). The model name defaults to the folder name. Files that
+  match no sample id are listed as unmatched; samples without a file are listed as missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from realedit_bench.dataset import LoadedBenchmark, Sample
+from realedit_bench.errors import ConfigError, DataError
+from realedit_bench.jsonio import read_model, read_rows
+from realedit_bench.schema.run import EditRow, RunManifest
+from realedit_bench.settings import resolve_data_dir
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+class EditedItem(NamedTuple):
+    """A benchmark sample and the edited image made for it."""
+
+    sample: Sample
+    edited: Path
+
+
+class EditSet(NamedTuple):
+    """Everything a judge or metric needs to know about a set of edits."""
+
+    root: Path
+    run_id: str
+    model: str
+    benchmark: LoadedBenchmark
+    items: list[EditedItem]
+    #: Sample ids with no usable edited image (absent, or the run recorded an error).
+    missing: list[str]
+    #: Files in a plain folder that match no sample id.
+    unmatched: list[str]
+    #: The run manifest when ``root`` is a run directory.
+    manifest: RunManifest | None
+
+
+def is_run_dir(path: Path) -> bool:
+    """True when ``path`` looks like a ``realedit run`` output directory."""
+    return (Path(path) / "manifest.json").is_file() and (Path(path) / "edits.jsonl").is_file()
+
+
+def load_benchmark(name: str, data_dir: Path | None) -> LoadedBenchmark:
+    """Load benchmark ``name`` from ``data_dir`` (or its default directory)."""
+    from realedit_bench.registries import BENCHMARKS
+
+    bench_cls = BENCHMARKS.get(name)
+    return bench_cls().load(resolve_data_dir(data_dir, name))
+
+
+def resolve_edits(
+    images: Path, *, data_dir: Path | None = None, benchmark: str | None = None, model: str | None = None
+) -> EditSet:
+    """Pair every benchmark sample with its edited image under ``images`` (see module docstring)."""
+    root = Path(images)
+    if not root.is_dir():
+        raise ConfigError(f"--images {root} is not a directory (give a run directory or a folder of edited images)")
+    if is_run_dir(root):
+        manifest = read_model(root / "manifest.json", RunManifest)
+        bench_name = benchmark or manifest.benchmark.name
+        bench = load_benchmark(bench_name, data_dir or Path(manifest.benchmark.data_dir))
+        by_id = {s.sample_id: s for s in bench.samples}
+        rows = {r.sample_id: r for r in read_rows(root / "edits.jsonl", EditRow)}  # last row wins
+        items: list[EditedItem] = []
+        missing: list[str] = []
+        for sid, row in rows.items():
+            sample = by_id.get(sid)
+            if sample is None:
+                raise DataError(f"{root}: edits.jsonl names sample {sid!r}, which the benchmark data does not have")
+            path = root / row.output if row.output else None
+            if row.status == "ok" and path is not None and path.is_file():
+                items.append(EditedItem(sample, path))
+            else:
+                missing.append(sid)
+        selected = set(rows)
+        order = {s.sample_id: i for i, s in enumerate(bench.samples)}
+        items.sort(key=lambda it: order[it.sample.sample_id])
+        missing.sort(key=lambda sid: order[sid])
+        # Samples the run selected but never reached (interrupted) are missing as well.
+        n_sel = manifest.benchmark.n_samples_selected
+        if len(selected) < n_sel:
+            missing.append(f"({n_sel - len(selected)} selected samples not yet run)")
+        return EditSet(root, manifest.run_id, model or manifest.adapter.name, bench, items, missing, [], manifest)
+
+    bench = load_benchmark(benchmark or "real-edit", data_dir)
+    by_id = {s.sample_id: s for s in bench.samples}
+    found: dict[str, Path] = {}
+    unmatched: list[str] = []
+    for path in sorted(root.iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if path.suffix.lower() not in IMAGE_SUFFIXES or path.stem not in by_id:
+            unmatched.append(path.name)
+            continue
+        if path.stem in found:
+            raise ConfigError(f"{root}: two files for sample {path.stem!r}: {found[path.stem].name}, {path.name}")
+        found[path.stem] = path
+    if not found:
+        raise ConfigError(
+            f"{root} holds no edited image named by sample id (expected e.g. '10-local.png'; "
+            f"{len(unmatched)} other files)"
+        )
+    items = [EditedItem(s, found[s.sample_id]) for s in bench.samples if s.sample_id in found]
+    missing = [s.sample_id for s in bench.samples if s.sample_id not in found]
+    return EditSet(root, root.name, model or root.name, bench, items, missing, unmatched, None)
