@@ -39,11 +39,12 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 DEFAULT_REPLY_TEXT = '{"verdict": "yes", "score": 4, "reason": "looks right"}'
@@ -327,8 +328,12 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             status, resp_headers, payload = owner._dispatch(request)
         except Exception as exc:  # a bug in the fake must show up as a 500, not a hung client
-            status, resp_headers, payload = 500, {}, _json_bytes(
-                {"error": {"message": f"fake server bug: {exc!r}", "type": "server_error", "code": None}}
+            status, resp_headers, payload = (
+                500,
+                {},
+                _json_bytes(
+                    {"error": {"message": f"fake server bug: {exc!r}", "type": "server_error", "code": None}}
+                ),
             )
         self._send(status, resp_headers, payload)
 
@@ -372,6 +377,7 @@ class FakeJudgeServer:
         requests: Every request received over HTTP, in arrival order.
         batch_calls: The per-line model requests that batches answered (synthetic, not over HTTP).
         files: Uploaded/generated OpenAI files: id -> file object dict plus ``"_content"`` bytes.
+        connections_opened: TCP connections accepted so far (proves clients keep connections alive).
     """
 
     def __init__(self, latency: float = 0.0, model_snapshot: str | None = None) -> None:
@@ -389,6 +395,7 @@ class FakeJudgeServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
+        self.connections_opened = 0
         self._ids = itertools.count(1)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -451,8 +458,9 @@ class FakeJudgeServer:
             self._queue.extend(replies)
 
     def reset(self) -> None:
-        """Clear recorded requests, batch calls and the reply queue."""
+        """Clear recorded requests, batch calls, the reply queue and the connection count."""
         with self._lock:
+            self.connections_opened = 0
             self.requests.clear()
             self.batch_calls.clear()
             self._queue.clear()
@@ -480,6 +488,7 @@ class FakeJudgeServer:
         with self._lock:
             if add:
                 self._connections.add(conn)
+                self.connections_opened += 1
             else:
                 self._connections.discard(conn)
 
@@ -570,7 +579,11 @@ class FakeJudgeServer:
             "model": model,
             "system_fingerprint": "fp_test",
             "choices": choices,
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            },
         }
 
     def _anthropic_message(self, reply: Reply, model: str) -> dict[str, Any]:
@@ -587,7 +600,9 @@ class FakeJudgeServer:
         }
 
     # ----------------------------------------------------------------- OpenAI files
-    def _files_route(self, method: str, route: str, request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+    def _files_route(
+        self, method: str, route: str, request: RecordedRequest
+    ) -> tuple[int, dict[str, str], bytes]:
         parts = route.split("/")  # ["", "v1", "files", id?, "content"?]
         if method == "POST" and len(parts) == 3:
             fields = _parse_multipart(request.headers.get("content-type", ""), request.raw)
@@ -633,7 +648,9 @@ class FakeJudgeServer:
             with self._lock:
                 source = self.files.get(str(body.get("input_file_id")))
             if source is None:
-                return _error_response("openai", 400, f"unknown input_file_id {body.get('input_file_id')!r}", None)
+                return _error_response(
+                    "openai", 400, f"unknown input_file_id {body.get('input_file_id')!r}", None
+                )
             endpoint = body.get("endpoint")
             if endpoint != "/v1/chat/completions":
                 return _error_response("openai", 400, f"unsupported batch endpoint {endpoint!r}", None)
@@ -707,7 +724,9 @@ class FakeJudgeServer:
                 model = self.model_snapshot or (line.get("body") or {}).get("model") or "fake-judge"
                 response_body = self._chat_completion([reply], model)
             else:
-                response_body = json.loads(_error_response("openai", reply.status, reply.text, reply.error_type)[2])
+                response_body = json.loads(
+                    _error_response("openai", reply.status, reply.text, reply.error_type)[2]
+                )
             row = {
                 "id": self._new_id("batch_req_"),
                 "custom_id": line.get("custom_id"),
@@ -721,7 +740,11 @@ class FakeJudgeServer:
         if errors:
             err = self._add_file(("\n".join(errors) + "\n").encode(), "batch_errors.jsonl", "batch_output")
             batch["error_file_id"] = err["id"]
-        batch["request_counts"] = {"total": len(batch["_lines"]), "completed": len(outputs), "failed": len(errors)}
+        batch["request_counts"] = {
+            "total": len(batch["_lines"]),
+            "completed": len(outputs),
+            "failed": len(errors),
+        }
         batch["status"], batch["completed_at"] = "completed", now
 
     # ------------------------------------------------------------ Anthropic batches
@@ -738,7 +761,13 @@ class FakeJudgeServer:
                 "id": self._new_id("msgbatch_"),
                 "type": "message_batch",
                 "processing_status": "in_progress",
-                "request_counts": {"processing": len(items), "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+                "request_counts": {
+                    "processing": len(items),
+                    "succeeded": 0,
+                    "errored": 0,
+                    "canceled": 0,
+                    "expired": 0,
+                },
                 "created_at": _iso(now),
                 "expires_at": _iso(now + 86400),
                 "ended_at": None,
@@ -779,7 +808,13 @@ class FakeJudgeServer:
             return
         n = len(batch["_items"])
         if status == "canceling":
-            batch["request_counts"] = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": n, "expired": 0}
+            batch["request_counts"] = {
+                "processing": 0,
+                "succeeded": 0,
+                "errored": 0,
+                "canceled": n,
+                "expired": 0,
+            }
             lines = [
                 json.dumps({"custom_id": item.get("custom_id"), "result": {"type": "canceled"}})
                 for item in batch["_items"]
@@ -799,15 +834,24 @@ class FakeJudgeServer:
             reply = self._next_reply(call)
             if reply.status == 200:
                 model = self.model_snapshot or params.get("model") or "fake-judge"
-                result: dict[str, Any] = {"type": "succeeded", "message": self._anthropic_message(reply, model)}
+                result: dict[str, Any] = {
+                    "type": "succeeded",
+                    "message": self._anthropic_message(reply, model),
+                }
                 succeeded += 1
             else:
-                error = json.loads(_error_response("anthropic", reply.status, reply.text, reply.error_type)[2])
+                error = json.loads(
+                    _error_response("anthropic", reply.status, reply.text, reply.error_type)[2]
+                )
                 result = {"type": "errored", "error": error}
                 errored += 1
             lines.append(json.dumps({"custom_id": item.get("custom_id"), "result": result}))
         batch["request_counts"] = {
-            "processing": 0, "succeeded": succeeded, "errored": errored, "canceled": 0, "expired": 0
+            "processing": 0,
+            "succeeded": succeeded,
+            "errored": errored,
+            "canceled": 0,
+            "expired": 0,
         }
         self._end_anthropic_batch(batch, lines)
 
