@@ -23,6 +23,14 @@ class MetricRow(Row):
     values: dict[str, float] = Field(default_factory=dict, description="metric name -> value.")
     error: str | None = Field(default=None, description="Why the row failed.")
     image_sha256: str | None = Field(default=None, description="sha256 of the edited image measured.")
+    reference_sha256: str | None = Field(default=None, description="sha256 of the reference image it was compared with.")
+    metrics: list[str] = Field(
+        default_factory=list,
+        description="Metrics asked for; 'values' holds those that applied (e.g. CLIP-T needs a caption).",
+    )
+    metric_models: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Encoder ('clip', 'dino') -> {id, revision, path, sha256, library}."
+    )
     finished_at: str = Field(description="UTC time the row was written.")
 
 
@@ -36,9 +44,24 @@ class MetricSummary(Row):
     metric_models: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="metric model -> {id, revision, path}."
     )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="metric -> display label; against the source photo the image metrics are labelled "
+        "as preservation measures, e.g. 'CLIP-I to source (preservation)'.",
+    )
+    higher_is_better: dict[str, bool] = Field(default_factory=dict, description="metric -> direction (False for L1/L2).")
     n: int = Field(description="Samples measured.")
     n_error: int = Field(default=0, description="Samples that failed.")
+    n_missing: int = Field(default=0, description="Benchmark samples without a usable edited image.")
+    counts: dict[str, int] = Field(default_factory=dict, description="metric -> ok rows holding a value for it.")
     means: dict[str, float] = Field(default_factory=dict, description="metric -> mean over ok rows.")
     cis: dict[str, tuple[float, float]] = Field(default_factory=dict, description="metric -> 95% interval.")
+    per_category: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="category -> metric -> mean over ok rows of that category."
+    )
+    bootstrap: dict[str, Any] = Field(
+        default_factory=dict, description="Interval method: {resamples, level, seed, unit: 'source photo'}."
+    )
+    command: list[str] = Field(default_factory=list, description="The metrics command line.")
     created_at: str = Field(description="UTC time written.")
     realedit_version: str = Field(description="Version of realedit.")

@@ -1,0 +1,110 @@
+"""``realedit metrics``: CLIP-I, DINO, L1, L2 (and CLIP-T, directional CLIP where captions exist)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from realedit_bench.cli._common import DATA_DIR_HELP, split_csv
+
+
+def metrics_cmd(
+    images: Path = typer.Option(
+        ..., "--images", help="A run directory of 'realedit run', or a folder of edited images named <sample_id>.png."
+    ),
+    metric: list[str] = typer.Option(
+        None, "--metric", "-m", show_default=False,
+        help="Metric(s) to compute (repeat or comma-separate): l1, l2, clip_i, dino, clip_t, clip_dir. "
+        "Default: every metric the benchmark supports (Real-Edit: l1, l2, clip_i, dino).",
+    ),
+    benchmark: str | None = typer.Option(
+        None, "--benchmark", show_default=False,
+        help="Benchmark of a plain folder (default real-edit); a run directory names its own.",
+    ),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP, show_default=False),
+    model: str | None = typer.Option(None, "--model", help="Name of the editing model (default: from the run or folder name).", show_default=False),
+    clip_weights: Path | None = typer.Option(
+        None, "--clip-weights", show_default=False,
+        help="Local CLIP: a directory with open_clip_config.json + checkpoint, or a checkpoint file for --clip-model. "
+        "Default: OpenAI ViT-B/32 through open_clip (Hugging Face cache).",
+    ),
+    clip_model: str = typer.Option("ViT-B-32-quickgelu", "--clip-model", help="open_clip architecture."),
+    clip_pretrained: str = typer.Option("openai", "--clip-pretrained", help="open_clip pretrained tag (hub default)."),
+    dino_weights: Path | None = typer.Option(
+        None, "--dino-weights", show_default=False,
+        help="Local DINO: a transformers save_pretrained directory. Default: facebook/dino-vits16 (Hugging Face cache).",
+    ),
+    dino_revision: str = typer.Option("main", "--dino-revision", help="Hub revision of facebook/dino-vits16."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Samples per model forward."),
+    out: Path | None = typer.Option(
+        None, "--out", show_default=False, help="Where metrics.jsonl and metrics_summary.json go (default: --images)."
+    ),
+    bootstrap: int = typer.Option(2000, "--bootstrap", min=100, help="Bootstrap resamples (over source photos)."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+) -> None:
+    """Compute automatic metrics of edited images, as the MagicBrush protocol computes them.
+
+    On Real-Edit (no ground-truth edits) the image metrics compare each edit with its source photo:
+    they measure preservation, not edit quality. On MagicBrush they compare with the ground-truth target
+    (single-turn) and CLIP-T uses the local captions. Resumable: rerunning skips samples already measured
+    with the same image and weights. Writes metrics.jsonl and metrics_summary.json.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from realedit_bench.inputs import resolve_edits
+    from realedit_bench.metrics.encoders import describe_refs, resolve_device
+    from realedit_bench.metrics.runner import choose_metrics, compute_metrics, load_encoders
+    from realedit_bench.provenance import command_line
+
+    console = Console(stderr=True)
+    # Every check a user can fix happens before a model loads.
+    edits = resolve_edits(images, data_dir=data_dir, benchmark=benchmark, model=model)
+    chosen = choose_metrics(split_csv(metric), edits.benchmark)
+    dev = resolve_device(device)
+    if out is not None and out.exists() and not out.is_dir():
+        from realedit_bench.errors import ConfigError
+
+        raise ConfigError(f"--out {out} exists and is not a directory")
+    encoders = load_encoders(
+        chosen, clip_weights=clip_weights, clip_model=clip_model, clip_pretrained=clip_pretrained,
+        dino_weights=dino_weights, dino_revision=dino_revision, device=dev,
+    )
+    refs = {k: e.ref for k, e in encoders.items()}
+    console.print(
+        f"{edits.model}: {len(edits.items)} edits on {edits.benchmark.name} "
+        f"({len(edits.missing)} missing); metrics {', '.join(m.name for m in chosen)} on {dev}"
+        + (f"; {describe_refs(refs)}" if refs else "")
+    )
+    with Progress(
+        TextColumn("metrics"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("metrics", total=len(edits.items))
+        result = compute_metrics(
+            edits, chosen, encoders, out_dir=out, batch_size=batch_size, n_resamples=bootstrap, seed=seed,
+            command=command_line(), on_progress=lambda n: progress.advance(task, n),
+        )
+    s = result.summary
+    table = Table(title=f"{s.model} on {s.benchmark} (reference: {s.reference})")
+    for col in ("metric", "mean", "95% CI", "n"):
+        table.add_column(col)
+    for name in (m.name for m in chosen):
+        if name in s.means:
+            lo, hi = s.cis[name]
+            table.add_row(s.labels[name], f"{s.means[name]:.4f}", f"[{lo:.4f}, {hi:.4f}]", str(s.counts[name]))
+        else:
+            table.add_row(s.labels[name], "-", "-", "0")
+    Console().print(table)
+    console.print(
+        f"{result.measured} measured, {result.skipped} reused, {s.n_error} errors; "
+        f"wrote {result.rows_path} and {result.summary_path}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``realedit metrics`` to the app."""
+    app.command("metrics")(metrics_cmd)
