@@ -14,3 +14,4 @@ ADAPTERS.register("reward-instruct-pix2pix", "reward_model.adapter:RewardInstruc
 #: Benchmarks: name -> "module:Class" subclassing realedit_bench.dataset.Benchmark.
 BENCHMARKS: Registry = Registry("benchmark", group="realedit.benchmarks")
 BENCHMARKS.register("real-edit", "realedit_bench.dataset:RealEdit")
+BENCHMARKS.register("magicbrush", "realedit_bench.magicbrush:MagicBrush")
