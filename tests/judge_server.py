@@ -374,6 +374,8 @@ class FakeJudgeServer:
             alias to a dated snapshot); otherwise the request's model is echoed.
         responder: Answers model calls while the queue is empty; may return a ``Reply`` or a str.
         batch_polls_before_done: Status polls a batch answers "in progress" before it is done.
+        keep_bodies: If False, ``requests`` keeps method, path and headers but drops bodies (for
+            long benchmarks); ``responder`` still sees the full request.
         requests: Every request received over HTTP, in arrival order.
         batch_calls: The per-line model requests that batches answered (synthetic, not over HTTP).
         files: Uploaded/generated OpenAI files: id -> file object dict plus ``"_content"`` bytes.
@@ -386,6 +388,7 @@ class FakeJudgeServer:
         self.model_snapshot = model_snapshot
         self.responder: Callable[[RecordedRequest], Reply | str] = _default_responder
         self.batch_polls_before_done = 1
+        self.keep_bodies = True
         self.requests: list[RecordedRequest] = []
         self.batch_calls: list[RecordedRequest] = []
         self.files: dict[str, dict[str, Any]] = {}
@@ -493,6 +496,9 @@ class FakeJudgeServer:
                 self._connections.discard(conn)
 
     def _record(self, request: RecordedRequest) -> None:
+        if not self.keep_bodies:
+            # Long benchmarks with inline images would otherwise hold every body in memory.
+            request = RecordedRequest(request.method, request.path, request.headers, None, b"")
         with self._lock:
             self.requests.append(request)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import io
 import json
 import threading
@@ -477,3 +478,30 @@ def test_push_and_record_are_thread_safe(server, oai):
         t.join()
     assert sorted(texts, key=int) == [str(i) for i in range(40)]
     assert len(server.calls()) == 40
+
+
+def test_keep_bodies_false_drops_bodies_but_responder_sees_them(server, oai):
+    server.keep_bodies = False
+    server.responder = lambda request: f"{len(request.images())} images"
+    resp = oai.chat.completions.create(model="m", messages=_openai_messages(IMG_A, IMG_B))
+    assert resp.choices[0].message.content == "2 images"
+    (call,) = server.calls()
+    assert call.body is None and call.raw == b"" and call.headers["authorization"] == "Bearer sk-test"
+
+
+def test_chunked_request_body_is_read(server):
+    payload = json.dumps({"model": "chunky", "messages": _openai_messages(IMG_A)}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", int(server.base_url.rsplit(":", 1)[1]), timeout=5)
+    conn.request(
+        "POST",
+        "/v1/chat/completions",
+        body=iter([payload[:100], payload[100:]]),
+        headers={"Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    resp = conn.getresponse()
+    assert resp.status == 200 and json.loads(resp.read())["model"] == "chunky"
+    conn.close()
+    (call,) = server.calls()
+    assert call.headers["transfer-encoding"] == "chunked"
+    assert call.images() == [IMG_A]
