@@ -505,3 +505,32 @@ def test_chunked_request_body_is_read(server):
     (call,) = server.calls()
     assert call.headers["transfer-encoding"] == "chunked"
     assert call.images() == [IMG_A]
+
+
+def test_async_clients_batches_and_messages(server):
+    # The judge uses the async clients; their JSONL streaming decoder must parse our results too.
+    server.push(Reply.ok("oa"), Reply.ok("an"), Reply.ok("an-batch"))
+
+    async def main() -> tuple[str, str, list[tuple[str, str]]]:
+        oai = openai.AsyncOpenAI(api_key="sk-test", base_url=server.openai_base_url, max_retries=0)
+        ant = anthropic.AsyncAnthropic(api_key="sk-test", base_url=server.anthropic_base_url, max_retries=0)
+        try:
+            chat = await oai.chat.completions.create(model="m", messages=_openai_messages(IMG_A))
+            msg = await ant.messages.create(
+                model="c", max_tokens=5, messages=[{"role": "user", "content": _anthropic_content(IMG_B)}]
+            )
+            params = {"model": "c", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+            batch = await ant.messages.batches.create(requests=[{"custom_id": "k", "params": params}])
+            while (await ant.messages.batches.retrieve(batch.id)).processing_status != "ended":
+                pass
+            results = [
+                (item.custom_id, item.result.message.content[0].text)
+                async for item in await ant.messages.batches.results(batch.id)
+            ]
+            return chat.choices[0].message.content, msg.content[0].text, results
+        finally:
+            await oai.close()
+            await ant.close()
+
+    assert asyncio.run(main()) == ("oa", "an", [("k", "an-batch")])
+    assert [c.images() for c in server.calls()] == [[IMG_A], [IMG_B]]
