@@ -1,0 +1,506 @@
+"""Build the static site: ``index.html`` (leaderboards, per-category view, charts, reference, provenance),
+``gallery/`` (one page per source photo) and ``thumbs/`` (cached thumbnails).
+
+Safety: every string read from a run is untrusted. Templates autoescape everything; the only values marked
+safe are our own CSS, our own script and the SVG that matplotlib wrote (it escapes the text it draws). A
+Content-Security-Policy meta tag allows only the one inline script by its hash, images from the site, and
+nothing from the network. Links point only at files this builder writes.
+
+Determinism: nothing reads the clock; runs, tables and samples are sorted; the bootstrap is seeded; charts
+and thumbnails are byte-stable. The same inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import hashlib
+import re
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from leaderboard.charts import Series, heatmap_chart, histogram_chart, perspective_chart
+from leaderboard.collect import JudgedSet, RunData, find_runs
+from leaderboard.reference import ReferenceTables, load_reference
+from leaderboard.tables import (
+    LeaderboardTable,
+    build_tables,
+    counts,
+    export_csv,
+    export_json,
+    export_markdown,
+    fmt_num,
+    fmt_pct,
+)
+from leaderboard.thumbs import Thumb, ThumbCache
+from realedit_bench import __version__
+from realedit_bench.errors import ConfigError, DataError
+from realedit_bench.jsonio import atomic_write_text
+from realedit_bench.schema.base import CATEGORIES, PERSPECTIVES
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+FORMATS: tuple[str, ...] = ("html", "md", "csv", "json")
+EXPORT_NAMES = {"md": "leaderboard.md", "csv": "leaderboard.csv", "json": "leaderboard.json"}
+
+
+@dataclass
+class SiteResult:
+    """What a build wrote."""
+
+    index: Path | None
+    exports: dict[str, Path] = field(default_factory=dict)
+    n_runs: int = 0
+    n_tables: int = 0
+    n_gallery_pages: int = 0
+    thumbs_made: int = 0
+    agreement_pages: list[Path] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomic write, then readable by everyone: a static host serves the files as another user."""
+    atomic_write_text(path, text)
+    os.chmod(path, 0o644)
+
+
+def _slug(text: str, taken: set[str]) -> str:
+    """A file-name-safe, unique name for ``text`` (run strings never reach a path unfiltered)."""
+    base = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:48] or "x"
+    name = base
+    if name != text or name in taken:
+        name = f"{base}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    while name in taken:  # only on a hash clash; keeps the name unique and deterministic
+        name += "_"
+    taken.add(name)
+    return name
+
+
+def _inside(root: Path, rel: str | None) -> Path | None:
+    """``root / rel`` when ``rel`` stays inside ``root``; None for absolute or climbing paths."""
+    if not rel:
+        return None
+    pure = PurePosixPath(rel.replace("\\", "/"))
+    if pure.is_absolute() or ".." in pure.parts:
+        return None
+    return root / Path(*pure.parts)
+
+
+def script_hash(js: str) -> str:
+    """The CSP source expression allowing exactly the inline script ``js``."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode() + "'"
+
+
+def content_security_policy(js: str) -> str:
+    """Nothing from the network; images from the site; our one inline script by hash.
+
+    Inline styles stay allowed because matplotlib's SVG uses style attributes, and ``data:`` images because
+    its heat maps embed their pixels as PNG; every run string is escaped.
+    """
+    return (
+        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+        f"script-src {script_hash(js)}; base-uri 'none'; form-action 'none'"
+    )
+
+
+def _env():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,  # every template, whatever its extension
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["pct"] = fmt_pct
+    env.filters["num"] = fmt_num
+    env.filters["cmd"] = lambda argv: shlex.join(argv) if argv else "–"
+    return env
+
+
+# ------------------------------------------------------------------------------------------ page data
+
+
+def _series(label: str, js: JudgedSet) -> Series:
+    s = js.summary
+    values = {}
+    for p, ps in s.perspectives.items():
+        values[p] = (ps.accuracy, ps.accuracy_ci, ps.score_mean, ps.score_ci)
+    return Series(label, values, {p: dict(ps.score_histogram) for p, ps in s.perspectives.items()})
+
+
+def _row_label(model: str, run_id: str, duplicates: set[str]) -> str:
+    return f"{model} ({run_id})" if model in duplicates else model
+
+
+def _table_view(
+    index: int, table: LeaderboardTable, members: list[tuple[RunData, JudgedSet]], charts: bool, prov: dict[int, int]
+) -> dict:
+    models = [r.model for r in table.rows]
+    dups = {m for m in models if models.count(m) > 1}
+    labels = [_row_label(r.model, r.run_id or "", dups) for r in table.rows]
+    metric_names = sorted({k for r in table.rows for k in r.metrics if "clip" in k.lower()})
+    per_category = []
+    grid: dict[str, list[list[float | None]]] = {p: [] for p in PERSPECTIVES}
+    for label, (_run, js) in zip(labels, members):
+        cats = []
+        for c in CATEGORIES:
+            cell = {}
+            for p in PERSPECTIVES:
+                cell[p] = js.summary.per_category.get(c, {}).get(p)
+            cats.append((c, cell))
+        per_category.append((label, cats))
+        for p in PERSPECTIVES:
+            grid[p].append([
+                (js.summary.per_category.get(c, {}).get(p).score_mean  # type: ignore[union-attr]
+                 if js.summary.per_category.get(c, {}).get(p) is not None else None)
+                for c in CATEGORIES
+            ])
+    title = f"{table.judge} · {table.rubric}"
+    view = {
+        "id": f"t{index}",
+        "table": table,
+        "labels": labels,
+        "counts": [counts(r) for r in table.rows],
+        "prov": [prov[id(run)] for run, _js in members],
+        "metric_names": metric_names,
+        "per_category": per_category,
+        "charts": None,
+    }
+    if charts and table.rows:
+        series = [_series(label, js) for label, (_r, js) in zip(labels, members)]
+        view["charts"] = {
+            "perspective": perspective_chart(series, f"Accuracy and score per perspective — {title}"),
+            "histogram": histogram_chart(series, f"Score distributions — {title}"),
+            "heatmap": heatmap_chart(labels, grid, f"Mean score per edit type — {title}"),
+        }
+    return view
+
+
+def _provenance(runs: Sequence[RunData]) -> list[dict]:
+    out = []
+    for run in runs:
+        m = run.manifest
+        out.append({
+            "run": run,
+            "manifest": m,
+            "adapter_params": sorted(m.adapter.params.items()) if m else [],
+            "judged": [js.summary for js in run.judged],
+            "metrics": run.metrics,
+        })
+    return out
+
+
+# --------------------------------------------------------------------------------------------- gallery
+
+
+@dataclass
+class _Card:
+    run_id: str
+    model: str
+    thumb: Thumb | None
+    error: str | None
+    judgments: list[dict]
+
+
+@dataclass
+class _Item:
+    category: str
+    instruction: str | None
+    cards: list[_Card] = field(default_factory=list)
+
+
+@dataclass
+class _Photo:
+    image_id: str
+    slug: str = ""
+    source: Path | None = None
+    thumb: Thumb | None = None
+    items: dict[str, _Item] = field(default_factory=dict)
+
+
+def _source_dir(run: RunData, data_dir: Path | None) -> Path | None:
+    from realedit_bench.dataset import find_layout
+
+    base = data_dir or (Path(run.manifest.benchmark.data_dir) if run.manifest else None)
+    if base is None:
+        return None
+    try:
+        return find_layout(base)[1]
+    except DataError:
+        return None
+
+
+def _plain_folder_images(root: Path) -> dict[str, Path]:
+    from realedit_bench.inputs import IMAGE_SUFFIXES
+
+    return {
+        p.stem: p for p in sorted(root.iterdir())
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    }
+
+
+def _benchmark_index(data_dir: Path | None) -> tuple[dict[str, tuple[str, Path]], Path | None]:
+    """sample id -> (instruction, source photo) from the Real-Edit data, when it can be read."""
+    from realedit_bench.dataset import RealEdit
+    from realedit_bench.settings import resolve_data_dir
+
+    try:
+        bench = RealEdit().load(resolve_data_dir(data_dir))
+    except DataError:
+        return {}, None
+    return {s.sample_id: (s.instruction, s.image) for s in bench.samples}, bench.data_dir
+
+
+def _judgment_view(js: JudgedSet) -> dict[str, list[dict]]:
+    """sample id -> compact judgments, in perspective then repeat order."""
+    out: dict[str, list[dict]] = {}
+    order = {p: i for i, p in enumerate(PERSPECTIVES)}
+    rows = sorted(js.rows, key=lambda r: (r.sample_id, order.get(r.perspective, 9), r.repeat))
+    for r in rows:
+        out.setdefault(r.sample_id, []).append({
+            "judge": f"{r.judge} · {r.rubric}",
+            "perspective": r.perspective,
+            "repeat": r.repeat,
+            "status": r.status,
+            "verdict": r.verdict,
+            "score": r.score,
+            "reason": r.reason,
+        })
+    return out
+
+
+def _collect_gallery(runs: Sequence[RunData], thumbs: ThumbCache, data_dir: Path | None) -> list[_Photo]:
+    photos: dict[str, _Photo] = {}
+    bench_index: dict[str, tuple[str, Path]] | None = None
+    for run in runs:
+        judged: dict[str, list[dict]] = {}
+        for js in run.judged:
+            for sid, items in _judgment_view(js).items():
+                judged.setdefault(sid, []).extend(items)
+        entries: list[tuple[str, str, str, str | None, Path | None, str | None, str | None, Path | None]] = []
+        if run.manifest is not None:
+            src_dir = _source_dir(run, data_dir)
+            for e in run.edits:
+                out_path = _inside(run.root, e.output) if e.status == "ok" else None
+                src = _inside(src_dir, e.source) if src_dir is not None else None
+                entries.append((e.sample_id, e.image_id, e.category, e.instruction, out_path,
+                                e.output_sha256, e.error, src))
+        else:
+            if bench_index is None:
+                bench_index, _ = _benchmark_index(data_dir)
+            files = _plain_folder_images(run.root)
+            seen: dict[str, tuple[str, str]] = {}
+            for js in run.judged:
+                for r in js.rows:
+                    seen.setdefault(r.sample_id, (r.image_id, r.category))
+            for sid in files:
+                if sid not in seen and sid in bench_index:
+                    image_id, _, category = sid.rpartition("-")
+                    seen[sid] = (image_id, category)
+            for sid, (image_id, category) in sorted(seen.items()):
+                instr, src = bench_index.get(sid, (None, None))
+                entries.append((sid, image_id, category, instr, files.get(sid), None,
+                                None if sid in files else "no edited image in the folder", src))
+        for sid, image_id, category, instruction, out_path, sha, error, src in entries:
+            photo = photos.setdefault(image_id, _Photo(image_id))
+            if photo.source is None and src is not None and src.is_file():
+                photo.source = src
+            item = photo.items.setdefault(category, _Item(category, instruction))
+            if item.instruction is None:
+                item.instruction = instruction
+            thumb = thumbs.get(out_path, sha) if out_path is not None else None
+            if thumb is None and error is None:
+                error = "edited image missing or unreadable"
+            item.cards.append(_Card(run.run_id, run.model, thumb, error, judged.get(sid, [])))
+    from realedit_bench.dataset import sample_sort_key
+
+    def photo_key(p: _Photo):
+        return sample_sort_key(_FakeSample(p.image_id))  # numeric-aware: photo 2 before photo 10
+
+    ordered = sorted(photos.values(), key=photo_key)
+    taken: set[str] = set()
+    for p in ordered:
+        p.slug = _slug(p.image_id, taken)
+        if p.source is not None:
+            p.thumb = thumbs.get(p.source)
+    return ordered
+
+
+@dataclass
+class _FakeSample:
+    image_id: str
+    category: str = "local"
+
+
+# ---------------------------------------------------------------------------------------------- agreement
+
+
+def find_agreement_files(runs_dir: Path, extra: Iterable[Path]) -> list[Path]:
+    """``agreement*.json`` files under ``runs_dir`` (any depth) plus those named with ``--agreement``."""
+    found = set(Path(p) for p in extra)
+    if Path(runs_dir).is_dir():
+        found.update(Path(runs_dir).rglob("agreement*.json"))
+    return sorted(found)
+
+
+def _render_agreement(files: list[Path], out: Path, page_kwargs: dict) -> tuple[list[Path], str | None]:
+    """Render agreement pages with issue 5's renderer, when it is installed (see leaderboard/agreement.py)."""
+    if not files:
+        return [], None
+    try:
+        from leaderboard.agreement import render_agreement_page  # type: ignore[import-not-found]
+    except ImportError:
+        return [], "agreement files were found but leaderboard.agreement is not available in this version"
+    written = []
+    for i, path in enumerate(files):
+        target = out / ("agreement.html" if i == 0 else f"agreement-{i + 1}.html")
+        render_agreement_page(path, target, **page_kwargs)
+        written.append(target)
+    return written, None
+
+
+# ------------------------------------------------------------------------------------------------ build
+
+
+def build_site(
+    runs_dir: Path,
+    out: Path,
+    *,
+    reference: bool = True,
+    rank_by: str = "overall",
+    formats: Iterable[str] = ("html",),
+    data_dir: Path | None = None,
+    agreement: Iterable[Path] = (),
+    runs_must_exist: bool = False,
+    gallery: bool = True,
+    charts: bool = True,
+) -> SiteResult:
+    """Read every run under ``runs_dir`` and write the site and/or exports into ``out``.
+
+    Args:
+        runs_dir: folder of run directories (or one run directory).
+        out: site folder; created if absent. Only files this builder owns are replaced or pruned.
+        reference: show the paper's published rows beside measured ones.
+        rank_by: ``overall`` or a perspective: what each table's ranking sorts by.
+        formats: any of html, md, csv, json.
+        data_dir: Real-Edit data folder for source photos (default: what each manifest recorded).
+        agreement: extra ``agreement.json`` files to render as pages.
+        runs_must_exist: raise when ``runs_dir`` is absent (the user named it).
+        gallery: write the gallery pages and thumbnails.
+        charts: draw the charts.
+
+    Raises:
+        ConfigError: an unknown format or ranking, or a missing ``--runs`` folder that was named.
+    """
+    formats = list(dict.fromkeys(formats))
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ConfigError(f"unknown --format {bad[0]!r} (choose from {', '.join(FORMATS)})")
+    from leaderboard.tables import RANK_CHOICES
+
+    if rank_by not in RANK_CHOICES:
+        raise ConfigError(f"unknown --rank-by {rank_by!r} (choose from {', '.join(RANK_CHOICES)})")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a directory")
+    runs = find_runs(Path(runs_dir), must_exist=runs_must_exist)
+    ref = load_reference() if reference else None
+    built = build_tables(runs, rank_by=rank_by, reference=ref)
+    tables = [t for t, _ in built]
+    result = SiteResult(index=None, n_runs=len(runs), n_tables=len(tables))
+    writers = {"md": lambda: export_markdown(tables, ref), "csv": lambda: export_csv(tables),
+               "json": lambda: export_json(tables, ref)}
+    for fmt in formats:
+        if fmt in writers:
+            path = out / EXPORT_NAMES[fmt]
+            _write(path, writers[fmt]())
+            result.exports[fmt] = path
+    if "html" not in formats:
+        return result
+
+    js = (STATIC / "site.js").read_text(encoding="utf-8")
+    css = (STATIC / "style.css").read_text(encoding="utf-8")
+    from markupsafe import Markup
+
+    env = _env()
+    common = {
+        "csp": content_security_policy(js),
+        # Our own static assets, not run strings: marked safe so the script bytes match the CSP hash.
+        "js": Markup(js),
+        "css": Markup(css),
+        "version": __version__,
+        "has_gallery": gallery and bool(runs),
+    }
+
+    photos: list[_Photo] = []
+    if gallery and runs:
+        thumbs = ThumbCache(out / "thumbs")
+        photos = _collect_gallery(runs, thumbs, data_dir)
+        models = sorted({r.model for r in runs})
+        gdir = out / "gallery"
+        written = set()
+        page = env.get_template("gallery_photo.html.j2")
+        for i, photo in enumerate(photos):
+            prev_p = photos[i - 1] if i > 0 else None
+            next_p = photos[i + 1] if i + 1 < len(photos) else None
+            html = page.render(**common, root="../", photo=photo, prev=prev_p, next=next_p, models=models,
+                               categories=CATEGORIES, title=f"Photo {photo.image_id}")
+            _write(gdir / f"{photo.slug}.html", html)
+            written.add(f"{photo.slug}.html")
+        _write(
+            gdir / "index.html",
+            env.get_template("gallery_index.html.j2").render(**common, root="../", photos=photos, title="Gallery"),
+        )
+        written.add("index.html")
+        # Pages of photos no longer present would be stale: remove only our own .html files.
+        for p in gdir.glob("*.html"):
+            if p.name not in written:
+                p.unlink()
+        thumbs.prune()
+        result.thumbs_made = thumbs.made
+        result.n_gallery_pages = len(photos)
+
+    agreement_files = find_agreement_files(Path(runs_dir), agreement)
+    agreement_pages, agreement_note = _render_agreement(agreement_files, out, {"csp": common["csp"]})
+    result.agreement_pages = agreement_pages
+
+    prov = {id(run): i for i, run in enumerate(runs)}
+    views = [_table_view(i, t, members, charts, prov) for i, (t, members) in enumerate(built)]
+    metric_runs = [r for r in runs if r.metrics is not None]
+    metric_names = sorted({k for r in metric_runs for k in r.metrics.means})  # type: ignore[union-attr]
+    html = env.get_template("index.html.j2").render(
+        **common,
+        root="",
+        title="Leaderboard",
+        views=views,
+        ref=ref,
+        runs=runs,
+        unjudged=[r for r in runs if not r.judged],
+        metric_runs=metric_runs,
+        metric_names=metric_names,
+        provenance=_provenance(runs),
+        perspectives=PERSPECTIVES,
+        categories=CATEGORIES,
+        agreement_pages=[p.name for p in agreement_pages],
+        agreement_note=agreement_note,
+        citation=_citation(ref),
+    )
+    index = out / "index.html"
+    _write(index, html)
+    result.index = index
+    return result
+
+
+def _citation(ref: ReferenceTables | None) -> str | None:
+    if ref is None:
+        return None
+    c = ref.citation
+    return f"{c.authors}. {c.title}. {c.venue}. arXiv:{c.arxiv}."
