@@ -680,6 +680,79 @@ class RewardUNet(nn.Module):
         return missing, unexpected
 
 
+class RewardConditionedUNet(nn.Module):
+    """The plain U-Net call signature a diffusers pipeline uses, running a :class:`RewardUNet` with a
+    fixed reward condition (set as ``pipe.unet`` for inference).
+
+    The condition has batch 1; :class:`RewardUNet` tiles it to the pipeline's batch, so the three
+    classifier-free-guidance branches of InstructPix2Pix all get it, as in the released inference code.
+    """
+
+    def __init__(self, reward_unet: RewardUNet, scores: Tensor, text_hidden: Tensor | None, text_pooled: Tensor | None) -> None:
+        """Wrap ``reward_unet`` with scores ``[1, 3]`` and encoded failure text ``[1, 77, D]`` / ``[1, D]``."""
+        super().__init__()
+        self.reward_unet = reward_unet
+        dtype = reward_unet.dtype
+        # Not persistent: the condition is a sampling setting (recorded by the adapter), not a weight.
+        self.register_buffer("reward_scores", scores.to(dtype), persistent=False)
+        self.register_buffer("reward_text_hidden", None if text_hidden is None else text_hidden.to(dtype), persistent=False)
+        self.register_buffer("reward_text_pooled", None if text_pooled is None else text_pooled.to(dtype), persistent=False)
+
+    @property
+    def config(self) -> Any:
+        """The inner U-Net's config."""
+        return self.reward_unet.config
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Parameter dtype."""
+        return self.reward_unet.dtype
+
+    @property
+    def device(self) -> torch.device:
+        """Parameter device."""
+        return self.reward_unet.device
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels (8 for InstructPix2Pix: noisy latent + source latent)."""
+        return int(self.reward_unet.config.in_channels)
+
+    def forward(self, sample: Tensor, timestep: Tensor | float | int, encoder_hidden_states: Tensor, **kwargs: Any) -> Any:
+        """Call the reward U-Net with the fixed condition; other arguments pass through."""
+        return self.reward_unet(
+            sample,
+            timestep,
+            encoder_hidden_states,
+            reward_scores=self.reward_scores,
+            reward_text_hidden=self.reward_text_hidden,
+            reward_text_pooled=self.reward_text_pooled,
+            **kwargs,
+        )
+
+
+def save_reward_pipeline(directory: str | Path, reward_unet: RewardUNet, pipeline: Any) -> Path:
+    """Write a reward checkpoint: ``pipeline``'s components plus ``unet/`` and ``reward/`` of ``reward_unet``.
+
+    The result loads with ``realedit run --model reward-instruct-pix2pix --weights DIR`` and with
+    :meth:`RewardUNet.from_pretrained`; its ``unet/`` alone is a plain diffusers U-Net.
+
+    Args:
+        directory: Output directory.
+        reward_unet: The trained reward U-Net.
+        pipeline: A ``StableDiffusionInstructPix2PixPipeline`` (vae, text encoder, tokenizer, scheduler).
+    """
+    directory = Path(directory)
+    unet = pipeline.unet
+    pipeline.unet = reward_unet.unet  # the inner U-Net is the pipeline's unet component on disk
+    try:
+        pipeline.save_pretrained(directory)
+    finally:
+        pipeline.unet = unet
+    reward_unet.save_pretrained(directory)
+    return directory
+
+
 def released_key_shapes(c0: int = 320, t_dim: int = 1280, text_dim: int = 768, score_dim: int = 256) -> dict[str, tuple[int, ...]]:
     """The extra keys of the released checkpoint and their shapes (module docstring table, as code)."""
     s3 = 3 * score_dim

@@ -1,0 +1,165 @@
+"""Reward-conditioned InstructPix2Pix: the editor of "Multi-Reward as Condition for Instruction-based
+Image Editing" (ICLR 2025), as ``realedit run --model reward-instruct-pix2pix``.
+
+Weights: ``Gstar666/Reward-InsPix2Pix``, folder ``stage2_reward_instruct_pix2pix`` (the authors' release;
+the U-Net holds the reward modules beside the standard keys; it inherits the CreativeML OpenRAIL-M
+licence of Stable Diffusion / InstructPix2Pix, code Apache-2.0). Defaults are those of the released
+``eval.py``: Euler-ancestral sampler, 30 steps, image guidance 1.5, text guidance 7.5 (the pipeline
+default it leaves in place), about 512 px; reward condition scores 5,5,5 and text ``"None; None; None"``.
+``-M reward_scores=3,3,3`` (or 0,0,0 ...) and ``-M reward_text=...`` reproduce the paper's Table 6.
+
+``--weights`` takes a hub id (its ``subfolder`` is downloaded) or a local directory, which is either
+
+* a reward checkpoint written by realedit: a diffusers InstructPix2Pix pipeline directory
+  (``model_index.json``, ``vae/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/``) whose ``unet/`` is
+  the inner U-Net and whose ``reward/`` holds the reward config and modules (see
+  :func:`reward_model.mrc.save_reward_pipeline`; training writes this layout), or
+* the authors' layout (same pipeline directory, no ``reward/``, extra keys inside ``unet/``), or
+* a directory that holds either of the above under ``subfolder`` (a whole download of the hub repo).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+from adapters.instruct_pix2pix import InstructPix2Pix
+from realedit_bench.errors import ConfigError, WeightsError
+
+#: The released inference condition (reward_model.mrc.NO_FAILURE_TEXT; repeated here to keep this import light).
+_NO_FAILURE_TEXT = "None; None; None"
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def parse_scores(text: str) -> tuple[float, float, float]:
+    """``"5,5,5"`` -> (5.0, 5.0, 5.0); three numbers 0-5 (following, preserving, quality)."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError as exc:
+        raise ConfigError(f"-M reward_scores={text}: expected three numbers like 5,5,5") from exc
+    if len(values) != 3 or not all(0.0 <= v <= 5.0 for v in values):
+        raise ConfigError(f"-M reward_scores={text}: expected three numbers from 0 to 5 (following,preserving,quality)")
+    return values  # type: ignore[return-value]
+
+
+class RewardInstructPix2Pix(InstructPix2Pix):
+    """InstructPix2Pix whose U-Net is conditioned on three reward scores and failure texts."""
+
+    name: ClassVar[str] = "reward-instruct-pix2pix"
+    family: ClassVar[str] = "instruct-pix2pix"
+    default_weights: ClassVar[str | None] = "Gstar666/Reward-InsPix2Pix"
+    default_subfolder: ClassVar[str] = "stage2_reward_instruct_pix2pix"
+    license: ClassVar[str] = "CreativeML OpenRAIL-M (weights), Apache-2.0 (code)"
+    default_steps: ClassVar[int] = 30
+    default_guidance: ClassVar[float] = 7.5
+    default_image_guidance: ClassVar[float] = 1.5
+    default_resolution: ClassVar[int] = 512
+    default_scheduler: ClassVar[str] = "euler_ancestral"
+
+    def __init__(
+        self,
+        weights: str | None = None,
+        revision: str | None = None,
+        steps: int | None = None,
+        guidance_scale: float | None = None,
+        image_guidance_scale: float | None = None,
+        resolution: int | None = None,
+        scheduler: str | None = None,
+        negative_prompt: str = "",
+        device: str = "auto",
+        dtype: str = "auto",
+        reward_scores: str = "5,5,5",
+        reward_text: str = _NO_FAILURE_TEXT,
+        subfolder: str | None = None,
+    ) -> None:
+        super().__init__(
+            weights=weights, revision=revision, steps=steps, guidance_scale=guidance_scale,
+            image_guidance_scale=image_guidance_scale, resolution=resolution, scheduler=scheduler,
+            negative_prompt=negative_prompt, device=device, dtype=dtype,
+        )
+        self.reward_scores = parse_scores(reward_scores)
+        self.reward_text = str(reward_text).strip()
+        if not self.reward_text:
+            raise ConfigError('-M reward_text must not be empty (the released "no failure" text is "None; None; None")')
+        # The default subfolder belongs to the default hub repository; other weights name theirs.
+        if subfolder is None:
+            subfolder = type(self).default_subfolder if self.weights == type(self).default_weights else ""
+        self.subfolder = subfolder
+        if not Path(self.weights).expanduser().is_dir() and not _HUB_ID.fullmatch(self.weights):
+            raise WeightsError(f"--weights {self.weights}: no such directory (and not a hub id like owner/name)")
+        self.reward_config: dict[str, Any] | None = None  # of the loaded weights, for inspection
+
+    def params(self) -> dict[str, Any]:
+        """Every resolved setting, with the reward condition."""
+        out = super().params()
+        out.update(
+            {
+                "subfolder": self.subfolder or None,
+                "reward_scores": list(self.reward_scores),
+                "reward_text": self.reward_text,
+            }
+        )
+        # The reward config belongs to the weights (read at load time); params() must not change on
+        # load, since the runner compares it with an existing run's manifest before loading.
+        return out
+
+    # -- loading ------------------------------------------------------------------------------------
+    def _local_dir(self) -> Path:
+        """The pipeline directory on disk, downloading ``subfolder`` of a hub id when needed."""
+        path = Path(self.weights).expanduser()
+        if not path.is_dir():
+            try:
+                from huggingface_hub import snapshot_download
+
+                pattern = f"{self.subfolder}/*" if self.subfolder else None
+                path = Path(snapshot_download(self.weights, revision=self.revision, allow_patterns=pattern))
+            except Exception as exc:  # hub, network and offline-mode errors all mean "weights not reachable"
+                first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+                raise WeightsError(
+                    f"cannot download {self.weights!r} ({first[:200]}); download it and pass --weights DIR"
+                ) from exc
+        if (path / "model_index.json").is_file():
+            return path
+        if self.subfolder and (path / self.subfolder / "model_index.json").is_file():
+            return path / self.subfolder
+        raise WeightsError(
+            f"{path} is not a reward InstructPix2Pix pipeline directory (no model_index.json"
+            f"{f' there or in {self.subfolder}/' if self.subfolder else ''})"
+        )
+
+    def load(self) -> None:
+        """Load the reward U-Net, then the rest of the pipeline around its inner U-Net."""
+        if self._pipe is not None:
+            return
+        import diffusers
+        import torch
+        import transformers
+        from diffusers import StableDiffusionInstructPix2PixPipeline
+
+        from adapters._diffusers import load_pipeline, torch_dtype
+        from adapters.instruct_pix2pix import SCHEDULERS
+        from reward_model.mrc import RewardConditionedUNet, RewardUNet, encode_reward_text
+
+        diffusers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()
+        directory = self._local_dir()
+        reward_unet = RewardUNet.from_pretrained(directory, torch_dtype=torch_dtype(self.dtype))
+        self.reward_config = {**reward_unet.reward_config.to_dict(), "text_dim": reward_unet.text_dim}
+        # The inner U-Net is handed over so the pipeline does not load it a second time.
+        pipe = load_pipeline(
+            StableDiffusionInstructPix2PixPipeline, str(directory), revision=None, dtype=self.dtype,
+            unet=reward_unet.unet, safety_checker=None, requires_safety_checker=False,
+        )
+        scheduler_cls = getattr(diffusers, SCHEDULERS[self.scheduler])
+        pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
+        pipe.to(self.device)
+        reward_unet.to(self.device).eval()
+        with torch.no_grad():
+            text = encode_reward_text(pipe.tokenizer, pipe.text_encoder, [self.reward_text])
+        scores = torch.tensor([self.reward_scores], device=self.device)
+        pipe.unet = RewardConditionedUNet(reward_unet, scores, text.hidden, text.pooled)
+        pipe.set_progress_bar_config(disable=True)
+        self._pipe = pipe
