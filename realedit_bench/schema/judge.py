@@ -98,3 +98,28 @@ class JudgeSummary(Row):
         default=0, description="Samples the authors' parser would have skipped (any of 3 replies failing)."
     )
     usage: Usage = Field(default_factory=Usage, description="Tokens and money of the whole judging.")
+    paper_figures: dict[str, dict[str, float | int | None]] = Field(
+        default_factory=dict,
+        description="perspective -> {n, accuracy, score_mean} exactly as the authors' script computes them "
+        "(first ask of each item; its yes/no list also keeps items whose score later failed to parse).",
+    )
+    variance: dict[str, dict[str, float | int | None]] = Field(
+        default_factory=dict,
+        description="perspective -> spread of the score over the --samples K asks of each item "
+        "(items, spread_mean, spread_median, spread_max, std_mean, verdict_disagreement); empty when K = 1.",
+    )
+    runs_stopped: str | None = Field(default=None, description="Why the last judging stopped early, if it did.")
+
+
+class ItemStat(Row):
+    """Per item and perspective: the --samples K asks summarised (``<judge>__<rubric>.items.jsonl``)."""
+
+    sample_id: str = Field(description="Sample id.")
+    perspective: Perspective = Field(description="following, preserving or quality.")
+    n: int = Field(description="Asks recorded.")
+    n_ok: int = Field(description="Asks with an ok judgment.")
+    score_mean: float | None = Field(default=None, description="Mean score of the ok asks.")
+    score_median: float | None = Field(default=None, description="Median score of the ok asks.")
+    score_spread: float | None = Field(default=None, description="Max minus min score of the ok asks.")
+    score_std: float | None = Field(default=None, description="Population standard deviation of the ok scores.")
+    yes_share: float | None = Field(default=None, description="Share of yes verdicts among the ok asks.")

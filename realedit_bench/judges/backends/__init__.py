@@ -1,0 +1,35 @@
+"""Judge backends and their registry: ``provider`` -> backend class (lazy import strings).
+
+Third parties add providers through the ``realedit.judges`` entry-point group; a backend class takes
+the part of the judge name after ``provider/`` and subclasses
+:class:`realedit_bench.judges.backends.base.Backend`.
+"""
+
+from __future__ import annotations
+
+from realedit_bench.errors import ConfigError
+from realedit_bench.registry import Registry
+
+#: provider -> "module:Class" of a Backend.
+JUDGE_PROVIDERS: Registry = Registry("judge provider", group="realedit.judges")
+JUDGE_PROVIDERS.register("openai", "realedit_bench.judges.backends.openai_chat:OpenAIChat")
+JUDGE_PROVIDERS.register("openai-api", "realedit_bench.judges.backends.openai_chat:OpenAICompatible")
+JUDGE_PROVIDERS.register("anthropic", "realedit_bench.judges.backends.anthropic_messages:AnthropicMessages")
+
+
+def split_judge_name(judge: str) -> tuple[str, str]:
+    """``"openai/gpt-4o"`` -> ``("openai", "gpt-4o")``; a name without a provider is an error."""
+    provider, sep, model = judge.partition("/")
+    if not sep or not provider or not model:
+        raise ConfigError(
+            f"judge {judge!r} must be provider/model, e.g. openai/gpt-4o-2024-08-06, "
+            f"anthropic/claude-sonnet-4-5 or openai-api/http://localhost:8000/v1/<model>"
+        )
+    return provider, model
+
+
+def make_backend(judge: str):  # -> Backend (kept unannotated so importing this module stays light)
+    """Build the backend for ``provider/model``; checks keys and settings (ConfigError) before any call."""
+    provider, model = split_judge_name(judge)
+    cls = JUDGE_PROVIDERS.get(provider)
+    return cls(model)

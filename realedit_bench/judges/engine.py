@@ -1,0 +1,468 @@
+"""The judging engine: render, encode, cache, call with retries, parse, re-ask, record. Sample-agnostic.
+
+The engine judges :class:`JudgeItem` triplets (an id, an instruction, images by role), so it serves
+Real-Edit (see :mod:`realedit_bench.judges.runner`) and any other set of (source, edited, instruction)
+triplets, e.g. reward-data annotation through :func:`judge_items`.
+
+Reliability rules, in one place:
+
+* at most ``concurrency`` calls in flight; the SDKs' own retries are off;
+* a failed call is retried (429, 408, 409, 5xx, timeouts, connection errors) up to ``max_retries`` times
+  with jittered exponential backoff, waiting at least the server's ``Retry-After`` (capped);
+* 401/403/404 and exhausted quota stop the run at once; other 4xx fail the item without a retry;
+* ``failure_streak`` consecutive failed items stop the run with the last error;
+* every call has a total timeout (``timeout``), on top of the SDK's own;
+* an unparseable reply gets exactly one re-ask quoting the problem, then the item is ``invalid``;
+  a refusal (provider flag or in words) is ``refused``; neither is ever scored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from realedit_bench.errors import RealEditError
+from realedit_bench.judges.backends.base import Backend, CallError, ChatReply, ChatRequest, ImagePart
+from realedit_bench.judges.cache import JudgeCache, cache_key
+from realedit_bench.judges.encode import ImageEncoder
+from realedit_bench.judges.parse import Parsed, looks_like_refusal, paper_parse_as_parsed, parse_paper, parse_robust
+from realedit_bench.judges.prices import PriceTable, estimate_image_tokens, estimate_text_tokens, load_prices
+from realedit_bench.judges.rubric import RenderedPrompt, Rubric
+from realedit_bench.provenance import utc_now
+from realedit_bench.schema.base import PERSPECTIVES
+from realedit_bench.schema.judge import Usage
+
+
+class JudgeAborted(RealEditError):
+    """The run was stopped: fatal provider error, a streak of failures, or the budget."""
+
+
+class JudgeItem(NamedTuple):
+    """Something to judge: an id, the edit instruction, and images by role (``source``, ``edited``)."""
+
+    id: str
+    instruction: str
+    images: Mapping[str, Path | bytes]
+
+
+class Task(NamedTuple):
+    """One ask: an item, a perspective, and which of the ``--samples K`` repeats."""
+
+    item: JudgeItem
+    perspective: str
+    repeat: int = 0
+
+
+@dataclass
+class EngineConfig:
+    """Settings of a judging run (all recorded in rows or the summary)."""
+
+    concurrency: int = 8
+    timeout: float = 60.0
+    max_retries: int = 5
+    backoff_base: float = 1.0
+    backoff_cap: float = 30.0
+    retry_after_cap: float = 120.0
+    failure_streak: int = 20
+    temperature: float | None = 0.0
+    seed: int | None = 0
+    parse_mode: Literal["robust", "paper"] = "robust"
+    max_cost: float | None = None
+    batch: bool = False
+
+
+@dataclass
+class Planned:
+    """A task with its rendered prompt, image hashes, parameters and cache key (nothing encoded yet)."""
+
+    task: Task
+    prompt: RenderedPrompt
+    image_sha256: list[str]
+    image_sizes: list[tuple[int, int]]
+    params: dict[str, Any]
+    key: str
+    est_input_tokens: int
+
+
+@dataclass
+class Outcome:
+    """The judgment of one task (engine-level; the runner adds sample fields)."""
+
+    item_id: str
+    perspective: str
+    repeat: int
+    status: Literal["ok", "invalid", "refused", "error"]
+    verdict: bool | None = None
+    score: float | None = None
+    reason: str | None = None
+    raw: str | None = None
+    paper_parse: dict[str, Any] | None = None
+    model_snapshot: str | None = None
+    system_fingerprint: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    image_sha256: list[str] = field(default_factory=list)
+    cache_key: str | None = None
+    cached: bool = False
+    attempts: int = 0
+    usage: Usage = field(default_factory=Usage)
+    finished_at: str = ""
+
+
+@dataclass
+class RunReport:
+    """What happened in :meth:`JudgeEngine.run`."""
+
+    finished: int = 0
+    not_dispatched: int = 0
+    stopped: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    calls_sent: int = 0
+
+
+class JudgeEngine:
+    """Judge tasks with one backend and one rubric.
+
+    Args:
+        backend: A constructed backend (keys already checked).
+        rubric: The rubric to render and parse with.
+        config: Concurrency, retry, parsing and budget settings.
+        cache: Call cache, or None to disable caching.
+        prices: Price table for usage money and the budget.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        rubric: Rubric,
+        *,
+        config: EngineConfig | None = None,
+        cache: JudgeCache | None = None,
+        prices: PriceTable | None = None,
+    ) -> None:
+        self.backend = backend
+        self.rubric = rubric
+        self.config = config or EngineConfig()
+        self.cache = cache
+        self.prices = prices or load_prices()
+        self.encoder = ImageEncoder(
+            rubric.image_format, jpeg_quality=rubric.jpeg_quality, max_side=rubric.max_side,
+            store=cache.encodings if cache is not None else None,
+        )
+        self._streak = 0
+        self._stop: str | None = None
+        self._spent = 0.0
+        self._inflight_est = 0.0
+        self.calls_sent = 0
+
+    # Planning -------------------------------------------------------------------------------
+    def plan(self, task: Task) -> Planned:
+        """Render the prompt and hash the images as they will be sent (cheap: no encoding when known)."""
+        prompt = self.rubric.render(task.perspective, task.item.instruction)
+        shas: list[str] = []
+        sizes: list[tuple[int, int]] = []
+        for role in prompt.image_roles:
+            try:
+                image = task.item.images[role]
+            except KeyError as exc:
+                raise RealEditError(f"item {task.item.id!r} has no {role!r} image (rubric {self.rubric.id})") from exc
+            sha, size = self.encoder.sha256_and_size(image)
+            shas.append(sha)
+            sizes.append(size)
+        req = self._request(prompt, (), ())
+        params = self.backend.request_params(req)
+        key = self._key(prompt, shas, params, (), task.repeat)
+        est = estimate_text_tokens(prompt.system + prompt.text) + sum(
+            estimate_image_tokens(self.backend.provider, w, h) for w, h in sizes
+        )
+        return Planned(task, prompt, shas, sizes, params, key, est)
+
+    def _key(self, prompt: RenderedPrompt, shas: Sequence[str], params: Mapping[str, Any],
+             followups: Sequence[tuple[str, str]], repeat: int) -> str:
+        return cache_key(
+            provider=self.backend.provider, model=self.backend.model, rubric=self.rubric.id,
+            system=prompt.system, text=prompt.text, text_first=prompt.text_first, image_sha256=shas,
+            params=params, followups=followups, repeat=repeat,
+        )
+
+    def _request(self, prompt: RenderedPrompt, images: Sequence[ImagePart],
+                 followups: tuple[tuple[str, str], ...]) -> ChatRequest:
+        content: tuple[str | ImagePart, ...]
+        content = (prompt.text, *images) if prompt.text_first else (*images, prompt.text)
+        return ChatRequest(
+            system=prompt.system, content=content, max_tokens=prompt.max_tokens,
+            temperature=self.config.temperature,
+            seed=self.config.seed if self.backend.supports_seed else None,
+            followups=followups, timeout=self.config.timeout,
+        )
+
+    def materialize(self, planned: Planned, followups: tuple[tuple[str, str], ...] = ()) -> ChatRequest:
+        """Encode the images and build the request; checks the bytes still match the planned hashes."""
+        parts: list[ImagePart] = []
+        for role, sha in zip(planned.prompt.image_roles, planned.image_sha256):
+            enc = self.encoder(planned.task.item.images[role])
+            if enc.sha256 != sha:
+                raise RealEditError(f"image {role} of {planned.task.item.id!r} changed while judging; rerun")
+            parts.append(ImagePart(enc.data, enc.mime))
+        return self._request(planned.prompt, parts, followups)
+
+    def estimated_cost(self, planned: Planned) -> float:
+        """Upper-bound money of one ask (estimated input, full max_tokens output)."""
+        return self.prices.cost(self.backend.name, planned.est_input_tokens, planned.prompt.max_tokens,
+                                batch=self.config.batch)
+
+    def is_cached(self, planned: Planned) -> bool:
+        """True when the first call of ``planned`` is in the cache."""
+        return self.cache is not None and self.cache.get(planned.key) is not None
+
+    # Calling --------------------------------------------------------------------------------
+    async def _call_with_retry(self, req: ChatRequest, usage: Usage) -> ChatReply:
+        cfg = self.config
+        attempt = 0
+        while True:
+            usage.calls += 1
+            self.calls_sent += 1
+            try:
+                # The SDK timeout bounds each network phase; this bounds the whole call.
+                reply = await asyncio.wait_for(self.backend.complete(req), timeout=cfg.timeout)
+            except asyncio.TimeoutError:
+                err = CallError(f"the call took longer than {cfg.timeout:g} s", retryable=True)
+            except CallError as exc:
+                err = exc
+            else:
+                usage.input_tokens += reply.input_tokens
+                usage.output_tokens += reply.output_tokens
+                return reply
+            if err.fatal or not err.retryable or attempt >= cfg.max_retries or self._stop:
+                raise err
+            delay = min(cfg.backoff_cap, cfg.backoff_base * 2**attempt)
+            delay = delay / 2 + random.uniform(0, delay / 2)  # jitter spreads a burst of 429s apart
+            if err.retry_after is not None:
+                delay = max(delay, min(err.retry_after, cfg.retry_after_cap))
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _ask(self, key: str, build: Callable[[], ChatRequest], usage: Usage) -> tuple[ChatReply, bool]:
+        """Reply for ``key`` from the cache, or from the backend (not stored yet: see :meth:`_remember`)."""
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit, True
+        req = await asyncio.to_thread(build)  # image encoding is CPU work: keep the loop free
+        return await self._call_with_retry(req, usage), False
+
+    def _remember(self, key: str, reply: ChatReply, cached: bool) -> None:
+        if self.cache is not None and not cached:
+            self.cache.put(key, reply)
+
+    def _parse(self, perspective: str, text: str | None) -> Parsed:
+        if self.config.parse_mode == "paper":
+            return paper_parse_as_parsed(text)
+        p = self.rubric.perspectives[perspective]
+        return parse_robust(
+            text, verdict_key=p.verdict_key, score_key=p.score_key, reason_key=p.reason_key,
+            score_range=(self.rubric.score_min, self.rubric.score_max),
+        )
+
+    async def judge(self, planned: Planned, first: ChatReply | None = None) -> Outcome:
+        """Judge one planned task (``first``: a reply already obtained, e.g. from a batch)."""
+        task = planned.task
+        usage = Usage()
+        out = Outcome(task.item.id, task.perspective, task.repeat, "error", params=dict(planned.params),
+                      image_sha256=list(planned.image_sha256), cache_key=planned.key)
+        all_cached = True
+        try:
+            if first is None:
+                reply, cached = await self._ask(planned.key, lambda: self.materialize(planned), usage)
+            else:
+                reply, cached = first, False
+                usage.calls += 1
+                usage.input_tokens += first.input_tokens
+                usage.output_tokens += first.output_tokens
+            all_cached &= cached
+            out.paper_parse = {**parse_paper(reply.text).as_dict(), "text": isinstance(reply.text, str)}
+            out.model_snapshot, out.system_fingerprint = reply.model, reply.system_fingerprint
+            out.raw = reply.text
+            if reply.refused:
+                out.status, out.reason = "refused", f"the judge refused (finish reason {reply.finish_reason})"
+            else:
+                parsed = self._parse(task.perspective, reply.text)
+                if not parsed.ok and looks_like_refusal(reply.text):
+                    out.status, out.reason = "refused", "the judge refused in words"
+                elif parsed.ok:
+                    self._remember(planned.key, reply, cached)
+                    self._set_ok(out, parsed)
+                elif self.config.parse_mode == "paper":
+                    self._remember(planned.key, reply, cached)
+                    out.status, out.reason = "invalid", parsed.problem  # the authors' script never re-asks
+                else:
+                    self._remember(planned.key, reply, cached)
+                    followups = (("assistant", reply.text or ""),
+                                 ("user", self.rubric.reask_text(task.perspective, parsed.problem or "")))
+                    key2 = self._key(planned.prompt, planned.image_sha256, planned.params, followups, task.repeat)
+                    out.params["reask"] = True
+                    reply2, cached2 = await self._ask(key2, lambda: self.materialize(planned, followups), usage)
+                    all_cached &= cached2
+                    out.raw = reply2.text
+                    out.model_snapshot = reply2.model or out.model_snapshot
+                    out.system_fingerprint = reply2.system_fingerprint or out.system_fingerprint
+                    parsed2 = self._parse(task.perspective, reply2.text)
+                    if reply2.refused or (not parsed2.ok and looks_like_refusal(reply2.text)):
+                        out.status, out.reason = "refused", "the judge refused when asked again"
+                    elif parsed2.ok:
+                        self._remember(key2, reply2, cached2)
+                        self._set_ok(out, parsed2)
+                    else:
+                        self._remember(key2, reply2, cached2)
+                        out.status = "invalid"
+                        out.reason = f"unparseable after one re-ask: {parsed2.problem} (first reply: {parsed.problem})"
+        except CallError as exc:
+            all_cached = False
+            if exc.refused:
+                out.status, out.reason = "refused", str(exc)
+            else:
+                out.status, out.reason = "error", str(exc)
+                if exc.fatal:
+                    self._stop = self._stop or f"stopped: {exc}"
+        out.cached = all_cached and out.status != "error"
+        out.attempts = usage.calls
+        usage.cost_usd = self.prices.cost(self.backend.name, usage.input_tokens, usage.output_tokens,
+                                          batch=self.config.batch)
+        out.usage = usage
+        out.finished_at = utc_now()
+        return out
+
+    @staticmethod
+    def _set_ok(out: Outcome, parsed: Parsed) -> None:
+        out.status, out.verdict, out.score, out.reason = "ok", parsed.verdict, parsed.score, parsed.reason
+
+    # Running many ---------------------------------------------------------------------------
+    async def run(self, planned: Sequence[Planned], on_result: Callable[[Outcome], None]) -> RunReport:
+        """Judge every planned task with bounded concurrency; ``on_result`` sees each as it finishes.
+
+        Dispatching stops (in-flight calls still finish and are recorded) on a fatal error, after
+        ``failure_streak`` consecutive failures, or before the budget ``max_cost`` would be crossed.
+        """
+        cfg = self.config
+        report = RunReport()
+        queue: asyncio.Queue[Planned] = asyncio.Queue()
+        for p in planned:
+            queue.put_nowait(p)
+        calls_before = self.calls_sent
+
+        async def worker() -> None:
+            while not self._stop:
+                try:
+                    p = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                est = 0.0
+                if cfg.max_cost is not None:
+                    est = 0.0 if self.is_cached(p) else self.estimated_cost(p)
+                    if self._spent + self._inflight_est + est > cfg.max_cost:
+                        self._stop = self._stop or (
+                            f"stopped before crossing the budget of ${cfg.max_cost:.2f} "
+                            f"(spent ${self._spent:.4f}); rerun with a higher --max-cost to finish"
+                        )
+                        queue.put_nowait(p)
+                        return
+                self._inflight_est += est
+                try:
+                    out = await self.judge(p)
+                finally:
+                    self._inflight_est -= est
+                self._spent += out.usage.cost_usd
+                report.usage.calls += out.usage.calls
+                report.usage.input_tokens += out.usage.input_tokens
+                report.usage.output_tokens += out.usage.output_tokens
+                report.usage.cost_usd += out.usage.cost_usd
+                on_result(out)
+                report.finished += 1
+                if out.status == "error":
+                    self._streak += 1
+                    if self._streak >= cfg.failure_streak:
+                        self._stop = self._stop or (
+                            f"stopped after {self._streak} failed items in a row; last error: {out.reason}"
+                        )
+                else:
+                    self._streak = 0
+
+        workers = [asyncio.create_task(worker()) for _ in range(max(1, cfg.concurrency))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+        report.not_dispatched = queue.qsize()
+        report.stopped = self._stop
+        report.calls_sent = self.calls_sent - calls_before
+        return report
+
+
+def judge_items(
+    items: Iterable[JudgeItem],
+    *,
+    judge: str | Backend,
+    rubric: str | Rubric = "realedit-v1",
+    perspectives: Sequence[str] = PERSPECTIVES,
+    samples: int = 1,
+    config: EngineConfig | None = None,
+    cache: Path | JudgeCache | None = None,
+    on_result: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Judge arbitrary (id, instruction, images) triplets and return one :class:`Outcome` per ask.
+
+    A reusable entry point (reward-data annotation uses it). Keys come from the environment; a
+    missing key raises :class:`~realedit_bench.errors.ConfigError` before any call.
+
+    Args:
+        items: Items with ``images`` holding the roles the rubric sends (``source``, ``edited``).
+        judge: ``provider/model`` or a constructed backend.
+        rubric: Built-in rubric id, rubric file path, or a loaded rubric.
+        perspectives: Which perspectives to ask.
+        samples: Asks per (item, perspective).
+        config: Engine settings.
+        cache: SQLite cache path, an open cache, or None for no cache.
+        on_result: Called with each outcome as it finishes (e.g. to append it to a file).
+
+    Returns:
+        Outcomes in the order they finished.
+
+    Raises:
+        JudgeAborted: the run stopped early (fatal error, failure streak, budget); finished outcomes
+            were already passed to ``on_result``.
+    """
+    from realedit_bench.judges.backends import make_backend
+    from realedit_bench.judges.rubric import load_rubric
+
+    backend = make_backend(judge) if isinstance(judge, str) else judge
+    rub = load_rubric(rubric) if not isinstance(rubric, Rubric) else rubric
+    own_cache = isinstance(cache, (str, Path))
+    jc = JudgeCache(Path(cache)) if own_cache else cache  # type: ignore[arg-type]
+    engine = JudgeEngine(backend, rub, config=config, cache=jc)
+    tasks = [Task(it, p, r) for it in items for p in perspectives for r in range(samples)]
+    results: list[Outcome] = []
+
+    def collect(out: Outcome) -> None:
+        results.append(out)
+        if on_result is not None:
+            on_result(out)
+
+    async def main() -> RunReport:
+        try:
+            planned = [engine.plan(t) for t in tasks]
+            return await engine.run(planned, collect)
+        finally:
+            await backend.aclose()
+
+    try:
+        report = asyncio.run(main())
+    finally:
+        if own_cache and jc is not None:
+            jc.close()
+    if report.stopped:
+        raise JudgeAborted(report.stopped)
+    return results

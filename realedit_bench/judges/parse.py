@@ -1,0 +1,170 @@
+"""Reading judge replies: a robust parser (ours), the authors' parser (``--parse paper``), refusals.
+
+The robust parser accepts a JSON object or a Python-dict string, optionally inside a code fence or
+surrounded by prose, any case of yes/no (or a JSON boolean), integer or float scores, and rejects a
+score outside the rubric's range. It never guesses: anything else is a failure with a reason that the
+re-ask quotes back to the judge.
+
+The paper parser reproduces the released evaluation script exactly: a verdict is yes when the
+substring ``yes`` (lower case) occurs anywhere in the reply, and the score is read with the regex
+``'score': (\\d+\\.\\d+)`` (so ``'score': 4`` and ``"score": 4.5`` both fail).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+#: The released script's score regex, verbatim.
+PAPER_SCORE_RE = re.compile(r"'score': (\d+\.\d+)")
+
+_FENCE_RE = re.compile(r"```[A-Za-z0-9_-]*\s*\n?(.*?)```", re.S)
+_YES = {"yes", "y", "true"}
+_NO = {"no", "n", "false"}
+
+# Phrases that open a refusal in words. Checked only on replies that do not parse, so a valid answer
+# whose reason says "sorry" is never taken for a refusal.
+_REFUSAL_RE = re.compile(
+    r"^\W*(i'?m sorry|i am sorry|sorry,|i apologi[sz]e|unfortunately,? i|i (?:can ?not|can't|cannot|won't|"
+    r"am unable to|'m unable to|am not able to)|i must decline|as an ai)",
+    re.I,
+)
+
+
+class Parsed(NamedTuple):
+    """Outcome of reading one reply."""
+
+    ok: bool
+    verdict: bool | None = None
+    score: float | None = None
+    reason: str | None = None
+    problem: str | None = None
+
+
+class PaperParse(NamedTuple):
+    """What the released script reads from one reply: ``ok`` is False when it would skip the sample."""
+
+    verdict: bool
+    score: float | None
+    ok: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for :class:`~realedit_bench.schema.judge.JudgmentRow.paper_parse`."""
+        return {"verdict": self.verdict, "score": self.score, "ok": self.ok}
+
+
+def parse_paper(text: str | None) -> PaperParse:
+    """Apply the authors' parser to one reply (a missing reply is a failure, as in their script)."""
+    if not isinstance(text, str):
+        return PaperParse(False, None, False)
+    verdict = "yes" in text
+    m = PAPER_SCORE_RE.search(text)
+    return PaperParse(verdict, float(m.group(1)) if m else None, m is not None)
+
+
+def looks_like_refusal(text: str | None) -> bool:
+    """True when an unparseable reply reads as the judge declining the task."""
+    return bool(text) and bool(_REFUSAL_RE.search(text.strip()))
+
+
+def _candidates(text: str) -> list[str]:
+    """Strings that may hold the answer object: fenced blocks first, then the outermost braces."""
+    out = [m.group(1).strip() for m in _FENCE_RE.finditer(text)]
+    out.append(text.strip())
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        out.append(text[start : end + 1])
+    return out
+
+
+def _load_object(text: str) -> dict[str, Any] | None:
+    for cand in _candidates(text):
+        for loader in (json.loads, ast.literal_eval):
+            try:
+                obj = loader(cand)
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                continue
+            if isinstance(obj, dict):
+                return obj
+    return None
+
+
+def _get(obj: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    if key in obj:
+        return True, obj[key]
+    lowered = {str(k).strip().lower(): v for k, v in obj.items()}
+    k = key.strip().lower()
+    return (k in lowered), lowered.get(k)
+
+
+def _verdict(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().strip(".!'\"").strip().lower()
+        if word in _YES:
+            return True
+        if word in _NO:
+            return False
+    return None
+
+
+def _score(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def parse_robust(
+    text: str | None,
+    *,
+    verdict_key: str = "verdict",
+    score_key: str = "score",
+    reason_key: str = "reason",
+    score_range: Sequence[float] = (0.0, 5.0),
+) -> Parsed:
+    """Read a verdict, a score and a reason from one reply, or say precisely why not."""
+    if not text or not text.strip():
+        return Parsed(False, problem="the reply was empty")
+    obj = _load_object(text)
+    if obj is None:
+        return Parsed(False, problem="the reply is not a JSON object")
+    has_v, raw_v = _get(obj, verdict_key)
+    if not has_v:
+        return Parsed(False, problem=f"the key {verdict_key!r} is missing")
+    verdict = _verdict(raw_v)
+    if verdict is None:
+        return Parsed(False, problem=f"{verdict_key!r} must be 'yes' or 'no', got {raw_v!r}")
+    has_s, raw_s = _get(obj, score_key)
+    if not has_s:
+        return Parsed(False, problem=f"the key {score_key!r} is missing")
+    score = _score(raw_s)
+    if score is None or not math.isfinite(score):
+        return Parsed(False, problem=f"{score_key!r} must be a number, got {raw_s!r}")
+    lo, hi = score_range
+    if not lo <= score <= hi:
+        return Parsed(False, problem=f"{score_key!r} is {score:g}, outside the range {lo:g} to {hi:g}")
+    reason = None
+    if reason_key:
+        _, raw_r = _get(obj, reason_key)
+        reason = str(raw_r).strip() if raw_r is not None else None
+    return Parsed(True, verdict, score, reason)
+
+
+def paper_parse_as_parsed(text: str | None) -> Parsed:
+    """The paper parser's reading in :class:`Parsed` form (used by ``--parse paper``)."""
+    p = parse_paper(text)
+    if not p.ok:
+        return Parsed(False, problem="no \"'score': <d.d>\" in the reply (paper parser)")
+    return Parsed(True, p.verdict, p.score, None)

@@ -1,0 +1,331 @@
+"""Judge a set of Real-Edit edits: resume, dry run, synchronous or batch judging, files, summary.
+
+Files, under ``<run>/judgments/`` (a run directory) or ``<folder>/judgments/`` (a plain folder), named
+``<judge>__<rubric>`` with ``/`` and ``:`` (and anything else unsafe) in the judge name turned to ``_``:
+
+* ``<stem>.jsonl``: one :class:`~realedit_bench.schema.judge.JudgmentRow` per (sample, perspective,
+  repeat), appended and fsynced as each finishes; a redone row supersedes the earlier one (last wins);
+* ``<stem>.summary.json``: :class:`~realedit_bench.schema.judge.JudgeSummary`;
+* ``<stem>.items.jsonl``: per-item spread over ``--samples K`` asks (K > 1 only);
+* ``<stem>.batches.json``: submitted batches not yet collected (``--batch``).
+
+With ``--parse paper`` the stem gets the suffix ``.paper-parse`` so both readings can coexist.
+Resume rule: a (sample, perspective, repeat) whose last row is ok, invalid or refused and whose request
+key (prompt, images as sent, parameters) is unchanged is not asked again; error rows and rows whose
+image changed are redone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pydantic import Field
+
+from realedit_bench import __version__
+from realedit_bench.errors import ConfigError
+from realedit_bench.inputs import EditSet
+from realedit_bench.jsonio import JsonlAppender, atomic_write_json, atomic_write_text, read_model, read_rows
+from realedit_bench.judges.backends.base import Backend, CallError
+from realedit_bench.judges.cache import JudgeCache
+from realedit_bench.judges.engine import EngineConfig, JudgeEngine, JudgeItem, Outcome, Planned, RunReport, Task
+from realedit_bench.judges.prices import PriceTable
+from realedit_bench.judges.rubric import Rubric
+from realedit_bench.judges.summary import latest_rows, render_table, summarize_rows
+from realedit_bench.provenance import command_line, utc_now
+from realedit_bench.schema.base import PERSPECTIVES, Row
+from realedit_bench.schema.judge import JudgeSummary, JudgmentRow
+
+
+def safe_name(name: str) -> str:
+    """A file-name-safe form of a judge name: ``openai/gpt-4o`` -> ``openai_gpt-4o``."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("_") or "judge"
+
+
+class JudgePaths(NamedTuple):
+    """Where one (judge, rubric, parser) writes."""
+
+    dir: Path
+    rows: Path
+    summary: Path
+    items: Path
+    batches: Path
+
+
+def judge_paths(root: Path, judge: str, rubric_id: str, parse_mode: str = "robust") -> JudgePaths:
+    """Paths of the judgments files under ``root/judgments``."""
+    stem = f"{safe_name(judge)}__{safe_name(rubric_id)}" + (".paper-parse" if parse_mode == "paper" else "")
+    d = Path(root) / "judgments"
+    return JudgePaths(d, d / f"{stem}.jsonl", d / f"{stem}.summary.json", d / f"{stem}.items.jsonl",
+                      d / f"{stem}.batches.json")
+
+
+class BatchTask(Row):
+    """A task inside a submitted batch."""
+
+    sample_id: str = Field(description="Sample id.")
+    perspective: str = Field(description="Perspective.")
+    repeat: int = Field(description="Repeat index.")
+    key: str = Field(description="Request key when submitted (a changed image makes the answer stale).")
+
+
+class BatchRecord(Row):
+    """One submitted batch."""
+
+    id: str = Field(description="Provider batch id.")
+    judge: str = Field(description="provider/model.")
+    submitted_at: str = Field(description="UTC submission time.")
+    status: str = Field(default="submitted", description="Last provider status seen.")
+    collected: bool = Field(default=False, description="True once its results are in the judgments file.")
+    tasks: dict[str, BatchTask] = Field(description="custom_id -> task.")
+
+
+class BatchState(Row):
+    """``<stem>.batches.json``."""
+
+    batches: list[BatchRecord] = Field(default_factory=list, description="Batches, oldest first.")
+
+
+@dataclass
+class JudgeOptions:
+    """What ``realedit judge`` was asked to do."""
+
+    judge: str
+    samples: int = 1
+    perspectives: Sequence[str] = PERSPECTIVES
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    dry_run: bool = False
+    wait: bool = True
+    poll_interval: float = 30.0
+
+
+@dataclass
+class JudgeResult:
+    """What a judging run did."""
+
+    paths: JudgePaths
+    to_ask: int = 0
+    resumed: int = 0
+    cached_planned: int = 0
+    report: RunReport | None = None
+    summary: JudgeSummary | None = None
+    batch_pending: list[str] = field(default_factory=list)
+    dry_run: dict[str, Any] | None = None
+
+
+def items_of(edits: EditSet) -> list[JudgeItem]:
+    """One judge item per edited sample: the instruction, the source photo and the edited image."""
+    return [JudgeItem(it.sample.sample_id, it.sample.instruction, {"source": it.sample.image, "edited": it.edited})
+            for it in edits.items]
+
+
+class EditJudging:
+    """Judge an :class:`EditSet` with one backend and rubric, writing rows as they finish."""
+
+    def __init__(self, edits: EditSet, backend: Backend, rubric: Rubric, options: JudgeOptions, *,
+                 cache: JudgeCache | None, prices: PriceTable,
+                 log: Callable[[str], None] = print) -> None:
+        self.edits = edits
+        self.backend = backend
+        self.rubric = rubric
+        self.options = options
+        self.engine = JudgeEngine(backend, rubric, config=options.engine, cache=cache, prices=prices)
+        self.paths = judge_paths(edits.root, options.judge, rubric.id, options.engine.parse_mode)
+        self.samples = {it.sample.sample_id: it.sample for it in edits.items}
+        self.log = log
+
+    # Rows -----------------------------------------------------------------------------------
+    def to_row(self, out: Outcome) -> JudgmentRow:
+        """Engine outcome -> schema row with the sample's fields."""
+        s = self.samples[out.item_id]
+        return JudgmentRow(
+            sample_id=s.sample_id, image_id=s.image_id, category=s.category, model=self.edits.model,
+            perspective=out.perspective, repeat=out.repeat, status=out.status, verdict=out.verdict,
+            score=out.score, reason=out.reason, raw=out.raw, paper_parse=out.paper_parse,
+            judge=self.options.judge, model_snapshot=out.model_snapshot,
+            system_fingerprint=out.system_fingerprint, rubric=self.rubric.id, params=out.params,
+            image_sha256=out.image_sha256, cache_key=out.cache_key, cached=out.cached,
+            attempts=out.attempts, usage=out.usage, finished_at=out.finished_at,
+        )
+
+    def plan_all(self) -> list[Planned]:
+        """Every (item, perspective, repeat) of this run, planned."""
+        tasks = [Task(item, p, r) for item in items_of(self.edits) for p in self.options.perspectives
+                 for r in range(self.options.samples)]
+        return [self.engine.plan(t) for t in tasks]
+
+    @staticmethod
+    def task_key(p: Planned) -> tuple[str, str, int]:
+        """(sample, perspective, repeat)."""
+        return (p.task.item.id, p.task.perspective, p.task.repeat)
+
+    def pending(self, planned: Sequence[Planned]) -> tuple[list[Planned], int]:
+        """Planned tasks still to ask, and how many are already finished (resume rule, module docstring)."""
+        latest = latest_rows(read_rows(self.paths.rows, JudgmentRow))
+        todo: list[Planned] = []
+        for p in planned:
+            row = latest.get(self.task_key(p))
+            if row is not None and row.status != "error" and row.cache_key == p.key:
+                continue
+            todo.append(p)
+        return todo, len(planned) - len(todo)
+
+    # Batches --------------------------------------------------------------------------------
+    def _load_batches(self) -> BatchState:
+        return read_model(self.paths.batches, BatchState) if self.paths.batches.exists() else BatchState()
+
+    def _save_batches(self, state: BatchState) -> None:
+        atomic_write_json(self.paths.batches, state)
+
+    async def collect_batches(self, planned: Sequence[Planned], append: Callable[[Outcome], None]) -> list[str]:
+        """Collect every uncollected batch (waiting when ``options.wait``); return ids still pending."""
+        state = self._load_batches()
+        by_key = {self.task_key(p): p for p in planned}
+        pending: list[str] = []
+        for rec in state.batches:
+            if rec.collected or rec.judge != self.options.judge:
+                continue
+            while True:
+                status, ended = await self.backend.poll_batch(rec.id)
+                rec.status = status
+                if ended or not self.options.wait:
+                    break
+                await asyncio.sleep(self.options.poll_interval)
+            if not ended:
+                self._save_batches(state)
+                pending.append(rec.id)
+                continue
+            results = await self.backend.batch_results(rec.id)
+            for custom_id, bt in rec.tasks.items():
+                p = by_key.get((bt.sample_id, bt.perspective, bt.repeat))
+                if p is None or p.key != bt.key:
+                    continue  # the image or prompt changed since submission: asked again normally
+                result = results.get(custom_id)
+                if result is None:
+                    result = CallError(f"batch {rec.id} returned no result for this request (status {status})")
+                if isinstance(result, CallError):
+                    out = Outcome(p.task.item.id, p.task.perspective, p.task.repeat, "error",
+                                  reason=str(result), params=dict(p.params), image_sha256=list(p.image_sha256),
+                                  cache_key=p.key, finished_at=utc_now())
+                else:
+                    out = await self.engine.judge(p, first=result)
+                    out.params["batch"] = rec.id
+                append(out)
+            rec.collected = True
+            self._save_batches(state)
+            self.log(f"collected batch {rec.id} ({len(rec.tasks)} requests)")
+        return pending
+
+    def in_open_batches(self) -> set[tuple[str, str, int]]:
+        """Tasks inside batches not yet collected (not to be asked again meanwhile)."""
+        state = self._load_batches()
+        return {(t.sample_id, t.perspective, t.repeat) for rec in state.batches if not rec.collected
+                and rec.judge == self.options.judge for t in rec.tasks.values()}
+
+    async def submit_batch(self, todo: Sequence[Planned]) -> str:
+        """Submit ``todo`` as one batch and record it before anything else can happen."""
+        lines: list[dict[str, Any]] = []
+        tasks: dict[str, BatchTask] = {}
+        for p in todo:
+            custom_id = "r" + p.key[:60]
+            req = await asyncio.to_thread(self.engine.materialize, p)
+            lines.append(self.backend.batch_line(custom_id, req))
+            tasks[custom_id] = BatchTask(sample_id=p.task.item.id, perspective=p.task.perspective,
+                                         repeat=p.task.repeat, key=p.key)
+        batch_id = await self.backend.submit_batch(lines)
+        state = self._load_batches()
+        state.batches.append(BatchRecord(id=batch_id, judge=self.options.judge, submitted_at=utc_now(), tasks=tasks))
+        self._save_batches(state)
+        self.log(f"submitted batch {batch_id} with {len(lines)} requests (recorded in {self.paths.batches})")
+        return batch_id
+
+    # Whole run ------------------------------------------------------------------------------
+    def dry_run(self, todo: Sequence[Planned]) -> dict[str, Any]:
+        """Calls, tokens and money the run would need, without sending anything."""
+        uncached = [p for p in todo if not self.engine.is_cached(p)]
+        tokens_in = sum(p.est_input_tokens for p in uncached)
+        tokens_out = sum(p.prompt.max_tokens for p in uncached)
+        price = self.engine.prices.lookup(self.backend.name)
+        cost = self.engine.prices.cost(self.backend.name, tokens_in, tokens_out, batch=self.options.engine.batch)
+        return {"tasks": len(todo), "cached": len(todo) - len(uncached), "calls": len(uncached),
+                "input_tokens": tokens_in, "output_tokens_max": tokens_out,
+                "cost_usd": cost if price is not None else None, "priced": price is not None}
+
+    async def run(self) -> JudgeResult:
+        """Resume, collect batches, judge what is left (or plan it with a dry run), then summarise."""
+        result = JudgeResult(self.paths)
+        try:
+            planned = await asyncio.to_thread(self.plan_all)
+            todo, result.resumed = self.pending(planned)
+            if self.options.dry_run:
+                result.to_ask = len(todo)
+                result.dry_run = self.dry_run(todo)
+                return result
+            with JsonlAppender(self.paths.rows) as appender:
+                def append(out: Outcome) -> None:
+                    appender.append(self.to_row(out))
+
+                if self.paths.batches.exists():
+                    result.batch_pending = await self.collect_batches(planned, append)
+                    todo, result.resumed = self.pending(planned)
+                open_batch = self.in_open_batches()
+                todo = [p for p in todo if self.task_key(p) not in open_batch]
+                result.to_ask = len(todo)
+                if self.options.engine.batch and todo:
+                    cached = [p for p in todo if self.engine.is_cached(p)]
+                    fresh = [p for p in todo if not self.engine.is_cached(p)]
+                    result.report = await self.engine.run(cached, append)
+                    if fresh:
+                        await self.submit_batch(fresh)
+                        result.batch_pending = await self.collect_batches(planned, append)
+                else:
+                    result.report = await self.engine.run(todo, append)
+            result.summary = self.write_summary(planned, result.report)
+            return result
+        finally:
+            await self.backend.aclose()
+
+    def write_summary(self, planned: Sequence[Planned], report: RunReport | None) -> JudgeSummary:
+        """Summarise the current rows of this run (stale rows of changed images left out)."""
+        keys = {self.task_key(p): p.key for p in planned}
+        rows = []
+        for r in latest_rows(read_rows(self.paths.rows, JudgmentRow)).values():
+            k = (r.sample_id, r.perspective, r.repeat)
+            if k in keys and (r.cache_key == keys[k] or r.status == "error"):
+                rows.append(r)
+        s = summarize_rows(rows)
+        snapshots = Counter(r.model_snapshot for r in rows if r.model_snapshot)
+        summary = JudgeSummary(
+            run_id=self.edits.run_id, model=self.edits.model, judge=self.options.judge,
+            judge_snapshot=snapshots.most_common(1)[0][0] if snapshots else None, rubric=self.rubric.id,
+            parse_mode=self.options.engine.parse_mode,
+            temperature=self.options.engine.temperature if self.options.engine.temperature is not None else 0.0,
+            samples_k=self.options.samples, created_at=utc_now(), command=command_line(),
+            realedit_version=__version__, n_samples=s["n_samples"], perspectives=s["perspectives"],
+            per_category=s["per_category"], paper_parser_dropped=s["paper_parser_dropped"], usage=s["usage"],
+            paper_figures=s["paper_figures"], variance=s["variance"],
+            runs_stopped=report.stopped if report else None,
+        )
+        atomic_write_json(self.paths.summary, summary)
+        if self.options.samples > 1:
+            atomic_write_text(self.paths.items, "".join(i.model_dump_json() + "\n" for i in s["items"]))
+        return summary
+
+
+def judge_edits(edits: EditSet, backend: Backend, rubric: Rubric, options: JudgeOptions, *,
+                cache: JudgeCache | None, prices: PriceTable, log: Callable[[str], None] = print) -> JudgeResult:
+    """Run :class:`EditJudging` to completion (see the module docstring for files and resume)."""
+    if options.samples < 1:
+        raise ConfigError("--samples must be at least 1")
+    if options.engine.batch and not backend.supports_batch:
+        raise ConfigError(f"--batch is not available for {backend.provider}/ judges (OpenAI and Anthropic only)")
+    job = EditJudging(edits, backend, rubric, options, cache=cache, prices=prices, log=log)
+    return asyncio.run(job.run())
+
+
+__all__ = ["JudgeOptions", "JudgeResult", "judge_edits", "judge_paths", "render_table", "safe_name"]

@@ -1,0 +1,219 @@
+"""Summaries of judgment rows: accuracy and mean score with cluster-bootstrap intervals, counts of every
+status, per category, the authors' figures, and the spread over ``--samples K`` asks.
+
+Means use ok judgments only; invalid, refused and error rows are counted beside them, never scored.
+With K asks per item, an item's value is the mean over its ok asks, and the interval resamples source
+photos (the 7 edits of a photo are correlated).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from realedit_bench.schema.base import CATEGORIES, PERSPECTIVES
+from realedit_bench.schema.judge import ItemStat, JudgmentRow, PerspectiveSummary, Usage
+from realedit_bench.stats.bootstrap import cluster_mean_ci
+
+RowKey = tuple[str, str, int]
+
+
+def latest_rows(rows: Iterable[JudgmentRow]) -> dict[RowKey, JudgmentRow]:
+    """(sample, perspective, repeat) -> the last row written for it (a redone error is superseded)."""
+    out: dict[RowKey, JudgmentRow] = {}
+    for row in rows:
+        out[(row.sample_id, row.perspective, row.repeat)] = row
+    return out
+
+
+def _item_groups(rows: Iterable[JudgmentRow]) -> dict[tuple[str, str], list[JudgmentRow]]:
+    groups: dict[tuple[str, str], list[JudgmentRow]] = defaultdict(list)
+    for row in rows:
+        groups[(row.sample_id, row.perspective)].append(row)
+    for g in groups.values():
+        g.sort(key=lambda r: r.repeat)
+    return groups
+
+
+def summarize_perspective(groups: Sequence[list[JudgmentRow]], *, n_resamples: int = 2000) -> PerspectiveSummary:
+    """Summary of one perspective over item groups (each group: the K asks of one item)."""
+    counts = {"ok": 0, "invalid": 0, "refused": 0, "error": 0}
+    verdicts: list[float] = []
+    scores: list[float] = []
+    clusters: list[str] = []
+    for asks in groups:
+        ok = [r for r in asks if r.status == "ok" and r.score is not None and r.verdict is not None]
+        if ok:
+            counts["ok"] += 1
+            verdicts.append(sum(1.0 for r in ok if r.verdict) / len(ok))
+            scores.append(sum(float(r.score) for r in ok) / len(ok))  # type: ignore[arg-type]
+            clusters.append(ok[0].image_id)
+        else:
+            counts[asks[-1].status] += 1
+    acc = cluster_mean_ci(verdicts, clusters, n_resamples=n_resamples)
+    sc = cluster_mean_ci(scores, clusters, n_resamples=n_resamples)
+    hist: dict[str, int] = {}
+    for s in scores:
+        k = str(int(min(5, max(0, round(s)))))
+        hist[k] = hist.get(k, 0) + 1
+    return PerspectiveSummary(
+        n=len(groups), n_valid=counts["ok"], n_invalid=counts["invalid"], n_refused=counts["refused"],
+        n_error=counts["error"],
+        accuracy=acc.estimate if acc else None, accuracy_ci=(acc.low, acc.high) if acc else None,
+        score_mean=sc.estimate if sc else None, score_ci=(sc.low, sc.high) if sc else None,
+        score_median=statistics.median(scores) if scores else None,
+        score_histogram=dict(sorted(hist.items())),
+    )
+
+
+def summarize_rows(rows: Iterable[JudgmentRow], *, n_resamples: int = 2000) -> dict:
+    """Per perspective and per category summaries, item stats, variance, paper figures and usage."""
+    latest = list(latest_rows(rows).values())
+    groups = _item_groups(latest)
+    by_persp: dict[str, list[list[JudgmentRow]]] = defaultdict(list)
+    by_cat: dict[str, dict[str, list[list[JudgmentRow]]]] = defaultdict(lambda: defaultdict(list))
+    for (_sid, persp), asks in groups.items():
+        by_persp[persp].append(asks)
+        by_cat[asks[0].category][persp].append(asks)
+    perspectives = {p: summarize_perspective(by_persp[p], n_resamples=n_resamples) for p in PERSPECTIVES if p in by_persp}
+    per_category = {
+        c: {p: summarize_perspective(by_cat[c][p], n_resamples=n_resamples) for p in PERSPECTIVES if p in by_cat[c]}
+        for c in CATEGORIES if c in by_cat
+    }
+    items = [item_stat(asks) for asks in groups.values()]
+    k = max((len(a) for a in groups.values()), default=1)
+    usage = Usage()
+    for row in latest:
+        usage.calls += row.usage.calls
+        usage.input_tokens += row.usage.input_tokens
+        usage.output_tokens += row.usage.output_tokens
+        usage.cost_usd += row.usage.cost_usd
+    paper, dropped = paper_figures(latest)
+    return {
+        "perspectives": perspectives,
+        "per_category": per_category,
+        "items": items,
+        "variance": variance(items) if k > 1 else {},
+        "paper_figures": paper,
+        "paper_parser_dropped": dropped,
+        "usage": usage,
+        "n_samples": len({r.sample_id for r in latest}),
+        "samples_k": k,
+    }
+
+
+def item_stat(asks: Sequence[JudgmentRow]) -> ItemStat:
+    """Mean, median, spread and standard deviation of one item's ok asks."""
+    ok = [r for r in asks if r.status == "ok" and r.score is not None]
+    scores = [float(r.score) for r in ok]  # type: ignore[arg-type]
+    return ItemStat(
+        sample_id=asks[0].sample_id, perspective=asks[0].perspective, n=len(asks), n_ok=len(ok),
+        score_mean=statistics.fmean(scores) if scores else None,
+        score_median=statistics.median(scores) if scores else None,
+        score_spread=(max(scores) - min(scores)) if scores else None,
+        score_std=statistics.pstdev(scores) if scores else None,
+        yes_share=(sum(1 for r in ok if r.verdict) / len(ok)) if ok else None,
+    )
+
+
+def variance(items: Sequence[ItemStat]) -> dict[str, dict[str, float | int | None]]:
+    """Overall spread of repeated asks per perspective (items with at least two ok asks)."""
+    out: dict[str, dict[str, float | int | None]] = {}
+    for p in PERSPECTIVES:
+        multi = [i for i in items if i.perspective == p and i.n_ok >= 2]
+        if not multi:
+            continue
+        spreads = [i.score_spread for i in multi if i.score_spread is not None]
+        stds = [i.score_std for i in multi if i.score_std is not None]
+        out[p] = {
+            "items": len(multi),
+            "spread_mean": statistics.fmean(spreads),
+            "spread_median": statistics.median(spreads),
+            "spread_max": max(spreads),
+            "std_mean": statistics.fmean(stds),
+            "verdict_disagreement": sum(1 for i in multi if i.yes_share not in (0.0, 1.0)) / len(multi),
+        }
+    return out
+
+
+def paper_figures(rows: Iterable[JudgmentRow]) -> tuple[dict[str, dict[str, float | int | None]], int]:
+    """The released script's numbers from the first ask of each sample, and how many samples it drops.
+
+    Reproduces its list handling exactly: a sample is skipped when any reply is missing; otherwise, in
+    the order following, preserving, quality, the yes/no entry is appended before the score is read,
+    and the first score that fails to parse abandons the rest of the sample. So the yes/no lists can
+    hold entries whose scores were dropped, as in the original.
+    """
+    by_sample: dict[str, dict[str, JudgmentRow]] = defaultdict(dict)
+    for row in rows:
+        if row.repeat == 0:
+            by_sample[row.sample_id][row.perspective] = row
+    yn: dict[str, list[float]] = {p: [] for p in PERSPECTIVES}
+    sc: dict[str, list[float]] = {p: [] for p in PERSPECTIVES}
+    dropped = 0
+    for persp_rows in by_sample.values():
+        parses = [persp_rows.get(p) for p in PERSPECTIVES]
+        pp = [r.paper_parse if r is not None else None for r in parses]
+        if any(not p or not p.get("text", True) or parses[i].status == "error"  # type: ignore[union-attr]
+               for i, p in enumerate(pp)):
+            dropped += 1
+            continue
+        for p, name in zip(pp, PERSPECTIVES):
+            yn[name].append(1.0 if p["verdict"] else 0.0)  # type: ignore[index]
+            if not p["ok"]:  # type: ignore[index]
+                break
+            sc[name].append(float(p["score"]))  # type: ignore[index]
+        if not all(p["ok"] for p in pp):  # type: ignore[index]
+            dropped += 1
+    figures = {
+        name: {
+            "n": len(sc[name]),
+            "accuracy": statistics.fmean(yn[name]) if yn[name] else None,
+            "score_mean": statistics.fmean(sc[name]) if sc[name] else None,
+        }
+        for name in PERSPECTIVES
+    }
+    return figures, dropped
+
+
+def render_table(summary, console=None) -> None:  # summary: JudgeSummary
+    """Print the summary as rich tables (overall, then per category)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+
+    def ci(lo_hi, scale: float = 1.0, fmt: str = "{:.1f}") -> str:
+        return f" [{fmt.format(lo_hi[0] * scale)}, {fmt.format(lo_hi[1] * scale)}]" if lo_hi else ""
+
+    table = Table(title=f"{summary.model} judged by {summary.judge} ({summary.rubric}, parse {summary.parse_mode})")
+    for col in ("perspective", "valid / n", "invalid", "refused", "error", "accuracy % [95% CI]", "score [95% CI]"):
+        table.add_column(col, justify="left" if col == "perspective" else "right")
+    for name, s in summary.perspectives.items():
+        table.add_row(
+            name, f"{s.n_valid} / {s.n}", str(s.n_invalid), str(s.n_refused), str(s.n_error),
+            "-" if s.accuracy is None else f"{s.accuracy * 100:.1f}{ci(s.accuracy_ci, 100)}",
+            "-" if s.score_mean is None else f"{s.score_mean:.2f}{ci(s.score_ci, 1, '{:.2f}')}",
+        )
+    console.print(table)
+    if summary.per_category:
+        cat = Table(title="per category: accuracy % / mean score (valid / n)")
+        cat.add_column("category")
+        for p in PERSPECTIVES:
+            cat.add_column(p, justify="right")
+        for c, persp in summary.per_category.items():
+            cells = []
+            for p in PERSPECTIVES:
+                s = persp.get(p)
+                if s is None or s.accuracy is None:
+                    cells.append("-" if s is None else f"- ({s.n_valid}/{s.n})")
+                else:
+                    cells.append(f"{s.accuracy * 100:.0f} / {s.score_mean:.2f} ({s.n_valid}/{s.n})")
+            cat.add_row(c, *cells)
+        console.print(cat)
+    u = summary.usage
+    console.print(
+        f"{summary.n_samples} samples; the authors' parser would drop {summary.paper_parser_dropped}. "
+        f"Usage: {u.calls} calls, {u.input_tokens:,} input + {u.output_tokens:,} output tokens, ${u.cost_usd:.4f}."
+    )
