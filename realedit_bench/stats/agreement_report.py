@@ -1,0 +1,620 @@
+"""Assemble ``agreement.json``: every statistic of issue 5 for each judge and perspective.
+
+The data of one (judge, perspective) is a matrix of human scores (edits x raters, NaN where a rater
+did not rate an edit), the judge's score per edit, verdicts likewise, the editing model of each edit
+and its source photo. One matrix of cluster counts (:func:`agreement.resample_counts`) over all source
+photos is drawn once and shared by every judge, perspective, model, rater and statistic, so intervals
+and differences are paired.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from realedit_bench.schema.agree import (
+    Bias,
+    CorrelationSet,
+    FairComparison,
+    JudgeAgreement,
+    OrdinalAgreement,
+    PerspectiveAgreement,
+    SampleLevel,
+    Stat,
+    SystemLevel,
+    VerdictAgreement,
+)
+from realedit_bench.schema.base import PERSPECTIVES
+from realedit_bench.schema.judge import JudgmentRow
+from realedit_bench.stats import agreement as ag
+from realedit_bench.stats.ratings import Rating, image_id_of
+
+#: The integer labels of the 0-5 scale, in numeric order (kappa needs a fixed, numerically sorted set).
+SCORE_LABELS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
+#: An interval is given only when the statistic is defined in at least this share of resamples.
+MIN_DEFINED_SHARE = 0.5
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders embedded numbers numerically: 'model-2' before 'model-10', '9-local' before '10-add'."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p)
+
+
+class JudgeScores(NamedTuple):
+    """One judge's scores, one per (sample, model, perspective), ready to hold against the humans."""
+
+    name: str
+    source: str
+    #: ``rater`` is the judge's name; repeats are already averaged.
+    ratings: list[Rating]
+    #: (sample_id, model, perspective) whose repeated verdicts split evenly.
+    tied_verdicts: set[tuple[str, str, str]]
+    notes: list[str]
+
+
+def judges_from_judgments(rows: Iterable[JudgmentRow]) -> list[JudgeScores]:
+    """Group judgment rows by judge (and rubric); average repeats; majority of repeated verdicts.
+
+    Only ``status == "ok"`` rows count; the others are counted in the judge's notes.
+    """
+    groups: dict[str, list[JudgmentRow]] = defaultdict(list)
+    rubrics: dict[str, set[str]] = defaultdict(set)
+    rows = list(rows)
+    for r in rows:
+        rubrics[r.judge].add(r.rubric)
+    for r in rows:
+        name = r.judge if len(rubrics[r.judge]) == 1 else f"{r.judge} [{r.rubric}]"
+        groups[name].append(r)
+    out: list[JudgeScores] = []
+    for name in sorted(groups, key=natural_key):
+        scores: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+        verdicts: dict[tuple[str, str, str], list[bool]] = defaultdict(list)
+        image: dict[tuple[str, str, str], str] = {}
+        not_ok: dict[str, int] = defaultdict(int)
+        for r in groups[name]:
+            key = (r.sample_id, r.model, r.perspective)
+            if r.status != "ok" or r.score is None:
+                not_ok[r.status if r.status != "ok" else "ok without a score"] += 1
+                continue
+            scores[key].append(float(r.score))
+            image[key] = r.image_id
+            if r.verdict is not None:
+                verdicts[key].append(bool(r.verdict))
+        ratings: list[Rating] = []
+        ties: set[tuple[str, str, str]] = set()
+        repeats = {len(v) for v in scores.values()}
+        for key, vals in scores.items():
+            vs = verdicts.get(key, [])
+            yes = sum(vs)
+            verdict: bool | None = None
+            if vs and 2 * yes != len(vs):
+                verdict = 2 * yes > len(vs)
+            elif vs:
+                ties.add(key)
+            ratings.append(Rating(key[0], image[key], key[1], key[2], name, float(np.mean(vals)), verdict))
+        notes = []
+        if not_ok:
+            parts = ", ".join(f"{n} {s}" for s, n in sorted(not_ok.items()))
+            notes.append(f"judgment rows left out (not ok): {parts}")
+        if repeats - {1}:
+            notes.append(
+                f"repeated asks ({', '.join(str(k) for k in sorted(repeats))} per edit): scores averaged, "
+                "verdicts by majority (an even split counts as no verdict)"
+            )
+        out.append(JudgeScores(name, "judgments", ratings, ties, notes))
+    return out
+
+
+def judges_from_ratings(ratings: Iterable[Rating]) -> list[JudgeScores]:
+    """Judge scores given in the long ratings format: each distinct ``rater`` is one judge."""
+    by: dict[str, list[Rating]] = defaultdict(list)
+    for r in ratings:
+        by[r.rater].append(r)
+    return [JudgeScores(name, "judge-ratings", by[name], set(), []) for name in sorted(by, key=natural_key)]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+class _Ctx(NamedTuple):
+    counts: np.ndarray
+    level: float
+    seed: int
+
+
+def _stat(vals: np.ndarray, n: int, ctx: _Ctx, why: str | None = None, note: str | None = None) -> Stat:
+    """Point estimate (row 0) and percentile interval of the defined resamples (rows 1..)."""
+    vals = np.asarray(vals, float)
+    boot = vals[1:]
+    ok = boot[~np.isnan(boot)]
+    n_und = int(len(boot) - len(ok))
+    if np.isnan(vals[0]):
+        return Stat(value=None, n=n, n_undefined_resamples=n_und, note=why or "undefined on these data")
+    notes = [note] if note else []
+    low = high = None
+    if len(boot) and len(ok) >= MIN_DEFINED_SHARE * len(boot):
+        alpha = (1 - ctx.level) / 2
+        low, high = (float(v) for v in np.quantile(ok, [alpha, 1 - alpha]))
+        if n_und:
+            notes.append(f"undefined in {n_und} of {len(boot)} resamples, which the interval leaves out")
+    elif len(boot):
+        notes.append(f"no interval: undefined in {n_und} of {len(boot)} resamples")
+    return Stat(
+        value=float(vals[0]), low=low, high=high, n=n, n_undefined_resamples=n_und, note="; ".join(notes) or None
+    )
+
+
+def _nan_rows(ctx: _Ctx) -> np.ndarray:
+    return np.full(ctx.counts.shape[0], np.nan)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:g}"
+
+
+def _corr_why(x: np.ndarray, y: np.ndarray, xname: str, yname: str) -> str | None:
+    """Why a correlation of x and y is undefined, or None when it is defined."""
+    if len(x) < 3:
+        return f"only {len(x)} edit(s) with both scores; a correlation needs at least 3"
+    if np.all(x == x[0]):
+        return f"the {xname} is {_fmt(x[0])} on every edit (a constant); a correlation is undefined"
+    if np.all(y == y[0]):
+        return f"the {yname} is {_fmt(y[0])} on every edit (a constant); a correlation is undefined"
+    return None
+
+
+def _correlations(
+    x: np.ndarray, y: np.ndarray, cl: np.ndarray, ctx: _Ctx, xname: str, yname: str, note: str | None = None
+) -> tuple[CorrelationSet, dict[str, np.ndarray]]:
+    why = _corr_why(x, y, xname, yname)
+    if why is not None:
+        raw = {k: _nan_rows(ctx) for k in ("spearman", "kendall_tau_b", "pearson")}
+    else:
+        raw = {
+            "spearman": ag.spearman(x, y, cl, ctx.counts),
+            "kendall_tau_b": ag.kendall_tau_b(x, y, cl, ctx.counts),
+            "pearson": ag.pearson(x, y, cl, ctx.counts),
+        }
+    cs = CorrelationSet(**{k: _stat(v, len(x), ctx, why, note) for k, v in raw.items()})
+    return cs, raw
+
+
+def _round_half_up(v: np.ndarray) -> np.ndarray:
+    return np.floor(np.asarray(v, float) + 0.5)
+
+
+# ------------------------------------------------------------------------------------- one perspective
+
+
+class _Data(NamedTuple):
+    items: list[tuple[str, str]]
+    raters: list[str]
+    human: np.ndarray  # items x raters, NaN = not rated
+    human_verdict: np.ndarray  # items x raters, 1/0, NaN
+    judge: np.ndarray  # items, NaN = no valid judge score
+    judge_verdict: np.ndarray  # items
+    judge_tie: np.ndarray  # items, bool
+    model: np.ndarray  # items, index into models
+    models: list[str]
+    cluster: np.ndarray  # items, index into the global photo list
+
+
+def _gather(
+    humans: Sequence[Rating], judge: JudgeScores, perspective: str, photo_index: dict[str, int]
+) -> _Data:
+    hp = [r for r in humans if r.perspective == perspective]
+    items = sorted({(r.sample_id, r.model) for r in hp}, key=lambda k: (natural_key(k[0]), natural_key(k[1])))
+    raters = sorted({r.rater for r in hp}, key=natural_key)
+    models = sorted({m for _, m in items}, key=natural_key)
+    ii = {k: i for i, k in enumerate(items)}
+    ri = {r: i for i, r in enumerate(raters)}
+    mi = {m: i for i, m in enumerate(models)}
+    n = len(items)
+    human = np.full((n, len(raters)), np.nan)
+    hverd = np.full((n, len(raters)), np.nan)
+    photo = [""] * n
+    for r in hp:
+        i = ii[(r.sample_id, r.model)]
+        human[i, ri[r.rater]] = r.score
+        if r.verdict is not None:
+            hverd[i, ri[r.rater]] = float(r.verdict)
+        photo[i] = r.image_id
+    jscore = np.full(n, np.nan)
+    jverd = np.full(n, np.nan)
+    jtie = np.zeros(n, bool)
+    for r in judge.ratings:
+        if r.perspective != perspective:
+            continue
+        i = ii.get((r.sample_id, r.model))
+        if i is None:
+            continue
+        jscore[i] = r.score
+        if r.verdict is not None:
+            jverd[i] = float(r.verdict)
+        if (r.sample_id, r.model, perspective) in judge.tied_verdicts:
+            jtie[i] = True
+    return _Data(
+        items,
+        raters,
+        human,
+        hverd,
+        jscore,
+        jverd,
+        jtie,
+        np.array([mi[m] for _, m in items], int),
+        models,
+        np.array([photo_index[p] for p in photo], int),
+    )
+
+
+def _sample_level(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx, notes: list[str]) -> SampleLevel:
+    x, y, cl, mod = d.judge[mask], hmean[mask], d.cluster[mask], d.model[mask]
+    present = [m for m in range(len(d.models)) if np.any(mod == m)]
+    pooled_note = (
+        f"pooled over {len(present)} models: differences between models inflate this figure; see within-model"
+        if len(present) > 1
+        else None
+    )
+    pooled, _ = _correlations(x, y, cl, ctx, "judge score", "mean human score", pooled_note)
+    within: dict[str, CorrelationSet] = {}
+    raw_within: dict[str, list[np.ndarray]] = defaultdict(list)
+    left_out: list[str] = []
+    for m in present:
+        sel = mod == m
+        cs, raw = _correlations(x[sel], y[sel], cl[sel], ctx, "judge score", "mean human score")
+        within[d.models[m]] = cs
+        if cs.spearman.value is None:
+            left_out.append(f"{d.models[m]} ({cs.spearman.note})")
+        for k, v in raw.items():
+            raw_within[k].append(v)
+    fnote = [f"Fisher z average over {len(present) - len(left_out)} model(s)"]
+    if left_out:
+        fnote.append("left out: " + "; ".join(left_out))
+    if len(present) - len(left_out) == 1:
+        fnote.append("a single model: the average is that model's correlation")
+    fisher = CorrelationSet(
+        **{
+            k: _stat(
+                ag.fisher_mean(np.stack(raw_within[k])) if raw_within[k] else _nan_rows(ctx),
+                int(mask.sum()),
+                ctx,
+                why="no model has a defined within-model correlation"
+                + (": " + "; ".join(left_out) if left_out else ""),
+                note="; ".join(fnote),
+            )
+            for k in ("spearman", "kendall_tau_b", "pearson")
+        }
+    )
+    return SampleLevel(pooled=pooled, within_model=within, within_model_fisher=fisher)
+
+
+def _verdicts(d: _Data, ctx: _Ctx) -> VerdictAgreement:
+    with np.errstate(invalid="ignore"):
+        share = np.nanmean(d.human_verdict, axis=1) if d.human_verdict.size else np.full(len(d.items), np.nan)
+    has_h = ~np.isnan(share)
+    h_tie = has_h & (share == 0.5)
+    hmaj = np.where(share > 0.5, 1.0, 0.0)
+    use = has_h & ~h_tie & ~np.isnan(d.judge_verdict)
+    n = int(use.sum())
+    n_jtie = int((d.judge_tie & has_h).sum())
+    if n == 0:
+        why = (
+            "no human verdicts in the ratings (the verdict column is blank)"
+            if not has_h.any()
+            else "no edit has both a judge verdict and a human majority verdict"
+        )
+        empty = Stat(n=0, note=why)
+        return VerdictAgreement(
+            accuracy=empty, cohen_kappa=empty, n_human_ties=int(h_tie.sum()), n_judge_ties=n_jtie
+        )
+    a = d.judge_verdict[use]
+    b = hmaj[use]
+    res = ag.cohen_kappa(a, b, [0, 1], d.cluster[use], ctx.counts)
+    kwhy = knote = None
+    a_const, b_const = bool(np.all(a == a[0])), bool(np.all(b == b[0]))
+    if a_const and b_const:
+        word = "yes" if a[0] == 1 else "no"
+        kwhy = (
+            f"the judge and the human majority both said {word} on every edit; kappa is undefined"
+            if a[0] == b[0]
+            else "the judge and the human majority each gave a single, opposite verdict; kappa is undefined"
+        )
+    elif a_const or b_const:
+        who = "judge" if a_const else "human majority"
+        knote = f"the {who} gave one verdict on every edit, so kappa is 0 by construction"
+    tie_note = []
+    if h_tie.any():
+        tie_note.append(f"{int(h_tie.sum())} edit(s) left out where the humans split evenly")
+    if n_jtie:
+        tie_note.append(f"{n_jtie} edit(s) left out where the judge's repeats split evenly")
+    note = "; ".join(tie_note) or None
+    kappa_note = "; ".join(x for x in (knote, note) if x) or None
+    return VerdictAgreement(
+        accuracy=_stat(res.accuracy, n, ctx, note=note),
+        cohen_kappa=_stat(res.kappa, n, ctx, why=kwhy, note=kappa_note),
+        judge_yes_rate=float(a.mean()),
+        human_yes_rate=float(b.mean()),
+        n_human_ties=int(h_tie.sum()),
+        n_judge_ties=n_jtie,
+    )
+
+
+def _alpha_why(data: np.ndarray, who: str) -> str | None:
+    if data.shape[1] < 2:
+        return f"a single rater ({who}): agreement among raters needs at least two"
+    pairable = (~np.isnan(data)).sum(axis=1) >= 2
+    if not pairable.any():
+        return f"no edit was rated by two of the {who}; alpha needs overlapping ratings"
+    vals = data[pairable]
+    vals = vals[~np.isnan(vals)]
+    if np.all(vals == vals[0]):
+        return f"every rating of the {who} on shared edits is {_fmt(vals[0])}; alpha is undefined without variation"
+    return None
+
+
+def _ordinal(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx, notes: list[str]) -> OrdinalAgreement:
+    # Quadratic kappa needs integer categories: scores are rounded half up (3.5 -> 4), counted in a note.
+    j = d.judge[mask]
+    h = hmean[mask]
+    jr, hr = _round_half_up(j), _round_half_up(h)
+    n_round = int((jr != j).sum())
+    qnote = "human consensus: mean human score rounded half up to an integer"
+    if n_round:
+        qnote += f"; {n_round} non-integer judge score(s) (averaged repeats) rounded half up"
+    if len(j) == 0:
+        qwk = Stat(n=0, note="no edit has both a judge and a human score")
+    else:
+        res = ag.cohen_kappa(jr, hr, SCORE_LABELS, d.cluster[mask], ctx.counts, "quadratic")
+        why = None
+        if np.all(jr == jr[0]) and np.all(hr == jr[0]):
+            why = f"the judge and the human consensus both gave {_fmt(jr[0])} to every edit; kappa is undefined"
+        qwk = _stat(res.kappa, len(j), ctx, why=why, note=qnote)
+    h = d.human
+    hw = np.column_stack([d.human, d.judge])
+    out = {}
+    for name, data, who in (("humans", h, "humans"), ("with_judge", hw, "humans and the judge")):
+        why = _alpha_why(data, who)
+        if name == "with_judge" and why is None and np.all(np.isnan(d.judge)):
+            why = "the judge scored none of these edits"
+        for lvl in ("ordinal", "interval"):
+            vals = _nan_rows(ctx) if why else ag.krippendorff_alpha(data, d.cluster, ctx.counts, lvl)
+            npair = int(((~np.isnan(data)).sum(axis=1) >= 2).sum())
+            out[f"alpha_{name}_{lvl}"] = _stat(vals, npair, ctx, why=why)
+    return OrdinalAgreement(qwk_judge_vs_consensus=qwk, **out)
+
+
+def _fair(d: _Data, ctx: _Ctx) -> FairComparison:
+    nr = len(d.raters)
+    if nr < 2:
+        why = "a single human rater: a human-vs-human comparison needs at least two"
+        s = Stat(note=why)
+        return FairComparison(
+            loo_spearman_judge=s, loo_spearman_human=s, loo_spearman_diff=s,
+            qwk_judge_human=s, qwk_human_human=s, qwk_diff=s, conclusion=why,
+        )
+    rated = ~np.isnan(d.human)
+    hsum = np.where(rated, d.human, 0.0).sum(axis=1)
+    hcnt = rated.sum(axis=1)
+    has_j = ~np.isnan(d.judge)
+    judge_r, human_r = [], []
+    n_loo = 0
+    for r in range(nr):
+        sel = rated[:, r] & (hcnt >= 2) & has_j
+        if sel.sum() < 3:
+            continue
+        others = (hsum[sel] - d.human[sel, r]) / (hcnt[sel] - 1)
+        hr, jr = d.human[sel, r], d.judge[sel]
+        cl = d.cluster[sel]
+        n_loo += int(sel.sum())
+        judge_r.append(ag.spearman(jr, others, cl, ctx.counts) if _corr_why(jr, others, "", "") is None else _nan_rows(ctx))
+        human_r.append(ag.spearman(hr, others, cl, ctx.counts) if _corr_why(hr, others, "", "") is None else _nan_rows(ctx))
+    loo_why = "no human shares at least 3 judged edits with another human" if not judge_r else None
+    jl = ag.fisher_mean(np.stack(judge_r)) if judge_r else _nan_rows(ctx)
+    hl = ag.fisher_mean(np.stack(human_r)) if human_r else _nan_rows(ctx)
+    loo_note = f"Fisher z average over {len(judge_r)} human(s); each held out against the mean of the others"
+    # Quadratic kappa, judge vs each human and each pair of humans, on integer (rounded) scores.
+    jint = _round_half_up(d.judge)
+    hint = _round_half_up(d.human)
+    jh, hh = [], []
+    for r in range(nr):
+        sel = rated[:, r] & has_j
+        if sel.sum() >= 1:
+            jh.append(ag.cohen_kappa(jint[sel], hint[sel, r], SCORE_LABELS, d.cluster[sel], ctx.counts, "quadratic").kappa)
+    n_pairs = 0
+    for r in range(nr):
+        for s in range(r + 1, nr):
+            sel = rated[:, r] & rated[:, s]
+            if sel.sum() >= 1:
+                n_pairs += 1
+                hh.append(
+                    ag.cohen_kappa(hint[sel, r], hint[sel, s], SCORE_LABELS, d.cluster[sel], ctx.counts, "quadratic").kappa
+                )
+    with np.errstate(invalid="ignore"), _quiet():
+        qj = np.nanmean(np.stack(jh), axis=0) if jh else _nan_rows(ctx)
+        qh = np.nanmean(np.stack(hh), axis=0) if hh else _nan_rows(ctx)
+    q_why = "no two humans rated a common edit" if not hh else None
+    fair = FairComparison(
+        loo_spearman_judge=_stat(jl, n_loo, ctx, why=loo_why, note=loo_note),
+        loo_spearman_human=_stat(hl, n_loo, ctx, why=loo_why, note=loo_note),
+        loo_spearman_diff=_stat(jl - hl, n_loo, ctx, why=loo_why, note="judge minus human, same resamples"),
+        qwk_judge_human=_stat(qj, len(jh), ctx, why="the judge shares no edit with any human" if not jh else None,
+                              note=f"mean over {len(jh)} human(s)"),
+        qwk_human_human=_stat(qh, n_pairs, ctx, why=q_why, note=f"mean over {n_pairs} pair(s) of humans"),
+        qwk_diff=_stat(qj - qh, n_pairs, ctx, why=q_why, note="judge-human minus human-human, same resamples"),
+        conclusion="",
+    )
+    fair.conclusion = _conclusion(fair)
+    return fair
+
+
+class _quiet:
+    """Silence numpy's 'mean of empty slice' warning: an all-NaN column is expected and becomes NaN."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._w.__exit__(*exc)
+
+
+def _reading(diff: Stat, what: str) -> str | None:
+    if diff.value is None:
+        return None
+    if diff.low is None or diff.high is None:
+        return f"{what}: judge minus human {diff.value:+.3f} (no interval)"
+    if diff.low > 0:
+        verdict = "the judge agrees better than a typical single human"
+    elif diff.high < 0:
+        verdict = "the judge agrees worse than a typical single human"
+    else:
+        verdict = "the judge is as good as one more human (the interval covers 0)"
+    return f"{what}: {verdict}; difference {diff.value:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]"
+
+
+def _conclusion(f: FairComparison) -> str:
+    parts = [p for p in (_reading(f.loo_spearman_diff, "leave-one-out Spearman"), _reading(f.qwk_diff, "pairwise kappa")) if p]
+    return "; ".join(parts) if parts else "not enough overlapping human ratings to compare"
+
+
+def _bias(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx) -> Bias:
+    diff = d.judge[mask] - hmean[mask]
+    cl, mod = d.cluster[mask], d.model[mask]
+    if len(diff) == 0:
+        return Bias(overall=Stat(n=0, note="no edit has both a judge and a human score"))
+    per = {}
+    for m in range(len(d.models)):
+        sel = mod == m
+        if sel.any():
+            per[d.models[m]] = _stat(ag.weighted_mean(diff[sel], cl[sel], ctx.counts), int(sel.sum()), ctx)
+    return Bias(
+        overall=_stat(ag.weighted_mean(diff, cl, ctx.counts), len(diff), ctx,
+                      note="positive: the judge scores higher than the humans"),
+        judge_mean=float(d.judge[mask].mean()),
+        human_mean=float(hmean[mask].mean()),
+        per_model=per,
+    )
+
+
+def _system(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx) -> SystemLevel:
+    mod = d.model[mask]
+    present = [m for m in range(len(d.models)) if np.any(mod == m)]
+    k = len(present)
+    if k < 3:
+        why = f"system level needs at least 3 models with judged, human-rated edits; got {k}"
+        return SystemLevel(kendall_tau_b=Stat(n=k, note=why), spearman=Stat(n=k, note=why), note=why)
+    remap = {m: i for i, m in enumerate(present)}
+    col = np.array([remap[m] for m in mod])
+    cl = d.cluster[mask]
+    nk = ctx.counts.shape[1]
+    js = np.zeros((nk, k))
+    hs = np.zeros((nk, k))
+    cnt = np.zeros((nk, k))
+    np.add.at(js, (cl, col), d.judge[mask])
+    np.add.at(hs, (cl, col), hmean[mask])
+    np.add.at(cnt, (cl, col), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den = ctx.counts @ cnt
+        jm = (ctx.counts @ js) / den
+        hm = (ctx.counts @ hs) / den
+    tau, rho = ag.rank_correlations(jm, hm)
+    names = [d.models[m] for m in present]
+    why = None
+    if np.all(jm[0] == jm[0][0]):
+        why = "the judge gives every model the same mean score; a ranking correlation is undefined"
+    elif np.all(hm[0] == hm[0][0]):
+        why = "the humans give every model the same mean score; a ranking correlation is undefined"
+    notes = []
+    if len(np.unique(jm[0])) < k or len(np.unique(hm[0])) < k:
+        notes.append("tied model means: Kendall is tau-b, Spearman uses average ranks")
+    chance = None if why else ag.chance_probability(jm[0], hm[0], seed=ctx.seed)
+    order = sorted(range(k), key=lambda i: (-hm[0][i], natural_key(names[i])))
+    return SystemLevel(
+        models=[names[i] for i in order],
+        judge_means={names[i]: float(jm[0][i]) for i in order},
+        human_means={names[i]: float(hm[0][i]) for i in order},
+        kendall_tau_b=_stat(tau, k, ctx, why=why, note="; ".join(notes) or None),
+        spearman=_stat(rho, k, ctx, why=why, note="; ".join(notes) or None),
+        p_chance_kendall=chance.kendall if chance else None,
+        p_chance_spearman=chance.spearman if chance else None,
+        p_method=chance.method if chance else None,
+        note=why,
+    )
+
+
+def perspective_agreement(
+    humans: Sequence[Rating], judge: JudgeScores, perspective: str, photo_index: dict[str, int], ctx: _Ctx
+) -> PerspectiveAgreement | None:
+    """Every statistic of ``judge`` on ``perspective``; None when no human rated that perspective."""
+    d = _gather(humans, judge, perspective, photo_index)
+    if not d.items:
+        return None
+    notes: list[str] = []
+    rated = ~np.isnan(d.human)
+    with np.errstate(invalid="ignore"), _quiet():
+        hmean = np.nanmean(d.human, axis=1)
+    mask = ~np.isnan(d.judge)
+    n_missing = int((~mask).sum())
+    if n_missing:
+        notes.append(f"{n_missing} human-rated edit(s) have no valid judge score and are left out of judge statistics")
+    if len(d.raters) == 1:
+        notes.append("a single human rater: human-vs-human statistics are undefined; the 'mean human' is that rater")
+    jm = d.judge[mask]
+    if len(jm) and len(np.unique(jm)) < len(jm):
+        notes.append("tied scores are common on a 0-5 scale: Spearman uses average ranks, Kendall is tau-b")
+    return PerspectiveAgreement(
+        n_items=int(mask.sum()),
+        n_human_items=len(d.items),
+        n_human_ratings=int(rated.sum()),
+        n_raters=len(d.raters),
+        n_photos=len(np.unique(d.cluster)),
+        n_missing_judge=n_missing,
+        sample=_sample_level(d, mask, hmean, ctx, notes),
+        verdict=_verdicts(d, ctx),
+        ordinal=_ordinal(d, mask, hmean, ctx, notes),
+        fair=_fair(d, ctx),
+        bias=_bias(d, mask, hmean, ctx),
+        system=_system(d, mask, hmean, ctx),
+        notes=notes,
+    )
+
+
+def compute_agreement(
+    humans: Sequence[Rating],
+    judges: Sequence[JudgeScores],
+    *,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> list[JudgeAgreement]:
+    """Hold every judge against the humans on every perspective the humans rated.
+
+    Args:
+        humans: Validated human ratings (long format).
+        judges: Judge scores, one entry per judge.
+        n_resamples: Bootstrap resamples of source photos (shared by everything: paired).
+        seed: Bootstrap seed.
+        level: Interval level.
+
+    Returns:
+        One :class:`JudgeAgreement` per judge.
+    """
+    photos = sorted({r.image_id or image_id_of(r.sample_id) for r in humans}, key=natural_key)
+    photo_index = {p: i for i, p in enumerate(photos)}
+    ctx = _Ctx(ag.resample_counts(len(photos), n_resamples, seed), level, seed)
+    out = []
+    for judge in judges:
+        persp = {}
+        for p in PERSPECTIVES:
+            res = perspective_agreement(humans, judge, p, photo_index, ctx)
+            if res is not None:
+                persp[p] = res
+        out.append(JudgeAgreement(judge=judge.name, source=judge.source, perspectives=persp, notes=list(judge.notes)))
+    return out
