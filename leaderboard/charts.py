@@ -43,7 +43,8 @@ class Series(NamedTuple):
 
 def _svg(fig) -> Markup:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    # Fixed margins instead of bbox_inches="tight", which draws every figure twice.
+    fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
     text = text[text.index("<svg") :]  # drop the XML declaration and DOCTYPE: the SVG sits inside HTML
     text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
@@ -51,7 +52,7 @@ def _svg(fig) -> Markup:
     return Markup(text.strip())
 
 
-def _short(label: str, limit: int = 28) -> str:
+def _short(label: str, limit: int = 22) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
@@ -63,8 +64,9 @@ def perspective_chart(series: Sequence[Series], title: str) -> Markup:
         from matplotlib.figure import Figure
 
         n = max(len(series), 1)
-        fig = Figure(figsize=(9, 3.2 + 0.12 * n))
+        fig = Figure(figsize=(10, 3.4 + 0.12 * n))
         axes = fig.subplots(1, 2)
+        fig.subplots_adjust(left=0.07, right=0.76, bottom=0.12, top=0.86, wspace=0.28)
         width = 0.8 / n
         for ax, (which, label, top) in zip(axes, ((0, "accuracy (share of yes)", 1.0), (2, "mean score (0-5)", 5.0))):
             for i, s in enumerate(series):
@@ -95,8 +97,9 @@ def histogram_chart(series: Sequence[Series], title: str) -> Markup:
     with matplotlib.rc_context(_RC):
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(9, 2.8))
+        fig = Figure(figsize=(10, 3.0))
         axes = fig.subplots(1, len(PERSPECTIVES), sharey=True)
+        fig.subplots_adjust(left=0.07, right=0.76, bottom=0.17, top=0.82, wspace=0.12)
         for ax, p in zip(axes, PERSPECTIVES):
             for i, s in enumerate(series):
                 hist = s.histogram.get(p) or {}
@@ -123,8 +126,10 @@ def heatmap_chart(labels: Sequence[str], grid: dict[str, list[list[float | None]
         from matplotlib.figure import Figure
 
         n = max(len(labels), 1)
-        fig = Figure(figsize=(10, 1.4 + 0.32 * n))
+        height = 1.9 + 0.3 * n
+        fig = Figure(figsize=(10, height))
         axes = fig.subplots(1, len(PERSPECTIVES), sharey=True)
+        fig.subplots_adjust(left=0.2, right=0.9, bottom=1.0 / height, top=1 - 0.55 / height, wspace=0.08)
         image = None
         for ax, p in zip(axes, PERSPECTIVES):
             data = np.array([[np.nan if v is None else v for v in row] for row in grid[p]], dtype=float)
@@ -139,6 +144,7 @@ def heatmap_chart(labels: Sequence[str], grid: dict[str, list[list[float | None]
             ax.set_title(p)
         axes[0].set_yticks(range(len(labels)), [_short(x) for x in labels])
         if image is not None:
-            fig.colorbar(image, ax=list(axes), shrink=0.8, label="mean score")
+            cax = fig.add_axes((0.92, 1.0 / height, 0.015, 1 - 1.55 / height))
+            fig.colorbar(image, cax=cax, label="mean score")
         fig.suptitle(title)
         return _svg(fig)

@@ -225,6 +225,12 @@ class _Photo:
     thumb: Thumb | None = None
     items: dict[str, _Item] = field(default_factory=dict)
 
+    @property
+    def ordered_items(self) -> list[_Item]:
+        """Real-Edit's edit types in benchmark order, then any other benchmark's types by name."""
+        rank = {c: i for i, c in enumerate(CATEGORIES)}
+        return [self.items[c] for c in sorted(self.items, key=lambda c: (rank.get(c, len(rank)), c))]
+
 
 def _source_dir(run: RunData, data_dir: Path | None) -> Path | None:
     from realedit_bench.dataset import find_layout
@@ -448,11 +454,13 @@ def build_site(
         gdir = out / "gallery"
         written = set()
         page = env.get_template("gallery_photo.html.j2")
+        categories = sorted({c for p in photos for c in p.items},
+                            key=lambda c: (CATEGORIES.index(c) if c in CATEGORIES else len(CATEGORIES), c))
         for i, photo in enumerate(photos):
             prev_p = photos[i - 1] if i > 0 else None
             next_p = photos[i + 1] if i + 1 < len(photos) else None
             html = page.render(**common, root="../", photo=photo, prev=prev_p, next=next_p, models=models,
-                               categories=CATEGORIES, title=f"Photo {photo.image_id}")
+                               categories=categories, title=f"Photo {photo.image_id}")
             _write(gdir / f"{photo.slug}.html", html)
             written.add(f"{photo.slug}.html")
         _write(
