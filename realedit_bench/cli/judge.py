@@ -6,8 +6,17 @@ from pathlib import Path
 
 import typer
 
-from realedit_bench.cli._common import DATA_DIR_HELP, split_csv
 from realedit_bench.errors import ConfigError
+
+DATA_DIR_HELP = (
+    "Benchmark data directory (holds eval_instruct.json and imgs/). "
+    "Default: $REALEDIT_DATA_DIR, else ~/.cache/realedit/data/<benchmark>."
+)
+
+
+def split_csv(values: list[str] | None) -> list[str]:
+    """Flatten ``--x a,b --x c`` into ``[a, b, c]``."""
+    return [p.strip() for v in values or [] for p in v.split(",") if p.strip()]
 
 
 def judge_cmd(
@@ -77,7 +86,7 @@ def judge_cmd(
     from realedit_bench.inputs import EditSet, resolve_edits
     from realedit_bench.judges.backends import make_backend
     from realedit_bench.judges.cache import JudgeCache
-    from realedit_bench.judges.engine import EngineConfig
+    from realedit_bench.judges.engine import EngineConfig, JudgeAborted
     from realedit_bench.judges.prices import load_prices
     from realedit_bench.judges.rubric import load_rubric
     from realedit_bench.judges.runner import JudgeOptions, judge_edits, render_table
@@ -155,7 +164,7 @@ def judge_cmd(
         console.print(f"batches still running: {', '.join(result.batch_pending)}; run the same command again "
                       f"to collect them")
     if rep is not None and rep.stopped:
-        raise ConfigError(f"{rep.stopped} ({rep.not_dispatched} asks not sent; rerun to resume)")
+        raise JudgeAborted(f"{rep.stopped} ({rep.not_dispatched} asks not sent; rerun to resume)")
 
 
 def register(app: typer.Typer) -> None:
