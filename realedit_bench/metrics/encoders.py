@@ -82,7 +82,7 @@ def resolve_device(device: str) -> str:
     """Turn ``auto`` into ``cuda`` when a GPU is visible, else ``cpu``; refuse an unusable choice.
 
     Raises:
-        WeightsError: never; ConfigError when ``cuda`` is asked for and absent.
+        ConfigError: ``cuda`` is asked for and no GPU is visible, or the name is not a device.
     """
     import torch
 
@@ -235,7 +235,27 @@ def _cached_open_clip_file(cfg: dict[str, Any]) -> str | None:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+
+
+class Quiet:
+    """Silence library loggers and progress bars while loading: failures become our one-line error."""
+
+    def __enter__(self) -> None:
+        import logging
+
+        logging.disable(logging.ERROR)
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:  # pragma: no cover
+            pass
+
+    def __exit__(self, *exc: object) -> None:
+        import logging
+
+        logging.disable(logging.NOTSET)
 
 
 def dino_transform() -> Callable[[Image.Image], Any]:

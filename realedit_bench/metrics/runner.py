@@ -9,6 +9,7 @@ same metrics and the same metric weights; anything else is measured again and th
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -226,6 +227,9 @@ def compute_metrics(
                     row = MetricRow(status="error", error=ld.error, finished_at=utc_now(), **common)
                 else:
                     values = {m.name: m(ld.item, store) for m in metrics if m.applies(ld.item)}
+                    # An undefined value (e.g. directional CLIP of an unchanged image: a zero vector) is
+                    # left out rather than written as NaN, so it neither breaks JSON nor poisons means.
+                    values = {k: v for k, v in values.items() if math.isfinite(v)}
                     row = MetricRow(status="ok", values=values, finished_at=utc_now(), **common)
                 appender.append(row)
                 previous[s.sample_id] = row
@@ -319,18 +323,19 @@ def load_encoders(
     if "dino" in need:
         enc.check_dino_weights(dino_weights)
     out: dict[str, Any] = {}
-    if "clip" in need:
-        out["clip"] = enc.ClipEncoder(
-            clip_weights,
-            model_name=clip_model or enc.DEFAULT_CLIP_MODEL,
-            pretrained=clip_pretrained or enc.DEFAULT_CLIP_PRETRAINED,
-            device=device,
-        )
-    if "dino" in need:
-        out["dino"] = enc.DinoEncoder(
-            dino_weights,
-            model_id=dino_id or enc.DEFAULT_DINO_ID,
-            revision=dino_revision or enc.DEFAULT_DINO_REVISION,
-            device=device,
-        )
+    with enc.Quiet():
+        if "dino" in need:  # the smaller download first: an unreachable hub is found out sooner
+            out["dino"] = enc.DinoEncoder(
+                dino_weights,
+                model_id=dino_id or enc.DEFAULT_DINO_ID,
+                revision=dino_revision or enc.DEFAULT_DINO_REVISION,
+                device=device,
+            )
+        if "clip" in need:
+            out["clip"] = enc.ClipEncoder(
+                clip_weights,
+                model_name=clip_model or enc.DEFAULT_CLIP_MODEL,
+                pretrained=clip_pretrained or enc.DEFAULT_CLIP_PRETRAINED,
+                device=device,
+            )
     return out

@@ -1,0 +1,166 @@
+"""MagicBrush: importing the authors' test layout (folder or zip), the single-turn protocol, and metrics
+against ground-truth targets with captions, from a plain folder and from a run directory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from metrics_fixtures import build_magicbrush_test, build_tiny_clip_dir, build_tiny_dino_dir, noise_image
+
+from realedit_bench.errors import DataError
+from realedit_bench.inputs import resolve_edits
+from realedit_bench.jsonio import read_rows
+from realedit_bench.magicbrush import MagicBrush
+from realedit_bench.metrics.runner import choose_metrics, compute_metrics, load_encoders
+from realedit_bench.registries import BENCHMARKS
+from realedit_bench.schema.metrics import MetricRow
+
+
+@pytest.fixture()
+def upstream(tmp_path: Path) -> Path:
+    return build_magicbrush_test(tmp_path / "download")
+
+
+@pytest.fixture(scope="module")
+def encoders(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("mb-weights")
+    metrics = choose_metrics(["clip_i", "dino"], _dummy_bench())
+    return load_encoders(
+        metrics, clip_weights=build_tiny_clip_dir(root / "clip"), dino_weights=build_tiny_dino_dir(root / "dino")
+    )
+
+
+def _dummy_bench():
+    from realedit_bench.dataset import LoadedBenchmark
+
+    return LoadedBenchmark("x", Path("."), [], "")
+
+
+def test_registered_and_single_turn_protocol(upstream: Path, tmp_path: Path) -> None:
+    assert BENCHMARKS.get("magicbrush") is MagicBrush
+    bench = MagicBrush().fetch(tmp_path / "data", from_dir=upstream)
+    ids = [s.sample_id for s in bench.samples]
+    assert ids == ["30-turn1", "139-turn1", "139-turn2", "139-turn3"]  # numeric session order, then turn
+    by = {s.sample_id: s for s in bench.samples}
+    t1, t2 = by["139-turn1"], by["139-turn2"]
+    # Turn 1 starts from the real photo; turn K > 1 from the ground-truth output of turn K-1.
+    assert t1.image.name == "139-input.png" and t1.target.name == "139-output1.png"
+    assert t2.image.name == "139-output1.png" and t2.target.name == "139-output2.png"
+    assert t2.image.read_bytes() == (upstream / "test/images/139/139-output1.png").read_bytes()
+    assert t2.image_id == "139" and t2.category == "turn2" and t2.instruction == "make change 2 to photo 139"
+    assert t2.extra["caption"] == "a red thing 2"  # local description of the target (CLIP-T)
+    assert t2.extra["input_caption"] == "a photo number 139 after edit 1"
+    assert t2.extra["output_caption"] == "a photo number 139 after edit 2"
+    assert MagicBrush.reference == "target"
+    prov = json.loads((tmp_path / "data/test/PROVENANCE.json").read_text())
+    assert prov["turns"] == 4 and prov["sessions"] == 2 and len(prov["upstream_sha256"]) == 3
+    # Loading again gives the same content hash; a rerun of the import is idempotent.
+    again = MagicBrush().fetch(tmp_path / "data", from_dir=upstream / "test")
+    assert again.content_sha256 == bench.content_sha256 == MagicBrush().load(tmp_path / "data").content_sha256
+
+
+def test_import_from_the_zip(upstream: Path, tmp_path: Path) -> None:
+    zpath = tmp_path / "test.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for p in sorted((upstream / "test").rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(upstream).as_posix())
+    bench = MagicBrush().fetch(tmp_path / "z", from_dir=zpath)
+    assert len(bench.samples) == 4 and all(s.target.is_file() for s in bench.samples)
+
+
+def test_import_errors_are_data_errors(upstream: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not on the Hugging Face hub"):
+        MagicBrush().fetch(tmp_path / "d")
+    with pytest.raises(DataError, match="no edit_sessions.json"):
+        MagicBrush().fetch(tmp_path / "d", from_dir=tmp_path)
+    with pytest.raises(DataError, match="not found"):
+        MagicBrush().load(tmp_path / "nothing-here")
+    sessions = upstream / "test/edit_sessions.json"
+    data = json.loads(sessions.read_text())
+    data["30"][0]["output"] = "../../escape.png"
+    sessions.write_text(json.dumps(data))
+    with pytest.raises(DataError, match="escapes|bare file name"):
+        MagicBrush().fetch(tmp_path / "d", from_dir=upstream)
+    assert not (tmp_path / "d/test/samples.jsonl").exists()
+    sessions.write_text("{not json")
+    with pytest.raises(DataError, match="not valid JSON"):
+        MagicBrush().fetch(tmp_path / "d", from_dir=upstream)
+    build_magicbrush_test(tmp_path / "again")
+    (tmp_path / "again/test/images/139/139-output2.png").unlink()
+    with pytest.raises(DataError, match="139-output2.png"):
+        MagicBrush().fetch(tmp_path / "d2", from_dir=tmp_path / "again")
+
+
+def test_metrics_against_targets_from_a_plain_folder(upstream: Path, encoders: dict, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    bench = MagicBrush().fetch(data, from_dir=upstream)
+    folder = tmp_path / "edits"
+    folder.mkdir()
+    for s in bench.samples:
+        if s.sample_id == "139-turn2":
+            noise_image((64, 64), 999).save(folder / f"{s.sample_id}.png")
+        else:  # a perfect editor: the ground truth itself
+            shutil.copy(s.target, folder / f"{s.sample_id}.png")
+    edits = resolve_edits(folder, data_dir=data, benchmark="magicbrush")
+    metrics = choose_metrics(None, edits.benchmark)
+    assert [m.name for m in metrics] == ["l1", "l2", "clip_i", "dino", "clip_t", "clip_dir"]
+    res = compute_metrics(edits, metrics, encoders, n_resamples=100)
+    rows = {r.sample_id: r for r in read_rows(res.rows_path, MetricRow)}
+    perfect = rows["139-turn1"]
+    assert perfect.reference == "target" and perfect.category == "turn1"
+    assert perfect.values["l1"] == 0.0 and perfect.values["clip_i"] == pytest.approx(1.0, abs=1e-6)
+    assert set(perfect.values) == {"l1", "l2", "clip_i", "dino", "clip_t", "clip_dir"}
+    assert rows["139-turn2"].values["l1"] > 0.1 and rows["139-turn2"].values["clip_i"] < 0.9999
+    # CLIP-T of a perfect edit is the CLIP score of the ground truth with its local caption.
+    clip = encoders["clip"]
+    from realedit_bench.metrics.core import cosine
+    from realedit_bench.images import load_image
+
+    target = next(s for s in bench.samples if s.sample_id == "139-turn1").target
+    expected = cosine(clip.encode_images([load_image(target)])[0], clip.encode_texts(["a red thing 1"])[0])
+    assert perfect.values["clip_t"] == pytest.approx(expected, abs=1e-5)
+    s = res.summary
+    assert s.benchmark == "magicbrush" and s.reference == "target" and s.n == 4
+    assert s.labels["clip_i"] == "CLIP-I to target" and s.labels["clip_t"] == "CLIP-T"
+    assert set(s.per_category) == {"turn1", "turn2", "turn3"}
+
+
+def test_metrics_from_a_run_directory(upstream: Path, encoders: dict, tmp_path: Path) -> None:
+    from realedit_bench.jsonio import JsonlAppender, atomic_write_json
+    from realedit_bench.schema.run import AdapterRef, BenchmarkRef, EditRow, RunManifest
+
+    data = tmp_path / "data"
+    bench = MagicBrush().fetch(data, from_dir=upstream)
+    run = tmp_path / "runs" / "r1"
+    (run / "images").mkdir(parents=True)
+    now = "2026-01-01T00:00:00+00:00"
+    with JsonlAppender(run / "edits.jsonl") as out:
+        for i, s in enumerate(bench.samples):
+            ok = s.sample_id != "30-turn1"  # one failed edit: missing from the metrics
+            if ok:
+                shutil.copy(s.image, run / "images" / f"{s.sample_id}.png")  # an editor that changes nothing
+            out.append(EditRow(
+                sample_id=s.sample_id, image_id=s.image_id, category=s.category, instruction=s.instruction,
+                source=s.image.name, status="ok" if ok else "error", output=f"images/{s.sample_id}.png" if ok else None,
+                seed=i, error=None if ok else "boom", finished_at=now,
+            ))
+    atomic_write_json(run / "manifest.json", RunManifest(
+        run_id="r1", realedit_version="0", command=["realedit", "run"], created_at=now, updated_at=now,
+        benchmark=BenchmarkRef(name="magicbrush", data_dir=str(data), instructions_sha256=bench.content_sha256,
+                               n_samples_total=4, n_samples_selected=4),
+        adapter=AdapterRef(name="identity", params={}), base_seed=0, device="cpu", dtype="float32", status="failed",
+    ))
+    edits = resolve_edits(run)
+    res = compute_metrics(edits, choose_metrics(["clip_i", "clip_dir"], edits.benchmark), encoders, n_resamples=100)
+    rows = {r.sample_id: r for r in read_rows(run / "metrics.jsonl", MetricRow)}
+    assert set(rows) == {"139-turn1", "139-turn2", "139-turn3"}
+    assert res.summary.model == "identity" and res.summary.n_missing == 1
+    assert rows["139-turn1"].values["clip_i"] < 0.9999  # the source photo is not the target
+    # An unchanged image has no direction (zero image difference): the value is left out, never NaN.
+    assert "clip_dir" not in rows["139-turn1"].values and rows["139-turn1"].metrics == ["clip_i", "clip_dir"]
+    assert res.summary.counts == {"clip_i": 3, "clip_dir": 0} and "clip_dir" not in res.summary.means
