@@ -72,6 +72,8 @@ class RatingSet(NamedTuple):
     n_blank: int
     #: Files read, in order.
     sources: list[Path]
+    #: Ratings used from each file, in the order of ``sources``.
+    per_source: list[int]
 
 
 def image_id_of(sample_id: str) -> str:
@@ -173,9 +175,11 @@ def read_ratings(paths: Iterable[Path], *, what: str = "ratings") -> RatingSet:
     n_blank = 0
     seen: dict[tuple[str, str, str, str], str] = {}
     sources: list[Path] = []
+    per_source: list[int] = []
     for path in paths:
         path = Path(path)
         sources.append(path)
+        per_source.append(0)
         if not path.is_file():
             problems.append(f"{what} file {path} does not exist")
             continue
@@ -243,6 +247,7 @@ def read_ratings(paths: Iterable[Path], *, what: str = "ratings") -> RatingSet:
                 continue
             seen[key] = where
             ratings.append(Rating(sid, image_id, fields["model"], persp, fields["rater"], score, verdict))
+            per_source[-1] += 1
     if problems:
         shown = problems[:MAX_PROBLEMS_SHOWN]
         more = len(problems) - len(shown)
@@ -253,7 +258,7 @@ def read_ratings(paths: Iterable[Path], *, what: str = "ratings") -> RatingSet:
         )
     if not ratings:
         raise RatingsError(f"{what}: no ratings found in {', '.join(str(p) for p in sources)} (every row is blank)")
-    return RatingSet(ratings, n_blank, sources)
+    return RatingSet(ratings, n_blank, sources, per_source)
 
 
 def write_ratings_csv(path: Path, rows: Iterable[dict]) -> int:

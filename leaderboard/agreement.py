@@ -1,0 +1,111 @@
+"""The agreement page of the site: ``agreement.json`` of ``realedit agree`` rendered as static HTML.
+
+Reads the report through its schema only (no torch, no adapters). Every string from the report is
+autoescaped; the page has no script, and its Content-Security-Policy allows none.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from realedit_bench import __version__
+from realedit_bench.jsonio import atomic_write_text, read_model
+from realedit_bench.schema.agree import AgreementReport
+from realedit_bench.stats.agreement_report import natural_key
+from realedit_bench.stats.agreement_view import STAT_ROWS, Footnotes, fmt_interval, fmt_p, fmt_value
+
+HERE = Path(__file__).resolve().parent
+#: No script at all; inline styles only; images only from the page itself.
+PAGE_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+def _env():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    return Environment(
+        loader=FileSystemLoader(str(HERE / "templates")),
+        autoescape=True,  # every string of the report is untrusted text
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _judge_view(j, notes: Footnotes) -> dict:  # noqa: ANN001 - JudgeAgreement
+    persp = list(j.perspectives)
+    pas = list(j.perspectives.values())
+
+    def cell(stat) -> dict:  # noqa: ANN001 - Stat
+        return {"value": fmt_value(stat.value), "ci": fmt_interval(stat), "mark": notes.mark(stat.note),
+                "na": stat.value is None}
+
+    rows, last = [], None
+    for r in STAT_ROWS:
+        rows.append({"section": r.section if r.section != last else "", "label": r.label,
+                     "cells": [cell(r.get(pa)) for pa in pas]})
+        last = r.section
+    chance = [
+        f"{fmt_p(pa.system.p_chance_kendall)} / {fmt_p(pa.system.p_chance_spearman)}"
+        if pa.system.p_chance_kendall is not None else "n/a " + notes.mark(pa.system.note)
+        for pa in pas
+    ]
+    ranked = next((pa.system.models for pa in pas if pa.system.models), [])
+    seen = {m for pa in pas for m in pa.sample.within_model}
+    models = [m for m in ranked if m in seen] + sorted(seen - set(ranked), key=natural_key)
+    per_model = []
+    for m in models:
+        cells = []
+        for pa in pas:
+            cs = pa.sample.within_model.get(m)
+            b = pa.bias.per_model.get(m)
+            cells.append({
+                "rho": cell(cs.spearman) if cs else None,
+                "bias": f"{b.value:+.2f}" if b is not None and b.value is not None else "n/a",
+                "human": fmt_value(pa.system.human_means.get(m), 2),
+                "judge": fmt_value(pa.system.judge_means.get(m), 2),
+            })
+        per_model.append({"model": m, "cells": cells})
+    return {
+        "name": j.judge, "source": j.source, "perspectives": persp, "rows": rows, "chance": chance,
+        "sizes": [f"{pa.n_items} / {pa.n_raters} / {pa.n_photos}" for pa in pas],
+        "per_model": per_model,
+        "conclusions": [(p, pa.fair.conclusion, pa.system.p_method, pa.notes) for p, pa in j.perspectives.items()],
+        "notes": j.notes,
+    }
+
+
+def render_agreement_page(
+    report: AgreementReport | Path | str, out_path: Path, *, csp: str | None = None, root: str = ""
+) -> Path:
+    """Write the agreement page for ``report`` (a report or the path of an ``agreement.json``).
+
+    Args:
+        report: The report, or a path to read it from (schema-checked).
+        out_path: HTML file to write.
+        csp: Accepted for the site builder's call; ignored, since this page carries no script and uses the
+            stricter :data:`PAGE_CSP`.
+        root: Relative link to the site root (for the navigation link back to ``index.html``).
+
+    Returns:
+        ``out_path``.
+    """
+    del csp  # the page has no script: no hash to allow
+    if not isinstance(report, AgreementReport):
+        report = read_model(Path(report), AgreementReport)
+    notes = Footnotes()
+    judges = [_judge_view(j, notes) for j in report.judges]
+    style = HERE / "static" / "style.css"
+    css = style.read_text(encoding="utf-8") if style.is_file() else ""
+    from markupsafe import Markup
+
+    html = _env().get_template("agreement.html.j2").render(
+        report=report, judges=judges, footnotes=notes.items, csp=PAGE_CSP, version=__version__,
+        css=Markup(css),  # our own stylesheet, not report text
+        root=root, level=f"{report.level:.0%}",
+    )
+    out_path = Path(out_path)
+    atomic_write_text(out_path, html)
+    os.chmod(out_path, 0o644)
+    return out_path
