@@ -271,6 +271,7 @@ class JudgeEngine:
         """Judge one planned task (``first``: a reply already obtained, e.g. from a batch)."""
         task = planned.task
         usage = Usage()
+        batch_cost = 0.0
         out = Outcome(task.item.id, task.perspective, task.repeat, "error", params=dict(planned.params),
                       image_sha256=list(planned.image_sha256), cache_key=planned.key)
         all_cached = True
@@ -280,8 +281,8 @@ class JudgeEngine:
             else:
                 reply, cached = first, False
                 usage.calls += 1
-                usage.input_tokens += first.input_tokens
-                usage.output_tokens += first.output_tokens
+                # A batch answer is billed at the batch price whatever mode collects it.
+                batch_cost = self.prices.cost(self.backend.name, first.input_tokens, first.output_tokens, batch=True)
             all_cached &= cached
             out.paper_parse = {**parse_paper(reply.text).as_dict(), "text": isinstance(reply.text, str)}
             out.model_snapshot, out.system_fingerprint = reply.model, reply.system_fingerprint
@@ -329,8 +330,11 @@ class JudgeEngine:
                     self._stop = self._stop or f"stopped: {exc}"
         out.cached = all_cached and out.status != "error"
         out.attempts = usage.calls
-        usage.cost_usd = self.prices.cost(self.backend.name, usage.input_tokens, usage.output_tokens,
-                                          batch=self.config.batch)
+        usage.cost_usd = batch_cost + self.prices.cost(self.backend.name, usage.input_tokens, usage.output_tokens,
+                                                       batch=self.config.batch)
+        if first is not None:
+            usage.input_tokens += first.input_tokens
+            usage.output_tokens += first.output_tokens
         out.usage = usage
         out.finished_at = utc_now()
         return out

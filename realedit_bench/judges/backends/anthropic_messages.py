@@ -1,5 +1,10 @@
 """Anthropic Messages: ``anthropic/<model>``. Key from ``ANTHROPIC_API_KEY``; base URL from
-``ANTHROPIC_BASE_URL`` if set. The API has no sampling seed. ``stop_reason="refusal"`` is a refusal.
+``ANTHROPIC_BASE_URL`` if set. ``stop_reason="refusal"`` is a refusal.
+
+The installed SDK (2.x) speaks API version 2026-10-21, which has no sampling parameters: it rejects
+``temperature``, ``top_p`` and ``top_k`` with a 400 even at their defaults, and there is no seed. So no
+temperature is sent (rows record exactly what was sent); repeatability rests on the cache, and
+``--samples K`` measures the spread.
 """
 
 from __future__ import annotations
@@ -117,11 +122,8 @@ class AnthropicMessages(Backend):
         return self._client
 
     def request_params(self, req: ChatRequest) -> dict[str, Any]:
-        """max_tokens and temperature (no seed on this API)."""
-        params: dict[str, Any] = {"max_tokens": req.max_tokens}
-        if req.temperature is not None:
-            params["temperature"] = req.temperature
-        return params
+        """Only max_tokens: this API version has no temperature and no seed (module docstring)."""
+        return {"max_tokens": req.max_tokens}
 
     def body(self, req: ChatRequest) -> dict[str, Any]:
         """Messages-API request parameters."""
