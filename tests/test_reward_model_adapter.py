@@ -87,19 +87,28 @@ def test_realedit_run_from_a_local_reward_checkpoint(reward_dirs, real_edit_dir,
     assert params["steps"] == 2 and params["scheduler"] == "euler_ancestral"
 
 
-def test_reward_condition_reaches_the_pipeline(reward_dirs, source):
-    """Scores and text change the edit; the same scores reproduce it exactly."""
-    best = _pixels(_edit(reward_dirs["ours"], source))
-    assert torch.equal(best, _pixels(_edit(reward_dirs["ours"], source)))
-    low = _pixels(_edit(reward_dirs["ours"], source, reward_scores="0,0,0"))
-    text = _pixels(_edit(reward_dirs["ours"], source, reward_text="blurry; the sky changed; noisy"))
-    assert (best - low).abs().max() > 0
-    assert (best - text).abs().max() > 0
+@pytest.fixture(scope="module")
+def edits(reward_dirs, source) -> dict[str, torch.Tensor]:
+    """One adapter per reward condition / layout (each load costs seconds on a busy CPU)."""
+    best = ADAPTERS.get("reward-instruct-pix2pix")(weights=str(reward_dirs["ours"]), steps=2, resolution=64, device="cpu")
+    out = {"best": _pixels(best.edit(source, "make it snowy", seed=3)),
+           "again": _pixels(best.edit(source, "make it snowy", seed=3))}
+    out["low"] = _pixels(_edit(reward_dirs["ours"], source, reward_scores="0,0,0"))
+    out["text"] = _pixels(_edit(reward_dirs["ours"], source, reward_text="blurry; the sky changed; noisy"))
+    out["released"] = _pixels(_edit(reward_dirs["released"], source))
+    return out
 
 
-def test_released_layout_loads_and_matches_our_layout(reward_dirs, source):
+def test_reward_condition_reaches_the_pipeline(edits):
+    """Scores and text change the edit; the same condition and seed reproduce it exactly."""
+    assert torch.equal(edits["best"], edits["again"])
+    assert (edits["best"] - edits["low"]).abs().max() > 0
+    assert (edits["best"] - edits["text"]).abs().max() > 0
+
+
+def test_released_layout_loads_and_matches_our_layout(edits):
     """The authors' folder layout (extra keys in unet/) gives the same edit as the same weights in ours."""
-    assert torch.equal(_pixels(_edit(reward_dirs["ours"], source)), _pixels(_edit(reward_dirs["released"], source)))
+    assert torch.equal(edits["best"], edits["released"])
 
 
 def test_paper_variant_checkpoint_runs(reward_dirs, source):
