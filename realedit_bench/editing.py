@@ -53,3 +53,43 @@ def describe(cls: type) -> dict[str, Any]:
         "resolution": getattr(cls, "default_resolution", None),
         "license": getattr(cls, "license", ""),
     }
+
+
+def coerce_overrides(cls: type, overrides: dict[str, str]) -> dict[str, Any]:
+    """Turn ``-M key=value`` strings into constructor arguments typed by ``cls.__init__``'s annotations.
+
+    Unknown keys are an error that lists the accepted ones.
+    """
+    import inspect
+    import typing
+
+    from realedit_bench.errors import ConfigError
+
+    sig = inspect.signature(cls.__init__)
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # unresolved forward references: fall back to strings
+        hints = {}
+    accepted = [p for p in sig.parameters if p != "self"]
+    out: dict[str, Any] = {}
+    for key, raw in overrides.items():
+        if key not in sig.parameters or key == "self":
+            raise ConfigError(f"model {getattr(cls, 'name', cls.__name__)!r} has no setting {key!r} "
+                              f"(settings: {', '.join(accepted)})")
+        hint = hints.get(key, str)
+        args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        target = args[0]
+        try:
+            if raw.lower() in {"none", "null"} and type(None) in typing.get_args(hint):
+                out[key] = None
+            elif target is bool:
+                if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                    raise ValueError(raw)
+                out[key] = raw.lower() in {"1", "true", "yes"}
+            elif target in (int, float):
+                out[key] = target(raw)
+            else:
+                out[key] = raw
+        except ValueError as exc:
+            raise ConfigError(f"-M {key}={raw}: expected {getattr(target, '__name__', target)}") from exc
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -18,8 +19,11 @@ def check_image_header(path: Path, max_pixels: int = MAX_PIXELS) -> tuple[int, i
     """Read only the header of ``path`` and return (width, height); refuse oversize or unreadable files."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            width, height = im.size
+        with warnings.catch_warnings():
+            # PIL warns above its own limit; ours (below) decides, so its warning is noise here.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
     except FileNotFoundError as exc:
         raise DataError(f"image {path} does not exist") from exc
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from realedit_bench.schema.base import Category, Row
+from realedit_bench.schema.base import Row
 
 
 class BenchmarkRef(Row):
@@ -58,7 +58,7 @@ class EditRow(Row):
 
     sample_id: str = Field(description="Stable id: image stem + category, e.g. '10-local'.")
     image_id: str = Field(description="Source photo id (image stem), e.g. '10'.")
-    category: Category = Field(description="Edit type.")
+    category: str = Field(description="Edit type (Real-Edit: local, remove, add, texture, background, global, style).")
     instruction: str = Field(description="The edit instruction.")
     source: str = Field(description="Source image file name inside the benchmark image folder.")
     status: Literal["ok", "error"] = Field(description="ok: an image was written; error: see 'error'.")

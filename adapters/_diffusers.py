@@ -1,0 +1,102 @@
+"""Shared plumbing of the diffusers-based adapters: device/dtype choice, weight loading errors, sizing.
+
+Three adapters (InstructPix2Pix, MagicBrush, the reward-conditioned editor) share these few helpers.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps
+
+from realedit_bench.errors import ConfigError, WeightsError
+
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; otherwise the device as given."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device} asked for, but no CUDA GPU is visible")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {device!r}")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """``auto`` -> fp16 on CUDA, fp32 on CPU (GUIDE: float32 on CPU by default)."""
+    if dtype == "auto":
+        return "fp16" if device.startswith("cuda") else "fp32"
+    if dtype not in DTYPES:
+        raise ConfigError(f"--dtype must be auto, fp32, fp16 or bf16, got {dtype!r}")
+    return dtype
+
+
+def torch_dtype(name: str) -> Any:
+    """The torch dtype object for ``fp32``/``fp16``/``bf16``."""
+    import torch
+
+    return getattr(torch, DTYPES[name])
+
+
+def load_pipeline(pipeline_cls: Any, weights: str, *, revision: str | None, dtype: str, **kwargs: Any) -> Any:
+    """``pipeline_cls.from_pretrained`` (or ``from_single_file`` for a .ckpt/.safetensors file).
+
+    Any failure to reach or read the weights becomes one line naming the weights and the way out.
+    """
+    path = Path(weights).expanduser()
+    single_file = path.suffix in {".ckpt", ".safetensors", ".pt", ".bin"}
+    import warnings
+
+    try:
+        warnings.filterwarnings("ignore", message=".*torch_dtype.*deprecated", category=FutureWarning)
+        if single_file:
+            if not path.is_file():
+                raise FileNotFoundError(weights)
+            return pipeline_cls.from_single_file(str(path), torch_dtype=torch_dtype(dtype), **kwargs)
+        return pipeline_cls.from_pretrained(
+            str(path) if path.is_dir() else weights, revision=revision, torch_dtype=torch_dtype(dtype), **kwargs
+        )
+    except (OSError, ValueError, EnvironmentError) as exc:  # hub errors derive from OSError
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise WeightsError(
+            f"cannot load weights {weights!r}{f' at revision {revision!r}' if revision else ''} "
+            f"({first[:200]}); download them and pass --weights DIR (a local pipeline directory)"
+        ) from exc
+
+
+def pix2pix_size(width: int, height: int, resolution: int) -> tuple[int, int]:
+    """Output size of the original InstructPix2Pix edit script.
+
+    The longer side becomes about ``resolution``; the shorter side is rounded up to a multiple of 64
+    after scaling and both sides are then floored to multiples of 64 (facts of the released script).
+    """
+    factor = resolution / max(width, height)
+    factor = math.ceil(min(width, height) * factor / 64) * 64 / min(width, height)
+    w = max(64, int((width * factor) // 64) * 64)
+    h = max(64, int((height * factor) // 64) * 64)
+    return w, h
+
+
+def fit_image(image: Image.Image, resolution: int) -> Image.Image:
+    """Resize and centre-crop ``image`` to :func:`pix2pix_size` with Lanczos, as the original script does."""
+    size = pix2pix_size(*image.size, resolution)
+    return ImageOps.fit(image.convert("RGB"), size, method=Image.Resampling.LANCZOS)
+
+
+def parse_bool(value: Any) -> bool:
+    """Accept true/false/1/0/yes/no from ``-M key=value``."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"expected a boolean, got {value!r}")

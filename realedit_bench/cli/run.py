@@ -1,0 +1,186 @@
+"""``realedit run``: run an editing model over a benchmark into a resumable run directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from realedit_bench.cli._common import DATA_DIR_HELP, parse_key_values, split_csv
+
+
+def run_cmd(
+    model: str = typer.Option(..., "--model", "-m", help="Editing model name (see 'realedit models')."),
+    out: Path = typer.Option(Path("runs"), "--out", help="Parent directory of run directories."),
+    run_id: str | None = typer.Option(
+        None, "--run-id", help="Run directory name. Default: <model>-<benchmark>-<hash of settings>, so "
+        "rerunning the same command resumes the same run."
+    ),
+    weights: str | None = typer.Option(None, "--weights", help="Weights: a hub id or a local directory."),
+    revision: str | None = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit) of the weights."),
+    overrides: list[str] | None = typer.Option(
+        None, "-M", "--model-arg", help="Model setting key=value, repeatable (e.g. -M steps=20). "
+        "'realedit models --params NAME' lists them."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda[:N]."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16."),
+    seed: int = typer.Option(0, "--seed", help="Base seed; each sample's seed derives from it and the sample id."),
+    batch_size: int = typer.Option(1, "--batch-size", help="Samples per pipeline call."),
+    limit: int | None = typer.Option(None, "--limit", help="Run only the first N selected samples."),
+    category: list[str] | None = typer.Option(
+        None, "--category", help="Only these edit types (local, remove, add, texture, background, global, style)."
+    ),
+    samples: str | None = typer.Option(None, "--samples", help="Only these sample ids, comma separated (e.g. 10-local,10-add)."),
+    benchmark: str = typer.Option("real-edit", "--benchmark", help="Benchmark name (real-edit, magicbrush)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP, show_default=False),
+    force: bool = typer.Option(False, "--force", help="Redo selected samples even if already finished."),
+    num_processes: int = typer.Option(
+        1, "--num-processes", help="Shard samples over N processes with accelerate (one per GPU)."
+    ),
+) -> None:
+    """Run an editing model over the benchmark.
+
+    Writes <out>/<run_id>/ with manifest.json (how the run was made), edits.jsonl (one row per sample)
+    and images/. Rerunning the same command resumes: finished samples are skipped. A sample that fails
+    is recorded and the run goes on. Exit code: 0 all samples ok, 1 some failed, 2 bad input, 130 stopped.
+    """
+    from rich.console import Console
+
+    from realedit_bench.dataset import select
+    from realedit_bench.editing import coerce_overrides
+    from realedit_bench.errors import ConfigError
+    from realedit_bench.inputs import load_benchmark
+    from realedit_bench.registries import ADAPTERS
+    from realedit_bench.runner import Runner, run_id_for
+
+    console = Console(stderr=True)
+    adapter_cls = ADAPTERS.get(model)
+    bench = load_benchmark(benchmark, data_dir)
+    chosen = select(bench.samples, limit=limit, categories=split_csv(category), sample_ids=split_csv([samples] if samples else None))
+    if not chosen:
+        raise ConfigError("the filters select no sample")
+    if num_processes < 1:
+        raise ConfigError("--num-processes must be >= 1")
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if num_processes > 1 and world == 1:
+        _relaunch(num_processes)
+        return
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if world > 1 and device == "auto":
+        import torch
+
+        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+
+    kwargs = coerce_overrides(adapter_cls, parse_key_values(overrides))
+    for key, value in (("weights", weights), ("revision", revision)):
+        if value is not None:
+            kwargs[key] = value
+    kwargs.setdefault("device", device)
+    kwargs.setdefault("dtype", dtype)
+    editor = adapter_cls(**kwargs)
+    rid = run_id or run_id_for(model, bench.name, editor.params(), seed)
+    filters = {"limit": limit, "category": split_csv(category) or None, "samples": samples}
+    runner = Runner(
+        editor, model_name=model, family=getattr(adapter_cls, "family", ""), bench=bench, samples=chosen,
+        filters=filters, run_dir=out / rid, base_seed=seed, batch_size=batch_size, force=force,
+        process_index=rank, num_processes=world,
+    )
+    if rank == 0:
+        runner.check_existing()
+    t0 = time.perf_counter()
+    if hasattr(editor, "load"):
+        editor.load()
+    load_seconds = time.perf_counter() - t0
+    result = _run_with_progress(runner, console, load_seconds, show=rank == 0)
+    if world > 1:
+        _finish_sharded(runner, load_seconds)
+    if rank == 0:
+        _report(runner, console, result)
+
+
+def _run_with_progress(runner, console, load_seconds: float, show: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, disable=not show, transient=False) as progress:
+        task = progress.add_task(runner.model_name, total=None, rate="")
+        t0 = time.perf_counter()
+        done = [0]
+
+        def advance(n: int, total: int) -> None:
+            done[0] += n
+            elapsed = time.perf_counter() - t0
+            rate = f"{elapsed / done[0]:.2f} s/sample" if done[0] else ""
+            progress.update(task, advance=n, total=total, rate=rate)
+
+        return runner.run(advance, load_seconds=load_seconds)
+
+
+def _finish_sharded(runner, load_seconds: float) -> None:
+    """All processes wait; rank 0 then writes the final manifest from the merged rows."""
+    from accelerate import PartialState
+
+    from realedit_bench.runner import _done_rows
+
+    state = PartialState()
+    state.wait_for_everyone()
+    if state.is_main_process:
+        ok = len(_done_rows(runner.edits_path, runner.run_dir))
+        status = "complete" if ok == len(runner.samples) else "failed"
+        runner.write_manifest(status, {"ok": ok, "error": len(runner.samples) - ok}, {"load": round(load_seconds, 3)})
+
+
+def _report(runner, console, result) -> None:
+    from realedit_bench.jsonio import read_model
+    from realedit_bench.schema.run import RunManifest
+
+    manifest = read_model(runner.manifest_path, RunManifest)
+    ok, err = manifest.counts.get("ok", 0), manifest.counts.get("error", 0)
+    console.print(
+        f"run {manifest.run_id}: {ok} ok, {err} failed or not run, of {len(runner.samples)} selected "
+        f"({result.done_before} were already done) -> {runner.run_dir}"
+    )
+    if result.interrupted:
+        console.print("stopped by Ctrl-C; rerun the same command to resume")
+        raise typer.Exit(130)
+    if manifest.status != "complete":
+        raise typer.Exit(1)
+
+
+def _relaunch(num_processes: int) -> None:
+    """Re-run this same command under ``accelerate launch`` with N processes."""
+    argv = [a for a in sys.argv[1:]]
+    cleaned: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--num-processes":
+            skip = True
+            continue
+        if a.startswith("--num-processes="):
+            continue
+        cleaned.append(a)
+    import torch
+
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_processes),
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    if not torch.cuda.is_available():
+        cmd.append("--cpu")
+    cmd += ["-m", "realedit_bench.cli.main", *cleaned]
+    raise typer.Exit(subprocess.call(cmd))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``realedit run``."""
+    app.command("run")(run_cmd)

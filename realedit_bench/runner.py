@@ -1,0 +1,339 @@
+"""The runner of ``realedit run``: seeding, batching, resume, timing, per-sample errors and files.
+
+Adapters only turn (image, instruction, seed) into an image. Everything that makes a run reproducible
+and crash-safe lives here:
+
+* each sample's seed is derived from (base seed, sample id), so results do not depend on order,
+  batching, sharding or resume;
+* one ``edits.jsonl`` row per finished sample, flushed and fsynced after its image was written
+  atomically; a rerun skips samples already ``ok`` and retries those that failed;
+* a failing sample (unreadable image, CUDA out of memory, ...) becomes an ``error`` row and the run
+  goes on; Ctrl-C stops after the current batch with everything so far kept;
+* with several processes (``accelerate launch``) samples are sharded by index; every process appends
+  to the same ``edits.jsonl`` (one ``write`` per line on an O_APPEND file) and rank 0 writes the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import signal
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from realedit_bench import __version__
+from realedit_bench.dataset import LoadedBenchmark, Sample
+from realedit_bench.editing import EditModel, edit_batch
+from realedit_bench.errors import ConfigError, RealEditError
+from realedit_bench.images import load_image
+from realedit_bench.jsonio import JsonlAppender, atomic_write_bytes, atomic_write_json, read_model, read_rows
+from realedit_bench.provenance import command_line, git_sha, library_versions, utc_now
+from realedit_bench.schema.run import AdapterRef, BenchmarkRef, EditRow, RunManifest
+
+#: Stop a run when this many samples in a row fail and none has succeeded: the setup is broken.
+MAX_LEADING_FAILURES = 20
+
+
+def derive_seed(base_seed: int, sample_id: str) -> int:
+    """A 31-bit seed from (base seed, sample id), independent of order, sharding and resume."""
+    digest = hashlib.sha256(f"{base_seed}:{sample_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def run_id_for(model: str, benchmark: str, params: dict[str, Any], base_seed: int) -> str:
+    """Default run id: model, benchmark and a short hash of every setting (device excluded)."""
+    key = {k: v for k, v in params.items() if k != "device"}
+    digest = hashlib.sha256(json.dumps([key, base_seed, benchmark], sort_keys=True, default=str).encode())
+    return f"{model}-{benchmark}-{digest.hexdigest()[:8]}"
+
+
+class RunResult(NamedTuple):
+    """What a run did in this invocation."""
+
+    run_dir: Path
+    done_before: int
+    ok: int
+    errors: int
+    interrupted: bool
+
+
+class _Interrupt:
+    """First Ctrl-C: finish the current batch, then stop. Second Ctrl-C: stop at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _Interrupt:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread
+            self._previous = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _hardware(device: str) -> dict[str, Any]:
+    info: dict[str, Any] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine()}
+    if device.startswith("cuda"):
+        import torch
+
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def _done_rows(edits: Path, run_dir: Path) -> dict[str, EditRow]:
+    """Rows of samples already finished ok whose image is still on disk (last row per sample wins)."""
+    latest = {r.sample_id: r for r in read_rows(edits, EditRow)}
+    return {
+        sid: r for sid, r in latest.items() if r.status == "ok" and r.output and (run_dir / r.output).is_file()
+    }
+
+
+def _compact(edits: Path, keep: dict[str, EditRow]) -> None:
+    """Rewrite ``edits.jsonl`` with only the finished rows, so retried samples leave no duplicate."""
+    lines = [json.dumps(r.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) for r in keep.values()]
+    atomic_write_bytes(edits, ("\n".join(lines) + ("\n" if lines else "")).encode("utf-8"))
+
+
+class Runner:
+    """Run one editing model over selected benchmark samples into a run directory.
+
+    Args:
+        model: The adapter instance.
+        model_name: Registry name of the adapter.
+        family: Adapter family (for the manifest).
+        bench: The loaded benchmark.
+        samples: Samples to run (already filtered).
+        filters: The filters as given, for the manifest.
+        run_dir: Output directory of this run.
+        base_seed: Base seed.
+        batch_size: Samples per pipeline call.
+        force: Redo every selected sample even if finished.
+        process_index: This process's index among ``num_processes`` (sharding).
+        num_processes: Number of processes sharing the run.
+    """
+
+    def __init__(
+        self,
+        model: EditModel,
+        *,
+        model_name: str,
+        family: str,
+        bench: LoadedBenchmark,
+        samples: Sequence[Sample],
+        filters: dict[str, Any],
+        run_dir: Path,
+        base_seed: int = 0,
+        batch_size: int = 1,
+        force: bool = False,
+        process_index: int = 0,
+        num_processes: int = 1,
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError("--batch-size must be >= 1")
+        self.model = model
+        self.model_name = model_name
+        self.family = family
+        self.bench = bench
+        self.samples = list(samples)
+        self.filters = filters
+        self.run_dir = Path(run_dir)
+        self.base_seed = base_seed
+        self.batch_size = batch_size
+        self.force = force
+        self.process_index = process_index
+        self.num_processes = num_processes
+        self.edits_path = self.run_dir / "edits.jsonl"
+        self.manifest_path = self.run_dir / "manifest.json"
+
+    # -- manifest ------------------------------------------------------------------------------------
+    def _manifest(self, status: str, counts: dict[str, int], timings: dict[str, float]) -> RunManifest:
+        params = self.model.params()
+        created = utc_now()
+        if self.manifest_path.exists():
+            created = read_model(self.manifest_path, RunManifest).created_at
+        return RunManifest(
+            run_id=self.run_dir.name,
+            realedit_version=__version__,
+            git_sha=git_sha(),
+            command=command_line(),
+            created_at=created,
+            updated_at=utc_now(),
+            benchmark=BenchmarkRef(
+                name=self.bench.name,
+                data_dir=str(Path(self.bench.data_dir).resolve()),
+                instructions_sha256=self.bench.content_sha256,
+                n_samples_total=len(self.bench.samples),
+                filters=self.filters,
+                n_samples_selected=len(self.samples),
+            ),
+            adapter=AdapterRef(name=self.model_name, family=self.family, params=params),
+            base_seed=self.base_seed,
+            batch_size=self.batch_size,
+            num_processes=self.num_processes,
+            device=str(params.get("device", "cpu")),
+            dtype=str(params.get("dtype", "")),
+            library_versions=library_versions(),
+            hardware=_hardware(str(params.get("device", "cpu"))),
+            status=status,  # type: ignore[arg-type]
+            counts=counts,
+            timings=timings,
+        )
+
+    def check_existing(self) -> None:
+        """Refuse to mix runs: an existing run directory must have the same model, settings and seed."""
+        if not self.manifest_path.exists() or self.force:
+            return
+        old = read_model(self.manifest_path, RunManifest)
+        new_params = {k: v for k, v in self.model.params().items() if k != "device"}
+        old_params = {k: v for k, v in old.adapter.params.items() if k != "device"}
+        if (old.adapter.name, old_params, old.base_seed, old.benchmark.instructions_sha256) != (
+            self.model_name, json.loads(json.dumps(new_params, default=str)), self.base_seed,
+            self.bench.content_sha256,
+        ):
+            raise ConfigError(
+                f"run directory {self.run_dir} holds a run with other settings (model, params, seed or data); "
+                f"pass another --run-id, or --force to overwrite it"
+            )
+
+    def write_manifest(self, status: str, counts: dict[str, int], timings: dict[str, float]) -> None:
+        """Write ``manifest.json`` atomically (rank 0 only)."""
+        if self.process_index == 0:
+            atomic_write_json(self.manifest_path, self._manifest(status, counts, timings))
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def run(self, progress: Callable[[int, int], None] | None = None, *, load_seconds: float = 0.0) -> RunResult:
+        """Edit every selected sample not yet done. ``progress(advance, total)`` is called per sample."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "images").mkdir(exist_ok=True)
+        if self.force and self.process_index == 0 and self.edits_path.exists():
+            selected = {s.sample_id for s in self.samples}
+            kept = {k: v for k, v in _done_rows(self.edits_path, self.run_dir).items() if k not in selected}
+            _compact(self.edits_path, kept)
+        done = _done_rows(self.edits_path, self.run_dir)
+        if self.process_index == 0:
+            # Drop error rows (and rows of deleted images) that will be retried: no duplicates.
+            all_rows = read_rows(self.edits_path, EditRow) if self.edits_path.exists() else []
+            if len(all_rows) != len(done):
+                _compact(self.edits_path, done)
+        todo = [s for s in self.samples if s.sample_id not in done]
+        mine = todo[self.process_index :: self.num_processes]
+        self.write_manifest("running", {"ok": len(done), "error": 0}, {"load": load_seconds})
+        ok = errors = 0
+        leading_failures = 0
+        started = time.perf_counter()
+        interrupted = False
+        with JsonlAppender(self.edits_path) as out, _Interrupt() as stop:
+            for start in range(0, len(mine), self.batch_size):
+                if stop.requested:
+                    interrupted = True
+                    break
+                batch = mine[start : start + self.batch_size]
+                rows = self._run_batch(batch)
+                for row in rows:
+                    out.append(row)
+                    if row.status == "ok":
+                        ok += 1
+                        leading_failures = 0
+                    else:
+                        errors += 1
+                        leading_failures += 1
+                    if progress:
+                        progress(1, len(mine))
+                if ok == 0 and leading_failures >= MAX_LEADING_FAILURES:
+                    raise RealEditError(
+                        f"the first {leading_failures} samples all failed (last: {rows[-1].error}); stopping"
+                    )
+            interrupted = interrupted or stop.requested and start + self.batch_size < len(mine)
+        edit_total = time.perf_counter() - started
+        final_ok = len(_done_rows(self.edits_path, self.run_dir))
+        final_err = len(self.samples) - final_ok if not interrupted else errors
+        status = "interrupted" if interrupted else ("complete" if final_ok == len(self.samples) else "failed")
+        if self.num_processes == 1:
+            self.write_manifest(
+                status,
+                {"ok": final_ok, "error": max(0, final_err)},
+                {"load": round(load_seconds, 3), "edit_total": round(edit_total, 3)},
+            )
+        return RunResult(self.run_dir, len(done), ok, errors, interrupted)
+
+    def _run_batch(self, batch: Sequence[Sample]) -> list[EditRow]:
+        """Edit a batch; a failing batch call is retried sample by sample to isolate the culprit."""
+        rows: dict[str, EditRow] = {}
+        ready: list[tuple[Sample, Any, int]] = []
+        for s in batch:
+            seed = derive_seed(self.base_seed, s.sample_id)
+            try:
+                ready.append((s, load_image(s.image), seed))
+            except RealEditError as exc:
+                rows[s.sample_id] = self._error_row(s, seed, exc, 0.0)
+        if ready:
+            t0 = time.perf_counter()
+            try:
+                outs = edit_batch(self.model, [r[1] for r in ready], [r[0].instruction for r in ready],
+                                  [r[2] for r in ready])
+                share = (time.perf_counter() - t0) / len(ready)
+                for (s, _, seed), im in zip(ready, outs, strict=True):
+                    rows[s.sample_id] = self._save(s, seed, im, share)
+            except Exception as exc:  # noqa: BLE001 - a per-sample failure is data, see module doc
+                _free_cuda(exc)
+                if len(ready) == 1:
+                    s, _, seed = ready[0]
+                    rows[s.sample_id] = self._error_row(s, seed, exc, time.perf_counter() - t0)
+                else:
+                    for s, im, seed in ready:
+                        t1 = time.perf_counter()
+                        try:
+                            out = edit_batch(self.model, [im], [s.instruction], [seed])[0]
+                            rows[s.sample_id] = self._save(s, seed, out, time.perf_counter() - t1)
+                        except Exception as exc2:  # noqa: BLE001
+                            _free_cuda(exc2)
+                            rows[s.sample_id] = self._error_row(s, seed, exc2, time.perf_counter() - t1)
+        return [rows[s.sample_id] for s in batch]
+
+    def _save(self, s: Sample, seed: int, image: Any, seconds: float) -> EditRow:
+        import io
+
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        data = buf.getvalue()
+        rel = f"images/{s.sample_id}.png"
+        atomic_write_bytes(self.run_dir / rel, data)
+        return EditRow(
+            sample_id=s.sample_id, image_id=s.image_id, category=s.category, instruction=s.instruction,
+            source=s.image.name, status="ok", output=rel, output_sha256=hashlib.sha256(data).hexdigest(),
+            seed=seed, seconds=round(seconds, 4), size=image.size, finished_at=utc_now(),
+            process_index=self.process_index,
+        )
+
+    def _error_row(self, s: Sample, seed: int, exc: BaseException, seconds: float) -> EditRow:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return EditRow(
+            sample_id=s.sample_id, image_id=s.image_id, category=s.category, instruction=s.instruction,
+            source=s.image.name, status="error", seed=seed, error=f"{exc.__class__.__name__}: {message}"[:500],
+            seconds=round(seconds, 4), finished_at=utc_now(), process_index=self.process_index,
+        )
+
+
+def _free_cuda(exc: BaseException) -> None:
+    """After a CUDA out-of-memory error, release cached blocks so the next sample can proceed."""
+    if "OutOfMemory" in exc.__class__.__name__:
+        try:
+            import torch
+
+            torch.cuda.empty_cache()
+        except Exception:  # noqa: BLE001 - best effort
+            pass

@@ -1,0 +1,165 @@
+"""``realedit run`` on a tiny random-weight InstructPix2Pix saved with save_pretrained and loaded back."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import realedit_cli
+from PIL import Image
+
+from realedit_bench.dataset import RealEdit, select
+from realedit_bench.jsonio import read_model, read_rows
+from realedit_bench.registries import ADAPTERS
+from realedit_bench.runner import Runner, derive_seed
+from realedit_bench.schema import EditRow, RunManifest
+
+TINY = ["-M", "steps=2", "-M", "resolution=64"]
+
+
+def _runner(model, bench, samples, run_dir, **kw):
+    return Runner(model, model_name="instruct-pix2pix", family="instruct-pix2pix", bench=bench, samples=samples,
+                  filters={}, run_dir=run_dir, **kw)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_pix2pix_dir):
+    model = ADAPTERS.get("instruct-pix2pix")(weights=str(tiny_pix2pix_dir), steps=2, resolution=64, device="cpu")
+    model.load()
+    return model
+
+
+def test_seed_is_a_function_of_base_seed_and_sample_id():
+    assert derive_seed(0, "10-local") == derive_seed(0, "10-local")
+    assert derive_seed(0, "10-local") != derive_seed(1, "10-local")
+    assert derive_seed(0, "10-local") != derive_seed(0, "10-add")
+
+
+def test_same_seed_same_image_and_order_does_not_matter(tiny_model, real_edit_dir, tmp_path):
+    bench = RealEdit().load(real_edit_dir)
+    chosen = select(bench.samples, limit=4)
+    _runner(tiny_model, bench, chosen, tmp_path / "a").run()
+    _runner(tiny_model, bench, list(reversed(chosen)), tmp_path / "b").run()
+    a = {r.sample_id: r.output_sha256 for r in read_rows(tmp_path / "a" / "edits.jsonl", EditRow)}
+    b = {r.sample_id: r.output_sha256 for r in read_rows(tmp_path / "b" / "edits.jsonl", EditRow)}
+    assert a == b and len(a) == 4
+    assert len(set(a.values())) == 4  # different samples really differ
+    _runner(tiny_model, bench, chosen, tmp_path / "c", base_seed=1).run()
+    c = {r.sample_id: r.output_sha256 for r in read_rows(tmp_path / "c" / "edits.jsonl", EditRow)}
+    assert c != a
+
+
+def test_batched_run_matches_single(tiny_model, real_edit_dir, tmp_path):
+    import numpy as np
+
+    bench = RealEdit().load(real_edit_dir)
+    chosen = select(bench.samples, limit=4)
+    _runner(tiny_model, bench, chosen, tmp_path / "one").run()
+    _runner(tiny_model, bench, chosen, tmp_path / "four", batch_size=4).run()
+    for s in chosen:
+        x = np.asarray(Image.open(tmp_path / "one" / "images" / f"{s.sample_id}.png"), dtype=float)
+        y = np.asarray(Image.open(tmp_path / "four" / "images" / f"{s.sample_id}.png"), dtype=float)
+        assert np.abs(x - y).max() <= 2  # batched matmuls may differ in the last bit, not in content
+
+
+def test_bad_image_is_a_recorded_failure_and_the_run_goes_on(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    data = tmp_path / "data"
+    (data / "imgs").mkdir(parents=True)
+    raw = json.loads((real_edit_dir / "eval_instruct.json").read_text())
+    names = list(raw)[:2]
+    shutil.copy(real_edit_dir / "imgs" / names[0], data / "imgs" / names[0])
+    (data / "imgs" / names[1]).write_bytes(b"garbage")
+    (data / "eval_instruct.json").write_text(json.dumps({n: raw[n][:2] for n in names}))
+    res = realedit_cli("run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
+                       "--data-dir", str(data), "--out", str(tmp_path / "runs"), "--run-id", "r")
+    assert res.returncode == 1, res.stderr
+    rows = read_rows(tmp_path / "runs" / "r" / "edits.jsonl", EditRow)
+    status = {r.sample_id: r.status for r in rows}
+    stem0, stem1 = Path(names[0]).stem, Path(names[1]).stem
+    assert status == {f"{stem0}-local": "ok", f"{stem0}-remove": "ok", f"{stem1}-local": "error", f"{stem1}-remove": "error"}
+    assert "not a readable image" in next(r.error for r in rows if r.status == "error")
+    manifest = read_model(tmp_path / "runs" / "r" / "manifest.json", RunManifest)
+    assert manifest.status == "failed" and manifest.counts == {"ok": 2, "error": 2}
+    # Fix the image and rerun: only the failed samples are redone, and no duplicate row remains.
+    shutil.copy(real_edit_dir / "imgs" / names[1], data / "imgs" / names[1])
+    res = realedit_cli("run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
+                       "--data-dir", str(data), "--out", str(tmp_path / "runs"), "--run-id", "r")
+    assert res.returncode == 0, res.stderr
+    assert "2 were already done" in res.stderr.replace("\n", " ")
+    rows = read_rows(tmp_path / "runs" / "r" / "edits.jsonl", EditRow)
+    assert sorted(r.sample_id for r in rows) == sorted(status) and all(r.status == "ok" for r in rows)
+
+
+def test_kill_9_mid_run_resumes_without_redoing_or_duplicating(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    out = tmp_path / "runs"
+    args = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), "-M", "steps=12",
+            "-M", "resolution=64", "--limit", "10", "--data-dir", str(real_edit_dir), "--out", str(out),
+            "--run-id", "k"]
+    exe = Path(sys.executable).with_name("realedit")
+    proc = subprocess.Popen([str(exe), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    edits = out / "k" / "edits.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if edits.exists() and len(edits.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {r.sample_id: r for r in read_rows(edits, EditRow)}
+    assert 3 <= len(before) < 10, "the run should have been killed mid-way"
+    mtimes = {sid: (out / "k" / r.output).stat().st_mtime_ns for sid, r in before.items()}
+    res = realedit_cli(*args)
+    assert res.returncode == 0, res.stderr
+    rows = read_rows(edits, EditRow)
+    ids = [r.sample_id for r in rows]
+    assert len(ids) == len(set(ids)) == 10
+    for sid, r in before.items():  # finished samples were not redone
+        assert (out / "k" / r.output).stat().st_mtime_ns == mtimes[sid]
+    assert f"{len(before)} were already done" in res.stderr.replace("\n", " ")
+
+
+def test_changed_settings_do_not_mix_into_an_existing_run(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    base = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), "-M", "resolution=64",
+            "--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "x"]
+    assert realedit_cli(*base, "-M", "steps=2").returncode == 0
+    res = realedit_cli(*base, "-M", "steps=3")
+    assert res.returncode == 2 and "other settings" in res.stderr
+
+
+def test_identity_run_and_manifest_records_how(real_edit_dir, tmp_path):
+    res = realedit_cli("run", "--model", "identity", "--category", "remove", "--limit", "3",
+                       "--data-dir", str(real_edit_dir), "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    (run_dir,) = tmp_path.iterdir()
+    m = read_model(run_dir / "manifest.json", RunManifest)
+    assert m.status == "complete" and m.counts["ok"] == 3
+    assert m.command[:2] == ["realedit", "run"] and "--category" in m.command
+    assert m.benchmark.instructions_sha256 == "110b85a4397642fefd26f82e95fe8e0496e801b57ad4ba8415937860eed9afbf"
+    assert m.benchmark.filters["category"] == ["remove"]
+    assert "torch" in m.library_versions and m.adapter.name == "identity"
+    rows = read_rows(run_dir / "edits.jsonl", EditRow)
+    src = Image.open(real_edit_dir / "imgs" / rows[0].source).convert("RGB")
+    assert list(Image.open(run_dir / rows[0].output).getdata()) == list(src.getdata())
+
+
+def test_unreachable_weights_are_one_line(real_edit_dir, tmp_path):
+    res = realedit_cli("run", "--model", "instruct-pix2pix", "--weights", str(tmp_path / "nope"), "--limit", "1",
+                       "--data-dir", str(real_edit_dir), "--out", str(tmp_path))
+    assert res.returncode == 2
+    assert "cannot load weights" in res.stderr and "--weights DIR" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_unknown_setting_and_model_are_clear(real_edit_dir, tmp_path):
+    res = realedit_cli("run", "--model", "instruct-pix2pix", "-M", "stepz=3", "--data-dir", str(real_edit_dir))
+    assert res.returncode == 2 and "no setting 'stepz'" in res.stderr
+    res = realedit_cli("run", "--model", "magicbrsh")
+    assert res.returncode == 2 and "did you mean 'magicbrush'" in res.stderr
