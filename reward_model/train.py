@@ -622,6 +622,9 @@ def train(cfg: TrainConfig) -> TrainResult:
             gen = torch.Generator(device=accelerator.device).manual_seed(
                 derive_seed(cfg.seed, "step", step, micro, accelerator.process_index)
             )
+            # Layers that draw from the global generator (the reward encoder's dropout) get a seed that
+            # depends on the step only, so a resumed run draws what an uninterrupted one would have.
+            torch.manual_seed(derive_seed(cfg.seed, "global", step, micro, accelerator.process_index))
             with accelerator.accumulate(model):
                 x = trainer.inputs(batch, gen)
                 loss = trainer.loss(model, x)
