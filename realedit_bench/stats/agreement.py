@@ -135,8 +135,9 @@ def spearman(x: np.ndarray, y: np.ndarray, clusters: np.ndarray, counts: np.ndar
         joint = joint.reshape(k, ux * uy).astype(float)
         step = max(1, _CHUNK_ELEMENTS // max(1, ux * uy))
         for a in range(0, counts.shape[0], step):
-            nxy = (counts[a : a + step] @ joint).reshape(-1, ux, uy)
-            sxy[a : a + step] = (np.matmul(rx[a : a + step, None, :], nxy)[:, 0, :] * ry[a : a + step]).sum(axis=1)
+            nxy = counts[a : a + step] @ joint
+            outer = (rx[a : a + step, :, None] * ry[a : a + step, None, :]).reshape(len(nxy), -1)
+            sxy[a : a + step] = (nxy * outer).sum(axis=1)
     else:
         # Many distinct values: gather each item's rank per resample, in chunks.
         step = max(1, _CHUNK_ELEMENTS // max(1, len(x)))
@@ -192,10 +193,13 @@ def kendall_tau_b(x: np.ndarray, y: np.ndarray, clusters: np.ndarray, counts: np
             ty += block @ ((sy == 0).astype(np.float32) @ onehot).astype(np.float64)
     sizes = np.bincount(clusters, minlength=k).astype(float)
     total = counts @ sizes
-    s = 0.5 * _quad(counts, m)
+    # One product for the three quadratic forms.
+    q = (counts @ np.hstack([m, tx, ty])).reshape(len(counts), 3, k)
+    q = (q * counts[:, None, :]).sum(axis=2)
+    s = 0.5 * q[:, 0]
     n0 = total * (total - 1) / 2.0
-    n1 = 0.5 * (_quad(counts, tx) - total)
-    n2 = 0.5 * (_quad(counts, ty) - total)
+    n1 = 0.5 * (q[:, 1] - total)
+    n2 = 0.5 * (q[:, 2] - total)
     with np.errstate(invalid="ignore", divide="ignore"):
         tau = s / np.sqrt((n0 - n1) * (n0 - n2))
     bad = (n0 - n1 <= 0) | (n0 - n2 <= 0)
@@ -203,16 +207,49 @@ def kendall_tau_b(x: np.ndarray, y: np.ndarray, clusters: np.ndarray, counts: np
     return np.clip(tau, -1.0, 1.0)
 
 
-def _quad(counts: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """c' M c for every row c of ``counts``."""
-    return ((counts @ m) * counts).sum(axis=1)
-
-
 class KappaResult(NamedTuple):
     """Cohen's kappa and the plain agreement rate, per resample."""
 
     kappa: np.ndarray
     accuracy: np.ndarray
+
+
+def _label_index(values: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    idx = np.searchsorted(lab, values)
+    if np.any(idx >= len(lab)) or np.any(lab[np.minimum(idx, len(lab) - 1)] != values):
+        raise ValueError("a value is not among the labels")
+    return idx
+
+
+def _kappa_weights(nl: int, weights: str | None) -> np.ndarray:
+    idx = np.arange(nl)
+    if weights is None:
+        return 1.0 - np.eye(nl)
+    if weights == "linear":
+        return np.abs(idx[:, None] - idx[None, :]).astype(float)
+    if weights == "quadratic":
+        return ((idx[:, None] - idx[None, :]) ** 2).astype(float)
+    raise ValueError(f"unknown weights {weights!r}")
+
+
+def _kappa_from_tables(obs: np.ndarray, w: np.ndarray) -> KappaResult:
+    """Kappa and agreement of contingency tables ``obs`` (..., L, L)."""
+    total = obs.sum(axis=(-2, -1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = obs.sum(axis=-1)[..., :, None] * obs.sum(axis=-2)[..., None, :] / total[..., None, None]
+        num = (w * obs).sum(axis=(-2, -1))
+        den = (w * expected).sum(axis=(-2, -1))
+        kappa = 1.0 - num / den
+        accuracy = np.trace(obs, axis1=-2, axis2=-1) / total
+    kappa[(den <= 1e-12 * np.maximum(total, 1.0)) | (total == 0)] = np.nan
+    return KappaResult(kappa, accuracy)
+
+
+def _labels(labels: Sequence[float]) -> np.ndarray:
+    lab = np.asarray(labels, float)
+    if np.any(np.diff(lab) <= 0):
+        raise ValueError("labels must be strictly increasing numbers")
+    return lab
 
 
 def cohen_kappa(
@@ -229,37 +266,26 @@ def cohen_kappa(
     order, as scikit-learn's ``cohen_kappa_score(..., labels=labels)``. Every value of ``a`` and ``b``
     must be in ``labels``.
     """
-    lab = np.asarray(labels, float)
-    if np.any(np.diff(lab) <= 0):
-        raise ValueError("labels must be strictly increasing numbers")
-    ia = np.searchsorted(lab, a)
-    ib = np.searchsorted(lab, b)
-    if np.any(ia >= len(lab)) or np.any(lab[np.minimum(ia, len(lab) - 1)] != a) or np.any(
-        lab[np.minimum(ib, len(lab) - 1)] != b
-    ):
-        raise ValueError("a value is not among the labels")
-    nl, k = len(lab), counts.shape[1]
-    cells = np.bincount(clusters * (nl * nl) + ia * nl + ib, minlength=k * nl * nl).reshape(k, nl * nl)
-    obs = (counts @ cells.astype(float)).reshape(-1, nl, nl)
-    idx = np.arange(nl)
-    if weights is None:
-        w = 1.0 - np.eye(nl)
-    elif weights == "linear":
-        w = np.abs(idx[:, None] - idx[None, :]).astype(float)
-    elif weights == "quadratic":
-        w = ((idx[:, None] - idx[None, :]) ** 2).astype(float)
-    else:
-        raise ValueError(f"unknown weights {weights!r}")
-    total = obs.sum(axis=(1, 2))
-    expected = obs.sum(axis=2)[:, :, None] * obs.sum(axis=1)[:, None, :]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        expected = expected / total[:, None, None]
-        num = (w * obs).sum(axis=(1, 2))
-        den = (w * expected).sum(axis=(1, 2))
-        kappa = 1.0 - num / den
-        accuracy = np.trace(obs, axis1=1, axis2=2) / total
-    kappa[(den <= 1e-12 * np.maximum(total, 1.0)) | (total == 0)] = np.nan
-    return KappaResult(kappa, accuracy)
+    res = cohen_kappa_many([(a, b, clusters)], labels, counts, weights)
+    return KappaResult(res.kappa[:, 0], res.accuracy[:, 0])
+
+
+def cohen_kappa_many(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    labels: Sequence[float],
+    counts: np.ndarray,
+    weights: str | None = None,
+) -> KappaResult:
+    """:func:`cohen_kappa` of several (a, b, clusters) rater pairs at once; results are resamples x pairs."""
+    lab = _labels(labels)
+    nl, k, npairs = len(lab), counts.shape[1], len(pairs)
+    cell = nl * nl
+    flat = [cl * (npairs * cell) + p * cell + _label_index(np.asarray(a, float), lab) * nl
+            + _label_index(np.asarray(b, float), lab) for p, (a, b, cl) in enumerate(pairs)]
+    idx = np.concatenate(flat) if flat else np.zeros(0, int)
+    cells = np.bincount(idx, minlength=k * npairs * cell).reshape(k, npairs * cell).astype(float)
+    obs = (counts @ cells).reshape(len(counts), npairs, nl, nl)
+    return _kappa_from_tables(obs, _kappa_weights(nl, weights))
 
 
 def krippendorff_alpha(

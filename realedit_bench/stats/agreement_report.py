@@ -419,23 +419,23 @@ def _fair(d: _Data, ctx: _Ctx) -> FairComparison:
     # Quadratic kappa, judge vs each human and each pair of humans, on integer (rounded) scores.
     jint = _round_half_up(d.judge)
     hint = _round_half_up(d.human)
-    jh, hh = [], []
+    jpairs, hpairs = [], []
     for r in range(nr):
         sel = rated[:, r] & has_j
         if sel.sum() >= 1:
-            jh.append(ag.cohen_kappa(jint[sel], hint[sel, r], SCORE_LABELS, d.cluster[sel], ctx.counts, "quadratic").kappa)
-    n_pairs = 0
+            jpairs.append((jint[sel], hint[sel, r], d.cluster[sel]))
     for r in range(nr):
         for s in range(r + 1, nr):
             sel = rated[:, r] & rated[:, s]
             if sel.sum() >= 1:
-                n_pairs += 1
-                hh.append(
-                    ag.cohen_kappa(hint[sel, r], hint[sel, s], SCORE_LABELS, d.cluster[sel], ctx.counts, "quadratic").kappa
-                )
+                hpairs.append((hint[sel, r], hint[sel, s], d.cluster[sel]))
+    n_pairs = len(hpairs)
     with np.errstate(invalid="ignore"), _quiet():
-        qj = np.nanmean(np.stack(jh), axis=0) if jh else _nan_rows(ctx)
-        qh = np.nanmean(np.stack(hh), axis=0) if hh else _nan_rows(ctx)
+        qj = np.nanmean(ag.cohen_kappa_many(jpairs, SCORE_LABELS, ctx.counts, "quadratic").kappa, axis=1) \
+            if jpairs else _nan_rows(ctx)
+        qh = np.nanmean(ag.cohen_kappa_many(hpairs, SCORE_LABELS, ctx.counts, "quadratic").kappa, axis=1) \
+            if hpairs else _nan_rows(ctx)
+    jh, hh = jpairs, hpairs
     q_why = "no two humans rated a common edit" if not hh else None
     fair = FairComparison(
         loo_spearman_judge=_stat(jl, n_loo, ctx, why=loo_why, note=loo_note),

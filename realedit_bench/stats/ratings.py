@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import io
 import json
 import math
@@ -76,6 +77,7 @@ class RatingSet(NamedTuple):
     per_source: list[int]
 
 
+@functools.lru_cache(maxsize=65536)
 def image_id_of(sample_id: str) -> str:
     """Source photo of ``sample_id``: the part before ``-<category>`` (see module docstring)."""
     for cat in CATEGORIES:
