@@ -16,7 +16,12 @@ import scipy.stats as ss
 from sklearn.metrics import cohen_kappa_score
 
 from realedit_bench.stats import agreement as ag
-from realedit_bench.stats.agreement_report import JudgeScores, compute_agreement, judges_from_judgments, natural_key
+from realedit_bench.stats.agreement_report import (
+    JudgeScores,
+    compute_agreement,
+    judges_from_judgments,
+    natural_key,
+)
 from realedit_bench.stats.ratings import Rating, image_id_of
 
 TOL = 1e-9

@@ -109,7 +109,7 @@ def _compute(
     # Every input is read and validated before any statistic is computed.
     hs = read_ratings(human, what="--human")
     inputs = [
-        InputFile(path=str(p), kind="human", sha256=sha256_file(p), rows=n) for p, n in zip(hs.sources, hs.per_source)
+        InputFile(path=str(p), kind="human", sha256=sha256_file(p), rows=n) for p, n in zip(hs.sources, hs.per_source, strict=True)
     ]
     judges = []
     jfiles = _judgment_files(judgments)
@@ -125,7 +125,7 @@ def _compute(
     if judge_ratings:
         js = read_ratings(judge_ratings, what="--judge-ratings")
         judges.extend(judges_from_ratings(js.ratings))
-        for p, n in zip(js.sources, js.per_source):
+        for p, n in zip(js.sources, js.per_source, strict=True):
             inputs.append(InputFile(path=str(p), kind="judge-ratings", sha256=sha256_file(p), rows=n))
     human_models = {r.model for r in hs.ratings}
     human_keys = {(r.sample_id, r.model, r.perspective) for r in hs.ratings}
