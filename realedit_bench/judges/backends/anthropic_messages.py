@@ -137,7 +137,13 @@ class AnthropicMessages(Backend):
         import anthropic
 
         try:
-            resp = await self.client.messages.create(**self.body(req), timeout=req.timeout)
+            body = self.body(req)
+            messages = body.pop("messages")
+            # Wire-format messages via extra_body (documented to take precedence): skips the SDK's
+            # per-field type walk over the base64 images.
+            resp = await self.client.messages.create(
+                **body, messages=[], extra_body={"messages": messages}, timeout=req.timeout
+            )
         except anthropic.AnthropicError as exc:
             raise classify_anthropic_error(exc) from exc
         return reply_from_message(resp)
