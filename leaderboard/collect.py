@@ -42,6 +42,7 @@ class JudgedSet:
     summary: JudgeSummary
     rows_path: Path
     _rows: list[JudgmentRow] | None = None
+    _per_sample: dict[str, dict[str, SampleScores]] = field(default_factory=dict)
 
     @property
     def rows(self) -> list[JudgmentRow]:
@@ -51,7 +52,9 @@ class JudgedSet:
         return self._rows
 
     def per_sample(self, perspective: str) -> dict[str, SampleScores]:
-        """sample id -> mean verdict and score over ok rows of ``perspective``."""
+        """sample id -> mean verdict and score over ok rows of ``perspective`` (computed once)."""
+        if perspective in self._per_sample:
+            return self._per_sample[perspective]
         acc: dict[str, list] = {}
         for row in self.rows:
             if row.perspective != perspective or row.status != "ok" or row.score is None or row.verdict is None:
@@ -60,7 +63,9 @@ class JudgedSet:
             entry[2] += float(row.verdict)
             entry[3] += float(row.score)
             entry[4] += 1
-        return {sid: SampleScores(e[0], e[1], e[2] / e[4], e[3] / e[4]) for sid, e in acc.items()}
+        out = {sid: SampleScores(e[0], e[1], e[2] / e[4], e[3] / e[4]) for sid, e in acc.items()}
+        self._per_sample[perspective] = out
+        return out
 
 
 @dataclass

@@ -9,6 +9,7 @@ bytes.
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -20,6 +21,8 @@ from realedit_bench.jsonio import atomic_write_bytes
 #: Longest side of a gallery thumbnail, in pixels.
 THUMB_SIDE = 256
 _SUFFIX = ".jpg"
+#: Pixel sizes of the cached thumbnails, kept beside them.
+SIZES_FILE = "sizes.json"
 
 
 class Thumb(NamedTuple):
@@ -39,6 +42,14 @@ class ThumbCache:
         self.used: set[str] = set()
         self.made = 0
         self._by_sha: dict[str, Thumb | None] = {}
+        # name -> (width, height) of every cached file, so a warm build opens no image at all.
+        self._sizes: dict[str, tuple[int, int]] = {}
+        index = self.folder / SIZES_FILE
+        if index.is_file():
+            try:
+                self._sizes = {k: (int(v[0]), int(v[1])) for k, v in json.loads(index.read_text()).items()}
+            except (ValueError, TypeError, IndexError, KeyError):
+                self._sizes = {}  # a damaged index only costs re-reading the headers
 
     def get(self, path: Path, sha256: str | None = None) -> Thumb | None:
         """The thumbnail of ``path`` (made if absent); None when the image is missing or unreadable.
@@ -65,9 +76,12 @@ class ThumbCache:
 
         name = f"{digest[:32]}-{self.side}{_SUFFIX}"
         target = self.folder / name
+        if target.is_file() and name in self._sizes:
+            return Thumb(name, *self._sizes[name])
         if target.is_file():
             try:
                 with Image.open(target) as im:
+                    self._sizes[name] = im.size
                     return Thumb(name, *im.size)
             except OSError:
                 pass  # a damaged cache file is simply made again
@@ -84,10 +98,11 @@ class ThumbCache:
         atomic_write_bytes(target, buf.getvalue())
         os.chmod(target, 0o644)  # served by a static host as another user
         self.made += 1
+        self._sizes[name] = rgb.size
         return Thumb(name, *rgb.size)
 
     def prune(self) -> int:
-        """Delete cached thumbnails no page of this build uses; return how many."""
+        """Delete cached thumbnails no page of this build uses, save the size index; return how many."""
         removed = 0
         if not self.folder.is_dir():
             return 0
@@ -95,4 +110,7 @@ class ThumbCache:
             if p.name not in self.used:
                 p.unlink()
                 removed += 1
+        sizes = {k: list(v) for k, v in sorted(self._sizes.items()) if k in self.used}
+        atomic_write_bytes(self.folder / SIZES_FILE, json.dumps(sizes, sort_keys=True).encode())
+        os.chmod(self.folder / SIZES_FILE, 0o644)
         return removed
