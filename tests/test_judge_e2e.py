@@ -61,11 +61,6 @@ def test_openai_run_sends_images_in_order_and_resumes_for_free(setup, server: Fa
         imgs = call.images()
         assert len(imgs) == 2 and imgs[0] == src.data  # source first, then the edited image
         assert call.headers["authorization"] == f"Bearer {SECRET}"
-    by_text = {}
-    for call in calls:
-        sid = next(s for s in ("1-local", "1-remove", "1-add") if f"photo 1" in call.text() and
-                   s.split("-")[1] in call.text())
-        by_text.setdefault(sid, []).append(call)
     local = [c for c in calls if '"edit local of photo 1"' in c.text()]
     assert len(local) == 3
     edited = encode_image(edits / "1-local.png", "png", max_side=1024)
@@ -344,3 +339,23 @@ def test_inputs_missing_and_unmatched_are_listed(tmp_path: Path, server: FakeJud
     assert code == 2
     code, _, exc = invoke("judge", "--images", str(edits), "--data-dir", str(bench), "--judge", GPT, "--parse", "x")
     assert code == 2 and "--parse" in str(exc)
+
+
+def test_judge_items_api_for_arbitrary_triplets(tmp_path: Path, server: FakeJudgeServer, monkeypatch) -> None:
+    from realedit_bench.judges.engine import EngineConfig, JudgeAborted, JudgeItem, judge_items
+
+    set_env(monkeypatch, judge_env(server, tmp_path / "cache"))
+    edits = make_edits(tmp_path / "e", n_photos=1, cats=("Local", "Add"))
+    src = (edits / "1-local.png").read_bytes()  # raw bytes work as well as paths
+    items = [JudgeItem("a", "make the cup blue", {"source": src, "edited": edits / "1-add.png"})]
+    server.push(Reply.ok('{"verdict": "no", "score": 1.5, "reason": "cup is red"}'))
+    seen = []
+    outs = judge_items(items, judge=CLAUDE, perspectives=["following", "quality"], cache=tmp_path / "c.sqlite",
+                       config=EngineConfig(concurrency=1), on_result=seen.append)
+    assert [(o.perspective, o.status, o.score) for o in outs] == [("following", "ok", 1.5), ("quality", "ok", 4.0)]
+    assert seen == outs and outs[0].reason == "cup is red"
+    assert '"make the cup blue"' in server.calls()[0].text()
+    assert judge_items(items, judge=CLAUDE, perspectives=["following"], cache=tmp_path / "c.sqlite")[0].cached
+    server.push(Reply.error(403))
+    with pytest.raises(JudgeAborted, match="403"):
+        judge_items(items, judge=CLAUDE, perspectives=["preserving"], config=EngineConfig(concurrency=1))

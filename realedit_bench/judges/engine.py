@@ -29,7 +29,13 @@ from realedit_bench.errors import RealEditError
 from realedit_bench.judges.backends.base import Backend, CallError, ChatReply, ChatRequest, ImagePart
 from realedit_bench.judges.cache import JudgeCache, cache_key
 from realedit_bench.judges.encode import ImageEncoder
-from realedit_bench.judges.parse import Parsed, looks_like_refusal, paper_parse_as_parsed, parse_paper, parse_robust
+from realedit_bench.judges.parse import (
+    Parsed,
+    looks_like_refusal,
+    paper_parse_as_parsed,
+    parse_paper,
+    parse_robust,
+)
 from realedit_bench.judges.prices import PriceTable, estimate_image_tokens, estimate_text_tokens, load_prices
 from realedit_bench.judges.rubric import RenderedPrompt, Rubric
 from realedit_bench.provenance import utc_now
@@ -202,7 +208,7 @@ class JudgeEngine:
     def materialize(self, planned: Planned, followups: tuple[tuple[str, str], ...] = ()) -> ChatRequest:
         """Encode the images and build the request; checks the bytes still match the planned hashes."""
         parts: list[ImagePart] = []
-        for role, sha in zip(planned.prompt.image_roles, planned.image_sha256):
+        for role, sha in zip(planned.prompt.image_roles, planned.image_sha256, strict=True):
             enc = self.encoder(planned.task.item.images[role])
             if enc.sha256 != sha:
                 raise RealEditError(f"image {role} of {planned.task.item.id!r} changed while judging; rerun")

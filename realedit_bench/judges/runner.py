@@ -33,7 +33,15 @@ from realedit_bench.inputs import EditSet
 from realedit_bench.jsonio import JsonlAppender, atomic_write_json, atomic_write_text, read_model, read_rows
 from realedit_bench.judges.backends.base import Backend, CallError
 from realedit_bench.judges.cache import JudgeCache
-from realedit_bench.judges.engine import EngineConfig, JudgeEngine, JudgeItem, Outcome, Planned, RunReport, Task
+from realedit_bench.judges.engine import (
+    EngineConfig,
+    JudgeEngine,
+    JudgeItem,
+    Outcome,
+    Planned,
+    RunReport,
+    Task,
+)
 from realedit_bench.judges.prices import PriceTable
 from realedit_bench.judges.rubric import Rubric
 from realedit_bench.judges.summary import latest_rows, render_table, summarize_rows

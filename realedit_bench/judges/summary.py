@@ -159,7 +159,7 @@ def paper_figures(rows: Iterable[JudgmentRow]) -> tuple[dict[str, dict[str, floa
                for i, p in enumerate(pp)):
             dropped += 1
             continue
-        for p, name in zip(pp, PERSPECTIVES):
+        for p, name in zip(pp, PERSPECTIVES, strict=True):
             yn[name].append(1.0 if p["verdict"] else 0.0)  # type: ignore[index]
             if not p["ok"]:  # type: ignore[index]
                 break
