@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import realedit_cli
+from conftest import invoke, realedit_cli
 from PIL import Image
 
 from realedit_bench.dataset import RealEdit, select
@@ -77,7 +77,7 @@ def test_bad_image_is_a_recorded_failure_and_the_run_goes_on(tiny_pix2pix_dir, r
     shutil.copy(real_edit_dir / "imgs" / names[0], data / "imgs" / names[0])
     (data / "imgs" / names[1]).write_bytes(b"garbage")
     (data / "eval_instruct.json").write_text(json.dumps({n: raw[n][:2] for n in names}))
-    res = realedit_cli("run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
+    res = invoke("run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
                        "--data-dir", str(data), "--out", str(tmp_path / "runs"), "--run-id", "r")
     assert res.returncode == 1, res.stderr
     rows = read_rows(tmp_path / "runs" / "r" / "edits.jsonl", EditRow)
@@ -89,7 +89,7 @@ def test_bad_image_is_a_recorded_failure_and_the_run_goes_on(tiny_pix2pix_dir, r
     assert manifest.status == "failed" and manifest.counts == {"ok": 2, "error": 2}
     # Fix the image and rerun: only the failed samples are redone, and no duplicate row remains.
     shutil.copy(real_edit_dir / "imgs" / names[1], data / "imgs" / names[1])
-    res = realedit_cli("run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
+    res = invoke("run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
                        "--data-dir", str(data), "--out", str(tmp_path / "runs"), "--run-id", "r")
     assert res.returncode == 0, res.stderr
     assert "2 were already done" in res.stderr.replace("\n", " ")
@@ -129,13 +129,13 @@ def test_kill_9_mid_run_resumes_without_redoing_or_duplicating(tiny_pix2pix_dir,
 def test_changed_settings_do_not_mix_into_an_existing_run(tiny_pix2pix_dir, real_edit_dir, tmp_path):
     base = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), "-M", "resolution=64",
             "--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "x"]
-    assert realedit_cli(*base, "-M", "steps=2").returncode == 0
-    res = realedit_cli(*base, "-M", "steps=3")
+    assert invoke(*base, "-M", "steps=2").returncode == 0
+    res = invoke(*base, "-M", "steps=3")
     assert res.returncode == 2 and "other settings" in res.stderr
 
 
 def test_identity_run_and_manifest_records_how(real_edit_dir, tmp_path):
-    res = realedit_cli("run", "--model", "identity", "--category", "remove", "--limit", "3",
+    res = invoke("run", "--model", "identity", "--category", "remove", "--limit", "3",
                        "--data-dir", str(real_edit_dir), "--out", str(tmp_path))
     assert res.returncode == 0, res.stderr
     (run_dir,) = tmp_path.iterdir()
@@ -151,7 +151,7 @@ def test_identity_run_and_manifest_records_how(real_edit_dir, tmp_path):
 
 
 def test_unreachable_weights_are_one_line(real_edit_dir, tmp_path):
-    res = realedit_cli("run", "--model", "instruct-pix2pix", "--weights", str(tmp_path / "nope"), "--limit", "1",
+    res = invoke("run", "--model", "instruct-pix2pix", "--weights", str(tmp_path / "nope"), "--limit", "1",
                        "--data-dir", str(real_edit_dir), "--out", str(tmp_path))
     assert res.returncode == 2
     assert "cannot load weights" in res.stderr and "--weights DIR" in res.stderr
@@ -159,7 +159,7 @@ def test_unreachable_weights_are_one_line(real_edit_dir, tmp_path):
 
 
 def test_unknown_setting_and_model_are_clear(real_edit_dir, tmp_path):
-    res = realedit_cli("run", "--model", "instruct-pix2pix", "-M", "stepz=3", "--data-dir", str(real_edit_dir))
+    res = invoke("run", "--model", "instruct-pix2pix", "-M", "stepz=3", "--data-dir", str(real_edit_dir))
     assert res.returncode == 2 and "no setting 'stepz'" in res.stderr
-    res = realedit_cli("run", "--model", "magicbrsh")
+    res = invoke("run", "--model", "magicbrsh")
     assert res.returncode == 2 and "did you mean 'magicbrush'" in res.stderr
