@@ -84,7 +84,7 @@ class PerspectiveReward(Row):
         description="ok: parsed; invalid: unparseable after one re-ask; refused: the judge declined; "
         "error: the call failed."
     )
-    score: int | None = Field(default=None, description="0-5 score when status is ok.")
+    score: float | None = Field(default=None, description="0-5 score when status is ok.")
     failure: str | None = Field(
         default=None, description="Short description of what failed; 'None' when nothing failed."
     )
@@ -290,6 +290,11 @@ class FolderTriplets:
     def get(self, sample_id: str) -> TripletImages:
         """Decode the triplet in sub-folder ``sample_id``."""
         entry = self._entries[sample_id]
+        return TripletImages(load_image(entry.source), load_image(entry.edited), self.instruction(sample_id))
+
+    def instruction(self, sample_id: str) -> str:
+        """The edit instruction of ``sample_id`` (without decoding its images)."""
+        entry = self._entries[sample_id]
         if entry.ip2p:
             try:
                 prompt = json.loads(entry.instruction_file.read_text(encoding="utf-8"))
@@ -300,7 +305,7 @@ class FolderTriplets:
             instruction = entry.instruction_file.read_text(encoding="utf-8")
         if not isinstance(instruction, str) or not instruction.strip():
             raise DataError(f"{entry.instruction_file}: empty or missing edit instruction")
-        return TripletImages(load_image(entry.source), load_image(entry.edited), instruction.strip())
+        return instruction.strip()
 
     def paths(self, sample_id: str) -> tuple[Path, Path]:
         """(source, edited) image paths of ``sample_id``."""
@@ -344,6 +349,10 @@ class ManifestTriplets:
         """(source, edited) image paths of ``sample_id``."""
         src, edt, _ = self._rows[sample_id]
         return src, edt
+
+    def instruction(self, sample_id: str) -> str:
+        """The edit instruction of ``sample_id``."""
+        return self._rows[sample_id][2]
 
 
 class HFTriplets:
@@ -409,6 +418,8 @@ def open_triplets(spec: str | Path) -> TripletSource:
     if text.startswith(HF_PREFIX):
         return load_hf_triplets(text)
     path = Path(text).expanduser()
+    if not path.exists():
+        raise DataError(f"--triplets {text} does not exist")
     if path.suffix == ".jsonl":
         return ManifestTriplets(path)
     if path.is_dir():

@@ -165,3 +165,101 @@ def register(app: typer.Typer) -> None:
     if annotate is not None:
         reward_app.command("annotate")(annotate)
     app.add_typer(reward_app, name="reward")
+
+
+def annotate_cmd(
+    triplets: Path = typer.Option(
+        ..., "--triplets",
+        help="Triplets to annotate: a folder (<id>/source.png, edited.png, instruction.txt; or the InstructPix2Pix "
+        "release layout <id>/prompt.json, <seed>_0.jpg, <seed>_1.jpg) or a .jsonl manifest "
+        "({id, source, edited, instruction}, paths relative to it).",
+    ),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Where annotations and reward files go."),
+    judge: str = typer.Option(
+        "openai/gpt-4o-2024-08-06", "--judge",
+        help="provider/model, as for 'realedit judge' (openai/..., anthropic/..., openai-api/<base-url>/<model>).",
+    ),
+    rubric: str | None = typer.Option(
+        None, "--rubric", show_default=False,
+        help="Reward rubric TOML (default: realedit-reward-v1, shipped). Its reason key is read as the failure text.",
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=0, show_default=False, help="Only the first N triplets."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Calls in flight at once."),
+    timeout: float = typer.Option(60.0, "--timeout", min=0.01, help="Seconds per call, in total."),
+    max_retries: int = typer.Option(5, "--max-retries", min=0, help="Retries of a failed call (429, 5xx, timeout)."),
+    retry_after_cap: float = typer.Option(120.0, "--retry-after-cap", min=0, help="Longest Retry-After honoured (s)."),
+    backoff: float = typer.Option(1.0, "--backoff", min=0, help="First backoff delay in seconds (doubles, jittered)."),
+    failure_streak: int = typer.Option(20, "--failure-streak", min=1, help="Stop after this many failed asks in a row."),
+    temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="Sampling temperature."),
+    seed: int = typer.Option(0, "--seed", help="Provider sampling seed where supported (OpenAI)."),
+    max_cost: float | None = typer.Option(
+        None, "--max-cost", min=0.0, show_default=False, help="Stop dispatching before this many USD would be spent."
+    ),
+    prices: Path | None = typer.Option(None, "--prices", show_default=False, help="JSON price file overriding the table."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print calls, tokens and estimated cost; send nothing."),
+    cache: Path | None = typer.Option(
+        None, "--cache", show_default=False, help="SQLite judge cache (default: <cache root>/judge-cache.sqlite)."
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the judge cache."),
+) -> None:
+    """Annotate editing triplets with multi-perspective rewards (0-5 score + failure text) using a VLM judge.
+
+    Writes <output-dir>/annotations.jsonl (one line per answer, appended as it arrives), rewards.jsonl
+    (for 'realedit reward train --rewards'), rewardedit.json (RewardEdit-20K layout) and
+    annotate_summary.json (counts, tokens, money). Rerunning resumes; repeated requests come from the cache.
+    Keys come only from the environment, as for 'realedit judge'.
+    """
+    from rich.console import Console
+
+    from realedit_bench.judges.backends import make_backend
+    from realedit_bench.judges.cache import JudgeCache
+    from realedit_bench.judges.engine import EngineConfig, JudgeAborted
+    from realedit_bench.judges.prices import load_prices
+    from realedit_bench.judges.rubric import load_rubric
+    from realedit_bench.settings import cache_root
+    from reward_model.annotate import DEFAULT_REWARD_RUBRIC, annotate
+    from reward_model.data import open_triplets
+
+    console = Console()
+    err = Console(stderr=True, highlight=False)
+    if cache is not None and no_cache:
+        raise ConfigError("--cache and --no-cache exclude each other")
+    if str(triplets).startswith("hf:"):
+        raise ConfigError("--triplets: annotate reads a folder or a .jsonl manifest, not a hub dataset")
+    rub = load_rubric(rubric or DEFAULT_REWARD_RUBRIC)
+    price_table = load_prices(prices)
+    backend = make_backend(judge)  # checks the key before any image is read
+    if max_cost is not None and price_table.lookup(judge) is None:
+        raise ConfigError(f"--max-cost needs a price for {judge}: add it to a --prices file")
+    source = open_triplets(triplets)
+    engine = EngineConfig(
+        concurrency=concurrency, timeout=timeout, max_retries=max_retries, backoff_base=backoff,
+        retry_after_cap=retry_after_cap, failure_streak=failure_streak, temperature=temperature, seed=seed,
+        max_cost=max_cost,
+    )
+    jc = None if no_cache else JudgeCache(cache or cache_root() / "judge-cache.sqlite")
+    try:
+        result = annotate(source, output_dir, backend=backend, rubric=rub, config=engine, cache=jc,
+                          prices=price_table, limit=limit, dry_run=dry_run, log=lambda m: err.print(m, soft_wrap=True))
+    finally:
+        if jc is not None:
+            jc.close()
+    if result.dry_run is not None:
+        d = result.dry_run
+        cost = f"${d['cost_usd']:.4f}" if d["cost_usd"] is not None else f"unknown (no price for {judge})"
+        console.print(
+            f"dry run: {d['tasks']} asks ({d['resumed']} answered before, {d['cached']} in the cache); "
+            f"{d['calls']} calls to send; estimated tokens {d['input_tokens']:,} in, at most "
+            f"{d['output_tokens_max']:,} out; estimated cost {cost}. Nothing was sent."
+        )
+        return
+    s = result.summary
+    if s is not None:
+        console.print(
+            f"{s.n_triplets} triplets: {s.n_complete} fully scored, {s.n_incomplete} with an invalid/refused "
+            f"perspective, {s.n_pending} pending; ${s.usage_this_run.cost_usd:.4f} this run, "
+            f"{s.usage_this_run.calls} calls\nrewards: {result.paths.rewards}\nRewardEdit layout: "
+            f"{result.paths.rewardedit}\nsummary: {result.paths.summary}"
+        )
+    if result.stopped:
+        raise JudgeAborted(f"{result.stopped}; rerun to resume")
