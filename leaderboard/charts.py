@@ -68,7 +68,7 @@ def perspective_chart(series: Sequence[Series], title: str) -> Markup:
         axes = fig.subplots(1, 2)
         fig.subplots_adjust(left=0.07, right=0.76, bottom=0.12, top=0.86, wspace=0.28)
         width = 0.8 / n
-        for ax, (which, label, top) in zip(axes, ((0, "accuracy (share of yes)", 1.0), (2, "mean score (0-5)", 5.0))):
+        for ax, (which, label, top) in zip(axes, ((0, "accuracy (share of yes)", 1.0), (2, "mean score (0-5)", 5.0)), strict=True):
             for i, s in enumerate(series):
                 xs, ys, lo, hi = [], [], [], []
                 for j, p in enumerate(PERSPECTIVES):
@@ -100,7 +100,7 @@ def histogram_chart(series: Sequence[Series], title: str) -> Markup:
         fig = Figure(figsize=(10, 3.0))
         axes = fig.subplots(1, len(PERSPECTIVES), sharey=True)
         fig.subplots_adjust(left=0.07, right=0.76, bottom=0.17, top=0.82, wspace=0.12)
-        for ax, p in zip(axes, PERSPECTIVES):
+        for ax, p in zip(axes, PERSPECTIVES, strict=True):
             for i, s in enumerate(series):
                 hist = s.histogram.get(p) or {}
                 total = sum(hist.values())
@@ -131,7 +131,7 @@ def heatmap_chart(labels: Sequence[str], grid: dict[str, list[list[float | None]
         axes = fig.subplots(1, len(PERSPECTIVES), sharey=True)
         fig.subplots_adjust(left=0.2, right=0.9, bottom=1.0 / height, top=1 - 0.55 / height, wspace=0.08)
         image = None
-        for ax, p in zip(axes, PERSPECTIVES):
+        for ax, p in zip(axes, PERSPECTIVES, strict=True):
             data = np.array([[np.nan if v is None else v for v in row] for row in grid[p]], dtype=float)
             if data.size == 0:
                 data = np.full((1, len(CATEGORIES)), np.nan)

@@ -13,8 +13,8 @@ and thumbnails are byte-stable. The same inputs give byte-identical files.
 from __future__ import annotations
 
 import base64
-import os
 import hashlib
+import os
 import re
 import shlex
 from collections.abc import Iterable, Sequence
@@ -149,7 +149,7 @@ def _table_view(
     metric_names = sorted({k for r in table.rows for k in r.metrics if "clip" in k.lower()})
     per_category = []
     grid: dict[str, list[list[float | None]]] = {p: [] for p in PERSPECTIVES}
-    for label, (_run, js) in zip(labels, members):
+    for label, (_run, js) in zip(labels, members, strict=True):
         cats = []
         for c in CATEGORIES:
             cell = {}
@@ -175,7 +175,7 @@ def _table_view(
         "charts": None,
     }
     if charts and table.rows:
-        series = [_series(label, js) for label, (_r, js) in zip(labels, members)]
+        series = [_series(label, js) for label, (_r, js) in zip(labels, members, strict=True)]
         view["charts"] = {
             "perspective": perspective_chart(series, f"Accuracy and score per perspective — {title}"),
             "histogram": histogram_chart(series, f"Score distributions — {title}"),
@@ -351,7 +351,11 @@ class _FakeSample:
 
 def find_agreement_files(runs_dir: Path, extra: Iterable[Path]) -> list[Path]:
     """``agreement*.json`` files under ``runs_dir`` (any depth) plus those named with ``--agreement``."""
-    found = set(Path(p) for p in extra)
+    found = set()
+    for p in extra:
+        if not Path(p).is_file():
+            raise ConfigError(f"--agreement {p} does not exist (write it with 'realedit agree --out FILE')")
+        found.add(Path(p))
     if Path(runs_dir).is_dir():
         found.update(Path(runs_dir).rglob("agreement*.json"))
     return sorted(found)
@@ -362,7 +366,7 @@ def _render_agreement(files: list[Path], out: Path, page_kwargs: dict) -> tuple[
     if not files:
         return [], None
     try:
-        from leaderboard.agreement import render_agreement_page  # type: ignore[import-not-found]
+        from leaderboard.agreement import render_agreement_page
     except ImportError:
         return [], "agreement files were found but leaderboard.agreement is not available in this version"
     written = []
@@ -446,6 +450,11 @@ def build_site(
         "has_gallery": gallery and bool(runs),
     }
 
+    agreement_files = find_agreement_files(Path(runs_dir), agreement)
+    agreement_pages, agreement_note = _render_agreement(agreement_files, out, {"csp": common["csp"], "root": ""})
+    result.agreement_pages = agreement_pages
+    common["agreement_pages"] = [p.name for p in agreement_pages]
+
     photos: list[_Photo] = []
     if gallery and runs:
         thumbs = ThumbCache(out / "thumbs")
@@ -476,10 +485,6 @@ def build_site(
         result.thumbs_made = thumbs.made
         result.n_gallery_pages = len(photos)
 
-    agreement_files = find_agreement_files(Path(runs_dir), agreement)
-    agreement_pages, agreement_note = _render_agreement(agreement_files, out, {"csp": common["csp"]})
-    result.agreement_pages = agreement_pages
-
     prov = {id(run): i for i, run in enumerate(runs)}
     views = [_table_view(i, t, members, charts, prov) for i, (t, members) in enumerate(built)]
     metric_runs = [r for r in runs if r.metrics is not None]
@@ -497,7 +502,6 @@ def build_site(
         provenance=_provenance(runs),
         perspectives=PERSPECTIVES,
         categories=CATEGORIES,
-        agreement_pages=[p.name for p in agreement_pages],
         agreement_note=agreement_note,
         citation=_citation(ref),
     )

@@ -17,6 +17,7 @@ from bs4 import BeautifulSoup
 
 from leaderboard.site import STATIC, build_site
 from leaderboard.tables import LeaderboardExport
+from realedit_bench.errors import ConfigError
 from realedit_bench.schema import PERSPECTIVES, JudgeSummary, MetricSummary
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -279,3 +280,32 @@ def test_newer_schema_is_refused(tmp_path):
 
     with pytest.raises(SchemaError, match="newer"):
         build_site(tmp_path / "runs", tmp_path / "site")
+
+
+def test_agreement_page_is_rendered_and_linked(tmp_path):
+    data = make_dataset(tmp_path / "data", 3)
+    runs = [make_run(tmp_path / "runs", m, 21, i + 1, data_dir=data) for i, m in enumerate(["m-a", "m-b", "m-c"])]
+    # Human ratings near the judge's scores, two raters, for 'realedit agree'.
+    human = tmp_path / "human.csv"
+    with open(human, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sample_id", "model", "perspective", "rater", "score", "verdict"])
+        for k, run in enumerate(runs):
+            for line in (next((run / "judgments").glob("*.jsonl"))).read_text().splitlines():
+                row = json.loads(line)
+                if row["status"] != "ok":
+                    continue
+                for r, shift in (("ann", 0), ("bo", (k % 2))):
+                    s = min(5, int(row["score"]) + shift)
+                    w.writerow([row["sample_id"], row["model"], row["perspective"], r, s, "yes" if s >= 3 else "no"])
+    agree = _cli("agree", "--human", str(human), *[a for r in runs for a in ("--judgments", str(r))],
+                 "--out", str(tmp_path / "runs" / "agreement.json"), "--resamples", "50", cwd=tmp_path)
+    assert agree.returncode == 0, agree.stderr
+    result = build_site(tmp_path / "runs", tmp_path / "site", gallery=False)
+    assert [p.name for p in result.agreement_pages] == ["agreement.html"]
+    nav = [a["href"] for a in _soup(result.index).select("header nav a")]
+    assert "agreement.html" in nav
+    page = _soup(tmp_path / "site" / "agreement.html")
+    assert "m-a" in page.get_text() and page.find("script") is None
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_site(tmp_path / "runs", tmp_path / "site", agreement=[tmp_path / "nope.json"])

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from report_fixtures import XSS, make_dataset, make_run
 
 from leaderboard.site import build_site
-from report_fixtures import XSS, make_dataset, make_run
 
 CHROMIUM = shutil.which("chromium")
 ARGS = [
