@@ -12,7 +12,7 @@ DEFAULT_OUT = Path("site")
 
 def report_cmd(
     runs: Path = typer.Option(
-        None, "--runs", help="Folder of run directories (or one run directory). [default: runs/]", show_default=False
+        None, "--runs", help="Folder of run directories (or one run directory); default: runs/.", show_default=False
     ),
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Folder to write the site into."),
     formats: list[str] = typer.Option(
@@ -26,7 +26,7 @@ def report_cmd(
         "overall", "--rank-by", help="Rank each table by: overall (mean of the three scores), following, preserving, quality."
     ),
     data_dir: Path = typer.Option(
-        None, "--data-dir", help="Real-Edit data folder for the gallery's source photos [default: as each run recorded]."
+        None, "--data-dir", help="Real-Edit data folder for the gallery's source photos; default: the folder each run recorded."
     ),
     agreement: list[Path] = typer.Option(
         [], "--agreement", help="An agreement.json from 'realedit agree' to add as a page (runs/**/agreement*.json are found anyway)."
@@ -35,8 +35,7 @@ def report_cmd(
 ) -> None:
     """Build a self-contained static site (site/index.html) from every run under --runs.
 
-    The site opens from disk with no server and no network. With no runs at all it still shows the
-    published reference numbers.
+    The site opens from disk with no server and no network. With no runs at all it still shows the published reference numbers.
     """
     from leaderboard.site import build_site
 
