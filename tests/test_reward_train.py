@@ -393,3 +393,53 @@ def test_cli_trains_from_our_reward_jsonl_and_rejects_bad_inputs(tiny_pix2pix_di
     bad = runner.invoke(app, [*common, "--pretrained", str(tiny_pix2pix_dir), "-o", str(tmp_path / "o4"),
                               "--reward-integration", "sideways"])
     assert isinstance(bad.exception, ConfigError) and "--reward-integration" in str(bad.exception)
+
+
+def test_num_processes_flag_is_removed_before_relaunch_and_checked_against_the_gpus(
+    tiny_pix2pix_dir: Path, data_dir: Path, tmp_path: Path
+):
+    from typer.testing import CliRunner
+
+    from realedit_bench.cli.main import app
+    from realedit_bench.cli.reward import _argv_without
+
+    argv = ["reward", "train", "--num-processes", "4", "--seed", "1", "--num-processes=2", "-o", "x"]
+    assert _argv_without(argv, "--num-processes") == ["reward", "train", "--seed", "1", "-o", "x"]
+    if torch.cuda.device_count() >= 64:
+        pytest.skip("a machine with 64 GPUs would launch")
+    res = CliRunner().invoke(app, [
+        "reward", "train", "--pretrained", str(tiny_pix2pix_dir), "--rewards", str(data_dir / "rewards.json"),
+        "--triplets", str(data_dir / "triplets"), "-o", str(tmp_path / "o"), "--num-processes", "64",
+    ])
+    assert isinstance(res.exception, ConfigError) and "needs that many GPUs" in str(res.exception)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_train_and_resume_identically(tiny_pix2pix_dir: Path, data_dir: Path, tmp_path: Path):
+    """DDP over two CPU processes (gloo): the data is sharded, and a resumed run logs the same losses."""
+    import os
+    import subprocess
+    import sys
+
+    def launch(out: Path, steps: int) -> None:
+        cmd = [
+            sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "realedit_bench.cli.main",
+            "reward", "train", "--pretrained", str(tiny_pix2pix_dir), "--rewards", str(data_dir / "rewards.json"),
+            "--triplets", str(data_dir / "triplets"), "-o", str(out), "--resolution", "32", "--batch-size", "1",
+            "--gradient-accumulation-steps", "2", "--max-steps", str(steps), "--checkpoint-every", "2",
+            "--num-workers", "0", "--report-to", "none", "--resume", "latest",
+        ]
+        env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    launch(tmp_path / "a", 4)
+    launch(tmp_path / "b", 2)
+    launch(tmp_path / "b", 4)
+    settings = json.loads((tmp_path / "a" / "training_settings.json").read_text())
+    assert settings["resolved"]["num_processes"] == 2 and settings["resolved"]["total_batch_size"] == 4
+    log = lambda d: [json.loads(x)["loss"] for x in (d / "train_log.jsonl").read_text().splitlines()]  # noqa: E731
+    assert log(tmp_path / "a") == log(tmp_path / "b")
+    wa, wb = _weights(tmp_path / "a" / "pipeline"), _weights(tmp_path / "b" / "pipeline")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)

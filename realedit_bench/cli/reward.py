@@ -141,6 +141,12 @@ def train_cmd(
         raise ConfigError(f"{name}: {first['msg']}") from exc
     check_config(cfg)
     if num_processes > 1 and not _under_launcher():
+        import torch
+
+        if torch.cuda.device_count() < num_processes:
+            raise ConfigError(
+                f"--num-processes {num_processes} needs that many GPUs; this machine has {torch.cuda.device_count()}"
+            )
         cmd = [
             sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_processes), "--multi_gpu",
             "-m", "realedit_bench.cli.main", *_argv_without(sys.argv[1:], "--num-processes"),
