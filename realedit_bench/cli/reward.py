@@ -164,15 +164,6 @@ def train_cmd(
         )
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``realedit reward train`` (and ``annotate`` when present) to the root app."""
-    reward_app.command("train", epilog=TRAIN_EPILOG)(train_cmd)
-    annotate = globals().get("annotate_cmd")
-    if annotate is not None:
-        reward_app.command("annotate")(annotate)
-    app.add_typer(reward_app, name="reward")
-
-
 def annotate_cmd(
     triplets: Path = typer.Option(
         ..., "--triplets",
@@ -269,3 +260,10 @@ def annotate_cmd(
         )
     if result.stopped:
         raise JudgeAborted(f"{result.stopped}; rerun to resume")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``realedit reward train`` and ``realedit reward annotate`` to the root app."""
+    reward_app.command("train", epilog=TRAIN_EPILOG)(train_cmd)
+    reward_app.command("annotate")(annotate_cmd)
+    app.add_typer(reward_app, name="reward")
