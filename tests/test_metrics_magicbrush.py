@@ -118,8 +118,8 @@ def test_metrics_against_targets_from_a_plain_folder(upstream: Path, encoders: d
     assert rows["139-turn2"].values["l1"] > 0.1 and rows["139-turn2"].values["clip_i"] < 0.9999
     # CLIP-T of a perfect edit is the CLIP score of the ground truth with its local caption.
     clip = encoders["clip"]
-    from realedit_bench.metrics.core import cosine
     from realedit_bench.images import load_image
+    from realedit_bench.metrics.core import cosine
 
     target = next(s for s in bench.samples if s.sample_id == "139-turn1").target
     expected = cosine(clip.encode_images([load_image(target)])[0], clip.encode_texts(["a red thing 1"])[0])
@@ -164,3 +164,29 @@ def test_metrics_from_a_run_directory(upstream: Path, encoders: dict, tmp_path: 
     # An unchanged image has no direction (zero image difference): the value is left out, never NaN.
     assert "clip_dir" not in rows["139-turn1"].values and rows["139-turn1"].metrics == ["clip_i", "clip_dir"]
     assert res.summary.counts == {"clip_i": 3, "clip_dir": 0} and "clip_dir" not in res.summary.means
+
+
+@pytest.mark.gpu
+def test_cuda_gives_the_cpu_values(upstream: Path, tmp_path: Path) -> None:
+    """The same tiny weights on CUDA and on CPU give the same metrics (TF32 convolutions allow ~1e-3)."""
+    root = tmp_path / "w"
+    clip_dir, dino_dir = build_tiny_clip_dir(root / "clip"), build_tiny_dino_dir(root / "dino")
+    data = tmp_path / "data"
+    bench = MagicBrush().fetch(data, from_dir=upstream)
+    folder = tmp_path / "edits"
+    folder.mkdir()
+    for i, s in enumerate(bench.samples):
+        noise_image((80, 60), 500 + i).save(folder / f"{s.sample_id}.png")
+    edits = resolve_edits(folder, data_dir=data, benchmark="magicbrush")
+    metrics = choose_metrics(None, edits.benchmark)
+    values = {}
+    for device in ("cpu", "cuda"):
+        enc = load_encoders(metrics, clip_weights=clip_dir, dino_weights=dino_dir, device=device)
+        assert next(enc["clip"].model.parameters()).device.type == device
+        res = compute_metrics(edits, metrics, enc, out_dir=tmp_path / device, batch_size=3, n_resamples=100)
+        values[device] = {r.sample_id: r.values for r in read_rows(res.rows_path, MetricRow)}
+    assert values["cpu"].keys() == values["cuda"].keys()
+    for sid, v in values["cpu"].items():
+        assert v.keys() == values["cuda"][sid].keys()
+        for name in v:
+            assert values["cuda"][sid][name] == pytest.approx(v[name], abs=2e-3), (sid, name)
