@@ -56,7 +56,10 @@ SAMPLES_FILE = "samples.jsonl"
 UPSTREAM_URL = "https://github.com/OSU-NLP-Group/MagicBrush"
 #: The password the authors publish in their README for the test zip (a crawler barrier, not a secret).
 ZIP_PASSWORD = b"MagicBrush"
-_JSONS = ("edit_sessions.json", "local_descriptions.json", "global_descriptions.json")
+#: Caption files, under the names the authors' files and evaluation README use.
+LOCAL_CAPTION_FILES = ("local_descriptions.json", "local_captions.json")
+GLOBAL_CAPTION_FILES = ("global_descriptions.json", "global_captions.json", "global_description.json")
+_JSONS = ("edit_sessions.json", *LOCAL_CAPTION_FILES, *GLOBAL_CAPTION_FILES)
 
 
 def _safe_rel(name: str) -> PurePosixPath:
@@ -221,8 +224,8 @@ class MagicBrush(Benchmark):
             )
         src = _Source(Path(from_dir))
         sessions = _json(src, "edit_sessions.json", required=True)
-        local = _json(src, "local_descriptions.json", required=False)
-        global_ = _json(src, "global_descriptions.json", required=False)
+        local = next((_json(src, n, True) for n in LOCAL_CAPTION_FILES if src.has(n)), {})
+        global_ = next((_json(src, n, True) for n in GLOBAL_CAPTION_FILES if src.has(n)), {})
         if not isinstance(sessions, dict) or not sessions:
             raise DataError(f"{src.origin}: edit_sessions.json must be a non-empty object of session id -> turns")
         rows: list[dict[str, Any]] = []
@@ -279,6 +282,8 @@ class MagicBrush(Benchmark):
                 "imported_at": utc_now(),
                 "sessions": len(sessions),
                 "turns": len(rows),
+                # Turns with each caption: CLIP-T needs "caption", directional CLIP the other two.
+                "captions": {k: sum(1 for r in rows if r[k]) for k in ("caption", "input_caption", "output_caption")},
                 "upstream_sha256": {n: hashlib.sha256(src.read(n)).hexdigest() for n in _JSONS if src.has(n)},
                 "protocol": "single-turn: each turn edited from its ground-truth input, compared with its ground-truth output",
             },

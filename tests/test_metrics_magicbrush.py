@@ -58,6 +58,7 @@ def test_registered_and_single_turn_protocol(upstream: Path, tmp_path: Path) -> 
     assert MagicBrush.reference == "target"
     prov = json.loads((tmp_path / "data/test/PROVENANCE.json").read_text())
     assert prov["turns"] == 4 and prov["sessions"] == 2 and len(prov["upstream_sha256"]) == 3
+    assert prov["captions"] == {"caption": 4, "input_caption": 4, "output_caption": 4}
     # Loading again gives the same content hash; a rerun of the import is idempotent.
     again = MagicBrush().fetch(tmp_path / "data", from_dir=upstream / "test")
     assert again.content_sha256 == bench.content_sha256 == MagicBrush().load(tmp_path / "data").content_sha256

@@ -159,7 +159,7 @@ class ClipEncoder:
                 name = f"local-dir:{Path(weights)}"
                 model, _, preprocess = open_clip.create_model_and_transforms(name, device=device)
                 tokenizer = open_clip.get_tokenizer(name)
-                checkpoint = open_clip.factory._find_checkpoint_in_dir(Path(weights))
+                checkpoint = _checkpoint_in_dir(Path(weights))
                 ident = f"local:{Path(weights).name}"
             elif weights is not None:
                 model, _, preprocess = open_clip.create_model_and_transforms(
@@ -193,6 +193,7 @@ class ClipEncoder:
             "path": str(checkpoint) if checkpoint else None,
             "sha256": _sha256(Path(checkpoint)) if checkpoint and Path(checkpoint).is_file() else None,
             "library": f"open_clip {getattr(open_clip, '__version__', '?')}",
+            "device": device,
         }
         self._torch = torch
 
@@ -214,6 +215,16 @@ class ClipEncoder:
         with self._torch.inference_mode():
             tokens = self.tokenizer(list(texts)).to(self.device)
             return self.model.encode_text(tokens).float().cpu()
+
+
+def _checkpoint_in_dir(path: Path) -> str | None:
+    """The checkpoint open_clip picks in a local directory (its preference order), to hash and record."""
+    for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "open_clip_pytorch_model.bin",
+                 "open_clip_pytorch_model.pth", "model.safetensors", "pytorch_model.bin", "pytorch_model.pth", "model.pth"):
+        if (path / name).is_file():
+            return str(path / name)
+    found = sorted((p for p in path.iterdir() if p.suffix in _CKPT_SUFFIXES), key=lambda p: (p.suffix != ".safetensors", p.name))
+    return str(found[0]) if found else None
 
 
 def _cached_open_clip_file(cfg: dict[str, Any]) -> str | None:
@@ -325,6 +336,7 @@ class DinoEncoder:
             "path": str(weights) if weights is not None else None,
             "sha256": _sha256(weights_file) if weights_file is not None else None,
             "library": f"transformers {transformers.__version__}",
+            "device": device,
         }
         self._torch = torch
 

@@ -117,10 +117,17 @@ class _ImageCache:
         return key, image
 
 
+def _sha_or_none(cache: _ImageCache, path: Path) -> str | None:
+    try:
+        return cache.sha(path)
+    except OSError:  # unreadable now: measured again, and the row will say why
+        return None
+
+
 def _load(entry: EditedItem, reference: str, cache: _ImageCache) -> _Loaded:
     sample = entry.sample
     try:
-        edited_sha = sha256_file(entry.edited)
+        edited_sha = cache.sha(entry.edited)
     except OSError as exc:
         return _Loaded(entry, None, f"edited image unreadable: {exc}", None, None)
     try:
@@ -188,7 +195,7 @@ def compute_metrics(
             and row.reference == reference
             and set(names) <= set(row.metrics)
             and _fingerprint(row.metric_models) == fp
-            and row.image_sha256 == cache.sha(entry.edited)
+            and row.image_sha256 == _sha_or_none(cache, entry.edited)
         ):
             skipped += 1
             continue
