@@ -603,7 +603,9 @@ class RewardUNet(nn.Module):
                 raise WeightsError(f"{rdir} is not a reward U-Net of a version this realedit reads")
             from safetensors.torch import load_file
 
-            unet = UNet2DConditionModel.from_pretrained(unet_dir, torch_dtype=torch_dtype)
+            unet = UNet2DConditionModel.from_pretrained(unet_dir)
+            if torch_dtype is not None:  # cast after loading: the keyword's name differs across diffusers versions
+                unet = unet.to(torch_dtype)
             model = cls(unet, RewardConfig.from_dict(meta["reward"]), int(meta["text_dim"]))
             state = load_file(str(rdir / _WEIGHTS_NAME))
             missing, unexpected = model.load_state_dict(state, strict=False)
