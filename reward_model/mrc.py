@@ -553,10 +553,15 @@ class RewardUNet(nn.Module):
         Returns:
             ``directory`` as a Path.
         """
-        from safetensors.torch import save_file
-
         directory = Path(directory)
         self.unet.save_pretrained(directory / UNET_SUBFOLDER)
+        self._save_reward_folder(directory)
+        return directory
+
+    def _save_reward_folder(self, directory: Path) -> None:
+        """Write ``directory/reward`` (config + added modules) only."""
+        from safetensors.torch import save_file
+
         rdir = directory / REWARD_SUBFOLDER
         rdir.mkdir(parents=True, exist_ok=True)
         meta = {
@@ -568,7 +573,6 @@ class RewardUNet(nn.Module):
         (rdir / _CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
         state = {k: v.detach().contiguous().cpu() for k, v in self.reward_state_dict().items()}
         save_file(state, str(rdir / _WEIGHTS_NAME), metadata={"format": "pt"})
-        return directory
 
     @classmethod
     def from_pretrained(
@@ -751,7 +755,7 @@ def save_reward_pipeline(directory: str | Path, reward_unet: RewardUNet, pipelin
         pipeline.save_pretrained(directory)
     finally:
         pipeline.unet = unet
-    reward_unet.save_pretrained(directory)
+    reward_unet._save_reward_folder(directory)
     return directory
 
 

@@ -244,3 +244,20 @@ def test_save_and_from_pretrained_round_trip_exactly(tiny, texts, tmp_path, vari
     for (k1, v1), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert k1 == k2 and torch.equal(v1, v2), k1
     assert torch.equal(run(model, texts, SCORES), run(loaded, texts, SCORES))
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny, texts):
+    """The hooks sit outside the checkpointed segments: checkpointing must not change any gradient."""
+    grads = []
+    for ckpt in (False, True):
+        model = make(tiny, variant="released", dropout=0.0).train()
+        if ckpt:
+            model.enable_gradient_checkpointing()
+            assert model.unet.is_gradient_checkpointing
+        out = model(**inputs(), reward_scores=SCORES, reward_text_pooled=texts.pooled).sample
+        out.pow(2).mean().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    assert any(k.startswith("ca.") for k in grads[0])
+    for k in grads[0]:
+        torch.testing.assert_close(grads[0][k], grads[1][k], rtol=1e-4, atol=1e-6, msg=k)
