@@ -180,7 +180,7 @@ def measure_isolated(kind: str, args: argparse.Namespace, grad_ckpt: bool) -> di
             break
         except queue_mod.Empty:
             if not proc.is_alive():
-                raise RuntimeError(f"the {kind} measurement process died (exit code {proc.exitcode}); out of memory?")
+                raise RuntimeError(f"the {kind} measurement process died (exit code {proc.exitcode}); out of memory?") from None
     proc.join()
     return result
 

@@ -117,9 +117,11 @@ class RewardInstructPix2Pix(InstructPix2Pix):
                 pattern = f"{self.subfolder}/*" if self.subfolder else None
                 path = Path(snapshot_download(self.weights, revision=self.revision, allow_patterns=pattern))
             except Exception as exc:  # hub, network and offline-mode errors all mean "weights not reachable"
-                first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+                first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0].split(". ")[0]
+                include = f" --include '{self.subfolder}/*'" if self.subfolder else ""
                 raise WeightsError(
-                    f"cannot download {self.weights!r} ({first[:200]}); download it and pass --weights DIR"
+                    f"cannot download {self.weights!r} ({first[:160]}); download it "
+                    f"(huggingface-cli download {self.weights}{include} --local-dir DIR) and pass --weights DIR"
                 ) from exc
         if (path / "model_index.json").is_file():
             return path
@@ -127,7 +129,8 @@ class RewardInstructPix2Pix(InstructPix2Pix):
             return path / self.subfolder
         raise WeightsError(
             f"{path} is not a reward InstructPix2Pix pipeline directory (no model_index.json"
-            f"{f' there or in {self.subfolder}/' if self.subfolder else ''})"
+            f"{f' there or in {self.subfolder}/' if self.subfolder else ''}; for a pipeline in a subfolder "
+            f"pass -M subfolder=NAME)"
         )
 
     def load(self) -> None:

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+from tiny_models import build_tiny_pix2pix_components
 
 from realedit_bench.errors import ConfigError, WeightsError
 from reward_model.mrc import (
@@ -17,7 +18,6 @@ from reward_model.mrc import (
     join_failure_texts,
     score_encoding,
 )
-from tiny_models import build_tiny_pix2pix_components
 
 TEXT_DIM = 32  # width of the tiny CLIP text encoder
 
