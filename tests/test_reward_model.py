@@ -261,3 +261,57 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny, texts):
     assert any(k.startswith("ca.") for k in grads[0])
     for k in grads[0]:
         torch.testing.assert_close(grads[0][k], grads[1][k], rtol=1e-4, atol=1e-6, msg=k)
+
+
+def test_reward_encoder_layer_equals_transformers_bert_cross_attention_layer():
+    """Our ``ca`` is a post-LN BERT layer used as cross-attention: transformers' BERT modules, given our
+    state dict under the released key names, compute the same output."""
+    from torch import nn
+    from transformers import BertConfig
+    from transformers.models.bert.modeling_bert import BertAttention, BertIntermediate, BertOutput
+
+    from reward_model.mrc import RewardCrossLayer
+
+    cfg = BertConfig(hidden_size=32, num_attention_heads=8, intermediate_size=32, hidden_act="gelu",
+                     layer_norm_eps=1e-12, attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0)
+    cfg._attn_implementation = "eager"
+
+    class Reference(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attention = BertAttention(cfg, is_cross_attention=True)
+            self.hidden_intermediate = BertIntermediate(cfg)
+            self.output = BertOutput(cfg)
+
+        def forward(self, q, kv):
+            a, _ = self.attention(q, encoder_hidden_states=kv)
+            return self.output(self.hidden_intermediate(a), a)
+
+    torch.manual_seed(0)
+    ours = RewardCrossLayer(32, 8, 32, dropout=0.1).eval()
+    ref = Reference().eval()
+    ref.load_state_dict(ours.state_dict(), strict=True)  # same key names, nothing missing or extra
+    q, kv = torch.randn(2, 64, 32), torch.randn(2, 2, 32)
+    torch.testing.assert_close(ours(q, kv), ref(q, kv), rtol=1e-5, atol=1e-5)
+
+
+def test_released_time_embedding_addition_equals_an_identity_class_embedding(texts):
+    """Independent check of the time-embedding hook: with attention off, the released variant equals a
+    plain U-Net whose identity class embedding receives add_embedding(PE(scores)) + text_linear2(pooled)."""
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=8, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=16, class_embed_type="identity",
+    ).eval()
+    model = RewardUNet.from_unet(unet, RewardConfig(use_attention=False), TEXT_DIM).eval()
+    with torch.no_grad():
+        expected_add = model.add_embedding(score_encoding(SCORES, 256)) + model.text_linear2(texts.pooled)
+        zero = torch.zeros(2, unet.time_embedding.linear_2.out_features)
+        ours = model(**inputs(), reward_scores=SCORES, reward_text_pooled=texts.pooled, class_labels=zero).sample
+        ref = unet(**inputs(), class_labels=expected_add).sample
+        plain = unet(**inputs(), class_labels=zero).sample
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    assert (ours - plain).abs().max() > 1e-4
