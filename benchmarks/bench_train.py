@@ -121,6 +121,17 @@ class Trainer:
         return time.perf_counter() - t0
 
 
+def _rss() -> int:
+    """Current resident set size in bytes (Linux /proc; 0 elsewhere, where only ru_maxrss counts)."""
+    import os
+
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
 def _summary(times: list[float]) -> dict:
     ordered = sorted(times)
     return {"median_s": statistics.median(times), "p10_s": ordered[len(ordered) // 10],
@@ -136,11 +147,8 @@ def measure(kind: str, args: argparse.Namespace, grad_ckpt: bool) -> dict:
         torch.cuda.reset_peak_memory_stats()
         mem0 = torch.cuda.memory_allocated()
     else:
-        import psutil
-
         torch.set_num_threads(args.threads)
-        proc = psutil.Process()
-        rss0 = proc.memory_info().rss
+        rss0 = _rss()
     trainer = Trainer(kind, args, grad_ckpt)
     times = []
     peak_rss = 0
@@ -149,7 +157,7 @@ def measure(kind: str, args: argparse.Namespace, grad_ckpt: bool) -> dict:
         if i >= args.warmup:
             times.append(seconds)
         if not args.gpu:
-            peak_rss = max(peak_rss, proc.memory_info().rss)
+            peak_rss = max(peak_rss, _rss())
     if args.gpu:
         peak = torch.cuda.max_memory_allocated() - mem0
     else:
