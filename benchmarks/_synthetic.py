@@ -62,6 +62,6 @@ def build_sd15_pix2pix(directory: Path, dtype: str = "fp16") -> Path:
         feature_extractor=None, requires_safety_checker=False,
     )
     if dtype == "fp16":
-        pipe.to(torch_dtype=torch.float16)
+        pipe.to(torch.float16)
     pipe.save_pretrained(directory)
     return Path(directory)
