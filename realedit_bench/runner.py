@@ -223,13 +223,18 @@ class Runner:
             selected = {s.sample_id for s in self.samples}
             kept = {k: v for k, v in _done_rows(self.edits_path, self.run_dir).items() if k not in selected}
             _compact(self.edits_path, kept)
-        done = _done_rows(self.edits_path, self.run_dir)
         if self.process_index == 0:
             # Drop error rows (and rows of deleted images) that will be retried: no duplicates.
+            done = _done_rows(self.edits_path, self.run_dir)
             all_rows = read_rows(self.edits_path, EditRow) if self.edits_path.exists() else []
             if len(all_rows) != len(done):
                 _compact(self.edits_path, done)
+        # Every process must shard the same to-do list: read it after rank 0 compacted, and let nobody
+        # append a row before everyone has read.
+        self._barrier()
+        done = _done_rows(self.edits_path, self.run_dir)
         todo = [s for s in self.samples if s.sample_id not in done]
+        self._barrier()
         mine = todo[self.process_index :: self.num_processes]
         self.write_manifest("running", {"ok": len(done), "error": 0}, {"load": load_seconds})
         ok = errors = 0
@@ -269,6 +274,13 @@ class Runner:
                 {"load": round(load_seconds, 3), "edit_total": round(edit_total, 3)},
             )
         return RunResult(self.run_dir, len(done), ok, errors, interrupted)
+
+    def _barrier(self) -> None:
+        """Wait for every process of a sharded run (no-op for one process)."""
+        if self.num_processes > 1:
+            from accelerate import PartialState
+
+            PartialState().wait_for_everyone()
 
     def _run_batch(self, batch: Sequence[Sample]) -> list[EditRow]:
         """Edit a batch; a failing batch call is retried sample by sample to isolate the culprit."""

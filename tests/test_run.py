@@ -163,3 +163,17 @@ def test_unknown_setting_and_model_are_clear(real_edit_dir, tmp_path):
     assert res.returncode == 2 and "no setting 'stepz'" in res.stderr
     res = invoke("run", "--model", "magicbrsh")
     assert res.returncode == 2 and "did you mean 'magicbrush'" in res.stderr
+
+
+def test_two_processes_make_the_same_images_as_one(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    common = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY, "--limit", "6",
+              "--data-dir", str(real_edit_dir), "--out", str(tmp_path)]
+    assert invoke(*common, "--run-id", "one").returncode == 0
+    res = realedit_cli(*common, "--run-id", "two", "--num-processes", "2", env={"OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    one = {r.sample_id: r.output_sha256 for r in read_rows(tmp_path / "one" / "edits.jsonl", EditRow)}
+    two_rows = read_rows(tmp_path / "two" / "edits.jsonl", EditRow)
+    assert {r.sample_id: r.output_sha256 for r in two_rows} == one and len(two_rows) == 6
+    assert {r.process_index for r in two_rows} == {0, 1}  # really sharded
+    m = read_model(tmp_path / "two" / "manifest.json", RunManifest)
+    assert m.num_processes == 2 and m.status == "complete"

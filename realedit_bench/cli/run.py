@@ -173,10 +173,13 @@ def _relaunch(num_processes: int) -> None:
         cleaned.append(a)
     import torch
 
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_processes),
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    if not torch.cuda.is_available():
-        cmd.append("--cpu")
+    if torch.cuda.is_available() and torch.cuda.device_count() >= num_processes:
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+               str(num_processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    else:
+        # No GPU per process: plain torchrun processes on the CPU (gloo), e.g. to check sharding.
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+               str(num_processes)]
     cmd += ["-m", "realedit_bench.cli.main", *cleaned]
     raise typer.Exit(subprocess.call(cmd))
 
