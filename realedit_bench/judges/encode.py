@@ -84,10 +84,21 @@ def encode_image(path: Path, image_format: str, *, jpeg_quality: int = 90, max_s
         raise DataError(f"image {path} does not decode ({exc})") from exc
 
 
+def _file_id(path: Path) -> tuple[int, int, int, int]:
+    """(device, inode, size, mtime) of ``path``: changes when the file is rewritten or replaced."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise DataError(f"image {path} does not exist") from exc
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class ImageEncoder:
     """Memoised :func:`encode_image`: a source photo is shared by 7 edits x 3 perspectives x K asks.
 
-    Entries are keyed on (path, size, mtime) so an image rewritten in place is encoded again.
+    Entries are keyed on the file's (device, inode, size, mtime), so an image rewritten in place is
+    encoded again. The memo is bounded by the bytes it holds (``max_bytes``), not by a count: a count
+    of 64 was smaller than the 80 source photos a run cycles through, so every call re-encoded.
     """
 
     def __init__(
@@ -96,16 +107,17 @@ class ImageEncoder:
         *,
         jpeg_quality: int = 90,
         max_side: int = 0,
-        capacity: int = 64,
+        max_bytes: int = 256 * 2**20,
         store: Any = None,
     ) -> None:
         self.image_format = image_format
         self.jpeg_quality = jpeg_quality
         self.max_side = max_side
-        self.capacity = capacity
+        self.max_bytes = max_bytes
         #: Persistent (file sha, settings) -> (sha as sent, w, h) map with get/put, e.g. the judge cache's.
         self.store = store
         self._memo: OrderedDict[tuple, EncodedImage] = OrderedDict()
+        self._memo_bytes = 0
         self._file_sha: dict[tuple, str] = {}
         self._sent: dict[str, tuple[str, int, int]] = {}
         self._lock = threading.Lock()
@@ -119,11 +131,7 @@ class ImageEncoder:
             file_sha = hashlib.sha256(image).hexdigest()
         else:
             path = Path(image)
-            try:
-                st = path.stat()
-            except OSError as exc:
-                raise DataError(f"image {path} does not exist") from exc
-            fkey = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+            fkey = _file_id(path)
             file_sha = self._file_sha.get(fkey) or ""
             if not file_sha:
                 file_sha = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -140,16 +148,23 @@ class ImageEncoder:
         self._sent[skey] = known
         return known[0], (known[1], known[2])
 
+    def cached(self, image: Path | bytes) -> EncodedImage | None:
+        """The memoised encoding of a path, or None (never encodes; raw bytes are never memoised)."""
+        if isinstance(image, (bytes, bytearray)):
+            return None
+        key = _file_id(Path(image))
+        with self._lock:
+            hit = self._memo.get(key)
+            if hit is not None:
+                self._memo.move_to_end(key)
+            return hit
+
     def __call__(self, image: Path | bytes) -> EncodedImage:
         """Encode a path (memoised) or raw image bytes."""
         if isinstance(image, (bytes, bytearray)):
             return encode_bytes(bytes(image), self.image_format, jpeg_quality=self.jpeg_quality, max_side=self.max_side)
         path = Path(image)
-        try:
-            st = path.stat()
-        except OSError as exc:
-            raise DataError(f"image {path} does not exist") from exc
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        key = _file_id(path)
         with self._lock:
             hit = self._memo.get(key)
             if hit is not None:
@@ -157,7 +172,10 @@ class ImageEncoder:
                 return hit
         enc = encode_image(path, self.image_format, jpeg_quality=self.jpeg_quality, max_side=self.max_side)
         with self._lock:
-            self._memo[key] = enc
-            while len(self._memo) > self.capacity:
-                self._memo.popitem(last=False)
+            if key not in self._memo:
+                self._memo[key] = enc
+                self._memo_bytes += len(enc.data)
+            while self._memo_bytes > self.max_bytes and len(self._memo) > 1:
+                _, old = self._memo.popitem(last=False)
+                self._memo_bytes -= len(old.data)
         return enc

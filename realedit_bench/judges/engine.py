@@ -251,13 +251,20 @@ class JudgeEngine:
             attempt += 1
             await asyncio.sleep(delay)
 
-    async def _ask(self, key: str, build: Callable[[], ChatRequest], usage: Usage) -> tuple[ChatReply, bool]:
+    async def _ask(self, key: str, planned: Planned, followups: tuple[tuple[str, str], ...],
+                   usage: Usage) -> tuple[ChatReply, bool]:
         """Reply for ``key`` from the cache, or from the backend (not stored yet: see :meth:`_remember`)."""
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
                 return hit, True
-        req = await asyncio.to_thread(build)  # image encoding is CPU work: keep the loop free
+        images = planned.task.item.images
+        if all(self.encoder.cached(images[role]) is not None for role in planned.prompt.image_roles):
+            # Every image is already encoded (the usual case: perspectives and edits share them), so
+            # building is cheap; a hop to a worker thread would cost more than it saves.
+            req = self.materialize(planned, followups)
+        else:
+            req = await asyncio.to_thread(self.materialize, planned, followups)  # encoding: keep the loop free
         return await self._call_with_retry(req, usage), False
 
     def _remember(self, key: str, reply: ChatReply, cached: bool) -> None:
@@ -283,7 +290,7 @@ class JudgeEngine:
         all_cached = True
         try:
             if first is None:
-                reply, cached = await self._ask(planned.key, lambda: self.materialize(planned), usage)
+                reply, cached = await self._ask(planned.key, planned, (), usage)
             else:
                 reply, cached = first, False
                 usage.calls += 1
@@ -311,7 +318,7 @@ class JudgeEngine:
                                  ("user", self.rubric.reask_text(task.perspective, parsed.problem or "")))
                     key2 = self._key(planned.prompt, planned.image_sha256, planned.params, followups, task.repeat)
                     out.params["reask"] = True
-                    reply2, cached2 = await self._ask(key2, lambda: self.materialize(planned, followups), usage)
+                    reply2, cached2 = await self._ask(key2, planned, followups, usage)
                     all_cached &= cached2
                     out.raw = reply2.text
                     out.model_snapshot = reply2.model or out.model_snapshot
