@@ -236,7 +236,7 @@ class Runner:
         todo = [s for s in self.samples if s.sample_id not in done]
         self._barrier()
         mine = todo[self.process_index :: self.num_processes]
-        self.write_manifest("running", {"ok": len(done), "error": 0}, {"load": load_seconds})
+        self.write_manifest("running", self.counts(), {"load": load_seconds})
         ok = errors = 0
         leading_failures = 0
         started = time.perf_counter()
@@ -264,16 +264,22 @@ class Runner:
                     )
             interrupted = interrupted or stop.requested and start + self.batch_size < len(mine)
         edit_total = time.perf_counter() - started
-        final_ok = len(_done_rows(self.edits_path, self.run_dir))
-        final_err = len(self.samples) - final_ok if not interrupted else errors
-        status = "interrupted" if interrupted else ("complete" if final_ok == len(self.samples) else "failed")
+        counts = self.counts()
+        status = "interrupted" if interrupted else ("complete" if counts["ok"] == len(self.samples) else "failed")
         if self.num_processes == 1:
             self.write_manifest(
-                status,
-                {"ok": final_ok, "error": max(0, final_err)},
-                {"load": round(load_seconds, 3), "edit_total": round(edit_total, 3)},
+                status, counts, {"load": round(load_seconds, 3), "edit_total": round(edit_total, 3)}
             )
         return RunResult(self.run_dir, len(done), ok, errors, interrupted)
+
+    def counts(self) -> dict[str, int]:
+        """Selected samples by outcome: ok, error (last attempt failed) and not_run (never reached)."""
+        latest = {r.sample_id: r for r in read_rows(self.edits_path, EditRow)}
+        ok = set(_done_rows(self.edits_path, self.run_dir))
+        selected = [s.sample_id for s in self.samples]
+        n_ok = sum(1 for sid in selected if sid in ok)
+        n_err = sum(1 for sid in selected if sid not in ok and sid in latest and latest[sid].status == "error")
+        return {"ok": n_ok, "error": n_err, "not_run": len(selected) - n_ok - n_err}
 
     def _barrier(self) -> None:
         """Wait for every process of a sharded run (no-op for one process)."""

@@ -86,7 +86,7 @@ def test_bad_image_is_a_recorded_failure_and_the_run_goes_on(tiny_pix2pix_dir, r
     assert status == {f"{stem0}-local": "ok", f"{stem0}-remove": "ok", f"{stem1}-local": "error", f"{stem1}-remove": "error"}
     assert "not a readable image" in next(r.error for r in rows if r.status == "error")
     manifest = read_model(tmp_path / "runs" / "r" / "manifest.json", RunManifest)
-    assert manifest.status == "failed" and manifest.counts == {"ok": 2, "error": 2}
+    assert manifest.status == "failed" and manifest.counts == {"ok": 2, "error": 2, "not_run": 0}
     # Fix the image and rerun: only the failed samples are redone, and no duplicate row remains.
     shutil.copy(real_edit_dir / "imgs" / names[1], data / "imgs" / names[1])
     res = invoke("run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
@@ -177,3 +177,27 @@ def test_two_processes_make_the_same_images_as_one(tiny_pix2pix_dir, real_edit_d
     assert {r.process_index for r in two_rows} == {0, 1}  # really sharded
     m = read_model(tmp_path / "two" / "manifest.json", RunManifest)
     assert m.num_processes == 2 and m.status == "complete"
+
+
+def test_ctrl_c_stops_after_the_current_sample_and_keeps_everything(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    out = tmp_path / "runs"
+    exe = Path(sys.executable).with_name("realedit")
+    proc = subprocess.Popen(
+        [str(exe), "run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), "-M", "steps=12",
+         "-M", "resolution=64", "--limit", "12", "--data-dir", str(real_edit_dir), "--out", str(out), "--run-id", "c"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    edits = out / "c" / "edits.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (edits.exists() and len(edits.read_text().splitlines()) >= 2):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "rerun the same command to resume" in err
+    rows = read_rows(edits, EditRow)
+    assert 2 <= len(rows) < 12 and all(r.status == "ok" for r in rows)
+    assert all((out / "c" / r.output).is_file() for r in rows)
+    m = read_model(out / "c" / "manifest.json", RunManifest)
+    assert m.status == "interrupted"
+    assert m.counts == {"ok": len(rows), "error": 0, "not_run": 12 - len(rows)}

@@ -129,14 +129,12 @@ def _finish_sharded(runner, load_seconds: float) -> None:
     """All processes wait; rank 0 then writes the final manifest from the merged rows."""
     from accelerate import PartialState
 
-    from realedit_bench.runner import _done_rows
-
     state = PartialState()
     state.wait_for_everyone()
     if state.is_main_process:
-        ok = len(_done_rows(runner.edits_path, runner.run_dir))
-        status = "complete" if ok == len(runner.samples) else "failed"
-        runner.write_manifest(status, {"ok": ok, "error": len(runner.samples) - ok}, {"load": round(load_seconds, 3)})
+        counts = runner.counts()
+        status = "complete" if counts["ok"] == len(runner.samples) else "failed"
+        runner.write_manifest(status, counts, {"load": round(load_seconds, 3)})
 
 
 def _report(runner, console, result) -> None:
@@ -144,10 +142,10 @@ def _report(runner, console, result) -> None:
     from realedit_bench.schema.run import RunManifest
 
     manifest = read_model(runner.manifest_path, RunManifest)
-    ok, err = manifest.counts.get("ok", 0), manifest.counts.get("error", 0)
+    c = manifest.counts
     console.print(
-        f"run {manifest.run_id}: {ok} ok, {err} failed or not run, of {len(runner.samples)} selected "
-        f"({result.done_before} were already done) -> {runner.run_dir}"
+        f"run {manifest.run_id}: {c.get('ok', 0)} ok, {c.get('error', 0)} failed, {c.get('not_run', 0)} not run, "
+        f"of {len(runner.samples)} selected ({result.done_before} were already done) -> {runner.run_dir}"
     )
     if result.interrupted:
         console.print("stopped by Ctrl-C; rerun the same command to resume")
