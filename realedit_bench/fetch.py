@@ -25,6 +25,8 @@ REPO = "bytedance/SuperEdit"
 COMMIT = "c2add3e6fcf0baf3b96b02f91a78a9226f7ed4d7"
 URL = "https://raw.githubusercontent.com/{repo}/{commit}/eval/{path}"
 HF_DATASET = "Gstar666/RewardEdit"
+#: A mirror can be named with this environment variable: a URL template holding ``{path}``.
+URL_ENV = "REALEDIT_REAL_EDIT_URL"
 
 #: The committed manifest: ``<sha256>  <relative path>`` lines, as ``sha256sum`` writes them.
 MANIFEST = Path(__file__).resolve().parent.parent / "data" / "real-edit.sha256"
@@ -100,13 +102,16 @@ def fetch_real_edit(dest: Path, progress: Callable[[str], None] | None = None, w
     import httpx
 
     entries = read_manifest()
+    template = os.environ.get(URL_ENV) or URL
+    if "{path}" not in template:
+        raise DataError(f"${URL_ENV} must contain '{{path}}', got {template!r}")
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "imgs").mkdir(exist_ok=True)
     todo = [e for e in entries if not ((dest / e.path).is_file() and sha256_file(dest / e.path) == e.sha256)]
     with httpx.Client(timeout=60, follow_redirects=True) as client:
 
         def one(e: ManifestEntry) -> None:
-            _download(client, URL.format(repo=REPO, commit=COMMIT, path=e.path), dest / e.path, e.sha256)
+            _download(client, template.format(repo=REPO, commit=COMMIT, path=e.path), dest / e.path, e.sha256)
             if progress:
                 progress(e.path)
 
