@@ -19,8 +19,9 @@ Reliability rules, in one place:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -357,8 +358,12 @@ class JudgeEngine:
         out.status, out.verdict, out.score, out.reason = "ok", parsed.verdict, parsed.score, parsed.reason
 
     # Running many ---------------------------------------------------------------------------
-    async def run(self, planned: Sequence[Planned], on_result: Callable[[Outcome], None]) -> RunReport:
+    async def run(self, planned: Sequence[Planned],
+                  on_result: Callable[[Outcome], None | Awaitable[None]]) -> RunReport:
         """Judge every planned task with bounded concurrency; ``on_result`` sees each as it finishes.
+
+        ``on_result`` may be a coroutine function (e.g. a durable append off the event loop); its
+        worker awaits it before taking the next task.
 
         Dispatching stops (in-flight calls still finish and are recorded) on a fatal error, after
         ``failure_streak`` consecutive failures, or before the budget ``max_cost`` would be crossed.
@@ -396,7 +401,9 @@ class JudgeEngine:
                 report.usage.input_tokens += out.usage.input_tokens
                 report.usage.output_tokens += out.usage.output_tokens
                 report.usage.cost_usd += out.usage.cost_usd
-                on_result(out)
+                done = on_result(out)
+                if inspect.isawaitable(done):
+                    await done  # e.g. the row is durable: only then is this task finished
                 report.finished += 1
                 if out.status == "error":
                     self._streak += 1
