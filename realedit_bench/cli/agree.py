@@ -33,7 +33,8 @@ def _judgment_files(paths: list[Path]) -> list[Path]:
             out.append(p)
         elif p.is_dir():
             folder = p / "judgments" if (p / "judgments").is_dir() else p
-            found = sorted(folder.glob("*.jsonl"))
+            # Per-item spreads of --samples K (*.items.jsonl) are not judgments.
+            found = sorted(f for f in folder.glob("*.jsonl") if not f.name.endswith(".items.jsonl"))
             if not found:
                 raise ConfigError(f"--judgments {p}: no *.jsonl judgments file in {folder}")
             out.extend(found)
@@ -60,7 +61,8 @@ def agree_cmd(
     ),
     out: Path | None = typer.Option(
         None, "--out", show_default=False,
-        help="Where to write agreement.json (default ./agreement.json); with --template, the output folder "
+        help="Where to write agreement.json (default: beside the run directories of --judgments, e.g. "
+        "runs/agreement.json, where 'realedit report' finds it; else ./agreement.json); with --template, the output folder "
         "(default <run>/ratings/).",
     ),
     resamples: int = typer.Option(2000, "--resamples", min=0, help="Bootstrap resamples of source photos."),
@@ -84,7 +86,21 @@ def agree_cmd(
         raise ConfigError("give --human ratings.csv (or --template RUN to make a ratings sheet); see --help")
     if not judgments and not judge_ratings:
         raise ConfigError("give the judge's scores: --judgments runs/<id>/judgments/<file>.jsonl or --judge-ratings FILE")
-    _compute(human, judgments or [], judge_ratings or [], out or Path("agreement.json"), resamples, seed, level)
+    _compute(human, judgments or [], judge_ratings or [], out or _default_out(judgments or []), resamples, seed, level)
+
+
+def _default_out(judgments: list[Path]) -> Path:
+    """``<runs>/agreement.json`` when the judgments live in run directories under one parent, so that
+    ``realedit report --runs <runs>`` renders it; else ``./agreement.json``."""
+    parents = set()
+    for p in judgments:
+        p = Path(p).resolve()
+        run = p.parent.parent if p.is_file() and p.parent.name == "judgments" else (
+            p.parent if p.name == "judgments" else p)
+        if not (run / "manifest.json").is_file() and not (run / "judgments").is_dir():
+            return Path("agreement.json")
+        parents.add(run.parent)
+    return parents.pop() / "agreement.json" if len(parents) == 1 else Path("agreement.json")
 
 
 def _compute(
