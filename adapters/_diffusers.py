@@ -63,7 +63,7 @@ def load_pipeline(pipeline_cls: Any, weights: str, *, revision: str | None, dtyp
         return pipeline_cls.from_pretrained(
             str(path) if path.is_dir() else weights, revision=revision, torch_dtype=torch_dtype(dtype), **kwargs
         )
-    except (OSError, ValueError, EnvironmentError) as exc:  # hub errors derive from OSError
+    except (OSError, ValueError) as exc:  # hub errors derive from OSError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise WeightsError(
             f"cannot load weights {weights!r}{f' at revision {revision!r}' if revision else ''} "

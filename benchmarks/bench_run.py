@@ -108,12 +108,12 @@ def main() -> None:
         if args.gpu:
             ours4.append(realedit_loop(model, bench, samples, work / f"run4_{r}", 4))
     p, o1 = statistics.median(plain), statistics.median(ours1)
-    print(f"plain diffusers loop : {p:.4f} s/sample  ({1 / p:.2f} images/s)  rounds={['%.4f' % x for x in plain]}")
-    print(f"realedit run batch 1 : {o1:.4f} s/sample  ({1 / o1:.2f} images/s)  rounds={['%.4f' % x for x in ours1]}")
+    print(f"plain diffusers loop : {p:.4f} s/sample  ({1 / p:.2f} images/s)  rounds={[f'{x:.4f}' for x in plain]}")
+    print(f"realedit run batch 1 : {o1:.4f} s/sample  ({1 / o1:.2f} images/s)  rounds={[f'{x:.4f}' for x in ours1]}")
     print(f"ratio realedit/plain seconds per sample (batch 1): {o1 / p:.3f}  (target <= 1.10)")
     if args.gpu:
         o4 = statistics.median(ours4)
-        print(f"realedit run batch 4 : {o4:.4f} s/sample  ({1 / o4:.2f} images/s)  rounds={['%.4f' % x for x in ours4]}")
+        print(f"realedit run batch 4 : {o4:.4f} s/sample  ({1 / o4:.2f} images/s)  rounds={[f'{x:.4f}' for x in ours4]}")
         print(f"throughput vs plain loop: batch 1 {p / o1:.2f}x (target >= 1.0x), batch 4 {p / o4:.2f}x (target >= 1.5x)")
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 
