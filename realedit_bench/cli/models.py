@@ -10,14 +10,13 @@ def models_cmd(
 ) -> None:
     """List editing models: name, family, default weights, steps, guidance, resolution, licence."""
     import inspect
+    import sys
 
     from rich.console import Console
     from rich.table import Table
 
     from realedit_bench.editing import describe
     from realedit_bench.registries import ADAPTERS
-
-    import sys
 
     # Off a terminal rich assumes 80 columns; the table needs more to stay readable in logs.
     console = Console() if sys.stdout.isatty() else Console(width=160)
