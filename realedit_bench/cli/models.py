@@ -5,6 +5,10 @@ from __future__ import annotations
 import typer
 
 
+#: Constructor argument -> class attribute holding its default, where the names differ.
+_CLASS_DEFAULTS = {"guidance_scale": "default_guidance", "image_guidance_scale": "default_image_guidance"}
+
+
 def models_cmd(
     params: str | None = typer.Option(None, "--params", help="Show the settings (-M keys) of one model."),
 ) -> None:
@@ -27,7 +31,10 @@ def models_cmd(
         table.add_column("default")
         for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
             default = "required" if p.default is inspect.Parameter.empty else repr(p.default)
-            table.add_row(p.name, "class default" if default == "None" else default)
+            if default == "None":  # resolved from the class's documented defaults, when it has one
+                attr = _CLASS_DEFAULTS.get(p.name, f"default_{p.name}")
+                default = repr(getattr(cls, attr)) if getattr(cls, attr, None) is not None else "None"
+            table.add_row(p.name, default)
         console.print(table)
         return
     table = Table(title="editing models")
