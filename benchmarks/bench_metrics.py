@@ -70,10 +70,10 @@ def build_data(root: Path, n_pairs: int) -> tuple[Path, Path]:
     n_photos = -(-n_pairs // len(CATS))
     mapping = {}
     rng = np.random.default_rng(0)
+    real = sorted((REAL_EDIT / "imgs").glob("*.jpeg"), key=lambda q: int(q.stem) if q.stem.isdigit() else 0)
     for i in range(1, n_photos + 1):
-        src = REAL_EDIT / "imgs" / f"{i}.jpeg"
-        if src.is_file():
-            (data / "imgs" / f"{i}.jpeg").write_bytes(src.read_bytes())
+        if i <= len(real):
+            (data / "imgs" / f"{i}.jpeg").write_bytes(real[i - 1].read_bytes())
         else:
             arr = rng.integers(0, 256, (853, 1280, 3), dtype=np.uint8)
             Image.fromarray(arr).save(data / "imgs" / f"{i}.jpeg", quality=90)
