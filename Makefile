@@ -22,9 +22,11 @@ help:
 	@echo "make test"
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	@start=$$(date +%s); \
+	  (test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)) && \
+	  $(BIN)/python -m pip install -q --upgrade pip && \
+	  $(BIN)/python -m pip install -q -e '.[test]' && \
+	  echo "installed realedit into $(VENV) in $$(( $$(date +%s) - start )) s"
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
