@@ -91,7 +91,7 @@ def write_annotation_page(edits, out_path: Path, *, thumb_size: int = 384) -> Pa
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=True,
                       undefined=StrictUndefined, keep_trailing_newline=True)
     html = env.get_template("annotate.html.j2").render(
-        csp=csp, model=edits.model, run_id=edits.run_id, n_items=len(items), page_id=page_id,
+        csp=csp, model=edits.model, run_id=edits.run_id, n_items=len(items), page_id=page_id, thumb_size=thumb_size,
         # Ours, escaped for a script block above; the script bytes must stay exact for the CSP hash.
         payload=Markup(payload), js=Markup(js),
     )

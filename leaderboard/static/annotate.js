@@ -9,23 +9,28 @@
   try { state = JSON.parse(localStorage.getItem(storeKey) || "{}"); } catch (e) { state = {}; }
   state.answers = state.answers || {};
   var rater = document.getElementById("rater");
+  var status = document.getElementById("status");
   rater.value = state.rater || "";
+  var boxes = []; // [item, box, mark] to refresh the per-edit markers
   function save() {
     state.rater = rater.value.trim();
     try { localStorage.setItem(storeKey, JSON.stringify(state)); } catch (e) { /* private mode: no saving */ }
     progress();
   }
   function key(item, p) { return item.sample_id + "\u0000" + p; }
+  function answer(item, p) { return state.answers[key(item, p)] || {score: "", verdict: ""}; }
   function el(tag, text) { var e = document.createElement(tag); if (text !== undefined) e.textContent = text; return e; }
-  function choice(name, values, current, onChange) {
-    var span = el("span");
+  // One radio group; its accessible name (e.g. "following score") tells a screen reader what "4" is about.
+  function choice(name, label, values, current, onChange) {
+    var span = el("span"); span.className = "choice";
+    span.setAttribute("role", "radiogroup"); span.setAttribute("aria-label", label);
     values.forEach(function (v) {
       var lab = el("label"); var inp = document.createElement("input");
       inp.type = "radio"; inp.name = name; inp.value = v; inp.checked = current === v;
       inp.addEventListener("change", function () { onChange(v); });
       lab.appendChild(inp); lab.appendChild(document.createTextNode(" " + v)); span.appendChild(lab);
     });
-    var clear = el("button", "clear"); clear.type = "button";
+    var clear = el("button", "clear"); clear.type = "button"; clear.title = "take this answer back";
     clear.addEventListener("click", function () {
       span.querySelectorAll("input").forEach(function (i) { i.checked = false; }); onChange("");
     });
@@ -33,40 +38,59 @@
     return span;
   }
   var root = document.getElementById("items");
+  var n = data.items.length;
   data.items.forEach(function (item, idx) {
-    var box = el("div"); box.className = "item";
-    box.appendChild(el("h3", (idx + 1) + ". " + item.sample_id + " (" + item.category + ")"));
-    box.appendChild(el("p", "Instruction: " + item.instruction));
+    var box = el("section"); box.className = "item";
+    box.setAttribute("data-sample-id", item.sample_id);
+    var h = el("h2", "Edit " + (idx + 1) + " of " + n + " ");
+    h.appendChild(el("small", item.sample_id + " · " + item.category));
+    var mark = el("span"); mark.className = "mark"; h.appendChild(mark);
+    box.appendChild(h);
+    var ins = el("p"); ins.className = "instruction";
+    ins.appendChild(el("b", "Instruction: ")); ins.appendChild(el("span", item.instruction));
+    box.appendChild(ins);
     var imgs = el("div"); imgs.className = "imgs";
-    [["source", data.sources[item.source]], ["edited", item.edited]].forEach(function (pair) {
+    [["before (source)", data.sources[item.source]], ["after (edited)", item.edited]].forEach(function (pair) {
       var fig = el("figure"); var img = document.createElement("img");
       img.src = pair[1]; img.alt = pair[0] + " image of " + item.sample_id;
-      fig.appendChild(img); fig.appendChild(el("figcaption", pair[0])); imgs.appendChild(fig);
+      fig.appendChild(el("figcaption", pair[0])); fig.appendChild(img); imgs.appendChild(fig);
     });
     box.appendChild(imgs);
     data.perspectives.forEach(function (p) {
-      var a = state.answers[key(item, p)] || {score: "", verdict: ""};
+      var a = answer(item, p);
       var q = el("div"); q.className = "q";
-      q.appendChild(el("b", p + ": ")); q.appendChild(el("span", data.questions[p] + " "));
-      q.appendChild(el("br"));
-      q.appendChild(document.createTextNode("score "));
-      q.appendChild(choice("s-" + idx + "-" + p, ["0", "1", "2", "3", "4", "5"], a.score, function (v) {
+      var head = el("div"); head.appendChild(el("b", p + ": ")); head.appendChild(el("span", data.questions[p]));
+      q.appendChild(head);
+      q.appendChild(el("span", "score ")).className = "what";
+      q.appendChild(choice("s-" + idx + "-" + p, p + " score", ["0", "1", "2", "3", "4", "5"], a.score, function (v) {
         a.score = v; state.answers[key(item, p)] = a; save();
       }));
-      q.appendChild(document.createTextNode(" · verdict "));
-      q.appendChild(choice("v-" + idx + "-" + p, ["yes", "no"], a.verdict, function (v) {
+      q.appendChild(el("span", "verdict ")).className = "what";
+      q.appendChild(choice("v-" + idx + "-" + p, p + " verdict", ["yes", "no"], a.verdict, function (v) {
         a.verdict = v; state.answers[key(item, p)] = a; save();
       }));
       box.appendChild(q);
     });
     root.appendChild(box);
+    boxes.push([item, box, mark]);
   });
   function progress() {
-    var total = data.items.length * data.perspectives.length, done = 0;
-    Object.keys(state.answers).forEach(function (k) { if (state.answers[k].score !== "") done += 1; });
-    var p = document.getElementById("progress");
-    p.textContent = done + " / " + total + " scored";
-    p.className = done === total ? "done" : "todo";
+    var total = n * data.perspectives.length, done = 0, lonely = 0;
+    boxes.forEach(function (b) {
+      var scored = 0;
+      data.perspectives.forEach(function (p) {
+        var a = answer(b[0], p);
+        if (a.score !== "") { scored += 1; } else if (a.verdict !== "") { lonely += 1; }
+      });
+      done += scored;
+      b[2].textContent = scored === data.perspectives.length ? "✓ done" : scored + " / " + data.perspectives.length + " scored";
+      b[1].classList.toggle("complete", scored === data.perspectives.length);
+    });
+    var el2 = document.getElementById("progress");
+    el2.textContent = done + " / " + total + " scored" +
+      (lonely ? " · " + lonely + " verdict" + (lonely > 1 ? "s" : "") + " without a score (not exported)" : "");
+    el2.className = done === total ? "done" : "todo";
+    return done;
   }
   function csvCell(v) {
     v = String(v);
@@ -88,12 +112,16 @@
   rater.addEventListener("input", save);
   document.getElementById("export").addEventListener("click", function () {
     if (!rater.value.trim()) { alert("Type your name (rater id) first."); rater.focus(); return; }
+    var done = progress();
+    if (!done) { alert("Nothing to export yet: give at least one score."); return; }
     var blob = new Blob([toCsv()], {type: "text/csv"});
     var a = document.createElement("a");
     a.href = URL.createObjectURL(blob);
     a.download = "ratings-" + rater.value.trim().replace(/[^A-Za-z0-9_-]+/g, "_") + ".csv";
     document.body.appendChild(a); a.click(); a.remove();
     setTimeout(function () { URL.revokeObjectURL(a.href); }, 1000);
+    status.textContent = "exported " + done + " rating" + (done > 1 ? "s" : "") + " to " + a.download +
+      " (see your downloads folder)";
   });
   progress();
 })();
