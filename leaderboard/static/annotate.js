@@ -7,7 +7,12 @@
   var storeKey = "realedit-annotate-" + document.body.getAttribute("data-page-id");
   var state = {};
   try { state = JSON.parse(localStorage.getItem(storeKey) || "{}"); } catch (e) { state = {}; }
-  state.answers = state.answers || {};
+  // Whatever is stored (another version, a hand edit, "null") must not stop the page from rendering.
+  function isObject(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
+  if (!isObject(state)) state = {};
+  if (!isObject(state.answers)) state.answers = {};
+  if (typeof state.rater !== "string") state.rater = "";
+  var SCORES = ["0", "1", "2", "3", "4", "5"], VERDICTS = ["yes", "no"];
   var rater = document.getElementById("rater");
   var status = document.getElementById("status");
   rater.value = state.rater || "";
@@ -18,7 +23,11 @@
     progress();
   }
   function key(item, p) { return item.sample_id + "\u0000" + p; }
-  function answer(item, p) { return state.answers[key(item, p)] || {score: "", verdict: ""}; }
+  function answer(item, p) {
+    var a = state.answers[key(item, p)];
+    if (!isObject(a)) a = {};
+    return {score: SCORES.indexOf(a.score) >= 0 ? a.score : "", verdict: VERDICTS.indexOf(a.verdict) >= 0 ? a.verdict : ""};
+  }
   function el(tag, text) { var e = document.createElement(tag); if (text !== undefined) e.textContent = text; return e; }
   // One radio group; its accessible name (e.g. "following score") tells a screen reader what "4" is about.
   function choice(name, label, values, current, onChange) {
@@ -62,11 +71,11 @@
       var head = el("div"); head.appendChild(el("b", p + ": ")); head.appendChild(el("span", data.questions[p]));
       q.appendChild(head);
       q.appendChild(el("span", "score ")).className = "what";
-      q.appendChild(choice("s-" + idx + "-" + p, p + " score", ["0", "1", "2", "3", "4", "5"], a.score, function (v) {
+      q.appendChild(choice("s-" + idx + "-" + p, p + " score", SCORES, a.score, function (v) {
         a.score = v; state.answers[key(item, p)] = a; save();
       }));
       q.appendChild(el("span", "verdict ")).className = "what";
-      q.appendChild(choice("v-" + idx + "-" + p, p + " verdict", ["yes", "no"], a.verdict, function (v) {
+      q.appendChild(choice("v-" + idx + "-" + p, p + " verdict", VERDICTS, a.verdict, function (v) {
         a.verdict = v; state.answers[key(item, p)] = a; save();
       }));
       box.appendChild(q);
@@ -101,8 +110,8 @@
     var lines = ["sample_id,model,perspective,rater,score,verdict"];
     data.items.forEach(function (item) {
       data.perspectives.forEach(function (p) {
-        var a = state.answers[key(item, p)];
-        if (!a || a.score === "") return; // blank: not rated (a verdict alone is not exported)
+        var a = answer(item, p);
+        if (a.score === "") return; // blank: not rated (a verdict alone is not exported)
         lines.push([item.sample_id, data.model, p, who, a.score, a.verdict].map(csvCell).join(","));
       });
     });
