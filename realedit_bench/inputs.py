@@ -66,7 +66,7 @@ def resolve_edits(
     """Pair every benchmark sample with its edited image under ``images`` (see module docstring)."""
     root = Path(images)
     if not root.is_dir():
-        raise ConfigError(f"--images {root} is not a directory (give a run directory or a folder of edited images)")
+        raise ConfigError(f"{root} is not a directory (give a run directory or a folder of edited images)")
     if is_run_dir(root):
         manifest = read_model(root / "manifest.json", RunManifest)
         bench_name = benchmark or manifest.benchmark.name
