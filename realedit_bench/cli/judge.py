@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import typer
 
@@ -86,22 +87,24 @@ def judge_cmd(
     from realedit_bench.inputs import EditSet, resolve_edits
     from realedit_bench.judges.backends import make_backend
     from realedit_bench.judges.cache import JudgeCache
-    from realedit_bench.judges.engine import EngineConfig, JudgeAborted
+    from realedit_bench.judges.engine import PARSE_MODES, EngineConfig, JudgeAborted, ParseMode
     from realedit_bench.judges.prices import load_prices
     from realedit_bench.judges.rubric import load_rubric
     from realedit_bench.judges.runner import JudgeOptions, judge_edits, render_table
-    from realedit_bench.schema.base import PERSPECTIVES
+    from realedit_bench.schema.base import PERSPECTIVES, is_perspective
     from realedit_bench.settings import cache_root
 
     console = Console()
     err = Console(stderr=True, highlight=False)
     # Everything a user can get wrong is checked before any image is read or any call is made.
-    if parse not in ("robust", "paper"):
+    if parse not in PARSE_MODES:
         raise ConfigError(f"--parse must be robust or paper, not {parse!r}")
-    persp = split_csv(perspective) or list(PERSPECTIVES)
-    bad = [p for p in persp if p not in PERSPECTIVES]
+    parse_mode = cast(ParseMode, parse)  # checked just above
+    names = split_csv(perspective) or list(PERSPECTIVES)
+    bad = [p for p in names if not is_perspective(p)]
     if bad:
         raise ConfigError(f"unknown perspective {bad[0]!r} (known: {', '.join(PERSPECTIVES)})")
+    persp = [p for p in names if is_perspective(p)]
     if cache is not None and no_cache:
         raise ConfigError("--cache and --no-cache exclude each other")
     rub = load_rubric(rubric)
@@ -130,7 +133,7 @@ def judge_cmd(
     engine = EngineConfig(
         concurrency=concurrency, timeout=timeout, max_retries=max_retries, backoff_base=backoff,
         retry_after_cap=retry_after_cap, failure_streak=failure_streak, temperature=temperature, seed=seed,
-        parse_mode=parse, max_cost=max_cost, batch=batch,  # type: ignore[arg-type]
+        parse_mode=parse_mode, max_cost=max_cost, batch=batch,
     )
     options = JudgeOptions(judge=judge, samples=samples, perspectives=persp, engine=engine, dry_run=dry_run,
                            wait=wait, poll_interval=poll_interval)

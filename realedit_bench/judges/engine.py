@@ -40,7 +40,7 @@ from realedit_bench.judges.parse import (
 from realedit_bench.judges.prices import PriceTable, estimate_image_tokens, estimate_text_tokens, load_prices
 from realedit_bench.judges.rubric import RenderedPrompt, Rubric
 from realedit_bench.provenance import utc_now
-from realedit_bench.schema.base import PERSPECTIVES
+from realedit_bench.schema.base import PERSPECTIVES, Perspective
 from realedit_bench.schema.judge import Usage
 
 
@@ -56,11 +56,16 @@ class JudgeItem(NamedTuple):
     images: Mapping[str, Path | bytes]
 
 
+#: How replies are read: our robust parser with one re-ask, or the authors' released parser.
+ParseMode = Literal["robust", "paper"]
+PARSE_MODES: tuple[ParseMode, ...] = ("robust", "paper")
+
+
 class Task(NamedTuple):
     """One ask: an item, a perspective, and which of the ``--samples K`` repeats."""
 
     item: JudgeItem
-    perspective: str
+    perspective: Perspective
     repeat: int = 0
 
 
@@ -77,7 +82,7 @@ class EngineConfig:
     failure_streak: int = 20
     temperature: float | None = 0.0
     seed: int | None = 0
-    parse_mode: Literal["robust", "paper"] = "robust"
+    parse_mode: ParseMode = "robust"
     max_cost: float | None = None
     batch: bool = False
 
@@ -100,7 +105,7 @@ class Outcome:
     """The judgment of one task (engine-level; the runner adds sample fields)."""
 
     item_id: str
-    perspective: str
+    perspective: Perspective
     repeat: int
     status: Literal["ok", "invalid", "refused", "error"]
     verdict: bool | None = None
@@ -431,7 +436,7 @@ def judge_items(
     *,
     judge: str | Backend,
     rubric: str | Rubric = "realedit-v1",
-    perspectives: Sequence[str] = PERSPECTIVES,
+    perspectives: Sequence[Perspective] = PERSPECTIVES,
     samples: int = 1,
     config: EngineConfig | None = None,
     cache: Path | JudgeCache | None = None,
@@ -465,7 +470,7 @@ def judge_items(
     backend = make_backend(judge) if isinstance(judge, str) else judge
     rub = load_rubric(rubric) if not isinstance(rubric, Rubric) else rubric
     own_cache = isinstance(cache, (str, Path))
-    jc = JudgeCache(Path(cache)) if own_cache else cache  # type: ignore[arg-type]
+    jc = JudgeCache(Path(cache)) if isinstance(cache, (str, Path)) else cache
     engine = JudgeEngine(backend, rub, config=config, cache=jc)
     tasks = [Task(it, p, r) for it in items for p in perspectives for r in range(samples)]
     results: list[Outcome] = []

@@ -68,7 +68,9 @@ def parse_paper(text: str | None) -> PaperParse:
 
 def looks_like_refusal(text: str | None) -> bool:
     """True when an unparseable reply reads as the judge declining the task."""
-    return bool(text) and bool(_REFUSAL_RE.search(text.strip()))
+    if not text:
+        return False
+    return bool(_REFUSAL_RE.search(text.strip()))
 
 
 def _candidates(text: str) -> list[str]:

@@ -43,12 +43,13 @@ def summarize_perspective(groups: Sequence[list[JudgmentRow]], *, n_resamples: i
     scores: list[float] = []
     clusters: list[str] = []
     for asks in groups:
-        ok = [r for r in asks if r.status == "ok" and r.score is not None and r.verdict is not None]
+        # (row, score) pairs keep the narrowed, non-None score next to its row.
+        ok = [(r, r.score) for r in asks if r.status == "ok" and r.score is not None and r.verdict is not None]
         if ok:
             counts["ok"] += 1
-            verdicts.append(sum(1.0 for r in ok if r.verdict) / len(ok))
-            scores.append(sum(float(r.score) for r in ok) / len(ok))  # type: ignore[arg-type]
-            clusters.append(ok[0].image_id)
+            verdicts.append(sum(1.0 for r, _ in ok if r.verdict) / len(ok))
+            scores.append(sum(float(s) for _, s in ok) / len(ok))
+            clusters.append(ok[0][0].image_id)
         else:
             counts[asks[-1].status] += 1
     acc = cluster_mean_ci(verdicts, clusters, n_resamples=n_resamples)
@@ -105,15 +106,15 @@ def summarize_rows(rows: Iterable[JudgmentRow], *, n_resamples: int = 2000) -> d
 
 def item_stat(asks: Sequence[JudgmentRow]) -> ItemStat:
     """Mean, median, spread and standard deviation of one item's ok asks."""
-    ok = [r for r in asks if r.status == "ok" and r.score is not None]
-    scores = [float(r.score) for r in ok]  # type: ignore[arg-type]
+    ok = [(r, r.score) for r in asks if r.status == "ok" and r.score is not None]
+    scores = [float(s) for _, s in ok]
     return ItemStat(
         sample_id=asks[0].sample_id, perspective=asks[0].perspective, n=len(asks), n_ok=len(ok),
         score_mean=statistics.fmean(scores) if scores else None,
         score_median=statistics.median(scores) if scores else None,
         score_spread=(max(scores) - min(scores)) if scores else None,
         score_std=statistics.pstdev(scores) if scores else None,
-        yes_share=(sum(1 for r in ok if r.verdict) / len(ok)) if ok else None,
+        yes_share=(sum(1 for r, _ in ok if r.verdict) / len(ok)) if ok else None,
     )
 
 
@@ -154,19 +155,20 @@ def paper_figures(rows: Iterable[JudgmentRow]) -> tuple[dict[str, dict[str, floa
     dropped = 0
     for persp_rows in by_sample.values():
         parses = [persp_rows.get(p) for p in PERSPECTIVES]
-        pp = [r.paper_parse if r is not None else None for r in parses]
-        if any(not p or not p.get("text", True) or parses[i].status == "error"  # type: ignore[union-attr]
-               for i, p in enumerate(pp)):
+        # A perspective counts only with a row, a text reply and no call error.
+        pp = [r.paper_parse for r in parses
+              if r is not None and r.paper_parse and r.paper_parse.get("text", True) and r.status != "error"]
+        if len(pp) < len(PERSPECTIVES):
             dropped += 1
             continue
         for p, name in zip(pp, PERSPECTIVES, strict=True):
-            yn[name].append(1.0 if p["verdict"] else 0.0)  # type: ignore[index]
-            if not p["ok"]:  # type: ignore[index]
+            yn[name].append(1.0 if p["verdict"] else 0.0)
+            if not p["ok"]:
                 break
-            sc[name].append(float(p["score"]))  # type: ignore[index]
-        if not all(p["ok"] for p in pp):  # type: ignore[index]
+            sc[name].append(float(p["score"]))
+        if not all(p["ok"] for p in pp):
             dropped += 1
-    figures = {
+    figures: dict[str, dict[str, float | int | None]] = {
         name: {
             "n": len(sc[name]),
             "accuracy": statistics.fmean(yn[name]) if yn[name] else None,

@@ -6,17 +6,27 @@ older ones; a row without ``schema_version`` is taken as version 1.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Category = Literal["local", "remove", "add", "texture", "background", "global", "style"]
 #: The seven Real-Edit edit types, in the order the benchmark lists them.
-CATEGORIES: tuple[str, ...] = ("local", "remove", "add", "texture", "background", "global", "style")
+CATEGORIES: tuple[Category, ...] = ("local", "remove", "add", "texture", "background", "global", "style")
 
 Perspective = Literal["following", "preserving", "quality"]
 #: The three judging perspectives of the paper.
-PERSPECTIVES: tuple[str, ...] = ("following", "preserving", "quality")
+PERSPECTIVES: tuple[Perspective, ...] = ("following", "preserving", "quality")
+
+
+def is_category(value: object) -> TypeGuard[Category]:
+    """True when ``value`` is one of :data:`CATEGORIES` (narrows a checked string to :data:`Category`)."""
+    return value in CATEGORIES
+
+
+def is_perspective(value: object) -> TypeGuard[Perspective]:
+    """True when ``value`` is one of :data:`PERSPECTIVES` (narrows a checked string to :data:`Perspective`)."""
+    return value in PERSPECTIVES
 
 
 class Row(BaseModel):

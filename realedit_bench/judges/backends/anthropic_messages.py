@@ -56,7 +56,8 @@ def classify_anthropic_error(exc: Exception) -> CallError:
     if isinstance(exc, anthropic.APIStatusError):
         status = exc.status_code
         body = exc.body if isinstance(exc.body, dict) else {}
-        err = body.get("error") if isinstance(body.get("error"), dict) else {}
+        inner = body.get("error")
+        err: dict[str, Any] = inner if isinstance(inner, dict) else {}
         etype = err.get("type") or ""
         message = str(err.get("message") or exc)[:300]
         if status == 402 or etype in QUOTA_TYPES:
