@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from realedit_bench.errors import ConfigError, DataError
 from realedit_bench.schema.base import CATEGORIES
+from realedit_bench.schema.metrics import Reference
 
 
 class Sample(NamedTuple):
@@ -46,7 +47,7 @@ class Benchmark:
 
     name: str = ""
     #: What metrics compare an edit with: the source photo or a ground-truth target.
-    reference: str = "source"
+    reference: Reference = "source"
 
     def load(self, data_dir: Path) -> LoadedBenchmark:
         """Load and validate every sample under ``data_dir``."""

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from PIL import Image
 
@@ -27,7 +27,7 @@ from realedit_bench.jsonio import JsonlAppender, atomic_write_json, read_rows
 from realedit_bench.metrics import DEFAULT_ORDER, METRICS
 from realedit_bench.metrics.core import FeatureStore, Item, Metric, label_for
 from realedit_bench.provenance import utc_now
-from realedit_bench.schema.metrics import MetricRow, MetricSummary
+from realedit_bench.schema.metrics import REFERENCES, MetricRow, MetricSummary, Reference
 from realedit_bench.stats.bootstrap import cluster_mean_ci
 
 ROWS_FILE = "metrics.jsonl"
@@ -44,11 +44,18 @@ class MetricsResult(NamedTuple):
     skipped: int
 
 
-def benchmark_reference(name: str) -> str:
-    """``source`` or ``target``: what the benchmark's edits are compared with."""
+def benchmark_reference(name: str) -> Reference:
+    """``source`` or ``target``: what the benchmark's edits are compared with.
+
+    Raises:
+        ConfigError: a (plug-in) benchmark declares another reference.
+    """
     from realedit_bench.registries import BENCHMARKS
 
-    return str(getattr(BENCHMARKS.get(name), "reference", "source"))
+    ref = str(getattr(BENCHMARKS.get(name), "reference", "source"))
+    if ref not in REFERENCES:
+        raise ConfigError(f"benchmark {name!r} has reference {ref!r}; it must be one of {', '.join(REFERENCES)}")
+    return cast(Reference, ref)  # checked just above
 
 
 def choose_metrics(names: Sequence[str] | None, bench: LoadedBenchmark) -> list[Metric]:
@@ -124,7 +131,7 @@ def _sha_or_none(cache: _ImageCache, path: Path) -> str | None:
         return None
 
 
-def _load(entry: EditedItem, reference: str, cache: _ImageCache) -> _Loaded:
+def _load(entry: EditedItem, reference: Reference, cache: _ImageCache) -> _Loaded:
     sample = entry.sample
     try:
         edited_sha = cache.sha(entry.edited)
@@ -225,19 +232,19 @@ def compute_metrics(
                 store.fill_texts(texts)
             for ld in loaded:
                 s = ld.entry.sample
-                common = dict(
-                    sample_id=s.sample_id, image_id=s.image_id, category=s.category, reference=reference,
-                    image_sha256=ld.edited_sha, reference_sha256=ld.reference_sha, metrics=names,
-                    metric_models=refs,
-                )
-                if ld.item is None:
-                    row = MetricRow(status="error", error=ld.error, finished_at=utc_now(), **common)
-                else:
+                values: dict[str, float] = {}
+                if ld.item is not None:
                     values = {m.name: m(ld.item, store) for m in metrics if m.applies(ld.item)}
                     # An undefined value (e.g. directional CLIP of an unchanged image: a zero vector) is
                     # left out rather than written as NaN, so it neither breaks JSON nor poisons means.
                     values = {k: v for k, v in values.items() if math.isfinite(v)}
-                    row = MetricRow(status="ok", values=values, finished_at=utc_now(), **common)
+                row = MetricRow(
+                    sample_id=s.sample_id, image_id=s.image_id, category=s.category, reference=reference,
+                    status="ok" if ld.item is not None else "error", values=values,
+                    error=ld.error if ld.item is None else None,
+                    image_sha256=ld.edited_sha, reference_sha256=ld.reference_sha, metrics=names,
+                    metric_models=refs, finished_at=utc_now(),
+                )
                 appender.append(row)
                 previous[s.sample_id] = row
             store.forget([it.edited_key for it in ok])
@@ -259,7 +266,7 @@ def summarize(
     rows: Sequence[MetricRow],
     metrics: Sequence[Metric],
     *,
-    reference: str,
+    reference: Reference,
     run_id: str,
     model: str,
     benchmark: str,
@@ -291,7 +298,7 @@ def summarize(
         run_id=run_id,
         model=model,
         benchmark=benchmark,
-        reference=reference,  # type: ignore[arg-type]
+        reference=reference,
         metric_models=metric_models,
         labels={m.name: label_for(m, reference) for m in metrics},
         higher_is_better={m.name: m.higher_is_better for m in metrics},

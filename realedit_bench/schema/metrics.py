@@ -8,6 +8,10 @@ from pydantic import Field
 
 from realedit_bench.schema.base import Row
 
+#: What metrics compare an edit with: the source photo (Real-Edit) or a ground-truth target (MagicBrush).
+Reference = Literal["source", "target"]
+REFERENCES: tuple[Reference, ...] = ("source", "target")
+
 
 class MetricRow(Row):
     """Automatic metrics of one edited sample against its reference."""
@@ -15,7 +19,7 @@ class MetricRow(Row):
     sample_id: str = Field(description="Sample id.")
     image_id: str = Field(description="Source photo id (for bootstrap by photo).")
     category: str = Field(description="Edit type (benchmark specific).")
-    reference: Literal["source", "target"] = Field(
+    reference: Reference = Field(
         description="source: compared with the input photo (a preservation measure, Real-Edit); "
         "target: compared with a ground-truth edit (MagicBrush)."
     )
@@ -40,7 +44,7 @@ class MetricSummary(Row):
     run_id: str = Field(description="Run directory name.")
     model: str = Field(description="Editing model.")
     benchmark: str = Field(description="Benchmark name.")
-    reference: Literal["source", "target"] = Field(description="What the edits were compared with.")
+    reference: Reference = Field(description="What the edits were compared with.")
     metric_models: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="metric model -> {id, revision, path}."
     )
