@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from types import TracebackType
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class JudgeScores(NamedTuple):
     """One judge's scores, one per (sample, model, perspective), ready to hold against the humans."""
 
     name: str
-    source: str
+    source: Literal["judgments", "judge-ratings"]
     #: ``rater`` is the judge's name; repeats are already averaged.
     ratings: list[Rating]
     #: (sample_id, model, perspective) whose repeated verdicts split evenly.
@@ -76,7 +77,7 @@ def judges_from_judgments(rows: Iterable[JudgmentRow]) -> list[JudgeScores]:
         image: dict[tuple[str, str, str], str] = {}
         not_ok: dict[str, int] = defaultdict(int)
         for r in groups[name]:
-            key = (r.sample_id, r.model, r.perspective)
+            key: tuple[str, str, str] = (r.sample_id, r.model, r.perspective)
             if r.status != "ok" or r.score is None:
                 not_ok[r.status if r.status != "ok" else "ok without a score"] += 1
                 continue
@@ -229,14 +230,14 @@ def _gather(
     for r in judge.ratings:
         if r.perspective != perspective:
             continue
-        i = ii.get((r.sample_id, r.model))
-        if i is None:
+        j = ii.get((r.sample_id, r.model))
+        if j is None:
             continue
-        jscore[i] = r.score
+        jscore[j] = r.score
         if r.verdict is not None:
-            jverd[i] = float(r.verdict)
+            jverd[j] = float(r.verdict)
         if (r.sample_id, r.model, perspective) in judge.tied_verdicts:
-            jtie[i] = True
+            jtie[j] = True
     return _Data(
         items,
         raters,
@@ -425,10 +426,10 @@ def _fair(d: _Data, ctx: _Ctx) -> FairComparison:
         if sel.sum() >= 1:
             jpairs.append((jint[sel], hint[sel, r], d.cluster[sel]))
     for r in range(nr):
-        for s in range(r + 1, nr):
-            sel = rated[:, r] & rated[:, s]
+        for r2 in range(r + 1, nr):
+            sel = rated[:, r] & rated[:, r2]
             if sel.sum() >= 1:
-                hpairs.append((hint[sel, r], hint[sel, s], d.cluster[sel]))
+                hpairs.append((hint[sel, r], hint[sel, r2], d.cluster[sel]))
     n_pairs = len(hpairs)
     with np.errstate(invalid="ignore"), _quiet():
         qj = np.nanmean(ag.cohen_kappa_many(jpairs, SCORE_LABELS, ctx.counts, "quadratic").kappa, axis=1) \
@@ -461,8 +462,10 @@ class _quiet:
         self._w.__enter__()
         warnings.simplefilter("ignore", RuntimeWarning)
 
-    def __exit__(self, *exc: object) -> None:
-        self._w.__exit__(*exc)
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._w.__exit__(exc_type, exc, tb)
 
 
 def _reading(diff: Stat, what: str) -> str | None:
@@ -508,8 +511,8 @@ def _system(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx) -> SystemL
     present = [m for m in range(len(d.models)) if np.any(mod == m)]
     k = len(present)
     if k < 3:
-        why = f"system level needs at least 3 models with judged, human-rated edits; got {k}"
-        return SystemLevel(kendall_tau_b=Stat(n=k, note=why), spearman=Stat(n=k, note=why), note=why)
+        few = f"system level needs at least 3 models with judged, human-rated edits; got {k}"
+        return SystemLevel(kendall_tau_b=Stat(n=k, note=few), spearman=Stat(n=k, note=few), note=few)
     remap = {m: i for i, m in enumerate(present)}
     col = np.array([remap[m] for m in mod])
     cl = d.cluster[mask]
@@ -526,7 +529,7 @@ def _system(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx) -> SystemL
         hm = (ctx.counts @ hs) / den
     tau, rho = ag.rank_correlations(jm, hm)
     names = [d.models[m] for m in present]
-    why = None
+    why: str | None = None
     if np.all(jm[0] == jm[0][0]):
         why = "the judge gives every model the same mean score; a ranking correlation is undefined"
     elif np.all(hm[0] == hm[0][0]):
@@ -611,7 +614,7 @@ def compute_agreement(
     ctx = _Ctx(ag.resample_counts(len(photos), n_resamples, seed), level, seed)
     out = []
     for judge in judges:
-        persp = {}
+        persp: dict[str, PerspectiveAgreement] = {}
         for p in PERSPECTIVES:
             res = perspective_agreement(humans, judge, p, photo_index, ctx)
             if res is not None:

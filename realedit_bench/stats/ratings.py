@@ -219,7 +219,7 @@ def read_ratings(paths: Iterable[Path], *, what: str = "ratings") -> RatingSet:
                 )
             raw_score = rec.get("score")
             score = math.nan
-            if _blank(raw_score):
+            if raw_score is None or _blank(raw_score):
                 row_problems.append(f"{where}: score is empty (a verdict needs a score beside it)")
             else:
                 try:
