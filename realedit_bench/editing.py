@@ -55,7 +55,7 @@ def describe(cls: type) -> dict[str, Any]:
     }
 
 
-def coerce_overrides(cls: type, overrides: dict[str, str]) -> dict[str, Any]:
+def coerce_overrides(cls: type[Any], overrides: dict[str, str]) -> dict[str, Any]:
     """Turn ``-M key=value`` strings into constructor arguments typed by ``cls.__init__``'s annotations.
 
     Unknown keys are an error that lists the accepted ones.

@@ -69,7 +69,7 @@ def _safe_rel(name: str) -> PurePosixPath:
     return pure
 
 
-def _captions(data: Any, session: str, name: str) -> str | None:
+def _captions(data: object, session: str, name: str) -> str | None:
     """Caption of file ``name`` from ``{session: {name: caption}}`` (or a flat ``{name: caption}``)."""
     if not isinstance(data, dict):
         return None
@@ -144,7 +144,7 @@ def _json(src: _Source, name: str, required: bool) -> Any:
         raise DataError(f"{src.origin}: {name} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
 
 
-def _image_rel(session: str, name: str) -> str:
+def _image_rel(session: str, name: object) -> str:
     if not isinstance(name, str) or not name:
         raise DataError(f"MagicBrush session {session!r}: an image name is missing")
     _safe_rel(name)
@@ -224,8 +224,9 @@ class MagicBrush(Benchmark):
             )
         src = _Source(Path(from_dir))
         sessions = _json(src, "edit_sessions.json", required=True)
-        local = next((_json(src, n, True) for n in LOCAL_CAPTION_FILES if src.has(n)), {})
-        global_ = next((_json(src, n, True) for n in GLOBAL_CAPTION_FILES if src.has(n)), {})
+        # Parsed JSON of any shape; _captions checks it.
+        local: object = next((_json(src, n, True) for n in LOCAL_CAPTION_FILES if src.has(n)), {})
+        global_: object = next((_json(src, n, True) for n in GLOBAL_CAPTION_FILES if src.has(n)), {})
         if not isinstance(sessions, dict) or not sessions:
             raise DataError(f"{src.origin}: edit_sessions.json must be a non-empty object of session id -> turns")
         rows: list[dict[str, Any]] = []

@@ -10,7 +10,7 @@ import difflib
 import importlib
 from collections.abc import Iterator
 from importlib.metadata import entry_points
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from realedit_bench.errors import ConfigError, UnknownNameError
 
@@ -50,7 +50,7 @@ class Registry(Generic[T]):
         self._entries[name] = target
 
     def _scan(self) -> None:
-        if self._scanned:
+        if self._scanned or self.group is None:
             return
         self._scanned = True
         for ep in entry_points(group=self.group):
@@ -92,6 +92,8 @@ class Registry(Generic[T]):
         self._check(name)
         entry = self._entries[name]
         if isinstance(entry, str):
-            entry = import_string(entry)  # type: ignore[assignment]
-            self._entries[name] = entry
-        return entry  # type: ignore[return-value]
+            # The registry's contract: an import string names an object of type T.
+            loaded = cast(T, import_string(entry))
+            self._entries[name] = loaded
+            return loaded
+        return entry

@@ -31,7 +31,7 @@ from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.images import load_image
 from realedit_bench.jsonio import JsonlAppender, atomic_write_bytes, atomic_write_json, read_model, read_rows
 from realedit_bench.provenance import command_line, git_sha, library_versions, utc_now
-from realedit_bench.schema.run import AdapterRef, BenchmarkRef, EditRow, RunManifest
+from realedit_bench.schema.run import AdapterRef, BenchmarkRef, EditRow, RunManifest, RunStatus
 
 #: Stop a run when this many samples in a row fail and none has succeeded: the setup is broken.
 MAX_LEADING_FAILURES = 20
@@ -160,7 +160,7 @@ class Runner:
         self.manifest_path = self.run_dir / "manifest.json"
 
     # -- manifest ------------------------------------------------------------------------------------
-    def _manifest(self, status: str, counts: dict[str, int], timings: dict[str, float]) -> RunManifest:
+    def _manifest(self, status: RunStatus, counts: dict[str, int], timings: dict[str, float]) -> RunManifest:
         params = self.model.params()
         created = utc_now()
         if self.manifest_path.exists():
@@ -188,7 +188,7 @@ class Runner:
             dtype=str(params.get("dtype", "")),
             library_versions=library_versions(),
             hardware=_hardware(str(params.get("device", "cpu"))),
-            status=status,  # type: ignore[arg-type]
+            status=status,
             counts=counts,
             timings=timings,
         )
@@ -209,7 +209,7 @@ class Runner:
                 f"pass another --run-id, or --force to overwrite it"
             )
 
-    def write_manifest(self, status: str, counts: dict[str, int], timings: dict[str, float]) -> None:
+    def write_manifest(self, status: RunStatus, counts: dict[str, int], timings: dict[str, float]) -> None:
         """Write ``manifest.json`` atomically (rank 0 only)."""
         if self.process_index == 0:
             atomic_write_json(self.manifest_path, self._manifest(status, counts, timings))
@@ -265,7 +265,9 @@ class Runner:
             interrupted = interrupted or stop.requested and start + self.batch_size < len(mine)
         edit_total = time.perf_counter() - started
         counts = self.counts()
-        status = "interrupted" if interrupted else ("complete" if counts["ok"] == len(self.samples) else "failed")
+        status: RunStatus = (
+            "interrupted" if interrupted else ("complete" if counts["ok"] == len(self.samples) else "failed")
+        )
         if self.num_processes == 1:
             self.write_manifest(
                 status, counts, {"load": round(load_seconds, 3), "edit_total": round(edit_total, 3)}

@@ -1,6 +1,14 @@
 """Pydantic schemas of every result file. See GUIDE section 4."""
 
-from realedit_bench.schema.base import CATEGORIES, PERSPECTIVES, Category, Perspective, Row, is_category, is_perspective
+from realedit_bench.schema.base import (
+    CATEGORIES,
+    PERSPECTIVES,
+    Category,
+    Perspective,
+    Row,
+    is_category,
+    is_perspective,
+)
 from realedit_bench.schema.judge import JudgeSummary, JudgmentRow, PerspectiveSummary, Usage
 from realedit_bench.schema.metrics import MetricRow, MetricSummary
 from realedit_bench.schema.run import AdapterRef, BenchmarkRef, EditRow, RunManifest

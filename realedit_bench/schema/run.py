@@ -8,6 +8,9 @@ from pydantic import Field
 
 from realedit_bench.schema.base import Row
 
+#: Where a run stands, as its manifest records it.
+RunStatus = Literal["running", "complete", "failed", "interrupted"]
+
 
 class BenchmarkRef(Row):
     """Which benchmark data a run used, identified by content."""
@@ -46,7 +49,7 @@ class RunManifest(Row):
     dtype: str = Field(description="Torch dtype of the model weights.")
     library_versions: dict[str, str] = Field(default_factory=dict, description="Versions of key libraries.")
     hardware: dict[str, Any] = Field(default_factory=dict, description="CPU/GPU description.")
-    status: Literal["running", "complete", "failed", "interrupted"] = Field(
+    status: RunStatus = Field(
         description="complete: every sample ok; failed: some samples errored; interrupted: stopped early."
     )
     counts: dict[str, int] = Field(default_factory=dict, description="Rows by status: ok, error.")
