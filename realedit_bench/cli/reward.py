@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal, cast
 
 import typer
 
@@ -29,6 +30,15 @@ TRAIN_EPILOG = (
     "--num_processes N -m realedit_bench.cli.main reward train ... . Resume an interrupted run with the same "
     "command plus --resume latest."
 )
+
+
+# The choices of TrainConfig's Literal fields, for the casts in train_cmd (mypy flags any drift from
+# reward_model.train.TrainConfig, which stays the one place the values are checked at run time).
+_Variant = Literal["released", "paper"]
+_RewardInputs = Literal["both", "score", "text", "none"]
+_RewardIntegration = Literal["both", "attention", "addition"]
+_MixedPrecision = Literal["auto", "no", "fp16", "bf16"]
+_ReportTo = Literal["tensorboard", "wandb", "none"]
 
 
 def _under_launcher() -> bool:
@@ -123,16 +133,21 @@ def train_cmd(
     from reward_model.train import TrainConfig, check_config, train
 
     try:
+        # typer hands these over as plain strings; TrainConfig (pydantic) checks each against its choices
+        # on construction and a bad one becomes a ConfigError below, so the casts claim nothing unchecked.
         cfg = TrainConfig(
             pretrained=pretrained, output_dir=output_dir, reward_files=list(rewards), triplets=triplets,
-            allow_missing=allow_missing, variant=variant, reward_inputs=reward_inputs,
-            reward_integration=reward_integration, resolution=resolution, center_crop=center_crop,
-            random_flip=random_flip, batch_size=batch_size, gradient_accumulation_steps=grad_accum,
+            allow_missing=allow_missing, variant=cast(_Variant, variant),
+            reward_inputs=cast(_RewardInputs, reward_inputs),
+            reward_integration=cast(_RewardIntegration, reward_integration), resolution=resolution,
+            center_crop=center_crop, random_flip=random_flip, batch_size=batch_size, gradient_accumulation_steps=grad_accum,
             max_steps=max_steps, learning_rate=learning_rate, weight_decay=weight_decay, lr_scheduler=lr_scheduler,
-            lr_warmup_steps=lr_warmup_steps, max_grad_norm=max_grad_norm, mixed_precision=mixed_precision,
+            lr_warmup_steps=lr_warmup_steps, max_grad_norm=max_grad_norm,
+            mixed_precision=cast(_MixedPrecision, mixed_precision),
             gradient_checkpointing=gradient_checkpointing, use_ema=ema, ema_decay=ema_decay,
             conditioning_dropout=conditioning_dropout, checkpoint_every=checkpoint_every,
-            checkpoints_total_limit=checkpoints_total_limit, resume=resume, seed=seed, report_to=report_to,
+            checkpoints_total_limit=checkpoints_total_limit, resume=resume, seed=seed,
+            report_to=cast(_ReportTo, report_to),
             num_workers=num_workers,
         )
     except ValidationError as exc:
