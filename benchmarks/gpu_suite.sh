@@ -13,5 +13,5 @@ export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import torch, diffusers, transformers; print('torch', torch.__version__, 'diffusers', diffusers.__version__, 'transformers', transformers.__version__)" | tee -a "$OUT/gpu.txt"
 timeout 240 python3 benchmarks/bench_run.py --gpu 2>&1 | grep -v -E "Warning|warn\(|it/s\]" | tee "$OUT/bench_run_gpu.txt"
-timeout 200 python3 benchmarks/bench_train.py --gpu 2>&1 | grep -v -E "Warning|warn\(" | tee "$OUT/bench_train_gpu.txt"
+timeout 420 python3 benchmarks/bench_train.py --gpu --control 2>&1 | grep -v -E "Warning|warn\(" | tee "$OUT/bench_train_gpu.txt"
 timeout 90 python3 benchmarks/bench_judge.py 2>&1 | tail -15 | tee "$OUT/bench_judge_16core.txt"
