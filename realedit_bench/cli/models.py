@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-
 #: Constructor argument -> class attribute holding its default, where the names differ.
 _CLASS_DEFAULTS = {"guidance_scale": "default_guidance", "image_guidance_scale": "default_image_guidance"}
 

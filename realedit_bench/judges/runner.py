@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from pydantic import Field
 
 from realedit_bench import __version__
-from realedit_bench.errors import ConfigError, DataError
+from realedit_bench.errors import ConfigError
 from realedit_bench.inputs import EditSet
 from realedit_bench.jsonio import JsonlAppender, atomic_write_json, atomic_write_text, read_model, read_rows
 from realedit_bench.judges.backends.base import Backend, CallError
@@ -48,7 +48,7 @@ from realedit_bench.judges.prices import PriceTable
 from realedit_bench.judges.rubric import Rubric
 from realedit_bench.judges.summary import latest_rows, render_table, summarize_rows
 from realedit_bench.provenance import command_line, utc_now
-from realedit_bench.schema.base import PERSPECTIVES, Perspective, Row, is_category
+from realedit_bench.schema.base import PERSPECTIVES, Perspective, Row
 from realedit_bench.schema.judge import JudgeSummary, JudgmentRow
 
 
@@ -218,9 +218,6 @@ class EditJudging:
     def to_row(self, out: Outcome) -> JudgmentRow:
         """Engine outcome -> schema row with the sample's fields."""
         s = self.samples[out.item_id]
-        # Judgment rows carry Real-Edit's edit types; other benchmarks' categories do not fit them.
-        if not is_category(s.category):
-            raise DataError(f"sample {s.sample_id}: category {s.category!r} is not a Real-Edit edit type")
         return JudgmentRow(
             sample_id=s.sample_id, image_id=s.image_id, category=s.category, model=self.edits.model,
             perspective=out.perspective, repeat=out.repeat, status=out.status, verdict=out.verdict,

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from realedit_bench.schema.base import Category, Perspective, Row
+from realedit_bench.schema.base import Perspective, Row
 
 JudgmentStatus = Literal["ok", "invalid", "refused", "error"]
 
@@ -29,7 +29,7 @@ class JudgmentRow(Row):
 
     sample_id: str = Field(description="Sample id, e.g. '10-local'.")
     image_id: str = Field(description="Source photo id, for bootstrap resampling by photo.")
-    category: Category = Field(description="Edit type.")
+    category: str = Field(description="Edit type (Real-Edit: local ... style; other benchmarks: their own labels).")
     model: str = Field(description="Editing model (adapter name or folder label) that made the image.")
     perspective: Perspective = Field(description="following, preserving or quality.")
     repeat: int = Field(default=0, description="0-based index of this ask among --samples K.")
