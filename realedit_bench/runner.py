@@ -231,10 +231,10 @@ class Runner:
                 _compact(self.edits_path, done)
         # Every process must shard the same to-do list: read it after rank 0 compacted, and let nobody
         # append a row before everyone has read.
-        self._barrier()
+        self.barrier()
         done = _done_rows(self.edits_path, self.run_dir)
         todo = [s for s in self.samples if s.sample_id not in done]
-        self._barrier()
+        self.barrier()
         mine = todo[self.process_index :: self.num_processes]
         self.write_manifest("running", self.counts(), {"load": load_seconds})
         ok = errors = 0
@@ -283,12 +283,19 @@ class Runner:
         n_err = sum(1 for sid in selected if sid not in ok and sid in latest and latest[sid].status == "error")
         return {"ok": n_ok, "error": n_err, "not_run": len(selected) - n_ok - n_err}
 
-    def _barrier(self) -> None:
-        """Wait for every process of a sharded run (no-op for one process)."""
-        if self.num_processes > 1:
-            from accelerate import PartialState
+    def barrier(self) -> None:
+        """Wait for every process of a sharded run (no-op for one process).
 
-            PartialState().wait_for_everyone()
+        Plain ``torch.distributed`` with gloo: it needs no GPU, and accelerate's PartialState does not
+        set up a process group for CPU processes started by torchrun (its barrier is then a no-op).
+        """
+        if self.num_processes <= 1:
+            return
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group(backend="gloo")
+        dist.barrier()
 
     def _run_batch(self, batch: Sequence[Sample]) -> list[EditRow]:
         """Edit a batch; a failing batch call is retried sample by sample to isolate the culprit."""

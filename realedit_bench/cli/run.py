@@ -134,11 +134,8 @@ def _run_with_progress(runner, console, load_seconds: float, show: bool):
 
 def _finish_sharded(runner, load_seconds: float) -> None:
     """All processes wait; rank 0 then writes the final manifest from the merged rows."""
-    from accelerate import PartialState
-
-    state = PartialState()
-    state.wait_for_everyone()
-    if state.is_main_process:
+    runner.barrier()
+    if runner.process_index == 0:
         counts = runner.counts()
         status = "complete" if counts["ok"] == len(runner.samples) else "failed"
         runner.write_manifest(status, counts, {"load": round(load_seconds, 3)})
