@@ -122,7 +122,10 @@ class RealEdit(Benchmark):
         json_path, img_dir = find_layout(data_dir)
         raw = json_path.read_bytes()
         try:
-            mapping = json.loads(raw)
+            # utf-8-sig: a file saved by an editor that writes a byte-order mark is still valid.
+            mapping = json.loads(raw.decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{json_path} is not UTF-8 text ({exc.reason})") from exc
         except json.JSONDecodeError as exc:
             raise DataError(f"{json_path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
         if not isinstance(mapping, dict):

@@ -139,3 +139,13 @@ def test_filters(real_edit_dir):
         select(samples, categories=["colour"])
     with pytest.raises(ConfigError, match="unknown sample id '999-local'"):
         select(samples, sample_ids=["999-local"])
+
+
+def test_a_byte_order_mark_is_accepted_and_non_utf8_is_one_line(real_edit_dir, tmp_path):
+    d = _copy_data(real_edit_dir, tmp_path / "d")
+    text = (d / "eval_instruct.json").read_text()
+    (d / "eval_instruct.json").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert len(RealEdit().load(d).samples) == 14
+    (d / "eval_instruct.json").write_bytes(b'{"2.jpeg": ["1. Local: caf\xe9"]}')
+    with pytest.raises(DataError, match="not UTF-8"):
+        RealEdit().load(d)
