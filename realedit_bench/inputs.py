@@ -22,6 +22,8 @@ from realedit_bench.schema.run import EditRow, RunManifest
 from realedit_bench.settings import resolve_data_dir
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+#: Files realedit itself writes into a judged/measured folder: not edits, never "unmatched".
+OWN_OUTPUTS = {"metrics.jsonl", "metrics_summary.json", "agreement.json", "manifest.json", "edits.jsonl"}
 
 
 class EditedItem(NamedTuple):
@@ -99,7 +101,7 @@ def resolve_edits(
     found: dict[str, Path] = {}
     unmatched: list[str] = []
     for path in sorted(root.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
+        if path.name.startswith(".") or not path.is_file() or path.name in OWN_OUTPUTS:
             continue
         if path.suffix.lower() not in IMAGE_SUFFIXES or path.stem not in by_id:
             unmatched.append(path.name)
