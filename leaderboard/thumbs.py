@@ -72,7 +72,7 @@ class ThumbCache:
         return thumb
 
     def _make(self, path: Path, digest: str) -> Thumb | None:
-        from PIL import Image
+        from PIL import Image, ImageOps
 
         name = f"{digest[:32]}-{self.side}{_SUFFIX}"
         target = self.folder / name
@@ -89,7 +89,7 @@ class ThumbCache:
             check_image_header(path)
             with Image.open(path) as im:
                 im.draft("RGB", (self.side, self.side))  # JPEG: decode at a reduced scale, much faster
-                rgb = im.convert("RGB")
+                rgb = ImageOps.exif_transpose(im).convert("RGB")  # upright, as the editors saw it
         except (DataError, OSError, ValueError):
             return None
         rgb.thumbnail((self.side, self.side), Image.Resampling.LANCZOS)

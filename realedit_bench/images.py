@@ -6,7 +6,7 @@ import hashlib
 import warnings
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from realedit_bench.errors import DataError
 
@@ -45,7 +45,9 @@ def load_image(path: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
         with Image.open(path) as im:
             # Our own cap is checked above; lift PIL's global one only for this decode.
             im.load()
-            return im.convert("RGB")
+            # Upright as a person (and a browser) sees it: a phone photo stores its rotation in EXIF.
+            # A no-op for images without an orientation tag (all of Real-Edit).
+            return ImageOps.exif_transpose(im).convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"image {path} does not decode ({exc.__class__.__name__}: {exc})") from exc
 

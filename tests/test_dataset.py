@@ -149,3 +149,18 @@ def test_a_byte_order_mark_is_accepted_and_non_utf8_is_one_line(real_edit_dir, t
     (d / "eval_instruct.json").write_bytes(b'{"2.jpeg": ["1. Local: caf\xe9"]}')
     with pytest.raises(DataError, match="not UTF-8"):
         RealEdit().load(d)
+
+
+def test_exif_rotated_photos_are_loaded_upright(tmp_path):
+    from PIL import Image
+
+    from realedit_bench.judges.encode import encode_bytes
+
+    im = Image.new("RGB", (40, 20), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    path = tmp_path / "phone.jpeg"
+    im.save(path, exif=exif)
+    assert load_image(path).size == (20, 40)
+    enc = encode_bytes(path.read_bytes(), "original")
+    assert (enc.width, enc.height) == (20, 40) and enc.mime == "image/jpeg"

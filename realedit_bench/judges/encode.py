@@ -31,20 +31,23 @@ class EncodedImage(NamedTuple):
 
 def encode_bytes(raw: bytes, image_format: str, *, jpeg_quality: int = 90, max_side: int = 0) -> EncodedImage:
     """Encode an image given as file bytes (see :func:`encode_image`)."""
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     with Image.open(io.BytesIO(raw)) as probe:
         src_format = (probe.format or "").lower()
         width, height = probe.size
+        rotated = probe.getexif().get(0x0112, 1) not in (1, None)  # EXIF orientation
     needs_resize = max_side and max(width, height) > max_side
-    if image_format == "original" and not needs_resize:
+    if image_format == "original" and not needs_resize and not rotated:
         fmt = "jpeg" if src_format in ("jpg", "jpeg", "mpo") else src_format
         if fmt not in _MIME:
             raise DataError(f"image format {src_format!r} cannot be sent as is; use png or jpeg in the rubric")
         return EncodedImage(raw, _MIME[fmt], hashlib.sha256(raw).hexdigest(), width, height)
     with Image.open(io.BytesIO(raw)) as im:
         im.load()
-        rgb = im.convert("RGB")
+        # The judge sees the photo upright, as the editor did (realedit_bench.images.load_image).
+        rgb = ImageOps.exif_transpose(im).convert("RGB")
+    width, height = rgb.size
     if needs_resize:
         scale = max_side / max(width, height)
         rgb = rgb.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS)
