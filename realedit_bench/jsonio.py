@@ -123,7 +123,8 @@ def read_rows(path: Path, model: type[M]) -> list[M]:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise SchemaError(f"{path}: row {lineno}: {where}: {first['msg']}") from exc
+            where = f"{where}: " if where else ""
+            raise SchemaError(f"{path}: row {lineno}: {where}{first['msg']}") from exc
     return rows
 
 
@@ -141,4 +142,5 @@ def read_model(path: Path, model: type[M]) -> M:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise SchemaError(f"{path}: {where}: {first['msg']}") from exc
+        where = f"{where}: " if where else ""
+        raise SchemaError(f"{path}: {where}{first['msg']}") from exc
