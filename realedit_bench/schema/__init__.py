@@ -1,5 +1,6 @@
 """Pydantic schemas of every result file. See GUIDE section 4."""
 
+from realedit_bench.schema.agree import AgreementReport
 from realedit_bench.schema.base import (
     CATEGORIES,
     PERSPECTIVES,
@@ -9,11 +10,13 @@ from realedit_bench.schema.base import (
     is_category,
     is_perspective,
 )
-from realedit_bench.schema.judge import JudgeSummary, JudgmentRow, PerspectiveSummary, Usage
+from realedit_bench.schema.judge import ItemStat, JudgeSummary, JudgmentRow, PerspectiveSummary, Usage
 from realedit_bench.schema.metrics import MetricRow, MetricSummary
 from realedit_bench.schema.run import AdapterRef, BenchmarkRef, EditRow, RunManifest
 
 __all__ = [
+    "AgreementReport",
+    "ItemStat",
     "CATEGORIES",
     "PERSPECTIVES",
     "AdapterRef",
