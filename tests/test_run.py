@@ -201,3 +201,14 @@ def test_ctrl_c_stops_after_the_current_sample_and_keeps_everything(tiny_pix2pix
     m = read_model(out / "c" / "manifest.json", RunManifest)
     assert m.status == "interrupted"
     assert m.counts == {"ok": len(rows), "error": 0, "not_run": 12 - len(rows)}
+
+
+def test_result_files_get_the_usual_permissions(real_edit_dir, tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert invoke("run", "--model", "identity", "--limit", "1", "--data-dir", str(real_edit_dir),
+                      "--out", str(tmp_path), "--run-id", "p").returncode == 0
+    finally:
+        os.umask(old)
+    for name in ("manifest.json", "edits.jsonl", "images/2-local.png"):
+        assert (tmp_path / "p" / name).stat().st_mode & 0o777 == 0o644, name
