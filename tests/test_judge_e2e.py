@@ -103,7 +103,7 @@ def test_scripted_faults_are_retried_reasked_or_recorded(setup, server: FakeJudg
     )
     t0 = time.monotonic()
     code, out, _ = judge(setup, "--limit", "3", "--concurrency", "1", "--timeout", "1", "--backoff", "0.05")
-    assert code == 0, out
+    assert code == 1, out  # one call failed for good (the 400): recorded as error, exit code 1
     assert time.monotonic() - t0 >= 1.0  # the Retry-After was honoured
     rows = {(r.sample_id, r.perspective): r for r in rows_of(edits)}
     st = {k: (r.status, r.score, r.attempts) for k, r in rows.items()}
@@ -359,3 +359,21 @@ def test_judge_items_api_for_arbitrary_triplets(tmp_path: Path, server: FakeJudg
     server.push(Reply.error(403))
     with pytest.raises(JudgeAborted, match="403"):
         judge_items(items, judge=CLAUDE, perspectives=["preserving"], config=EngineConfig(concurrency=1))
+
+
+def test_dry_run_needs_no_key_and_failed_calls_exit_1(setup, server: FakeJudgeServer, monkeypatch) -> None:
+    bench, edits = setup
+    monkeypatch.delenv("OPENAI_API_KEY")
+    code, out, exc = judge(setup, "--dry-run", "--perspective", "following", "--perspective", "following")
+    assert code == 0 and "x 1 perspectives" in out and server.requests == []  # a repeated name counts once
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    # Two edits fail for good (503 after the retries), the others are judged: exit code 1, rows say error.
+    failing = {0, 1}
+    calls = iter(range(10_000))
+    server.responder = lambda req: Reply.error(503) if next(calls) in failing else Reply.ok(
+        '{"verdict": "yes", "score": 4, "reason": "ok"}')
+    code, out, exc = judge(setup, "--concurrency", "1", "--max-retries", "0", "--perspective", "following",
+                           "--no-cache")
+    assert code == 1, (out, exc)
+    statuses = [r.status for r in rows_of(edits)]
+    assert statuses.count("error") == 2 and statuses.count("ok") == len(statuses) - 2

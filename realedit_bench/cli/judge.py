@@ -104,12 +104,12 @@ def judge_cmd(
     bad = [p for p in names if not is_perspective(p)]
     if bad:
         raise ConfigError(f"unknown perspective {bad[0]!r} (known: {', '.join(PERSPECTIVES)})")
-    persp = [p for p in names if is_perspective(p)]
+    persp = list(dict.fromkeys(p for p in names if is_perspective(p)))  # a repeated name counts once
     if cache is not None and no_cache:
         raise ConfigError("--cache and --no-cache exclude each other")
     rub = load_rubric(rubric)
     price_table = load_prices(prices)
-    backend = make_backend(judge)  # checks the key: one line and exit code 2 when missing
+    backend = make_backend(judge, check_key=not dry_run)  # a missing key: one line and exit code 2
     if batch and not backend.supports_batch:
         raise ConfigError(f"--batch is not available for {backend.provider}/ judges (OpenAI and Anthropic only)")
     if max_cost is not None and price_table.lookup(judge) is None:
@@ -168,6 +168,11 @@ def judge_cmd(
                       f"to collect them")
     if rep is not None and rep.stopped:
         raise JudgeAborted(f"{rep.stopped} ({rep.not_dispatched} asks not sent; rerun to resume)")
+    failed = sum(p.n_error for p in result.summary.perspectives.values()) if result.summary is not None else 0
+    if failed:
+        # Calls that failed for good are recorded as status "error"; a rerun asks them again.
+        err.print(f"{failed} judgments failed (status error, not scored); rerun the same command to retry them")
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,8 +28,11 @@ def split_judge_name(judge: str) -> tuple[str, str]:
     return provider, model
 
 
-def make_backend(judge: str):  # -> Backend (kept unannotated so importing this module stays light)
-    """Build the backend for ``provider/model``; checks keys and settings (ConfigError) before any call."""
+def make_backend(judge: str, *, check_key: bool = True):  # -> Backend (unannotated: keeps this import light)
+    """Build the backend for ``provider/model``; checks keys and settings (ConfigError) before any call.
+
+    ``check_key=False`` is for ``--dry-run``, which sends nothing: a user may price a run before having a key.
+    """
     provider, model = split_judge_name(judge)
     cls = JUDGE_PROVIDERS.get(provider)
-    return cls(model)
+    return cls(model, check_key=check_key)

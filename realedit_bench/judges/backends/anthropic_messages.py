@@ -100,9 +100,9 @@ class AnthropicMessages(Backend):
     supports_seed: ClassVar[bool] = False
     supports_batch: ClassVar[bool] = True
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, *, check_key: bool = True) -> None:
         super().__init__(model)
-        if env_key("ANTHROPIC_API_KEY") is None:
+        if check_key and env_key("ANTHROPIC_API_KEY") is None:
             raise ConfigError(f"judge {self.name} needs an API key: set ANTHROPIC_API_KEY")
         self.base_url = env_key("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
         self._client: Any = None

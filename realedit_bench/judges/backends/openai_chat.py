@@ -130,7 +130,7 @@ class OpenAIChat(Backend):
     #: The parameter name of the reply length (newer OpenAI models accept only the new name).
     max_tokens_param: str = "max_completion_tokens"
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, *, check_key: bool = True) -> None:
         super().__init__(model)
         self.azure = bool(env_key("AZURE_OPENAI_ENDPOINT") and env_key("AZURE_OPENAI_API_KEY"))
         if self.azure:
@@ -138,7 +138,7 @@ class OpenAIChat(Backend):
             self.max_tokens_param = "max_tokens"
             self.base_url = env_key("AZURE_OPENAI_ENDPOINT") or ""
         else:
-            if env_key("OPENAI_API_KEY") is None:
+            if check_key and env_key("OPENAI_API_KEY") is None:
                 raise ConfigError(
                     f"judge {self.name} needs an API key: set OPENAI_API_KEY (or AZURE_OPENAI_ENDPOINT and "
                     f"AZURE_OPENAI_API_KEY for Azure OpenAI)"
@@ -295,12 +295,12 @@ class OpenAICompatible(OpenAIChat):
     supports_batch: ClassVar[bool] = False
     max_tokens_param = "max_tokens"  # the name every compatible server knows
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, *, check_key: bool = True) -> None:
         Backend.__init__(self, model)
         self.azure = False
         self.base_url, self.served_model = split_compat_name(model)
         self.api_key = env_key("OPENAI_COMPAT_API_KEY")
-        if self.api_key is None and not is_loopback(self.base_url):
+        if check_key and self.api_key is None and not is_loopback(self.base_url):
             raise ConfigError(
                 f"judge {self.name} needs an API key for {self.base_url}: set OPENAI_COMPAT_API_KEY "
                 f"(OPENAI_API_KEY is never sent to non-OpenAI servers)"
