@@ -295,3 +295,13 @@ def test_summary_with_repeats_uses_the_item_mean() -> None:
     assert (item.score_mean, item.score_median, item.score_spread) == (3.0, 3.0, 2.0)
     v = s["variance"]["quality"]
     assert v["items"] == 2 and v["spread_max"] == 2.0 and v["verdict_disagreement"] == 0.5
+
+
+def test_user_prices_win_over_more_specific_packaged_keys(tmp_path):
+    from realedit_bench.judges.prices import load_prices
+
+    f = tmp_path / "p.json"
+    f.write_text('{"models": {"openai/gpt-4o": {"input": 100, "output": 100}}}')
+    table = load_prices(f)
+    assert table.lookup("openai/gpt-4o-2024-08-06").input == 100
+    assert load_prices().lookup("openai/gpt-4o-2024-08-06").input != 100  # the packaged price otherwise

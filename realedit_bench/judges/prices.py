@@ -3,7 +3,7 @@
 The table (``prices.json`` in this package) gives USD per million input and output tokens per
 ``provider/model``; the longest key that prefixes the judge name applies, so
 ``openai/gpt-4o-mini-2024-07-18`` finds ``openai/gpt-4o-mini``. ``--prices FILE`` (same format) overrides
-entries. Money actually spent is computed from the token counts the responses report.
+entries, and its keys win over packaged ones even when a packaged key is more specific. Money actually spent is computed from the token counts the responses report.
 """
 
 from __future__ import annotations
@@ -30,11 +30,16 @@ class PriceTable(NamedTuple):
 
     models: dict[str, Price]
     batch_discount: float
+    #: Keys that came from ``--prices``: they win over any packaged key, however specific.
+    user_keys: frozenset[str] = frozenset()
 
     def lookup(self, judge: str) -> Price | None:
-        """The price of the longest key that prefixes ``judge``, or None when unknown."""
-        best = max((k for k in self.models if judge.startswith(k)), key=len, default=None)
-        return self.models[best] if best else None
+        """The price of the longest key that prefixes ``judge`` (user keys first), or None when unknown."""
+        for pool in (self.user_keys, self.models.keys()):
+            best = max((k for k in pool if judge.startswith(k)), key=len, default=None)
+            if best:
+                return self.models[best]
+        return None
 
     def cost(self, judge: str, input_tokens: int, output_tokens: int, *, batch: bool = False) -> float:
         """USD for the tokens (0.0 when the judge has no price; see :meth:`lookup`)."""
@@ -62,9 +67,11 @@ def load_prices(override: Path | None = None) -> PriceTable:
     base = _read(PRICE_FILE)
     models = dict(base["models"])
     discount = float(base.get("batch_discount", 0.5))
+    user: set[str] = set()
     if override is not None:
         extra = _read(override)
         models.update(extra.get("models", {}))
+        user = set(extra.get("models", {}))
         discount = float(extra.get("batch_discount", discount))
     table: dict[str, Price] = {}
     for name, entry in models.items():
@@ -72,7 +79,7 @@ def load_prices(override: Path | None = None) -> PriceTable:
             table[name] = Price(float(entry["input"]), float(entry["output"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"price entry {name!r} needs numeric 'input' and 'output' (USD per 1M tokens)") from exc
-    return PriceTable(table, discount)
+    return PriceTable(table, discount, frozenset(user))
 
 
 def estimate_text_tokens(text: str) -> int:
