@@ -305,3 +305,16 @@ def test_user_prices_win_over_more_specific_packaged_keys(tmp_path):
     table = load_prices(f)
     assert table.lookup("openai/gpt-4o-2024-08-06").input == 100
     assert load_prices().lookup("openai/gpt-4o-2024-08-06").input != 100  # the packaged price otherwise
+
+
+def test_a_required_reason_must_name_something():
+    from realedit_bench.judges.parse import parse_robust
+
+    kw = {"reason_key": "failure", "reason_required_below": 5}
+    assert parse_robust('{"verdict": "no", "score": 2, "failure": "the hat is missing"}', **kw).ok
+    assert parse_robust('{"verdict": "yes", "score": 5, "failure": "None"}', **kw).ok  # perfect: nothing failed
+    for reply in ('{"verdict": "no", "score": 2, "failure": "None"}', '{"verdict": "no", "score": 2}',
+                  '{"verdict": "no", "score": 4.5, "failure": " n/a. "}'):
+        p = parse_robust(reply, **kw)
+        assert not p.ok and "must say what fell short" in p.problem
+    assert parse_robust('{"verdict": "no", "score": 2}', reason_key="failure").ok  # not required by default

@@ -172,3 +172,17 @@ def test_missing_key_bad_input_and_dry_run_send_nothing(
     code, _, exc = run("--triplets", str(triplets), "-o", str(tmp_path / "f"), "--judge", GPT)
     assert code == 2 and "OPENAI_API_KEY" in str(exc)
     assert server.calls() == [] and not (tmp_path / "f").exists()
+
+
+def test_a_low_score_without_a_failure_text_is_reasked_then_invalid(triplets: Path, server: FakeJudgeServer, tmp_path):
+    """'None' under a score of 2 would teach the model that nothing failed: never stored as ok."""
+    def lazy(req: RecordedRequest) -> Reply:
+        return Reply.ok(json.dumps({"verdict": "no", "score": 2, "failure": "None"}))
+
+    server.responder = lazy
+    code, out, exc = run("--triplets", str(triplets), "-o", str(tmp_path / "o"), "--judge", GPT, "--limit", "1")
+    rows = read_rows(tmp_path / "o" / "annotations.jsonl", AnnotationRow)
+    assert rows and all(r.reward.status == "invalid" and r.reward.score is None for r in rows)
+    assert "must say what fell short" in rows[0].reward.reason
+    assert len(server.calls()) == 2 * len(rows)  # one re-ask each, quoting the problem
+    assert json.loads((tmp_path / "o" / "rewardedit.json").read_text()) == {}

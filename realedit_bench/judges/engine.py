@@ -284,6 +284,7 @@ class JudgeEngine:
         return parse_robust(
             text, verdict_key=p.verdict_key, score_key=p.score_key, reason_key=p.reason_key,
             score_range=(self.rubric.score_min, self.rubric.score_max),
+            reason_required_below=self.rubric.reason_required_below,
         )
 
     async def judge(self, planned: Planned, first: ChatReply | None = None) -> Outcome:

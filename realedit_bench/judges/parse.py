@@ -135,8 +135,13 @@ def parse_robust(
     score_key: str = "score",
     reason_key: str = "reason",
     score_range: Sequence[float] = (0.0, 5.0),
+    reason_required_below: float | None = None,
 ) -> Parsed:
-    """Read a verdict, a score and a reason from one reply, or say precisely why not."""
+    """Read a verdict, a score and a reason from one reply, or say precisely why not.
+
+    With ``reason_required_below``, a score under that value needs a reason naming something: an empty
+    or "None"-like reason is then a failure (the reward data would otherwise say "nothing failed").
+    """
     if not text or not text.strip():
         return Parsed(False, problem="the reply was empty")
     obj = _load_object(text)
@@ -161,7 +166,15 @@ def parse_robust(
     if reason_key:
         _, raw_r = _get(obj, reason_key)
         reason = str(raw_r).strip() if raw_r is not None else None
+    if reason_required_below is not None and score < reason_required_below:
+        if not reason or reason.strip(" .").lower() in _NO_REASON:
+            return Parsed(False, problem=f"the score is {score:g}, so {reason_key!r} must say what fell short "
+                          f"(it was {raw_r!r})" if reason_key else "a reason is required")
     return Parsed(True, verdict, score, reason)
+
+
+#: Reasons that say nothing: not acceptable where a reason is required.
+_NO_REASON = {"", "none", "n/a", "na", "null", "nothing", "-", "no failure"}
 
 
 def paper_parse_as_parsed(text: str | None) -> Parsed:

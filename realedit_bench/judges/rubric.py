@@ -18,6 +18,7 @@ A rubric file is TOML (format 1). Top-level keys are defaults; each ``[perspecti
     reason_key = "reason"         # optional; "" when the reply carries no reason
     score_min = 0
     score_max = 5
+    reason_required_below = 5     # optional: a score under 5 must come with a reason (reward rubrics)
     reask = "Your reply could not be used: {problem} ..."   # optional; {problem} is filled in
 
     [perspectives.following]
@@ -90,6 +91,11 @@ class Rubric(BaseModel):
     instruction_fence: Literal["json", "none"] = Field(description="How the untrusted instruction is inserted.")
     score_min: float = Field(default=0.0, description="Lowest valid score.")
     score_max: float = Field(default=5.0, description="Highest valid score.")
+    reason_required_below: float | None = Field(
+        default=None,
+        description="When set, a reply scoring below this must carry a reason that names something (not empty "
+        "or 'None'); otherwise it is re-asked, then invalid. Reward data needs the failure text.",
+    )
     reask: str = Field(default=GENERIC_REASK, description="Re-ask text; {problem} and {keys} are filled in.")
     perspectives: dict[str, PerspectivePrompt] = Field(description="following / preserving / quality.")
     source: str = Field(default="", description="Where the rubric was loaded from.")
