@@ -26,7 +26,11 @@ def check_image_header(path: Path, max_pixels: int = MAX_PIXELS) -> tuple[int, i
                 width, height = im.size
     except FileNotFoundError as exc:
         raise DataError(f"image {path} does not exist") from exc
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # PIL's own hard limit (about 179 MP) comes first
+        raise DataError(
+            f"image {path} is over {max_pixels:,} pixels, the cap (possible decompression bomb): {exc}"
+        ) from exc
+    except (UnidentifiedImageError, OSError) as exc:
         raise DataError(f"image {path} is not a readable image ({exc.__class__.__name__})") from exc
     if width <= 0 or height <= 0:
         raise DataError(f"image {path} has an empty size {width}x{height}")
@@ -43,13 +47,31 @@ def load_image(path: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
     check_image_header(path, max_pixels)
     try:
         with Image.open(path) as im:
-            # Our own cap is checked above; lift PIL's global one only for this decode.
             im.load()
             # Upright as a person (and a browser) sees it: a phone photo stores its rotation in EXIF.
             # A no-op for images without an orientation tag (all of Real-Edit).
-            return ImageOps.exif_transpose(im).convert("RGB")
+            return to_rgb(ImageOps.exif_transpose(im))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"image {path} does not decode ({exc.__class__.__name__}: {exc})") from exc
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """8-bit RGB as a viewer shows the image.
+
+    PIL's ``convert("RGB")`` clips 16-bit greyscale (modes I;16, I) instead of scaling it, which turns a
+    16-bit PNG nearly white; transparency is composited onto white, as a browser page shows it.
+    """
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        import numpy as np
+
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        im = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im.convert("RGB")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

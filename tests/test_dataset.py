@@ -164,3 +164,14 @@ def test_exif_rotated_photos_are_loaded_upright(tmp_path):
     assert load_image(path).size == (20, 40)
     enc = encode_bytes(path.read_bytes(), "original")
     assert (enc.width, enc.height) == (20, 40) and enc.mime == "image/jpeg"
+
+
+def test_sixteen_bit_and_transparent_images_look_as_a_viewer_shows_them(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    grey = np.full((8, 8), 32768, dtype=np.uint16)  # mid grey in 16 bits
+    Image.fromarray(grey).save(tmp_path / "g16.png")
+    assert abs(np.asarray(load_image(tmp_path / "g16.png")).mean() - 128) <= 1
+    Image.new("RGBA", (8, 8), (0, 0, 0, 0)).save(tmp_path / "clear.png")  # fully transparent
+    assert np.asarray(load_image(tmp_path / "clear.png")).min() == 255  # white, not black
