@@ -203,12 +203,19 @@ def verify_real_edit(data_dir: Path, *, check_hashes: bool = True, decode: bool 
                 raise DataError(f"hash mismatch: {path} differs from the released {e.path}")
             checked += 1
     decoded = 0
+    problems: list[str] = []
     for image in sorted({s.image for s in bench.samples}):
-        if decode:
-            load_image(image)
-            decoded += 1
-        else:
-            check_image_header(image)
+        try:
+            if decode:
+                load_image(image)
+                decoded += 1
+            else:
+                check_image_header(image)
+        except DataError as exc:  # collect them all: a user should not fix one file per rerun
+            problems.append(str(exc))
+    if problems:
+        shown = "; ".join(problems[:10]) + (f"; ... ({len(problems)} in all)" if len(problems) > 10 else "")
+        raise DataError(f"{len(problems)} bad image(s): {shown}")
     return VerifyReport(checked, decoded)
 
 

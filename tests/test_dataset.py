@@ -175,3 +175,13 @@ def test_sixteen_bit_and_transparent_images_look_as_a_viewer_shows_them(tmp_path
     assert abs(np.asarray(load_image(tmp_path / "g16.png")).mean() - 128) <= 1
     Image.new("RGBA", (8, 8), (0, 0, 0, 0)).save(tmp_path / "clear.png")  # fully transparent
     assert np.asarray(load_image(tmp_path / "clear.png")).min() == 255  # white, not black
+
+
+def test_verify_lists_every_bad_image_at_once(real_edit_dir, tmp_path):
+    d = _copy_data(real_edit_dir, tmp_path / "d", n_images=3)
+    names = sorted((d / "imgs").iterdir())
+    names[0].write_bytes(b"")
+    names[2].unlink()
+    with pytest.raises(DataError, match="2 bad image") as info:
+        verify_real_edit(d, check_hashes=False)
+    assert names[0].name in str(info.value) and names[2].name in str(info.value)
