@@ -39,8 +39,9 @@ def report_cmd(
     """
     from leaderboard.site import build_site
 
+    runs_dir = runs if runs is not None else DEFAULT_RUNS
     result = build_site(
-        runs if runs is not None else DEFAULT_RUNS,
+        runs_dir,
         out,
         reference=reference,
         rank_by=rank_by,
@@ -51,6 +52,9 @@ def report_cmd(
         gallery=not no_gallery,
     )
     err = typer.echo
+    if result.n_runs == 0:
+        # Say so: a mistyped working directory would otherwise give a reference-only site without a word.
+        err(f"no runs found at {runs_dir} (the site shows the published reference numbers only)", err=True)
     err(
         f"{result.n_runs} run(s), {result.n_tables} leaderboard table(s), {result.n_gallery_pages} gallery page(s), "
         f"{result.thumbs_made} new thumbnail(s)",
