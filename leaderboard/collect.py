@@ -51,6 +51,10 @@ class JudgedSet:
             self._rows = read_rows(self.rows_path, JudgmentRow) if self.rows_path.is_file() else []
         return self._rows
 
+    def judged_samples(self) -> dict[str, str]:
+        """sample id -> source photo id of every sample with at least one judgment row, whatever its status."""
+        return {row.sample_id: row.image_id for row in self.rows}
+
     def per_sample(self, perspective: str) -> dict[str, SampleScores]:
         """sample id -> mean verdict and score over ok rows of ``perspective`` (computed once)."""
         if perspective in self._per_sample:

@@ -25,14 +25,22 @@ from leaderboard.charts import Series, heatmap_chart, histogram_chart, perspecti
 from leaderboard.collect import JudgedSet, RunData, find_runs
 from leaderboard.reference import ReferenceTables, load_reference
 from leaderboard.tables import (
+    PARTIAL_NOTE,
+    PRESERVATION_NOTE,
+    TEST_NOTE,
     LeaderboardTable,
     build_tables,
     counts,
+    coverage_text,
     export_csv,
     export_json,
     export_markdown,
+    export_metrics_csv,
     fmt_num,
     fmt_pct,
+    metric_value,
+    metrics_table,
+    vs_text,
 )
 from leaderboard.thumbs import Thumb, ThumbCache
 from realedit_bench import __version__
@@ -45,6 +53,8 @@ TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 FORMATS: tuple[str, ...] = ("html", "md", "csv", "json")
 EXPORT_NAMES = {"md": "leaderboard.md", "csv": "leaderboard.csv", "json": "leaderboard.json"}
+#: ``--format csv`` also writes the automatic-metrics table (a second CSV: its columns differ).
+METRICS_CSV = "metrics.csv"
 
 
 @dataclass
@@ -122,6 +132,9 @@ def _env():
     env.filters["pct"] = fmt_pct
     env.filters["num"] = fmt_num
     env.filters["cmd"] = lambda argv: shlex.join(argv) if argv else "–"
+    env.filters["coverage"] = coverage_text
+    env.filters["vs"] = vs_text
+    env.globals["metric_value"] = metric_value
     return env
 
 
@@ -146,7 +159,6 @@ def _table_view(
     models = [r.model for r in table.rows]
     dups = {m for m in models if models.count(m) > 1}
     labels = [_row_label(r.model, r.run_id or "", dups) for r in table.rows]
-    metric_names = sorted({k for r in table.rows for k in r.metrics if "clip" in k.lower()})
     per_category = []
     grid: dict[str, list[list[float | None]]] = {p: [] for p in PERSPECTIVES}
     for label, (_run, js) in zip(labels, members, strict=True):
@@ -170,7 +182,6 @@ def _table_view(
         "labels": labels,
         "counts": [counts(r) for r in table.rows],
         "prov": [prov[id(run)] for run, _js in members],
-        "metric_names": metric_names,
         "per_category": per_category,
         "charts": None,
     }
@@ -426,13 +437,19 @@ def build_site(
     built = build_tables(runs, rank_by=rank_by, reference=ref)
     tables = [t for t, _ in built]
     result = SiteResult(index=None, n_runs=len(runs), n_tables=len(tables))
-    writers = {"md": lambda: export_markdown(tables, ref), "csv": lambda: export_csv(tables),
-               "json": lambda: export_json(tables, ref)}
+    mtable = metrics_table(runs)
+    unjudged = [r.run_id for r in runs if not r.judged]
+    writers = {"md": lambda: export_markdown(tables, ref, mtable, unjudged), "csv": lambda: export_csv(tables, ref),
+               "json": lambda: export_json(tables, ref, mtable, unjudged)}
     for fmt in formats:
         if fmt in writers:
             path = out / EXPORT_NAMES[fmt]
             _write(path, writers[fmt]())
             result.exports[fmt] = path
+    if "csv" in formats:
+        path = out / METRICS_CSV
+        _write(path, export_metrics_csv(mtable))
+        result.exports["csv-metrics"] = path
     if "html" not in formats:
         return result
 
@@ -487,8 +504,6 @@ def build_site(
 
     prov = {id(run): i for i, run in enumerate(runs)}
     views = [_table_view(i, t, members, charts, prov) for i, (t, members) in enumerate(built)]
-    metric_runs = [r for r in runs if r.metrics is not None]
-    metric_names = sorted({k for r in metric_runs for k in r.metrics.means})  # type: ignore[union-attr]
     html = env.get_template("index.html.j2").render(
         **common,
         root="",
@@ -497,8 +512,8 @@ def build_site(
         ref=ref,
         runs=runs,
         unjudged=[r for r in runs if not r.judged],
-        metric_runs=metric_runs,
-        metric_names=metric_names,
+        mtable=mtable,
+        notes={"partial": PARTIAL_NOTE, "test": TEST_NOTE, "preservation": PRESERVATION_NOTE},
         provenance=_provenance(runs),
         perspectives=PERSPECTIVES,
         categories=CATEGORIES,

@@ -1,9 +1,16 @@
 """The leaderboard as data: one table per (judge, rubric), ranked, with a significance test between neighbours.
 
 Rows judged by different judges or rubrics are never ranked together, because their numbers are not on
-the same scale. The numbers shown come from each ``summary.json`` as written by ``realedit judge``; the
-only thing computed here is the comparison of neighbours, a paired cluster bootstrap over the samples both
-rows judged validly, resampling source photos (the 7 edits of a photo are correlated).
+the same scale. The numbers shown come from each ``summary.json`` as written by ``realedit judge``; what is
+computed here is each row's coverage and the comparison of neighbours, a paired cluster bootstrap over the
+samples both rows judged validly, resampling source photos (the 7 edits of a photo are correlated).
+
+Coverage rule (stated on the page too): a row covers the samples it has a judgment for (any status) plus
+those whose edit failed (a failure is data). A row is **partial** when it covers fewer samples than its run
+selected, or lacks samples another row of the same table covers. Partial rows are shown, flagged and
+listed after the ranked rows, but never ranked: a mean over a different, smaller sample set is not
+comparable. Neighbours are tested only when their common samples come from at least :data:`MIN_PHOTOS`
+source photos; with fewer, the photo bootstrap has too few clusters to mean anything.
 """
 
 from __future__ import annotations
@@ -11,12 +18,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import Field
 
 from leaderboard.collect import JudgedSet, RunData
 from leaderboard.reference import ReferenceTables
+from realedit_bench.schema import MetricSummary
 from realedit_bench.schema.base import PERSPECTIVES, Row
 from realedit_bench.stats.bootstrap import paired_cluster_test
 
@@ -27,6 +36,10 @@ RANK_CHOICES: tuple[str, ...] = ("overall", "following", "preserving", "quality"
 ALPHA = 0.05
 #: Bootstrap resamples for the neighbour test; a fixed seed keeps the page byte-identical.
 N_RESAMPLES = 2000
+#: Fewest distinct source photos among the common samples for the neighbour test to be run.
+MIN_PHOTOS = 10
+TOO_FEW_PHOTOS = "too few photos to test"
+NO_COMMON = "no common samples"
 
 
 class PerspectiveCell(Row):
@@ -49,16 +62,55 @@ class Comparison(Row):
     next_model: str = Field(description="Model of the next-ranked row.")
     next_run_id: str = Field(description="Run id of the next-ranked row.")
     n_common: int = Field(description="Samples both rows judged validly (the test's sample).")
+    n_photos: int = Field(default=0, description="Distinct source photos among the common samples.")
     diff: float | None = Field(default=None, description="Mean of this row minus the next over common samples.")
-    p_value: float | None = Field(default=None, description="Two-sided paired cluster-bootstrap p-value.")
+    p_value: float | None = Field(
+        default=None, description=f"Two-sided paired cluster-bootstrap p-value; None when not tested (< {MIN_PHOTOS} photos)."
+    )
     significant: bool = Field(default=False, description=f"p_value < {ALPHA}.")
+    untested: str | None = Field(default=None, description="Why no test was run: too few photos, or no common samples.")
+
+
+class Coverage(Row):
+    """Which benchmark samples a measured row covers, against what its run selected and the benchmark holds."""
+
+    n_samples: int = Field(description="Samples covered: judged (any status) or with a failed edit.")
+    n_judged: int = Field(description="Samples with at least one judgment.")
+    n_failed_edits: int = Field(default=0, description="Samples whose edit failed (not judged, counted as covered).")
+    n_photos: int = Field(description="Distinct source photos among the covered samples.")
+    n_selected: int | None = Field(default=None, description="Samples the run selected (manifest); None for a plain folder.")
+    n_benchmark: int | None = Field(
+        default=None, description="Samples in the benchmark (manifest n_samples_total); None for a plain folder."
+    )
+    partial: bool = Field(default=False, description="Covers a different or smaller sample set than it should.")
+    partial_reason: str | None = Field(default=None, description="Why the row is partial, in words.")
+
+
+class MetricColumn(Row):
+    """One automatic-metric column, labelled with what it measures and which way is better."""
+
+    name: str = Field(description="Metric key in metrics_summary.json, e.g. clip_i.")
+    reference: str = Field(description="What the edit was compared with: source or target.")
+    label: str = Field(description="Display label from metrics_summary.json (falls back to the key).")
+    higher_is_better: bool | None = Field(default=None, description="Direction; None when the summary did not record it.")
+
+    @property
+    def header(self) -> str:
+        """Label with its direction arrow, e.g. 'CLIP-I to source (preservation) ↑'."""
+        arrow = {True: " ↑", False: " ↓", None: ""}[self.higher_is_better]
+        return self.label + arrow
+
+    @property
+    def preservation(self) -> bool:
+        """True for a comparison with the source photo: it rewards leaving the photo unchanged."""
+        return self.reference == "source"
 
 
 class LeaderboardRow(Row):
     """One row of a leaderboard table: a measured run, or a published reference row."""
 
     kind: Literal["measured", "reference"] = Field(description="measured: from a run; reference: published.")
-    rank: int | None = Field(default=None, description="1-based rank within its table; None for reference.")
+    rank: int | None = Field(default=None, description="1-based rank within its table; None for reference and partial rows.")
     model: str = Field(description="Editing model.")
     run_id: str | None = Field(default=None, description="Run directory name; None for reference rows.")
     judge: str = Field(description="provider/model of the judge.")
@@ -67,6 +119,8 @@ class LeaderboardRow(Row):
     overall: float | None = Field(default=None, description="Mean of the three perspective scores.")
     perspectives: dict[str, PerspectiveCell] = Field(description="following / preserving / quality.")
     metrics: dict[str, float] = Field(default_factory=dict, description="Metric means of the run (CLIP...).")
+    metrics_reference: str | None = Field(default=None, description="What the run's metrics compared with.")
+    coverage: Coverage | None = Field(default=None, description="Samples covered; None for published rows.")
     cost_usd: float | None = Field(default=None, description="Judging spend from the summary.")
     date: str | None = Field(default=None, description="Date the judging summary was written (YYYY-MM-DD).")
     vs_next: Comparison | None = Field(default=None, description="Test against the next-ranked row.")
@@ -79,10 +133,33 @@ class LeaderboardTable(Row):
     judge: str = Field(description="provider/model of the judge.")
     rubric: str = Field(description="Rubric name and version.")
     rank_by: str = Field(description="What the ranking sorts by: overall or a perspective's score.")
-    rows: list[LeaderboardRow] = Field(description="Measured rows, in rank order.")
+    rows: list[LeaderboardRow] = Field(description="Measured rows: ranked rows in rank order, then partial rows.")
+    metric_columns: list[MetricColumn] = Field(
+        default_factory=list, description="CLIP metric columns shown beside the judged numbers."
+    )
     reference_rows: list[LeaderboardRow] = Field(
         default_factory=list, description="Published rows shown apart, never ranked with measured rows."
     )
+
+
+class MetricsRow(Row):
+    """One run of the automatic-metrics table."""
+
+    model: str = Field(description="Editing model.")
+    run_id: str = Field(description="Run directory name.")
+    benchmark: str = Field(description="Benchmark measured.")
+    reference: str = Field(description="What the edits were compared with: source or target.")
+    n: int = Field(description="Samples measured.")
+    n_error: int = Field(description="Samples that failed.")
+    means: dict[str, float] = Field(description="metric -> mean.")
+    cis: dict[str, tuple[float, float]] = Field(default_factory=dict, description="metric -> 95% interval.")
+
+
+class MetricsTable(Row):
+    """The automatic-metrics table: every run with a metrics_summary.json."""
+
+    columns: list[MetricColumn] = Field(description="Metric columns, labelled, with direction.")
+    rows: list[MetricsRow] = Field(description="One row per run, by run id.")
 
 
 class LeaderboardExport(Row):
@@ -90,6 +167,11 @@ class LeaderboardExport(Row):
 
     tables: list[LeaderboardTable] = Field(description="One table per judge and rubric.")
     reference_citation: str | None = Field(default=None, description="Citation of the reference rows.")
+    reference_rows: list[LeaderboardRow] = Field(
+        default_factory=list, description="The paper's Table 1 (also present with no judged run); empty with --no-reference."
+    )
+    metrics: MetricsTable | None = Field(default=None, description="Automatic metrics; None when no run has them.")
+    unjudged_runs: list[str] = Field(default_factory=list, description="Run ids found without judgments.")
 
 
 def _rank_value(row: LeaderboardRow, rank_by: str) -> float | None:
@@ -113,9 +195,17 @@ def compare(a: JudgedSet, b: JudgedSet, rank_by: str, next_row: LeaderboardRow) 
     """Paired cluster-bootstrap test of ``a`` against ``b`` over the samples both judged validly."""
     va, vb = _sample_values(a, rank_by), _sample_values(b, rank_by)
     common = sorted(set(va) & set(vb))
-    base = {"next_model": next_row.model, "next_run_id": next_row.run_id or "", "n_common": len(common)}
+    photos = {va[s][0] for s in common}
+    base: dict[str, Any] = {
+        "next_model": next_row.model, "next_run_id": next_row.run_id or "", "n_common": len(common),
+        "n_photos": len(photos),
+    }
     if not common:
-        return Comparison(**base)
+        return Comparison(**base, untested=NO_COMMON)
+    if len(photos) < MIN_PHOTOS:
+        # A bootstrap over 2 photos resamples 2 clusters: its p-value is noise, so none is claimed.
+        diff = sum(va[s][1] - vb[s][1] for s in common) / len(common)
+        return Comparison(**base, diff=diff, untested=TOO_FEW_PHOTOS)
     diff, p = paired_cluster_test(
         [va[s][1] for s in common], [vb[s][1] for s in common], [va[s][0] for s in common],
         n_resamples=N_RESAMPLES, seed=0,
@@ -123,7 +213,78 @@ def compare(a: JudgedSet, b: JudgedSet, rank_by: str, next_row: LeaderboardRow) 
     return Comparison(**base, diff=diff, p_value=p, significant=p < ALPHA)
 
 
+def _coverage(run: RunData, js: JudgedSet) -> tuple[Coverage, set[str]]:
+    """The row's coverage and the sample ids it covers."""
+    judged = js.judged_samples()
+    failed = {e.sample_id: e.image_id for e in run.edits if e.status != "ok" and e.sample_id not in judged}
+    covered = {**judged, **failed}
+    bench = run.manifest.benchmark if run.manifest is not None else None
+    cov = Coverage(
+        n_samples=len(covered), n_judged=len(judged), n_failed_edits=len(failed),
+        n_photos=len(set(covered.values())),
+        n_selected=bench.n_samples_selected if bench else None, n_benchmark=bench.n_samples_total if bench else None,
+    )
+    return cov, set(covered)
+
+
+def _mark_partial(members: list[tuple[RunData, JudgedSet, LeaderboardRow, set[str]]]) -> None:
+    """Flag rows that cover fewer samples than their run selected, or lack samples another row covers."""
+    union = set().union(*(m[3] for m in members)) if members else set()
+    for _run, _js, row, covered in members:
+        cov = row.coverage
+        assert cov is not None
+        reasons = []
+        if cov.n_selected is not None and cov.n_samples < cov.n_selected:
+            reasons.append(f"covers {cov.n_samples} of the {cov.n_selected} samples its run selected")
+        missing = len(union - covered)
+        if missing:
+            reasons.append(f"lacks {missing} sample{'s' if missing != 1 else ''} other rows cover")
+        if reasons:
+            cov.partial, cov.partial_reason = True, "; ".join(reasons)
+
+
+def metric_columns(summaries: list[MetricSummary], only: Callable[[str], bool] = lambda name: True) -> list[MetricColumn]:
+    """Labelled columns for every (metric, reference) pair present, in name order."""
+    cols: dict[tuple[str, str], MetricColumn] = {}
+    for ms in summaries:
+        for name in ms.means:
+            if only(name) and (name, ms.reference) not in cols:
+                cols[(name, ms.reference)] = MetricColumn(
+                    name=name, reference=ms.reference, label=ms.labels.get(name) or name,
+                    higher_is_better=ms.higher_is_better.get(name),
+                )
+    return [cols[k] for k in sorted(cols)]
+
+
+def metric_value(row: LeaderboardRow, col: MetricColumn) -> float | None:
+    """The row's mean for a column, when the row's metrics compared with the same reference."""
+    return row.metrics.get(col.name) if row.metrics_reference == col.reference else None
+
+
+def is_clip(name: str) -> bool:
+    """CLIP metrics are the ones the leaderboard shows beside the judged numbers (issue 4)."""
+    return "clip" in name.lower()
+
+
+def metrics_table(runs: list[RunData]) -> MetricsTable | None:
+    """Every run with a metrics summary, with labelled columns; None when no run has one."""
+    measured = [r for r in runs if r.metrics is not None]
+    if not measured:
+        return None
+    rows = [
+        MetricsRow(
+            model=r.model, run_id=r.run_id, benchmark=ms.benchmark, reference=ms.reference, n=ms.n,
+            n_error=ms.n_error, means=dict(sorted(ms.means.items())), cis=dict(sorted(ms.cis.items())),
+        )
+        for r in measured
+        for ms in [r.metrics]
+        if ms is not None
+    ]
+    return MetricsTable(columns=metric_columns([r.metrics for r in measured if r.metrics is not None]), rows=rows)
+
+
 def _measured_row(run: RunData, js: JudgedSet) -> LeaderboardRow:
+    """A row with the summary's numbers; coverage is filled in by :func:`build_tables`."""
     s = js.summary
     cells = {}
     for p in PERSPECTIVES:
@@ -141,7 +302,8 @@ def _measured_row(run: RunData, js: JudgedSet) -> LeaderboardRow:
     metrics = dict(sorted(run.metrics.means.items())) if run.metrics is not None else {}
     return LeaderboardRow(
         kind="measured", model=s.model, run_id=run.run_id, judge=s.judge, judge_snapshot=s.judge_snapshot,
-        rubric=s.rubric, overall=overall, perspectives=cells, metrics=metrics, cost_usd=s.usage.cost_usd,
+        rubric=s.rubric, overall=overall, perspectives=cells, metrics=metrics,
+        metrics_reference=run.metrics.reference if run.metrics is not None else None, cost_usd=s.usage.cost_usd,
         date=s.created_at[:10] or None,
     )
 
@@ -172,29 +334,37 @@ def build_tables(
         reference: when given, the paper's Table 1 is attached to every table as unranked rows.
 
     Returns:
-        (table, [(run, judged set) per measured row in rank order]) per judge and rubric, sorted by name.
+        (table, [(run, judged set) per measured row in table order]) per judge and rubric, sorted by name.
+        Table order is the ranked (complete) rows, then the partial rows, each by the ranking value.
     """
-    groups: dict[tuple[str, str], list[tuple[RunData, JudgedSet, LeaderboardRow]]] = {}
+    groups: dict[tuple[str, str], list[tuple[RunData, JudgedSet, LeaderboardRow, set[str]]]] = {}
     for run in runs:
         for js in run.judged:
             key = (js.summary.judge, js.summary.rubric)
-            groups.setdefault(key, []).append((run, js, _measured_row(run, js)))
+            row = _measured_row(run, js)
+            row.coverage, covered = _coverage(run, js)
+            groups.setdefault(key, []).append((run, js, row, covered))
     ref_rows = reference_rows(reference) if reference is not None else []
     out = []
     for (judge, rubric), members in sorted(groups.items()):
-        # Highest first; rows without a value last; ties broken by name so the order is stable.
+        _mark_partial(members)
+        # Complete rows first; highest first; rows without a value last; ties broken by name (stable order).
         members.sort(
             key=lambda m: (
-                _rank_value(m[2], rank_by) is None, -(_rank_value(m[2], rank_by) or 0.0), m[2].model, m[0].run_id
+                bool(m[2].coverage and m[2].coverage.partial), _rank_value(m[2], rank_by) is None,
+                -(_rank_value(m[2], rank_by) or 0.0), m[2].model, m[0].run_id,
             )
         )
-        rows = []
-        for i, (_run, js, row) in enumerate(members):
+        ranked = [m for m in members if not (m[2].coverage and m[2].coverage.partial)]
+        for i, (_run, js, row, _c) in enumerate(ranked):
             row.rank = i + 1
-            if i + 1 < len(members):
-                row.vs_next = compare(js, members[i + 1][1], rank_by, members[i + 1][2])
-            rows.append(row)
-        table = LeaderboardTable(judge=judge, rubric=rubric, rank_by=rank_by, rows=rows, reference_rows=ref_rows)
+            if i + 1 < len(ranked):
+                row.vs_next = compare(js, ranked[i + 1][1], rank_by, ranked[i + 1][2])
+        rows = [m[2] for m in members]
+        cols = metric_columns([m[0].metrics for m in members if m[0].metrics is not None], is_clip)
+        table = LeaderboardTable(
+            judge=judge, rubric=rubric, rank_by=rank_by, rows=rows, reference_rows=ref_rows, metric_columns=cols
+        )
         out.append((table, [(m[0], m[1]) for m in members]))
     return out
 
@@ -220,9 +390,42 @@ def counts(row: LeaderboardRow) -> dict[str, int] | None:
     return {k: sum(getattr(c, k) or 0 for c in cells) for k in ("n", "n_valid", "n_invalid", "n_refused", "n_error")}
 
 
-def export_json(tables: list[LeaderboardTable], ref: ReferenceTables | None) -> str:
-    """The tables as one JSON document (sorted keys, stable)."""
-    doc = LeaderboardExport(tables=tables, reference_citation=_citation_text(ref) if ref else None)
+def coverage_text(cov: Coverage | None) -> str:
+    """'11 of 560 samples, 2 photos' (the benchmark size from the run manifest when known)."""
+    if cov is None:
+        return "–"
+    of = f" of {cov.n_benchmark}" if cov.n_benchmark is not None else ""
+    photos = f"{cov.n_photos} photo{'s' if cov.n_photos != 1 else ''}"
+    return f"{cov.n_samples}{of} samples, {photos}"
+
+
+def vs_text(row: LeaderboardRow) -> str:
+    """The 'vs next' cell in words: the test, or why there is none."""
+    if row.coverage is not None and row.coverage.partial:
+        return "not ranked (partial)"
+    v = row.vs_next
+    if v is None:
+        return ""
+    if v.untested == NO_COMMON or v.diff is None:
+        return NO_COMMON
+    where = f"n = {v.n_common} from {v.n_photos} photo{'s' if v.n_photos != 1 else ''}"
+    if v.p_value is None:
+        return f"{v.untested or TOO_FEW_PHOTOS} (Δ {v.diff:+.2f}, {where})"
+    word = "significant" if v.significant else "not significant"
+    return f"{word} (Δ {v.diff:+.2f}, p = {v.p_value:.3f}, {where})"
+
+
+def export_json(
+    tables: list[LeaderboardTable],
+    ref: ReferenceTables | None,
+    metrics: MetricsTable | None = None,
+    unjudged: list[str] | None = None,
+) -> str:
+    """The tables, the published rows and the metrics table as one JSON document (sorted keys, stable)."""
+    doc = LeaderboardExport(
+        tables=tables, reference_citation=_citation_text(ref) if ref else None,
+        reference_rows=reference_rows(ref) if ref else [], metrics=metrics, unjudged_runs=unjudged or [],
+    )
     return json.dumps(doc.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -231,23 +434,33 @@ def _citation_text(ref: ReferenceTables) -> str:
     return f"{c.authors}. {c.title}. {c.venue}. arXiv:{c.arxiv}."
 
 
+_PERSPECTIVE_FIELDS = (
+    "accuracy", "accuracy_low", "accuracy_high", "score", "score_low", "score_high",
+    "n_valid", "n", "n_invalid", "n_refused", "n_error",
+)
+_COVERAGE_FIELDS = ("samples_covered", "samples_judged", "failed_edits", "photos", "samples_selected",
+                    "samples_benchmark", "partial", "partial_reason")
 CSV_COLUMNS = (
     ["judge", "rubric", "kind", "rank", "model", "run_id", "overall"]
-    + [f"{p}_{k}" for p in PERSPECTIVES for k in (
-        "accuracy", "accuracy_low", "accuracy_high", "score", "score_low", "score_high",
-        "n_valid", "n", "n_invalid", "n_refused", "n_error",
-    )]
-    + ["p_vs_next", "significant_vs_next", "cost_usd", "date", "source"]
+    + [f"{p}_{k}" for p in PERSPECTIVES for k in _PERSPECTIVE_FIELDS]
+    + ["valid", "n", "invalid", "refused", "errors", *_COVERAGE_FIELDS]
+    + ["vs_next", "diff_vs_next", "p_vs_next", "significant_vs_next", "photos_vs_next", "cost_usd", "date", "source"]
 )
 
 
+def _metric_key(col: MetricColumn) -> str:
+    return f"metric_{col.name}" if col.reference == "source" else f"metric_{col.name}_{col.reference}"
+
+
 def _flat(table: LeaderboardTable, row: LeaderboardRow) -> dict[str, object]:
+    v = row.vs_next
     d: dict[str, object] = {
         "judge": table.judge, "rubric": table.rubric, "kind": row.kind, "rank": row.rank, "model": row.model,
         "run_id": row.run_id, "overall": row.overall, "cost_usd": row.cost_usd, "date": row.date,
-        "source": row.source,
-        "p_vs_next": row.vs_next.p_value if row.vs_next else None,
-        "significant_vs_next": row.vs_next.significant if row.vs_next else None,
+        "source": row.source, "vs_next": vs_text(row) or None,
+        "diff_vs_next": v.diff if v else None, "p_vs_next": v.p_value if v else None,
+        "significant_vs_next": v.significant if v and v.p_value is not None else None,
+        "photos_vs_next": v.n_photos if v else None,
     }
     for p, c in row.perspectives.items():
         d[f"{p}_accuracy"], d[f"{p}_score"] = c.accuracy, c.score
@@ -255,17 +468,58 @@ def _flat(table: LeaderboardTable, row: LeaderboardRow) -> dict[str, object]:
         d[f"{p}_score_low"], d[f"{p}_score_high"] = c.score_ci or (None, None)
         for k in ("n_valid", "n", "n_invalid", "n_refused", "n_error"):
             d[f"{p}_{k}"] = getattr(c, k)
+    tot = counts(row) or {}
+    d.update(valid=tot.get("n_valid"), n=tot.get("n"), invalid=tot.get("n_invalid"), refused=tot.get("n_refused"),
+             errors=tot.get("n_error"))
+    cov = row.coverage
+    if cov is not None:
+        d.update(samples_covered=cov.n_samples, samples_judged=cov.n_judged, failed_edits=cov.n_failed_edits,
+                 photos=cov.n_photos, samples_selected=cov.n_selected, samples_benchmark=cov.n_benchmark,
+                 partial=cov.partial, partial_reason=cov.partial_reason)
+    for col in table.metric_columns:
+        d[_metric_key(col)] = metric_value(row, col)
     return d
 
 
-def export_csv(tables: list[LeaderboardTable]) -> str:
-    """One flat CSV: a line per row of every table, measured rows first within each table."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+def export_csv(tables: list[LeaderboardTable], ref: ReferenceTables | None = None) -> str:
+    """One flat CSV: a line per row of every table, measured rows first within each table.
+
+    With no judged run, the published rows still come out (judge and rubric of the paper), as on the page.
+    """
+    metric_cols: dict[str, None] = {}
     for t in tables:
-        for row in [*t.rows, *t.reference_rows]:
-            writer.writerow({k: ("" if v is None else v) for k, v in _flat(t, row).items()})
+        for col in t.metric_columns:
+            metric_cols.setdefault(_metric_key(col))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=[*CSV_COLUMNS, *sorted(metric_cols)], lineterminator="\n")
+    writer.writeheader()
+    pairs = [(t, row) for t in tables for row in [*t.rows, *t.reference_rows]]
+    if not tables and ref is not None:
+        alone = LeaderboardTable(judge=ref.judge, rubric=ref.rubric, rank_by="overall", rows=[])
+        pairs = [(alone, row) for row in reference_rows(ref)]
+    for t, row in pairs:
+        writer.writerow({k: ("" if v is None else v) for k, v in _flat(t, row).items()})
+    return buf.getvalue()
+
+
+def export_metrics_csv(metrics: MetricsTable | None) -> str:
+    """The automatic-metrics table: a line per run, a mean and interval per labelled metric column."""
+    cols = metrics.columns if metrics else []
+    names = []
+    for col in cols:
+        key = _metric_key(col)[len("metric_"):]
+        names += [key, f"{key}_low", f"{key}_high"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["model", "run_id", "benchmark", "reference", "n", "n_error", *names])
+    # A second header line would break CSV readers; the labels and directions go in the JSON and Markdown.
+    for r in metrics.rows if metrics else []:
+        cells: list[object] = [r.model, r.run_id, r.benchmark, r.reference, r.n, r.n_error]
+        for col in cols:
+            ok = col.reference == r.reference
+            ci = r.cis.get(col.name) if ok else None
+            cells += [r.means.get(col.name, "") if ok else "", ci[0] if ci else "", ci[1] if ci else ""]
+        writer.writerow(cells)
     return buf.getvalue()
 
 
@@ -276,50 +530,109 @@ def _md_cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def export_markdown(tables: list[LeaderboardTable], ref: ReferenceTables | None) -> str:
-    """One Markdown table per judge and rubric, ready to paste into a paper or README."""
-    lines: list[str] = []
-    head = ["#", "model", "run"] + [f"{p} {k}" for p in PERSPECTIVES for k in ("acc", "score")] + [
-        "valid/n", "invalid", "refused", "vs next",
+MD_HEAD = ["#", "model", "run", "overall"] + [f"{p} {k}" for p in PERSPECTIVES for k in ("acc", "score")] + [
+    "valid/n", "invalid", "refused", "errors", "coverage",
+]
+
+
+def _md_row(table: LeaderboardTable, row: LeaderboardRow) -> list[str]:
+    rank = str(row.rank) if row.rank else ("pub." if row.kind == "reference" else "partial")
+    cells = [rank, _md_cell(row.model), _md_cell(row.run_id or row.source or ""), fmt_num(row.overall)]
+    for p in PERSPECTIVES:
+        c = row.perspectives[p]
+        pct_digits = 0 if row.kind == "reference" else 1
+        cells += [_with_ci(fmt_pct(c.accuracy, pct_digits), c.accuracy_ci, pct=True),
+                  _with_ci(fmt_num(c.score), c.score_ci, pct=False)]
+    tot = counts(row)
+    cov = coverage_text(row.coverage)
+    if row.coverage is not None and row.coverage.partial:
+        cov += " (partial)"
+    cells += [
+        f"{tot['n_valid']}/{tot['n']}" if tot else "–",
+        *(str(tot[k]) if tot else "–" for k in ("n_invalid", "n_refused", "n_error")),
+        cov,
     ]
+    cells += [fmt_num(metric_value(row, col), 3) for col in table.metric_columns]
+    cells += [
+        f"${row.cost_usd:.2f}" if row.cost_usd is not None else "–",
+        row.date or "–",
+        "not ranked" if row.kind == "reference" else _md_cell(vs_text(row)),
+    ]
+    return cells
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def export_markdown(
+    tables: list[LeaderboardTable],
+    ref: ReferenceTables | None,
+    metrics: MetricsTable | None = None,
+    unjudged: list[str] | None = None,
+) -> str:
+    """One Markdown table per judge and rubric (the page's columns), then the metrics table."""
+    lines: list[str] = []
+    any_pub = False
     for t in tables:
+        head = MD_HEAD + [_md_cell(col.header) for col in t.metric_columns] + ["spend", "date", "vs next"]
         lines += [f"## Judge {_md_cell(t.judge)}, rubric {_md_cell(t.rubric)} (ranked by {t.rank_by})", ""]
-        lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-        for row in [*t.rows, *t.reference_rows]:
-            cells = [str(row.rank) if row.rank else "pub.", _md_cell(row.model), _md_cell(row.run_id or "")]
-            for p in PERSPECTIVES:
-                c = row.perspectives[p]
-                pct_digits = 0 if row.kind == "reference" else 1
-                cells += [_with_ci(fmt_pct(c.accuracy, pct_digits), c.accuracy_ci, pct=True),
-                          _with_ci(fmt_num(c.score), c.score_ci, pct=False)]
-            c = counts(row)
-            cells += [
-                f"{c['n_valid']}/{c['n']}" if c else "–",
-                str(c["n_invalid"]) if c else "–",
-                str(c["n_refused"]) if c else "–",
-                _vs_text(row),
-            ]
-            lines.append("| " + " | ".join(cells) + " |")
+        lines += _md_table(head, [_md_row(t, row) for row in [*t.rows, *t.reference_rows]])
         lines.append("")
-    if ref is not None:
-        lines += [f"Rows marked 'pub.' are published numbers: {_md_cell(_citation_text(ref))}", ""]
+        any_pub = any_pub or bool(t.reference_rows)
+        if any(r.coverage is not None and r.coverage.partial for r in t.rows):
+            lines += [PARTIAL_NOTE, ""]
     if not tables:
         lines += ["No judged runs were found.", ""]
+        if ref is not None:
+            alone = LeaderboardTable(judge=ref.judge, rubric=ref.rubric, rank_by="overall", rows=[])
+            lines += [f"## Published numbers (judge {_md_cell(ref.judge)}, not measured here)", ""]
+            lines += _md_table(MD_HEAD + ["spend", "date", "vs next"], [_md_row(alone, r) for r in reference_rows(ref)])
+            lines.append("")
+            any_pub = True
+    if any_pub and ref is not None:
+        lines += [f"Rows marked 'pub.' are published numbers: {_md_cell(_citation_text(ref))}", ""]
+    if tables:
+        lines += [TEST_NOTE, ""]
+    if metrics is not None:
+        lines += ["## Automatic metrics", ""]
+        head = ["model", "run", "benchmark", "compared with", "n", "errors"] + [_md_cell(c.header) for c in metrics.columns]
+        body = []
+        for r in metrics.rows:
+            cells = [_md_cell(r.model), _md_cell(r.run_id), _md_cell(r.benchmark), r.reference, str(r.n), str(r.n_error)]
+            for col in metrics.columns:
+                ok = col.reference == r.reference
+                cells.append(_with_ci(fmt_num(r.means.get(col.name) if ok else None, 3),
+                                      r.cis.get(col.name) if ok else None, pct=False, digits=3))
+            body.append(cells)
+        lines += _md_table(head, body)
+        lines.append("")
+        if any(c.preservation for c in metrics.columns):
+            lines += [PRESERVATION_NOTE, ""]
+    if unjudged:
+        lines += ["Runs without judgments: " + ", ".join(_md_cell(u) for u in unjudged), ""]
     return "\n".join(lines)
 
 
-def _with_ci(text: str, ci: tuple[float, float] | None, *, pct: bool) -> str:
+#: The rules, in words, shared by the page and the Markdown export.
+PARTIAL_NOTE = (
+    "Partial rows cover fewer samples than their run selected, or lack samples other rows cover: they are "
+    "shown but not ranked, because a mean over a different sample set is not comparable."
+)
+TEST_NOTE = (
+    "'vs next' tests each ranked row against the next: paired bootstrap over the samples both judged validly, "
+    f"resampling source photos; significant when p < {ALPHA} (not corrected for multiple comparisons). "
+    f"With fewer than {MIN_PHOTOS} source photos among those samples no test is run ('{TOO_FEW_PHOTOS}')."
+)
+PRESERVATION_NOTE = (
+    "Metrics 'to source (preservation)' compare the edit with the unedited photo: they reward changing "
+    "nothing (an editor that returns its input scores CLIP-I 1.000 and L1 0), so they measure preservation, "
+    "not editing quality, and never decide the ranking."
+)
+
+
+def _with_ci(text: str, ci: tuple[float, float] | None, *, pct: bool, digits: int = 2) -> str:
     if ci is None:
         return text
-    lo, hi = (fmt_pct(ci[0]), fmt_pct(ci[1])) if pct else (fmt_num(ci[0]), fmt_num(ci[1]))
+    lo, hi = (fmt_pct(ci[0]), fmt_pct(ci[1])) if pct else (fmt_num(ci[0], digits), fmt_num(ci[1], digits))
     return f"{text} [{lo}, {hi}]"
-
-
-def _vs_text(row: LeaderboardRow) -> str:
-    v = row.vs_next
-    if v is None:
-        return ""
-    if v.p_value is None:
-        return "no common samples"
-    word = "significant" if v.significant else "n.s."
-    return f"{v.diff:+.2f}, p={v.p_value:.3f} ({word})"

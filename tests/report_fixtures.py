@@ -131,6 +131,7 @@ def make_run(
     image_size: int = 24,
     metrics: bool = True,
     skill: float | None = None,
+    n_selected: int | None = None,
 ) -> Path:
     """Write a complete run directory: manifest, edits, images, judgments + summary, metrics summary.
 
@@ -142,6 +143,8 @@ def make_run(
         data_dir: the folder :func:`make_dataset` wrote.
         payload: appended to one instruction and to every judge reason.
         skill: probability of a yes verdict (drawn from ``seed`` when None).
+        n_selected: samples the manifest says the run selected (default ``n_samples``); more than
+            ``n_samples`` writes a run that stopped early.
     """
     rng = random.Random(seed)
     run_id = run_id or f"{seed:04d}-run"
@@ -172,9 +175,10 @@ def make_run(
         run_id=run_id, realedit_version="0.1.0", git_sha="abc123", command=["realedit", "run", "--model", model],
         created_at=WHEN, updated_at=WHEN,
         benchmark=BenchmarkRef(name="real-edit", data_dir=str(data_dir), instructions_sha256="0" * 64,
-                               n_samples_total=560, n_samples_selected=n_samples),
+                               n_samples_total=560, n_samples_selected=n_selected or n_samples),
         adapter=AdapterRef(name=model, family="synthetic", params={"steps": 2, "guidance": 7.5}),
-        base_seed=seed, device="cpu", dtype="float32", status="complete" if len(ok_edits) == len(edits) else "failed",
+        base_seed=seed, device="cpu", dtype="float32",
+        status="interrupted" if (n_selected or n_samples) > n_samples else "complete" if len(ok_edits) == len(edits) else "failed",
         counts={"ok": len(ok_edits), "error": len(edits) - len(ok_edits)},
     )
     atomic_write_json(root / "manifest.json", manifest)
@@ -219,6 +223,9 @@ def make_run(
             n_error=len(edits) - len(ok_edits),
             means={"clip_i": round(rng.uniform(0.7, 0.95), 4), "clip_t": round(rng.uniform(0.2, 0.32), 4)},
             cis={"clip_i": (0.6, 0.99), "clip_t": (0.15, 0.35)}, created_at=WHEN, realedit_version="0.1.0",
+            # As realedit_bench.metrics writes them for Real-Edit: image metrics are preservation measures.
+            labels={"clip_i": "CLIP-I to source (preservation)", "clip_t": "CLIP-T"},
+            higher_is_better={"clip_i": True, "clip_t": True},
         )
         atomic_write_json(root / "metrics_summary.json", ms)
     return root

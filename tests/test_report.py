@@ -232,7 +232,8 @@ def test_exports_carry_the_same_numbers(three_runs):
             assert int(r[f"{p}_n_valid"]) == s.perspectives[p].n_valid
         j = next(x for x in doc.tables[0].rows if x.run_id == r["run_id"])
         assert j.perspectives["quality"].score == pytest.approx(s.perspectives["quality"].score_mean)
-        assert f"| {r['rank']} | {s.model} | {r['run_id']} | {_pct(s.perspectives['following'].accuracy)}" in md
+        overall = sum(s.perspectives[p].score_mean for p in PERSPECTIVES) / 3
+        assert f"| {r['rank']} | {s.model} | {r['run_id']} | {overall:.2f} | {_pct(s.perspectives['following'].accuracy)}" in md
 
 
 def test_plain_judged_folder_is_included(tmp_path):
@@ -309,3 +310,171 @@ def test_agreement_page_is_rendered_and_linked(tmp_path):
     assert "m-a" in page.get_text() and page.find("script") is None
     with pytest.raises(ConfigError, match="does not exist"):
         build_site(tmp_path / "runs", tmp_path / "site", agreement=[tmp_path / "nope.json"])
+
+
+# ------------------------------------------------------------------ coverage, labels, exports (review fixes)
+
+
+def _header_texts(table) -> list[str]:
+    return [th.get_text(" ", strip=True) for th in table.select("thead th")]
+
+
+@pytest.fixture(scope="module")
+def partial_site(tmp_path_factory):
+    """Two complete 70-sample runs over 10 photos and one that stopped after 11 of its 70 (2 photos)."""
+    base = tmp_path_factory.mktemp("partial")
+    data = make_dataset(base / "data", 10)
+    make_run(base / "runs", "good", 70, 1, data_dir=data, skill=0.6, run_id="a-good")
+    make_run(base / "runs", "bad", 70, 2, data_dir=data, skill=0.2, run_id="b-bad")
+    # Judged nearly all yes: by its mean it would rank first.
+    make_run(base / "runs", "stopped", 11, 3, data_dir=data, skill=0.99, run_id="c-stopped", n_selected=70)
+    result = build_site(base / "runs", base / "site", formats=["html", "md", "csv", "json"], gallery=False)
+    return base, result
+
+
+def test_partial_run_is_flagged_and_not_ranked(partial_site):
+    _base, result = partial_site
+    doc = LeaderboardExport.model_validate_json(result.exports["json"].read_text())
+    (table,) = doc.tables
+    assert [r.run_id for r in table.rows] == ["a-good", "b-bad", "c-stopped"]
+    good, bad, stopped = table.rows
+    assert stopped.overall > good.overall  # it would have ranked first by its mean
+    assert stopped.rank is None and stopped.vs_next is None
+    assert stopped.coverage.partial and "11 of the 70 samples its run selected" in stopped.coverage.partial_reason
+    assert (stopped.coverage.n_samples, stopped.coverage.n_photos, stopped.coverage.n_benchmark) == (11, 2, 560)
+    assert [good.rank, bad.rank] == [1, 2] and not good.coverage.partial and good.coverage.n_photos == 10
+    assert bad.vs_next is None  # the last ranked row is not compared with the partial one
+
+    soup = _soup(result.index)
+    rows = {tr["data-run"]: tr for tr in soup.select("table.leaderboard tbody.measured tr")}
+    cov = rows["c-stopped"].select_one("td.coverage")
+    assert cov.get_text(" ", strip=True) == "11 of 560 samples, 2 photos partial"
+    assert cov.select_one(".badge.partial") is not None and "partial" in rows["c-stopped"]["class"]
+    assert rows["c-stopped"].select_one("td.rank").get_text() == "–"
+    assert rows["c-stopped"].select_one("td.vs").get_text(strip=True) == "not ranked (partial)"
+    assert rows["a-good"].select_one("td.coverage").get_text(strip=True) == "70 of 560 samples, 10 photos"
+    assert rows["a-good"].select_one(".badge") is None
+    note = soup.select_one(".partial-note").get_text(" ", strip=True)
+    assert "c-stopped" in note and "not ranked" in note and "a-good" not in note
+    # The rule is stated on the page.
+    rules = soup.select_one("p.rules").get_text(" ", strip=True)
+    assert "fewer than 10 source photos" in rules and "Partial rows" in rules
+    md = result.exports["md"].read_text()
+    assert "| partial | stopped | c-stopped |" in md and "11 of 560 samples, 2 photos (partial)" in md
+    csv_rows = {r["run_id"]: r for r in csv.DictReader(io.StringIO(result.exports["csv"].read_text()))}
+    assert csv_rows["c-stopped"]["partial"] == "True" and csv_rows["c-stopped"]["rank"] == ""
+    assert csv_rows["a-good"]["samples_covered"] == "70" and csv_rows["a-good"]["samples_benchmark"] == "560"
+
+
+def test_run_lacking_samples_others_cover_is_partial(tmp_path):
+    data = make_dataset(tmp_path / "data", 10)
+    make_run(tmp_path / "runs", "full", 70, 1, data_dir=data, run_id="a-full")
+    # Complete by its own manifest (it selected 35), but it covers half of what the other row covers.
+    make_run(tmp_path / "runs", "half", 35, 2, data_dir=data, run_id="b-half")
+    result = build_site(tmp_path / "runs", tmp_path / "site", formats=["json"])
+    rows = {r.run_id: r for r in LeaderboardExport.model_validate_json(result.exports["json"].read_text()).tables[0].rows}
+    assert rows["b-half"].coverage.partial and "lacks 35 samples other rows cover" in rows["b-half"].coverage.partial_reason
+    assert not rows["a-full"].coverage.partial and rows["a-full"].rank == 1
+
+
+def test_too_few_photos_to_test(tmp_path):
+    data = make_dataset(tmp_path / "data", 2)
+    make_run(tmp_path / "runs", "strong", 14, 1, data_dir=data, skill=0.99, run_id="a")
+    make_run(tmp_path / "runs", "weak", 14, 2, data_dir=data, skill=0.01, run_id="b")
+    result = build_site(tmp_path / "runs", tmp_path / "site", formats=["html", "json"], gallery=False)
+    first = LeaderboardExport.model_validate_json(result.exports["json"].read_text()).tables[0].rows[0]
+    assert first.vs_next.p_value is None and not first.vs_next.significant and first.vs_next.diff > 1.0
+    assert first.vs_next.n_photos == 2 and first.vs_next.untested == "too few photos to test"
+    cell = _soup(result.index).select_one('tr[data-run="a"] td.vs')
+    text = cell.get_text(" ", strip=True)
+    assert text.startswith("too few photos to test") and "from 2 photos" in text
+    assert "significant" not in text and "p =" not in text
+
+
+def _metrics(root: Path, means: dict[str, float], reference: str = "source") -> None:
+    from realedit_bench.jsonio import atomic_write_json
+
+    labels = {"clip_i": "CLIP-I", "dino": "DINO", "l1": "L1", "l2": "L2", "clip_t": "CLIP-T"}
+    ms = MetricSummary(
+        run_id=root.name, model="identity", benchmark="real-edit", reference=reference, n=7, means=means,
+        cis={k: (v, v) for k, v in means.items()}, created_at="2025-03-01T00:00:00+00:00", realedit_version="0.1.0",
+        labels={k: labels[k] + (f" to {reference}" + (" (preservation)" if reference == "source" else ""))
+                if k != "clip_t" else labels[k] for k in means},
+        higher_is_better={k: k not in ("l1", "l2") for k in means},
+    )
+    atomic_write_json(root / "metrics_summary.json", ms)
+
+
+def test_metric_columns_are_labelled_with_direction(tmp_path):
+    data = make_dataset(tmp_path / "data", 1)
+    ident = make_run(tmp_path / "runs", "identity", 7, 1, data_dir=data, run_id="ident")
+    _metrics(ident, {"clip_i": 1.0, "dino": 1.0, "l1": 0.0, "l2": 0.0, "clip_t": 0.25})
+    result = build_site(tmp_path / "runs", tmp_path / "site", formats=["html", "md", "csv", "json"], gallery=False)
+    soup = _soup(result.index)
+    heads = _header_texts(soup.select_one("table.metrics"))
+    assert heads[6:] == ["CLIP-I to source (preservation) ↑", "CLIP-T ↑", "DINO to source (preservation) ↑",
+                         "L1 to source (preservation) ↓", "L2 to source (preservation) ↓"]
+    lb = _header_texts(soup.select_one("table.leaderboard"))
+    assert "CLIP-I to source (preservation) ↑" in lb and "clip_i" not in lb
+    notes = [p.get_text(" ", strip=True) for p in soup.select("p.preservation-note")]
+    assert len(notes) == 2 and all("CLIP-I 1.000" in n and "not editing quality" in n for n in notes)
+    md = result.exports["md"].read_text()
+    assert "| L1 to source (preservation) ↓ |" in md and "| CLIP-I to source (preservation) ↑ |" in md
+    assert "never decide the ranking" in md
+    doc = LeaderboardExport.model_validate_json(result.exports["json"].read_text())
+    assert [(c.name, c.higher_is_better) for c in doc.metrics.columns][3] == ("l1", False)
+    assert doc.tables[0].metric_columns[0].label == "CLIP-I to source (preservation)"
+    mcsv = list(csv.DictReader(io.StringIO((tmp_path / "site" / "metrics.csv").read_text())))
+    assert mcsv[0]["run_id"] == "ident" and float(mcsv[0]["l1"]) == 0.0 and float(mcsv[0]["clip_i"]) == 1.0
+
+
+def test_exports_have_the_html_leaderboard_columns(three_runs):
+    _base, _roots, result = three_runs
+    soup = _soup(result.index)
+    table = soup.select_one("table.leaderboard")
+    html_head = _header_texts(table)
+    md = result.exports["md"].read_text()
+    md_head = [c.strip() for c in md.splitlines()[2].strip("|").split("|")]
+    norm = {"valid / n": "valid/n", "overall score": "overall"}
+    assert [norm.get(h, h) for h in html_head] == md_head
+    # Every measured row: the Markdown cells read as the page's cells (intervals inline).
+    md_rows = {line.split("|")[3].strip(): [c.strip() for c in line.strip().strip("|").split("|")]
+               for line in md.splitlines() if line.startswith("| ") and "-run |" in line}
+    for tr in table.select("tbody.measured tr"):
+        html_cells = [td.get_text(" ", strip=True) for td in tr.find_all("td")]
+        md_cells = md_rows[tr["data-run"]]
+        assert len(md_cells) == len(html_cells)
+        # Same cells up to the metrics (the vs-next cell words it slightly differently); counts 'a / b' -> 'a/b'.
+        assert md_cells[:17] == [h.replace(" / ", "/") for h in html_cells[:17]]
+    rows = list(csv.DictReader(io.StringIO(result.exports["csv"].read_text())))
+    for col in ("overall", "valid", "errors", "samples_covered", "photos", "metric_clip_i", "vs_next", "cost_usd"):
+        assert col in rows[0], col
+    doc = LeaderboardExport.model_validate_json(result.exports["json"].read_text())
+    assert doc.metrics is not None and [r.run_id for r in doc.metrics.rows] == ["0001-run", "0002-run", "0003-run"]
+    assert len(doc.reference_rows) == 10
+    assert (result.exports["csv-metrics"]).read_text().startswith("model,run_id,benchmark,reference,n,n_error,clip_i,")
+
+
+def test_exports_without_judged_runs(tmp_path):
+    data = make_dataset(tmp_path / "data", 1)
+    make_run(tmp_path / "staging", "m", 7, 1, data_dir=data)
+    runs = tmp_path / "runs"
+    (runs / "unjudged").mkdir(parents=True)
+    shutil.copy(tmp_path / "staging" / "0001-run" / "manifest.json", runs / "unjudged" / "manifest.json")
+    off = build_site(runs, tmp_path / "off", reference=False, formats=["html", "md", "json", "csv"])
+    md = off.exports["md"].read_text()
+    assert "pub." not in md and "No judged runs were found." in md and "Runs without judgments: 0001-run" in md
+    assert "1 run without judgments is listed below" in _soup(off.index).select_one("p.empty-runs").get_text(" ")
+    on = build_site(runs, tmp_path / "on", formats=["md", "json", "csv"])
+    md = on.exports["md"].read_text()
+    assert md.count("| pub. |") == 10 and "Rows marked 'pub.' are published numbers" in md
+    doc = LeaderboardExport.model_validate_json(on.exports["json"].read_text())
+    assert doc.tables == [] and len(doc.reference_rows) == 10 and doc.unjudged_runs == ["0001-run"]
+    assert len(list(csv.DictReader(io.StringIO(on.exports["csv"].read_text())))) == 10
+
+
+def test_cli_says_when_no_runs_were_found(tmp_path):
+    res = _cli("report", "--out", str(tmp_path / "site"), "--no-gallery", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "no runs found at runs" in res.stderr
+    assert (tmp_path / "site" / "index.html").is_file()
