@@ -351,6 +351,7 @@ def test_partial_run_is_flagged_and_not_ranked(partial_site):
     assert cov.get_text(" ", strip=True) == "11 of 560 samples, 2 photos partial"
     assert cov.select_one(".badge.partial") is not None and "partial" in rows["c-stopped"]["class"]
     assert rows["c-stopped"].select_one("td.rank").get_text() == "–"
+    assert rows["c-stopped"].select_one("td.model").get_text(" ", strip=True) == "stopped partial"
     assert rows["c-stopped"].select_one("td.vs").get_text(strip=True) == "not ranked (partial)"
     assert rows["a-good"].select_one("td.coverage").get_text(strip=True) == "70 of 560 samples, 10 photos"
     assert rows["a-good"].select_one(".badge") is None
