@@ -52,23 +52,35 @@ def load_pipeline(pipeline_cls: Any, weights: str, *, revision: str | None, dtyp
     """
     path = Path(weights).expanduser()
     single_file = path.suffix in {".ckpt", ".safetensors", ".pt", ".bin"}
+    # A hub id is exactly "org/name"; anything else that looks like a path is a local path.
+    looks_local = single_file or weights.startswith((".", "/", "~")) or weights.count("/") != 1
+    if looks_local and not path.exists():
+        raise WeightsError(
+            f"weights {weights!r}: no such {'file' if single_file else 'directory'}; pass --weights DIR "
+            f"(a local pipeline directory saved with save_pretrained) or a hub id like org/name"
+        )
     import warnings
 
+    import diffusers
+
+    level = diffusers.utils.logging.get_verbosity()
+    diffusers.utils.logging.set_verbosity_error()  # its "will try the local cache" lines precede our one line
     try:
         warnings.filterwarnings("ignore", message=".*torch_dtype.*deprecated", category=FutureWarning)
         if single_file:
-            if not path.is_file():
-                raise FileNotFoundError(weights)
             return pipeline_cls.from_single_file(str(path), torch_dtype=torch_dtype(dtype), **kwargs)
         return pipeline_cls.from_pretrained(
             str(path) if path.is_dir() else weights, revision=revision, torch_dtype=torch_dtype(dtype), **kwargs
         )
     except (OSError, ValueError) as exc:  # hub errors derive from OSError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        rev = f" at revision {revision!r}" if revision else ""
         raise WeightsError(
-            f"cannot load weights {weights!r}{f' at revision {revision!r}' if revision else ''} "
-            f"({first[:200]}); download them and pass --weights DIR (a local pipeline directory)"
+            f"cannot load weights {weights!r}{rev}: {first[:200]}; "
+            f"download them and pass --weights DIR (a local pipeline directory)"
         ) from exc
+    finally:
+        diffusers.utils.logging.set_verbosity(level)
 
 
 def pix2pix_size(width: int, height: int, resolution: int) -> tuple[int, int]:

@@ -158,13 +158,23 @@ class Runner:
         self.num_processes = num_processes
         self.edits_path = self.run_dir / "edits.jsonl"
         self.manifest_path = self.run_dir / "manifest.json"
+        self._started = utc_now()
 
     # -- manifest ------------------------------------------------------------------------------------
     def _manifest(self, status: RunStatus, counts: dict[str, int], timings: dict[str, float]) -> RunManifest:
         params = self.model.params()
         created = utc_now()
+        history: list[dict[str, Any]] = []
         if self.manifest_path.exists():
-            created = read_model(self.manifest_path, RunManifest).created_at
+            old = read_model(self.manifest_path, RunManifest)
+            created, history = old.created_at, list(old.history)
+        # One entry per invocation (resume, extension, --force), so no command that shaped the run is lost.
+        entry = {"command": command_line(), "started_at": self._started, "updated_at": utc_now(),
+                 "filters": self.filters, "n_selected": len(self.samples), "status": status, "counts": counts}
+        if history and history[-1].get("started_at") == self._started:
+            history[-1] = entry
+        else:
+            history.append(entry)
         return RunManifest(
             run_id=self.run_dir.name,
             realedit_version=__version__,
@@ -178,7 +188,7 @@ class Runner:
                 instructions_sha256=self.bench.content_sha256,
                 n_samples_total=len(self.bench.samples),
                 filters=self.filters,
-                n_samples_selected=len(self.samples),
+                n_samples_selected=len(self.run_sample_ids()),
             ),
             adapter=AdapterRef(name=self.model_name, family=self.family, params=params),
             base_seed=self.base_seed,
@@ -191,6 +201,7 @@ class Runner:
             status=status,
             counts=counts,
             timings=timings,
+            history=history,
         )
 
     def check_existing(self) -> None:
@@ -266,7 +277,7 @@ class Runner:
         edit_total = time.perf_counter() - started
         counts = self.counts()
         status: RunStatus = (
-            "interrupted" if interrupted else ("complete" if counts["ok"] == len(self.samples) else "failed")
+            "interrupted" if interrupted else ("complete" if counts["ok"] == sum(counts.values()) else "failed")
         )
         if self.num_processes == 1:
             self.write_manifest(
@@ -274,14 +285,20 @@ class Runner:
             )
         return RunResult(self.run_dir, len(done), ok, errors, interrupted)
 
+    def run_sample_ids(self) -> list[str]:
+        """Every sample this run directory holds or was asked for: earlier invocations may have
+        selected other samples (``--limit 10`` then ``--limit 560``) and the manifest speaks for all."""
+        ids = {r.sample_id for r in read_rows(self.edits_path, EditRow)} | {s.sample_id for s in self.samples}
+        return sorted(ids)
+
     def counts(self) -> dict[str, int]:
-        """Selected samples by outcome: ok, error (last attempt failed) and not_run (never reached)."""
+        """Samples of the run by outcome: ok, error (last attempt failed) and not_run (never reached)."""
         latest = {r.sample_id: r for r in read_rows(self.edits_path, EditRow)}
         ok = set(_done_rows(self.edits_path, self.run_dir))
-        selected = [s.sample_id for s in self.samples]
-        n_ok = sum(1 for sid in selected if sid in ok)
-        n_err = sum(1 for sid in selected if sid not in ok and sid in latest and latest[sid].status == "error")
-        return {"ok": n_ok, "error": n_err, "not_run": len(selected) - n_ok - n_err}
+        ids = self.run_sample_ids()
+        n_ok = sum(1 for sid in ids if sid in ok)
+        n_err = sum(1 for sid in ids if sid not in ok and sid in latest and latest[sid].status == "error")
+        return {"ok": n_ok, "error": n_err, "not_run": len(ids) - n_ok - n_err}
 
     def barrier(self) -> None:
         """Wait for every process of a sharded run (no-op for one process).

@@ -92,7 +92,7 @@ def test_bad_image_is_a_recorded_failure_and_the_run_goes_on(tiny_pix2pix_dir, r
     res = invoke("run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
                        "--data-dir", str(data), "--out", str(tmp_path / "runs"), "--run-id", "r")
     assert res.returncode == 0, res.stderr
-    assert "2 were already done" in res.stderr.replace("\n", " ")
+    assert "2 of the run done before" in " ".join(res.stderr.split())
     rows = read_rows(tmp_path / "runs" / "r" / "edits.jsonl", EditRow)
     assert sorted(r.sample_id for r in rows) == sorted(status) and all(r.status == "ok" for r in rows)
 
@@ -123,7 +123,7 @@ def test_kill_9_mid_run_resumes_without_redoing_or_duplicating(tiny_pix2pix_dir,
     assert len(ids) == len(set(ids)) == 10
     for sid, r in before.items():  # finished samples were not redone
         assert (out / "k" / r.output).stat().st_mtime_ns == mtimes[sid]
-    assert f"{len(before)} were already done" in res.stderr.replace("\n", " ")
+    assert f"{len(before)} of the run done before" in " ".join(res.stderr.split())
 
 
 def test_changed_settings_do_not_mix_into_an_existing_run(tiny_pix2pix_dir, real_edit_dir, tmp_path):
@@ -151,11 +151,13 @@ def test_identity_run_and_manifest_records_how(real_edit_dir, tmp_path):
 
 
 def test_unreachable_weights_are_one_line(real_edit_dir, tmp_path):
-    res = invoke("run", "--model", "instruct-pix2pix", "--weights", str(tmp_path / "nope"), "--limit", "1",
-                       "--data-dir", str(real_edit_dir), "--out", str(tmp_path))
+    common = ["run", "--model", "instruct-pix2pix", "--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(tmp_path)]
+    res = invoke(*common, "--weights", str(tmp_path / "nope"))
+    assert res.returncode == 2 and "no such directory" in res.stderr and "--weights DIR" in res.stderr
+    res = invoke(*common, "--weights", "some-org/not-cached-here")  # a hub id, offline in tests
     assert res.returncode == 2
-    assert "cannot load weights" in res.stderr and "--weights DIR" in res.stderr
-    assert "Traceback" not in res.stderr
+    assert "cannot load weights 'some-org/not-cached-here'" in res.stderr and "--weights DIR" in res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) <= 3
 
 
 def test_unknown_setting_and_model_are_clear(real_edit_dir, tmp_path):
@@ -212,3 +214,19 @@ def test_result_files_get_the_usual_permissions(real_edit_dir, tmp_path):
         os.umask(old)
     for name in ("manifest.json", "edits.jsonl", "images/2-local.png"):
         assert (tmp_path / "p" / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_extending_a_run_keeps_its_history_and_counts_the_whole_run(real_edit_dir, tmp_path):
+    common = ["run", "--model", "identity", "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "h"]
+    assert invoke(*common, "--limit", "3").returncode == 0
+    assert invoke(*common, "--samples", "10-local").returncode == 0  # another sample, same run
+    m = read_model(tmp_path / "h" / "manifest.json", RunManifest)
+    assert m.counts == {"ok": 4, "error": 0, "not_run": 0} and m.status == "complete"
+    assert m.benchmark.n_samples_selected == 4
+    assert [h["n_selected"] for h in m.history] == [3, 1]
+    assert "--limit" in m.history[0]["command"] and "--samples" in m.history[1]["command"]
+    res = invoke(*common[:-2], "--out", str(tmp_path), "--run-id", "../escape")
+    assert res.returncode == 2 and "plain folder name" in res.stderr
+    (tmp_path / "afile").write_text("x")
+    res = invoke(*common[:-4], "--out", str(tmp_path / "afile"))
+    assert res.returncode == 2 and "is a file" in res.stderr

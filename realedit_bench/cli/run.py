@@ -65,6 +65,10 @@ def run_cmd(
         raise ConfigError("the filters select no sample")
     if num_processes < 1:
         raise ConfigError("--num-processes must be >= 1")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a directory for the run directories")
+    if run_id is not None and (not run_id.strip() or run_id in {".", ".."} or "/" in run_id or "\\" in run_id):
+        raise ConfigError(f"--run-id {run_id!r} must be a plain folder name (no '/', not '.' or '..')")
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if num_processes > 1 and world == 1:
@@ -93,6 +97,10 @@ def run_cmd(
     )
     if rank == 0:
         runner.check_existing()
+        try:
+            runner.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the run directory {runner.run_dir}: {exc.strerror or exc}") from exc
     t0 = time.perf_counter()
     if hasattr(editor, "load"):
         editor.load()
@@ -137,7 +145,7 @@ def _finish_sharded(runner, load_seconds: float) -> None:
     runner.barrier()
     if runner.process_index == 0:
         counts = runner.counts()
-        status = "complete" if counts["ok"] == len(runner.samples) else "failed"
+        status = "complete" if counts["ok"] == sum(counts.values()) else "failed"
         runner.write_manifest(status, counts, {"load": round(load_seconds, 3)})
 
 
@@ -149,7 +157,9 @@ def _report(runner, console, result) -> None:
     c = manifest.counts
     console.print(
         f"run {manifest.run_id}: {c.get('ok', 0)} ok, {c.get('error', 0)} failed, {c.get('not_run', 0)} not run, "
-        f"of {len(runner.samples)} selected ({result.done_before} were already done) -> {runner.run_dir}"
+        f"of {sum(c.values())} in the run ({len(runner.samples)} selected now, {result.done_before} of the run "
+        f"done before) -> {runner.run_dir}",
+        soft_wrap=True,  # one line in logs; the path must stay whole to be copied
     )
     if result.interrupted:
         console.print("stopped by Ctrl-C; rerun the same command to resume")

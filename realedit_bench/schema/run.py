@@ -54,6 +54,11 @@ class RunManifest(Row):
     )
     counts: dict[str, int] = Field(default_factory=dict, description="Rows by status: ok, error.")
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds: load, edit_total, wall.")
+    history: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="One entry per invocation that made, resumed or extended the run: command, start time, "
+        "filters, samples selected, status and counts after it.",
+    )
 
 
 class EditRow(Row):
