@@ -210,7 +210,8 @@ def test_real_edit_folder_rows_summary_and_resume(real_edit_dir, encoders, tmp_p
     assert 0 < rows["10-remove"].values["l1"] < 0.1
     r = rows["10-local"]
     assert r.reference == "source" and r.status == "ok" and r.image_id == "10" and r.category == "local"
-    assert set(r.metric_models) == {"clip", "dino"} and len(r.metric_models["clip"]["sha256"]) == 64
+    # Provenance per metric (pixel metrics have no model).
+    assert set(r.metric_models) == {"clip_i", "dino"} and len(r.metric_models["clip_i"]["sha256"]) == 64
 
     summary = read_model(folder / "metrics_summary.json", MetricSummary)
     assert summary.model == "mymodel" and summary.reference == "source" and summary.n == 4
@@ -270,7 +271,7 @@ def test_cli_on_a_folder_then_bad_inputs_exit_2(real_edit_dir, weights, tmp_path
     assert "CLIP-I to source (preservation)" in ok.output
     rows = read_rows(folder / "metrics.jsonl", MetricRow)
     assert len(rows) == 4 and all(set(r.values) == {"l1", "clip_i"} for r in rows)
-    assert "dino" not in json.loads((folder / "metrics_summary.json").read_text())["metric_models"]
+    assert set(json.loads((folder / "metrics_summary.json").read_text())["metric_models"]) == {"clip_i"}
 
     bad = _cli([*common, "--clip-weights", str(tmp_path / "nowhere")])
     assert bad.exit_code != 0 and isinstance(bad.exception, WeightsError)

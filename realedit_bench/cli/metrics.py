@@ -48,8 +48,10 @@ def metrics_cmd(
 
     On Real-Edit (no ground-truth edits) the image metrics compare each edit with its source photo:
     they measure preservation, not edit quality. On MagicBrush they compare with the ground-truth target
-    (single-turn) and CLIP-T uses the local captions. Resumable: rerunning skips samples already measured
-    with the same image and weights. Writes metrics.jsonl and metrics_summary.json.
+    (single-turn) and CLIP-T uses the local captions. Results merge per metric: a value already measured
+    on the same edited image, reference and metric weights is reused, and computing a subset of the
+    metrics keeps the others. Writes metrics.jsonl (one row per sample) and metrics_summary.json (every
+    metric measured so far).
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -73,6 +75,15 @@ def metrics_cmd(
         chosen, clip_weights=clip_weights, clip_model=clip_model, clip_pretrained=clip_pretrained,
         dino_weights=dino_weights, dino_revision=dino_revision, device=dev,
     )
+    # After the checks (an error stays one line), before the work: a misnamed file is the usual reason
+    # an edit seems to be missing.
+    if edits.missing:
+        shown = ", ".join(edits.missing[:20]) + (f" ... ({len(edits.missing)} in all)" if len(edits.missing) > 20 else "")
+        console.print(f"[yellow]missing edits (not measured):[/] {shown}")
+    if edits.unmatched:
+        shown = ", ".join(edits.unmatched[:20]) + (
+            f" ... ({len(edits.unmatched)} in all)" if len(edits.unmatched) > 20 else "")
+        console.print(f"[yellow]files matching no sample id (ignored):[/] {shown}")
     refs = {k: e.ref for k, e in encoders.items()}
     console.print(
         f"{edits.model}: {len(edits.items)} edits on {edits.benchmark.name} "
@@ -92,15 +103,18 @@ def metrics_cmd(
     table = Table(title=f"{s.model} on {s.benchmark} (reference: {s.reference})")
     for col in ("metric", "mean", "95% CI", "n"):
         table.add_column(col)
-    for name in (m.name for m in chosen):
+    # Every metric measured so far, not only this command's: results merge per metric.
+    for name in s.labels:
         if name in s.means:
             lo, hi = s.cis[name]
             table.add_row(s.labels[name], f"{s.means[name]:.4f}", f"[{lo:.4f}, {hi:.4f}]", str(s.counts[name]))
         else:
-            table.add_row(s.labels[name], "-", "-", "0")
+            table.add_row(s.labels[name], "-", "-", str(s.counts.get(name, 0)))
     Console().print(table)
+    for name, why in s.excluded.items():
+        console.print(f"[yellow]{name} left out of the summary:[/] {why}")
     console.print(
-        f"{result.measured} measured, {result.skipped} reused, {s.n_error} errors; "
+        f"{result.measured} samples measured, {result.skipped} reused, {s.n_error} errors; "
         f"wrote {result.rows_path} and {result.summary_path}"
     )
 

@@ -1,14 +1,19 @@
-"""Compute metrics over a set of edits: batched, resumable, one fsynced row per sample, then a summary.
+"""Compute metrics over a set of edits: batched, resumable, merged per metric, then a summary.
 
-``metrics.jsonl`` holds one :class:`~realedit_bench.schema.metrics.MetricRow` per measured sample
-(appended and fsynced as each batch finishes); ``metrics_summary.json`` holds the
-:class:`~realedit_bench.schema.metrics.MetricSummary` (means with cluster-bootstrap intervals over
-source photos). A rerun skips samples whose last row is ok for the same edited image (sha256), the
-same metrics and the same metric weights; anything else is measured again and the newest row wins.
+``metrics.jsonl`` holds one :class:`~realedit_bench.schema.metrics.MetricRow` per sample with every
+metric measured so far on its edited image. A value is reused when the row was measured on the same
+edited image and reference (sha256) with the same metric model (id, revision, weights sha256); only
+the asked metrics that are not reusable are computed, and their values are merged into the row. Merged
+rows are appended and fsynced as each batch finishes (a crash loses at most one batch), then the file
+is rewritten atomically with the newest row of each sample, so it never grows with duplicates; a
+reader meeting two rows of a sample (an interrupted run) takes the last. ``metrics_summary.json``
+(:class:`~realedit_bench.schema.metrics.MetricSummary`) covers every metric with values, with
+cluster-bootstrap intervals over source photos and the model behind each metric.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -23,7 +28,7 @@ from realedit_bench.dataset import LoadedBenchmark
 from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.images import load_image, sha256_file
 from realedit_bench.inputs import EditedItem, EditSet
-from realedit_bench.jsonio import JsonlAppender, atomic_write_json, read_rows
+from realedit_bench.jsonio import JsonlAppender, atomic_write_json, atomic_write_text, read_rows
 from realedit_bench.metrics import DEFAULT_ORDER, METRICS
 from realedit_bench.metrics.core import FeatureStore, Item, Metric, label_for
 from realedit_bench.provenance import utc_now
@@ -85,9 +90,24 @@ def choose_metrics(names: Sequence[str] | None, bench: LoadedBenchmark) -> list[
     return [m for m in metrics if not m.captions or has_captions(m)]
 
 
-def _fingerprint(refs: dict[str, dict[str, Any]]) -> dict[str, tuple]:
-    """What must match for a row to be reused: weights identity, not where they lie on disk."""
-    return {k: (v.get("id"), v.get("revision"), v.get("sha256")) for k, v in refs.items()}
+def _fingerprint(ref: dict[str, Any] | None) -> tuple | None:
+    """What must match for a value to be reused: the weights' identity, not where they lie on disk."""
+    return (ref.get("id"), ref.get("revision"), ref.get("sha256")) if ref else None
+
+
+def _encoder_of(name: str) -> str | None:
+    """The encoder a metric uses, or None for pixel metrics and metrics no longer installed."""
+    try:
+        return METRICS.get(name).encoder
+    except RealEditError:
+        return None
+
+
+def _model_of(row: MetricRow, name: str, encoder: str | None) -> dict[str, Any] | None:
+    """The model identity recorded for metric ``name`` in ``row`` (older rows record it per encoder)."""
+    if name in row.metric_models:
+        return row.metric_models[name]
+    return row.metric_models.get(encoder) if encoder else None
 
 
 class _Loaded(NamedTuple):
@@ -186,27 +206,29 @@ def compute_metrics(
     reference = benchmark_reference(edits.benchmark.name)
     out = Path(out_dir) if out_dir is not None else edits.root
     rows_path = out / ROWS_FILE
-    names = [m.name for m in metrics]
     refs = {k: getattr(e, "ref", {}) for k, e in encoders.items() if any(m.encoder == k for m in metrics)}
-    fp = _fingerprint(refs)
 
-    previous: dict[str, MetricRow] = {r.sample_id: r for r in read_rows(rows_path, MetricRow)}
+    # The newest row of each sample; more than one row per sample only survives an interrupted run.
+    stored = read_rows(rows_path, MetricRow)
+    previous: dict[str, MetricRow] = {r.sample_id: r for r in stored}
+    compact = len(stored) != len(previous)
     cache = _ImageCache()
-    todo: list[EditedItem] = []
+
+    def still_valid(row: MetricRow | None, m: Metric) -> bool:
+        if row is None or m.name not in row.metrics:
+            return False
+        return m.encoder is None or _fingerprint(_model_of(row, m.name, m.encoder)) == _fingerprint(refs[m.encoder])
+
+    # Per sample, only the asked metrics not already measured on this very image, reference and model.
+    todo: list[tuple[EditedItem, MetricRow | None, list[Metric]]] = []
     skipped = 0
     for entry in edits.items:
-        row = previous.get(entry.sample.sample_id)
-        if (
-            row is not None
-            and row.status == "ok"
-            and row.reference == reference
-            and set(names) <= set(row.metrics)
-            and _fingerprint(row.metric_models) == fp
-            and row.image_sha256 == _sha_or_none(cache, entry.edited)
-        ):
+        base = _reusable(previous.get(entry.sample.sample_id), entry, reference, cache)
+        need = [m for m in metrics if not still_valid(base, m)]
+        if need:
+            todo.append((entry, base, need))
+        else:
             skipped += 1
-            continue
-        todo.append(entry)
     if on_progress and skipped:
         on_progress(skipped)
 
@@ -215,93 +237,170 @@ def compute_metrics(
     # Decoding and hashing the next batch overlaps the model forward of the current one.
     with JsonlAppender(rows_path) as appender, ThreadPoolExecutor(max_workers=1) as pool:
 
-        def load_batch(batch: list[EditedItem]) -> list[_Loaded]:
-            return [_load(e, reference, cache) for e in batch]
+        def load_batch(batch: list[tuple[EditedItem, MetricRow | None, list[Metric]]]) -> list[_Loaded]:
+            return [_load(e, reference, cache) for e, _, _ in batch]
 
         pending = pool.submit(load_batch, batches[0]) if batches else None
-        for i in range(len(batches)):
+        for i, batch in enumerate(batches):
             assert pending is not None
             loaded = pending.result()
             pending = pool.submit(load_batch, batches[i + 1]) if i + 1 < len(batches) else None
-            ok = [ld.item for ld in loaded if ld.item is not None]
-            for enc in sorted({m.encoder for m in metrics if m.encoder}):
-                wanted = [kv for it in ok for m in metrics if m.encoder == enc and m.applies(it) for kv in m.images(it)]
+            work = [(ld.item, need) for ld, (_, _, need) in zip(loaded, batch, strict=True) if ld.item is not None]
+            for enc in sorted({m.encoder for _, need in work for m in need if m.encoder}):
+                wanted = [kv for it, need in work for m in need if m.encoder == enc and m.applies(it) for kv in m.images(it)]
                 store.fill_images(enc, wanted)
-            texts = [t for it in ok for m in metrics if m.applies(it) for t in m.texts(it)]
+            texts = [t for it, need in work for m in need if m.applies(it) for t in m.texts(it)]
             if texts:
                 store.fill_texts(texts)
-            for ld in loaded:
-                s = ld.entry.sample
-                values: dict[str, float] = {}
-                if ld.item is not None:
-                    values = {m.name: m(ld.item, store) for m in metrics if m.applies(ld.item)}
-                    # An undefined value (e.g. directional CLIP of an unchanged image: a zero vector) is
-                    # left out rather than written as NaN, so it neither breaks JSON nor poisons means.
-                    values = {k: v for k, v in values.items() if math.isfinite(v)}
-                row = MetricRow(
-                    sample_id=s.sample_id, image_id=s.image_id, category=s.category, reference=reference,
-                    status="ok" if ld.item is not None else "error", values=values,
-                    error=ld.error if ld.item is None else None,
-                    image_sha256=ld.edited_sha, reference_sha256=ld.reference_sha, metrics=names,
-                    metric_models=refs, finished_at=utc_now(),
-                )
-                appender.append(row)
-                previous[s.sample_id] = row
-            store.forget([it.edited_key for it in ok])
+            for ld, (_, base, need) in zip(loaded, batch, strict=True):
+                row = _merged_row(ld, base, need, reference, refs, store)
+                compact = compact or ld.entry.sample.sample_id in previous
+                appender.append(row)  # durable now; the rewrite below only drops superseded rows
+                previous[ld.entry.sample.sample_id] = row
+            store.forget([it.edited_key for it, _ in work])
             if on_progress:
                 on_progress(len(loaded))
+    if compact:
+        # One row per sample: the merged rows supersede the older ones, replaced in one atomic rename.
+        atomic_write_text(
+            rows_path,
+            "".join(json.dumps(r.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n"
+                    for r in previous.values()),
+        )
 
     current = [previous[e.sample.sample_id] for e in edits.items if e.sample.sample_id in previous]
     summary = summarize(
-        current, metrics, reference=reference, run_id=edits.run_id, model=edits.model,
-        benchmark=edits.benchmark.name, metric_models=refs, n_missing=len(edits.missing),
-        n_resamples=n_resamples, seed=seed, command=command,
+        current, [m.name for m in metrics], reference=reference, run_id=edits.run_id, model=edits.model,
+        benchmark=edits.benchmark.name, n_missing=len(edits.missing), n_resamples=n_resamples, seed=seed,
+        command=command,
     )
     summary_path = out / SUMMARY_FILE
     atomic_write_json(summary_path, summary)
     return MetricsResult(summary, rows_path, summary_path, len(todo), skipped)
 
 
+def _reusable(row: MetricRow | None, entry: EditedItem, reference: Reference, cache: _ImageCache) -> MetricRow | None:
+    """``row`` when its values still describe this edited image and reference (by content), else None."""
+    if row is None or row.status != "ok" or row.reference != reference or row.image_sha256 is None:
+        return None
+    ref_path = entry.sample.target if reference == "target" else entry.sample.image
+    if ref_path is None:
+        return None
+    if row.image_sha256 != _sha_or_none(cache, entry.edited):
+        return None
+    if row.reference_sha256 != _sha_or_none(cache, Path(ref_path)):
+        return None
+    return row
+
+
+def _merged_row(
+    ld: _Loaded,
+    base: MetricRow | None,
+    need: Sequence[Metric],
+    reference: Reference,
+    refs: dict[str, dict[str, Any]],
+    store: FeatureStore,
+) -> MetricRow:
+    """The sample's row: ``base``'s still-valid values plus the metrics just measured."""
+    s = ld.entry.sample
+    asked = [m.name for m in need]
+    values: dict[str, float] = {}
+    models: dict[str, dict[str, Any]] = {}
+    kept: list[str] = []
+    # An unreadable image keeps nothing: earlier values of it no longer describe what is on disk.
+    if ld.item is not None:
+        if base is not None:
+            kept = [n for n in base.metrics if n not in asked]
+            values = {k: v for k, v in base.values.items() if k in kept}
+            for n in kept:
+                model = _model_of(base, n, _encoder_of(n))
+                if model:
+                    models[n] = model
+        for m in need:
+            if m.encoder:
+                models[m.name] = refs[m.encoder]
+            if not m.applies(ld.item):
+                continue
+            v = m(ld.item, store)
+            # An undefined value (e.g. directional CLIP of an unchanged image: a zero vector) is left out
+            # rather than written as NaN, so it neither breaks JSON nor poisons means.
+            if math.isfinite(v):
+                values[m.name] = v
+    return MetricRow(
+        sample_id=s.sample_id, image_id=s.image_id, category=s.category, reference=reference,
+        status="ok" if ld.item is not None else "error", values=values, error=ld.error if ld.item is None else None,
+        image_sha256=ld.edited_sha, reference_sha256=ld.reference_sha, metrics=[*kept, *asked],
+        metric_models=models, finished_at=utc_now(),
+    )
+
+
 def summarize(
     rows: Sequence[MetricRow],
-    metrics: Sequence[Metric],
+    asked: Sequence[str] = (),
     *,
     reference: Reference,
     run_id: str,
     model: str,
     benchmark: str,
-    metric_models: dict[str, dict[str, Any]],
     n_missing: int = 0,
     n_resamples: int = 2000,
     seed: int = 0,
     command: Sequence[str] = (),
 ) -> MetricSummary:
-    """Means over ok rows with 95% intervals from resampling source photos (``image_id``)."""
+    """Means over ok rows with 95% intervals from resampling source photos (``image_id``).
+
+    Covers every metric measured in ``rows`` (not only the ``asked`` ones, which come first), so
+    computing a subset of the metrics never hides the others. A metric whose values come from more than
+    one model version (an interrupted run with other weights) is listed in ``excluded``, not averaged.
+    """
     ok = [r for r in rows if r.status == "ok"]
+    measured = [*asked, *(n for r in ok for n in (*r.metrics, *r.values))]
+    order = {n: i for i, n in enumerate(DEFAULT_ORDER)}
+    names = list(dict.fromkeys([*asked, *sorted(dict.fromkeys(measured), key=lambda n: (order.get(n, len(order)), n))]))
     means: dict[str, float] = {}
     cis: dict[str, tuple[float, float]] = {}
     counts: dict[str, int] = {}
     per_category: dict[str, dict[str, float]] = {}
-    for m in metrics:
-        have = [r for r in ok if m.name in r.values]
-        counts[m.name] = len(have)
-        ci = cluster_mean_ci(
-            [r.values[m.name] for r in have], [r.image_id for r in have], n_resamples=n_resamples, seed=seed
-        )
+    labels: dict[str, str] = {}
+    higher: dict[str, bool] = {}
+    metric_models: dict[str, dict[str, Any]] = {}
+    excluded: dict[str, str] = {}
+    for name in names:
+        try:
+            m = METRICS.get(name)()
+        except RealEditError:
+            excluded[name] = "metric no longer installed"
+            continue
+        labels[name], higher[name] = label_for(m, reference), m.higher_is_better
+        have = [r for r in ok if name in r.values]
+        counts[name] = len(have)
+        if m.encoder and have:
+            by_fp = {_fingerprint(_model_of(r, name, m.encoder)): r for r in have}
+            if len(by_fp) > 1:
+                # No single model stands behind these values: a mean of them would name no model.
+                excluded[name] = (
+                    f"values from {len(by_fp)} different {m.encoder} models (an interrupted run?); "
+                    f"rerun with --metric {name}"
+                )
+                continue
+            model_ref = _model_of(have[-1], name, m.encoder)
+            if model_ref:
+                metric_models[name] = model_ref
+        ci = cluster_mean_ci([r.values[name] for r in have], [r.image_id for r in have], n_resamples=n_resamples, seed=seed)
         if ci is not None:
-            means[m.name] = ci.estimate
-            cis[m.name] = (ci.low, ci.high)
+            means[name] = ci.estimate
+            cis[name] = (ci.low, ci.high)
         for cat in dict.fromkeys(r.category for r in have):
-            vals = [r.values[m.name] for r in have if r.category == cat]
-            per_category.setdefault(cat, {})[m.name] = sum(vals) / len(vals)
+            vals = [r.values[name] for r in have if r.category == cat]
+            per_category.setdefault(cat, {})[name] = sum(vals) / len(vals)
     return MetricSummary(
         run_id=run_id,
         model=model,
         benchmark=benchmark,
         reference=reference,
         metric_models=metric_models,
-        labels={m.name: label_for(m, reference) for m in metrics},
-        higher_is_better={m.name: m.higher_is_better for m in metrics},
+        labels=labels,
+        higher_is_better=higher,
         n=len(rows),
         n_error=sum(1 for r in rows if r.status == "error"),
         n_missing=n_missing,
@@ -309,6 +408,7 @@ def summarize(
         means=means,
         cis=cis,
         per_category=per_category,
+        excluded=excluded,
         bootstrap={"resamples": n_resamples, "level": 0.95, "seed": seed, "unit": "source photo (image_id)"},
         created_at=utc_now(),
         realedit_version=__version__,

@@ -1,4 +1,10 @@
-"""Records of ``realedit metrics``: one row per sample (``metrics.jsonl``) and the summary."""
+"""Records of ``realedit metrics``: one row per sample (``metrics.jsonl``) and the summary.
+
+A row holds every metric measured so far on one edited image: a run that computes a subset of the
+metrics merges its values into the row, so ``metrics.jsonl`` keeps one row per sample (a run appends
+merged rows as it goes, then rewrites the file atomically with the newest row of each sample; readers
+that meet more than one row of a sample, after a crash, take the last).
+"""
 
 from __future__ import annotations
 
@@ -30,10 +36,14 @@ class MetricRow(Row):
     reference_sha256: str | None = Field(default=None, description="sha256 of the reference image it was compared with.")
     metrics: list[str] = Field(
         default_factory=list,
-        description="Metrics asked for; 'values' holds those that applied (e.g. CLIP-T needs a caption).",
+        description="Metrics measured on this image and reference; 'values' holds those that applied "
+        "(e.g. CLIP-T needs a caption).",
     )
     metric_models: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Encoder ('clip', 'dino') -> {id, revision, path, sha256, library}."
+        default_factory=dict,
+        description="Metric name -> {id, revision, path, sha256, library} of the model that measured it "
+        "(pixel metrics have none). Rows written before per-metric merging key it by encoder ('clip', "
+        "'dino'); readers accept both.",
     )
     finished_at: str = Field(description="UTC time the row was written.")
 
@@ -46,7 +56,9 @@ class MetricSummary(Row):
     benchmark: str = Field(description="Benchmark name.")
     reference: Reference = Field(description="What the edits were compared with.")
     metric_models: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="metric model -> {id, revision, path}."
+        default_factory=dict,
+        description="Metric name -> {id, revision, path, sha256, library} of the model behind its values "
+        "(pixel metrics have none; summaries written before per-metric merging key it by encoder).",
     )
     labels: dict[str, str] = Field(
         default_factory=dict,
@@ -58,10 +70,19 @@ class MetricSummary(Row):
     n_error: int = Field(default=0, description="Samples that failed.")
     n_missing: int = Field(default=0, description="Benchmark samples without a usable edited image.")
     counts: dict[str, int] = Field(default_factory=dict, description="metric -> ok rows holding a value for it.")
-    means: dict[str, float] = Field(default_factory=dict, description="metric -> mean over ok rows.")
+    means: dict[str, float] = Field(
+        default_factory=dict,
+        description="metric -> mean over ok rows; every metric with values in metrics.jsonl, not only the "
+        "ones the last command computed.",
+    )
     cis: dict[str, tuple[float, float]] = Field(default_factory=dict, description="metric -> 95% interval.")
     per_category: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="category -> metric -> mean over ok rows of that category."
+    )
+    excluded: dict[str, str] = Field(
+        default_factory=dict,
+        description="metric -> why its values are left out of 'means' (e.g. measured by two different "
+        "model versions after an interrupted run; rerun that metric).",
     )
     bootstrap: dict[str, Any] = Field(
         default_factory=dict, description="Interval method: {resamples, level, seed, unit: 'source photo'}."
