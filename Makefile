@@ -1,4 +1,5 @@
 # The two commands of the README. Both create .venv when it is missing and install the project into it.
+SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -11,14 +12,16 @@ DATA    ?=
 OUT     ?= runs
 SITE    ?= site
 JUDGE   ?=
+ARGS    ?=
+METRICS_ARGS ?=
 
-RUN_ARGS := --model $(MODEL) --out $(OUT) \
+RUN_ARGS := --model $(MODEL) --out $(OUT) $(ARGS) \
 	$(if $(LIMIT),--limit $(LIMIT)) $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(DATA),--data-dir $(DATA))
 
 .PHONY: eval test install browser clean help
 
 help:
-	@echo "make eval MODEL=instruct-pix2pix [LIMIT=N] [WEIGHTS=id|dir] [DATA=dir] [JUDGE=provider/model]"
+	@echo "make eval MODEL=instruct-pix2pix [LIMIT=N] [WEIGHTS=id|dir] [DATA=dir] [JUDGE=provider/model] [ARGS='-M steps=20'] [METRICS_ARGS=...]"
 	@echo "make test"
 
 $(STAMP): pyproject.toml
@@ -42,11 +45,12 @@ test: $(STAMP) browser
 
 eval: $(STAMP)
 	@if [ -z "$(DATA)" ]; then $(BIN)/realedit data verify >/dev/null 2>&1 || $(BIN)/realedit data fetch; fi
-	$(BIN)/realedit run $(RUN_ARGS); rc=$$?; \
-	  if [ $$rc -ne 0 ] && [ $$rc -ne 1 ]; then exit $$rc; fi
-	@run_dir=$$(ls -td $(OUT)/*/ | head -1); echo "run: $$run_dir"; \
-	  $(BIN)/realedit metrics --images $$run_dir $(if $(DATA),--data-dir $(DATA)) || true; \
-	  if [ -n "$(JUDGE)" ]; then $(BIN)/realedit judge --images $$run_dir --judge $(JUDGE) $(if $(DATA),--data-dir $(DATA)); fi
+	@set -o pipefail; run_dir=$$($(BIN)/realedit run $(RUN_ARGS) | tail -n 1); rc=$$?; \
+	  if [ $$rc -ne 0 ] && [ $$rc -ne 1 ]; then exit $$rc; fi; \
+	  echo "run: $$run_dir"; \
+	  $(BIN)/realedit metrics --images $$run_dir $(METRICS_ARGS) $(if $(DATA),--data-dir $(DATA)) \
+	    || echo "metrics skipped (see the line above; METRICS_ARGS='--clip-weights DIR --dino-weights DIR' for local weights)"; \
+	  if [ -n "$(JUDGE)" ]; then $(BIN)/realedit judge --images $$run_dir --judge $(JUDGE) $(if $(DATA),--data-dir $(DATA)) || exit $$?; fi
 	$(BIN)/realedit report --runs $(OUT) --out $(SITE)
 
 clean:

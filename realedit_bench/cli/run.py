@@ -161,6 +161,8 @@ def _report(runner, console, result) -> None:
         f"done before) -> {runner.run_dir}",
         soft_wrap=True,  # one line in logs; the path must stay whole to be copied
     )
+    # The run directory alone on stdout: scripts (make eval) read it; the rest went to stderr.
+    typer.echo(str(runner.run_dir))
     if result.interrupted:
         console.print("stopped by Ctrl-C; rerun the same command to resume")
         raise typer.Exit(130)
