@@ -20,6 +20,7 @@ import json
 import platform
 import signal
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -159,6 +160,8 @@ class Runner:
         self.edits_path = self.run_dir / "edits.jsonl"
         self.manifest_path = self.run_dir / "manifest.json"
         self._started = utc_now()
+        # Timestamps have one-second resolution; two quick invocations must still be two history entries.
+        self._invocation = uuid.uuid4().hex[:12]
 
     # -- manifest ------------------------------------------------------------------------------------
     def _manifest(self, status: RunStatus, counts: dict[str, int], timings: dict[str, float]) -> RunManifest:
@@ -169,9 +172,9 @@ class Runner:
             old = read_model(self.manifest_path, RunManifest)
             created, history = old.created_at, list(old.history)
         # One entry per invocation (resume, extension, --force), so no command that shaped the run is lost.
-        entry = {"command": command_line(), "started_at": self._started, "updated_at": utc_now(),
+        entry = {"invocation": self._invocation, "command": command_line(), "started_at": self._started, "updated_at": utc_now(),
                  "filters": self.filters, "n_selected": len(self.samples), "status": status, "counts": counts}
-        if history and history[-1].get("started_at") == self._started:
+        if history and history[-1].get("invocation") == self._invocation:
             history[-1] = entry
         else:
             history.append(entry)

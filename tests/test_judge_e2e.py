@@ -17,7 +17,7 @@ from realedit_bench.judges.encode import encode_image
 from realedit_bench.schema.judge import JudgeSummary, JudgmentRow
 
 GPT = "openai/gpt-4o-2024-08-06"
-CLAUDE = "anthropic/claude-sonnet-4-5"
+CLAUDE = "anthropic/claude-sonnet-4-6"
 
 
 @pytest.fixture
@@ -145,11 +145,11 @@ def test_anthropic_backend(setup, server: FakeJudgeServer) -> None:
     assert len(calls) == 6 and all(c.path.startswith("/v1/messages") for c in calls)
     body = calls[0].body
     # API version 2026-10-21 (SDK 2.x) rejects sampling parameters: none is sent.
-    assert body["model"] == "claude-sonnet-4-5" and "temperature" not in body and "seed" not in body
+    assert body["model"] == "claude-sonnet-4-6" and "temperature" not in body and "seed" not in body
     assert body["max_tokens"] == 200 and body["system"].startswith("You grade image edits")
     assert [p["type"] for p in body["messages"][0]["content"]] == ["image", "image", "text"]
     assert ANTHROPIC_SECRET in (calls[0].headers.get("x-api-key", "") + calls[0].headers.get("authorization", ""))
-    rows = rows_of(edits, "anthropic_claude-sonnet-4-5__realedit-v1")
+    rows = rows_of(edits, "anthropic_claude-sonnet-4-6__realedit-v1")
     assert sorted(r.status for r in rows) == ["ok"] * 5 + ["refused"]
 
 
@@ -298,7 +298,7 @@ def test_batch_apis_submit_record_and_collect_later(setup, server: FakeJudgeServ
 
     code, out, _ = judge(setup, "--limit", "2", "--batch", "--poll-interval", "0", judge_name=CLAUDE)
     assert code == 0, out
-    rows = rows_of(edits, "anthropic_claude-sonnet-4-5__realedit-v1")
+    rows = rows_of(edits, "anthropic_claude-sonnet-4-6__realedit-v1")
     assert len(rows) == 6 and {r.status for r in rows} == {"ok"}
     assert any(r.path.startswith("/v1/messages/batches") for r in server.requests)
 

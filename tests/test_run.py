@@ -147,7 +147,8 @@ def test_identity_run_and_manifest_records_how(real_edit_dir, tmp_path):
     assert "torch" in m.library_versions and m.adapter.name == "identity"
     rows = read_rows(run_dir / "edits.jsonl", EditRow)
     src = Image.open(real_edit_dir / "imgs" / rows[0].source).convert("RGB")
-    assert list(Image.open(run_dir / rows[0].output).getdata()) == list(src.getdata())
+    out_img = Image.open(run_dir / rows[0].output)
+    assert (out_img.size, out_img.tobytes()) == (src.size, src.tobytes())
 
 
 def test_unreachable_weights_are_one_line(real_edit_dir, tmp_path):
@@ -216,7 +217,9 @@ def test_result_files_get_the_usual_permissions(real_edit_dir, tmp_path):
         assert (tmp_path / "p" / name).stat().st_mode & 0o777 == 0o644, name
 
 
-def test_extending_a_run_keeps_its_history_and_counts_the_whole_run(real_edit_dir, tmp_path):
+def test_extending_a_run_keeps_its_history_and_counts_the_whole_run(real_edit_dir, tmp_path, monkeypatch):
+    # Both invocations inside one clock second (as on a fast machine) must still be two history entries.
+    monkeypatch.setattr("realedit_bench.runner.utc_now", lambda: "2026-01-01T00:00:00+00:00")
     common = ["run", "--model", "identity", "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "h"]
     assert invoke(*common, "--limit", "3").returncode == 0
     assert invoke(*common, "--samples", "10-local").returncode == 0  # another sample, same run

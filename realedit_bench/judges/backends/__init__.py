@@ -23,7 +23,7 @@ def split_judge_name(judge: str) -> tuple[str, str]:
     if not sep or not provider or not model:
         raise ConfigError(
             f"judge {judge!r} must be provider/model, e.g. openai/gpt-4o-2024-08-06, "
-            f"anthropic/claude-sonnet-4-5 or openai-api/http://localhost:8000/v1/<model>"
+            f"anthropic/claude-sonnet-4-6 or openai-api/http://localhost:8000/v1/<model>"
         )
     return provider, model
 
