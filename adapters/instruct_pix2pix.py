@@ -53,9 +53,10 @@ class InstructPix2Pix:
         dtype: str = "auto",
     ) -> None:
         cls = type(self)
-        self.weights = weights or cls.default_weights
-        if not self.weights:
+        resolved = weights or cls.default_weights
+        if not resolved:
             raise ConfigError(f"model {cls.name!r} has no default weights; pass --weights")
+        self.weights: str = resolved
         self.revision = revision
         self.steps = int(steps if steps is not None else cls.default_steps)
         self.guidance_scale = float(guidance_scale if guidance_scale is not None else cls.default_guidance)

@@ -51,7 +51,7 @@ def _judge_view(j, notes: Footnotes) -> dict:  # noqa: ANN001 - JudgeAgreement
         if pa.system.p_chance_kendall is not None else "n/a " + notes.mark(pa.system.note)
         for pa in pas
     ]
-    ranked = next((pa.system.models for pa in pas if pa.system.models), [])
+    ranked: list[str] = next((pa.system.models for pa in pas if pa.system.models), [])
     seen = {m for pa in pas for m in pa.sample.within_model}
     models = [m for m in ranked if m in seen] + sorted(seen - set(ranked), key=natural_key)
     per_model = []

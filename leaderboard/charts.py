@@ -11,13 +11,13 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from markupsafe import Markup
 
 from realedit_bench.schema.base import CATEGORIES, PERSPECTIVES
 
-_RC = {
+_RC: dict[Any, Any] = {  # matplotlib types its keys as a Literal of every rc name
     "svg.hashsalt": "realedit-leaderboard",
     "svg.fonttype": "none",
     "text.parse_math": False,
@@ -73,9 +73,11 @@ def perspective_chart(series: Sequence[Series], title: str) -> Markup:
                 xs, ys, lo, hi = [], [], [], []
                 for j, p in enumerate(PERSPECTIVES):
                     v = s.values.get(p)
-                    if v is None or v[which] is None:
+                    if v is None:
                         continue
-                    y, ci = v[which], v[which + 1]
+                    y, ci = (v[0], v[1]) if which == 0 else (v[2], v[3])
+                    if y is None:
+                        continue
                     xs.append(j - 0.4 + width * (i + 0.5))
                     ys.append(y)
                     lo.append(y - ci[0] if ci else 0.0)

@@ -239,7 +239,7 @@ class _Photo:
     @property
     def ordered_items(self) -> list[_Item]:
         """Real-Edit's edit types in benchmark order, then any other benchmark's types by name."""
-        rank = {c: i for i, c in enumerate(CATEGORIES)}
+        rank: dict[str, int] = {c: i for i, c in enumerate(CATEGORIES)}
         return [self.items[c] for c in sorted(self.items, key=lambda c: (rank.get(c, len(rank)), c))]
 
 
@@ -337,24 +337,15 @@ def _collect_gallery(runs: Sequence[RunData], thumbs: ThumbCache, data_dir: Path
             if thumb is None and error is None:
                 error = "edited image missing or unreadable"
             item.cards.append(_Card(run.run_id, run.model, thumb, error, judged.get(sid, [])))
-    from realedit_bench.dataset import sample_sort_key
+    from realedit_bench.stats.agreement_report import natural_key
 
-    def photo_key(p: _Photo):
-        return sample_sort_key(_FakeSample(p.image_id))  # numeric-aware: photo 2 before photo 10
-
-    ordered = sorted(photos.values(), key=photo_key)
+    ordered = sorted(photos.values(), key=lambda p: natural_key(p.image_id))  # photo 2 before photo 10
     taken: set[str] = set()
     for p in ordered:
         p.slug = _slug(p.image_id, taken)
         if p.source is not None:
             p.thumb = thumbs.get(p.source)
     return ordered
-
-
-@dataclass
-class _FakeSample:
-    image_id: str
-    category: str = "local"
 
 
 # ---------------------------------------------------------------------------------------------- agreement

@@ -286,7 +286,7 @@ def metrics_table(runs: list[RunData]) -> MetricsTable | None:
 def _measured_row(run: RunData, js: JudgedSet) -> LeaderboardRow:
     """A row with the summary's numbers; coverage is filled in by :func:`build_tables`."""
     s = js.summary
-    cells = {}
+    cells: dict[str, PerspectiveCell] = {}
     for p in PERSPECTIVES:
         ps = s.perspectives.get(p)
         cells[p] = (
@@ -297,8 +297,8 @@ def _measured_row(run: RunData, js: JudgedSet) -> LeaderboardRow:
             if ps is not None
             else PerspectiveCell()
         )
-    scores = [c.score for c in cells.values()]
-    overall = sum(scores) / len(scores) if all(x is not None for x in scores) else None  # type: ignore[misc]
+    scores = [c.score for c in cells.values() if c.score is not None]
+    overall = sum(scores) / len(scores) if scores and len(scores) == len(cells) else None
     metrics = dict(sorted(run.metrics.means.items())) if run.metrics is not None else {}
     return LeaderboardRow(
         kind="measured", model=s.model, run_id=run.run_id, judge=s.judge, judge_snapshot=s.judge_snapshot,

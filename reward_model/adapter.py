@@ -37,12 +37,12 @@ def parse_scores(text: str) -> tuple[float, float, float]:
     """``"5,5,5"`` -> (5.0, 5.0, 5.0); three numbers 0-5 (following, preserving, quality)."""
     parts = [p.strip() for p in str(text).split(",")]
     try:
-        values = tuple(float(p) for p in parts)
+        values = [float(p) for p in parts]
     except ValueError as exc:
         raise ConfigError(f"-M reward_scores={text}: expected three numbers like 5,5,5") from exc
     if len(values) != 3 or not all(0.0 <= v <= 5.0 for v in values):
         raise ConfigError(f"-M reward_scores={text}: expected three numbers from 0 to 5 (following,preserving,quality)")
-    return values  # type: ignore[return-value]
+    return values[0], values[1], values[2]
 
 
 class RewardInstructPix2Pix(InstructPix2Pix):

@@ -135,8 +135,8 @@ def _triplets(source: TripletSource, limit: int | None) -> list[_Triplet]:
         ids = ids[:limit]
     out = []
     for sid in ids:
-        src, edt = source.paths(sid)  # type: ignore[attr-defined]
-        out.append(_Triplet(sid, Path(src), Path(edt), source.instruction(sid)))  # type: ignore[attr-defined]
+        src, edt = source.paths(sid)
+        out.append(_Triplet(sid, Path(src), Path(edt), source.instruction(sid)))
     return out
 
 
@@ -188,7 +188,7 @@ def annotate(
         engine.plan(Task(JudgeItem(t.sample_id, t.instruction, {"source": t.source, "edited": t.edited}), p))
         for t in items for p in PERSPECTIVES
     ]
-    keys = {(p.task.item.id, p.task.perspective): p.key for p in planned}
+    keys: dict[tuple[str, str], str] = {(p.task.item.id, p.task.perspective): p.key for p in planned}
     done = _current(paths.annotations, keys)
     todo = [p for p in planned if (k := (p.task.item.id, p.task.perspective)) not in done
             or done[k].reward.status == "error"]
@@ -199,13 +199,13 @@ def annotate(
         tokens_in = sum(p.est_input_tokens for p in uncached)
         tokens_out = sum(p.prompt.max_tokens for p in uncached)
         priced = engine.prices.lookup(backend.name) is not None
-        report = {
+        estimate = {
             "tasks": len(planned), "resumed": resumed, "to_ask": len(todo), "cached": len(todo) - len(uncached),
             "calls": len(uncached), "input_tokens": tokens_in, "output_tokens_max": tokens_out,
             "cost_usd": engine.prices.cost(backend.name, tokens_in, tokens_out) if priced else None,
         }
         asyncio.run(backend.aclose())
-        return AnnotateResult(paths, len(planned), resumed, 0, None, report, None)
+        return AnnotateResult(paths, len(planned), resumed, 0, None, estimate, None)
 
     judge_name = backend.name
 
@@ -219,7 +219,7 @@ def annotate(
             cache_key=o.cache_key, cached=o.cached, attempts=o.attempts, usage=o.usage,
         )
         return AnnotationRow(
-            sample_id=t.sample_id, perspective=o.perspective, source=_rel(t.source, out), edited=_rel(t.edited, out),  # type: ignore[arg-type]
+            sample_id=t.sample_id, perspective=o.perspective, source=_rel(t.source, out), edited=_rel(t.edited, out),
             instruction=t.instruction, reward=reward, judge=judge_name, rubric=rubric.id, params=o.params,
             image_sha256=o.image_sha256, finished_at=o.finished_at or utc_now(),
         )
@@ -310,7 +310,7 @@ def write_outputs(
             sample_id=sid, source=first.source, edited=first.edited, instruction=first.instruction,
             source_sha256=_file_sha(base / first.source), edited_sha256=_file_sha(base / first.edited),
             status="ok" if ok else "incomplete",
-            rewards={p: r.reward for p, r in rows.items() if r is not None},  # type: ignore[misc]
+            rewards={p: r.reward for p, r in rows.items() if r is not None},
             judge=judge, rubric=rubric.id, params=first.params, usage=usage,
             finished_at=max(r.finished_at for r in rows.values() if r),
         )

@@ -120,7 +120,7 @@ class RewardRow(Row):
         """The reward label when every perspective was scored, else None."""
         if self.status != "ok":
             return None
-        rewards = [self.rewards.get(p) for p in PERSPECTIVES]  # type: ignore[call-overload]
+        rewards = [self.rewards.get(p) for p in PERSPECTIVES]
         if any(r is None or r.status != "ok" or r.score is None for r in rewards):
             return None
         return RewardLabel(

@@ -251,7 +251,7 @@ class _CrossAttention(nn.Module):
         self.output = _DenseNorm(width, width, dropout)
 
     def forward(self, q: Tensor, kv: Tensor) -> Tensor:
-        return self.output(self._modules["self"](q, kv), q)
+        return self.output(self.get_submodule("self")(q, kv), q)
 
 
 class _Intermediate(nn.Module):
@@ -469,6 +469,7 @@ class RewardUNet(nn.Module):
         # paper variant: c_R = concat[E_t, E_s] + type embedding
         tokens = []
         if r.use_text:
+            assert text is not None  # checked above
             if text.dim() != 3:
                 raise ValueError(f"reward_text_hidden must be [B, L, D], got {tuple(text.shape)}")
             tokens.append(text + self.type_embedding.weight[0])

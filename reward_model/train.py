@@ -38,7 +38,7 @@ import math
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -609,8 +609,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         len(examples), cfg.seed, start_step * per_step, cfg.max_steps * per_step,
         batch_size=cfg.batch_size, rank=accelerator.process_index, world=world,
     )
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
+    loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
+        cast(Any, dataset), batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
         num_workers=cfg.num_workers, persistent_workers=False,
     )
     trainer = Trainer(comps, cfg, accelerator.device, weight_dtype)

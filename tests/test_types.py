@@ -1,4 +1,4 @@
-"""GUIDE section 7: mypy on the core package, with the settings in ``pyproject.toml`` ([tool.mypy])."""
+"""GUIDE section 7: mypy on all four packages, with the settings in ``pyproject.toml`` ([tool.mypy])."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import REPO
 
 
-def test_mypy_reports_no_error_on_the_core():
+def test_mypy_reports_no_error_on_any_package():
     mypy = Path(sys.executable).with_name("mypy")
     assert mypy.exists(), f"{mypy} is missing: install the test extras (pip install -e '.[test]')"
     # No arguments: the files to check and every setting come from pyproject.toml, as for a developer.
@@ -20,4 +20,4 @@ def test_mypy_reports_no_error_on_the_core():
     assert res.returncode == 0, res.stdout + res.stderr
     # Guard against a configuration that silently checks nothing.
     m = re.search(r"Success: no issues found in (\d+) source files", res.stdout)
-    assert m is not None and int(m.group(1)) >= 40, res.stdout
+    assert m is not None and int(m.group(1)) >= 70, res.stdout
