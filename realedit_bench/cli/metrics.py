@@ -106,8 +106,9 @@ def metrics_cmd(
     # Every metric measured so far, not only this command's: results merge per metric.
     for name in s.labels:
         if name in s.means:
-            lo, hi = s.cis[name]
-            table.add_row(s.labels[name], f"{s.means[name]:.4f}", f"[{lo:.4f}, {hi:.4f}]", str(s.counts[name]))
+            bounds = s.cis.get(name)
+            interval = f"[{bounds[0]:.4f}, {bounds[1]:.4f}]" if bounds else "n/a (one photo)"
+            table.add_row(s.labels[name], f"{s.means[name]:.4f}", interval, str(s.counts[name]))
         else:
             table.add_row(s.labels[name], "-", "-", str(s.counts.get(name, 0)))
     Console().print(table)

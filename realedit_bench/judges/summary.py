@@ -61,8 +61,8 @@ def summarize_perspective(groups: Sequence[list[JudgmentRow]], *, n_resamples: i
     return PerspectiveSummary(
         n=len(groups), n_valid=counts["ok"], n_invalid=counts["invalid"], n_refused=counts["refused"],
         n_error=counts["error"],
-        accuracy=acc.estimate if acc else None, accuracy_ci=(acc.low, acc.high) if acc else None,
-        score_mean=sc.estimate if sc else None, score_ci=(sc.low, sc.high) if sc else None,
+        accuracy=acc.estimate if acc else None, accuracy_ci=acc.bounds if acc else None,
+        score_mean=sc.estimate if sc else None, score_ci=sc.bounds if sc else None,
         score_median=statistics.median(scores) if scores else None,
         score_histogram=dict(sorted(hist.items())),
     )
@@ -199,6 +199,8 @@ def render_table(summary, console=None) -> None:  # summary: JudgeSummary
             "-" if s.score_mean is None else f"{s.score_mean:.2f}{ci(s.score_ci, 1, '{:.2f}')}",
         )
     console.print(table)
+    if any(s.score_mean is not None and s.score_ci is None for s in summary.perspectives.values()):
+        console.print("[yellow]no 95% interval: the valid judgments come from a single source photo[/]")
     if summary.per_category:
         cat = Table(title="per category: accuracy % / mean score (valid / n)")
         cat.add_column("category")

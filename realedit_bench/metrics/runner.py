@@ -389,7 +389,8 @@ def summarize(
         ci = cluster_mean_ci([r.values[name] for r in have], [r.image_id for r in have], n_resamples=n_resamples, seed=seed)
         if ci is not None:
             means[name] = ci.estimate
-            cis[name] = (ci.low, ci.high)
+            if ci.bounds is not None:
+                cis[name] = ci.bounds
         for cat in dict.fromkeys(r.category for r in have):
             vals = [r.values[name] for r in have if r.category == cat]
             per_category.setdefault(cat, {})[name] = sum(vals) / len(vals)

@@ -11,11 +11,16 @@ import numpy as np
 
 
 class Interval(NamedTuple):
-    """A point estimate with a percentile interval."""
+    """A point estimate with a percentile interval (no interval from fewer than two clusters)."""
 
     estimate: float
-    low: float
-    high: float
+    low: float | None
+    high: float | None
+
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        """``(low, high)``, or None when there was nothing to resample over."""
+        return None if self.low is None or self.high is None else (self.low, self.high)
 
 
 def cluster_indices(clusters: Sequence[str], n_resamples: int, seed: int = 0) -> list[np.ndarray]:
@@ -36,12 +41,18 @@ def cluster_mean_ci(
     level: float = 0.95,
     seed: int = 0,
 ) -> Interval | None:
-    """Mean of ``values`` with a percentile cluster-bootstrap interval; None when there is no value."""
+    """Mean of ``values`` with a percentile cluster-bootstrap interval; None when there is no value.
+
+    With a single cluster every resample is that cluster, so the "interval" would have zero width and
+    claim a certainty the data do not have: the interval is then left out (``bounds`` is None).
+    """
     v = np.asarray(values, dtype=float)
     if v.size == 0:
         return None
     labels = np.asarray(clusters)
     uniq, inverse = np.unique(labels, return_inverse=True)
+    if len(uniq) < 2:
+        return Interval(float(v.mean()), None, None)
     # Per-cluster sums and counts make each resample O(clusters) instead of O(rows).
     sums = np.bincount(inverse, weights=v, minlength=len(uniq))
     counts = np.bincount(inverse, minlength=len(uniq)).astype(float)
