@@ -233,3 +233,11 @@ def test_extending_a_run_keeps_its_history_and_counts_the_whole_run(real_edit_di
     (tmp_path / "afile").write_text("x")
     res = invoke(*common[:-4], "--out", str(tmp_path / "afile"))
     assert res.returncode == 2 and "is a file" in res.stderr
+
+
+def test_error_messages_print_user_text_literally_not_as_markup(tmp_path):
+    # Paths with square brackets are ordinary on disk; Rich would eat "[bold]" or crash on "[/x]".
+    for name in ("x[bold]y", "runs[/x]"):
+        res = invoke("run", "--model", "identity", "--data-dir", str(tmp_path / name), "--out", str(tmp_path / "o"))
+        assert res.returncode == 2, res.stderr
+        assert f"{tmp_path / name}" in " ".join(res.stderr.split()) and "Traceback" not in res.stderr

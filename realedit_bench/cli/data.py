@@ -39,7 +39,7 @@ def fetch_cmd(
         if not hasattr(bench, "fetch"):
             raise ConfigError(f"benchmark {benchmark!r} cannot be fetched by realedit")
         bench.fetch(target, from_dir=from_dir)
-        console.print(f"{benchmark} ready in {target}")
+        console.print(f"{benchmark} ready in {target}", markup=False)
         return
     from realedit_bench import fetch
 
@@ -59,7 +59,7 @@ def fetch_cmd(
     else:
         raise ConfigError(f"--source must be github or hf, got {source!r}")
     report = fetch.verify_real_edit(target, decode=False)
-    console.print(f"Real-Edit ready in {target}: {n} files written, {report.files_checked} verified by sha256")
+    console.print(f"Real-Edit ready in {target}: {n} files written, {report.files_checked} verified by sha256", markup=False)
 
 
 @data_app.command("verify")
@@ -77,7 +77,7 @@ def verify_cmd(
     report = fetch.verify_real_edit(target, check_hashes=not no_hash)
     Console().print(
         f"ok: {target}: {report.files_checked} files match the sha256 manifest, "
-        f"{report.images_decoded} images decode within the pixel cap"
+        f"{report.images_decoded} images decode within the pixel cap", markup=False
     )
 
 

@@ -13,6 +13,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from realedit_bench import __version__
 from realedit_bench.errors import RealEditError
@@ -76,7 +77,8 @@ def run() -> None:
         check_own_packages()
         app()
     except RealEditError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        # The message holds user text (paths, values): print it literally, never as Rich markup.
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(exc.exit_code)
 
 

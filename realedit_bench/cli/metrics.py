@@ -54,6 +54,7 @@ def metrics_cmd(
     metric measured so far).
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
@@ -79,16 +80,17 @@ def metrics_cmd(
     # an edit seems to be missing.
     if edits.missing:
         shown = ", ".join(edits.missing[:20]) + (f" ... ({len(edits.missing)} in all)" if len(edits.missing) > 20 else "")
-        console.print(f"[yellow]missing edits (not measured):[/] {shown}")
+        console.print(f"[yellow]missing edits (not measured):[/] {escape(shown)}")
     if edits.unmatched:
         shown = ", ".join(edits.unmatched[:20]) + (
             f" ... ({len(edits.unmatched)} in all)" if len(edits.unmatched) > 20 else "")
-        console.print(f"[yellow]files matching no sample id (ignored):[/] {shown}")
+        console.print(f"[yellow]files matching no sample id (ignored):[/] {escape(shown)}")
     refs = {k: e.ref for k, e in encoders.items()}
     console.print(
         f"{edits.model}: {len(edits.items)} edits on {edits.benchmark.name} "
         f"({len(edits.missing)} missing); metrics {', '.join(m.name for m in chosen)} on {dev}"
-        + (f"; {describe_refs(refs)}" if refs else "")
+        + (f"; {describe_refs(refs)}" if refs else ""),
+        markup=False,
     )
     with Progress(
         TextColumn("metrics"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
@@ -113,10 +115,11 @@ def metrics_cmd(
             table.add_row(s.labels[name], "-", "-", str(s.counts.get(name, 0)))
     Console().print(table)
     for name, why in s.excluded.items():
-        console.print(f"[yellow]{name} left out of the summary:[/] {why}")
+        console.print(f"[yellow]{name} left out of the summary:[/] {escape(why)}")
     console.print(
         f"{result.measured} samples measured, {result.skipped} reused, {s.n_error} errors; "
-        f"wrote {result.rows_path} and {result.summary_path}"
+        f"wrote {result.rows_path} and {result.summary_path}",
+        markup=False,
     )
 
 

@@ -160,6 +160,7 @@ def _report(runner, console, result) -> None:
         f"of {sum(c.values())} in the run ({len(runner.samples)} selected now, {result.done_before} of the run "
         f"done before) -> {runner.run_dir}",
         soft_wrap=True,  # one line in logs; the path must stay whole to be copied
+        markup=False,
     )
     # The run directory alone on stdout: scripts (make eval) read it; the rest went to stderr.
     typer.echo(str(runner.run_dir))
