@@ -5,6 +5,7 @@ Three adapters (InstructPix2Pix, MagicBrush, the reward-conditioned editor) shar
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,31 @@ def torch_dtype(name: str) -> Any:
     import torch
 
     return getattr(torch, DTYPES[name])
+
+
+def local_weights_fingerprint(weights: str) -> str | None:
+    """For weights on disk, a digest of every file's (relative path, size, mtime); None for a hub id.
+
+    It goes into the adapter's params, hence into the run id: weights retrained or replaced at the same
+    path make a new run instead of silently resuming the old one. Size and mtime rather than a content
+    hash, so a 5 GB pipeline costs a directory walk, not a read; a copy without preserved times only
+    costs a fresh run.
+    """
+    path = Path(weights).expanduser()
+    if not path.exists():
+        return None
+    if path.is_file():
+        files = [(path.name, path)]
+    else:
+        files = sorted(
+            (f.relative_to(path).as_posix(), f) for f in path.rglob("*")
+            if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts)
+        )
+    digest = hashlib.sha256()
+    for rel, f in files:
+        st = f.stat()
+        digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return f"size-mtime:{digest.hexdigest()[:16]}"
 
 
 def load_pipeline(pipeline_cls: Any, weights: str, *, revision: str | None, dtype: str, **kwargs: Any) -> Any:

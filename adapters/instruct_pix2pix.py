@@ -13,7 +13,13 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from adapters._diffusers import fit_image, load_pipeline, resolve_device, resolve_dtype
+from adapters._diffusers import (
+    fit_image,
+    load_pipeline,
+    local_weights_fingerprint,
+    resolve_device,
+    resolve_dtype,
+)
 from realedit_bench.errors import ConfigError
 
 #: Sampler names accepted by ``-M scheduler=...`` -> diffusers scheduler class.
@@ -58,6 +64,8 @@ class InstructPix2Pix:
             raise ConfigError(f"model {cls.name!r} has no default weights; pass --weights")
         self.weights: str = resolved
         self.revision = revision
+        # Read once: params() must stay the same for the whole run (the runner compares it on resume).
+        self._weights_fingerprint = local_weights_fingerprint(self.weights)
         self.steps = int(steps if steps is not None else cls.default_steps)
         self.guidance_scale = float(guidance_scale if guidance_scale is not None else cls.default_guidance)
         self.image_guidance_scale = float(
@@ -79,6 +87,7 @@ class InstructPix2Pix:
         """Every resolved setting that influences the output."""
         return {
             "weights": self.weights,
+            "weights_fingerprint": self._weights_fingerprint,
             "revision": self.revision,
             "steps": self.steps,
             "guidance_scale": self.guidance_scale,

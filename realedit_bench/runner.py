@@ -214,12 +214,17 @@ class Runner:
         old = read_model(self.manifest_path, RunManifest)
         new_params = {k: v for k, v in self.model.params().items() if k != "device"}
         old_params = {k: v for k, v in old.adapter.params.items() if k != "device"}
-        if (old.adapter.name, old_params, old.base_seed, old.benchmark.instructions_sha256) != (
-            self.model_name, json.loads(json.dumps(new_params, default=str)), self.base_seed,
-            self.bench.content_sha256,
-        ):
+        new_params = json.loads(json.dumps(new_params, default=str))
+        differ = [k for k in sorted(old_params.keys() | new_params.keys()) if old_params.get(k) != new_params.get(k)]
+        if old.adapter.name != self.model_name:
+            differ.insert(0, "model")
+        if old.base_seed != self.base_seed:
+            differ.append("seed")
+        if old.benchmark.instructions_sha256 != self.bench.content_sha256:
+            differ.append("benchmark data")
+        if differ:
             raise ConfigError(
-                f"run directory {self.run_dir} holds a run with other settings (model, params, seed or data); "
+                f"run directory {self.run_dir} holds a run with other settings ({', '.join(differ)} differ); "
                 f"pass another --run-id, or --force to overwrite it"
             )
 

@@ -241,3 +241,23 @@ def test_error_messages_print_user_text_literally_not_as_markup(tmp_path):
         res = invoke("run", "--model", "identity", "--data-dir", str(tmp_path / name), "--out", str(tmp_path / "o"))
         assert res.returncode == 2, res.stderr
         assert f"{tmp_path / name}" in " ".join(res.stderr.split()) and "Traceback" not in res.stderr
+
+
+def test_retrained_weights_at_the_same_path_make_a_new_run(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    weights = tmp_path / "w"
+    shutil.copytree(tiny_pix2pix_dir, weights)
+    args = ["run", "--model", "instruct-pix2pix", "--weights", str(weights), *TINY, "--limit", "1",
+            "--data-dir", str(real_edit_dir), "--out", str(tmp_path / "runs")]
+    first = invoke(*args)
+    assert first.returncode == 0, first.stderr
+    # "Training on" rewrites the U-Net at the same path: the old images must not be resumed as its output.
+    unet = next((weights / "unet").glob("*.safetensors"))
+    st = unet.stat()
+    os.utime(unet, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    second = invoke(*args)
+    assert second.returncode == 0, second.stderr
+    assert first.stdout.strip() != second.stdout.strip()
+    assert "1 of the run done before" not in " ".join(second.stderr.split())
+    # Forcing the old run directory names what changed.
+    res = invoke(*args, "--run-id", Path(first.stdout.strip()).name)
+    assert res.returncode == 2 and "weights_fingerprint" in res.stderr, res.stderr
