@@ -71,7 +71,7 @@ def test_ratings_reader_jsonl_blank_rows_and_types(tmp_path: Path):
     rs = read_ratings([p])
     assert rs.n_blank == 1 and rs.ratings[0].score == 2.5 and rs.ratings[0].image_id == "5"
     (tmp_path / "x.txt").write_text("")
-    with pytest.raises(RatingsError, match="must be a .csv or .jsonl"):
+    with pytest.raises(RatingsError, match="must be a .csv, .tsv, .jsonl or .json"):
         read_ratings([tmp_path / "x.txt"])
 
 

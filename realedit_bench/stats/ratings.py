@@ -1,24 +1,30 @@
 """Long-format ratings: the input of ``realedit agree`` (human ratings, and judge scores made elsewhere).
 
-One row per rating, as CSV (with a header) or JSON lines::
+One row per rating, as CSV or TSV (with a header), JSON lines, or a JSON array of objects::
 
     sample_id,model,perspective,rater,score,verdict
     10-local,instruct-pix2pix,following,alice,4,yes
 
-* ``sample_id``: the benchmark sample, e.g. ``10-local``.
+* ``sample_id``: the benchmark sample, e.g. ``10-local`` (matched case-insensitively).
 * ``model``: the editing model that made the image (as named in the run / judgments).
 * ``perspective``: ``following``, ``preserving`` or ``quality``.
 * ``rater``: who rated (a person's id; for ``--judge-ratings`` the judge's name).
-* ``score``: a number from 0 to 5 (decimals allowed).
+* ``score``: a number from 0 to 5 (decimals allowed, also with a decimal comma).
 * ``verdict`` (optional): ``yes``/``no`` (also ``true``/``false``, ``1``/``0``, ``y``/``n``).
 * ``image_id`` (optional): the source photo, used to resample photos in the bootstrap. Without it, it is
   the part of ``sample_id`` before its last ``-<category>`` (``10-local`` -> ``10``); an id without a
   known category suffix is cut at its last ``-``; an id without ``-`` is its own photo.
 * ``comment`` (optional): free text, ignored by the statistics.
 
-A row whose ``score`` and ``verdict`` are both blank is an unrated slot (the template is full of them)
-and is skipped. Every other problem (missing column, unknown perspective, score outside 0-5, a rater
-rating the same item twice) is collected and reported together, one line per problem.
+Shapes that spreadsheets and forms produce are accepted: headers match case-insensitively with spaces
+stripped (``Sample ID`` = ``sample_id``); other columns (a pandas index, a timestamp, an e-mail) are
+ignored with one warning that names them; a ``.csv`` written with ``;`` or tabs is read as such; the file
+must be UTF-8 (a byte-order mark is fine). ``N/A``, ``NA``, ``NaN``, ``-``, ``none``, ``null`` and blank
+mean "missing". A row whose ``score`` and ``verdict`` are both missing is an unrated slot (the template is
+full of them) and is skipped; a row with a verdict but no score is left out with a warning (every
+statistic needs the score). Every other problem (missing column, unknown perspective, a score that is not
+a number in 0-5, a rater rating the same item twice) is collected and reported together, one line per
+problem.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import functools
 import io
 import json
 import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -41,9 +48,13 @@ from realedit_bench.schema.base import CATEGORIES, PERSPECTIVES
 REQUIRED_COLUMNS: tuple[str, ...] = ("sample_id", "model", "perspective", "rater", "score")
 #: Columns a ratings file may have besides the required ones.
 OPTIONAL_COLUMNS: tuple[str, ...] = ("verdict", "image_id", "comment")
+#: File suffixes read as ratings.
+SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")
 SCORE_MIN, SCORE_MAX = 0.0, 5.0
 #: Problems listed before the rest are summarised as a count.
 MAX_PROBLEMS_SHOWN = 30
+#: Cell texts that mean "no value" (compared lower-cased and stripped).
+MISSING_TOKENS = frozenset({"", "n/a", "na", "nan", "-", "none", "null"})
 
 _YES = {"yes", "y", "true", "1", "1.0"}
 _NO = {"no", "n", "false", "0", "0.0"}
@@ -75,6 +86,8 @@ class RatingSet(NamedTuple):
     sources: list[Path]
     #: Ratings used from each file, in the order of ``sources``.
     per_source: list[int]
+    #: One line per thing that was ignored (unknown columns, verdicts without a score).
+    warnings: list[str]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -87,15 +100,22 @@ def image_id_of(sample_id: str) -> str:
     return head if sep and head else sample_id
 
 
+def is_missing(value: object) -> bool:
+    """None, NaN, blank, or a "no value" word such as ``N/A`` (see :data:`MISSING_TOKENS`)."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and value.strip().lower() in MISSING_TOKENS
+
+
 def parse_verdict(text: object) -> bool | None:
-    """``yes``/``no`` (and common spellings) to a bool; blank to None; raise ValueError otherwise."""
-    if text is None:
-        return None
+    """``yes``/``no`` (and common spellings) to a bool; missing to None; raise ValueError otherwise."""
     if isinstance(text, bool):
         return text
-    s = str(text).strip().lower()
-    if s == "":
+    if is_missing(text):
         return None
+    s = str(text).strip().lower()
     if s in _YES:
         return True
     if s in _NO:
@@ -107,73 +127,160 @@ def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
 
-def _read_records(path: Path) -> tuple[list[str] | None, list[tuple[int, dict]], list[str]]:
-    """Return (columns or None for JSONL, [(line number, record)], problems)."""
-    suffix = path.suffix.lower()
-    problems: list[str] = []
-    records: list[tuple[int, dict]] = []
-    if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            columns = [c.strip() for c in (reader.fieldnames or [])]
-            reader.fieldnames = columns
-            for rec in reader:
-                if None in rec:  # more cells than header names
-                    problems.append(f"{path}:{reader.line_num}: more cells than columns in the header")
-                    rec.pop(None)
-                if all(_blank(v) for v in rec.values()):
-                    continue  # an empty line in a spreadsheet export
-                records.append((reader.line_num, rec))
-        return columns, records, problems
-    if suffix in (".jsonl", ".ndjson"):
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    problems.append(f"{path}:{lineno}: not valid JSON ({exc.msg})")
-                    continue
-                if not isinstance(rec, dict):
-                    problems.append(f"{path}:{lineno}: a line must be a JSON object")
-                    continue
-                records.append((lineno, rec))
-        return None, records, problems
-    raise RatingsError(f"{path}: ratings must be a .csv or .jsonl file (got {path.suffix or 'no suffix'!r})")
+def normalize_column(name: object) -> str:
+    """Header as matched: lower case, outer spaces stripped, inner spaces and hyphens as ``_``."""
+    return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
 
 
-def _column_problems(path: Path, columns: Iterable[str], where: str = "") -> list[str]:
-    cols = list(columns)
+#: A record and where it is, as messages name it (``file:line`` or ``file: record N``).
+_Record = tuple[str, dict]
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RatingsError(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save it as UTF-8 "
+            "(Excel: 'CSV UTF-8'; LibreOffice: character set Unicode (UTF-8)) and run again"
+        ) from None
+
+
+def _delimiter(path: Path, text: str) -> str:
+    """Tab for .tsv; for .csv a comma unless the header has none but has ';' or tabs (regional Excel)."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    header = text.split("\n", 1)[0]
+    if "," not in header:
+        for d in (";", "\t"):
+            if d in header:
+                return d
+    return ","
+
+
+def _read_table(path: Path, text: str, problems: list[str]) -> tuple[list[str], list[_Record]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(path, text))
+    header = next(reader, None) or []
+    columns = [normalize_column(c) for c in header]
+    records: list[_Record] = []
+    for cells in reader:
+        if all(_blank(v) for v in cells):
+            continue  # an empty line in a spreadsheet export
+        where = f"{path}:{reader.line_num}"
+        if len(cells) > len(columns):
+            if any(not _blank(v) for v in cells[len(columns):]):
+                problems.append(f"{where}: more cells than columns in the header")
+            cells = cells[: len(columns)]
+        rec = {c: v for c, v in zip(columns, cells, strict=False)}
+        records.append((where, rec))
+    return header, records
+
+
+def _read_json(path: Path, text: str, problems: list[str]) -> list[_Record]:
+    records: list[_Record] = []
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if exc.msg != "Extra data":  # "Extra data": JSON lines saved as .json, read below
+                raise RatingsError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        else:
+            if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+                raise RatingsError(f"{path}: a .json ratings file must be an array of objects, one per rating")
+            return [(f"{path}: record {i}", rec) for i, rec in enumerate(data, 1)]
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path}:{lineno}: not valid JSON ({exc.msg})")
+            continue
+        if not isinstance(rec, dict):
+            problems.append(f"{path}:{lineno}: a line must be a JSON object")
+            continue
+        records.append((f"{path}:{lineno}", rec))
+    return records
+
+
+def _missing_columns(path: Path, columns: set[str], where: str, unknown: list[str]) -> list[str]:
+    """Problems for required columns that are absent (with hints from the unknown ones)."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if not missing:
+        return []
     known = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
     out = [
-        f"{path}{where}: missing column {c!r} (columns: {', '.join(REQUIRED_COLUMNS)}[, verdict, image_id, comment])"
-        for c in REQUIRED_COLUMNS
-        if c not in cols
+        f"{where}: missing column {c!r} (columns: {', '.join(REQUIRED_COLUMNS)}[, verdict, image_id, comment])"
+        for c in missing
     ]
-    for c in cols:
-        if c not in known:
-            near = difflib.get_close_matches(c, known, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            out.append(f"{path}{where}: unknown column {c!r}{hint}")
+    wide = "perspective" in missing and bool(columns & set(PERSPECTIVES))
+    if "score" in missing and "verdict" in columns:
+        out.append(
+            f"{where}: verdict-only ratings are not supported: every statistic needs a 0-5 score; "
+            "add a score column (a verdict may stay beside it)"
+        )
+    if wide:
+        out.append(
+            f"{where}: this looks like a wide file (one column per perspective); use one row per rating with "
+            "'perspective' and 'score' columns"
+        )
+    for c in unknown:
+        if wide and c in PERSPECTIVES:
+            continue
+        near = difflib.get_close_matches(c, known, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        out.append(f"{where}: unknown column {c!r}{hint}")
     return out
 
 
+def _describe_ignored(names: Iterable[str]) -> str:
+    known = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+    parts = []
+    for c in names:
+        if c == "":
+            parts.append("'' (unnamed, e.g. a spreadsheet index)")
+            continue
+        near = difflib.get_close_matches(c, known, n=1)
+        parts.append(f"{c!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+    return ", ".join(parts)
+
+
+def _parse_score(raw: object) -> float:
+    """A 0-5 score from a cell; raise ValueError with the message's tail."""
+    if isinstance(raw, bool):
+        raise ValueError(f"score {raw!r} is not a number")
+    try:
+        if isinstance(raw, str):
+            text = raw.strip()
+            if re.fullmatch(r"[+-]?\d+,\d+", text):  # decimal comma (regional spreadsheets)
+                text = text.replace(",", ".")
+            score = float(text)
+        else:
+            score = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"score {raw!r} is not a number") from None
+    if not math.isfinite(score) or not SCORE_MIN <= score <= SCORE_MAX:
+        raise ValueError(f"score {raw!r} is outside 0-5")
+    return score
+
+
 def read_ratings(paths: Iterable[Path], *, what: str = "ratings") -> RatingSet:
-    """Read and validate long-format ratings from CSV/JSONL files.
+    """Read and validate long-format ratings from CSV/TSV/JSONL/JSON files.
 
     Args:
         paths: Files to read; ratings of all files are combined.
         what: How the files are named in messages (e.g. ``--human``).
 
     Returns:
-        The validated ratings and the count of blank (unrated) rows.
+        The validated ratings, the count of blank (unrated) rows, and warnings about what was ignored.
 
     Raises:
         RatingsError: Any problem, listed one per line (file:line: what is wrong).
     """
     ratings: list[Rating] = []
     problems: list[str] = []
+    warnings: list[str] = []
     n_blank = 0
     seen: dict[tuple[str, str, str, str], str] = {}
     sources: list[Path] = []
@@ -185,22 +292,56 @@ def read_ratings(paths: Iterable[Path], *, what: str = "ratings") -> RatingSet:
         if not path.is_file():
             problems.append(f"{what} file {path} does not exist")
             continue
-        columns, records, file_problems = _read_records(path)
-        problems.extend(file_problems)
-        if columns is not None:
-            col_problems = _column_problems(path, columns)
-            if col_problems:
+        suffix = path.suffix.lower()
+        if suffix not in SUFFIXES:
+            raise RatingsError(
+                f"{path}: ratings must be a .csv, .tsv, .jsonl or .json file (got {path.suffix or 'no suffix'!r})"
+            )
+        try:
+            text = _decode(path)
+        except RatingsError as exc:
+            problems.append(str(exc))
+            continue
+        records: list[_Record]
+        ignored: dict[str, None] = {}  # unknown columns of this file, in order of appearance
+        known = set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+        if suffix in (".csv", ".tsv"):
+            header, records = _read_table(path, text, problems)
+            columns = [normalize_column(c) for c in header]
+            dups = sorted({c for c in columns if c and columns.count(c) > 1} & known)
+            for c in dups:
+                spellings = ", ".join(repr(h) for h in header if normalize_column(h) == c)
+                problems.append(f"{path}: column {c!r} appears more than once ({spellings})")
+            unknown = [c for c in dict.fromkeys(columns) if c not in known]
+            col_problems = _missing_columns(path, set(columns), str(path), unknown)
+            if col_problems or dups:
                 problems.extend(col_problems)
                 continue  # every row would repeat the same complaint
-        for lineno, rec in records:
-            where = f"{path}:{lineno}"
-            if columns is None:
-                col_problems = _column_problems(path, rec.keys(), f":{lineno}")
+            ignored.update(dict.fromkeys(unknown))
+        else:
+            try:
+                records = _read_json(path, text, problems)
+            except RatingsError as exc:
+                problems.append(str(exc))
+                continue
+        n_verdict_only = 0
+        for where, raw_rec in records:
+            if suffix in (".csv", ".tsv"):
+                rec = raw_rec
+            else:
+                rec = {normalize_column(k): v for k, v in raw_rec.items()}
+                unknown = [c for c in rec if c not in known]
+                col_problems = _missing_columns(path, set(rec), where, unknown)
                 if col_problems:
                     problems.extend(col_problems)
                     continue
-            if _blank(rec.get("score")) and _blank(rec.get("verdict")):
+                ignored.update(dict.fromkeys(unknown))
+            score_missing = is_missing(rec.get("score"))
+            if score_missing and is_missing(rec.get("verdict")):
                 n_blank += 1
+                continue
+            if score_missing:
+                n_verdict_only += 1
                 continue
             row_problems: list[str] = []
             fields = {}
@@ -217,20 +358,11 @@ def read_ratings(paths: Iterable[Path], *, what: str = "ratings") -> RatingSet:
                 row_problems.append(
                     f"{where}: unknown perspective {rec.get('perspective')!r}{hint}; use one of {', '.join(PERSPECTIVES)}"
                 )
-            raw_score = rec.get("score")
             score = math.nan
-            if raw_score is None or _blank(raw_score):
-                row_problems.append(f"{where}: score is empty (a verdict needs a score beside it)")
-            else:
-                try:
-                    if isinstance(raw_score, bool):
-                        raise ValueError
-                    score = float(str(raw_score).strip()) if isinstance(raw_score, str) else float(raw_score)
-                except (TypeError, ValueError):
-                    row_problems.append(f"{where}: score {raw_score!r} is not a number")
-                else:
-                    if not math.isfinite(score) or not SCORE_MIN <= score <= SCORE_MAX:
-                        row_problems.append(f"{where}: score {raw_score!r} is outside 0-5")
+            try:
+                score = _parse_score(rec.get("score"))
+            except ValueError as exc:
+                row_problems.append(f"{where}: {exc}")
             try:
                 verdict = parse_verdict(rec.get("verdict"))
             except ValueError as exc:
@@ -240,8 +372,9 @@ def read_ratings(paths: Iterable[Path], *, what: str = "ratings") -> RatingSet:
                 problems.extend(row_problems)
                 continue
             sid = fields["sample_id"]
-            image_id = str(rec.get("image_id")).strip() if not _blank(rec.get("image_id")) else image_id_of(sid)
-            key = (sid, fields["model"], persp, fields["rater"])
+            image_id = str(rec.get("image_id")).strip() if not is_missing(rec.get("image_id")) else image_id_of(sid)
+            # Sample ids match case-insensitively (10-Local is 10-local), so a twice-rated item is found too.
+            key = (sid.casefold(), fields["model"], persp, fields["rater"])
             if key in seen:
                 problems.append(
                     f"{where}: rater {key[3]!r} rated ({sid}, {key[1]}, {persp}) twice (first at {seen[key]})"
@@ -250,6 +383,13 @@ def read_ratings(paths: Iterable[Path], *, what: str = "ratings") -> RatingSet:
             seen[key] = where
             ratings.append(Rating(sid, image_id, fields["model"], persp, fields["rater"], score, verdict))
             per_source[-1] += 1
+        if ignored:
+            warnings.append(f"{path}: ignored column(s) {_describe_ignored(ignored)}")
+        if n_verdict_only:
+            warnings.append(
+                f"{path}: {n_verdict_only} row(s) have a verdict but no score and are left out "
+                "(every statistic needs the 0-5 score)"
+            )
     if problems:
         shown = problems[:MAX_PROBLEMS_SHOWN]
         more = len(problems) - len(shown)
@@ -259,8 +399,13 @@ def read_ratings(paths: Iterable[Path], *, what: str = "ratings") -> RatingSet:
             + "\n".join("  " + p for p in shown + tail)
         )
     if not ratings:
+        if any("verdict but no score" in w for w in warnings):
+            raise RatingsError(
+                f"{what}: no rating in {', '.join(str(p) for p in sources)} has a score: verdict-only ratings are "
+                "not supported (every statistic needs a 0-5 score; a verdict may stay beside it)"
+            )
         raise RatingsError(f"{what}: no ratings found in {', '.join(str(p) for p in sources)} (every row is blank)")
-    return RatingSet(ratings, n_blank, sources, per_source)
+    return RatingSet(ratings, n_blank, sources, per_source, warnings)
 
 
 def write_ratings_csv(path: Path, rows: Iterable[dict]) -> int:
