@@ -13,7 +13,14 @@ from realedit_bench import __version__
 from realedit_bench.jsonio import atomic_write_text, read_model
 from realedit_bench.schema.agree import AgreementReport
 from realedit_bench.stats.agreement_report import natural_key
-from realedit_bench.stats.agreement_view import STAT_ROWS, Footnotes, fmt_interval, fmt_p, fmt_value
+from realedit_bench.stats.agreement_view import (
+    STAT_ROWS,
+    Footnotes,
+    describe_source,
+    fmt_interval,
+    fmt_p,
+    fmt_value,
+)
 
 HERE = Path(__file__).resolve().parent
 #: No script at all; inline styles only; images only from the page itself.
@@ -68,7 +75,7 @@ def _judge_view(j, notes: Footnotes) -> dict:  # noqa: ANN001 - JudgeAgreement
             })
         per_model.append({"model": m, "cells": cells})
     return {
-        "name": j.judge, "source": j.source, "perspectives": persp, "rows": rows, "chance": chance,
+        "name": j.judge, "source": describe_source(j), "perspectives": persp, "rows": rows, "chance": chance,
         "sizes": [f"{pa.n_items} / {pa.n_raters} / {pa.n_photos}" for pa in pas],
         "per_model": per_model,
         "conclusions": [(p, pa.fair.conclusion, pa.system.p_method, pa.notes) for p, pa in j.perspectives.items()],

@@ -19,28 +19,47 @@ import typer
 from realedit_bench.errors import ConfigError
 
 HUMAN_HELP = (
-    "Human ratings, CSV or JSONL, one row per rating: sample_id, model, perspective, rater, score (0-5) "
-    "[, verdict yes/no] [, image_id]. Repeat for several files."
+    "Human ratings, one row per rating: sample_id, model, perspective, rater, score (0-5) [, verdict yes/no] "
+    "[, image_id] [, comment]. Accepted: .csv (comma, or ';' / tab as regional Excel writes it), .tsv, .jsonl, "
+    "and .json (an array of objects); UTF-8 (with or without BOM). Headers match case-insensitively; other "
+    "columns are ignored with a warning; N/A, NA, NaN, -, none and blank mean missing; sample ids match "
+    "case-insensitively. Repeat for several files."
 )
 
 
-def _judgment_files(paths: list[Path]) -> list[Path]:
-    """Expand run directories and judgments folders into their ``*.jsonl`` files."""
+def _judgment_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Expand run directories and judgments folders into their ``*.jsonl`` files.
+
+    Returns (files, skipped). A folder's ``*.paper-parse.jsonl`` files are skipped: they are the same judge
+    re-read with the authors' parser, not more asks, and count only when named explicitly (then as a
+    judge of their own). A file named twice (directly and through its folder) is read once.
+    """
+    from realedit_bench.stats.agreement_report import PAPER_PARSE_SUFFIX
+
     out: list[Path] = []
+    skipped: list[Path] = []
     for p in paths:
         p = Path(p)
         if p.is_file():
-            out.append(p)
+            found = [p]
         elif p.is_dir():
             folder = p / "judgments" if (p / "judgments").is_dir() else p
             # Per-item spreads of --samples K (*.items.jsonl) are not judgments.
             found = sorted(f for f in folder.glob("*.jsonl") if not f.name.endswith(".items.jsonl"))
+            skipped.extend(f for f in found if f.name.endswith(PAPER_PARSE_SUFFIX))
+            found = [f for f in found if not f.name.endswith(PAPER_PARSE_SUFFIX)]
             if not found:
-                raise ConfigError(f"--judgments {p}: no *.jsonl judgments file in {folder}")
-            out.extend(found)
+                raise ConfigError(
+                    f"--judgments {p}: no *.jsonl judgments file in {folder}"
+                    + (" (only paper-parse files: name one to use it)" if skipped else "")
+                )
         else:
             raise ConfigError(f"--judgments {p} does not exist (give a judgments .jsonl file, or a run directory)")
-    return out
+        for f in found:
+            if f.resolve() not in {o.resolve() for o in out}:
+                out.append(f)
+    named = {o.resolve() for o in out}
+    return out, [s for s in skipped if s.resolve() not in named]
 
 
 def agree_cmd(
@@ -48,11 +67,13 @@ def agree_cmd(
     judgments: list[Path] = typer.Option(
         None, "--judgments", show_default=False,
         help="Judgments of 'realedit judge': a .jsonl file, a run directory or its judgments/ folder. Repeat for "
-        "several models or judges; only status 'ok' rows count; repeats are averaged.",
+        "several models or judges. The last row per sample, perspective and repeat counts (as in 'realedit "
+        "judge'); only status 'ok' rows count; repeats are averaged. A folder's *.paper-parse.jsonl files "
+        "(--parse paper) are skipped; name one to compare it as a judge of its own.",
     ),
     judge_ratings: list[Path] = typer.Option(
         None, "--judge-ratings", show_default=False,
-        help="Judge scores made elsewhere, in the same long format as --human; the rater column names the judge.",
+        help="Judge scores made elsewhere, in the same file shapes as --human; the rater column names the judge.",
     ),
     template: Path | None = typer.Option(
         None, "--template", show_default=False,
@@ -115,39 +136,53 @@ def _compute(
     from realedit_bench.schema.agree import AgreementReport, InputFile
     from realedit_bench.schema.judge import JudgmentRow
     from realedit_bench.stats.agreement_report import (
+        JudgmentFile,
         compute_agreement,
-        judges_from_judgments,
+        current_rows,
+        judges_from_judgment_files,
         judges_from_ratings,
         natural_key,
+        parse_mode_of,
     )
     from realedit_bench.stats.ratings import read_ratings
 
+    err = Console(stderr=True, highlight=False)
+    notes: list[str] = []
     # Every input is read and validated before any statistic is computed.
     hs = read_ratings(human, what="--human")
     inputs = [
         InputFile(path=str(p), kind="human", sha256=sha256_file(p), rows=n) for p, n in zip(hs.sources, hs.per_source, strict=True)
     ]
     judges = []
-    jfiles = _judgment_files(judgments)
-    rows: list[JudgmentRow] = []
+    jfiles, skipped = _judgment_files(judgments)
+    files: list[JudgmentFile] = []
     for p in jfiles:
         file_rows = read_rows(p, JudgmentRow)
         if not file_rows:
             raise ConfigError(f"--judgments {p} holds no judgment rows")
-        rows.extend(file_rows)
-        inputs.append(InputFile(path=str(p), kind="judgments", sha256=sha256_file(p), rows=len(file_rows)))
-    if rows:
-        judges.extend(judges_from_judgments(rows))
+        files.append(JudgmentFile(str(p), file_rows, parse_mode_of(p.name)))
+        inputs.append(InputFile(path=str(p), kind="judgments", sha256=sha256_file(p), rows=len(current_rows(file_rows)[0])))
+    if skipped:
+        notes.append(
+            f"skipped {len(skipped)} paper-parse judgments file(s) ({', '.join(str(p) for p in skipped)}): the same "
+            "judge re-read with the authors' parser; name such a file with --judgments to compare it as its own judge"
+        )
+    if files:
+        judges.extend(judges_from_judgment_files(files))
+    warnings = list(hs.warnings)
     if judge_ratings:
         js = read_ratings(judge_ratings, what="--judge-ratings")
+        warnings.extend(js.warnings)
         judges.extend(judges_from_ratings(js.ratings))
         for p, n in zip(js.sources, js.per_source, strict=True):
             inputs.append(InputFile(path=str(p), kind="judge-ratings", sha256=sha256_file(p), rows=n))
+    for w in warnings:
+        err.print(f"warning: {w}", markup=False)
+    notes.extend(warnings)
     human_models = {r.model for r in hs.ratings}
-    human_keys = {(r.sample_id, r.model, r.perspective) for r in hs.ratings}
-    notes: list[str] = []
+    human_keys = {(r.sample_id.casefold(), r.model, r.perspective) for r in hs.ratings}
     for j in judges:
-        overlap = sum((r.sample_id, r.model, r.perspective) in human_keys for r in j.ratings)
+        overlap = sum((r.sample_id.casefold(), r.model, r.perspective) in human_keys for r in j.ratings)
         if overlap == 0:
             jm = sorted({r.model for r in j.ratings}, key=natural_key)
             raise ConfigError(
@@ -176,7 +211,7 @@ def _compute(
     from realedit_bench.cli.agree_view import print_report
 
     print_report(report, Console())
-    Console(stderr=True).print(f"wrote {out}")
+    err.print(f"wrote {out}")
 
 
 def _template(run: Path, out: Path | None, data_dir: Path | None, thumb_size: int) -> None:

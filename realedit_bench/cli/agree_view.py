@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from realedit_bench.schema.agree import AgreementReport, JudgeAgreement
 from realedit_bench.stats.agreement_report import natural_key
-from realedit_bench.stats.agreement_view import STAT_ROWS, Footnotes, fmt_interval, fmt_p, fmt_value
+from realedit_bench.stats.agreement_view import (
+    STAT_ROWS,
+    Footnotes,
+    describe_source,
+    fmt_interval,
+    fmt_p,
+    fmt_value,
+)
 
 
 def _cell(stat, notes: Footnotes) -> str:  # noqa: ANN001 - Stat
     text = fmt_value(stat.value)
-    ci = fmt_interval(stat)
+    ci = escape(fmt_interval(stat))  # "[n/a]" is not rich markup
     mark = notes.mark(stat.note)
     return " ".join(x for x in (text, ci, mark) if x)
 
@@ -20,7 +28,9 @@ def _cell(stat, notes: Footnotes) -> str:  # noqa: ANN001 - Stat
 def _judge_tables(j: JudgeAgreement, console: Console, level: float) -> None:
     persp = list(j.perspectives)
     notes = Footnotes()
-    t = Table(title=f"judge {j.judge} vs humans ({j.source}); {level:.0%} bootstrap intervals over source photos",
+    # Escaped: a judge name may carry "[rubric]" or "[paper parse]", which rich would read as markup.
+    t = Table(title=escape(f"judge {j.judge} vs humans ({describe_source(j)}); {level:.0%} bootstrap intervals over "
+                           "source photos"),
               title_justify="left", show_lines=False)
     t.add_column("section", style="dim")
     t.add_column("statistic")
@@ -59,16 +69,16 @@ def _judge_tables(j: JudgeAgreement, console: Console, level: float) -> None:
                 bias = f"{b.value:+.2f}" if b and b.value is not None else "n/a"
                 means = f"{hm:.2f}, {jm:.2f}" if hm is not None and jm is not None else ""
                 cells.append(f"{rho} / {bias} / {means}".rstrip(" /"))
-            mt.add_row(m, *cells)
+            mt.add_row(escape(m), *cells)
         console.print(mt)
     for p, pa in j.perspectives.items():
-        console.print(f"[bold]{p}[/]: {pa.fair.conclusion}", highlight=False)
+        console.print(f"[bold]{p}[/]: {escape(pa.fair.conclusion)}", highlight=False)
         if pa.system.p_method:
             console.print(f"  chance probability: {pa.system.p_method}", highlight=False, style="dim")
         for n in pa.notes:
-            console.print(f"  note: {n}", highlight=False, style="dim")
+            console.print(f"  note: {n}", highlight=False, style="dim", markup=False)
     for n in j.notes:
-        console.print(f"note: {n}", highlight=False, style="dim")
+        console.print(f"note: {n}", highlight=False, style="dim", markup=False)
     for i, text in enumerate(notes.items, 1):
         console.print(f"[{i}] {text}", highlight=False, style="dim", markup=False)
 
@@ -83,4 +93,4 @@ def print_report(report: AgreementReport, console: Console) -> None:
     for j in report.judges:
         _judge_tables(j, console, report.level)
     for n in report.notes:
-        console.print(f"note: {n}", highlight=False, style="dim")
+        console.print(f"note: {n}", highlight=False, style="dim", markup=False)

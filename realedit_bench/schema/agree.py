@@ -130,6 +130,10 @@ class PerspectiveAgreement(_Part):
     n_raters: int = Field(description="Distinct human raters on this perspective.")
     n_photos: int = Field(description="Source photos (bootstrap clusters) among the edits.")
     n_missing_judge: int = Field(description="Human-rated edits the judge has no valid score for.")
+    n_unmatched_judge: int = Field(
+        default=0,
+        description="Of those, edits the judge has no row for at all (sample_id and model match nothing).",
+    )
     sample: SampleLevel = Field(description="Sample-level correlations.")
     verdict: VerdictAgreement = Field(description="Yes/no agreement.")
     ordinal: OrdinalAgreement = Field(description="Kappa and Krippendorff's alpha.")
@@ -144,6 +148,11 @@ class JudgeAgreement(_Part):
 
     judge: str = Field(description="Judge name: provider/model (and rubric), or the rater name of --judge-ratings.")
     source: Literal["judgments", "judge-ratings"] = Field(description="Where its scores came from.")
+    parse_mode: Literal["robust", "paper"] | None = Field(
+        default=None,
+        description="Reply parser of the judgments: robust (ours) or paper (the authors'); null for judge-ratings.",
+    )
+    rubric: str | None = Field(default=None, description="Rubric of the judgments; null for judge-ratings.")
     perspectives: dict[str, PerspectiveAgreement] = Field(description="perspective -> statistics.")
     notes: list[str] = Field(default_factory=list, description="About the judge's input (invalid rows, repeats).")
 

@@ -10,7 +10,7 @@ and differences are paired.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Literal, NamedTuple
@@ -38,11 +38,19 @@ from realedit_bench.stats.ratings import Rating, image_id_of
 SCORE_LABELS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
 #: An interval is given only when the statistic is defined in at least this share of resamples.
 MIN_DEFINED_SHARE = 0.5
+#: Below this many source photos, a note says that photo-level bootstrap intervals are too narrow.
+FEW_PHOTOS = 10
+#: Ids named in a note about human-rated edits that match no judge score.
+MAX_IDS_SHOWN = 5
 
 
 def natural_key(text: str) -> tuple:
     """Sort key that orders embedded numbers numerically: 'model-2' before 'model-10', '9-local' before '10-add'."""
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p)
+
+
+#: Reply parser of ``realedit judge``: ours, or the authors' (``--parse paper``).
+ParseMode = Literal["robust", "paper"]
 
 
 class JudgeScores(NamedTuple):
@@ -55,29 +63,95 @@ class JudgeScores(NamedTuple):
     #: (sample_id, model, perspective) whose repeated verdicts split evenly.
     tied_verdicts: set[tuple[str, str, str]]
     notes: list[str]
+    #: Reply parser of the judgments; None for --judge-ratings.
+    parse_mode: ParseMode | None = None
+    rubric: str | None = None
+    #: (sample_id casefolded, model, perspective) the judge has rows for, none of them ok.
+    failed: frozenset[tuple[str, str, str]] = frozenset()
 
 
-def judges_from_judgments(rows: Iterable[JudgmentRow]) -> list[JudgeScores]:
-    """Group judgment rows by judge (and rubric); average repeats; majority of repeated verdicts.
+class JudgmentFile(NamedTuple):
+    """The rows of one judgments file and the parser that produced them."""
 
+    path: str
+    rows: list[JudgmentRow]
+    parse_mode: ParseMode = "robust"
+
+
+#: Suffix ``realedit judge --parse paper`` gives its files (see judges.runner.judge_paths).
+PAPER_PARSE_SUFFIX = ".paper-parse.jsonl"
+
+
+def parse_mode_of(path: str) -> ParseMode:
+    """``paper`` for a ``*.paper-parse.jsonl`` file of ``realedit judge --parse paper``, else ``robust``."""
+    return "paper" if str(path).endswith(PAPER_PARSE_SUFFIX) else "robust"
+
+
+def current_rows(rows: Iterable[JudgmentRow]) -> tuple[list[JudgmentRow], int]:
+    """The rows of one file that still count, and how many were superseded.
+
+    The judge's own rule (:func:`realedit_bench.judges.summary.latest_rows`): the last row per (sample,
+    perspective, repeat) wins, so a re-judged image or a redone error replaces the earlier row. Applied per
+    (judge, rubric, model), since one file normally holds one of each but a concatenated file may not.
+    """
+    from realedit_bench.judges.summary import latest_rows
+
+    rows = list(rows)
+    by: dict[tuple[str, str, str], list[JudgmentRow]] = defaultdict(list)
+    for r in rows:
+        by[(r.judge, r.rubric, r.model)].append(r)
+    kept: list[JudgmentRow] = []
+    for group in by.values():
+        kept.extend(latest_rows(group).values())
+    return kept, len(rows) - len(kept)
+
+
+def judges_from_judgments(rows: Iterable[JudgmentRow], *, parse_mode: ParseMode = "robust") -> list[JudgeScores]:
+    """Judges of the rows of one judgments file (see :func:`judges_from_judgment_files`)."""
+    return judges_from_judgment_files([JudgmentFile("", list(rows), parse_mode)])
+
+
+def judges_from_judgment_files(files: Sequence[JudgmentFile]) -> list[JudgeScores]:
+    """Group judgment rows by judge, rubric and reply parser; average repeats; majority of repeated verdicts.
+
+    Superseded rows are dropped per file first (:func:`current_rows`). The parser is part of a judge's
+    identity: the same judge read by the authors' parser is a different set of scores, never a repeat.
     Only ``status == "ok"`` rows count; the others are counted in the judge's notes.
     """
-    groups: dict[str, list[JudgmentRow]] = defaultdict(list)
+    GroupKey = tuple[str, str, ParseMode]  # judge, rubric, parse mode
+    groups: dict[GroupKey, list[JudgmentRow]] = defaultdict(list)
+    superseded: dict[GroupKey, int] = defaultdict(int)
+    model_files: dict[GroupKey, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for f in files:
+        kept, _ = current_rows(f.rows)
+        for r in kept:
+            gk = (r.judge, r.rubric, f.parse_mode)
+            groups[gk].append(r)
+            if f.path not in model_files[gk][r.model]:
+                model_files[gk][r.model].append(f.path)
+        after = Counter((r.judge, r.rubric) for r in kept)
+        for (judge, rubric), n in Counter((r.judge, r.rubric) for r in f.rows).items():
+            superseded[(judge, rubric, f.parse_mode)] += n - after[(judge, rubric)]
     rubrics: dict[str, set[str]] = defaultdict(set)
-    rows = list(rows)
-    for r in rows:
-        rubrics[r.judge].add(r.rubric)
-    for r in rows:
-        name = r.judge if len(rubrics[r.judge]) == 1 else f"{r.judge} [{r.rubric}]"
-        groups[name].append(r)
+    for judge, rubric, _ in groups:
+        rubrics[judge].add(rubric)
+
+    def name_of(gk: GroupKey) -> str:
+        judge, rubric, mode = gk
+        name = judge if len(rubrics[judge]) == 1 else f"{judge} [{rubric}]"
+        return name + (" [paper parse]" if mode == "paper" else "")
+
     out: list[JudgeScores] = []
-    for name in sorted(groups, key=natural_key):
+    for gk in sorted(groups, key=lambda k: natural_key(name_of(k))):
+        name = name_of(gk)
         scores: dict[tuple[str, str, str], list[float]] = defaultdict(list)
         verdicts: dict[tuple[str, str, str], list[bool]] = defaultdict(list)
         image: dict[tuple[str, str, str], str] = {}
         not_ok: dict[str, int] = defaultdict(int)
-        for r in groups[name]:
+        asked: set[tuple[str, str, str]] = set()
+        for r in groups[gk]:
             key: tuple[str, str, str] = (r.sample_id, r.model, r.perspective)
+            asked.add((r.sample_id.casefold(), r.model, r.perspective))
             if r.status != "ok" or r.score is None:
                 not_ok[r.status if r.status != "ok" else "ok without a score"] += 1
                 continue
@@ -97,7 +171,13 @@ def judges_from_judgments(rows: Iterable[JudgmentRow]) -> list[JudgeScores]:
             elif vs:
                 ties.add(key)
             ratings.append(Rating(key[0], image[key], key[1], key[2], name, float(np.mean(vals)), verdict))
+        failed = frozenset(asked - {(k[0].casefold(), k[1], k[2]) for k in scores})
         notes = []
+        if superseded[gk]:
+            notes.append(
+                f"{superseded[gk]} superseded judgment row(s) left out: the last row per sample, perspective and "
+                "repeat counts (a re-judged image or a redone error replaces the earlier row)"
+            )
         if not_ok:
             parts = ", ".join(f"{n} {s}" for s, n in sorted(not_ok.items()))
             notes.append(f"judgment rows left out (not ok): {parts}")
@@ -106,7 +186,10 @@ def judges_from_judgments(rows: Iterable[JudgmentRow]) -> list[JudgeScores]:
                 f"repeated asks ({', '.join(str(k) for k in sorted(repeats))} per edit): scores averaged, "
                 "verdicts by majority (an even split counts as no verdict)"
             )
-        out.append(JudgeScores(name, "judgments", ratings, ties, notes))
+        shared = {m: fs for m, fs in model_files[gk].items() if len(fs) > 1}
+        for m, fs in sorted(shared.items()):
+            notes.append(f"model {m} is judged in {len(fs)} files ({', '.join(fs)}): their rows count as repeats")
+        out.append(JudgeScores(name, "judgments", ratings, ties, notes, gk[2], gk[1], failed))
     return out
 
 
@@ -127,8 +210,23 @@ class _Ctx(NamedTuple):
     seed: int
 
 
-def _stat(vals: np.ndarray, n: int, ctx: _Ctx, why: str | None = None, note: str | None = None) -> Stat:
-    """Point estimate (row 0) and percentile interval of the defined resamples (rows 1..)."""
+#: Why a statistic over the edits of one source photo has no interval.
+ONE_PHOTO = "no interval: a single source photo (the bootstrap resamples photos)"
+
+
+def _stat(
+    vals: np.ndarray,
+    n: int,
+    ctx: _Ctx,
+    why: str | None = None,
+    note: str | None = None,
+    clusters: np.ndarray | None = None,
+) -> Stat:
+    """Point estimate (row 0) and percentile interval of the defined resamples (rows 1..).
+
+    ``clusters``: the source photos of the edits behind the value. With fewer than two, every resample
+    only reweights the same edits, so the "interval" would be the point estimate itself: none is given.
+    """
     vals = np.asarray(vals, float)
     boot = vals[1:]
     ok = boot[~np.isnan(boot)]
@@ -137,7 +235,9 @@ def _stat(vals: np.ndarray, n: int, ctx: _Ctx, why: str | None = None, note: str
         return Stat(value=None, n=n, n_undefined_resamples=n_und, note=why or "undefined on these data")
     notes = [note] if note else []
     low = high = None
-    if len(boot) and len(ok) >= MIN_DEFINED_SHARE * len(boot):
+    if len(boot) and clusters is not None and len(np.unique(clusters)) < 2:
+        notes.append(ONE_PHOTO)
+    elif len(boot) and len(ok) >= MIN_DEFINED_SHARE * len(boot):
         alpha = (1 - ctx.level) / 2
         low, high = (float(v) for v in np.quantile(ok, [alpha, 1 - alpha]))
         if n_und:
@@ -180,7 +280,7 @@ def _correlations(
             "kendall_tau_b": ag.kendall_tau_b(x, y, cl, ctx.counts),
             "pearson": ag.pearson(x, y, cl, ctx.counts),
         }
-    cs = CorrelationSet(**{k: _stat(v, len(x), ctx, why, note) for k, v in raw.items()})
+    cs = CorrelationSet(**{k: _stat(v, len(x), ctx, why, note, clusters=cl) for k, v in raw.items()})
     return cs, raw
 
 
@@ -192,7 +292,8 @@ def _round_half_up(v: np.ndarray) -> np.ndarray:
 
 
 class _Data(NamedTuple):
-    items: list[tuple[str, str]]
+    items: list[tuple[str, str]]  # (sample_id casefolded, model)
+    labels: list[str]  # "sample_id/model" as the humans wrote it, for messages
     raters: list[str]
     human: np.ndarray  # items x raters, NaN = not rated
     human_verdict: np.ndarray  # items x raters, 1/0, NaN
@@ -202,13 +303,18 @@ class _Data(NamedTuple):
     model: np.ndarray  # items, index into models
     models: list[str]
     cluster: np.ndarray  # items, index into the global photo list
+    judge_asked: np.ndarray  # items, bool: the judge has a row for it (ok or not)
 
 
 def _gather(
     humans: Sequence[Rating], judge: JudgeScores, perspective: str, photo_index: dict[str, int]
 ) -> _Data:
     hp = [r for r in humans if r.perspective == perspective]
-    items = sorted({(r.sample_id, r.model) for r in hp}, key=lambda k: (natural_key(k[0]), natural_key(k[1])))
+    # Sample ids match case-insensitively: a rater's 10-Local is the judge's 10-local.
+    label: dict[tuple[str, str], str] = {}
+    for r in hp:
+        label.setdefault((r.sample_id.casefold(), r.model), f"{r.sample_id}/{r.model}")
+    items = sorted(label, key=lambda k: (natural_key(k[0]), natural_key(k[1])))
     raters = sorted({r.rater for r in hp}, key=natural_key)
     models = sorted({m for _, m in items}, key=natural_key)
     ii = {k: i for i, k in enumerate(items)}
@@ -219,7 +325,7 @@ def _gather(
     hverd = np.full((n, len(raters)), np.nan)
     photo = [""] * n
     for r in hp:
-        i = ii[(r.sample_id, r.model)]
+        i = ii[(r.sample_id.casefold(), r.model)]
         human[i, ri[r.rater]] = r.score
         if r.verdict is not None:
             hverd[i, ri[r.rater]] = float(r.verdict)
@@ -227,12 +333,18 @@ def _gather(
     jscore = np.full(n, np.nan)
     jverd = np.full(n, np.nan)
     jtie = np.zeros(n, bool)
+    asked = np.zeros(n, bool)
+    for sid, model, persp in judge.failed:
+        j = ii.get((sid, model))
+        if persp == perspective and j is not None:
+            asked[j] = True
     for r in judge.ratings:
         if r.perspective != perspective:
             continue
-        j = ii.get((r.sample_id, r.model))
+        j = ii.get((r.sample_id.casefold(), r.model))
         if j is None:
             continue
+        asked[j] = True
         jscore[j] = r.score
         if r.verdict is not None:
             jverd[j] = float(r.verdict)
@@ -240,6 +352,7 @@ def _gather(
             jtie[j] = True
     return _Data(
         items,
+        [label[k] for k in items],
         raters,
         human,
         hverd,
@@ -249,6 +362,7 @@ def _gather(
         np.array([mi[m] for _, m in items], int),
         models,
         np.array([photo_index[p] for p in photo], int),
+        asked,
     )
 
 
@@ -286,6 +400,7 @@ def _sample_level(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx, note
                 why="no model has a defined within-model correlation"
                 + (": " + "; ".join(left_out) if left_out else ""),
                 note="; ".join(fnote),
+                clusters=cl,
             )
             for k in ("spearman", "kendall_tau_b", "pearson")
         }
@@ -335,8 +450,8 @@ def _verdicts(d: _Data, ctx: _Ctx) -> VerdictAgreement:
     note = "; ".join(tie_note) or None
     kappa_note = "; ".join(x for x in (knote, note) if x) or None
     return VerdictAgreement(
-        accuracy=_stat(res.accuracy, n, ctx, note=note),
-        cohen_kappa=_stat(res.kappa, n, ctx, why=kwhy, note=kappa_note),
+        accuracy=_stat(res.accuracy, n, ctx, note=note, clusters=d.cluster[use]),
+        cohen_kappa=_stat(res.kappa, n, ctx, why=kwhy, note=kappa_note, clusters=d.cluster[use]),
         judge_yes_rate=float(a.mean()),
         human_yes_rate=float(b.mean()),
         n_human_ties=int(h_tie.sum()),
@@ -373,7 +488,7 @@ def _ordinal(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx, notes: li
         why = None
         if np.all(jr == jr[0]) and np.all(hr == jr[0]):
             why = f"the judge and the human consensus both gave {_fmt(jr[0])} to every edit; kappa is undefined"
-        qwk = _stat(res.kappa, len(j), ctx, why=why, note=qnote)
+        qwk = _stat(res.kappa, len(j), ctx, why=why, note=qnote, clusters=d.cluster[mask])
     h = d.human
     hw = np.column_stack([d.human, d.judge])
     out = {}
@@ -383,8 +498,8 @@ def _ordinal(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx, notes: li
             why = "the judge scored none of these edits"
         for lvl in ("ordinal", "interval"):
             vals = _nan_rows(ctx) if why else ag.krippendorff_alpha(data, d.cluster, ctx.counts, lvl)
-            npair = int(((~np.isnan(data)).sum(axis=1) >= 2).sum())
-            out[f"alpha_{name}_{lvl}"] = _stat(vals, npair, ctx, why=why)
+            pair = (~np.isnan(data)).sum(axis=1) >= 2
+            out[f"alpha_{name}_{lvl}"] = _stat(vals, int(pair.sum()), ctx, why=why, clusters=d.cluster[pair])
     return OrdinalAgreement(qwk_judge_vs_consensus=qwk, **out)
 
 
@@ -403,10 +518,12 @@ def _fair(d: _Data, ctx: _Ctx) -> FairComparison:
     has_j = ~np.isnan(d.judge)
     judge_r, human_r = [], []
     n_loo = 0
+    loo_used = np.zeros(len(d.items), bool)  # edits behind the leave-one-out figures (their photos)
     for r in range(nr):
         sel = rated[:, r] & (hcnt >= 2) & has_j
         if sel.sum() < 3:
             continue
+        loo_used |= sel
         others = (hsum[sel] - d.human[sel, r]) / (hcnt[sel] - 1)
         hr, jr = d.human[sel, r], d.judge[sel]
         cl = d.cluster[sel]
@@ -421,15 +538,19 @@ def _fair(d: _Data, ctx: _Ctx) -> FairComparison:
     jint = _round_half_up(d.judge)
     hint = _round_half_up(d.human)
     jpairs, hpairs = [], []
+    j_used = np.zeros(len(d.items), bool)
+    h_used = np.zeros(len(d.items), bool)
     for r in range(nr):
         sel = rated[:, r] & has_j
         if sel.sum() >= 1:
             jpairs.append((jint[sel], hint[sel, r], d.cluster[sel]))
+            j_used |= sel
     for r in range(nr):
         for r2 in range(r + 1, nr):
             sel = rated[:, r] & rated[:, r2]
             if sel.sum() >= 1:
                 hpairs.append((hint[sel, r], hint[sel, r2], d.cluster[sel]))
+                h_used |= sel
     n_pairs = len(hpairs)
     with np.errstate(invalid="ignore"), _quiet():
         qj = np.nanmean(ag.cohen_kappa_many(jpairs, SCORE_LABELS, ctx.counts, "quadratic").kappa, axis=1) \
@@ -439,13 +560,16 @@ def _fair(d: _Data, ctx: _Ctx) -> FairComparison:
     jh, hh = jpairs, hpairs
     q_why = "no two humans rated a common edit" if not hh else None
     fair = FairComparison(
-        loo_spearman_judge=_stat(jl, n_loo, ctx, why=loo_why, note=loo_note),
-        loo_spearman_human=_stat(hl, n_loo, ctx, why=loo_why, note=loo_note),
-        loo_spearman_diff=_stat(jl - hl, n_loo, ctx, why=loo_why, note="judge minus human, same resamples"),
+        loo_spearman_judge=_stat(jl, n_loo, ctx, why=loo_why, note=loo_note, clusters=d.cluster[loo_used]),
+        loo_spearman_human=_stat(hl, n_loo, ctx, why=loo_why, note=loo_note, clusters=d.cluster[loo_used]),
+        loo_spearman_diff=_stat(jl - hl, n_loo, ctx, why=loo_why, note="judge minus human, same resamples",
+                                clusters=d.cluster[loo_used]),
         qwk_judge_human=_stat(qj, len(jh), ctx, why="the judge shares no edit with any human" if not jh else None,
-                              note=f"mean over {len(jh)} human(s)"),
-        qwk_human_human=_stat(qh, n_pairs, ctx, why=q_why, note=f"mean over {n_pairs} pair(s) of humans"),
-        qwk_diff=_stat(qj - qh, n_pairs, ctx, why=q_why, note="judge-human minus human-human, same resamples"),
+                              note=f"mean over {len(jh)} human(s)", clusters=d.cluster[j_used]),
+        qwk_human_human=_stat(qh, n_pairs, ctx, why=q_why, note=f"mean over {n_pairs} pair(s) of humans",
+                              clusters=d.cluster[h_used]),
+        qwk_diff=_stat(qj - qh, n_pairs, ctx, why=q_why, note="judge-human minus human-human, same resamples",
+                       clusters=d.cluster[j_used | h_used]),
         conclusion="",
     )
     fair.conclusion = _conclusion(fair)
@@ -471,8 +595,10 @@ class _quiet:
 def _reading(diff: Stat, what: str) -> str | None:
     if diff.value is None:
         return None
-    if diff.low is None or diff.high is None:
-        return f"{what}: judge minus human {diff.value:+.3f} (no interval)"
+    if diff.low is None or diff.high is None or diff.high <= diff.low:
+        # No conclusion without a real interval: a zero-width one is the point estimate, not evidence.
+        kind = "no interval" if diff.low is None or diff.high is None else "a zero-width interval"
+        return f"{what}: judge minus human {diff.value:+.3f} ({kind}, so no conclusion)"
     if diff.low > 0:
         verdict = "the judge agrees better than a typical single human"
     elif diff.high < 0:
@@ -496,10 +622,11 @@ def _bias(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx) -> Bias:
     for m in range(len(d.models)):
         sel = mod == m
         if sel.any():
-            per[d.models[m]] = _stat(ag.weighted_mean(diff[sel], cl[sel], ctx.counts), int(sel.sum()), ctx)
+            per[d.models[m]] = _stat(ag.weighted_mean(diff[sel], cl[sel], ctx.counts), int(sel.sum()), ctx,
+                                     clusters=cl[sel])
     return Bias(
         overall=_stat(ag.weighted_mean(diff, cl, ctx.counts), len(diff), ctx,
-                      note="positive: the judge scores higher than the humans"),
+                      note="positive: the judge scores higher than the humans", clusters=cl),
         judge_mean=float(d.judge[mask].mean()),
         human_mean=float(hmean[mask].mean()),
         per_model=per,
@@ -543,8 +670,8 @@ def _system(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx) -> SystemL
         models=[names[i] for i in order],
         judge_means={names[i]: float(jm[0][i]) for i in order},
         human_means={names[i]: float(hm[0][i]) for i in order},
-        kendall_tau_b=_stat(tau, k, ctx, why=why, note="; ".join(notes) or None),
-        spearman=_stat(rho, k, ctx, why=why, note="; ".join(notes) or None),
+        kendall_tau_b=_stat(tau, k, ctx, why=why, note="; ".join(notes) or None, clusters=cl),
+        spearman=_stat(rho, k, ctx, why=why, note="; ".join(notes) or None, clusters=cl),
         p_chance_kendall=chance.kendall if chance else None,
         p_chance_spearman=chance.spearman if chance else None,
         p_method=chance.method if chance else None,
@@ -565,8 +692,27 @@ def perspective_agreement(
         hmean = np.nanmean(d.human, axis=1)
     mask = ~np.isnan(d.judge)
     n_missing = int((~mask).sum())
-    if n_missing:
-        notes.append(f"{n_missing} human-rated edit(s) have no valid judge score and are left out of judge statistics")
+    failed = ~mask & d.judge_asked
+    unmatched = ~mask & ~d.judge_asked
+    if failed.any():
+        notes.append(
+            f"{int(failed.sum())} human-rated edit(s) have no valid judge score (the judgments were not ok) "
+            "and are left out of judge statistics"
+        )
+    if unmatched.any():
+        shown = [d.labels[i] for i in np.flatnonzero(unmatched)[:MAX_IDS_SHOWN]]
+        more = f" and {int(unmatched.sum()) - len(shown)} more" if unmatched.sum() > len(shown) else ""
+        notes.append(
+            f"{int(unmatched.sum())} human-rated edit(s) match no score of the judge (no row with that sample_id and "
+            f"model): {', '.join(shown)}{more}; left out (check the ids and model names)"
+        )
+    photos = len(np.unique(d.cluster[mask] if mask.any() else d.cluster))
+    if photos < 2:
+        notes.append("a single source photo: no interval can be given (the bootstrap resamples photos)")
+    elif photos < FEW_PHOTOS:
+        notes.append(
+            f"only {photos} source photos: intervals from resampling so few photos are too narrow; read them as rough"
+        )
     if len(d.raters) == 1:
         notes.append("a single human rater: human-vs-human statistics are undefined; the 'mean human' is that rater")
     jm = d.judge[mask]
@@ -579,6 +725,7 @@ def perspective_agreement(
         n_raters=len(d.raters),
         n_photos=len(np.unique(d.cluster)),
         n_missing_judge=n_missing,
+        n_unmatched_judge=int(unmatched.sum()),
         sample=_sample_level(d, mask, hmean, ctx, notes),
         verdict=_verdicts(d, ctx),
         ordinal=_ordinal(d, mask, hmean, ctx, notes),
@@ -619,5 +766,6 @@ def compute_agreement(
             res = perspective_agreement(humans, judge, p, photo_index, ctx)
             if res is not None:
                 persp[p] = res
-        out.append(JudgeAgreement(judge=judge.name, source=judge.source, perspectives=persp, notes=list(judge.notes)))
+        out.append(JudgeAgreement(judge=judge.name, source=judge.source, perspectives=persp, notes=list(judge.notes),
+                                  parse_mode=judge.parse_mode, rubric=judge.rubric))
     return out

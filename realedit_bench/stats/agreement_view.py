@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from realedit_bench.schema.agree import PerspectiveAgreement, Stat
+from realedit_bench.schema.agree import JudgeAgreement, PerspectiveAgreement, Stat
 
 
 class StatRow(NamedTuple):
@@ -55,10 +55,18 @@ def fmt_value(v: float | None, digits: int = 3) -> str:
 
 
 def fmt_interval(s: Stat, digits: int = 3) -> str:
-    """``[low, high]`` or an empty string without an interval."""
+    """``[low, high]``; ``[n/a]`` for a value without an interval (its note says why); empty without a value."""
     if s.low is None or s.high is None:
-        return ""
+        return "[n/a]" if s.value is not None else ""
     return f"[{s.low:.{digits}f}, {s.high:.{digits}f}]"
+
+
+def describe_source(j: JudgeAgreement) -> str:
+    """Where a judge's scores came from, with the rubric and reply parser of judgments."""
+    if j.source != "judgments":
+        return j.source
+    parser = {"robust": "robust parser", "paper": "the authors' parser (--parse paper)"}.get(j.parse_mode or "")
+    return ", ".join(x for x in ("judgments", f"rubric {j.rubric}" if j.rubric else None, parser) if x)
 
 
 def fmt_p(p: float | None) -> str:
