@@ -61,6 +61,7 @@ def coerce_overrides(cls: type[Any], overrides: dict[str, str]) -> dict[str, Any
     Unknown keys are an error that lists the accepted ones.
     """
     import inspect
+    import math
     import typing
 
     from realedit_bench.errors import ConfigError
@@ -87,9 +88,12 @@ def coerce_overrides(cls: type[Any], overrides: dict[str, str]) -> dict[str, Any
                     raise ValueError(raw)
                 out[key] = raw.lower() in {"1", "true", "yes"}
             elif target in (int, float):
-                out[key] = target(raw)
+                value = target(raw)
+                if not math.isfinite(value):  # nan/inf would silently turn a feature off (nan > 1 is False)
+                    raise ValueError(raw)
+                out[key] = value + 0  # -0.0 -> 0.0, so equal settings hash to the same run id
             else:
                 out[key] = raw
         except ValueError as exc:
-            raise ConfigError(f"-M {key}={raw}: expected {getattr(target, '__name__', target)}") from exc
+            raise ConfigError(f"-M {key}={raw}: expected a finite {getattr(target, '__name__', target)}" if target is float else f"-M {key}={raw}: expected {getattr(target, '__name__', target)}") from exc
     return out

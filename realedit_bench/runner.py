@@ -162,6 +162,8 @@ class Runner:
         self._started = utc_now()
         # Timestamps have one-second resolution; two quick invocations must still be two history entries.
         self._invocation = uuid.uuid4().hex[:12]
+        #: Settings in which an existing run differs, when --force replaces it (see check_existing).
+        self.replaces: list[str] = []
 
     # -- manifest ------------------------------------------------------------------------------------
     def _manifest(self, status: RunStatus, counts: dict[str, int], timings: dict[str, float]) -> RunManifest:
@@ -208,9 +210,25 @@ class Runner:
         )
 
     def check_existing(self) -> None:
-        """Refuse to mix runs: an existing run directory must have the same model, settings and seed."""
-        if not self.manifest_path.exists() or self.force:
+        """Refuse to mix runs: an existing run directory must have the same model, settings and seed.
+
+        With ``--force`` and other settings the old run is replaced as a whole when the loop starts (its
+        edits and images removed): keeping the unselected samples' images would leave a run whose
+        manifest describes settings that made only some of its images.
+        """
+        if not self.manifest_path.exists():
             return
+        differ = self.settings_that_differ()
+        if differ and self.force:
+            self.replaces = differ
+        elif differ:
+            raise ConfigError(
+                f"run directory {self.run_dir} holds a run with other settings ({', '.join(differ)} differ); "
+                f"pass another --run-id, or --force to replace that run (its images are deleted)"
+            )
+
+    def settings_that_differ(self) -> list[str]:
+        """Names of the settings in which this run differs from the manifest on disk."""
         old = read_model(self.manifest_path, RunManifest)
         new_params = {k: v for k, v in self.model.params().items() if k != "device"}
         old_params = {k: v for k, v in old.adapter.params.items() if k != "device"}
@@ -222,11 +240,7 @@ class Runner:
             differ.append("seed")
         if old.benchmark.instructions_sha256 != self.bench.content_sha256:
             differ.append("benchmark data")
-        if differ:
-            raise ConfigError(
-                f"run directory {self.run_dir} holds a run with other settings ({', '.join(differ)} differ); "
-                f"pass another --run-id, or --force to overwrite it"
-            )
+        return differ
 
     def write_manifest(self, status: RunStatus, counts: dict[str, int], timings: dict[str, float]) -> None:
         """Write ``manifest.json`` atomically (rank 0 only)."""
@@ -236,6 +250,8 @@ class Runner:
     # -- the loop ------------------------------------------------------------------------------------
     def run(self, progress: Callable[[int, int], None] | None = None, *, load_seconds: float = 0.0) -> RunResult:
         """Edit every selected sample not yet done. ``progress(advance, total)`` is called per sample."""
+        if self.replaces and self.process_index == 0:
+            self._discard_old_run()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "images").mkdir(exist_ok=True)
         if self.force and self.process_index == 0 and self.edits_path.exists():
@@ -261,26 +277,29 @@ class Runner:
         started = time.perf_counter()
         interrupted = False
         with JsonlAppender(self.edits_path) as out, _Interrupt() as stop:
-            for start in range(0, len(mine), self.batch_size):
-                if stop.requested:
-                    interrupted = True
-                    break
-                batch = mine[start : start + self.batch_size]
-                rows = self._run_batch(batch)
-                for row in rows:
-                    out.append(row)
-                    if row.status == "ok":
-                        ok += 1
-                        leading_failures = 0
-                    else:
-                        errors += 1
-                        leading_failures += 1
-                    if progress:
-                        progress(1, len(mine))
-                if ok == 0 and leading_failures >= MAX_LEADING_FAILURES:
-                    raise RealEditError(
-                        f"the first {leading_failures} samples all failed (last: {rows[-1].error}); stopping"
-                    )
+            try:
+                for start in range(0, len(mine), self.batch_size):
+                    if stop.requested:
+                        interrupted = True
+                        break
+                    batch = mine[start : start + self.batch_size]
+                    rows = self._run_batch(batch)
+                    for row in rows:
+                        out.append(row)
+                        if row.status == "ok":
+                            ok += 1
+                            leading_failures = 0
+                        else:
+                            errors += 1
+                            leading_failures += 1
+                        if progress:
+                            progress(1, len(mine))
+                    if ok == 0 and leading_failures >= MAX_LEADING_FAILURES:
+                        raise RealEditError(
+                            f"the first {leading_failures} samples all failed (last: {rows[-1].error}); stopping"
+                        )
+            except KeyboardInterrupt:  # a second Ctrl-C: stop now, but still record what was done
+                interrupted = True
             interrupted = interrupted or stop.requested and start + self.batch_size < len(mine)
         edit_total = time.perf_counter() - started
         counts = self.counts()
@@ -292,6 +311,15 @@ class Runner:
                 status, counts, {"load": round(load_seconds, 3), "edit_total": round(edit_total, 3)}
             )
         return RunResult(self.run_dir, len(done), ok, errors, interrupted)
+
+    def _discard_old_run(self) -> None:
+        """Remove the replaced run's edits, images and manifest (judgments and metrics of its images stay
+        on disk: they name the image hashes they were made of, so readers can tell they are stale)."""
+        import shutil
+
+        for path in (self.edits_path, self.manifest_path):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.run_dir / "images", ignore_errors=True)
 
     def run_sample_ids(self) -> list[str]:
         """Every sample this run directory holds or was asked for: earlier invocations may have

@@ -16,6 +16,7 @@ from conftest import invoke, realedit_cli
 from PIL import Image
 
 from realedit_bench.dataset import RealEdit, select
+from realedit_bench.inputs import load_benchmark
 from realedit_bench.jsonio import read_model, read_rows
 from realedit_bench.registries import ADAPTERS
 from realedit_bench.runner import Runner, derive_seed
@@ -261,3 +262,60 @@ def test_retrained_weights_at_the_same_path_make_a_new_run(tiny_pix2pix_dir, rea
     # Forcing the old run directory names what changed.
     res = invoke(*args, "--run-id", Path(first.stdout.strip()).name)
     assert res.returncode == 2 and "weights_fingerprint" in res.stderr, res.stderr
+
+
+def test_force_with_other_settings_replaces_the_whole_run(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    common = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), "-M", "resolution=64",
+              "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "f"]
+    assert invoke(*common, "-M", "steps=2", "--limit", "3").returncode == 0
+    refused = invoke(*common, "-M", "steps=3", "--limit", "1")
+    assert refused.returncode == 2 and "steps differ" in refused.stderr
+    res = invoke(*common, "-M", "steps=3", "--limit", "1", "--force")
+    assert res.returncode == 0, res.stderr
+    assert "replacing the run" in " ".join(res.stderr.split())
+    # No image made with steps=2 may stay under a manifest that says steps=3.
+    rows = read_rows(tmp_path / "f" / "edits.jsonl", EditRow)
+    assert len(rows) == 1 and rows[0].status == "ok"
+    assert sorted(p.name for p in (tmp_path / "f" / "images").iterdir()) == [rows[0].output.split("/")[-1]]
+    m = read_model(tmp_path / "f" / "manifest.json", RunManifest)
+    assert m.adapter.params["steps"] == 3 and m.counts["ok"] == 1 and len(m.history) == 1
+
+
+def test_non_finite_settings_are_refused(real_edit_dir, tmp_path):
+    for value in ("nan", "inf", "-inf"):
+        res = invoke("run", "--model", "instruct-pix2pix", "-M", f"guidance_scale={value}", "--limit", "1",
+                     "--data-dir", str(real_edit_dir), "--out", str(tmp_path))
+        assert res.returncode == 2 and "finite" in res.stderr, res.stderr
+
+
+def test_weights_that_fail_to_load_leave_no_empty_run_directory(real_edit_dir, tmp_path):
+    res = invoke("run", "--model", "instruct-pix2pix", "--weights", str(tmp_path), "--limit", "1",
+                 "--data-dir", str(real_edit_dir), "--out", str(tmp_path / "runs"))
+    assert res.returncode == 2
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+class _StopsOnThirdSample:
+    """Raises KeyboardInterrupt (a second Ctrl-C) while editing its third sample."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def params(self) -> dict:
+        return {"device": "cpu"}
+
+    def edit(self, image, instruction, *, seed):
+        self.calls += 1
+        if self.calls == 3:
+            raise KeyboardInterrupt
+        return image.copy()
+
+
+def test_a_second_ctrl_c_still_records_the_run_as_interrupted(real_edit_dir, tmp_path):
+    bench = load_benchmark("real-edit", real_edit_dir)
+    runner = Runner(_StopsOnThirdSample(), model_name="stops", family="test", bench=bench,
+                    samples=bench.samples[:5], filters={}, run_dir=tmp_path / "r")
+    result = runner.run()
+    assert result.interrupted and result.ok == 2
+    m = read_model(tmp_path / "r" / "manifest.json", RunManifest)
+    assert m.status == "interrupted" and m.counts == {"ok": 2, "error": 0, "not_run": 3}

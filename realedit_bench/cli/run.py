@@ -97,19 +97,39 @@ def run_cmd(
     )
     if rank == 0:
         runner.check_existing()
+        _check_can_create(runner.run_dir)
+        if runner.replaces:
+            console.print(f"--force: replacing the run in {runner.run_dir} ({', '.join(runner.replaces)} differ); "
+                          "its earlier images are deleted", markup=False)
+    t0 = time.perf_counter()
+    try:
+        if hasattr(editor, "load"):
+            editor.load()
+    except KeyboardInterrupt:
+        console.print("stopped by Ctrl-C while loading the model; nothing was run")
+        raise typer.Exit(130) from None
+    load_seconds = time.perf_counter() - t0
+    if rank == 0:  # only now: a model that fails to load leaves no empty run directory behind
         try:
             runner.run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create the run directory {runner.run_dir}: {exc.strerror or exc}") from exc
-    t0 = time.perf_counter()
-    if hasattr(editor, "load"):
-        editor.load()
-    load_seconds = time.perf_counter() - t0
     result = _run_with_progress(runner, console, load_seconds, show=rank == 0)
     if world > 1:
         _finish_sharded(runner, load_seconds)
     if rank == 0:
         _report(runner, console, result)
+
+
+def _check_can_create(run_dir: Path) -> None:
+    """Fail before the (slow) model load when the run directory could not be written."""
+    from realedit_bench.errors import ConfigError
+
+    probe = run_dir
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot create the run directory {run_dir}: {probe} is not a writable directory")
 
 
 def _run_with_progress(runner, console, load_seconds: float, show: bool):
