@@ -1,7 +1,7 @@
 """Reading judge replies: a robust parser (ours), the authors' parser (``--parse paper``), refusals.
 
 The robust parser accepts a JSON object or a Python-dict string, optionally inside a code fence or
-surrounded by prose, any case of yes/no (or a JSON boolean), integer or float scores, and rejects a
+surrounded by prose (with braces of its own: every ``{`` is tried, see :func:`parse_robust`), any case of yes/no (or a JSON boolean), integer or float scores, and rejects a
 score outside the rubric's range. It never guesses: anything else is a failure with a reason that the
 re-ask quotes back to the judge.
 
@@ -22,7 +22,6 @@ from typing import Any, NamedTuple
 #: The released script's score regex, verbatim.
 PAPER_SCORE_RE = re.compile(r"'score': (\d+\.\d+)")
 
-_FENCE_RE = re.compile(r"```[A-Za-z0-9_-]*\s*\n?(.*?)```", re.S)
 _YES = {"yes", "y", "true"}
 _NO = {"no", "n", "false"}
 
@@ -73,26 +72,59 @@ def looks_like_refusal(text: str | None) -> bool:
     return bool(_REFUSAL_RE.search(text.strip()))
 
 
-def _candidates(text: str) -> list[str]:
-    """Strings that may hold the answer object: fenced blocks first, then the outermost braces."""
-    out = [m.group(1).strip() for m in _FENCE_RE.finditer(text)]
-    out.append(text.strip())
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
-        out.append(text[start : end + 1])
-    return out
+#: At most this many opening braces are tried per reply (a reply is a few hundred tokens; this caps a
+#: pathological one).
+_MAX_STARTS = 200
 
 
-def _load_object(text: str) -> dict[str, Any] | None:
-    for cand in _candidates(text):
-        for loader in (json.loads, ast.literal_eval):
-            try:
-                obj = loader(cand)
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                continue
-            if isinstance(obj, dict):
-                return obj
+def _matching_brace(text: str, start: int) -> int | None:
+    """Index of the ``}`` closing the ``{`` at ``start`` (quoted strings skipped), or None."""
+    depth = 0
+    quote: str | None = None
+    i = start
+    while i < len(text):
+        ch = text[i]
+        if quote is not None:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
     return None
+
+
+def _objects(text: str) -> list[dict[str, Any]]:
+    """Every object in the reply, in the order of its opening brace (nested ones too).
+
+    From each ``{`` a JSON value is read with ``json.JSONDecoder().raw_decode``; where that fails, the
+    balanced span is read as a Python literal (the authors' prompts ask for a Python-dict string). So
+    braces elsewhere in the prose ("the {object}", an echoed format example) no longer spoil the answer.
+    """
+    decoder = json.JSONDecoder()
+    out: list[dict[str, Any]] = []
+    starts = [i for i, ch in enumerate(text) if ch == "{"][:_MAX_STARTS]
+    for i in starts:
+        obj: Any = None
+        try:
+            obj, _ = decoder.raw_decode(text, i)
+        except (ValueError, RecursionError):
+            end = _matching_brace(text, i)
+            if end is not None:
+                try:
+                    obj = ast.literal_eval(text[i : end + 1])
+                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                    obj = None
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
 
 
 def _get(obj: Mapping[str, Any], key: str) -> tuple[bool, Any]:
@@ -139,14 +171,53 @@ def parse_robust(
 ) -> Parsed:
     """Read a verdict, a score and a reason from one reply, or say precisely why not.
 
+    Every object in the reply is found (:func:`_objects`); the answer is an object holding both the
+    verdict and the score key. With several such objects (an echoed format example, the answer
+    written twice), the **last** valid one is taken, since a judge that reasons or repeats the format
+    first ends with its answer; but when two valid answers disagree on the verdict or the score, the
+    reply is rejected (the re-ask asks for exactly one) rather than one of them picked.
+
     With ``reason_required_below``, a score under that value needs a reason naming something: an empty
     or "None"-like reason is then a failure (the reward data would otherwise say "nothing failed").
     """
     if not text or not text.strip():
         return Parsed(False, problem="the reply was empty")
-    obj = _load_object(text)
-    if obj is None:
+    objects = _objects(text)
+    if not objects:
         return Parsed(False, problem="the reply is not a JSON object")
+
+    def read(obj: Mapping[str, Any]) -> Parsed:
+        return _read_answer(obj, verdict_key=verdict_key, score_key=score_key, reason_key=reason_key,
+                            score_range=score_range, reason_required_below=reason_required_below)
+
+    answers = [o for o in objects if _get(o, verdict_key)[0] and _get(o, score_key)[0]]
+    if not answers:
+        # Report on the object closest to an answer: the last with one of the keys, else the outermost.
+        partial = [o for o in objects if _get(o, verdict_key)[0] or _get(o, score_key)[0]]
+        return read(partial[-1] if partial else objects[0])
+    reads = [read(o) for o in answers]
+    valid = [p for p in reads if p.ok]
+    if not valid:
+        return reads[-1]
+    distinct = list(dict.fromkeys((p.verdict, p.score) for p in valid))
+    if len(distinct) > 1:
+        shown = "; ".join(f"{verdict_key}={'yes' if v else 'no'}, {score_key}={s:g}" for v, s in distinct
+                          if s is not None)
+        return Parsed(False, problem=f"the reply holds {len(valid)} answers that disagree ({shown}); "
+                      f"give exactly one object")
+    return valid[-1]
+
+
+def _read_answer(
+    obj: Mapping[str, Any],
+    *,
+    verdict_key: str,
+    score_key: str,
+    reason_key: str,
+    score_range: Sequence[float],
+    reason_required_below: float | None,
+) -> Parsed:
+    """Check one candidate answer object (keys, yes/no, finite in-range score, reason when required)."""
     has_v, raw_v = _get(obj, verdict_key)
     if not has_v:
         return Parsed(False, problem=f"the key {verdict_key!r} is missing")
@@ -163,6 +234,7 @@ def parse_robust(
     if not lo <= score <= hi:
         return Parsed(False, problem=f"{score_key!r} is {score:g}, outside the range {lo:g} to {hi:g}")
     reason = None
+    raw_r = None
     if reason_key:
         _, raw_r = _get(obj, reason_key)
         reason = str(raw_r).strip() if raw_r is not None else None
