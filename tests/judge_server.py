@@ -13,7 +13,9 @@ Endpoints (bodies in each provider's real response shape):
   ``POST /openai/deployments/{deployment}/chat/completions?api-version=...``), ``GET /v1/models``,
   ``POST /v1/files`` (multipart), ``GET /v1/files/{id}``, ``GET /v1/files/{id}/content``,
   ``POST /v1/batches``, ``GET /v1/batches/{id}``, ``POST /v1/batches/{id}/cancel``.
-* Anthropic: ``POST /v1/messages``, ``POST /v1/messages/batches``,
+  An assistant message with null content is a 400, as in the real API.
+* Anthropic: ``POST /v1/messages`` (a non-final message with empty content is a 400, as in the real
+  API), ``POST /v1/messages/batches``,
   ``GET /v1/messages/batches/{id}``, ``GET /v1/messages/batches/{id}/results``,
   ``POST /v1/messages/batches/{id}/cancel``.
 
@@ -546,6 +548,9 @@ class FakeJudgeServer:
     ) -> tuple[int, dict[str, str], bytes]:
         if request.body is None:
             return _error_response(provider, 400, "request body is not a JSON object", None)
+        invalid = _invalid_messages(request.body, provider)
+        if invalid:  # rejected before any generation, like the real APIs: no scripted reply is used
+            return _error_response(provider, 400, invalid, None)
         reply = self._next_reply(request)
         self._sleep(self.latency + reply.delay)
         request_id = self._new_id("req_")
@@ -869,6 +874,39 @@ class FakeJudgeServer:
         batch["processing_status"] = "ended"
         batch["ended_at"] = _iso(time.time())
         batch["results_url"] = f"{self.base_url}/v1/messages/batches/{batch['id']}/results"
+
+
+def _invalid_messages(body: dict[str, Any], provider: str) -> str | None:
+    """The 400 message the real API gives for an empty turn, or None.
+
+    Anthropic rejects a non-final message with empty content (an empty string, only whitespace, or no
+    blocks); OpenAI rejects an assistant message whose content is null without tool calls.
+    """
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return None
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            continue
+        content = m.get("content")
+        if provider == "anthropic":
+            if i == len(messages) - 1 and m.get("role") == "assistant":
+                continue  # a final assistant turn may be empty (a prefill)
+            if isinstance(content, str):
+                empty = not content.strip()
+            elif isinstance(content, list):
+                empty = not content or all(
+                    isinstance(b, dict) and b.get("type") == "text" and not str(b.get("text", "")).strip()
+                    for b in content
+                )
+            else:
+                empty = True
+            if empty:
+                return (f"messages.{i}: all messages must have non-empty content except for the optional "
+                        f"final assistant message")
+        elif m.get("role") == "assistant" and content is None and not m.get("tool_calls"):
+            return f"Invalid value for 'messages[{i}].content': expected a string, got null."
+    return None
 
 
 def _is_model_route(route: str) -> bool:

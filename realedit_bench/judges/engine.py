@@ -13,7 +13,21 @@ Reliability rules, in one place:
 * ``failure_streak`` consecutive failed items stop the run with the last error;
 * every call has a total timeout (``timeout``), on top of the SDK's own;
 * an unparseable reply gets exactly one re-ask quoting the problem, then the item is ``invalid``;
-  a refusal (provider flag or in words) is ``refused``; neither is ever scored.
+  a refusal (provider flag or in words) is ``refused``; neither is ever scored;
+* the re-ask quotes the first reply as the assistant turn; an empty first reply is quoted as
+  :data:`EMPTY_REPLY_TURN`, because the Anthropic Messages API rejects an empty non-final assistant
+  message with a 400 (and OpenAI rejects null content), which would turn every such item into an error;
+* a reply cut off at ``max_tokens`` (OpenAI ``finish_reason="length"``, Anthropic
+  ``stop_reason="max_tokens"``) that does not parse is reported as cut off at ``max_tokens=N``. The
+  re-ask keeps the same ``max_tokens`` and says the reply was cut off and must be the object alone with
+  a short reason. We do not raise the budget: ``max_tokens`` is part of the rubric (the authors' protocol
+  fixes 50), it is recorded in every row and the cache key, and the ``--max-cost`` reservation and the
+  dry-run estimate assume it; a judge that still overruns is ``invalid`` with that reason, so a user
+  sees it and can raise ``max_tokens`` in a rubric file;
+* ``--max-cost``: an ask reserves its upper-bound estimate while in flight and releases it to its real
+  cost when it ends; a worker whose next ask would cross the budget while others are in flight waits for
+  them, and dispatching stops only when spent + reserved + the next estimate would exceed the budget with
+  nothing left in flight. A re-ask is not reserved separately (rare; it can add up to one call).
 """
 
 from __future__ import annotations
@@ -46,6 +60,15 @@ from realedit_bench.schema.judge import Usage
 
 class JudgeAborted(RealEditError):
     """The run was stopped: fatal provider error, a streak of failures, or the budget."""
+
+
+#: The assistant turn a re-ask sends when the first reply had no text (never an empty turn).
+EMPTY_REPLY_TURN = "(empty reply)"
+#: Finish reasons that mean the reply hit ``max_tokens`` (OpenAI, Anthropic).
+CUT_OFF_REASONS = ("length", "max_tokens")
+
+#: Why a run stopped early: a fatal provider error (key, access, quota), a streak of failed asks, the budget.
+StopKind = Literal["fatal", "streak", "budget"]
 
 
 class JudgeItem(NamedTuple):
@@ -131,6 +154,9 @@ class RunReport:
     finished: int = 0
     not_dispatched: int = 0
     stopped: str | None = None
+    stop_kind: StopKind | None = None
+    #: Finished asks whose status is ``error`` (the call failed for good).
+    errors: int = 0
     usage: Usage = field(default_factory=Usage)
     calls_sent: int = 0
 
@@ -166,8 +192,10 @@ class JudgeEngine:
         )
         self._streak = 0
         self._stop: str | None = None
+        self._stop_kind: StopKind | None = None
         self._spent = 0.0
         self._inflight_est = 0.0
+        self._inflight_n = 0
         self.calls_sent = 0
 
     # Planning -------------------------------------------------------------------------------
@@ -277,15 +305,21 @@ class JudgeEngine:
         if self.cache is not None and not cached:
             self.cache.put(key, reply)
 
-    def _parse(self, perspective: str, text: str | None) -> Parsed:
+    def _parse(self, perspective: str, reply: ChatReply, max_tokens: int) -> Parsed:
+        text = reply.text
         if self.config.parse_mode == "paper":
-            return paper_parse_as_parsed(text)
-        p = self.rubric.perspectives[perspective]
-        return parse_robust(
-            text, verdict_key=p.verdict_key, score_key=p.score_key, reason_key=p.reason_key,
-            score_range=(self.rubric.score_min, self.rubric.score_max),
-            reason_required_below=self.rubric.reason_required_below,
-        )
+            parsed = paper_parse_as_parsed(text)
+        else:
+            p = self.rubric.perspectives[perspective]
+            parsed = parse_robust(
+                text, verdict_key=p.verdict_key, score_key=p.score_key, reason_key=p.reason_key,
+                score_range=(self.rubric.score_min, self.rubric.score_max),
+                reason_required_below=self.rubric.reason_required_below,
+            )
+        if not parsed.ok and reply.finish_reason in CUT_OFF_REASONS:
+            # Say so: "not a JSON object" hides that the rubric's max_tokens (50 in the paper's) was too small.
+            return parsed._replace(problem=f"the reply was cut off at max_tokens={max_tokens} ({parsed.problem})")
+        return parsed
 
     async def judge(self, planned: Planned, first: ChatReply | None = None) -> Outcome:
         """Judge one planned task (``first``: a reply already obtained, e.g. from a batch)."""
@@ -310,7 +344,7 @@ class JudgeEngine:
             if reply.refused:
                 out.status, out.reason = "refused", f"the judge refused (finish reason {reply.finish_reason})"
             else:
-                parsed = self._parse(task.perspective, reply.text)
+                parsed = self._parse(task.perspective, reply, planned.prompt.max_tokens)
                 if not parsed.ok and looks_like_refusal(reply.text):
                     out.status, out.reason = "refused", "the judge refused in words"
                 elif parsed.ok:
@@ -321,8 +355,11 @@ class JudgeEngine:
                     out.status, out.reason = "invalid", parsed.problem  # the authors' script never re-asks
                 else:
                     self._remember(planned.key, reply, cached)
-                    followups = (("assistant", reply.text or ""),
-                                 ("user", self.rubric.reask_text(task.perspective, parsed.problem or "")))
+                    quoted = reply.text if reply.text and reply.text.strip() else EMPTY_REPLY_TURN
+                    problem = parsed.problem or ""
+                    if reply.finish_reason in CUT_OFF_REASONS:
+                        problem += "; answer with the object alone and a short reason"  # same max_tokens
+                    followups = (("assistant", quoted), ("user", self.rubric.reask_text(task.perspective, problem)))
                     key2 = self._key(planned.prompt, planned.image_sha256, planned.params, followups, task.repeat)
                     out.params["reask"] = True
                     reply2, cached2 = await self._ask(key2, planned, followups, usage)
@@ -330,7 +367,7 @@ class JudgeEngine:
                     out.raw = reply2.text
                     out.model_snapshot = reply2.model or out.model_snapshot
                     out.system_fingerprint = reply2.system_fingerprint or out.system_fingerprint
-                    parsed2 = self._parse(task.perspective, reply2.text)
+                    parsed2 = self._parse(task.perspective, reply2, planned.prompt.max_tokens)
                     if reply2.refused or (not parsed2.ok and looks_like_refusal(reply2.text)):
                         out.status, out.reason = "refused", "the judge refused when asked again"
                     elif parsed2.ok:
@@ -347,7 +384,10 @@ class JudgeEngine:
             else:
                 out.status, out.reason = "error", str(exc)
                 if exc.fatal:
-                    self._stop = self._stop or f"stopped: {exc}"
+                    self._halt("fatal", f"stopped: {exc}")
+        except RealEditError as exc:  # e.g. an image became unreadable after planning: this item only
+            all_cached = False
+            out.status, out.reason = "error", str(exc)
         out.cached = all_cached and out.status != "error"
         out.attempts = usage.calls
         usage.cost_usd = batch_cost + self.prices.cost(self.backend.name, usage.input_tokens, usage.output_tokens,
@@ -358,6 +398,11 @@ class JudgeEngine:
         out.usage = usage
         out.finished_at = utc_now()
         return out
+
+    def _halt(self, kind: StopKind, message: str) -> None:
+        """Stop dispatching (the first reason wins)."""
+        if self._stop is None:
+            self._stop, self._stop_kind = message, kind
 
     @staticmethod
     def _set_ok(out: Outcome, parsed: Parsed) -> None:
@@ -380,6 +425,33 @@ class JudgeEngine:
         for p in planned:
             queue.put_nowait(p)
         calls_before = self.calls_sent
+        spent_before = self._spent
+        budget = asyncio.Condition()  # guards the reservations of calls in flight (module docstring)
+        next_est = 0.0
+
+        async def reserve(est: float) -> bool:
+            """Reserve ``est`` for one ask, waiting for calls in flight when needed; False: the budget stops."""
+            nonlocal next_est
+            assert cfg.max_cost is not None
+            async with budget:
+                while self._spent + self._inflight_est + est > cfg.max_cost:
+                    if self._inflight_n == 0 or self._stop:
+                        next_est = est
+                        self._halt("budget", "budget")  # the message is written once the run has ended
+                        return False
+                    await budget.wait()  # a call in flight ends: its reservation turns into its real cost
+                self._inflight_est += est
+                self._inflight_n += 1
+                return True
+
+        async def release(est: float, cost: float) -> None:
+            async with budget:
+                self._inflight_est -= est
+                self._inflight_n -= 1
+                if self._inflight_n == 0:
+                    self._inflight_est = 0.0  # no float residue once nothing is in flight
+                self._spent += cost
+                budget.notify_all()
 
         async def worker() -> None:
             while not self._stop:
@@ -390,19 +462,22 @@ class JudgeEngine:
                 est = 0.0
                 if cfg.max_cost is not None:
                     est = 0.0 if self.is_cached(p) else self.estimated_cost(p)
-                    if self._spent + self._inflight_est + est > cfg.max_cost:
-                        self._stop = self._stop or (
-                            f"stopped before crossing the budget of ${cfg.max_cost:.2f} "
-                            f"(spent ${self._spent:.4f}); rerun with a higher --max-cost to finish"
-                        )
+                    if not await reserve(est):
                         queue.put_nowait(p)
                         return
-                self._inflight_est += est
+                    if self._stop:  # stopped while this worker waited
+                        await release(est, 0.0)
+                        queue.put_nowait(p)
+                        return
+                cost = 0.0
                 try:
                     out = await self.judge(p)
+                    cost = out.usage.cost_usd
                 finally:
-                    self._inflight_est -= est
-                self._spent += out.usage.cost_usd
+                    if cfg.max_cost is not None:
+                        await release(est, cost)
+                    else:
+                        self._spent += cost
                 report.usage.calls += out.usage.calls
                 report.usage.input_tokens += out.usage.input_tokens
                 report.usage.output_tokens += out.usage.output_tokens
@@ -412,11 +487,11 @@ class JudgeEngine:
                     await done  # e.g. the row is durable: only then is this task finished
                 report.finished += 1
                 if out.status == "error":
+                    report.errors += 1
                     self._streak += 1
                     if self._streak >= cfg.failure_streak:
-                        self._stop = self._stop or (
-                            f"stopped after {self._streak} failed items in a row; last error: {out.reason}"
-                        )
+                        self._halt("streak", f"stopped after {self._streak} failed asks in a row; "
+                                   f"last error: {out.reason}")
                 else:
                     self._streak = 0
 
@@ -426,8 +501,16 @@ class JudgeEngine:
         finally:
             for w in workers:
                 w.cancel()
+        if self._stop_kind == "budget" and cfg.max_cost is not None:
+            # Written after every call in flight has ended, so "spent" is what was really spent.
+            self._stop = (
+                f"stopped before crossing the budget of ${cfg.max_cost:.4f}: spent ${self._spent - spent_before:.4f} "
+                f"in this run and the next ask could cost up to ${next_est:.4f}; rerun with a higher --max-cost "
+                f"to finish"
+            )
         report.not_dispatched = queue.qsize()
         report.stopped = self._stop
+        report.stop_kind = self._stop_kind
         report.calls_sent = self.calls_sent - calls_before
         return report
 
