@@ -6,12 +6,19 @@ Two forms are accepted:
   benchmark, data directory and model name come from the manifest; samples whose edit failed are
   listed as missing;
 * a **plain folder** of edited images named by sample id, ``<sample_id>.<png|jpg|jpeg|webp>``
-  (e.g. ``10-local.png``, ``10-remove.jpg``). The model name defaults to the folder name. Files that
-  match no sample id are listed as unmatched; samples without a file are listed as missing.
+  (e.g. ``10-local.png``, ``10-remove.jpg``), matched without regard to case (``10-Local.PNG`` is
+  ``10-local``). Only files directly in the folder are read: images in subfolders are listed as
+  unmatched by their relative path (``sub/10-local.png``), never silently skipped. The model name
+  defaults to the folder name. Files that match no sample id are listed as unmatched; samples without
+  a file are listed as missing.
+
+A run directory whose ``edits.jsonl`` says an edit succeeded but whose output file is gone lists that
+sample under ``unreadable`` (and under ``missing``, for callers that only know that list).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,6 +31,8 @@ from realedit_bench.settings import resolve_data_dir
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 #: Files realedit itself writes into a judged/measured folder: not edits, never "unmatched".
 OWN_OUTPUTS = {"metrics.jsonl", "metrics_summary.json", "agreement.json", "manifest.json", "edits.jsonl"}
+#: Subfolders realedit itself writes into a judged folder: not searched for stray edits.
+OWN_DIRS = {"judgments"}
 
 
 class EditedItem(NamedTuple):
@@ -47,6 +56,8 @@ class EditSet(NamedTuple):
     unmatched: list[str]
     #: The run manifest when ``root`` is a run directory.
     manifest: RunManifest | None
+    #: (sample id, problem) for edits the run recorded as made whose output file is gone.
+    unreadable: tuple[tuple[str, str], ...] = ()
 
 
 def is_run_dir(path: Path) -> bool:
@@ -77,6 +88,7 @@ def resolve_edits(
         rows = {r.sample_id: r for r in read_rows(root / "edits.jsonl", EditRow)}  # last row wins
         items: list[EditedItem] = []
         missing: list[str] = []
+        gone: list[tuple[str, str]] = []
         for sid, row in rows.items():
             sample = by_id.get(sid)
             if sample is None:
@@ -86,6 +98,9 @@ def resolve_edits(
                 items.append(EditedItem(sample, path))
             else:
                 missing.append(sid)
+                if row.status == "ok":
+                    gone.append((sid, f"edited image {path or '(no output recorded)'} does not exist, "
+                                      f"though edits.jsonl records the edit as made"))
         selected = set(rows)
         order = {s.sample_id: i for i, s in enumerate(bench.samples)}
         items.sort(key=lambda it: order[it.sample.sample_id])
@@ -94,21 +109,31 @@ def resolve_edits(
         n_sel = manifest.benchmark.n_samples_selected
         if len(selected) < n_sel:
             missing.append(f"({n_sel - len(selected)} selected samples not yet run)")
-        return EditSet(root, manifest.run_id, model or manifest.adapter.name, bench, items, missing, [], manifest)
+        gone.sort(key=lambda g: order[g[0]])
+        return EditSet(root, manifest.run_id, model or manifest.adapter.name, bench, items, missing, [], manifest,
+                       tuple(gone))
 
     bench = load_benchmark(benchmark or "real-edit", data_dir)
-    by_id = {s.sample_id: s for s in bench.samples}
+    # Sample ids are matched without regard to case: '11-Local.png' is the edit of '11-local'.
+    by_lower = {s.sample_id.lower(): s.sample_id for s in bench.samples}
     found: dict[str, Path] = {}
     unmatched: list[str] = []
     for path in sorted(root.iterdir()):
-        if path.name.startswith(".") or not path.is_file() or path.name in OWN_OUTPUTS:
+        if path.name.startswith(".") or path.name in OWN_OUTPUTS:
             continue
-        if path.suffix.lower() not in IMAGE_SUFFIXES or path.stem not in by_id:
+        if path.is_dir():
+            if path.name not in OWN_DIRS:
+                unmatched.extend(_images_below(path, root))
+            continue
+        if not path.is_file():
+            continue
+        match = by_lower.get(path.stem.lower())
+        if path.suffix.lower() not in IMAGE_SUFFIXES or match is None:
             unmatched.append(path.name)
             continue
-        if path.stem in found:
-            raise ConfigError(f"{root}: two files for sample {path.stem!r}: {found[path.stem].name}, {path.name}")
-        found[path.stem] = path
+        if match in found:
+            raise ConfigError(f"{root}: two files for sample {match!r}: {found[match].name}, {path.name}")
+        found[match] = path
     if not found:
         raise ConfigError(
             f"{root} holds no edited image named by sample id (expected e.g. '10-local.png'; "
@@ -117,3 +142,14 @@ def resolve_edits(
     items = [EditedItem(s, found[s.sample_id]) for s in bench.samples if s.sample_id in found]
     missing = [s.sample_id for s in bench.samples if s.sample_id not in found]
     return EditSet(root, root.name, model or root.name, bench, items, missing, unmatched, None)
+
+
+def _images_below(folder: Path, root: Path) -> list[str]:
+    """Image files anywhere under ``folder`` (hidden entries skipped), as paths relative to ``root``."""
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                out.append((Path(dirpath) / name).relative_to(root).as_posix())
+    return out

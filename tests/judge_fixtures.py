@@ -93,3 +93,32 @@ def invoke(*args: str):
     elif result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return code, result.output, result.exception
+
+
+def make_run_dir(root: Path, bench: Path, n_photos: int = 1) -> Path:
+    """A minimal ``realedit run`` output directory (manifest, edits.jsonl, images/) over ``make_bench``."""
+    from realedit_bench.jsonio import JsonlAppender, atomic_write_json
+    from realedit_bench.schema import AdapterRef, BenchmarkRef, EditRow, RunManifest
+
+    when = "2025-03-01T12:00:00+00:00"
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    out = JsonlAppender(root / "edits.jsonl")
+    n = 0
+    for i in range(1, n_photos + 1):
+        for k, c in enumerate(CATS):
+            sid = f"{i}-{c.lower()}"
+            _image(root / "images" / f"{sid}.png", seed=i * 100 + k)
+            out.append(EditRow(sample_id=sid, image_id=str(i), category=c.lower(), instruction=f"edit {c.lower()}",
+                               source=f"{i}.jpeg", status="ok", output=f"images/{sid}.png", seed=n, seconds=0.1,
+                               size=(40, 32), finished_at=when))
+            n += 1
+    out.close()
+    atomic_write_json(root / "manifest.json", RunManifest(
+        run_id=root.name, realedit_version="0.1.0", git_sha="abc123", command=["realedit", "run"],
+        created_at=when, updated_at=when,
+        benchmark=BenchmarkRef(name="real-edit", data_dir=str(bench), instructions_sha256="0" * 64,
+                               n_samples_total=7 * n_photos, n_samples_selected=n),
+        adapter=AdapterRef(name="identity", family="synthetic", params={}), base_seed=0, device="cpu",
+        dtype="float32", status="complete", counts={"ok": n, "error": 0},
+    ))
+    return root

@@ -24,7 +24,7 @@ def judge_cmd(
     images: Path = typer.Option(
         ..., "--images",
         help="A run directory of 'realedit run', or a folder of edited images named <sample_id>.<png|jpg|jpeg|webp> "
-        "(e.g. 10-local.png). Results go to <it>/judgments/.",
+        "(e.g. 10-local.png; case is ignored; subfolders are not read). Results go to <it>/judgments/.",
     ),
     judge: str = typer.Option(
         "openai/gpt-4o-2024-08-06", "--judge",
@@ -84,7 +84,7 @@ def judge_cmd(
     from rich.console import Console
 
     from realedit_bench.dataset import select
-    from realedit_bench.inputs import EditSet, resolve_edits
+    from realedit_bench.inputs import resolve_edits
     from realedit_bench.judges.backends import make_backend
     from realedit_bench.judges.cache import JudgeCache
     from realedit_bench.judges.engine import PARSE_MODES, EngineConfig, JudgeAborted, ParseMode
@@ -117,17 +117,25 @@ def judge_cmd(
 
     edits = resolve_edits(images, data_dir=data_dir, benchmark=benchmark, model=model)
     if limit is not None or category:
-        keep = {s.sample_id for s in select([it.sample for it in edits.items], limit=limit,
-                                            categories=split_csv(category) or None)}
-        edits = EditSet(*edits[:4], [it for it in edits.items if it.sample.sample_id in keep], *edits[5:])
+        # Edits whose output is gone are selected like the others (they become error rows, not silence).
+        by_id = {s.sample_id: s for s in edits.benchmark.samples}
+        candidates = [it.sample for it in edits.items] + [by_id[sid] for sid, _ in edits.unreadable]
+        order = {s.sample_id: i for i, s in enumerate(edits.benchmark.samples)}
+        candidates.sort(key=lambda s: order[s.sample_id])
+        keep = {s.sample_id for s in select(candidates, limit=limit, categories=split_csv(category) or None)}
+        edits = edits._replace(items=[it for it in edits.items if it.sample.sample_id in keep],
+                               unreadable=tuple(u for u in edits.unreadable if u[0] in keep))
+    gone = {sid for sid, _ in edits.unreadable}
+    edits = edits._replace(missing=[m for m in edits.missing if m not in gone])  # listed as unreadable below
     if edits.missing:
         shown = ", ".join(edits.missing[:20]) + (f" ... ({len(edits.missing)} in all)" if len(edits.missing) > 20 else "")
         err.print(f"[yellow]missing edits (not judged):[/] {shown}")
     if edits.unmatched:
         shown = ", ".join(edits.unmatched[:20]) + (
             f" ... ({len(edits.unmatched)} in all)" if len(edits.unmatched) > 20 else "")
-        err.print(f"[yellow]files matching no sample id (ignored):[/] {shown}")
-    if not edits.items:
+        err.print(f"[yellow]files matching no sample id (ignored; edits must sit directly in the folder, "
+                  f"named <sample_id>.<png|jpg|jpeg|webp>):[/] {shown}")
+    if not edits.items and not edits.unreadable:
         raise ConfigError(f"{images}: no edited image to judge")
 
     engine = EngineConfig(
@@ -145,7 +153,15 @@ def judge_cmd(
         if jc is not None:
             jc.close()
 
+    def list_unreadable() -> None:
+        if result.unreadable:
+            err.print(f"[yellow]{len(result.unreadable)} edits could not be read "
+                      f"(recorded as error rows, not judged):[/]", soft_wrap=True)
+            for line in result.unreadable:
+                err.print(f"  {line}", soft_wrap=True, markup=False)
+
     if result.dry_run is not None:
+        list_unreadable()
         d = result.dry_run
         cost = f"${d['cost_usd']:.4f}" if d["priced"] else f"unknown (no price for {judge}; pass --prices)"
         console.print(
@@ -166,9 +182,29 @@ def judge_cmd(
     if result.batch_pending:
         console.print(f"batches still running: {', '.join(result.batch_pending)}; run the same command again "
                       f"to collect them")
+    summ = result.summary
+    # Exit codes (README): 0 done; 1 some samples failed (error rows, a rerun retries them); 2 a problem
+    # the user must fix first (key, access, quota, budget). Invalid and refused rows are the judge's final
+    # answers (a rerun would not change them), so they warn but keep exit 0.
+    if summ is not None:
+        n_invalid = sum(p.n_invalid for p in summ.perspectives.values())
+        n_refused = sum(p.n_refused for p in summ.perspectives.values())
+        if n_invalid or n_refused:
+            err.print(f"[yellow]warning:[/] {n_invalid} judgments invalid (unparseable after one re-ask) and "
+                      f"{n_refused} refused: counted, never scored; the rows' reason says why")
+    list_unreadable()
     if rep is not None and rep.stopped:
-        raise JudgeAborted(f"{rep.stopped} ({rep.not_dispatched} asks not sent; rerun to resume)")
-    failed = sum(p.n_error for p in result.summary.perspectives.values()) if result.summary is not None else 0
+        sent = f"{rep.errors} of the {rep.finished} asks finished in this run failed"
+        unsent = f"{rep.not_dispatched} asks not sent" if rep.not_dispatched else "every ask was sent"
+        then = {"streak": "; rerun the same command to retry", "fatal": "; fix that, then rerun the same command "
+                "to resume"}.get(rep.stop_kind or "", "")  # the budget message says what to do itself
+        message = f"{rep.stopped} ({sent}; {unsent}){then}"
+        if rep.stop_kind == "streak":
+            # The asks themselves failed (recorded as error rows): "some samples failed", not a usage error.
+            err.print(message, soft_wrap=True, markup=False)
+            raise typer.Exit(1)
+        raise JudgeAborted(message)
+    failed = sum(p.n_error for p in summ.perspectives.values()) if summ is not None else 0
     if failed:
         # Calls that failed for good are recorded as status "error"; a rerun asks them again.
         err.print(f"{failed} judgments failed (status error, not scored); rerun the same command to retry them")

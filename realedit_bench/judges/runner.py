@@ -13,6 +13,10 @@ With ``--parse paper`` the stem gets the suffix ``.paper-parse`` so both reading
 Resume rule: a (sample, perspective, repeat) whose last row is ok, invalid or refused and whose request
 key (prompt, images as sent, parameters) is unchanged is not asked again; error rows and rows whose
 image changed are redone.
+
+An image that cannot be read (a 0-byte file, a truncated PNG, an output the run recorded but that is
+gone) does not stop the run: each of its asks gets an ``error`` row naming the file and the problem,
+without an API call, the other edits are judged, and :attr:`JudgeResult.unreadable` lists them all.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Any, NamedTuple
 from pydantic import Field
 
 from realedit_bench import __version__
-from realedit_bench.errors import ConfigError
+from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.inputs import EditSet
 from realedit_bench.jsonio import JsonlAppender, atomic_write_json, atomic_write_text, read_model, read_rows
 from realedit_bench.judges.backends.base import Backend, CallError
@@ -49,7 +53,7 @@ from realedit_bench.judges.rubric import Rubric
 from realedit_bench.judges.summary import latest_rows, render_table, summarize_rows
 from realedit_bench.provenance import command_line, utc_now
 from realedit_bench.schema.base import PERSPECTIVES, Perspective, Row
-from realedit_bench.schema.judge import JudgeSummary, JudgmentRow
+from realedit_bench.schema.judge import JudgeSummary, JudgmentRow, Usage
 
 
 def safe_name(name: str) -> str:
@@ -191,6 +195,19 @@ class JudgeResult:
     summary: JudgeSummary | None = None
     batch_pending: list[str] = field(default_factory=list)
     dry_run: dict[str, Any] | None = None
+    #: "sample: problem" for each edit whose images could not be read (recorded as error rows).
+    unreadable: list[str] = field(default_factory=list)
+
+
+#: Answer keys of the authors' released prompts: only a rubric asking for these gives replies their
+#: parser ('score': d.d in a Python-dict string) is meant for.
+PAPER_KEYS = {"following": "following", "preserving": "consistent", "quality": "clear"}
+
+
+def asks_paper_format(rubric: Rubric) -> bool:
+    """True when ``rubric`` asks for the authors' answer format (their verdict keys and 'score')."""
+    return all(rubric.perspectives[p].verdict_key == k and rubric.perspectives[p].score_key == "score"
+               for p, k in PAPER_KEYS.items() if p in rubric.perspectives)
 
 
 def items_of(edits: EditSet) -> list[JudgeItem]:
@@ -212,7 +229,12 @@ class EditJudging:
         self.engine = JudgeEngine(backend, rubric, config=options.engine, cache=cache, prices=prices)
         self.paths = judge_paths(edits.root, options.judge, rubric.id, options.engine.parse_mode)
         self.samples = {it.sample.sample_id: it.sample for it in edits.items}
+        by_id = {s.sample_id: s for s in edits.benchmark.samples}
+        for sid, _ in edits.unreadable:
+            self.samples.setdefault(sid, by_id[sid])
         self.log = log
+        #: Asks that could not be planned (an unreadable image): error outcomes, no API call.
+        self.unplanned: list[Outcome] = []
 
     # Rows -----------------------------------------------------------------------------------
     def to_row(self, out: Outcome) -> JudgmentRow:
@@ -229,10 +251,33 @@ class EditJudging:
         )
 
     def plan_all(self) -> list[Planned]:
-        """Every (item, perspective, repeat) of this run, planned."""
-        tasks = [Task(item, p, r) for item in items_of(self.edits) for p in self.options.perspectives
-                 for r in range(self.options.samples)]
-        return [self.engine.plan(t) for t in tasks]
+        """Every (item, perspective, repeat) of this run, planned; unreadable ones go to :attr:`unplanned`."""
+        planned: list[Planned] = []
+        self.unplanned = []
+        asks = [(p, r) for p in self.options.perspectives for r in range(self.options.samples)]
+
+        def fail(sid: str, p: Perspective, r: int, problem: str) -> None:
+            self.unplanned.append(Outcome(sid, p, r, "error", reason=f"not judged: {problem}", finished_at=utc_now()))
+
+        for item in items_of(self.edits):
+            for p, r in asks:
+                try:
+                    planned.append(self.engine.plan(Task(item, p, r)))
+                except (RealEditError, OSError) as exc:  # this ask only; the others are judged
+                    fail(item.id, p, r, str(exc))
+        for sid, problem in self.edits.unreadable:
+            for p, r in asks:
+                fail(sid, p, r, problem)
+        return planned
+
+    def unreadable(self) -> list[str]:
+        """"sample: problem" for each edit in :attr:`unplanned`, in benchmark order."""
+        seen = dict.fromkeys((o.item_id, o.reason or "") for o in self.unplanned)
+        return [f"{sid}: {reason.removeprefix('not judged: ')}" for sid, reason in seen]
+
+    def selected_keys(self, planned: Sequence[Planned]) -> set[tuple[str, str, int]]:
+        """(sample, perspective, repeat) of every ask this run selected, planned or not."""
+        return {self.task_key(p) for p in planned} | {(o.item_id, o.perspective, o.repeat) for o in self.unplanned}
 
     @staticmethod
     def task_key(p: Planned) -> tuple[str, str, int]:
@@ -336,6 +381,7 @@ class EditJudging:
         result = JudgeResult(self.paths)
         try:
             planned = await asyncio.to_thread(self.plan_all)
+            result.unreadable = self.unreadable()
             todo, result.resumed = self.pending(planned)
             if self.options.dry_run:
                 result.to_ask = len(todo)
@@ -343,6 +389,8 @@ class EditJudging:
                 return result
             writer = RowWriter(self.paths.rows)
             try:
+                for out in self.unplanned:  # recorded as error rows: listed, counted, redone on a rerun
+                    writer.write_now(self.to_row(out))
                 def append_now(out: Outcome) -> None:
                     writer.write_now(self.to_row(out))
 
@@ -372,14 +420,29 @@ class EditJudging:
             await self.backend.aclose()
 
     def write_summary(self, planned: Sequence[Planned], report: RunReport | None) -> JudgeSummary:
-        """Summarise the current rows of this run (stale rows of changed images left out)."""
-        keys = {self.task_key(p): p.key for p in planned}
+        """Summarise the current rows of this run (stale rows of changed images left out).
+
+        Every selected ask is counted: one without a current row (never sent after a fatal stop or the
+        budget, or stale) is ``not run``. ``usage`` covers the current rows; ``usage_spent`` every row
+        of the file, so calls paid for redone, superseded and stale rows are in it too.
+        """
+        keys: dict[tuple[str, str, int], str | None] = {self.task_key(p): p.key for p in planned}
+        for o in self.unplanned:
+            keys[(o.item_id, o.perspective, o.repeat)] = None  # only its error row can be current
+        all_rows = read_rows(self.paths.rows, JudgmentRow)
         rows = []
-        for r in latest_rows(read_rows(self.paths.rows, JudgmentRow)).values():
+        for r in latest_rows(all_rows).values():
             k = (r.sample_id, r.perspective, r.repeat)
             if k in keys and (r.cache_key == keys[k] or r.status == "error"):
                 rows.append(r)
-        s = summarize_rows(rows)
+        spent = Usage()
+        for r in all_rows:
+            spent.calls += r.usage.calls
+            spent.input_tokens += r.usage.input_tokens
+            spent.output_tokens += r.usage.output_tokens
+            spent.cost_usd += r.usage.cost_usd
+        selected = [(sid, persp, self.samples[sid].category) for sid, persp, _ in keys]
+        s = summarize_rows(rows, selected=selected)
         snapshots = Counter(r.model_snapshot for r in rows if r.model_snapshot)
         summary = JudgeSummary(
             run_id=self.edits.run_id, model=self.edits.model, judge=self.options.judge,
@@ -389,6 +452,7 @@ class EditJudging:
             samples_k=self.options.samples, created_at=utc_now(), command=command_line(),
             realedit_version=__version__, n_samples=s["n_samples"], perspectives=s["perspectives"],
             per_category=s["per_category"], paper_parser_dropped=s["paper_parser_dropped"], usage=s["usage"],
+            usage_spent=spent, paper_parser_applies=asks_paper_format(self.rubric),
             paper_figures=s["paper_figures"], variance=s["variance"],
             runs_stopped=report.stopped if report else None,
         )

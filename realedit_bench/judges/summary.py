@@ -36,8 +36,12 @@ def _item_groups(rows: Iterable[JudgmentRow]) -> dict[tuple[str, str], list[Judg
     return groups
 
 
-def summarize_perspective(groups: Sequence[list[JudgmentRow]], *, n_resamples: int = 2000) -> PerspectiveSummary:
-    """Summary of one perspective over item groups (each group: the K asks of one item)."""
+def summarize_perspective(groups: Sequence[list[JudgmentRow]], *, n_resamples: int = 2000,
+                          n_not_run: int = 0) -> PerspectiveSummary:
+    """Summary of one perspective over item groups (each group: the K asks of one item).
+
+    ``n_not_run``: selected items without any current row; counted in ``n``, never scored.
+    """
     counts = {"ok": 0, "invalid": 0, "refused": 0, "error": 0}
     verdicts: list[float] = []
     scores: list[float] = []
@@ -59,8 +63,8 @@ def summarize_perspective(groups: Sequence[list[JudgmentRow]], *, n_resamples: i
         k = str(int(min(5, max(0, round(s)))))
         hist[k] = hist.get(k, 0) + 1
     return PerspectiveSummary(
-        n=len(groups), n_valid=counts["ok"], n_invalid=counts["invalid"], n_refused=counts["refused"],
-        n_error=counts["error"],
+        n=len(groups) + n_not_run, n_valid=counts["ok"], n_invalid=counts["invalid"], n_refused=counts["refused"],
+        n_error=counts["error"], n_not_run=n_not_run,
         accuracy=acc.estimate if acc else None, accuracy_ci=acc.bounds if acc else None,
         score_mean=sc.estimate if sc else None, score_ci=sc.bounds if sc else None,
         score_median=statistics.median(scores) if scores else None,
@@ -68,8 +72,13 @@ def summarize_perspective(groups: Sequence[list[JudgmentRow]], *, n_resamples: i
     )
 
 
-def summarize_rows(rows: Iterable[JudgmentRow], *, n_resamples: int = 2000) -> dict:
-    """Per perspective and per category summaries, item stats, variance, paper figures and usage."""
+def summarize_rows(rows: Iterable[JudgmentRow], *, n_resamples: int = 2000,
+                   selected: Iterable[tuple[str, str, str]] | None = None) -> dict:
+    """Per perspective and per category summaries, item stats, variance, paper figures and usage.
+
+    ``selected``: (sample id, perspective, category) of every item the run selected; those without a
+    row are counted as not run, so ``n`` is every selected sample even after a fatal stop.
+    """
     latest = list(latest_rows(rows).values())
     groups = _item_groups(latest)
     by_persp: dict[str, list[list[JudgmentRow]]] = defaultdict(list)
@@ -77,10 +86,23 @@ def summarize_rows(rows: Iterable[JudgmentRow], *, n_resamples: int = 2000) -> d
     for (_sid, persp), asks in groups.items():
         by_persp[persp].append(asks)
         by_cat[asks[0].category][persp].append(asks)
-    perspectives = {p: summarize_perspective(by_persp[p], n_resamples=n_resamples) for p in PERSPECTIVES if p in by_persp}
+    not_run: dict[str, int] = defaultdict(int)
+    not_run_cat: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    sample_ids = {r.sample_id for r in latest}
+    for sid, persp, cat in dict.fromkeys(selected or ()):
+        sample_ids.add(sid)
+        if (sid, persp) not in groups:
+            not_run[persp] += 1
+            not_run_cat[cat][persp] += 1
+    perspectives = {
+        p: summarize_perspective(by_persp[p], n_resamples=n_resamples, n_not_run=not_run[p])
+        for p in PERSPECTIVES if p in by_persp or not_run[p]
+    }
+    cats = [c for c in CATEGORIES if c in by_cat or c in not_run_cat]
     per_category = {
-        c: {p: summarize_perspective(by_cat[c][p], n_resamples=n_resamples) for p in PERSPECTIVES if p in by_cat[c]}
-        for c in CATEGORIES if c in by_cat
+        c: {p: summarize_perspective(by_cat[c][p], n_resamples=n_resamples, n_not_run=not_run_cat[c][p])
+            for p in PERSPECTIVES if p in by_cat[c] or not_run_cat[c][p]}
+        for c in cats
     }
     items = [item_stat(asks) for asks in groups.values()]
     k = max((len(a) for a in groups.values()), default=1)
@@ -99,7 +121,7 @@ def summarize_rows(rows: Iterable[JudgmentRow], *, n_resamples: int = 2000) -> d
         "paper_figures": paper,
         "paper_parser_dropped": dropped,
         "usage": usage,
-        "n_samples": len({r.sample_id for r in latest}),
+        "n_samples": len(sample_ids),
         "samples_k": k,
     }
 
@@ -190,11 +212,15 @@ def render_table(summary, console=None) -> None:  # summary: JudgeSummary
         return f" [{fmt.format(lo_hi[0] * scale)}, {fmt.format(lo_hi[1] * scale)}]" if lo_hi else ""
 
     table = Table(title=f"{summary.model} judged by {summary.judge} ({summary.rubric}, parse {summary.parse_mode})")
-    for col in ("perspective", "valid / n", "invalid", "refused", "error", "accuracy % [95% CI]", "score [95% CI]"):
+    not_run = any(s.n_not_run for s in summary.perspectives.values())
+    cols = ["perspective", "valid / n", "invalid", "refused", "error", *(["not run"] if not_run else []),
+            "accuracy % [95% CI]", "score [95% CI]"]
+    for col in cols:
         table.add_column(col, justify="left" if col == "perspective" else "right")
     for name, s in summary.perspectives.items():
         table.add_row(
             name, f"{s.n_valid} / {s.n}", str(s.n_invalid), str(s.n_refused), str(s.n_error),
+            *([str(s.n_not_run)] if not_run else []),
             "-" if s.accuracy is None else f"{s.accuracy * 100:.1f}{ci(s.accuracy_ci, 100)}",
             "-" if s.score_mean is None else f"{s.score_mean:.2f}{ci(s.score_ci, 1, '{:.2f}')}",
         )
@@ -217,7 +243,14 @@ def render_table(summary, console=None) -> None:  # summary: JudgeSummary
             cat.add_row(c, *cells)
         console.print(cat)
     u = summary.usage
-    console.print(
-        f"{summary.n_samples} samples; the authors' parser would drop {summary.paper_parser_dropped}. "
-        f"Usage: {u.calls} calls, {u.input_tokens:,} input + {u.output_tokens:,} output tokens, ${u.cost_usd:.4f}."
-    )
+    # The authors' parser reads only "'score': d.d" in their Python-dict answers; under another rubric it
+    # would drop every sample, which says nothing about the judge.
+    paper = (f"; the authors' parser would drop {summary.paper_parser_dropped}"
+             if summary.paper_parser_applies is not False else "")
+    line = (f"{summary.n_samples} samples{paper}. Usage of these judgments: {u.calls} calls, "
+            f"{u.input_tokens:,} input + {u.output_tokens:,} output tokens, ${u.cost_usd:.4f}.")
+    sp = summary.usage_spent
+    if sp is not None and (sp.calls, round(sp.cost_usd, 6)) != (u.calls, round(u.cost_usd, 6)):
+        line += (f" Spent on this file in all (redone and stale rows included): {sp.calls} calls, "
+                 f"${sp.cost_usd:.4f}.")
+    console.print(line)

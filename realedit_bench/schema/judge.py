@@ -60,11 +60,14 @@ class JudgmentRow(Row):
 class PerspectiveSummary(Row):
     """Aggregate of one perspective over a set of samples. Means use ok rows only."""
 
-    n: int = Field(description="Samples judged (every status).")
+    n: int = Field(description="Samples selected (every status, not-run ones included).")
     n_valid: int = Field(description="Samples with an ok judgment.")
     n_invalid: int = Field(default=0, description="Samples whose reply could not be parsed.")
     n_refused: int = Field(default=0, description="Samples the judge refused.")
-    n_error: int = Field(default=0, description="Samples whose call failed.")
+    n_error: int = Field(default=0, description="Samples whose call failed (or whose image could not be read).")
+    n_not_run: int = Field(
+        default=0, description="Selected samples with no current judgment (never sent: fatal stop, budget)."
+    )
     accuracy: float | None = Field(default=None, description="Share of yes verdicts among valid (0-1).")
     accuracy_ci: tuple[float, float] | None = Field(default=None, description="95% bootstrap interval.")
     score_mean: float | None = Field(default=None, description="Mean 0-5 score among valid.")
@@ -89,15 +92,24 @@ class JudgeSummary(Row):
     created_at: str = Field(description="UTC time the summary was written.")
     command: list[str] = Field(default_factory=list, description="The judge command line.")
     realedit_version: str = Field(description="Version of realedit.")
-    n_samples: int = Field(description="Edited samples judged.")
+    n_samples: int = Field(description="Edited samples selected for judging (judged or not).")
     perspectives: dict[str, PerspectiveSummary] = Field(description="Per perspective, over all samples.")
     per_category: dict[str, dict[str, PerspectiveSummary]] = Field(
         default_factory=dict, description="category -> perspective -> summary."
     )
     paper_parser_dropped: int = Field(
-        default=0, description="Samples the authors' parser would have skipped (any of 3 replies failing)."
+        default=0, description="Samples the authors' parser would have skipped (any of 3 replies failing). "
+        "Meaningful only when paper_parser_applies: other rubrics ask for answers it never reads."
     )
-    usage: Usage = Field(default_factory=Usage, description="Tokens and money of the whole judging.")
+    paper_parser_applies: bool | None = Field(
+        default=None, description="True when the rubric asks for the authors' answer format (their keys and "
+        "'score'), so paper_parser_dropped says something; None in summaries written before this field."
+    )
+    usage: Usage = Field(default_factory=Usage, description="Tokens and money of the current judgments (latest rows).")
+    usage_spent: Usage | None = Field(
+        default=None, description="Tokens and money of every row in the judgments file: all calls paid for, "
+        "redone, superseded and stale rows included. None in summaries written before this field."
+    )
     paper_figures: dict[str, dict[str, float | int | None]] = Field(
         default_factory=dict,
         description="perspective -> {n, accuracy, score_mean} exactly as the authors' script computes them "
