@@ -33,6 +33,11 @@ Triplet sources (``--triplets``):
   not publish how their RewardEdit-20K keys map onto that dataset, so the join reports how many keys
   matched and refuses a join where keys are missing unless ``allow_missing`` is set.
 
+Every image a training example names is checked up front, when the data is loaded (the file exists and
+its header decodes): one :class:`DataError` lists the first few bad ones, or, with ``allow_missing``,
+they are skipped and counted in the join report. Training never meets a bad file at step N after
+checkpoints were saved (where every resume would fail again at the same draw).
+
 Every draw of the training stream is a pure function of (seed, draw number): which example it is, its
 random crop and its flip. Resuming at step N therefore replays exactly the data an uninterrupted run
 would have seen, whatever the number of data-loader workers.
@@ -43,14 +48,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
 
 from pydantic import Field
 
 from realedit_bench.errors import ConfigError, DataError
-from realedit_bench.images import load_image
+from realedit_bench.images import check_image_header, load_image
 from realedit_bench.jsonio import read_rows
 from realedit_bench.schema.base import PERSPECTIVES, Perspective, Row
 from realedit_bench.schema.judge import Usage
@@ -185,6 +190,16 @@ def parse_rewardedit(data: object, path: Path) -> dict[str, RewardLabel]:
     return labels
 
 
+def _checked_jsonl_score(path: Path, row: RewardRow, perspective: str, value: float) -> float:
+    # The JSONL schema takes any float (NaN included); training needs the 0-5 scale the JSON path enforces.
+    where = f"{path}: sample {row.sample_id!r}: {perspective}"
+    if not math.isfinite(value):
+        raise DataError(f"{where}: score must be a number from 0 to 5, got {value!r}")
+    if not 0 <= value <= 5:
+        raise DataError(f"{where}: score {value!r} is outside 0-5")
+    return value
+
+
 def load_rewardedit_json(path: Path) -> dict[str, RewardLabel]:
     """Read a RewardEdit-20K JSON file (see module docstring) with clear errors."""
     path = Path(path)
@@ -246,13 +261,39 @@ class _FolderEntry(NamedTuple):
 
 
 class FolderTriplets:
-    """A folder with one sub-folder per triplet, in our layout or the InstructPix2Pix release's."""
+    """A folder with one sub-folder per triplet, in our layout or the InstructPix2Pix release's.
 
-    def __init__(self, root: Path) -> None:
+    Args:
+        root: The folder.
+        keys: Only these sub-folders are looked at (the reward keys to join; RewardEdit-20K names 20K of
+            the release's ~300K folders, so scanning all of them would cost minutes on every start).
+            Folders that are broken (instruction but no images) are then recorded in :attr:`broken`
+            for the join to report, instead of failing at once.
+    """
+
+    def __init__(self, root: Path, keys: Iterable[str] | None = None) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError(f"triplet folder {self.root} does not exist")
         self._entries: dict[str, _FolderEntry] = {}
+        #: Sub-folder name -> why it holds no usable triplet (only when ``keys`` was given).
+        self.broken: dict[str, str] = {}
+        if keys is not None:
+            for key in keys:
+                # A key is one folder name, never a path that leaves root.
+                if not key or key in (".", "..") or "/" in key or "\\" in key:
+                    continue
+                sub = self.root / key
+                if not sub.is_dir():
+                    continue
+                try:
+                    entry = self._scan(sub)
+                except DataError as exc:
+                    self.broken[key] = str(exc)
+                    continue
+                if entry is not None:
+                    self._entries[key] = entry
+            return
         for sub in sorted(p for p in self.root.iterdir() if p.is_dir()):
             entry = self._scan(sub)
             if entry is not None:
@@ -284,8 +325,18 @@ class FolderTriplets:
         return None
 
     def ids(self) -> list[str]:
-        """Sub-folder names, sorted."""
-        return list(self._entries)
+        """Names of the sub-folders that hold a triplet (sorted, or in ``keys`` order)."""
+        return list(self._entries) + list(self.broken)
+
+    def some_ids(self, n: int = 3) -> list[str]:
+        """A few sub-folder names (for error messages when a join matches nothing)."""
+        names = []
+        for p in self.root.iterdir():
+            if p.is_dir():
+                names.append(p.name)
+                if len(names) >= n:
+                    break
+        return sorted(names)
 
     def get(self, sample_id: str) -> TripletImages:
         """Decode the triplet in sub-folder ``sample_id``."""
@@ -308,7 +359,9 @@ class FolderTriplets:
         return instruction.strip()
 
     def paths(self, sample_id: str) -> tuple[Path, Path]:
-        """(source, edited) image paths of ``sample_id``."""
+        """(source, edited) image paths of ``sample_id``; a broken folder raises DataError naming why."""
+        if sample_id in self.broken:
+            raise DataError(self.broken[sample_id])
         entry = self._entries[sample_id]
         return entry.source, entry.edited
 
@@ -412,8 +465,11 @@ def load_hf_triplets(spec: str, *, split: str = "train", cache_dir: Path | None 
     return HFTriplets(ds, name=name)
 
 
-def open_triplets(spec: str | Path) -> TripletSource:
-    """Open a ``--triplets`` value: ``hf:<id>``, a ``*.jsonl`` manifest, or a folder."""
+def open_triplets(spec: str | Path, keys: Iterable[str] | None = None) -> TripletSource:
+    """Open a ``--triplets`` value: ``hf:<id>``, a ``*.jsonl`` manifest, or a folder.
+
+    ``keys``: the sample ids that will be used; a folder then looks only at those sub-folders.
+    """
     text = str(spec)
     if text.startswith(HF_PREFIX):
         return load_hf_triplets(text)
@@ -423,7 +479,7 @@ def open_triplets(spec: str | Path) -> TripletSource:
     if path.suffix == ".jsonl":
         return ManifestTriplets(path)
     if path.is_dir():
-        return FolderTriplets(path)
+        return FolderTriplets(path, keys=keys)
     raise DataError(f"--triplets {text}: not a folder, a .jsonl manifest, or hf:<dataset id>")
 
 
@@ -450,6 +506,10 @@ class JoinReport(NamedTuple):
     n_missing: int
     n_incomplete: int
     missing_examples: list[str]
+    #: Examples skipped (under allow_missing) because an image is absent or unreadable.
+    n_unreadable: int = 0
+    #: The first of them, as "<sample id>: <why>".
+    unreadable_examples: tuple[str, ...] = ()
 
 
 class _PathTriplets:
@@ -464,6 +524,10 @@ class _PathTriplets:
 
     def ids(self) -> list[str]:
         return list(self._rows)
+
+    def paths(self, sample_id: str) -> tuple[Path, Path]:
+        row = self._rows[sample_id]
+        return self.base / row.source, self.base / row.edited
 
     def get(self, sample_id: str) -> TripletImages:
         row = self._rows[sample_id]
@@ -489,7 +553,8 @@ def join_rewardedit(
     missing = [k for k in labels if k not in have]
     if not examples:
         sample = ", ".join(repr(k) for k in list(labels)[:3])
-        theirs = ", ".join(repr(k) for k in sorted(have)[:3])
+        peek = getattr(triplets, "some_ids", None)
+        theirs = ", ".join(repr(k) for k in (sorted(have)[:3] or (peek() if peek else [])))
         raise DataError(
             f"none of the {len(labels)} reward keys of {reward_file or 'the reward file'} names a triplet "
             f"(reward keys like {sample}; triplet ids like {theirs})"
@@ -514,6 +579,8 @@ def examples_from_jsonl(rows: Sequence[RewardRow], base: Path, *, reward_file: s
         if label is None:
             incomplete += 1
             continue
+        for perspective, score in zip(PERSPECTIVES, label.scores, strict=True):
+            _checked_jsonl_score(Path(reward_file or base), row, perspective, score)
         source.add(row)
         examples.append(Example(row.sample_id, source, label))
     if not examples:
@@ -522,24 +589,54 @@ def examples_from_jsonl(rows: Sequence[RewardRow], base: Path, *, reward_file: s
     return examples, report
 
 
+def _image_problem(triplets: Any, sample_id: str) -> str | None:
+    """Why an example's images cannot be used, or None when both exist and their headers decode."""
+    paths = getattr(triplets, "paths", None)
+    if paths is None:  # a hub dataset: its rows hold decoded images, nothing to check on disk
+        return None
+    try:
+        for path in paths(sample_id):
+            if not Path(path).is_file():
+                return f"image {path} does not exist"
+            check_image_header(path)
+    except DataError as exc:
+        return str(exc)
+    return None
+
+
+def check_example_images(examples: Sequence[Example]) -> tuple[list[Example], list[str]]:
+    """Split ``examples`` into those whose images are all readable and "<id>: <why>" for the rest."""
+    good: list[Example] = []
+    bad: list[str] = []
+    for ex in examples:
+        problem = _image_problem(ex.triplets, ex.sample_id)
+        if problem is None:
+            good.append(ex)
+        else:
+            bad.append(f"{ex.sample_id}: {problem}")
+    return good, bad
+
+
 def load_examples(
     reward_files: Sequence[Path], triplets: str | Path | None, *, allow_missing: bool = False
 ) -> tuple[list[Example], list[JoinReport]]:
     """Read every reward file (``.json`` RewardEdit-20K or ``.jsonl`` ours) into training examples.
 
+    Every image an example names is checked here (exists, header decodes); with ``allow_missing`` the
+    examples with a bad image are skipped and counted in their file's :class:`JoinReport`.
+
     Raises:
         ConfigError: A RewardEdit-20K file is given without ``triplets``.
-        DataError: Malformed files, failed joins, duplicate sample ids across files.
+        DataError: Malformed files, failed joins, unreadable images, duplicate sample ids across files.
     """
     if not reward_files:
         raise ConfigError("give at least one --rewards file (RewardEdit-20K .json or realedit .jsonl)")
-    source: TripletSource | None = None
-    examples: list[Example] = []
-    reports: list[JoinReport] = []
+    parsed: list[tuple[Path, Any]] = []
+    wanted: list[str] = []
     for path in reward_files:
         path = Path(path).expanduser()
         if path.suffix == ".jsonl":
-            exs, rep = examples_from_jsonl(load_reward_jsonl(path), path.parent, reward_file=str(path))
+            parsed.append((path, load_reward_jsonl(path)))
         elif path.suffix == ".json":
             labels = load_rewardedit_json(path)
             if triplets is None:
@@ -547,13 +644,37 @@ def load_examples(
                     f"{path} is RewardEdit-20K JSON, which holds no images: pass --triplets (a folder, a .jsonl "
                     f"manifest, or hf:{DEFAULT_HF_DATASET})"
                 )
-            if source is None:
-                source = open_triplets(triplets)
-            exs, rep = join_rewardedit(labels, source, reward_file=str(path), allow_missing=allow_missing)
+            parsed.append((path, labels))
+            wanted.extend(labels)
         else:
             raise ConfigError(f"--rewards {path}: expected a .json (RewardEdit-20K) or .jsonl (realedit) file")
+    source: TripletSource | None = None
+    if wanted and triplets is not None:
+        source = open_triplets(triplets, keys=dict.fromkeys(wanted))
+    examples: list[Example] = []
+    reports: list[JoinReport] = []
+    bad_all: list[str] = []
+    for path, content in parsed:
+        if path.suffix == ".jsonl":
+            exs, rep = examples_from_jsonl(content, path.parent, reward_file=str(path))
+        else:
+            assert source is not None
+            exs, rep = join_rewardedit(content, source, reward_file=str(path), allow_missing=allow_missing)
+        exs, bad = check_example_images(exs)
+        bad_all.extend(bad)
+        if bad:
+            rep = rep._replace(n_used=len(exs), n_unreadable=len(bad), unreadable_examples=tuple(bad[:20]))
         examples.extend(exs)
         reports.append(rep)
+    if bad_all and not allow_missing:
+        shown = "; ".join(bad_all[:5])
+        more = f" (and {len(bad_all) - 5} more)" if len(bad_all) > 5 else ""
+        raise DataError(
+            f"{len(bad_all)} training example(s) have a missing or unreadable image: {shown}{more}; fix them, or "
+            f"pass --allow-missing to skip them"
+        )
+    if not examples:
+        raise DataError(f"no training example is left: every one of the {len(bad_all)} has a bad image")
     seen: set[str] = set()
     for ex in examples:
         if ex.sample_id in seen:
@@ -639,7 +760,12 @@ class RewardTrainingSet:
 
         draw, index = key
         ex = self.examples[index]
-        images = ex.triplets.get(ex.sample_id)
+        try:
+            images = ex.triplets.get(ex.sample_id)
+        except (DataError, OSError) as exc:
+            # Checked at load time, so the file changed since. Handed over as data, not raised: raised in
+            # a DataLoader worker it would come back wrapped in the worker's whole traceback.
+            return {"sample_id": ex.sample_id, "error": f"sample {ex.sample_id!r}: {exc}"}
         gen = torch.Generator().manual_seed(derive_seed(self.seed, "augment", draw))
         src, edt = prepare_pair(
             images.source, images.edited, self.resolution, generator=gen,
@@ -656,9 +782,12 @@ class RewardTrainingSet:
 
 
 def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Stack a list of :class:`RewardTrainingSet` items into a batch."""
+    """Stack a list of :class:`RewardTrainingSet` items into a batch (or ``{"error": ...}`` if one failed)."""
     import torch
 
+    errors = [it["error"] for it in items if "error" in it]
+    if errors:
+        return {"error": errors}
     return {
         "sample_id": [it["sample_id"] for it in items],
         "source": torch.stack([it["source"] for it in items]),

@@ -25,9 +25,11 @@ resumed from a checkpoint replays exactly what an uninterrupted run would have d
 Output directory::
 
     <out>/training_settings.json     every setting, resolved values, data joins, versions, history
-    <out>/train_log.jsonl            one line per optimisation step: step, loss, lr, seconds
+    <out>/train_log.jsonl            one line per optimisation step: step, loss, lr, seconds (a resume
+                                     drops the lines after its checkpoint, so every step appears once)
     <out>/logs/                      TensorBoard (or W&B) logs
     <out>/checkpoints/checkpoint-<step>/   accelerate state + ema_unet.safetensors + trainer_state.json
+                                           (the step and the run's settings, checked on --resume)
     <out>/pipeline/                  the final pipeline (EMA weights), loadable by the adapter
 """
 
@@ -42,7 +44,7 @@ from typing import Any, Literal, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from realedit_bench.errors import ConfigError, WeightsError
+from realedit_bench.errors import ConfigError, DataError, RealEditError, WeightsError
 from realedit_bench.jsonio import JsonlAppender, atomic_write_json
 from realedit_bench.provenance import command_line, git_sha, library_versions, utc_now
 from reward_model.data import (
@@ -61,6 +63,14 @@ SETTINGS_FILE = "training_settings.json"
 LOG_FILE = "train_log.jsonl"
 EMA_FILE = "ema_unet.safetensors"
 TRAINER_STATE_FILE = "trainer_state.json"
+
+class NonFiniteLossError(RealEditError):
+    """The training loss became NaN or infinite."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says where it stopped and how to continue."""
+
 
 #: Settings a resumed run must share with the run it resumes (anything else may change).
 RESUME_INVARIANTS = (
@@ -81,7 +91,9 @@ class TrainConfig(BaseModel):
     triplets: str | None = Field(
         default=None, description="Triplets for RewardEdit-20K keys: folder, .jsonl manifest or hf:<dataset id>."
     )
-    allow_missing: bool = Field(default=False, description="Train on the joined part when reward keys lack triplets.")
+    allow_missing: bool = Field(
+        default=False, description="Skip (and count) examples whose keys lack a triplet or whose images are unreadable."
+    )
     variant: Literal["released", "paper"] = Field(
         default="released", description="MRC architecture: the authors' released checkpoint or the paper's text."
     )
@@ -176,13 +188,30 @@ def check_config(cfg: TrainConfig) -> None:
                 f"--pretrained {local}: its U-Net takes {in_channels} input channels; an InstructPix2Pix "
                 f"pipeline (8 channels: noisy latent + source latent) is needed"
             )
+    if cfg.mixed_precision in ("fp16", "bf16"):
+        import torch
+
+        # Without CUDA accelerate's autocast and our half-precision frozen encoders disagree (a dtype
+        # RuntimeError at the first step); refuse rather than silently train in another precision.
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"--mixed-precision {cfg.mixed_precision} needs a CUDA GPU; on CPU use --mixed-precision no "
+                f"(or auto, which picks it)"
+            )
     if cfg.report_to == "wandb":
         import importlib.util
 
         if importlib.util.find_spec("wandb") is None:
             raise ConfigError("--report-to wandb needs the wandb package (pip install 'realedit[wandb]')")
-    if cfg.resume not in (None, "latest") and not Path(cfg.resume).expanduser().is_dir():
-        raise ConfigError(f"--resume {cfg.resume}: no such checkpoint folder (or use --resume latest)")
+    if cfg.resume not in (None, "latest"):
+        ckpt = Path(cfg.resume).expanduser()
+        if not ckpt.is_dir():
+            raise ConfigError(f"--resume {cfg.resume}: no such checkpoint folder (or use --resume latest)")
+        if not (ckpt / TRAINER_STATE_FILE).is_file():
+            raise ConfigError(
+                f"--resume {cfg.resume}: not a complete checkpoint (no {TRAINER_STATE_FILE}; a checkpoint-<step> "
+                f"folder under <output-dir>/{CHECKPOINTS_DIR} is expected)"
+            )
     try:
         from diffusers.optimization import SchedulerType
 
@@ -485,15 +514,107 @@ def _settings_doc(
     }
 
 
-def _check_resume_compatible(previous: dict | None, cfg: TrainConfig, checkpoint: Path) -> None:
+def pretrained_key(value: str) -> str:
+    """``--pretrained`` as compared across resumes: a local folder by its resolved path, a hub id as written."""
+    local = Path(value).expanduser()
+    return str(local.resolve()) if local.exists() else value
+
+
+def _run_settings(cfg: TrainConfig) -> dict[str, Any]:
+    """The settings a checkpoint carries, so that any later --resume of it can be checked."""
+    return {"config": cfg.model_dump(mode="json"), "pretrained_resolved": pretrained_key(cfg.pretrained)}
+
+
+def _checkpoint_settings(checkpoint: Path, fallback: dict | None) -> dict | None:
+    """The run settings of ``checkpoint``: its own copy, else its run folder's settings, else ``fallback``."""
+    try:
+        state = json.loads((checkpoint / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        state = {}
+    if isinstance(state.get("run"), dict):
+        return cast(dict, state["run"])
+    run_settings = checkpoint.parent.parent / SETTINGS_FILE  # <out>/checkpoints/checkpoint-N
+    if run_settings.is_file():
+        try:
+            doc = json.loads(run_settings.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict):
+            return {"config": doc.get("config", {}), "pretrained_resolved": doc.get("resolved", {}).get("pretrained_resolved")}
+    return fallback
+
+
+def _check_resume_compatible(previous: dict | None, cfg: TrainConfig, checkpoint: Path | str) -> None:
+    """Refuse to continue ``previous`` (a run's settings) with other model or data-stream settings."""
     if not previous:
         return
-    old = previous.get("config", {})
+    old = dict(previous.get("config", {}))
     new = cfg.model_dump(mode="json")
+    if "pretrained" in old:
+        # The same local folder may be written "tinyp2p" or "/abs/tinyp2p/": compare resolved paths
+        # (the old run's own resolution when it recorded one: its cwd may differ from ours).
+        old["pretrained"] = previous.get("pretrained_resolved") or pretrained_key(str(old["pretrained"]))
+        new["pretrained"] = pretrained_key(cfg.pretrained)
     changed = [k for k in RESUME_INVARIANTS if k in old and old[k] != new[k]]
     if changed:
         diffs = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in changed)
         raise ConfigError(f"cannot resume from {checkpoint} with different settings ({diffs})")
+
+
+def check_output_dir(cfg: TrainConfig) -> tuple[Path | None, dict | None]:
+    """The checkpoint to resume from and the output folder's previous settings; refuse to overwrite a run.
+
+    Raises:
+        ConfigError: The folder holds a run and ``--resume`` is not given; ``--resume latest`` finds no
+            checkpoint of a finished run; or the run resumed from has other settings.
+    """
+    out = Path(cfg.output_dir).expanduser()
+    checkpoint = find_checkpoint(out, cfg.resume)
+    previous = None
+    if (out / SETTINGS_FILE).is_file():
+        try:
+            previous = json.loads((out / SETTINGS_FILE).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{out / SETTINGS_FILE} is not valid JSON ({exc}); choose a new --output-dir") from exc
+        if cfg.resume is None:
+            raise ConfigError(
+                f"{out} already holds a training run ({SETTINGS_FILE}); pass --resume latest to continue it "
+                f"from its newest checkpoint, or choose another --output-dir"
+            )
+        if checkpoint is None:
+            if (out / PIPELINE_DIR).exists():
+                raise ConfigError(
+                    f"{out} holds a finished run without checkpoints ({PIPELINE_DIR}/, no {CHECKPOINTS_DIR}/): "
+                    f"there is nothing to resume; choose another --output-dir"
+                )
+            # An earlier start stopped before its first checkpoint: a restart must still be the same run.
+            _check_resume_compatible(
+                {**previous, "pretrained_resolved": previous.get("resolved", {}).get("pretrained_resolved")},
+                cfg, out,
+            )
+    if checkpoint is not None:
+        fallback = None
+        if previous is not None:
+            fallback = {**previous, "pretrained_resolved": previous.get("resolved", {}).get("pretrained_resolved")}
+        _check_resume_compatible(_checkpoint_settings(checkpoint, fallback), cfg, checkpoint)
+    return checkpoint, previous
+
+
+def _trim_log(path: Path, keep_through: int) -> None:
+    """Keep the log lines of steps <= ``keep_through`` (those a resume does not replay); 0 empties it."""
+    from realedit_bench.jsonio import atomic_write_text
+
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut off by a kill
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= keep_through:
+            kept.append(line + "\n")
+    atomic_write_text(path, "".join(kept))
 
 
 def _tracker_config(cfg: TrainConfig) -> dict[str, Any]:
@@ -510,6 +631,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         final step, and the losses logged in this session.
     """
     check_config(cfg)
+    # Before the data (whose images are all checked) and the models: a refusal should come at once.
+    checkpoint, previous = check_output_dir(cfg)
     examples, reports = load_examples(cfg.reward_files, cfg.triplets, allow_missing=cfg.allow_missing)
 
     import torch
@@ -519,16 +642,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     from diffusers.training_utils import EMAModel
 
     out = Path(cfg.output_dir).expanduser()
-    checkpoint = find_checkpoint(out, cfg.resume)
-    previous = None
-    if (out / SETTINGS_FILE).is_file():
-        previous = json.loads((out / SETTINGS_FILE).read_text(encoding="utf-8"))
-        if checkpoint is None and cfg.resume is None and (out / CHECKPOINTS_DIR).is_dir():
-            raise ConfigError(
-                f"{out} already holds a training run; pass --resume latest to continue it or choose a new --output-dir"
-            )
-    if checkpoint is not None:
-        _check_resume_compatible(previous, cfg, checkpoint)
 
     mixed = resolve_mixed_precision(cfg.mixed_precision)
     accelerator = Accelerator(
@@ -573,7 +686,14 @@ def train(cfg: TrainConfig) -> TrainResult:
     start_step = 0
     if checkpoint is not None:
         accelerator.print(f"resuming from {checkpoint}")
-        accelerator.load_state(str(checkpoint))
+        try:
+            accelerator.load_state(str(checkpoint))
+        except (RuntimeError, KeyError, ValueError) as exc:  # torch's state_dict mismatch and kin
+            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+            raise ConfigError(
+                f"--resume {checkpoint}: its saved state does not fit this model ({first[:200]}); resume it with "
+                f"the settings of the run that wrote it"
+            ) from exc
         state = json.loads((checkpoint / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
         start_step = int(state["global_step"])
         if ema is not None:
@@ -589,6 +709,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         "device": str(accelerator.device), "total_batch_size": per_step, "n_examples": len(examples),
         "trainable_parameters": sum(p.numel() for p in params),
         "prediction_type": comps.noise_scheduler.config.prediction_type,
+        "pretrained_resolved": pretrained_key(cfg.pretrained),
     }
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
@@ -614,11 +735,21 @@ def train(cfg: TrainConfig) -> TrainResult:
         num_workers=cfg.num_workers, persistent_workers=False,
     )
     trainer = Trainer(comps, cfg, accelerator.device, weight_dtype)
-    log = JsonlAppender(out / LOG_FILE) if accelerator.is_main_process else None
+    log: JsonlAppender | None = None
+    if accelerator.is_main_process:
+        # Steps after the checkpoint are trained again: drop their old lines (a fresh start drops all).
+        _trim_log(out / LOG_FILE, start_step)
+        log = JsonlAppender(out / LOG_FILE)
 
     step, micro, acc_loss, t0 = start_step, 0, 0.0, time.perf_counter()
+    last_checkpoint = start_step if checkpoint is not None else None
     try:
         for batch in loader:
+            if "error" in batch:
+                raise DataError(
+                    f"at step {step + 1}: {batch['error'][0]}; the file changed after the data was checked: fix it "
+                    f"and rerun with --resume latest"
+                )
             gen = torch.Generator(device=accelerator.device).manual_seed(
                 derive_seed(cfg.seed, "step", step, micro, accelerator.process_index)
             )
@@ -643,7 +774,11 @@ def train(cfg: TrainConfig) -> TrainResult:
             step += 1
             lr = lr_scheduler.get_last_lr()[0]
             if not math.isfinite(acc_loss):
-                raise FloatingPointError(f"loss is {acc_loss} at step {step}; lower --learning-rate or check the data")
+                raise NonFiniteLossError(
+                    f"loss is {acc_loss} at step {step}: check the reward data (scores 0-5, images) and lower "
+                    f"--learning-rate (or use --mixed-precision no); last checkpoint: "
+                    f"{last_checkpoint if last_checkpoint is not None else 'none'}"
+                )
             losses.append(acc_loss)
             accelerator.log({"train/loss": acc_loss, "train/lr": lr}, step=step)
             if log is not None:
@@ -652,8 +787,12 @@ def train(cfg: TrainConfig) -> TrainResult:
             acc_loss, micro, t0 = 0.0, 0, time.perf_counter()
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                 save_checkpoint(accelerator, model, ema, out, step, cfg)
+                last_checkpoint = step
             if step >= cfg.max_steps:
                 break
+    except KeyboardInterrupt as exc:
+        where = f"last checkpoint {last_checkpoint}" if last_checkpoint is not None else "no checkpoint saved yet"
+        raise TrainingInterrupted(f"interrupted at step {step}; {where}; rerun with --resume latest") from exc
     finally:
         if log is not None:
             log.close()
@@ -686,6 +825,7 @@ def save_checkpoint(accelerator: Any, model: Any, ema: Any, out: Path, step: int
             "global_step": step,
             "ema_optimization_step": ema.optimization_step if ema is not None else None,
             "saved_at": utc_now(),
+            "run": _run_settings(cfg),
         })
         if cfg.checkpoints_total_limit:
             done = sorted(

@@ -133,7 +133,9 @@ def test_failed_calls_are_asked_again_on_rerun_and_cached_answers_cost_nothing(
     server.push(Reply.error(500))  # the first call fails (no retries): that ask stays pending
     code, output, _ = run("--triplets", str(triplets), "-o", str(out), "--judge", GPT, "--max-retries", "0",
                           "--limit", "2", "--concurrency", "1")
-    assert code == 0, output
+    # an ask that failed for good is not an answer: exit 1, as 'realedit judge' does
+    assert code == 1, output
+    assert "1 asks failed; rerun to retry" in output
     summary = read_model(out / "annotate_summary.json", AnnotateSummary)
     assert (summary.n_complete, summary.n_pending) == (1, 1)
     assert len(server.calls()) == 6

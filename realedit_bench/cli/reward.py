@@ -80,7 +80,10 @@ def train_cmd(
         "InstructPix2Pix release layout <id>/prompt.json, <seed>_0.jpg, <seed>_1.jpg), a .jsonl manifest "
         "({id, source, edited, instruction}), or hf:timbrooks/instructpix2pix-clip-filtered (needs 'datasets').",
     ),
-    allow_missing: bool = typer.Option(False, "--allow-missing", help="Train on the joined part when keys lack triplets."),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing",
+        help="Skip (and count) examples whose keys lack a triplet or whose images are missing or unreadable.",
+    ),
     variant: str = typer.Option("released", "--variant", help="MRC architecture: released (authors' checkpoint) or paper."),
     reward_inputs: str = typer.Option(
         "both", "--reward-inputs", help="score, text or both (paper Table 4); none = plain InstructPix2Pix baseline."
@@ -130,7 +133,7 @@ def train_cmd(
     """
     from pydantic import ValidationError
 
-    from reward_model.train import TrainConfig, check_config, train
+    from reward_model.train import TrainConfig, TrainingInterrupted, check_config, train
 
     try:
         # typer hands these over as plain strings; TrainConfig (pydantic) checks each against its choices
@@ -168,7 +171,11 @@ def train_cmd(
         ]
         typer.echo("launching: " + " ".join(cmd), err=True)
         raise typer.Exit(subprocess.call(cmd))
-    result = train(cfg)
+    try:
+        result = train(cfg)
+    except TrainingInterrupted as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(130) from None
     if result.pipeline_dir is not None:
         typer.echo(
             f"trained steps {result.start_step}->{result.final_step}; pipeline: {result.pipeline_dir}\n"
@@ -275,6 +282,11 @@ def annotate_cmd(
         )
     if result.stopped:
         raise JudgeAborted(f"{result.stopped}; rerun to resume")
+    failed = sum(c.get("error", 0) for c in s.status_counts.values()) if s is not None else 0
+    if failed:
+        # As 'realedit judge': asks whose calls failed for good are not answers; a rerun asks them again.
+        err.print(f"{failed} asks failed; rerun to retry")
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
