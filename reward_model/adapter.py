@@ -7,6 +7,16 @@ licence of Stable Diffusion / InstructPix2Pix, code Apache-2.0). Defaults are th
 ``eval.py``: Euler-ancestral sampler, 30 steps, image guidance 1.5, text guidance 7.5 (the pipeline
 default it leaves in place), about 512 px; reward condition scores 5,5,5 and text ``"None; None; None"``.
 ``-M reward_scores=3,3,3`` (or 0,0,0 ...) and ``-M reward_text=...`` reproduce the paper's Table 6.
+Weights trained without one of the inputs (``realedit reward train --reward-inputs score`` or ``text``)
+refuse a ``-M`` value for the input they do not read, and record that input as ``None`` in the run's
+parameters when the weights are a local folder (a hub id is only known after download).
+
+Resizing follows the released ``eval.py``, not the paper's text: the paper says the shorter side is
+resized to 512; the released code scales the *longer* side to about 512 and rounds both sides to
+multiples of 64 (the InstructPix2Pix adapter's ``resolution``), which is what this adapter does.
+Weights of the ``paper`` variant add ``Linear2`` of the *mean* over c_R (77 failure-text tokens + 1
+score token, no padding mask) after each U-Net block, so the scores reach that addition at about 1/78
+of the text's weight (see reward_model/TRAINING.md, section 3).
 
 ``--weights`` takes a hub id (its ``subfolder`` is downloaded) or a local directory, which is either
 
@@ -15,7 +25,9 @@ default it leaves in place), about 512 px; reward condition scores 5,5,5 and tex
   the inner U-Net and whose ``reward/`` holds the reward config and modules (see
   :func:`reward_model.mrc.save_reward_pipeline`; training writes this layout), or
 * the authors' layout (same pipeline directory, no ``reward/``, extra keys inside ``unet/``), or
-* a directory that holds either of the above under ``subfolder`` (a whole download of the hub repo).
+* a directory that holds either of the above under ``subfolder`` (``-M subfolder=NAME``) or, when
+  ``model_index.json`` is not at its top, under the default ``stage2_reward_instruct_pix2pix`` (what
+  ``huggingface-cli download Gstar666/Reward-InsPix2Pix --local-dir DIR`` writes).
 """
 
 from __future__ import annotations
@@ -37,12 +49,27 @@ def parse_scores(text: str) -> tuple[float, float, float]:
     """``"5,5,5"`` -> (5.0, 5.0, 5.0); three numbers 0-5 (following, preserving, quality)."""
     parts = [p.strip() for p in str(text).split(",")]
     try:
-        values = [float(p) for p in parts]
+        values = [float(p) + 0.0 for p in parts]  # + 0.0: "-0" is 0 (one run id, not two)
     except ValueError as exc:
         raise ConfigError(f"-M reward_scores={text}: expected three numbers like 5,5,5") from exc
     if len(values) != 3 or not all(0.0 <= v <= 5.0 for v in values):
         raise ConfigError(f"-M reward_scores={text}: expected three numbers from 0 to 5 (following,preserving,quality)")
     return values[0], values[1], values[2]
+
+
+def _peek_reward_config(directory: Path) -> dict[str, Any] | None:
+    """The reward config a pipeline folder declares (``reward/config.json``), without loading weights.
+
+    None for the authors' layout (no ``reward/``: the released variant reads both inputs) or an unreadable file.
+    """
+    import json
+
+    try:
+        meta = json.loads((directory / "reward" / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    reward = meta.get("reward") if isinstance(meta, dict) else None
+    return reward if isinstance(reward, dict) else None
 
 
 class RewardInstructPix2Pix(InstructPix2Pix):
@@ -71,8 +98,8 @@ class RewardInstructPix2Pix(InstructPix2Pix):
         negative_prompt: str = "",
         device: str = "auto",
         dtype: str = "auto",
-        reward_scores: str = "5,5,5",
-        reward_text: str = _NO_FAILURE_TEXT,
+        reward_scores: str | None = None,
+        reward_text: str | None = None,
         subfolder: str | None = None,
     ) -> None:
         super().__init__(
@@ -80,8 +107,10 @@ class RewardInstructPix2Pix(InstructPix2Pix):
             image_guidance_scale=image_guidance_scale, resolution=resolution, scheduler=scheduler,
             negative_prompt=negative_prompt, device=device, dtype=dtype,
         )
-        self.reward_scores = parse_scores(reward_scores)
-        self.reward_text = str(reward_text).strip()
+        # None: not given (-M), so the default applies; given values are checked against the weights.
+        self._given = {"reward_scores": reward_scores is not None, "reward_text": reward_text is not None}
+        self.reward_scores: tuple[float, float, float] | None = parse_scores(reward_scores or "5,5,5")
+        self.reward_text: str | None = str(_NO_FAILURE_TEXT if reward_text is None else reward_text).strip()
         if not self.reward_text:
             raise ConfigError('-M reward_text must not be empty (the released "no failure" text is "None; None; None")')
         # The default subfolder belongs to the default hub repository; other weights name theirs.
@@ -91,6 +120,24 @@ class RewardInstructPix2Pix(InstructPix2Pix):
         if not Path(self.weights).expanduser().is_dir() and not _HUB_ID.fullmatch(self.weights):
             raise WeightsError(f"--weights {self.weights}: no such directory (and not a hub id like owner/name)")
         self.reward_config: dict[str, Any] | None = None  # of the loaded weights, for inspection
+        local = self._find_pipeline_dir(Path(self.weights).expanduser())
+        if local is not None:
+            # Known before loading for a local folder: params() then records only inputs that apply.
+            self._drop_unused_inputs(_peek_reward_config(local), local)
+
+    def _drop_unused_inputs(self, config: dict[str, Any] | None, where: Path | str) -> None:
+        """Refuse a given -M value for a reward input the weights do not read; forget the unused default."""
+        if config is None:
+            return
+        for key, flag, attr in (("reward_scores", "use_scores", "scores"), ("reward_text", "use_text", "failure text")):
+            if config.get(flag, True):
+                continue
+            if self._given[key]:
+                raise ConfigError(
+                    f"-M {key}: the weights at {where} were trained without the {attr} "
+                    f"(reward config {flag}=false), so it would be ignored; leave it out"
+                )
+            setattr(self, key, None)
 
     def params(self) -> dict[str, Any]:
         """Every resolved setting, with the reward condition."""
@@ -98,7 +145,7 @@ class RewardInstructPix2Pix(InstructPix2Pix):
         out.update(
             {
                 "subfolder": self.subfolder or None,
-                "reward_scores": list(self.reward_scores),
+                "reward_scores": list(self.reward_scores) if self.reward_scores is not None else None,
                 "reward_text": self.reward_text,
             }
         )
@@ -107,6 +154,15 @@ class RewardInstructPix2Pix(InstructPix2Pix):
         return out
 
     # -- loading ------------------------------------------------------------------------------------
+    def _find_pipeline_dir(self, path: Path) -> Path | None:
+        """``path`` itself, its ``subfolder`` or the default subfolder: the first with a model_index.json."""
+        if not path.is_dir():
+            return None
+        for cand in (path, *(path / sub for sub in dict.fromkeys((self.subfolder, type(self).default_subfolder)) if sub)):
+            if (cand / "model_index.json").is_file():
+                return cand
+        return None
+
     def _local_dir(self) -> Path:
         """The pipeline directory on disk, downloading ``subfolder`` of a hub id when needed."""
         path = Path(self.weights).expanduser()
@@ -119,17 +175,19 @@ class RewardInstructPix2Pix(InstructPix2Pix):
             except Exception as exc:  # hub, network and offline-mode errors all mean "weights not reachable"
                 first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0].split(". ")[0]
                 include = f" --include '{self.subfolder}/*'" if self.subfolder else ""
+                # DIR/<default subfolder> is found on its own; another subfolder has to be named.
+                named = f" -M subfolder={self.subfolder}" if self.subfolder not in ("", type(self).default_subfolder) else ""
                 raise WeightsError(
                     f"cannot download {self.weights!r} ({first[:160]}); download it "
-                    f"(huggingface-cli download {self.weights}{include} --local-dir DIR) and pass --weights DIR"
+                    f"(huggingface-cli download {self.weights}{include} --local-dir DIR) and pass --weights DIR{named}"
                 ) from exc
-        if (path / "model_index.json").is_file():
-            return path
-        if self.subfolder and (path / self.subfolder / "model_index.json").is_file():
-            return path / self.subfolder
+        found = self._find_pipeline_dir(path)
+        if found is not None:
+            return found
         raise WeightsError(
             f"{path} is not a reward InstructPix2Pix pipeline directory (no model_index.json"
-            f"{f' there or in {self.subfolder}/' if self.subfolder else ''}; for a pipeline in a subfolder "
+            f" there, in {' or '.join(f'{sub}/' for sub in dict.fromkeys((self.subfolder, type(self).default_subfolder)) if sub)}; "
+            f"for a pipeline in another subfolder "
             f"pass -M subfolder=NAME)"
         )
 
@@ -151,6 +209,7 @@ class RewardInstructPix2Pix(InstructPix2Pix):
         directory = self._local_dir()
         reward_unet = RewardUNet.from_pretrained(directory, torch_dtype=torch_dtype(self.dtype))
         self.reward_config = {**reward_unet.reward_config.to_dict(), "text_dim": reward_unet.text_dim}
+        self._drop_unused_inputs(self.reward_config, self.weights)
         # The inner U-Net is handed over so the pipeline does not load it a second time.
         pipe = load_pipeline(
             StableDiffusionInstructPix2PixPipeline, str(directory), revision=None, dtype=self.dtype,
@@ -160,9 +219,10 @@ class RewardInstructPix2Pix(InstructPix2Pix):
         pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
         pipe.to(self.device)
         reward_unet.to(self.device).eval()
+        # An input the weights do not read gets a placeholder (the model ignores it).
         with torch.no_grad():
-            text = encode_reward_text(pipe.tokenizer, pipe.text_encoder, [self.reward_text])
-        scores = torch.tensor([self.reward_scores], device=self.device)
+            text = encode_reward_text(pipe.tokenizer, pipe.text_encoder, [self.reward_text or _NO_FAILURE_TEXT])
+        scores = torch.tensor([self.reward_scores or (5.0, 5.0, 5.0)], device=self.device)
         pipe.unet = RewardConditionedUNet(reward_unet, scores, text.hidden, text.pooled)
         pipe.set_progress_bar_config(disable=True)
         self._pipe = pipe

@@ -10,7 +10,9 @@ Two variants share one wrapper, :class:`RewardUNet`, chosen by ``RewardConfig.va
     plus a learned type embedding (text / score). The reward encoder, one post-LN transformer block,
     lets the latent tokens after ``conv_in`` attend to ``Linear1(c_R)``; ``Linear2(c_R)`` (mean over
     the tokens, one projection per block width) is added to the output of every U-Net block but the
-    last, as drawn in the paper's Figure 5.
+    last, as drawn in the paper's Figure 5. The mean runs over all 78 tokens (77 text + 1 score, no
+    padding mask), so the score reaches this addition at about 1/78 of the text's weight (the paper
+    gives no pooling; kept as read so saved checkpoints keep loading; see TRAINING.md section 3).
 
 ``released`` (the authors' checkpoint ``Gstar666/Reward-InsPix2Pix``, folder ``stage2_reward_instruct_pix2pix``)
     Each score gets a 256-d timestep encoding (``flip_sin_to_cos=True``, shift 0); the three are
@@ -609,7 +611,9 @@ class RewardUNet(nn.Module):
             from safetensors.torch import load_file
 
             unet = UNet2DConditionModel.from_pretrained(unet_dir)
-            if torch_dtype is not None:  # cast after loading: the keyword's name differs across diffusers versions
+            # Cast after loading (the keyword's name differs across diffusers versions), and only when the
+            # dtype changes: diffusers' to() warns about its fp32 modules on every call.
+            if torch_dtype is not None and unet.dtype != torch_dtype:
                 unet = unet.to(torch_dtype)
             model = cls(unet, RewardConfig.from_dict(meta["reward"]), int(meta["text_dim"]))
             state = load_file(str(rdir / _WEIGHTS_NAME))

@@ -150,3 +150,58 @@ def test_cli_bad_scores_is_one_line(real_edit_dir, tmp_path):
         "--data-dir", str(real_edit_dir), "--out", str(tmp_path),
     )
     assert res.returncode == 2 and "reward_scores" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.fixture(scope="module")
+def score_only_dir(tiny_pix2pix_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Weights trained with --reward-inputs score: they never read the failure text."""
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+
+    from reward_model.mrc import RewardConfig, RewardUNet, save_reward_pipeline
+
+    pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(tiny_pix2pix_dir, safety_checker=None)
+    model = RewardUNet.from_unet(pipe.unet, RewardConfig(variant="released", use_text=False), text_dim=32)
+    return save_reward_pipeline(tmp_path_factory.mktemp("score_only") / "w", model, pipe)
+
+
+def test_an_input_the_weights_do_not_read_is_refused_and_not_recorded(score_only_dir, source):
+    cls = ADAPTERS.get("reward-instruct-pix2pix")
+    with pytest.raises(ConfigError, match="reward_text: .* trained without the failure text"):
+        cls(weights=str(score_only_dir), device="cpu", reward_text="blurry; None; None")
+    model = cls(weights=str(score_only_dir), steps=2, resolution=64, device="cpu", reward_scores="3,3,3")
+    assert model.params()["reward_text"] is None and model.params()["reward_scores"] == [3.0, 3.0, 3.0]
+    assert model.edit(source, "make it snowy", seed=3).mode == "RGB"
+
+
+def test_negative_zero_scores_are_the_same_setting():
+    cls = ADAPTERS.get("reward-instruct-pix2pix")
+    a, b = cls(device="cpu", reward_scores="-0,0,0"), cls(device="cpu", reward_scores="0,0,0")
+    assert json.dumps(a.params(), sort_keys=True) == json.dumps(b.params(), sort_keys=True)
+
+
+def test_a_hub_download_folder_is_found_under_the_default_subfolder(reward_dirs, tmp_path):
+    """What 'huggingface-cli download Gstar666/Reward-InsPix2Pix --local-dir DIR' (the hint) leaves."""
+    cls = ADAPTERS.get("reward-instruct-pix2pix")
+    (tmp_path / "stage2_reward_instruct_pix2pix").symlink_to(reward_dirs["ours"], target_is_directory=True)
+    model = cls(weights=str(tmp_path), device="cpu")
+    assert model._local_dir() == tmp_path / "stage2_reward_instruct_pix2pix"
+
+
+def test_loading_in_the_saved_dtype_does_not_cast(reward_dirs, monkeypatch):
+    """diffusers' ModelMixin.to(dtype) warns about its float32 modules on every call: no call when nothing changes."""
+    from diffusers import UNet2DConditionModel
+
+    from reward_model.mrc import RewardUNet
+
+    casts = []
+    real = UNet2DConditionModel.to
+
+    def to(self, *args, **kwargs):
+        casts.append((args, kwargs))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(UNet2DConditionModel, "to", to)
+    RewardUNet.from_pretrained(reward_dirs["ours"], torch_dtype=torch.float32)
+    assert casts == []
+    RewardUNet.from_pretrained(reward_dirs["ours"], torch_dtype=torch.bfloat16)
+    assert casts == [((torch.bfloat16,), {})]
