@@ -58,6 +58,21 @@ class EditSet(NamedTuple):
     manifest: RunManifest | None
     #: (sample id, problem) for edits the run recorded as made whose output file is gone.
     unreadable: tuple[tuple[str, str], ...] = ()
+    #: Samples the run selected but never reached (interrupted); their ids are not recorded anywhere.
+    n_not_run: int = 0
+
+    def describe_missing(self, limit: int = 20) -> str:
+        """The missing sample ids for a console line (first ``limit``), with the not-run count."""
+        parts = self.missing[:limit]
+        text = ", ".join(parts) + (f" ... ({len(self.missing)} in all)" if len(self.missing) > limit else "")
+        if self.n_not_run:
+            text += ("; " if text else "") + f"{self.n_not_run} selected samples not yet run"
+        return text
+
+    @property
+    def n_missing(self) -> int:
+        """Samples without a usable edit: missing ids plus selected samples never run."""
+        return len(self.missing) + self.n_not_run
 
 
 def is_run_dir(path: Path) -> bool:
@@ -106,12 +121,10 @@ def resolve_edits(
         items.sort(key=lambda it: order[it.sample.sample_id])
         missing.sort(key=lambda sid: order[sid])
         # Samples the run selected but never reached (interrupted) are missing as well.
-        n_sel = manifest.benchmark.n_samples_selected
-        if len(selected) < n_sel:
-            missing.append(f"({n_sel - len(selected)} selected samples not yet run)")
+        n_not_run = max(0, manifest.benchmark.n_samples_selected - len(selected))
         gone.sort(key=lambda g: order[g[0]])
         return EditSet(root, manifest.run_id, model or manifest.adapter.name, bench, items, missing, [], manifest,
-                       tuple(gone))
+                       tuple(gone), n_not_run)
 
     bench = load_benchmark(benchmark or "real-edit", data_dir)
     # Sample ids are matched without regard to case: '11-Local.png' is the edit of '11-local'.

@@ -319,3 +319,28 @@ def test_a_second_ctrl_c_still_records_the_run_as_interrupted(real_edit_dir, tmp
     assert result.interrupted and result.ok == 2
     m = read_model(tmp_path / "r" / "manifest.json", RunManifest)
     assert m.status == "interrupted" and m.counts == {"ok": 2, "error": 0, "not_run": 3}
+
+
+def test_output_folders_that_cannot_be_made_are_one_line(real_edit_dir, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    run = invoke("run", "--model", "identity", "--limit", "1", "--data-dir", str(real_edit_dir),
+                 "--out", str(tmp_path / "runs"), "--run-id", "r")
+    assert run.returncode == 0, run.stderr
+    for bad in (blocker / "sub", Path("/proc/realedit-no-such/sub")):
+        for args in (["run", "--model", "identity", "--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(bad)],
+                     ["metrics", "--images", str(tmp_path / "runs" / "r"), "-m", "l1", "--out", str(bad)]):
+            res = invoke(*args)
+            assert res.returncode == 2 and "cannot create or write" in res.stderr, (args, res.stderr)
+            assert "Traceback" not in res.stderr
+
+
+def test_metrics_count_the_samples_an_interrupted_run_never_reached(real_edit_dir, tmp_path):
+    bench = load_benchmark("real-edit", real_edit_dir)
+    Runner(_StopsOnThirdSample(), model_name="stops", family="test", bench=bench, samples=bench.samples[:6],
+           filters={}, run_dir=tmp_path / "r").run()
+    res = invoke("metrics", "--images", str(tmp_path / "r"), "-m", "l1", "--data-dir", str(real_edit_dir))
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((tmp_path / "r" / "metrics_summary.json").read_text())
+    assert summary["n_missing"] == 4  # 6 selected, 2 made
+    assert "4 selected samples not yet run" in " ".join(res.stderr.split())

@@ -238,8 +238,8 @@ def _template(run: Path, out: Path | None, data_dir: Path | None, thumb_size: in
     con = Console(stderr=True)
     con.print(f"wrote {csv_path} ({n} blank rows: {len(edits.items)} edits x {len(PERSPECTIVES)} perspectives)")
     con.print(f"wrote {html_path} (open it in a browser; it exports the filled CSV)")
-    if edits.missing:
-        con.print(f"{len(edits.missing)} sample(s) have no edited image and are not in the sheet")
+    if edits.n_missing:
+        con.print(f"{edits.n_missing} sample(s) have no edited image and are not in the sheet")
 
 
 def register(app: typer.Typer) -> None:

@@ -82,6 +82,7 @@ def judge_cmd(
     cache at no cost. Writes <judge>__<rubric>.summary.json beside the rows.
     """
     from rich.console import Console
+    from rich.markup import escape
 
     from realedit_bench.dataset import select
     from realedit_bench.inputs import resolve_edits
@@ -127,14 +128,13 @@ def judge_cmd(
                                unreadable=tuple(u for u in edits.unreadable if u[0] in keep))
     gone = {sid for sid, _ in edits.unreadable}
     edits = edits._replace(missing=[m for m in edits.missing if m not in gone])  # listed as unreadable below
-    if edits.missing:
-        shown = ", ".join(edits.missing[:20]) + (f" ... ({len(edits.missing)} in all)" if len(edits.missing) > 20 else "")
-        err.print(f"[yellow]missing edits (not judged):[/] {shown}")
+    if edits.n_missing:
+        err.print(f"[yellow]missing edits (not judged):[/] {escape(edits.describe_missing())}")
     if edits.unmatched:
         shown = ", ".join(edits.unmatched[:20]) + (
             f" ... ({len(edits.unmatched)} in all)" if len(edits.unmatched) > 20 else "")
         err.print(f"[yellow]files matching no sample id (ignored; edits must sit directly in the folder, "
-                  f"named <sample_id>.<png|jpg|jpeg|webp>):[/] {shown}")
+                  f"named <sample_id>.<png|jpg|jpeg|webp>):[/] {escape(shown)}")
     if not edits.items and not edits.unreadable:
         raise ConfigError(f"{images}: no edited image to judge")
 
@@ -176,7 +176,7 @@ def judge_cmd(
     rep = result.report
     if result.summary is not None:
         render_table(result.summary, console)
-    console.print(f"rows: {result.paths.rows}\nsummary: {result.paths.summary}")
+    console.print(f"rows: {result.paths.rows}\nsummary: {result.paths.summary}", markup=False)
     if rep is not None:
         console.print(f"this run: {rep.finished} judged, {result.resumed} resumed, {rep.calls_sent} calls sent")
     if result.batch_pending:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from realedit_bench.cli._common import DATA_DIR_HELP, split_csv
+from realedit_bench.cli._common import DATA_DIR_HELP, check_out_dir, split_csv
 
 
 def metrics_cmd(
@@ -68,18 +68,15 @@ def metrics_cmd(
     edits = resolve_edits(images, data_dir=data_dir, benchmark=benchmark, model=model)
     chosen = choose_metrics(split_csv(metric), edits.benchmark)
     dev = resolve_device(device)
-    if out is not None and out.exists() and not out.is_dir():
-        from realedit_bench.errors import ConfigError
-
-        raise ConfigError(f"--out {out} exists and is not a directory")
+    check_out_dir(out if out is not None else edits.root, "--out" if out is not None else "--images")
     encoders = load_encoders(
         chosen, clip_weights=clip_weights, clip_model=clip_model, clip_pretrained=clip_pretrained,
         dino_weights=dino_weights, dino_revision=dino_revision, device=dev,
     )
     # After the checks (an error stays one line), before the work: a misnamed file is the usual reason
     # an edit seems to be missing.
-    if edits.missing:
-        shown = ", ".join(edits.missing[:20]) + (f" ... ({len(edits.missing)} in all)" if len(edits.missing) > 20 else "")
+    if edits.n_missing:
+        shown = edits.describe_missing()
         console.print(f"[yellow]missing edits (not measured):[/] {escape(shown)}")
     if edits.unmatched:
         shown = ", ".join(edits.unmatched[:20]) + (
@@ -88,7 +85,7 @@ def metrics_cmd(
     refs = {k: e.ref for k, e in encoders.items()}
     console.print(
         f"{edits.model}: {len(edits.items)} edits on {edits.benchmark.name} "
-        f"({len(edits.missing)} missing); metrics {', '.join(m.name for m in chosen)} on {dev}"
+        f"({edits.n_missing} missing); metrics {', '.join(m.name for m in chosen)} on {dev}"
         + (f"; {describe_refs(refs)}" if refs else ""),
         markup=False,
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from realedit_bench.cli._common import DATA_DIR_HELP, parse_key_values, split_csv
+from realedit_bench.cli._common import DATA_DIR_HELP, check_out_dir, parse_key_values, split_csv
 
 
 def run_cmd(
@@ -65,8 +65,6 @@ def run_cmd(
         raise ConfigError("the filters select no sample")
     if num_processes < 1:
         raise ConfigError("--num-processes must be >= 1")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; give a directory for the run directories")
     if run_id is not None and (not run_id.strip() or run_id in {".", ".."} or "/" in run_id or "\\" in run_id):
         raise ConfigError(f"--run-id {run_id!r} must be a plain folder name (no '/', not '.' or '..')")
 
@@ -97,7 +95,7 @@ def run_cmd(
     )
     if rank == 0:
         runner.check_existing()
-        _check_can_create(runner.run_dir)
+        check_out_dir(out, "--out")  # the runs folder; the run directory itself only after the model loads
         if runner.replaces:
             console.print(f"--force: replacing the run in {runner.run_dir} ({', '.join(runner.replaces)} differ); "
                           "its earlier images are deleted", markup=False)
@@ -119,17 +117,6 @@ def run_cmd(
         _finish_sharded(runner, load_seconds)
     if rank == 0:
         _report(runner, console, result)
-
-
-def _check_can_create(run_dir: Path) -> None:
-    """Fail before the (slow) model load when the run directory could not be written."""
-    from realedit_bench.errors import ConfigError
-
-    probe = run_dir
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot create the run directory {run_dir}: {probe} is not a writable directory")
 
 
 def _run_with_progress(runner, console, load_seconds: float, show: bool):

@@ -271,7 +271,7 @@ def compute_metrics(
     current = [previous[e.sample.sample_id] for e in edits.items if e.sample.sample_id in previous]
     summary = summarize(
         current, [m.name for m in metrics], reference=reference, run_id=edits.run_id, model=edits.model,
-        benchmark=edits.benchmark.name, n_missing=len(edits.missing), n_resamples=n_resamples, seed=seed,
+        benchmark=edits.benchmark.name, n_missing=edits.n_missing, n_resamples=n_resamples, seed=seed,
         command=command,
     )
     summary_path = out / SUMMARY_FILE
