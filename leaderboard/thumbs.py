@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from realedit_bench.errors import DataError
-from realedit_bench.images import check_image_header, sha256_file
+from realedit_bench.images import check_image_header, sha256_file, to_rgb
 from realedit_bench.jsonio import atomic_write_bytes
 
 #: Longest side of a gallery thumbnail, in pixels.
@@ -89,7 +89,9 @@ class ThumbCache:
             check_image_header(path)
             with Image.open(path) as im:
                 im.draft("RGB", (self.side, self.side))  # JPEG: decode at a reduced scale, much faster
-                rgb = ImageOps.exif_transpose(im).convert("RGB")  # upright, as the editors saw it
+                # Upright and in 8-bit RGB as the editors, metrics and judge see it: 16-bit scaled (not
+                # clipped to white), transparency over white (realedit_bench.images.load_image).
+                rgb = to_rgb(ImageOps.exif_transpose(im))
         except (DataError, OSError, ValueError):
             return None
         rgb.thumbnail((self.side, self.side), Image.Resampling.LANCZOS)
