@@ -4,11 +4,21 @@ A **run directory** holds ``manifest.json`` and ``edits.jsonl`` (``realedit run`
 of edited images judged by ``realedit judge`` holds ``judgments/`` without a manifest; its model name is
 the folder name, as ``realedit judge`` records it. Every file is read through the schemas in
 ``realedit_bench.schema``, so a file from a newer realedit is refused with one clear line.
+
+**Stale judgments.** A rerun of ``realedit run`` can redo a sample's image after it was judged. Such a
+judgment is of an older image: it is left out of every number, and the summary is recomputed from the
+current rows (the ``summary.json`` beside them was written at judge time). A judgment row records the
+sha256 of the images *as sent*, which equals the file's sha256 only when the rubric sends files as they
+are (``image_format = "original"``), so the test is: the row names the current image's sha (current), or
+an earlier image's sha (stale); otherwise the edit row in force when the judgment was written (by the
+times both rows record) must have had the same image as now. Plain folders have no edit history: their
+judgments are taken as they are.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -34,22 +44,95 @@ class SampleScores(NamedTuple):
     score: float
 
 
+def _when(stamp: str) -> datetime | None:
+    try:
+        t = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else None  # naive and aware times cannot be compared
+
+
+def is_stale(row: JudgmentRow, versions: list[EditRow]) -> bool:
+    """True when ``row`` judged an image other than the sample's current one (see the module docstring).
+
+    Args:
+        row: a judgment row.
+        versions: every edit row of the sample in file order (the last is current); empty when unknown.
+    """
+    if not versions:
+        return False
+    cur = versions[-1]
+    if cur.status != "ok" or cur.output_sha256 is None:
+        # No current image: any answer about an image is about an older one.
+        return cur.status != "ok" and row.status != "error"
+    sent = set(row.image_sha256)
+    if cur.output_sha256 in sent:
+        return False
+    if sent & {v.output_sha256 for v in versions[:-1] if v.output_sha256}:
+        return True
+    if all(v.status == "ok" and v.output_sha256 == cur.output_sha256 for v in versions):
+        return False  # the image never changed: the sha differs only because the rubric re-encodes it
+    judged_at = _when(row.finished_at)
+    if judged_at is None:
+        return False
+    in_force = versions[0]
+    for v in versions:
+        t = _when(v.finished_at)
+        if t is not None and t <= judged_at:
+            in_force = v
+    return in_force.status != "ok" or in_force.output_sha256 != cur.output_sha256
+
+
 @dataclass
 class JudgedSet:
-    """One ``judgments/<judge>__<rubric>`` pair of a run: its summary and (lazily) its rows."""
+    """One ``judgments/<judge>__<rubric>`` pair of a run: its summary and (lazily) its rows.
+
+    ``rows`` are the current rows only: the last row of each (sample, perspective, repeat), as the judge
+    counts them, less stale ones. With stale rows, ``summary`` is recomputed from ``rows`` on first use of
+    :meth:`check_stale` (:func:`load_run` calls it); ``file_summary`` keeps what the file says.
+    """
 
     stem: str
     summary: JudgeSummary
     rows_path: Path
+    history: dict[str, list[EditRow]] = field(default_factory=dict)
+    file_summary: JudgeSummary | None = None
     _rows: list[JudgmentRow] | None = None
+    _stale: list[JudgmentRow] = field(default_factory=list)
     _per_sample: dict[str, dict[str, SampleScores]] = field(default_factory=dict)
 
     @property
     def rows(self) -> list[JudgmentRow]:
-        """Every judgment row (read once; empty when the JSONL file is absent)."""
+        """Current judgment rows (read once; empty when the JSONL file is absent)."""
         if self._rows is None:
-            self._rows = read_rows(self.rows_path, JudgmentRow) if self.rows_path.is_file() else []
+            from realedit_bench.judges.summary import latest_rows
+
+            every = read_rows(self.rows_path, JudgmentRow) if self.rows_path.is_file() else []
+            latest = list(latest_rows(every).values())
+            self._stale = [r for r in latest if is_stale(r, self.history.get(r.sample_id, []))]
+            stale_ids = {id(r) for r in self._stale}
+            self._rows = [r for r in latest if id(r) not in stale_ids]
         return self._rows
+
+    @property
+    def stale(self) -> list[JudgmentRow]:
+        """Latest rows left out because they judged an older image."""
+        _ = self.rows
+        return self._stale
+
+    def check_stale(self) -> int:
+        """Read the rows; with stale ones, recompute the summary from the current rows. Returns the count."""
+        if self.stale and self.file_summary is None:
+            from realedit_bench.judges.summary import summarize_rows
+
+            s = summarize_rows(self.rows)
+            self.file_summary = self.summary
+            self.summary = self.summary.model_copy(update={
+                "perspectives": s["perspectives"], "per_category": s["per_category"], "n_samples": s["n_samples"],
+                "usage": s["usage"], "paper_figures": s["paper_figures"],
+                "paper_parser_dropped": s["paper_parser_dropped"], "variance": s["variance"],
+            })
+        return len(self.stale)
 
     def judged_samples(self) -> dict[str, str]:
         """sample id -> source photo id of every sample with at least one judgment row, whatever its status."""
@@ -83,6 +166,21 @@ class RunData:
     edits: list[EditRow]
     judged: list[JudgedSet] = field(default_factory=list)
     metrics: MetricSummary | None = None
+    #: Display name that tells copies apart: the run id, or "<run id> in <folder>/" when another folder has it too.
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.run_id
+
+    @property
+    def failed_edits(self) -> list[EditRow]:
+        """Current edit rows that did not produce an image."""
+        return [e for e in self.edits if e.status != "ok"]
+
+    @property
+    def n_stale(self) -> int:
+        """Judgments left out of the numbers because they are of older images."""
+        return sum(len(js.stale) for js in self.judged)
 
 
 def _judged_sets(root: Path) -> list[JudgedSet]:
@@ -109,6 +207,12 @@ def load_run(root: Path) -> RunData | None:
         rows = read_rows(edits_path, EditRow) if edits_path.is_file() else []
         # A resumed run may rewrite a sample: the last row wins, as in realedit_bench.inputs.
         edits = list({r.sample_id: r for r in rows}.values())
+        history: dict[str, list[EditRow]] = {}
+        for r in rows:
+            history.setdefault(r.sample_id, []).append(r)
+        for js in judged:
+            js.history = history
+            js.check_stale()
         return RunData(root, manifest.run_id, manifest.adapter.name, manifest, edits, judged, metrics)
     if judged or metrics is not None:
         model = judged[0].summary.model if judged else (metrics.model if metrics else root.name)
@@ -142,4 +246,8 @@ def find_runs(runs: Path, *, must_exist: bool) -> list[RunData]:
         if run is not None:
             found.append(run)
     found.sort(key=lambda r: (r.run_id, str(r.root)))
+    ids = [r.run_id for r in found]
+    for r in found:
+        # A copied run folder has the same run id: name the folder so the two rows can be told apart.
+        r.label = f"{r.run_id} in {r.root.name}/" if ids.count(r.run_id) > 1 and r.root.name != r.run_id else r.run_id
     return found

@@ -4,7 +4,9 @@
 Safety: every string read from a run is untrusted. Templates autoescape everything; the only values marked
 safe are our own CSS, our own script and the SVG that matplotlib wrote (it escapes the text it draws). A
 Content-Security-Policy meta tag allows only the one inline script by its hash, images from the site, and
-nothing from the network. Links point only at files this builder writes.
+nothing from the network. Links point only at files this builder writes. Every string a template prints
+goes through :func:`leaderboard.redact.redact` (home directories as ``~``, no URL credentials), so a
+published site shows no local path of the machine that made the runs.
 
 Determinism: nothing reads the clock; runs, tables and samples are sorted; the bootstrap is seeded; charts
 and thumbnails are byte-stable. The same inputs give byte-identical files.
@@ -23,6 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from leaderboard.charts import Series, heatmap_chart, histogram_chart, perspective_chart
 from leaderboard.collect import JudgedSet, RunData, find_runs
+from leaderboard.redact import redact
 from leaderboard.reference import ReferenceTables, load_reference
 from leaderboard.tables import (
     PARTIAL_NOTE,
@@ -40,6 +43,7 @@ from leaderboard.tables import (
     fmt_pct,
     metric_value,
     metrics_table,
+    stale_text,
     vs_text,
 )
 from leaderboard.thumbs import Thumb, ThumbCache
@@ -47,6 +51,7 @@ from realedit_bench import __version__
 from realedit_bench.errors import ConfigError, DataError
 from realedit_bench.jsonio import atomic_write_text
 from realedit_bench.schema.base import CATEGORIES, PERSPECTIVES
+from realedit_bench.settings import DATA_DIR_ENV
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -68,6 +73,8 @@ class SiteResult:
     n_gallery_pages: int = 0
     thumbs_made: int = 0
     agreement_pages: list[Path] = field(default_factory=list)
+    #: One line each, for the console: stale judgments, missing source photos, copied runs.
+    warnings: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -118,10 +125,20 @@ def content_security_policy(js: str) -> str:
     )
 
 
+def _finalize(value: object) -> object:
+    """Every printed string is redacted; our own markup (script, CSS, charts) is left as it is."""
+    from markupsafe import Markup
+
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return redact(value)
+    return value
+
+
 def _env():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(
+        finalize=_finalize,
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=True,  # every template, whatever its extension
         undefined=StrictUndefined,
@@ -149,8 +166,8 @@ def _series(label: str, js: JudgedSet) -> Series:
     return Series(label, values, {p: dict(ps.score_histogram) for p, ps in s.perspectives.items()})
 
 
-def _row_label(model: str, run_id: str, duplicates: set[str]) -> str:
-    return f"{model} ({run_id})" if model in duplicates else model
+def _row_label(model: str, run_label: str, duplicates: set[str]) -> str:
+    return f"{model} ({run_label})" if model in duplicates else model
 
 
 def _table_view(
@@ -158,7 +175,7 @@ def _table_view(
 ) -> dict:
     models = [r.model for r in table.rows]
     dups = {m for m in models if models.count(m) > 1}
-    labels = [_row_label(r.model, r.run_id or "", dups) for r in table.rows]
+    labels = [_row_label(r.model, r.run_label or r.run_id or "", dups) for r in table.rows]
     per_category = []
     grid: dict[str, list[list[float | None]]] = {p: [] for p in PERSPECTIVES}
     for label, (_run, js) in zip(labels, members, strict=True):
@@ -294,7 +311,10 @@ def _judgment_view(js: JudgedSet) -> dict[str, list[dict]]:
     return out
 
 
-def _collect_gallery(runs: Sequence[RunData], thumbs: ThumbCache, data_dir: Path | None) -> list[_Photo]:
+def _collect_gallery(
+    runs: Sequence[RunData], thumbs: ThumbCache, data_dir: Path | None, no_source: list[str] | None = None
+) -> list[_Photo]:
+    """The gallery's photos; ``no_source`` collects the labels of runs whose source photos were not found."""
     photos: dict[str, _Photo] = {}
     bench_index: dict[str, tuple[str, Path]] | None = None
     for run in runs:
@@ -305,6 +325,8 @@ def _collect_gallery(runs: Sequence[RunData], thumbs: ThumbCache, data_dir: Path
         entries: list[tuple[str, str, str, str | None, Path | None, str | None, str | None, Path | None]] = []
         if run.manifest is not None:
             src_dir = _source_dir(run, data_dir)
+            if src_dir is None and no_source is not None and run.edits:
+                no_source.append(run.label)
             for e in run.edits:
                 out_path = _inside(run.root, e.output) if e.status == "ok" else None
                 src = _inside(src_dir, e.source) if src_dir is not None else None
@@ -313,6 +335,8 @@ def _collect_gallery(runs: Sequence[RunData], thumbs: ThumbCache, data_dir: Path
         else:
             if bench_index is None:
                 bench_index, _ = _benchmark_index(data_dir)
+            if not bench_index and no_source is not None:
+                no_source.append(run.label)
             files = _plain_folder_images(run.root)
             seen: dict[str, tuple[str, str]] = {}
             for js in run.judged:
@@ -336,7 +360,7 @@ def _collect_gallery(runs: Sequence[RunData], thumbs: ThumbCache, data_dir: Path
             thumb = thumbs.get(out_path, sha) if out_path is not None else None
             if thumb is None and error is None:
                 error = "edited image missing or unreadable"
-            item.cards.append(_Card(run.run_id, run.model, thumb, error, judged.get(sid, [])))
+            item.cards.append(_Card(run.label, run.model, thumb, error, judged.get(sid, [])))
     from realedit_bench.stats.agreement_report import natural_key
 
     ordered = sorted(photos.values(), key=lambda p: natural_key(p.image_id))  # photo 2 before photo 10
@@ -412,7 +436,8 @@ def build_site(
     Raises:
         ConfigError: an unknown format or ranking, or a missing ``--runs`` folder that was named.
     """
-    formats = list(dict.fromkeys(formats))
+    # '-f md,csv' as well as '-f md -f csv', as 'realedit metrics -m' takes them.
+    formats = list(dict.fromkeys(f.strip().lower() for item in formats for f in item.split(",") if f.strip()))
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ConfigError(f"unknown --format {bad[0]!r} (choose from {', '.join(FORMATS)})")
@@ -421,13 +446,14 @@ def build_site(
     if rank_by not in RANK_CHOICES:
         raise ConfigError(f"unknown --rank-by {rank_by!r} (choose from {', '.join(RANK_CHOICES)})")
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a directory")
+    if runs_must_exist and not Path(runs_dir).exists():
+        find_runs(Path(runs_dir), must_exist=True)  # raises its one-line error before --out is made
+    _check_out(out)
     runs = find_runs(Path(runs_dir), must_exist=runs_must_exist)
     ref = load_reference() if reference else None
     built = build_tables(runs, rank_by=rank_by, reference=ref)
     tables = [t for t, _ in built]
-    result = SiteResult(index=None, n_runs=len(runs), n_tables=len(tables))
+    result = SiteResult(index=None, n_runs=len(runs), n_tables=len(tables), warnings=_run_warnings(runs))
     mtable = metrics_table(runs)
     unjudged = [r.run_id for r in runs if not r.judged]
     writers = {"md": lambda: export_markdown(tables, ref, mtable, unjudged), "csv": lambda: export_csv(tables, ref),
@@ -466,7 +492,13 @@ def build_site(
     photos: list[_Photo] = []
     if gallery and runs:
         thumbs = ThumbCache(out / "thumbs")
-        photos = _collect_gallery(runs, thumbs, data_dir)
+        no_source: list[str] = []
+        photos = _collect_gallery(runs, thumbs, data_dir, no_source)
+        if no_source:
+            result.warnings.append(
+                f"source photos not found for {', '.join(no_source)}: the gallery shows edits without originals; "
+                f"give the Real-Edit data folder with --data-dir DIR or ${DATA_DIR_ENV}"
+            )
         models = sorted({r.model for r in runs})
         gdir = out / "gallery"
         written = set()
@@ -503,6 +535,7 @@ def build_site(
         ref=ref,
         runs=runs,
         unjudged=[r for r in runs if not r.judged],
+        stale=[(r, stale_text(r.n_stale)) for r in runs if r.n_stale],
         mtable=mtable,
         notes={"partial": PARTIAL_NOTE, "test": TEST_NOTE, "preservation": PRESERVATION_NOTE},
         provenance=_provenance(runs),
@@ -515,6 +548,36 @@ def build_site(
     _write(index, html)
     result.index = index
     return result
+
+
+def _check_out(out: Path) -> None:
+    """Make ``out`` (a writable folder) before any work, or say in one line why it cannot be."""
+    for parent in [out, *out.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                what = "exists and is not a directory" if parent == out else f"is under {parent}, which is a file"
+                raise ConfigError(f"--out {out} {what}")
+            break
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".realedit-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"--out {out} cannot be written ({exc.strerror or exc.__class__.__name__})") from exc
+
+
+def _run_warnings(runs: Sequence[RunData]) -> list[str]:
+    """Console lines about runs whose numbers need care: stale judgments, copies of one run."""
+    out = [f"{r.label}: {stale_text(r.n_stale)}" for r in runs if r.n_stale]
+    folders: dict[str, list[str]] = {}
+    for r in runs:
+        folders.setdefault(r.run_id, []).append(r.root.name + "/")
+    for run_id, names in folders.items():
+        if len(names) > 1:
+            out.append(f"run id {run_id} is in {len(names)} folders ({', '.join(names)}): copies of one run? "
+                       "The rows are labelled by folder")
+    return out
 
 
 def _citation(ref: ReferenceTables | None) -> str | None:

@@ -5,11 +5,14 @@ the same scale. The numbers shown come from each ``summary.json`` as written by 
 computed here is each row's coverage and the comparison of neighbours, a paired cluster bootstrap over the
 samples both rows judged validly, resampling source photos (the 7 edits of a photo are correlated).
 
-Coverage rule (stated on the page too): a row covers the samples it has a judgment for (any status) plus
-those whose edit failed (a failure is data). A row is **partial** when it covers fewer samples than its run
-selected, or lacks samples another row of the same table covers. Partial rows are shown, flagged and
-listed after the ranked rows, but never ranked: a mean over a different, smaller sample set is not
-comparable. Neighbours are tested only when their common samples come from at least :data:`MIN_PHOTOS`
+Coverage rule (stated on the page too): a row covers the samples it has a current judgment for (any
+status) plus those whose edit failed (a failure is data). A row is **partial** when its run has failed
+edits, when some of its judgments are of older images (stale, left out: see :mod:`leaderboard.collect`),
+when it covers fewer samples than its run selected, or when it lacks samples another row of the same
+table covers. Partial rows are shown, flagged and listed after the ranked rows, but never ranked: a mean
+over a different, smaller sample set is not comparable. A failed edit is not scored as "no" or 0 (a
+failure is excluded from means and counted, as everywhere in realedit), so a run with failed edits is
+ranked only once ``realedit run`` has redone them. Neighbours are tested only when their common samples come from at least :data:`MIN_PHOTOS`
 source photos; with fewer, the photo bootstrap has too few clusters to mean anything.
 """
 
@@ -24,6 +27,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from leaderboard.collect import JudgedSet, RunData
+from leaderboard.redact import redact
 from leaderboard.reference import ReferenceTables
 from realedit_bench.schema import MetricSummary
 from realedit_bench.schema.base import PERSPECTIVES, Row
@@ -77,6 +81,9 @@ class Coverage(Row):
     n_samples: int = Field(description="Samples covered: judged (any status) or with a failed edit.")
     n_judged: int = Field(description="Samples with at least one judgment.")
     n_failed_edits: int = Field(default=0, description="Samples whose edit failed (not judged, counted as covered).")
+    n_stale_judgments: int = Field(
+        default=0, description="Judgments of older images (the sample was redone after judging), left out of the numbers."
+    )
     n_photos: int = Field(description="Distinct source photos among the covered samples.")
     n_selected: int | None = Field(default=None, description="Samples the run selected (manifest); None for a plain folder.")
     n_benchmark: int | None = Field(
@@ -113,6 +120,12 @@ class LeaderboardRow(Row):
     rank: int | None = Field(default=None, description="1-based rank within its table; None for reference and partial rows.")
     model: str = Field(description="Editing model.")
     run_id: str | None = Field(default=None, description="Run directory name; None for reference rows.")
+    run_folder: str | None = Field(
+        default=None, description="Folder the run was read from (tells copies of one run id apart); None for reference rows."
+    )
+    run_label: str | None = Field(
+        default=None, description="Run as shown: the run id, with the folder when another folder has the same run id."
+    )
     judge: str = Field(description="provider/model of the judge.")
     judge_snapshot: str | None = Field(default=None, description="Model id the provider reported.")
     rubric: str = Field(description="Rubric name and version.")
@@ -147,6 +160,7 @@ class MetricsRow(Row):
 
     model: str = Field(description="Editing model.")
     run_id: str = Field(description="Run directory name.")
+    run_label: str | None = Field(default=None, description="Run as shown (the folder too when run ids repeat).")
     benchmark: str = Field(description="Benchmark measured.")
     reference: str = Field(description="What the edits were compared with: source or target.")
     n: int = Field(description="Samples measured.")
@@ -216,11 +230,11 @@ def compare(a: JudgedSet, b: JudgedSet, rank_by: str, next_row: LeaderboardRow) 
 def _coverage(run: RunData, js: JudgedSet) -> tuple[Coverage, set[str]]:
     """The row's coverage and the sample ids it covers."""
     judged = js.judged_samples()
-    failed = {e.sample_id: e.image_id for e in run.edits if e.status != "ok" and e.sample_id not in judged}
+    failed = {e.sample_id: e.image_id for e in run.failed_edits if e.sample_id not in judged}
     covered = {**judged, **failed}
     bench = run.manifest.benchmark if run.manifest is not None else None
     cov = Coverage(
-        n_samples=len(covered), n_judged=len(judged), n_failed_edits=len(failed),
+        n_samples=len(covered), n_judged=len(judged), n_failed_edits=len(failed), n_stale_judgments=len(js.stale),
         n_photos=len(set(covered.values())),
         n_selected=bench.n_samples_selected if bench else None, n_benchmark=bench.n_samples_total if bench else None,
     )
@@ -228,12 +242,17 @@ def _coverage(run: RunData, js: JudgedSet) -> tuple[Coverage, set[str]]:
 
 
 def _mark_partial(members: list[tuple[RunData, JudgedSet, LeaderboardRow, set[str]]]) -> None:
-    """Flag rows that cover fewer samples than their run selected, or lack samples another row covers."""
+    """Flag rows with failed edits or stale judgments, covering fewer samples than their run selected, or
+    lacking samples another row covers."""
     union = set().union(*(m[3] for m in members)) if members else set()
     for _run, _js, row, covered in members:
         cov = row.coverage
         assert cov is not None
         reasons = []
+        if cov.n_failed_edits:
+            reasons.append(failed_text(cov.n_failed_edits))
+        if cov.n_stale_judgments:
+            reasons.append(stale_text(cov.n_stale_judgments))
         if cov.n_selected is not None and cov.n_samples < cov.n_selected:
             reasons.append(f"covers {cov.n_samples} of the {cov.n_selected} samples its run selected")
         missing = len(union - covered)
@@ -241,6 +260,17 @@ def _mark_partial(members: list[tuple[RunData, JudgedSet, LeaderboardRow, set[st
             reasons.append(f"lacks {missing} sample{'s' if missing != 1 else ''} other rows cover")
         if reasons:
             cov.partial, cov.partial_reason = True, "; ".join(reasons)
+
+
+def failed_text(n: int) -> str:
+    """Why a run with failed edits is not ranked, and what to do."""
+    return f"{n} edit{'s' if n != 1 else ''} failed (not judged; rerun 'realedit run' to redo them)"
+
+
+def stale_text(n: int) -> str:
+    """The stale-judgment warning, in the words of the page and the console."""
+    return (f"{n} judgment{'s are' if n != 1 else ' is'} of older images, left out of the numbers; "
+            "rerun realedit judge")
 
 
 def metric_columns(summaries: list[MetricSummary], only: Callable[[str], bool] = lambda name: True) -> list[MetricColumn]:
@@ -273,7 +303,7 @@ def metrics_table(runs: list[RunData]) -> MetricsTable | None:
         return None
     rows = [
         MetricsRow(
-            model=r.model, run_id=r.run_id, benchmark=ms.benchmark, reference=ms.reference, n=ms.n,
+            model=r.model, run_id=r.run_id, run_label=r.label, benchmark=ms.benchmark, reference=ms.reference, n=ms.n,
             n_error=ms.n_error, means=dict(sorted(ms.means.items())), cis=dict(sorted(ms.cis.items())),
         )
         for r in measured
@@ -301,7 +331,8 @@ def _measured_row(run: RunData, js: JudgedSet) -> LeaderboardRow:
     overall = sum(scores) / len(scores) if scores and len(scores) == len(cells) else None
     metrics = dict(sorted(run.metrics.means.items())) if run.metrics is not None else {}
     return LeaderboardRow(
-        kind="measured", model=s.model, run_id=run.run_id, judge=s.judge, judge_snapshot=s.judge_snapshot,
+        kind="measured", model=s.model, run_id=run.run_id, run_folder=run.root.name, run_label=run.label or run.run_id,
+        judge=redact(s.judge), judge_snapshot=s.judge_snapshot,
         rubric=s.rubric, overall=overall, perspectives=cells, metrics=metrics,
         metrics_reference=run.metrics.reference if run.metrics is not None else None, cost_usd=s.usage.cost_usd,
         date=s.created_at[:10] or None,
@@ -340,7 +371,8 @@ def build_tables(
     groups: dict[tuple[str, str], list[tuple[RunData, JudgedSet, LeaderboardRow, set[str]]]] = {}
     for run in runs:
         for js in run.judged:
-            key = (js.summary.judge, js.summary.rubric)
+            # A judge named by URL may carry user:pass@: the table is keyed and titled by the redacted name.
+            key = (redact(js.summary.judge), js.summary.rubric)
             row = _measured_row(run, js)
             row.coverage, covered = _coverage(run, js)
             groups.setdefault(key, []).append((run, js, row, covered))
@@ -438,10 +470,10 @@ _PERSPECTIVE_FIELDS = (
     "accuracy", "accuracy_low", "accuracy_high", "score", "score_low", "score_high",
     "n_valid", "n", "n_invalid", "n_refused", "n_error",
 )
-_COVERAGE_FIELDS = ("samples_covered", "samples_judged", "failed_edits", "photos", "samples_selected",
-                    "samples_benchmark", "partial", "partial_reason")
+_COVERAGE_FIELDS = ("samples_covered", "samples_judged", "failed_edits", "stale_judgments", "photos",
+                    "samples_selected", "samples_benchmark", "partial", "partial_reason")
 CSV_COLUMNS = (
-    ["judge", "rubric", "kind", "rank", "model", "run_id", "overall"]
+    ["judge", "rubric", "kind", "rank", "model", "run_id", "run_folder", "overall"]
     + [f"{p}_{k}" for p in PERSPECTIVES for k in _PERSPECTIVE_FIELDS]
     + ["valid", "n", "invalid", "refused", "errors", *_COVERAGE_FIELDS]
     + ["vs_next", "diff_vs_next", "p_vs_next", "significant_vs_next", "photos_vs_next", "cost_usd", "date", "source"]
@@ -456,7 +488,7 @@ def _flat(table: LeaderboardTable, row: LeaderboardRow) -> dict[str, object]:
     v = row.vs_next
     d: dict[str, object] = {
         "judge": table.judge, "rubric": table.rubric, "kind": row.kind, "rank": row.rank, "model": row.model,
-        "run_id": row.run_id, "overall": row.overall, "cost_usd": row.cost_usd, "date": row.date,
+        "run_id": row.run_id, "run_folder": row.run_folder, "overall": row.overall, "cost_usd": row.cost_usd, "date": row.date,
         "source": row.source, "vs_next": vs_text(row) or None,
         "diff_vs_next": v.diff if v else None, "p_vs_next": v.p_value if v else None,
         "significant_vs_next": v.significant if v and v.p_value is not None else None,
@@ -474,7 +506,7 @@ def _flat(table: LeaderboardTable, row: LeaderboardRow) -> dict[str, object]:
     cov = row.coverage
     if cov is not None:
         d.update(samples_covered=cov.n_samples, samples_judged=cov.n_judged, failed_edits=cov.n_failed_edits,
-                 photos=cov.n_photos, samples_selected=cov.n_selected, samples_benchmark=cov.n_benchmark,
+                 stale_judgments=cov.n_stale_judgments, photos=cov.n_photos, samples_selected=cov.n_selected, samples_benchmark=cov.n_benchmark,
                  partial=cov.partial, partial_reason=cov.partial_reason)
     for col in table.metric_columns:
         d[_metric_key(col)] = metric_value(row, col)
@@ -531,13 +563,13 @@ def _md_cell(text: str) -> str:
 
 
 MD_HEAD = ["#", "model", "run", "overall"] + [f"{p} {k}" for p in PERSPECTIVES for k in ("acc", "score")] + [
-    "valid/n", "invalid", "refused", "errors", "coverage",
+    "valid/n", "invalid", "refused", "errors", "failed edits", "coverage",
 ]
 
 
 def _md_row(table: LeaderboardTable, row: LeaderboardRow) -> list[str]:
     rank = str(row.rank) if row.rank else ("pub." if row.kind == "reference" else "partial")
-    cells = [rank, _md_cell(row.model), _md_cell(row.run_id or row.source or ""), fmt_num(row.overall)]
+    cells = [rank, _md_cell(row.model), _md_cell(row.run_label or row.run_id or row.source or ""), fmt_num(row.overall)]
     for p in PERSPECTIVES:
         c = row.perspectives[p]
         pct_digits = 0 if row.kind == "reference" else 1
@@ -550,6 +582,7 @@ def _md_row(table: LeaderboardTable, row: LeaderboardRow) -> list[str]:
     cells += [
         f"{tot['n_valid']}/{tot['n']}" if tot else "–",
         *(str(tot[k]) if tot else "–" for k in ("n_invalid", "n_refused", "n_error")),
+        str(row.coverage.n_failed_edits) if row.coverage is not None else "–",
         cov,
     ]
     cells += [fmt_num(metric_value(row, col), 3) for col in table.metric_columns]
@@ -599,7 +632,7 @@ def export_markdown(
         head = ["model", "run", "benchmark", "compared with", "n", "errors"] + [_md_cell(c.header) for c in metrics.columns]
         body = []
         for r in metrics.rows:
-            cells = [_md_cell(r.model), _md_cell(r.run_id), _md_cell(r.benchmark), r.reference, str(r.n), str(r.n_error)]
+            cells = [_md_cell(r.model), _md_cell(r.run_label or r.run_id), _md_cell(r.benchmark), r.reference, str(r.n), str(r.n_error)]
             for col in metrics.columns:
                 ok = col.reference == r.reference
                 cells.append(_with_ci(fmt_num(r.means.get(col.name) if ok else None, 3),
@@ -616,8 +649,10 @@ def export_markdown(
 
 #: The rules, in words, shared by the page and the Markdown export.
 PARTIAL_NOTE = (
-    "Partial rows cover fewer samples than their run selected, or lack samples other rows cover: they are "
-    "shown but not ranked, because a mean over a different sample set is not comparable."
+    "Partial rows have failed edits, judgments of older images (left out), fewer samples than their run "
+    "selected, or lack samples other rows cover: they are shown but not ranked, because a mean over a "
+    "different sample set is not comparable. A failed edit is counted, not scored as 'no' or 0; rerun "
+    "'realedit run' to redo failed edits and 'realedit judge' to judge redone images."
 )
 TEST_NOTE = (
     "'vs next' tests each ranked row against the next: paired bootstrap over the samples both judged validly, "

@@ -132,6 +132,7 @@ def make_run(
     metrics: bool = True,
     skill: float | None = None,
     n_selected: int | None = None,
+    fail_rate: float = 0.0,
 ) -> Path:
     """Write a complete run directory: manifest, edits, images, judgments + summary, metrics summary.
 
@@ -145,6 +146,7 @@ def make_run(
         skill: probability of a yes verdict (drawn from ``seed`` when None).
         n_selected: samples the manifest says the run selected (default ``n_samples``); more than
             ``n_samples`` writes a run that stopped early.
+        fail_rate: probability that a sample's edit failed (a run with failed edits is not ranked).
     """
     rng = random.Random(seed)
     run_id = run_id or f"{seed:04d}-run"
@@ -158,7 +160,7 @@ def make_run(
     with _Lines(root / "edits.jsonl") as out:
         for photo, cat in samples:
             sid = f"{photo}-{cat}"
-            failed = rng.random() < 0.03
+            failed = rng.random() < fail_rate
             rel = f"images/{sid}.png"
             if not failed:
                 _tiny_image(root / rel, rng, image_size, "PNG")

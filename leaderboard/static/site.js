@@ -31,7 +31,8 @@
         var dir;
         if (current === "descending") dir = 1;
         else if (current === "ascending") dir = -1;
-        else dir = th.getAttribute("data-type") === "text" ? 1 : -1;
+        // Text, ranks and lower-is-better columns start ascending (best first); other numbers descending.
+        else dir = th.getAttribute("data-type") === "text" || th.getAttribute("data-order") === "asc" ? 1 : -1;
         Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
         th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
         var rows = Array.prototype.slice.call(body.rows);
@@ -48,12 +49,27 @@
       });
     });
   });
+  // A table wider than its box scrolls inside it; say so, since the scroll bar sits below a long table.
+  var hints = [];
+  Array.prototype.forEach.call(document.querySelectorAll(".scroll"), function (box) {
+    var hint = document.createElement("p");
+    hint.className = "scroll-hint";
+    hint.textContent = "more columns to the right: scroll sideways (shift + wheel)";
+    box.parentNode.insertBefore(hint, box);
+    hints.push([box, hint]);
+  });
+  function showHints() {
+    hints.forEach(function (bh) { bh[1].hidden = bh[0].scrollWidth <= bh[0].clientWidth + 1; });
+  }
+  showHints();
+  window.addEventListener("resize", showHints);
   // Published reference rows can be hidden (the switch is shown only when script runs).
   var toggle = document.getElementById("show-reference");
   if (toggle) {
     toggle.closest("label").hidden = false;
     toggle.addEventListener("change", function () {
       document.body.classList.toggle("hide-reference", !toggle.checked);
+      showHints();
     });
   }
   // Gallery filters by model and category.

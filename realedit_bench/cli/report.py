@@ -17,7 +17,7 @@ def report_cmd(
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Folder to write the site into."),
     formats: list[str] = typer.Option(
         ["html"], "--format", "-f",
-        help="What to write: html (the site), md, csv, json (the leaderboard table). Repeat for several.",
+        help="What to write: html (the site), md, csv, json (the leaderboard table). Repeat or comma-separate for several.",
     ),
     reference: bool = typer.Option(
         True, "--reference/--no-reference", help="Show the paper's published rows (Tables 1-3) apart from measured rows."
@@ -52,6 +52,8 @@ def report_cmd(
         gallery=not no_gallery,
     )
     err = typer.echo
+    for line in result.warnings:
+        err(f"warning: {line}", err=True)
     if result.n_runs == 0:
         # Say so: a mistyped working directory would otherwise give a reference-only site without a word.
         err(f"no runs found at {runs_dir} (the site shows the published reference numbers only)", err=True)
