@@ -113,6 +113,9 @@ def render_agreement_page(
         root=root, level=f"{report.level:.0%}",
     )
     out_path = Path(out_path)
-    atomic_write_text(out_path, html)
+    # Input file paths and judge names are shown: keep home folders and URL credentials off the page.
+    from leaderboard.redact import redact
+
+    atomic_write_text(out_path, redact(html))
     os.chmod(out_path, 0o644)
     return out_path

@@ -137,6 +137,10 @@ def test_agree_end_to_end_json_table_and_page(tmp_path: Path):
     assert "nan" not in soup.get_text().lower().replace("n/a", "")
     headers = [th.get_text() for th in soup.select("table.agree")[0].find_all("th")]
     assert headers[-2:] == ["following", "quality"]
+    # The page is for publishing: input paths under a home folder are shown from '~'.
+    rep.inputs[0].path = "/home/ann/ratings/human.csv"
+    html = render_agreement_page(rep, tmp_path / "site" / "agreement.html").read_text()
+    assert "~/ratings/human.csv" in html and "/home/ann" not in html
 
 
 def test_agree_needs_inputs_and_matching_models(tmp_path: Path):
