@@ -289,11 +289,7 @@ def write_outputs(
             if r.reward.score is not None:
                 b = str(round(r.reward.score))
                 hist[p][b] = hist[p].get(b, 0) + 1
-            u = r.reward.usage
-            total.calls += u.calls
-            total.input_tokens += u.input_tokens
-            total.output_tokens += u.output_tokens
-            total.cost_usd += u.cost_usd
+            total.add(r.reward.usage)
         if any(r is None or r.reward.status == "error" for r in rows.values()):
             n_pending += 1
             continue

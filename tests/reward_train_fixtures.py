@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 from PIL import Image
 
 #: Three entries per sample, in the order following, preserving, quality.
@@ -39,3 +41,18 @@ def make_rewardedit_json(path: Path, ids: list[str]) -> Path:
         data[sid] = entries
     Path(path).write_text(json.dumps(data))
     return Path(path)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_and_fresh_accelerate():
+    """One torch thread (the CI box is shared: more threads are slower) and a fresh accelerate state."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    torch.set_num_threads(threads)

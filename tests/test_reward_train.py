@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from reward_train_fixtures import GOOD_ENTRY, make_rewardedit_json, make_triplet_folder
+from reward_train_fixtures import (
+    GOOD_ENTRY,
+    _one_thread_and_fresh_accelerate,  # noqa: F401  (autouse fixture)
+    make_rewardedit_json,
+    make_triplet_folder,
+)
 
 from realedit_bench.errors import ConfigError, DataError, RealEditError
 from reward_model.data import (
@@ -26,20 +31,6 @@ from reward_model.data import (
 
 # ----------------------------------------------------------------------------------------- fixtures
 
-
-@pytest.fixture(autouse=True)
-def _one_thread_and_fresh_accelerate():
-    """One torch thread (the CI box is shared: more threads are slower) and a fresh accelerate state."""
-    from accelerate.state import AcceleratorState, GradientState
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

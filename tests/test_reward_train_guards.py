@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from reward_train_fixtures import make_rewardedit_json, make_triplet_folder
+from reward_train_fixtures import (
+    _one_thread_and_fresh_accelerate,  # noqa: F401  (autouse fixture)
+    make_rewardedit_json,
+    make_triplet_folder,
+)
 
 from realedit_bench.errors import ConfigError, DataError, RealEditError
 from realedit_bench.jsonio import JsonlAppender
@@ -19,20 +23,6 @@ from reward_model.data import (
     collate,
     load_examples,
 )
-
-
-@pytest.fixture(autouse=True)
-def _one_thread_and_fresh_accelerate():
-    from accelerate.state import AcceleratorState, GradientState
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    torch.set_num_threads(threads)
 
 
 def _data(root: Path, n: int = 4) -> Path:

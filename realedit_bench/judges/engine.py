@@ -478,10 +478,7 @@ class JudgeEngine:
                         await release(est, cost)
                     else:
                         self._spent += cost
-                report.usage.calls += out.usage.calls
-                report.usage.input_tokens += out.usage.input_tokens
-                report.usage.output_tokens += out.usage.output_tokens
-                report.usage.cost_usd += out.usage.cost_usd
+                report.usage.add(out.usage)
                 done = on_result(out)
                 if inspect.isawaitable(done):
                     await done  # e.g. the row is durable: only then is this task finished

@@ -437,10 +437,7 @@ class EditJudging:
                 rows.append(r)
         spent = Usage()
         for r in all_rows:
-            spent.calls += r.usage.calls
-            spent.input_tokens += r.usage.input_tokens
-            spent.output_tokens += r.usage.output_tokens
-            spent.cost_usd += r.usage.cost_usd
+            spent.add(r.usage)
         selected = [(sid, persp, self.samples[sid].category) for sid, persp, _ in keys]
         s = summarize_rows(rows, selected=selected)
         snapshots = Counter(r.model_snapshot for r in rows if r.model_snapshot)

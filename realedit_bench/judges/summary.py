@@ -108,10 +108,7 @@ def summarize_rows(rows: Iterable[JudgmentRow], *, n_resamples: int = 2000,
     k = max((len(a) for a in groups.values()), default=1)
     usage = Usage()
     for row in latest:
-        usage.calls += row.usage.calls
-        usage.input_tokens += row.usage.input_tokens
-        usage.output_tokens += row.usage.output_tokens
-        usage.cost_usd += row.usage.cost_usd
+        usage.add(row.usage)
     paper, dropped = paper_figures(latest)
     return {
         "perspectives": perspectives,

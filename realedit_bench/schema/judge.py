@@ -23,6 +23,13 @@ class Usage(Row):
     output_tokens: int = Field(default=0, description="Completion tokens, from the responses.")
     cost_usd: float = Field(default=0.0, description="Estimated money from the price table in force.")
 
+    def add(self, other: Usage) -> None:
+        """Add ``other``'s calls, tokens and money to this total (in place)."""
+        self.calls += other.calls
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cost_usd += other.cost_usd
+
 
 class JudgmentRow(Row):
     """One judgment: a perspective of one edited sample, asked once (``repeat`` of ``--samples K``)."""
