@@ -37,7 +37,8 @@ def run_cmd(
     samples: str | None = typer.Option(None, "--samples", help="Only these sample ids, comma separated (e.g. 10-local,10-add)."),
     benchmark: str = typer.Option("real-edit", "--benchmark", help="Benchmark name (real-edit, magicbrush)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP, show_default=False),
-    force: bool = typer.Option(False, "--force", help="Redo selected samples even if already finished."),
+    force: bool = typer.Option(False, "--force", help="Redo selected samples even if already finished. If the run directory holds a run with "
+                               "other settings, replace that run: its edits and images are deleted."),
     num_processes: int = typer.Option(
         1, "--num-processes", help="Shard samples over N processes with accelerate (one per GPU)."
     ),
