@@ -9,6 +9,7 @@ both sides multiples of 64. Every setting is a constructor argument and is repor
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from PIL import Image
@@ -62,6 +63,9 @@ class InstructPix2Pix:
         resolved = weights or cls.default_weights
         if not resolved:
             raise ConfigError(f"model {cls.name!r} has no default weights; pass --weights")
+        if Path(resolved).expanduser().exists():
+            # One spelling per folder ('w', './w/', '/abs/w'): the path is part of the run id.
+            resolved = str(Path(resolved).expanduser().resolve())
         self.weights: str = resolved
         self.revision = revision
         # Read once: params() must stay the same for the whole run (the runner compares it on resume).

@@ -30,7 +30,10 @@ PAGE_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline';
 def _env():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+    from leaderboard.redact import redact_printed
+
     return Environment(
+        finalize=redact_printed,  # paths and judge names are shown: no home folder or URL credential
         loader=FileSystemLoader(str(HERE / "templates")),
         autoescape=True,  # every string of the report is untrusted text
         undefined=StrictUndefined,
@@ -113,9 +116,6 @@ def render_agreement_page(
         root=root, level=f"{report.level:.0%}",
     )
     out_path = Path(out_path)
-    # Input file paths and judge names are shown: keep home folders and URL credentials off the page.
-    from leaderboard.redact import redact
-
-    atomic_write_text(out_path, redact(html))
+    atomic_write_text(out_path, html)
     os.chmod(out_path, 0o644)
     return out_path

@@ -24,7 +24,7 @@ _HOMES = re.compile(_START + r"(?:/home/[^/\s'\"]+|/Users/[^/\s'\"]+|/root" + _E
 #: ``scheme://user:pass@host``: the user part goes.
 _USERINFO = re.compile(r"(?<=://)[^/\s@'\"]+@")
 #: ``?api_key=...`` and friends in a URL.
-_QUERY_SECRET = re.compile(r"(?i)([?&](?:api[_-]?key|key|token|access_token|password|secret)=)[^&\s'\"]+")
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:api[_-]?key|key|token|access_token|password|secret)=)[^&\s'\"/]+")
 
 
 @lru_cache(maxsize=8)
@@ -53,3 +53,13 @@ def redact(text: str) -> str:
     text = _HOMES.sub("~", text)
     text = _USERINFO.sub("", text)
     return _QUERY_SECRET.sub(r"\1***", text)
+
+
+def redact_printed(value: object) -> object:
+    """Jinja ``finalize`` hook: every printed string is redacted before it is escaped (so ``&`` in a URL
+    is still ``&`` when the patterns see it); our own markup (script, CSS, charts) is left as it is."""
+    from markupsafe import Markup
+
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return redact(value)
+    return value

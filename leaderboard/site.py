@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from leaderboard.charts import Series, heatmap_chart, histogram_chart, perspective_chart
 from leaderboard.collect import JudgedSet, RunData, find_runs
-from leaderboard.redact import redact
+from leaderboard.redact import redact_printed
 from leaderboard.reference import ReferenceTables, load_reference
 from leaderboard.tables import (
     PARTIAL_NOTE,
@@ -125,20 +125,11 @@ def content_security_policy(js: str) -> str:
     )
 
 
-def _finalize(value: object) -> object:
-    """Every printed string is redacted; our own markup (script, CSS, charts) is left as it is."""
-    from markupsafe import Markup
-
-    if isinstance(value, str) and not isinstance(value, Markup):
-        return redact(value)
-    return value
-
-
 def _env():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(
-        finalize=_finalize,
+        finalize=redact_printed,
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=True,  # every template, whatever its extension
         undefined=StrictUndefined,

@@ -212,8 +212,8 @@ class Runner:
     def check_existing(self) -> None:
         """Refuse to mix runs: an existing run directory must have the same model, settings and seed.
 
-        With ``--force`` and other settings the old run is replaced as a whole when the loop starts (its
-        edits and images removed): keeping the unselected samples' images would leave a run whose
+        With ``--force`` and other settings the old run is replaced as a whole when the loop starts (see
+        ``_discard_old_run``): keeping the unselected samples' images would leave a run whose
         manifest describes settings that made only some of its images.
         """
         if not self.manifest_path.exists():
@@ -233,7 +233,10 @@ class Runner:
         new_params = {k: v for k, v in self.model.params().items() if k != "device"}
         old_params = {k: v for k, v in old.adapter.params.items() if k != "device"}
         new_params = json.loads(json.dumps(new_params, default=str))
-        differ = [k for k in sorted(old_params.keys() | new_params.keys()) if old_params.get(k) != new_params.get(k)]
+        # A setting the old manifest does not record (made by an older realedit, e.g. before weights were
+        # fingerprinted) is not held against it: the run can still be resumed by naming its --run-id.
+        differ = [k for k in sorted(new_params) if k in old_params and old_params[k] != new_params[k]]
+        differ += sorted(k for k in old_params if k not in new_params)
         if old.adapter.name != self.model_name:
             differ.insert(0, "model")
         if old.base_seed != self.base_seed:
@@ -313,12 +316,18 @@ class Runner:
         return RunResult(self.run_dir, len(done), ok, errors, interrupted)
 
     def _discard_old_run(self) -> None:
-        """Remove the replaced run's edits, images and manifest (judgments and metrics of its images stay
-        on disk: they name the image hashes they were made of, so readers can tell they are stale)."""
+        """Set the replaced run aside: its images are deleted (they can be remade); its manifest, edits,
+        judgments and metrics move to ``replaced/<time>/`` (small, and judgments cost money), where no
+        reader looks, so no number of the new run can come from the old images."""
         import shutil
 
-        for path in (self.edits_path, self.manifest_path):
-            path.unlink(missing_ok=True)
+        keep = [self.manifest_path, self.edits_path, self.run_dir / "judgments",
+                self.run_dir / "metrics.jsonl", self.run_dir / "metrics_summary.json"]
+        archive = self.run_dir / "replaced" / self._started.replace(":", "")
+        for path in keep:
+            if path.exists():
+                archive.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(path), str(archive / path.name))
         shutil.rmtree(self.run_dir / "images", ignore_errors=True)
 
     def run_sample_ids(self) -> list[str]:

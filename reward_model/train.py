@@ -576,21 +576,20 @@ def check_output_dir(cfg: TrainConfig) -> tuple[Path | None, dict | None]:
             previous = json.loads((out / SETTINGS_FILE).read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{out / SETTINGS_FILE} is not valid JSON ({exc}); choose a new --output-dir") from exc
+        saved_nothing = find_checkpoint(out, "latest") is None and not (out / PIPELINE_DIR).exists()
+        if saved_nothing and (cfg.resume in (None, "latest")):
+            # An earlier start stopped before its first checkpoint (out of memory, a NaN at step 2): nothing
+            # of it can be lost or mixed, so it starts afresh, with new settings if the user changed them.
+            return None, None
         if cfg.resume is None:
             raise ConfigError(
                 f"{out} already holds a training run ({SETTINGS_FILE}); pass --resume latest to continue it "
                 f"from its newest checkpoint, or choose another --output-dir"
             )
-        if checkpoint is None:
-            if (out / PIPELINE_DIR).exists():
-                raise ConfigError(
-                    f"{out} holds a finished run without checkpoints ({PIPELINE_DIR}/, no {CHECKPOINTS_DIR}/): "
-                    f"there is nothing to resume; choose another --output-dir"
-                )
-            # An earlier start stopped before its first checkpoint: a restart must still be the same run.
-            _check_resume_compatible(
-                {**previous, "pretrained_resolved": previous.get("resolved", {}).get("pretrained_resolved")},
-                cfg, out,
+        if checkpoint is None and (out / PIPELINE_DIR).exists():
+            raise ConfigError(
+                f"{out} holds a finished run without checkpoints ({PIPELINE_DIR}/, no {CHECKPOINTS_DIR}/): "
+                f"there is nothing to resume; choose another --output-dir"
             )
     if checkpoint is not None:
         fallback = None

@@ -139,8 +139,10 @@ def test_agree_end_to_end_json_table_and_page(tmp_path: Path):
     assert headers[-2:] == ["following", "quality"]
     # The page is for publishing: input paths under a home folder are shown from '~'.
     rep.inputs[0].path = "/home/ann/ratings/human.csv"
+    rep.judges[0].judge = "openai-api/http://u:pw@h:8000/v1?x=1&api_key=SECRET/m"
     html = render_agreement_page(rep, tmp_path / "site" / "agreement.html").read_text()
     assert "~/ratings/human.csv" in html and "/home/ann" not in html
+    assert "SECRET" not in html and "pw@" not in html and "/m" in html
 
 
 def test_agree_needs_inputs_and_matching_models(tmp_path: Path):

@@ -236,6 +236,13 @@ def test_two_disagreeing_answers_are_not_resolved_by_guessing() -> None:
     assert parse_robust('{"verdict": "yes", "score": 4, "reason": "a"} {"verdict": "yes", "score": 4}').reason is None
 
 
+
+def test_a_long_reply_with_many_braces_before_the_answer_is_still_read() -> None:
+    prose = "Consider the set {x} here. " * 300  # 300 stray braces, then the answer
+    p = parse_robust(prose + '{"verdict": "no", "score": 2, "reason": "r"}')
+    assert p.ok and p.verdict is False and p.score == 2
+
+
 # 14. Plain-folder matching ------------------------------------------------------------------------
 def test_folder_matching_ignores_case_and_lists_subfolders(setup, server: FakeJudgeServer) -> None:
     bench, edits = setup
@@ -270,3 +277,27 @@ def test_the_authors_parser_line_only_where_it_means_something(setup, server, tm
     server.responder = lambda req: Reply.ok("{'following': 'yes', 'consistent': 'yes', 'clear': 'yes', 'score': 4.0}")
     code, out, _ = judge(setup, "--rubric", str(rub), "--limit", "1")
     assert code == 0 and "the authors' parser would drop 0" in out
+
+
+def test_rows_record_the_sha_of_the_edited_file_they_judged(setup, server, tmp_path: Path) -> None:
+    # The report tells a judgment of a since-redone image by this sha (edits.jsonl records the same hash).
+    import hashlib
+
+    bench, _ = setup
+    run = make_run_dir(tmp_path / "runs" / "r1", bench)
+    code, out, _ = judge(setup, "--perspective", "quality", images=run)
+    assert code == 0, out
+    rows = rows_of(run)
+    assert len(rows) == 7
+    for r in rows:
+        assert r.edited_sha256 == hashlib.sha256((run / "images" / f"{r.sample_id}.png").read_bytes()).hexdigest()
+
+
+def test_the_missing_line_speaks_only_of_the_selection(setup, server) -> None:
+    bench, edits = setup
+    (edits / "1-local.png").unlink()
+    (edits / "2-add.png").unlink()
+    code, out, _ = judge(setup, "--category", "add", "--perspective", "quality")
+    assert code == 0, out
+    text = " ".join(out.split())
+    assert "missing edits (not judged): 2-add" in text and "1-local" not in text

@@ -173,10 +173,10 @@ def _edit(sha: str | None, when: str, status: str = "ok") -> EditRow:
                    seed=1, error=None if status == "ok" else "boom", finished_at=when)
 
 
-def _judgment(shas: list[str], when: str, status: str = "ok") -> JudgmentRow:
+def _judgment(shas: list[str], when: str, status: str = "ok", edited: str | None = None) -> JudgmentRow:
     return JudgmentRow(sample_id="1-local", image_id="1", category="local", model="m", perspective="quality",
                        status=status, verdict=True if status == "ok" else None, score=4.0 if status == "ok" else None,
-                       judge="openai/gpt-4o", rubric="r", image_sha256=shas, finished_at=when)
+                       judge="openai/gpt-4o", rubric="r", image_sha256=shas, edited_sha256=edited, finished_at=when)
 
 
 def test_stale_rule():
@@ -192,8 +192,15 @@ def test_stale_rule():
     # Redone to the same bytes: still current. A judgment made while the edit had failed is stale.
     assert not is_stale(_judgment(["x" * 64], mid), [_edit(a, early), _edit(a, late)])
     assert is_stale(_judgment([], mid, "error"), [_edit(None, early, "error"), _edit(a, late)])
-    # No edit history (a plain folder): taken as it is.
-    assert not is_stale(_judgment(["x" * 64], mid), [])
+    # Judged before every image the run records (its history compacted on a resume): stale.
+    assert is_stale(_judgment(["x" * 64], early), [_edit(a, mid)])
+    # A sample the run no longer holds (run --force replaced it) is stale; no edit history (a plain
+    # folder) means taken as it is.
+    assert is_stale(_judgment(["x" * 64], mid), [])
+    assert not is_stale(_judgment(["x" * 64], mid), None)
+    # Rows that record the judged file's sha are decided by it alone.
+    assert not is_stale(_judgment(["x" * 64], early, edited=a), [_edit(a, mid)])
+    assert is_stale(_judgment(["x" * 64], late, edited=b), [_edit(b, early), _edit(a, mid)])
 
 
 # ------------------------------------------------------------------------------------------ thumbnails
@@ -262,6 +269,8 @@ def test_published_site_shows_no_home_path_or_credentials(tmp_path):
 def test_redact_keeps_other_paths():
     assert redact("/rootfs/x /home/ann/y --w=/root") == "/rootfs/x ~/y --w=~"
     assert redact("https://u:p@h/v1?api_key=abc&x=1") == "https://h/v1?api_key=***&x=1"
+    # A judge name goes on after the URL: the secret ends at '/', the model name stays.
+    assert redact("openai-api/http://h/v1?api_key=X/m") == "openai-api/http://h/v1?api_key=***/m"
     assert redact("/data/shared/real-edit") == "/data/shared/real-edit"
 
 

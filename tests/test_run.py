@@ -268,6 +268,9 @@ def test_force_with_other_settings_replaces_the_whole_run(tiny_pix2pix_dir, real
     common = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), "-M", "resolution=64",
               "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "f"]
     assert invoke(*common, "-M", "steps=2", "--limit", "3").returncode == 0
+    (tmp_path / "f" / "judgments").mkdir()
+    (tmp_path / "f" / "judgments" / "j__r.jsonl").write_text("{}\n")  # results made of the old images
+    (tmp_path / "f" / "metrics_summary.json").write_text("{}")
     refused = invoke(*common, "-M", "steps=3", "--limit", "1")
     assert refused.returncode == 2 and "steps differ" in refused.stderr
     res = invoke(*common, "-M", "steps=3", "--limit", "1", "--force")
@@ -279,6 +282,12 @@ def test_force_with_other_settings_replaces_the_whole_run(tiny_pix2pix_dir, real
     assert sorted(p.name for p in (tmp_path / "f" / "images").iterdir()) == [rows[0].output.split("/")[-1]]
     m = read_model(tmp_path / "f" / "manifest.json", RunManifest)
     assert m.adapter.params["steps"] == 3 and m.counts["ok"] == 1 and len(m.history) == 1
+    # The old run's records are set aside where no reader looks, not deleted (judgments cost money).
+    assert not (tmp_path / "f" / "judgments").exists() and not (tmp_path / "f" / "metrics_summary.json").exists()
+    (archive,) = (tmp_path / "f" / "replaced").iterdir()
+    assert sorted(p.name for p in archive.iterdir()) == ["edits.jsonl", "judgments", "manifest.json",
+                                                         "metrics_summary.json"]
+    assert read_model(archive / "manifest.json", RunManifest).adapter.params["steps"] == 2
 
 
 def test_non_finite_settings_are_refused(real_edit_dir, tmp_path):
@@ -344,3 +353,27 @@ def test_metrics_count_the_samples_an_interrupted_run_never_reached(real_edit_di
     summary = json.loads((tmp_path / "r" / "metrics_summary.json").read_text())
     assert summary["n_missing"] == 4  # 6 selected, 2 made
     assert "4 selected samples not yet run" in " ".join(res.stderr.split())
+
+
+def test_one_weights_folder_is_one_run_however_it_is_spelled(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    weights = tmp_path / "w"
+    shutil.copytree(tiny_pix2pix_dir, weights)
+    common = [*TINY, "--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(tmp_path / "runs")]
+    first = invoke("run", "--model", "instruct-pix2pix", "--weights", str(weights), *common)
+    other = invoke("run", "--model", "instruct-pix2pix", "--weights", f"{tmp_path}/./w/", *common)
+    assert first.returncode == 0 and other.returncode == 0, other.stderr
+    assert first.stdout.strip() == other.stdout.strip()
+    assert "1 of the run done before" in " ".join(other.stderr.split())
+
+
+def test_a_run_from_an_older_realedit_resumes_by_its_run_id(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    common = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
+              "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "old"]
+    assert invoke(*common, "--limit", "1").returncode == 0
+    path = tmp_path / "old" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["adapter"]["params"]["weights_fingerprint"]  # as an older realedit wrote it
+    path.write_text(json.dumps(manifest))
+    res = invoke(*common, "--limit", "2")
+    assert res.returncode == 0, res.stderr
+    assert "1 of the run done before" in " ".join(res.stderr.split())

@@ -124,8 +124,13 @@ def judge_cmd(
         order = {s.sample_id: i for i, s in enumerate(edits.benchmark.samples)}
         candidates.sort(key=lambda s: order[s.sample_id])
         keep = {s.sample_id for s in select(candidates, limit=limit, categories=split_csv(category) or None)}
+        # Missing edits are reported only within the selection (the categories, up to the last selected).
+        cats = set(split_csv(category) or ()) or None
+        last = max((order[sid] for sid in keep), default=-1)
+        in_scope = [m for m in edits.missing if m in order and (cats is None or by_id[m].category in cats)
+                    and (limit is None or order[m] < last)]
         edits = edits._replace(items=[it for it in edits.items if it.sample.sample_id in keep],
-                               unreadable=tuple(u for u in edits.unreadable if u[0] in keep))
+                               unreadable=tuple(u for u in edits.unreadable if u[0] in keep), missing=in_scope)
     gone = {sid for sid, _ in edits.unreadable}
     edits = edits._replace(missing=[m for m in edits.missing if m not in gone])  # listed as unreadable below
     if edits.n_missing:
@@ -207,7 +212,10 @@ def judge_cmd(
     failed = sum(p.n_error for p in summ.perspectives.values()) if summ is not None else 0
     if failed:
         # Calls that failed for good are recorded as status "error"; a rerun asks them again.
-        err.print(f"{failed} judgments failed (status error, not scored); rerun the same command to retry them")
+        remake = (f" ({len(result.unreadable)} edited images could not be read: remake them with 'realedit run' "
+                  f"or fix the files first)") if result.unreadable else ""
+        err.print(f"{failed} judgments failed (status error, not scored); rerun the same command to retry them"
+                  f"{remake}", markup=False)
         raise typer.Exit(1)
 
 

@@ -38,7 +38,7 @@ def run_cmd(
     benchmark: str = typer.Option("real-edit", "--benchmark", help="Benchmark name (real-edit, magicbrush)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP, show_default=False),
     force: bool = typer.Option(False, "--force", help="Redo selected samples even if already finished. If the run directory holds a run with "
-                               "other settings, replace that run: its edits and images are deleted."),
+                               "other settings, replace that run: its images are deleted, its records moved to replaced/."),
     num_processes: int = typer.Option(
         1, "--num-processes", help="Shard samples over N processes with accelerate (one per GPU)."
     ),
@@ -99,7 +99,7 @@ def run_cmd(
         check_out_dir(out, "--out")  # the runs folder; the run directory itself only after the model loads
         if runner.replaces:
             console.print(f"--force: replacing the run in {runner.run_dir} ({', '.join(runner.replaces)} differ); "
-                          "its earlier images are deleted", markup=False)
+                          "its images are deleted; its manifest, edits, judgments and metrics move to replaced/", markup=False)
     t0 = time.perf_counter()
     try:
         if hasattr(editor, "load"):

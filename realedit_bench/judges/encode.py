@@ -128,17 +128,19 @@ class ImageEncoder:
     def _settings_key(self, file_sha: str) -> str:
         return f"{file_sha}:{self.image_format}:{self.jpeg_quality}:{self.max_side}"
 
+    def file_sha256(self, path: Path) -> str:
+        """sha256 of the file's bytes (memoised on the file's identity, so a rewritten file is hashed anew)."""
+        path = Path(path)
+        fkey = _file_id(path)
+        sha = self._file_sha.get(fkey)
+        if not sha:
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            self._file_sha[fkey] = sha
+        return sha
+
     def sha256_and_size(self, image: Path | bytes) -> tuple[str, tuple[int, int]]:
         """sha256 and (width, height) of the image as it will be sent, encoding only when not known."""
-        if isinstance(image, (bytes, bytearray)):
-            file_sha = hashlib.sha256(image).hexdigest()
-        else:
-            path = Path(image)
-            fkey = _file_id(path)
-            file_sha = self._file_sha.get(fkey) or ""
-            if not file_sha:
-                file_sha = hashlib.sha256(path.read_bytes()).hexdigest()
-                self._file_sha[fkey] = file_sha
+        file_sha = hashlib.sha256(image).hexdigest() if isinstance(image, (bytes, bytearray)) else self.file_sha256(image)
         skey = self._settings_key(file_sha)
         known = self._sent.get(skey)
         if known is None and self.store is not None:

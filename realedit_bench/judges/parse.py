@@ -72,8 +72,8 @@ def looks_like_refusal(text: str | None) -> bool:
     return bool(_REFUSAL_RE.search(text.strip()))
 
 
-#: At most this many opening braces are tried per reply (a reply is a few hundred tokens; this caps a
-#: pathological one).
+#: At most this many opening braces are tried per reply, the last ones (the answer comes last; this caps
+#: a pathological reply).
 _MAX_STARTS = 200
 
 
@@ -110,7 +110,7 @@ def _objects(text: str) -> list[dict[str, Any]]:
     """
     decoder = json.JSONDecoder()
     out: list[dict[str, Any]] = []
-    starts = [i for i, ch in enumerate(text) if ch == "{"][:_MAX_STARTS]
+    starts = [i for i, ch in enumerate(text) if ch == "{"][-_MAX_STARTS:]
     for i in starts:
         obj: Any = None
         try:

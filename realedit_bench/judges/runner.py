@@ -229,6 +229,7 @@ class EditJudging:
         self.engine = JudgeEngine(backend, rubric, config=options.engine, cache=cache, prices=prices)
         self.paths = judge_paths(edits.root, options.judge, rubric.id, options.engine.parse_mode)
         self.samples = {it.sample.sample_id: it.sample for it in edits.items}
+        self.edited_paths = {it.sample.sample_id: it.edited for it in edits.items}
         by_id = {s.sample_id: s for s in edits.benchmark.samples}
         for sid, _ in edits.unreadable:
             self.samples.setdefault(sid, by_id[sid])
@@ -246,9 +247,17 @@ class EditJudging:
             score=out.score, reason=out.reason, raw=out.raw, paper_parse=out.paper_parse,
             judge=self.options.judge, model_snapshot=out.model_snapshot,
             system_fingerprint=out.system_fingerprint, rubric=self.rubric.id, params=out.params,
-            image_sha256=out.image_sha256, cache_key=out.cache_key, cached=out.cached,
+            image_sha256=out.image_sha256, edited_sha256=self._edited_sha(s.sample_id),
+            cache_key=out.cache_key, cached=out.cached,
             attempts=out.attempts, usage=out.usage, finished_at=out.finished_at,
         )
+
+    def _edited_sha(self, sample_id: str) -> str | None:
+        path = self.edited_paths.get(sample_id)
+        try:
+            return self.engine.encoder.file_sha256(path) if path is not None else None
+        except OSError:
+            return None
 
     def plan_all(self) -> list[Planned]:
         """Every (item, perspective, repeat) of this run, planned; unreadable ones go to :attr:`unplanned`."""

@@ -57,6 +57,11 @@ class JudgmentRow(Row):
     rubric: str = Field(description="Rubric name and version, e.g. 'realedit-v1'.")
     params: dict[str, Any] = Field(default_factory=dict, description="Generation parameters sent.")
     image_sha256: list[str] = Field(default_factory=list, description="sha256 of each image as sent, in order.")
+    edited_sha256: str | None = Field(
+        default=None,
+        description="sha256 of the edited image file judged (as edits.jsonl records it), so readers can tell a "
+        "judgment of an image that has since been redone; None in rows written by earlier versions.",
+    )
     cache_key: str | None = Field(default=None, description="Content-addressed cache key of the request.")
     cached: bool = Field(default=False, description="True when the answer came from the cache.")
     attempts: int = Field(default=1, description="Calls made for this row (retries and re-asks).")
