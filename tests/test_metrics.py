@@ -173,8 +173,16 @@ def test_clip_t_and_directional_clip_by_hand(encoders) -> None:
     img = clip.encode_images([src, out])
     txt = clip.encode_texts(["a red ball", "a field", "a field with a red ball"])
     assert ct(item, store) == pytest.approx(torch.cosine_similarity(img[1], txt[0], dim=0).item(), abs=1e-5)
+    # InstructPix2Pix's definition: normalise every embedding, then subtract.
+    img, txt = torch.nn.functional.normalize(img, dim=-1), torch.nn.functional.normalize(txt, dim=-1)
     expected_dir = torch.cosine_similarity(img[1] - img[0], txt[2] - txt[1], dim=0).item()
+    raw_dir = torch.cosine_similarity(
+        clip.encode_images([out])[0] - clip.encode_images([src])[0], txt[2] - txt[1], dim=0).item()
     assert cd(item, store) == pytest.approx(expected_dir, abs=1e-5)
+    assert abs(expected_dir - raw_dir) > 1e-4  # the tiny model's norms differ: the order matters here
+    # An unchanged image has no direction: 0, as torch's cosine_similarity gives for a zero vector.
+    same = Item("t", src, "src", src, "src", src, "src", extra)
+    assert cd(same, store) == 0.0
     assert not ct.applies(item._replace(extra={}))
 
 

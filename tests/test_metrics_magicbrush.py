@@ -162,9 +162,18 @@ def test_metrics_from_a_run_directory(upstream: Path, encoders: dict, tmp_path: 
     assert set(rows) == {"139-turn1", "139-turn2", "139-turn3"}
     assert res.summary.model == "identity" and res.summary.n_missing == 1
     assert rows["139-turn1"].values["clip_i"] < 0.9999  # the source photo is not the target
-    # An unchanged image has no direction (zero image difference): the value is left out, never NaN.
-    assert "clip_dir" not in rows["139-turn1"].values and rows["139-turn1"].metrics == ["clip_i", "clip_dir"]
-    assert res.summary.counts == {"clip_i": 3, "clip_dir": 0} and "clip_dir" not in res.summary.means
+    # An unchanged image has no direction (zero image difference): 0, as InstructPix2Pix's code gives.
+    assert rows["139-turn1"].values["clip_dir"] == 0.0 and rows["139-turn1"].metrics == ["clip_i", "clip_dir"]
+    assert res.summary.counts == {"clip_i": 3, "clip_dir": 3} and res.summary.means["clip_dir"] == 0.0
+    # A value stored by the earlier (unnormalised) formula is measured again, not reused.
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    old = [json.loads(x) for x in lines]
+    for row in old:
+        row["values"]["clip_dir"] = 0.5
+        row["metric_models"]["clip_dir"].pop("definition")
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in old))
+    again = compute_metrics(edits, choose_metrics(["clip_i", "clip_dir"], edits.benchmark), encoders, n_resamples=100)
+    assert again.summary.means["clip_dir"] == 0.0 and again.summary.means["clip_i"] == res.summary.means["clip_i"]
 
 
 @pytest.mark.gpu

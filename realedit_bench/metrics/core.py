@@ -20,6 +20,7 @@ source photo (keyed on the image file's sha256, never on its path).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 
@@ -97,6 +98,13 @@ def cosine(a: Any, b: Any) -> float:
     return float(np.dot(x, y) / den)
 
 
+def _unit(v: Any) -> np.ndarray:
+    """``v`` as a float64 vector of length 1 (a zero vector stays zero)."""
+    x = np.asarray(v, dtype=np.float64).ravel()
+    n = float(np.linalg.norm(x))
+    return x / n if n > 0 else x
+
+
 def to_unit_tensor(image: Image.Image) -> np.ndarray:
     """RGB image as a float32 (H, W, 3) array in [0, 1] (what ``ToTensor`` gives, channel-last)."""
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
@@ -124,6 +132,8 @@ class Metric:
     uses_reference: ClassVar[bool] = True
     #: Higher is better (False for distances).
     higher_is_better: ClassVar[bool] = True
+    #: Bumped when the formula changes, so stored values of the old formula are measured again.
+    definition: ClassVar[int] = 1
 
     def applies(self, item: Item) -> bool:
         """Whether the item has what this metric needs."""
@@ -222,16 +232,22 @@ class ClipDirectional(Metric):
     encoder = "clip"
     captions = ("input_caption", "output_caption")
     uses_reference = False
+    definition = 2  # 1 subtracted unnormalised embeddings (not InstructPix2Pix's formula)
 
     def images(self, item: Item) -> list[tuple[str, Image.Image]]:
         """The edited image and the unedited source."""
         return [(item.edited_key, item.edited), (item.source_key, item.source)]
 
     def __call__(self, item: Item, store: FeatureStore) -> float:
-        """Cosine of ``E(edited) - E(source)`` and ``E(output caption) - E(input caption)``."""
-        d_img = store.image("clip", item.edited_key) - store.image("clip", item.source_key)
-        d_txt = store.text(item.extra["output_caption"]) - store.text(item.extra["input_caption"])
-        return cosine(d_img, d_txt)
+        """Cosine of ``e(edited) - e(source)`` and ``e(output caption) - e(input caption)``, where ``e`` is
+        the L2-normalised CLIP embedding, as InstructPix2Pix's ``metrics/clip_similarity.py`` defines it.
+
+        An unchanged image has no direction: 0, as ``F.cosine_similarity`` (with its eps) gives there.
+        """
+        d_img = _unit(store.image("clip", item.edited_key)) - _unit(store.image("clip", item.source_key))
+        d_txt = _unit(store.text(item.extra["output_caption"])) - _unit(store.text(item.extra["input_caption"]))
+        value = cosine(d_img, d_txt)
+        return 0.0 if math.isnan(value) else value
 
 
 def label_for(metric: Metric, reference: str) -> str:

@@ -217,7 +217,10 @@ def compute_metrics(
     def still_valid(row: MetricRow | None, m: Metric) -> bool:
         if row is None or m.name not in row.metrics:
             return False
-        return m.encoder is None or _fingerprint(_model_of(row, m.name, m.encoder)) == _fingerprint(refs[m.encoder])
+        model = _model_of(row, m.name, m.encoder)
+        if (model or {}).get("definition", 1) != m.definition:
+            return False
+        return m.encoder is None or _fingerprint(model) == _fingerprint(refs[m.encoder])
 
     # Per sample, only the asked metrics not already measured on this very image, reference and model.
     todo: list[tuple[EditedItem, MetricRow | None, list[Metric]]] = []
@@ -317,8 +320,9 @@ def _merged_row(
                 if model:
                     models[n] = model
         for m in need:
-            if m.encoder:
-                models[m.name] = refs[m.encoder]
+            if m.encoder or m.definition > 1:
+                models[m.name] = {**(refs[m.encoder] if m.encoder else {}),
+                                  **({"definition": m.definition} if m.definition > 1 else {})}
             if not m.applies(ld.item):
                 continue
             v = m(ld.item, store)
