@@ -377,3 +377,15 @@ def test_a_run_from_an_older_realedit_resumes_by_its_run_id(tiny_pix2pix_dir, re
     res = invoke(*common, "--limit", "2")
     assert res.returncode == 0, res.stderr
     assert "1 of the run done before" in " ".join(res.stderr.split())
+
+
+def test_metrics_exit_1_and_name_the_images_they_could_not_measure(real_edit_dir, tmp_path):
+    assert invoke("run", "--model", "identity", "--limit", "3", "--data-dir", str(real_edit_dir),
+                  "--out", str(tmp_path), "--run-id", "r").returncode == 0
+    rows = read_rows(tmp_path / "r" / "edits.jsonl", EditRow)
+    (tmp_path / "r" / rows[1].output).write_bytes(b"junk")
+    res = invoke("metrics", "--images", str(tmp_path / "r"), "-m", "l1", "--model", "my[/b]model")
+    assert res.returncode == 1, res.stderr
+    text = " ".join(res.stderr.split())
+    assert f"{rows[1].sample_id}:" in text and "1 samples could not be measured" in text
+    assert "my[/b]model on real-edit" in " ".join(res.stdout.split())  # the title is text, not markup

@@ -57,6 +57,7 @@ def metrics_cmd(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
+    from rich.text import Text
 
     from realedit_bench.inputs import resolve_edits
     from realedit_bench.metrics.encoders import describe_refs, resolve_device
@@ -99,7 +100,7 @@ def metrics_cmd(
             command=command_line(), on_progress=lambda n: progress.advance(task, n),
         )
     s = result.summary
-    table = Table(title=f"{s.model} on {s.benchmark} (reference: {s.reference})")
+    table = Table(title=Text(f"{s.model} on {s.benchmark} (reference: {s.reference})"))  # user text, not markup
     for col in ("metric", "mean", "95% CI", "n"):
         table.add_column(col)
     # Every metric measured so far, not only this command's: results merge per metric.
@@ -113,11 +114,28 @@ def metrics_cmd(
     Console().print(table)
     for name, why in s.excluded.items():
         console.print(f"[yellow]{name} left out of the summary:[/] {escape(why)}")
+    n_ok = s.n - s.n_error
+    for name in s.labels:
+        if 0 < n_ok and s.counts.get(name, 0) < n_ok and name not in s.excluded:
+            console.print(f"{s.labels[name]}: a value for {s.counts.get(name, 0)} of {n_ok} samples (it does not "
+                          f"apply to the others, e.g. no caption)", markup=False)
     console.print(
         f"{result.measured} samples measured, {result.skipped} reused, {s.n_error} errors; "
         f"wrote {result.rows_path} and {result.summary_path}",
         markup=False,
     )
+    if s.n_error:
+        from realedit_bench.jsonio import read_rows
+        from realedit_bench.schema.metrics import MetricRow
+
+        failed = [r for r in {r.sample_id: r for r in read_rows(result.rows_path, MetricRow)}.values()
+                  if r.status == "error"]
+        for r in failed[:20]:
+            console.print(f"  {r.sample_id}: {r.error}", markup=False, soft_wrap=True)
+        more = f" (first 20 of {len(failed)} listed)" if len(failed) > 20 else ""
+        console.print(f"{s.n_error} samples could not be measured{more}; fix or remake their images and rerun",
+                      markup=False)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
