@@ -301,3 +301,13 @@ def test_the_missing_line_speaks_only_of_the_selection(setup, server) -> None:
     assert code == 0, out
     text = " ".join(out.split())
     assert "missing edits (not judged): 2-add" in text and "1-local" not in text
+
+
+def test_check_validates_the_judge_without_images(setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = invoke("judge", "--check", "--judge", GPT)
+    assert code == 0 and "in order" in " ".join(out.split())
+    monkeypatch.delenv("OPENAI_API_KEY")
+    code, out, exc = invoke("judge", "--check", "--judge", GPT)
+    assert code == 2 and "OPENAI_API_KEY" in out + str(exc)
+    code, out, _ = invoke("judge", "--check", "--judge", "nosuch/x")
+    assert code == 2

@@ -21,8 +21,8 @@ def split_csv(values: list[str] | None) -> list[str]:
 
 
 def judge_cmd(
-    images: Path = typer.Option(
-        ..., "--images",
+    images: Path | None = typer.Option(
+        None, "--images", show_default=False,
         help="A run directory of 'realedit run', or a folder of edited images named <sample_id>.<png|jpg|jpeg|webp> "
         "(e.g. 10-local.png; case is ignored; subfolders are not read). Results go to <it>/judgments/.",
     ),
@@ -73,6 +73,10 @@ def judge_cmd(
     model: str | None = typer.Option(None, "--model", show_default=False, help="Name of the editing model judged."),
     limit: int | None = typer.Option(None, "--limit", min=0, show_default=False, help="Judge only the first N edits."),
     category: list[str] = typer.Option(None, "--category", show_default=False, help="Only these edit types."),
+    check: bool = typer.Option(
+        False, "--check", help="Only check the judge name, its API key, the rubric and prices, then exit (no "
+        "--images needed): worth doing before a long run, as 'make eval JUDGE=...' does."
+    ),
 ) -> None:
     """Judge edited images from three perspectives (following, preserving, quality): verdict, 0-5 score, reason.
 
@@ -115,6 +119,11 @@ def judge_cmd(
         raise ConfigError(f"--batch is not available for {backend.provider}/ judges (OpenAI and Anthropic only)")
     if max_cost is not None and price_table.lookup(judge) is None:
         raise ConfigError(f"--max-cost needs a price for {judge}: add it to a --prices file")
+    if check:
+        err.print(f"judge {judge}: name, key, rubric {rub.id} and prices are in order", markup=False, soft_wrap=True)
+        return
+    if images is None:
+        raise ConfigError("--images is required: a run directory or a folder of edited images")
 
     edits = resolve_edits(images, data_dir=data_dir, benchmark=benchmark, model=model)
     if limit is not None or category:
