@@ -1,5 +1,5 @@
 """Build the static site: ``index.html`` (leaderboards, per-category view, charts, reference, provenance),
-``gallery/`` (one page per source photo) and ``thumbs/`` (cached thumbnails).
+``gallery/`` (one page per source photo of each benchmark) and ``thumbs/`` (cached thumbnails).
 
 Safety: every string read from a run is untrusted. Templates autoescape everything; the only values marked
 safe are our own CSS, our own script and the SVG that matplotlib wrote (it escapes the text it draws). A
@@ -22,6 +22,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from leaderboard.charts import Series, heatmap_chart, histogram_chart, perspective_chart
 from leaderboard.collect import JudgedSet, RunData, find_runs
@@ -48,7 +49,8 @@ from leaderboard.tables import (
 )
 from leaderboard.thumbs import Thumb, ThumbCache
 from realedit_bench import __version__
-from realedit_bench.errors import ConfigError, DataError
+from realedit_bench.dataset import Sample
+from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.jsonio import atomic_write_text
 from realedit_bench.schema.base import CATEGORIES, PERSPECTIVES
 from realedit_bench.settings import DATA_DIR_ENV
@@ -234,33 +236,119 @@ class _Item:
     category: str
     instruction: str | None
     cards: list[_Card] = field(default_factory=list)
+    #: This item's own source image: a MagicBrush turn K > 1 starts from the ground-truth output of turn K-1.
+    source: Path | None = None
+    thumb: Thumb | None = None
+    #: Ground truth the edit is compared with (benchmarks with targets, e.g. MagicBrush).
+    target: Path | None = None
+    target_thumb: Thumb | None = None
+    #: The benchmark compares this item with a ground truth (shown beside the input).
+    has_target: bool = False
+
+
+class BenchWords(NamedTuple):
+    """How the gallery names a benchmark and its parts."""
+
+    display: str
+    #: What one gallery page shows: a Real-Edit photo, a MagicBrush session.
+    page: str
+    #: What one section of a page shows: an instruction, a turn.
+    item: str
+
+
+_BENCH_WORDS: dict[str, BenchWords] = {
+    "real-edit": BenchWords("Real-Edit", "Photo", "instruction"),
+    "magicbrush": BenchWords("MagicBrush", "Session", "turn"),
+}
+REAL_EDIT = "real-edit"
+
+
+def bench_words(benchmark: str) -> BenchWords:
+    """Display words for ``benchmark``; a third-party benchmark shows its registry name."""
+    return _BENCH_WORDS.get(benchmark, BenchWords(benchmark, "Image", "instruction"))
 
 
 @dataclass
 class _Photo:
     image_id: str
+    benchmark: str = REAL_EDIT
     slug: str = ""
     source: Path | None = None
     thumb: Thumb | None = None
     items: dict[str, _Item] = field(default_factory=dict)
 
     @property
+    def noun(self) -> str:
+        """What one page of this benchmark shows: a Real-Edit photo, a MagicBrush session."""
+        return bench_words(self.benchmark).page
+
+    @property
+    def bench_label(self) -> str:
+        return bench_words(self.benchmark).display
+
+    @property
+    def item_word(self) -> str:
+        return bench_words(self.benchmark).item
+
+    @property
+    def title(self) -> str:
+        return f"{self.noun} {self.image_id}"
+
+    @property
     def ordered_items(self) -> list[_Item]:
-        """Real-Edit's edit types in benchmark order, then any other benchmark's types by name."""
+        """Real-Edit's edit types in benchmark order, then any other benchmark's types (turn2 before turn10)."""
+        from realedit_bench.stats.agreement_report import natural_key
+
         rank: dict[str, int] = {c: i for i, c in enumerate(CATEGORIES)}
-        return [self.items[c] for c in sorted(self.items, key=lambda c: (rank.get(c, len(rank)), c))]
+        return [self.items[c] for c in sorted(self.items, key=lambda c: (rank.get(c, len(rank)), natural_key(c)))]
 
 
-def _source_dir(run: RunData, data_dir: Path | None) -> Path | None:
-    from realedit_bench.dataset import find_layout
+class _BenchIndex(NamedTuple):
+    """A benchmark's samples by id, or why they could not be read."""
 
-    base = data_dir or (Path(run.manifest.benchmark.data_dir) if run.manifest else None)
-    if base is None:
-        return None
-    try:
-        return find_layout(base)[1]
-    except DataError:
-        return None
+    samples: dict[str, Sample]
+    error: str | None
+
+
+class _Benchmarks:
+    """Loads each benchmark's samples once per (benchmark, data folder), through the benchmark's own loader."""
+
+    def __init__(self, data_dir: Path | None) -> None:
+        self.data_dir = data_dir
+        self._cache: dict[tuple[str, Path], _BenchIndex] = {}
+
+    def _load(self, name: str, folder: Path) -> _BenchIndex:
+        key = (name, folder)
+        if key not in self._cache:
+            from realedit_bench.registries import BENCHMARKS
+
+            try:
+                bench = BENCHMARKS.get(name)().load(folder)
+                self._cache[key] = _BenchIndex({s.sample_id: s for s in bench.samples}, None)
+            except RealEditError as exc:  # unknown benchmark, data missing or malformed
+                self._cache[key] = _BenchIndex({}, str(exc))
+        return self._cache[key]
+
+    def index(self, name: str, recorded: str | None) -> _BenchIndex:
+        """Samples of benchmark ``name``: from --data-dir (Real-Edit), the folder the run recorded, the default.
+
+        ``--data-dir`` is the Real-Edit folder, so for Real-Edit it comes first (the recorded folder may have
+        moved); for another benchmark it is only a last try. The first folder that loads wins; otherwise the
+        first folder's error says what is missing, in the benchmark's own words.
+        """
+        from realedit_bench.settings import default_data_dir
+
+        given = [Path(self.data_dir).expanduser()] if self.data_dir is not None else []
+        rec = [Path(recorded)] if recorded else []
+        tries = [*given, *rec, default_data_dir(name)] if name == REAL_EDIT else [*rec, default_data_dir(name), *given]
+        first: _BenchIndex | None = None
+        for folder in dict.fromkeys(tries):
+            got = self._load(name, folder)
+            if got.error is None:
+                return got
+            first = first or got
+        assert first is not None  # tries always holds the default folder
+        return first
 
 
 def _plain_folder_images(root: Path) -> dict[str, Path]:
@@ -272,16 +360,22 @@ def _plain_folder_images(root: Path) -> dict[str, Path]:
     }
 
 
-def _benchmark_index(data_dir: Path | None) -> tuple[dict[str, tuple[str, Path]], Path | None]:
-    """sample id -> (instruction, source photo) from the Real-Edit data, when it can be read."""
-    from realedit_bench.dataset import RealEdit
-    from realedit_bench.settings import resolve_data_dir
+def _run_benchmark(run: RunData) -> str:
+    """The benchmark a run was made on: its manifest's, a plain folder's metrics summary's, else Real-Edit."""
+    if run.manifest is not None:
+        return run.manifest.benchmark.name
+    if run.metrics is not None and run.metrics.benchmark:
+        return run.metrics.benchmark
+    return REAL_EDIT
 
-    try:
-        bench = RealEdit().load(resolve_data_dir(data_dir))
-    except DataError:
-        return {}, None
-    return {s.sample_id: (s.instruction, s.image) for s in bench.samples}, bench.data_dir
+
+def _no_source_warning(benchmark: str, labels: list[str], error: str | None) -> str:
+    """One console line: which runs' source images are missing, the loader's reason, what to do."""
+    what = "source photos" if benchmark == REAL_EDIT else f"{bench_words(benchmark).display} source images"
+    why = f" ({error})" if error else ""
+    hint = (f"; give the Real-Edit data folder with --data-dir DIR or ${DATA_DIR_ENV}" if benchmark == REAL_EDIT
+            else "")
+    return f"{what} not found for {', '.join(labels)}{why}: the gallery shows edits without originals{hint}"
 
 
 def _judgment_view(js: JudgedSet) -> dict[str, list[dict]]:
@@ -302,64 +396,98 @@ def _judgment_view(js: JudgedSet) -> dict[str, list[dict]]:
     return out
 
 
+class _Entry(NamedTuple):
+    """One sample of one run, as the gallery shows it."""
+
+    sample_id: str
+    image_id: str
+    category: str
+    instruction: str | None
+    output: Path | None
+    sha256: str | None
+    error: str | None
+    sample: Sample | None
+
+
 def _collect_gallery(
-    runs: Sequence[RunData], thumbs: ThumbCache, data_dir: Path | None, no_source: list[str] | None = None
+    runs: Sequence[RunData], thumbs: ThumbCache, data_dir: Path | None,
+    no_source: dict[str, dict[str, str | None]] | None = None,
 ) -> list[_Photo]:
-    """The gallery's photos; ``no_source`` collects the labels of runs whose source photos were not found."""
-    photos: dict[str, _Photo] = {}
-    bench_index: dict[str, tuple[str, Path]] | None = None
+    """The gallery's pages, one per (benchmark, source image id): benchmarks reuse ids (MagicBrush session 2
+    is not Real-Edit photo 2). ``no_source`` collects, per benchmark, the labels of runs whose source images
+    were not found and the loader's reason."""
+    photos: dict[tuple[str, str], _Photo] = {}
+    benches = _Benchmarks(data_dir)
     for run in runs:
+        bench_name = _run_benchmark(run)
         judged: dict[str, list[dict]] = {}
         for js in run.judged:
             for sid, items in _judgment_view(js).items():
                 judged.setdefault(sid, []).extend(items)
-        entries: list[tuple[str, str, str, str | None, Path | None, str | None, str | None, Path | None]] = []
+        recorded = run.manifest.benchmark.data_dir if run.manifest is not None else None
+        index = benches.index(bench_name, recorded)
+        if index.error is not None and no_source is not None and (run.edits or run.manifest is None):
+            no_source.setdefault(bench_name, {}).setdefault(run.label, index.error)
+        entries: list[_Entry] = []
         if run.manifest is not None:
-            src_dir = _source_dir(run, data_dir)
-            if src_dir is None and no_source is not None and run.edits:
-                no_source.append(run.label)
             for e in run.edits:
                 out_path = _inside(run.root, e.output) if e.status == "ok" else None
-                src = _inside(src_dir, e.source) if src_dir is not None else None
-                entries.append((e.sample_id, e.image_id, e.category, e.instruction, out_path,
-                                e.output_sha256, e.error, src))
+                entries.append(_Entry(e.sample_id, e.image_id, e.category, e.instruction, out_path,
+                                      e.output_sha256, e.error, index.samples.get(e.sample_id)))
         else:
-            if bench_index is None:
-                bench_index, _ = _benchmark_index(data_dir)
-            if not bench_index and no_source is not None:
-                no_source.append(run.label)
             files = _plain_folder_images(run.root)
             seen: dict[str, tuple[str, str]] = {}
             for js in run.judged:
                 for r in js.rows:
                     seen.setdefault(r.sample_id, (r.image_id, r.category))
             for sid in files:
-                if sid not in seen and sid in bench_index:
-                    image_id, _, category = sid.rpartition("-")
-                    seen[sid] = (image_id, category)
+                if sid not in seen and sid in index.samples:
+                    seen[sid] = (index.samples[sid].image_id, index.samples[sid].category)
             for sid, (image_id, category) in sorted(seen.items()):
-                instr, src = bench_index.get(sid, (None, None))
-                entries.append((sid, image_id, category, instr, files.get(sid), None,
-                                None if sid in files else "no edited image in the folder", src))
-        for sid, image_id, category, instruction, out_path, sha, error, src in entries:
-            photo = photos.setdefault(image_id, _Photo(image_id))
-            if photo.source is None and src is not None and src.is_file():
-                photo.source = src
-            item = photo.items.setdefault(category, _Item(category, instruction))
+                sample = index.samples.get(sid)
+                entries.append(_Entry(sid, image_id, category, sample.instruction if sample else None, files.get(sid),
+                                      None, None if sid in files else "no edited image in the folder", sample))
+        for en in entries:
+            photo = photos.setdefault((bench_name, en.image_id), _Photo(en.image_id, bench_name))
+            item = photo.items.setdefault(en.category, _Item(en.category, en.instruction))
             if item.instruction is None:
-                item.instruction = instruction
-            thumb = thumbs.get(out_path, sha) if out_path is not None else None
+                item.instruction = en.instruction
+            if en.sample is not None:
+                if item.source is None and en.sample.image.is_file():
+                    item.source = en.sample.image
+                if en.sample.target is not None:
+                    item.has_target = True
+                    if item.target is None and en.sample.target.is_file():
+                        item.target = en.sample.target
+            error = en.error
+            thumb = thumbs.get(en.output, en.sha256) if en.output is not None else None
             if thumb is None and error is None:
                 error = "edited image missing or unreadable"
-            item.cards.append(_Card(run.label, run.model, thumb, error, judged.get(sid, [])))
+            item.cards.append(_Card(run.label, run.model, thumb, error, judged.get(en.sample_id, [])))
     from realedit_bench.stats.agreement_report import natural_key
 
-    ordered = sorted(photos.values(), key=lambda p: natural_key(p.image_id))  # photo 2 before photo 10
+    # Real-Edit first (its pages keep their plain slugs, so existing links hold), then other benchmarks by
+    # name; photo 2 before photo 10.
+    ordered = sorted(photos.values(),
+                     key=lambda p: (p.benchmark != REAL_EDIT, p.benchmark, natural_key(p.image_id)))
     taken: set[str] = set()
+    by_path: dict[Path, Thumb | None] = {}  # a Real-Edit photo serves seven items: hash it once
+
+    def thumb_of(path: Path | None) -> Thumb | None:
+        if path is None:
+            return None
+        if path not in by_path:
+            by_path[path] = thumbs.get(path)
+        return by_path[path]
+
     for p in ordered:
-        p.slug = _slug(p.image_id, taken)
-        if p.source is not None:
-            p.thumb = thumbs.get(p.source)
+        p.slug = _slug(p.image_id if p.benchmark == REAL_EDIT else f"{p.benchmark}-{p.image_id}", taken)
+        for item in p.ordered_items:
+            item.thumb = thumb_of(item.source)
+            item.target_thumb = thumb_of(item.target)
+            if p.source is None and item.source is not None:
+                # The index shows the first item's source: Real-Edit's photo, MagicBrush's session input.
+                p.source, p.thumb = item.source, item.thumb
     return ordered
 
 
@@ -418,7 +546,9 @@ def build_site(
         reference: show the paper's published rows beside measured ones.
         rank_by: ``overall`` or a perspective: what each table's ranking sorts by.
         formats: any of html, md, csv, json.
-        data_dir: Real-Edit data folder for source photos (default: what each manifest recorded).
+        data_dir: Real-Edit data folder for source photos (default: what each manifest recorded, then
+            ``$REALEDIT_DATA_DIR`` or the cache). Other benchmarks' runs read the folder they recorded, then
+            their default folder, through their own loader.
         agreement: extra ``agreement.json`` files to render as pages.
         runs_must_exist: raise when ``runs_dir`` is absent (the user named it).
         gallery: write the gallery pages and thumbnails.
@@ -483,29 +613,36 @@ def build_site(
     photos: list[_Photo] = []
     if gallery and runs:
         thumbs = ThumbCache(out / "thumbs")
-        no_source: list[str] = []
+        no_source: dict[str, dict[str, str | None]] = {}
         photos = _collect_gallery(runs, thumbs, data_dir, no_source)
-        if no_source:
-            result.warnings.append(
-                f"source photos not found for {', '.join(no_source)}: the gallery shows edits without originals; "
-                f"give the Real-Edit data folder with --data-dir DIR or ${DATA_DIR_ENV}"
-            )
-        models = sorted({r.model for r in runs})
+        for bench_name, labels in sorted(no_source.items()):
+            # One line per benchmark and reason: the loader's own message says what is missing and how to get it.
+            by_reason: dict[str | None, list[str]] = {}
+            for label, why in labels.items():
+                by_reason.setdefault(why, []).append(label)
+            for why, names in by_reason.items():
+                result.warnings.append(_no_source_warning(bench_name, names, why))
         gdir = out / "gallery"
         written = set()
         page = env.get_template("gallery_photo.html.j2")
-        categories = sorted({c for p in photos for c in p.items},
-                            key=lambda c: (CATEGORIES.index(c) if c in CATEGORIES else len(CATEGORIES), c))
         for i, photo in enumerate(photos):
             prev_p = photos[i - 1] if i > 0 else None
             next_p = photos[i + 1] if i + 1 < len(photos) else None
+            # The filters offer what this page holds: a MagicBrush page has turns, not Real-Edit's edit types.
+            items = photo.ordered_items
+            models = sorted({c.model for it in items for c in it.cards})
             html = page.render(**common, root="../", photo=photo, prev=prev_p, next=next_p, models=models,
-                               categories=categories, title=f"Photo {photo.image_id}")
+                               categories=[it.category for it in items], title=photo.title)
             _write(gdir / f"{photo.slug}.html", html)
             written.add(f"{photo.slug}.html")
+        groups: dict[str, list[_Photo]] = {}
+        for photo in photos:
+            groups.setdefault(photo.benchmark, []).append(photo)
         _write(
             gdir / "index.html",
-            env.get_template("gallery_index.html.j2").render(**common, root="../", photos=photos, title="Gallery"),
+            env.get_template("gallery_index.html.j2").render(
+                **common, root="../", groups=[(bench_words(b).display, ps) for b, ps in groups.items()], title="Gallery"
+            ),
         )
         written.add("index.html")
         # Pages of photos no longer present would be stale: remove only our own .html files.

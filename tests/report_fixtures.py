@@ -231,3 +231,36 @@ def make_run(
         )
         atomic_write_json(root / "metrics_summary.json", ms)
     return root
+
+
+def make_magicbrush_run(runs: Path, model: str, data_dir: Path, seed: int, *, run_id: str | None = None) -> Path:
+    """A run directory of ``realedit run --benchmark magicbrush``: every turn of the MagicBrush data in
+    ``data_dir`` (written by ``MagicBrush().fetch``), each edited into a flat image of its own colour."""
+    from realedit_bench.magicbrush import MagicBrush
+
+    bench = MagicBrush().load(data_dir)
+    rng = random.Random(seed)
+    run_id = run_id or f"{model}-magicbrush-{seed:04d}"
+    root = Path(runs) / run_id
+    edits: list[EditRow] = []
+    with _Lines(root / "edits.jsonl") as out:
+        for s in bench.samples:
+            rel = f"images/{s.sample_id}.png"
+            _tiny_image(root / rel, rng, 32, "PNG")
+            row = EditRow(
+                sample_id=s.sample_id, image_id=s.image_id, category=s.category, instruction=s.instruction,
+                source=s.image.name, status="ok", output=rel, seed=seed * 1000 + len(edits), seconds=0.1,
+                size=(32, 32), finished_at=WHEN,
+            )
+            edits.append(row)
+            out.append(row)
+    manifest = RunManifest(
+        run_id=run_id, realedit_version="0.1.0", git_sha="abc123",
+        command=["realedit", "run", "--model", model, "--benchmark", "magicbrush"], created_at=WHEN, updated_at=WHEN,
+        benchmark=BenchmarkRef(name="magicbrush", data_dir=str(data_dir), instructions_sha256=bench.content_sha256,
+                               n_samples_total=len(bench.samples), n_samples_selected=len(bench.samples)),
+        adapter=AdapterRef(name=model, family="synthetic", params={}),
+        base_seed=seed, device="cpu", dtype="float32", status="complete", counts={"ok": len(edits), "error": 0},
+    )
+    atomic_write_json(root / "manifest.json", manifest)
+    return root
