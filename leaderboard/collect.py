@@ -35,6 +35,8 @@ from realedit_bench.schema import (
 )
 
 SUMMARY_SUFFIX = ".summary.json"
+#: The benchmark of a plain folder that names none.
+REAL_EDIT = "real-edit"
 
 
 class SampleScores(NamedTuple):
@@ -179,6 +181,15 @@ class RunData:
 
     def __post_init__(self) -> None:
         self.label = self.label or self.run_id
+
+    @property
+    def benchmark(self) -> str:
+        """The benchmark the run was made on: its manifest's, a plain folder's metrics summary's, else Real-Edit."""
+        if self.manifest is not None:
+            return self.manifest.benchmark.name
+        if self.metrics is not None and self.metrics.benchmark:
+            return self.metrics.benchmark
+        return REAL_EDIT
 
     @property
     def failed_edits(self) -> list[EditRow]:

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from leaderboard.charts import Series, heatmap_chart, histogram_chart, perspective_chart
-from leaderboard.collect import JudgedSet, RunData, find_runs
+from leaderboard.collect import REAL_EDIT, JudgedSet, RunData, find_runs
 from leaderboard.redact import redact_printed
 from leaderboard.reference import ReferenceTables, load_reference
 from leaderboard.tables import (
@@ -188,6 +188,7 @@ def _table_view(
     title = f"{table.judge} · {table.rubric}"
     view = {
         "id": f"t{index}",
+        "bench": bench_words(table.benchmark).display,
         "table": table,
         "labels": labels,
         "counts": [counts(r) for r in table.rows],
@@ -260,7 +261,6 @@ _BENCH_WORDS: dict[str, BenchWords] = {
     "real-edit": BenchWords("Real-Edit", "Photo", "instruction"),
     "magicbrush": BenchWords("MagicBrush", "Session", "turn"),
 }
-REAL_EDIT = "real-edit"
 
 
 def bench_words(benchmark: str) -> BenchWords:
@@ -360,15 +360,6 @@ def _plain_folder_images(root: Path) -> dict[str, Path]:
     }
 
 
-def _run_benchmark(run: RunData) -> str:
-    """The benchmark a run was made on: its manifest's, a plain folder's metrics summary's, else Real-Edit."""
-    if run.manifest is not None:
-        return run.manifest.benchmark.name
-    if run.metrics is not None and run.metrics.benchmark:
-        return run.metrics.benchmark
-    return REAL_EDIT
-
-
 def _no_source_warning(benchmark: str, labels: list[str], error: str | None) -> str:
     """One console line: which runs' source images are missing, the loader's reason, what to do."""
     what = "source photos" if benchmark == REAL_EDIT else f"{bench_words(benchmark).display} source images"
@@ -419,7 +410,7 @@ def _collect_gallery(
     photos: dict[tuple[str, str], _Photo] = {}
     benches = _Benchmarks(data_dir)
     for run in runs:
-        bench_name = _run_benchmark(run)
+        bench_name = run.benchmark
         judged: dict[str, list[dict]] = {}
         for js in run.judged:
             for sid, items in _judgment_view(js).items():

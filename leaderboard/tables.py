@@ -1,7 +1,8 @@
-"""The leaderboard as data: one table per (judge, rubric), ranked, with a significance test between neighbours.
+"""The leaderboard as data: one table per (benchmark, judge, rubric), ranked, with a significance test
+between neighbours.
 
-Rows judged by different judges or rubrics are never ranked together, because their numbers are not on
-the same scale. The numbers shown come from each ``summary.json`` as written by ``realedit judge``; what is
+Rows judged by different judges or rubrics, or measured on different benchmarks, are never ranked
+together, because their numbers are not on the same scale. The numbers shown come from each ``summary.json`` as written by ``realedit judge``; what is
 computed here is each row's coverage and the comparison of neighbours, a paired cluster bootstrap over the
 samples both rows judged validly, resampling source photos (the 7 edits of a photo are correlated).
 
@@ -26,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from leaderboard.collect import JudgedSet, RunData
+from leaderboard.collect import REAL_EDIT, JudgedSet, RunData
 from leaderboard.redact import redact
 from leaderboard.reference import ReferenceTables
 from realedit_bench.schema import MetricSummary
@@ -141,8 +142,9 @@ class LeaderboardRow(Row):
 
 
 class LeaderboardTable(Row):
-    """All rows judged by one judge with one rubric."""
+    """All rows of one benchmark judged by one judge with one rubric."""
 
+    benchmark: str = Field(default="real-edit", description="Benchmark the rows were measured on.")
     judge: str = Field(description="provider/model of the judge.")
     rubric: str = Field(description="Rubric name and version.")
     rank_by: str = Field(description="What the ranking sorts by: overall or a perspective's score.")
@@ -357,28 +359,30 @@ def reference_rows(ref: ReferenceTables) -> list[LeaderboardRow]:
 def build_tables(
     runs: list[RunData], *, rank_by: str = "overall", reference: ReferenceTables | None = None
 ) -> list[tuple[LeaderboardTable, list[tuple[RunData, JudgedSet]]]]:
-    """Group every judged set by (judge, rubric), rank each group and test neighbours.
+    """Group every judged set by (benchmark, judge, rubric), rank each group and test neighbours.
 
     Args:
         runs: runs read by :func:`leaderboard.collect.find_runs`.
         rank_by: ``overall`` (mean of the three scores) or one perspective's score.
-        reference: when given, the paper's Table 1 is attached to every table as unranked rows.
+        reference: when given, the paper's Table 1 is attached to every Real-Edit table as unranked rows.
 
     Returns:
-        (table, [(run, judged set) per measured row in table order]) per judge and rubric, sorted by name.
+        (table, [(run, judged set) per measured row in table order]) per benchmark, judge and rubric, Real-Edit
+        first, then by name.
         Table order is the ranked (complete) rows, then the partial rows, each by the ranking value.
     """
-    groups: dict[tuple[str, str], list[tuple[RunData, JudgedSet, LeaderboardRow, set[str]]]] = {}
+    # Runs on different benchmarks are never ranked together: their samples and difficulty differ.
+    groups: dict[tuple[str, str, str], list[tuple[RunData, JudgedSet, LeaderboardRow, set[str]]]] = {}
     for run in runs:
         for js in run.judged:
             # A judge named by URL may carry user:pass@: the table is keyed and titled by the redacted name.
-            key = (redact(js.summary.judge), js.summary.rubric)
+            key = (run.benchmark, redact(js.summary.judge), js.summary.rubric)
             row = _measured_row(run, js)
             row.coverage, covered = _coverage(run, js)
             groups.setdefault(key, []).append((run, js, row, covered))
     ref_rows = reference_rows(reference) if reference is not None else []
     out = []
-    for (judge, rubric), members in sorted(groups.items()):
+    for (benchmark, judge, rubric), members in sorted(groups.items(), key=lambda kv: (kv[0][0] != REAL_EDIT, kv[0])):
         _mark_partial(members)
         # Complete rows first; highest first; rows without a value last; ties broken by name (stable order).
         members.sort(
@@ -395,7 +399,9 @@ def build_tables(
         rows = [m[2] for m in members]
         cols = metric_columns([m[0].metrics for m in members if m[0].metrics is not None], is_clip)
         table = LeaderboardTable(
-            judge=judge, rubric=rubric, rank_by=rank_by, rows=rows, reference_rows=ref_rows, metric_columns=cols
+            benchmark=benchmark, judge=judge, rubric=rubric, rank_by=rank_by, rows=rows,
+            reference_rows=ref_rows if benchmark == REAL_EDIT else [],  # the paper's Table 1 is Real-Edit's
+            metric_columns=cols,
         )
         out.append((table, [(m[0], m[1]) for m in members]))
     return out
@@ -473,7 +479,7 @@ _PERSPECTIVE_FIELDS = (
 _COVERAGE_FIELDS = ("samples_covered", "samples_judged", "failed_edits", "stale_judgments", "photos",
                     "samples_selected", "samples_benchmark", "partial", "partial_reason")
 CSV_COLUMNS = (
-    ["judge", "rubric", "kind", "rank", "model", "run_id", "run_folder", "overall"]
+    ["benchmark", "judge", "rubric", "kind", "rank", "model", "run_id", "run_folder", "overall"]
     + [f"{p}_{k}" for p in PERSPECTIVES for k in _PERSPECTIVE_FIELDS]
     + ["valid", "n", "invalid", "refused", "errors", *_COVERAGE_FIELDS]
     + ["vs_next", "diff_vs_next", "p_vs_next", "significant_vs_next", "photos_vs_next", "cost_usd", "date", "source"]
@@ -487,7 +493,7 @@ def _metric_key(col: MetricColumn) -> str:
 def _flat(table: LeaderboardTable, row: LeaderboardRow) -> dict[str, object]:
     v = row.vs_next
     d: dict[str, object] = {
-        "judge": table.judge, "rubric": table.rubric, "kind": row.kind, "rank": row.rank, "model": row.model,
+        "benchmark": table.benchmark, "judge": table.judge, "rubric": table.rubric, "kind": row.kind, "rank": row.rank, "model": row.model,
         "run_id": row.run_id, "run_folder": row.run_folder, "overall": row.overall, "cost_usd": row.cost_usd, "date": row.date,
         "source": row.source, "vs_next": vs_text(row) or None,
         "diff_vs_next": v.diff if v else None, "p_vs_next": v.p_value if v else None,
@@ -609,7 +615,8 @@ def export_markdown(
     any_pub = False
     for t in tables:
         head = MD_HEAD + [_md_cell(col.header) for col in t.metric_columns] + ["spend", "date", "vs next"]
-        lines += [f"## Judge {_md_cell(t.judge)}, rubric {_md_cell(t.rubric)} (ranked by {t.rank_by})", ""]
+        on = "" if t.benchmark == REAL_EDIT else f"{_md_cell(t.benchmark)}: "
+        lines += [f"## {on}Judge {_md_cell(t.judge)}, rubric {_md_cell(t.rubric)} (ranked by {t.rank_by})", ""]
         lines += _md_table(head, [_md_row(t, row) for row in [*t.rows, *t.reference_rows]])
         lines.append("")
         any_pub = any_pub or bool(t.reference_rows)

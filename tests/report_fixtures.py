@@ -185,40 +185,7 @@ def make_run(
     )
     atomic_write_json(root / "manifest.json", manifest)
 
-    rows: list[JudgmentRow] = []
-    stem = f"{judge.replace('/', '_')}__{rubric}"
-    with _Lines(root / "judgments" / f"{stem}.jsonl") as out:
-        for e in ok_edits:
-            for p in PERSPECTIVES:
-                u = rng.random()
-                status = "invalid" if u < 0.02 else "refused" if u < 0.03 else "ok"
-                verdict = score = reason = None
-                if status == "ok":
-                    verdict = rng.random() < skill
-                    score = float(rng.randint(3, 5) if verdict else rng.randint(0, 3))
-                    reason = f"{p} looks {'fine' if verdict else 'off'}" + (f" {payload}" if payload else "")
-                row = JudgmentRow(
-                    sample_id=e.sample_id, image_id=e.image_id, category=e.category, model=model, perspective=p,
-                    status=status, verdict=verdict, score=score, reason=reason, judge=judge, rubric=rubric,
-                    usage=Usage(calls=1, input_tokens=900, output_tokens=40, cost_usd=0.003), finished_at=WHEN,
-                )
-                rows.append(row)
-                out.append(row)
-    per_cat = {
-        c: {p: summarise([r for r in rows if r.category == c and r.perspective == p]) for p in PERSPECTIVES}
-        for c in CATEGORIES
-        if any(r.category == c for r in rows)
-    }
-    summary = JudgeSummary(
-        run_id=run_id, model=model, judge=judge, judge_snapshot="gpt-4o-2024-08-06", rubric=rubric,
-        created_at=WHEN, command=["realedit", "judge", "--images", str(root), "--judge", judge],
-        realedit_version="0.1.0", n_samples=len(ok_edits),
-        perspectives={p: summarise([r for r in rows if r.perspective == p]) for p in PERSPECTIVES},
-        per_category=per_cat,
-        usage=Usage(calls=len(rows), input_tokens=900 * len(rows), output_tokens=40 * len(rows),
-                    cost_usd=round(0.003 * len(rows), 6)),
-    )
-    atomic_write_json(root / "judgments" / f"{stem}.summary.json", summary)
+    write_judgments(root, run_id, model, ok_edits, rng, skill, judge=judge, rubric=rubric, payload=payload)
     if metrics:
         ms = MetricSummary(
             run_id=run_id, model=model, benchmark="real-edit", reference="source", n=len(edits),
@@ -233,7 +200,9 @@ def make_run(
     return root
 
 
-def make_magicbrush_run(runs: Path, model: str, data_dir: Path, seed: int, *, run_id: str | None = None) -> Path:
+def make_magicbrush_run(
+    runs: Path, model: str, data_dir: Path, seed: int, *, run_id: str | None = None, judged: bool = False
+) -> Path:
     """A run directory of ``realedit run --benchmark magicbrush``: every turn of the MagicBrush data in
     ``data_dir`` (written by ``MagicBrush().fetch``), each edited into a flat image of its own colour."""
     from realedit_bench.magicbrush import MagicBrush
@@ -263,4 +232,46 @@ def make_magicbrush_run(runs: Path, model: str, data_dir: Path, seed: int, *, ru
         base_seed=seed, device="cpu", dtype="float32", status="complete", counts={"ok": len(edits), "error": 0},
     )
     atomic_write_json(root / "manifest.json", manifest)
+    if judged:
+        write_judgments(root, run_id, model, edits, rng, 0.6)
     return root
+
+
+def write_judgments(
+    root: Path, run_id: str, model: str, ok_edits: list[EditRow], rng: random.Random, skill: float,
+    *, judge: str = JUDGE, rubric: str = RUBRIC, payload: str | None = None,
+) -> None:
+    """``judgments/<judge>__<rubric>.jsonl`` and its summary for ``ok_edits`` (any benchmark's categories)."""
+    rows: list[JudgmentRow] = []
+    stem = f"{judge.replace('/', '_')}__{rubric}"
+    with _Lines(root / "judgments" / f"{stem}.jsonl") as out:
+        for e in ok_edits:
+            for p in PERSPECTIVES:
+                u = rng.random()
+                status = "invalid" if u < 0.02 else "refused" if u < 0.03 else "ok"
+                verdict = score = reason = None
+                if status == "ok":
+                    verdict = rng.random() < skill
+                    score = float(rng.randint(3, 5) if verdict else rng.randint(0, 3))
+                    reason = f"{p} looks {'fine' if verdict else 'off'}" + (f" {payload}" if payload else "")
+                row = JudgmentRow(
+                    sample_id=e.sample_id, image_id=e.image_id, category=e.category, model=model, perspective=p,
+                    status=status, verdict=verdict, score=score, reason=reason, judge=judge, rubric=rubric,
+                    usage=Usage(calls=1, input_tokens=900, output_tokens=40, cost_usd=0.003), finished_at=WHEN,
+                )
+                rows.append(row)
+                out.append(row)
+    per_cat = {
+        c: {p: summarise([r for r in rows if r.category == c and r.perspective == p]) for p in PERSPECTIVES}
+        for c in dict.fromkeys(r.category for r in rows)
+    }
+    summary = JudgeSummary(
+        run_id=run_id, model=model, judge=judge, judge_snapshot="gpt-4o-2024-08-06", rubric=rubric,
+        created_at=WHEN, command=["realedit", "judge", "--images", str(root), "--judge", judge],
+        realedit_version="0.1.0", n_samples=len(ok_edits),
+        perspectives={p: summarise([r for r in rows if r.perspective == p]) for p in PERSPECTIVES},
+        per_category=per_cat,
+        usage=Usage(calls=len(rows), input_tokens=900 * len(rows), output_tokens=40 * len(rows),
+                    cost_usd=round(0.003 * len(rows), 6)),
+    )
+    atomic_write_json(root / "judgments" / f"{stem}.summary.json", summary)

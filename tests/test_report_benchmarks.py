@@ -5,7 +5,9 @@ right benchmark."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import shutil
 from pathlib import Path
 
@@ -186,3 +188,23 @@ def test_session_page_in_chromium(mixed: Path, tmp_path: Path) -> None:
         assert (tmp_path / name).stat().st_size > 5_000
         shutil.copy(tmp_path / name, f"/tmp/realedit-{name}")
     assert problems == []
+
+
+def test_runs_on_different_benchmarks_are_never_ranked_together(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("REALEDIT_CACHE", str(tmp_path / "cache"))
+    re_data = make_dataset(tmp_path / "re-data", 3)
+    make_run(tmp_path / "runs", "identity", 21, 5, data_dir=re_data, run_id=RE_RUN)
+    MagicBrush().fetch(tmp_path / "mb-data", from_dir=build_magicbrush_test(tmp_path / "mb-zip", {"2": 2, "30": 1}))
+    make_magicbrush_run(tmp_path / "runs", "other", tmp_path / "mb-data", 6, run_id=MB_RUN, judged=True)
+    res = build_site(tmp_path / "runs", tmp_path / "site", data_dir=re_data, formats=["html", "csv"])
+    soup = _soup(res.index)
+    heads = [h.get_text(" ", strip=True) for h in soup.select("h3[id]")]
+    assert heads[1].startswith("MagicBrush: Judge") and heads[0].startswith("Judge")
+    tables = soup.select("table.leaderboard")
+    # Each run is ranked first in its own table; the paper's Real-Edit rows go with Real-Edit only.
+    assert [len(t.select("tbody.measured tr")) for t in tables] == [1, 1]
+    assert [t.select_one("tbody.measured td.rank").get_text() for t in tables] == ["1", "1"]
+    assert tables[0].select("tbody.reference tr") and not tables[1].select("tbody.reference tr")
+    rows = list(csv.DictReader(io.StringIO(res.exports["csv"].read_text())))
+    assert {(r["benchmark"], r["model"]) for r in rows if r["kind"] == "measured"} == {
+        ("real-edit", "identity"), ("magicbrush", "other")}
