@@ -101,6 +101,9 @@ def find_layout(data_dir: Path) -> tuple[Path, Path]:
             f"(or pass --data-dir DIR holding eval_instruct.json and imgs/)"
         )
     json_path = next((data_dir / n for n in INSTRUCTION_FILES if (data_dir / n).is_file()), None)
+    if json_path is None and (data_dir / "test" / "samples.jsonl").is_file():
+        # Fetching Real-Edit there (the hint below) would mix two benchmarks in one folder.
+        raise DataError(f"{data_dir} holds MagicBrush data (test/samples.jsonl): pass --benchmark magicbrush")
     if json_path is None:
         raise DataError(
             f"{data_dir} holds none of {', '.join(INSTRUCTION_FILES)}; run 'realedit data fetch --dest {data_dir}'"
@@ -177,7 +180,9 @@ def select(
         by_id = {s.sample_id for s in samples}
         missing = [i for i in ids if i not in by_id]
         if missing:
-            raise ConfigError(f"unknown sample id {missing[0]!r} (ids look like '10-local')")
+            # The example comes from the benchmark itself: MagicBrush ids look like '139-turn2'.
+            example = ", ".join(repr(s.sample_id) for s in samples[:2]) or "'10-local'"
+            raise ConfigError(f"unknown sample id {missing[0]!r} (ids look like {example})")
         wanted = set(ids)
         out = [s for s in out if s.sample_id in wanted]
     if limit is not None:

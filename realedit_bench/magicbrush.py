@@ -42,13 +42,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from realedit_bench.dataset import Benchmark, LoadedBenchmark, Sample
 from realedit_bench.errors import DataError
-from realedit_bench.jsonio import atomic_write_json, atomic_write_text
+from realedit_bench.jsonio import atomic_write_bytes, atomic_write_json
 from realedit_bench.provenance import utc_now
 
 SPLIT = "test"
@@ -91,7 +94,8 @@ class _Source:
                 self.zip = zipfile.ZipFile(path)
             except zipfile.BadZipFile as exc:
                 raise DataError(f"{path} is not a zip file (give the MagicBrush test zip or its unzipped folder)") from exc
-            names = [n for n in self.zip.namelist() if n.endswith("edit_sessions.json")]
+            self.names = set(self.zip.namelist())
+            names = [n for n in self.names if n.endswith("edit_sessions.json")]
             if not names:
                 raise DataError(f"{path}: no edit_sessions.json inside (is this the MagicBrush test zip?)")
             self.prefix = min(names, key=len)[: -len("edit_sessions.json")]
@@ -130,16 +134,56 @@ class _Source:
 
     def has(self, rel: str) -> bool:
         if self.zip is not None:
-            return (self.prefix + rel) in set(self.zip.namelist())
+            return (self.prefix + rel) in self.names
         return (self.root / rel).is_file()
 
+    def same(self, rel: str, path: Path) -> bool:
+        """Whether ``path`` already holds the bytes of ``rel``, without decrypting the zip: the size and
+        CRC-32 from the zip directory against the local file (a rerun skipped everything only after
+        decrypting everything)."""
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return False
+        if self.zip is not None:
+            try:
+                info = self.zip.getinfo(self.prefix + str(_safe_rel(rel)))
+            except KeyError:
+                return False
+            return info.file_size == size and _crc32(path) == info.CRC
+        other = self.root / Path(*_safe_rel(rel).parts)
+        try:
+            return other.stat().st_size == size and other.read_bytes() == path.read_bytes()
+        except OSError:
+            return False
 
-def _json(src: _Source, name: str, required: bool) -> Any:
-    if not required and not src.has(name):
-        return {}
-    raw = src.read(name)
+
+def _crc32(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _write(path: Path, data: bytes, kept: list[Path] | None) -> None:
+    """Atomic, fsynced write; a file already there (one the user changed, see ``repair``) is kept as ``.orig``."""
+    from realedit_bench.fetch import _backup_name
+
     try:
-        return json.loads(raw)
+        if path.exists():
+            backup = _backup_name(path)
+            os.replace(path, backup)
+            if kept is not None:
+                kept.append(backup)
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _json(src: _Source, name: str, raw: dict[str, bytes]) -> Any:
+    try:
+        return json.loads(raw[name])
     except json.JSONDecodeError as exc:
         raise DataError(f"{src.origin}: {name} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
 
@@ -158,6 +202,8 @@ class MagicBrush(Benchmark):
 
     name = "magicbrush"
     reference = "target"
+    #: What ``image_id`` counts (``realedit data info``).
+    image_unit = "sessions"
 
     def load(self, data_dir: Path) -> LoadedBenchmark:
         """Read ``test/samples.jsonl`` written by :meth:`fetch` and check that every image file exists."""
@@ -203,19 +249,33 @@ class MagicBrush(Benchmark):
         samples.sort(key=_order)
         return LoadedBenchmark(self.name, Path(data_dir), samples, hashlib.sha256(raw).hexdigest())
 
-    def fetch(self, dest: Path, from_dir: Path | None = None) -> LoadedBenchmark:
+    def fetch(
+        self,
+        dest: Path,
+        from_dir: Path | None = None,
+        *,
+        repair: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+        kept: list[Path] | None = None,
+    ) -> LoadedBenchmark:
         """Import the authors' test split into ``dest`` (see the module docstring for both layouts).
 
         Args:
             dest: The MagicBrush data directory to write (``test/`` is created inside).
             from_dir: The test zip, the unzipped ``test/`` folder, or a folder holding ``test/``.
+            repair: Replace files in ``dest`` that differ from what the import would write (kept as
+                ``<name>.orig``, appended to ``kept``); without it such files are refused.
+            progress: Called with (files done, files in all) as the images are imported.
 
         Returns:
             The loaded benchmark.
 
         Raises:
-            DataError: ``from_dir`` is missing or malformed (nothing is written before it is validated).
+            DataError: ``from_dir`` is missing or malformed (nothing is written before it is validated),
+                files in ``dest`` were changed, or a file cannot be written.
         """
+        from realedit_bench.fetch import fetch_lock
+
         if from_dir is None:
             raise DataError(
                 "the MagicBrush test split is not on the Hugging Face hub (osunlp/MagicBrush has train and dev only); "
@@ -223,10 +283,12 @@ class MagicBrush(Benchmark):
                 "'realedit data fetch magicbrush --from <zip or unzipped folder>'"
             )
         src = _Source(Path(from_dir))
-        sessions = _json(src, "edit_sessions.json", required=True)
+        # Each JSON is read (decrypted) once.
+        raw = {n: src.read(n) for n in _JSONS if src.has(n)}
+        sessions = _json(src, "edit_sessions.json", raw)
         # Parsed JSON of any shape; _captions checks it.
-        local: object = next((_json(src, n, True) for n in LOCAL_CAPTION_FILES if src.has(n)), {})
-        global_: object = next((_json(src, n, True) for n in GLOBAL_CAPTION_FILES if src.has(n)), {})
+        local: object = next((_json(src, n, raw) for n in LOCAL_CAPTION_FILES if n in raw), {})
+        global_: object = next((_json(src, n, raw) for n in GLOBAL_CAPTION_FILES if n in raw), {})
         if not isinstance(sessions, dict) or not sessions:
             raise DataError(f"{src.origin}: edit_sessions.json must be a non-empty object of session id -> turns")
         rows: list[dict[str, Any]] = []
@@ -257,41 +319,97 @@ class MagicBrush(Benchmark):
                         "output_caption": _captions(global_, session, turn["output"]),
                     }
                 )
-        out = Path(dest) / SPLIT
-        out.mkdir(parents=True, exist_ok=True)
-        for rel in sorted(files):
-            target_path = out / rel
-            data = src.read(rel)
-            if target_path.is_file() and target_path.stat().st_size == len(data) and target_path.read_bytes() == data:
-                continue  # already imported (a rerun after an interruption)
-            target_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target_path.with_name(f".{target_path.name}.part")
-            tmp.write_bytes(data)
-            tmp.replace(target_path)
-        for name in _JSONS:
-            if src.has(name):
-                # Kept verbatim so the import can be re-derived and checked against upstream.
-                (out / f"upstream_{name}").write_bytes(src.read(name))
         rows.sort(key=lambda r: (_natural(r["session"]), r["turn"]))
-        atomic_write_json(
-            out / "PROVENANCE.json",
-            {
-                "benchmark": self.name,
-                "split": SPLIT,
-                "imported_from": src.origin,
-                "upstream": UPSTREAM_URL,
-                "imported_at": utc_now(),
-                "sessions": len(sessions),
-                "turns": len(rows),
-                # Turns with each caption: CLIP-T needs "caption", directional CLIP the other two.
-                "captions": {k: sum(1 for r in rows if r[k]) for k in ("caption", "input_caption", "output_caption")},
-                "upstream_sha256": {n: hashlib.sha256(src.read(n)).hexdigest() for n in _JSONS if src.has(n)},
-                "protocol": "single-turn: each turn edited from its ground-truth input, compared with its ground-truth output",
-            },
-        )
-        # Written last: a half-finished import has no samples.jsonl and is not mistaken for data.
-        atomic_write_text(out / SAMPLES_FILE, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-        return self.load(Path(dest))
+        samples_text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode("utf-8")
+        dest = Path(dest)
+        out = dest / SPLIT
+        for folder in (dest, out):
+            if folder.exists() and not folder.is_dir():
+                raise DataError(f"{folder} is a file, not a folder; move it away or give another --dest")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"cannot create {out}: {exc.strerror or exc}") from exc
+        with fetch_lock(dest):
+            # What is already there and right is skipped (a rerun); what is there and different is the
+            # user's and is refused unless repair. Both decided before anything is written.
+            todo: list[str] = []
+            differ: list[str] = []
+            for rel in sorted(files):
+                path = out / rel
+                if path.is_file() and src.same(rel, path):
+                    continue
+                if path.exists():
+                    differ.append(f"{SPLIT}/{rel}")
+                todo.append(rel)
+            derived = {f"upstream_{n}": data for n, data in raw.items()}
+            derived[SAMPLES_FILE] = samples_text
+            for name, data in derived.items():
+                path = out / name
+                if path.exists() and not (path.is_file() and path.read_bytes() == data):
+                    differ.append(f"{SPLIT}/{name}")
+            if differ and not repair:
+                shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
+                raise DataError(
+                    f"{len(differ)} file(s) in {dest} differ from what this import writes ({shown}); nothing was "
+                    "replaced: rerun with --repair to replace them (the old ones are kept as <name>.orig), "
+                    "or give another --dest"
+                )
+            done = len(files) - len(todo)
+            if progress:
+                progress(done, len(files))
+            for rel in todo:
+                _write(out / rel, src.read(rel), kept)
+                done += 1
+                if progress:
+                    progress(done, len(files))
+            for name, data in derived.items():
+                if name != SAMPLES_FILE:
+                    # Kept verbatim so the import can be re-derived and checked against upstream.
+                    path = out / name
+                    if not (path.is_file() and path.read_bytes() == data):
+                        _write(path, data, kept)
+            try:
+                atomic_write_json(
+                    out / "PROVENANCE.json",
+                    {
+                        "benchmark": self.name,
+                        "split": SPLIT,
+                        "imported_from": src.origin,
+                        "upstream": UPSTREAM_URL,
+                        "imported_at": utc_now(),
+                        "sessions": len(sessions),
+                        "turns": len(rows),
+                        # Turns with each caption: CLIP-T needs "caption", directional CLIP the other two.
+                        "captions": {k: sum(1 for r in rows if r[k]) for k in ("caption", "input_caption", "output_caption")},
+                        "upstream_sha256": {n: hashlib.sha256(data).hexdigest() for n, data in raw.items()},
+                        "protocol": "single-turn: each turn edited from its ground-truth input, compared with its ground-truth output",
+                    },
+                )
+            except OSError as exc:
+                raise DataError(f"cannot write {out / 'PROVENANCE.json'}: {exc.strerror or exc}") from exc
+            # Written last: a half-finished import has no samples.jsonl and is not mistaken for data.
+            path = out / SAMPLES_FILE
+            if not (path.is_file() and path.read_bytes() == samples_text):
+                _write(path, samples_text, kept)
+        return self.load(dest)
+
+    def verify(self, data_dir: Path, *, decode: bool = True) -> int:
+        """Check that ``samples.jsonl`` parses and that every image it names (sources, targets, masks)
+        exists and decodes within the pixel cap (only the header when not ``decode``).
+
+        Returns:
+            The number of images checked.
+        """
+        from realedit_bench.fetch import check_images
+
+        bench = self.load(data_dir)
+        paths: set[Path] = set()
+        for s in bench.samples:
+            paths.update(p for p in (s.image, s.target, s.extra.get("mask")) if p)
+        images = sorted(Path(p) for p in paths)
+        check_images(images, decode)
+        return len(images)
 
 
 def _natural(text: str) -> tuple:
