@@ -202,13 +202,15 @@ def render_table(summary, console=None) -> None:  # summary: JudgeSummary
     """Print the summary as rich tables (overall, then per category)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = console or Console()
 
     def ci(lo_hi, scale: float = 1.0, fmt: str = "{:.1f}") -> str:
         return f" [{fmt.format(lo_hi[0] * scale)}, {fmt.format(lo_hi[1] * scale)}]" if lo_hi else ""
 
-    table = Table(title=f"{summary.model} judged by {summary.judge} ({summary.rubric}, parse {summary.parse_mode})")
+    # Model and judge names are user text: a title string would be read as Rich markup.
+    table = Table(title=Text(f"{summary.model} judged by {summary.judge} ({summary.rubric}, parse {summary.parse_mode})"))
     not_run = any(s.n_not_run for s in summary.perspectives.values())
     cols = ["perspective", "valid / n", "invalid", "refused", "error", *(["not run"] if not_run else []),
             "accuracy % [95% CI]", "score [95% CI]"]
