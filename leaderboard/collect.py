@@ -6,26 +6,20 @@ the folder name, as ``realedit judge`` records it. Every file is read through th
 ``realedit_bench.schema``, so a file from a newer realedit is refused with one clear line.
 
 **Stale judgments.** A rerun of ``realedit run`` can redo a sample's image after it was judged. Such a
-judgment is of an older image: it is left out of every number, and the summary is recomputed from the
-current rows (the ``summary.json`` beside them was written at judge time). A judgment row records the
-sha256 of the edited file it judged (``edited_sha256``), and the test is then exact: it must equal the
-sha256 that ``edits.jsonl`` records for the current image. Rows written before that field existed record
-only the sha256 of the images *as sent* (equal to the file's only when the rubric sends files as they
-are), so for them: the row names the current image's sha (current), or an earlier image's sha (stale);
-otherwise a judgment older than the current image, or one of a sample the run no longer holds (``run
---force`` replaced the run), is stale. Plain folders have no edit history: their judgments are taken as
-they are.
+judgment is of an older image (the rule is in :mod:`realedit_bench.judges.stale`): it is left out of every
+number, and the summary is recomputed from the current rows (the ``summary.json`` beside them was written
+at judge time).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
 from realedit_bench.errors import ConfigError
 from realedit_bench.jsonio import read_model, read_rows
+from realedit_bench.judges.stale import is_stale
 from realedit_bench.schema import (
     EditRow,
     JudgeSummary,
@@ -46,50 +40,6 @@ class SampleScores(NamedTuple):
     category: str
     verdict: float
     score: float
-
-
-def _when(stamp: str) -> datetime | None:
-    try:
-        t = datetime.fromisoformat(stamp)
-    except ValueError:
-        return None
-    return t if t.tzinfo is not None else None  # naive and aware times cannot be compared
-
-
-def is_stale(row: JudgmentRow, versions: list[EditRow] | None) -> bool:
-    """True when ``row`` judged an image other than the sample's current one (see the module docstring).
-
-    Args:
-        row: a judgment row.
-        versions: every edit row of the sample in file order (the last is current); empty when the run
-            holds no such sample any more; None when there is no edit history (a plain folder).
-    """
-    if versions is None:
-        return False
-    if not versions:
-        return row.status != "error"  # judged, then the run was replaced without this sample
-    cur = versions[-1]
-    if cur.status != "ok" or cur.output_sha256 is None:
-        # No current image: any answer about an image is about an older one.
-        return cur.status != "ok" and row.status != "error"
-    if row.edited_sha256 is not None:
-        return row.edited_sha256 != cur.output_sha256
-    sent = set(row.image_sha256)
-    if cur.output_sha256 in sent:
-        return False
-    if sent & {v.output_sha256 for v in versions[:-1] if v.output_sha256}:
-        return True
-    judged_at = _when(row.finished_at)
-    if judged_at is None:  # no clock to go by: only an image that never changed is known to be current
-        return not all(v.status == "ok" and v.output_sha256 == cur.output_sha256 for v in versions)
-    in_force: EditRow | None = None
-    for v in versions:
-        t = _when(v.finished_at)
-        if t is not None and t <= judged_at:
-            in_force = v
-    if in_force is None:
-        return True  # every recorded image came after the judgment (older rows compacted or replaced)
-    return in_force.status != "ok" or in_force.output_sha256 != cur.output_sha256
 
 
 @dataclass

@@ -187,3 +187,35 @@ def test_template_sheet_and_annotation_page(tmp_path: Path, real_edit_dir: Path)
     assert all(i["edited"].startswith("data:image/jpeg;base64,") for i in data["items"])
     assert "Change the clothes" in data["items"][0]["instruction"]
     assert re.search(r"sample_id,model,perspective,rater,score,verdict", code[0].string)
+
+
+def test_judgments_of_images_the_run_has_since_redone_are_left_out(tmp_path: Path):
+    from realedit_bench.jsonio import atomic_write_json
+    from realedit_bench.schema import AdapterRef, BenchmarkRef, EditRow, RunManifest
+
+    human, run = _write_inputs(tmp_path, models=("model-1",))
+    old, new = "a" * 64, "b" * 64
+    with JsonlAppender(run / "edits.jsonl") as out:
+        for ph in range(1, 11):
+            for cat in ("local", "remove", "style"):
+                out.append(EditRow(sample_id=f"{ph}-{cat}", image_id=str(ph), category=cat, instruction="x",
+                                   source=f"{ph}.jpeg", status="ok", output=f"images/{ph}-{cat}.png",
+                                   output_sha256=old, seed=0, finished_at="2024-12-01T00:00:00+00:00"))
+        # After judging, a rerun made a new image for 2-local: its judgments are of the old one.
+        out.append(EditRow(sample_id="2-local", image_id="2", category="local", instruction="x", source="2.jpeg",
+                           status="ok", output="images/2-local.png", output_sha256=new, seed=0,
+                           finished_at="2025-06-01T00:00:00+00:00"))
+    when = "2024-12-01T00:00:00+00:00"
+    atomic_write_json(run / "manifest.json", RunManifest(
+        run_id="run", realedit_version="0", command=["realedit", "run"], created_at=when, updated_at=when,
+        benchmark=BenchmarkRef(name="real-edit", data_dir=str(tmp_path), instructions_sha256="0" * 64,
+                               n_samples_total=560, n_samples_selected=30),
+        adapter=AdapterRef(name="model-1", params={}), base_seed=0, device="cpu", dtype="float32", status="complete",
+    ))
+    out_json = tmp_path / "agreement.json"
+    proc = realedit_cli("agree", "--human", str(human), "--judgments", str(run), "--out", str(out_json),
+                        "--resamples", "100")
+    assert proc.returncode == 0, proc.stderr
+    rep = read_model(out_json, AgreementReport)
+    assert any("left out 4 judgment row(s)" in n for n in rep.notes)  # 2 perspectives x 2 repeats of 2-local
+    assert rep.judges[0].perspectives["following"].n_items == 29  # 30 rated edits less 2-local

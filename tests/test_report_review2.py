@@ -16,13 +16,13 @@ import pytest
 from bs4 import BeautifulSoup
 from PIL import Image
 
-from leaderboard.collect import is_stale
 from leaderboard.redact import redact
 from leaderboard.site import build_site
 from leaderboard.tables import LeaderboardExport
 from leaderboard.thumbs import ThumbCache
 from realedit_bench.errors import ConfigError
 from realedit_bench.jsonio import atomic_write_json
+from realedit_bench.judges.stale import is_stale
 from realedit_bench.schema import PERSPECTIVES, EditRow, JudgeSummary, JudgmentRow, RunManifest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

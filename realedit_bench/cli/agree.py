@@ -132,6 +132,7 @@ def _compute(
     from realedit_bench import __version__
     from realedit_bench.images import sha256_file
     from realedit_bench.jsonio import atomic_write_json, read_rows
+    from realedit_bench.judges.stale import drop_stale, edit_history
     from realedit_bench.provenance import command_line, utc_now
     from realedit_bench.schema.agree import AgreementReport, InputFile
     from realedit_bench.schema.judge import JudgmentRow
@@ -160,6 +161,14 @@ def _compute(
         file_rows = read_rows(p, JudgmentRow)
         if not file_rows:
             raise ConfigError(f"--judgments {p} holds no judgment rows")
+        # Inside a run directory, judgments of images a later 'realedit run' redid are not the run's any more.
+        history = edit_history(p.parent.parent) if p.parent.name == "judgments" else None
+        file_rows, n_stale = drop_stale(file_rows, history)
+        if n_stale:
+            notes.append(f"{p}: left out {n_stale} judgment row(s) of images that 'realedit run' has since redone or "
+                         "removed; rerun 'realedit judge' on the run to judge the current images")
+        if not file_rows:
+            raise ConfigError(f"--judgments {p}: every row judged an image the run has since redone; rerun realedit judge")
         files.append(JudgmentFile(str(p), file_rows, parse_mode_of(p.name)))
         inputs.append(InputFile(path=str(p), kind="judgments", sha256=sha256_file(p), rows=len(current_rows(file_rows)[0])))
     if skipped:
