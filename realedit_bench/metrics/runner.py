@@ -110,6 +110,39 @@ def _model_of(row: MetricRow, name: str, encoder: str | None) -> dict[str, Any] 
     return row.metric_models.get(encoder) if encoder else None
 
 
+def _definition_of(model: dict[str, Any] | None) -> int:
+    """The formula version a value was computed with; values that record none predate versioning (1)."""
+    return int((model or {}).get("definition", 1))
+
+
+def outdated_metrics(row: MetricRow) -> list[str]:
+    """Metrics of ``row`` whose values were computed with another formula than the installed metric's.
+
+    Such a value is never kept or averaged: it measures something else under the same name (directional
+    CLIP before definition 2 subtracted unnormalised embeddings). Metrics no longer installed are left to
+    :func:`summarize`, which names them.
+    """
+    out = []
+    for name in dict.fromkeys([*row.metrics, *row.values]):
+        try:
+            m = METRICS.get(name)
+        except RealEditError:
+            continue
+        if _definition_of(_model_of(row, name, m.encoder)) != m.definition:
+            out.append(name)
+    return out
+
+
+def _without(row: MetricRow, names: Sequence[str]) -> MetricRow:
+    """``row`` with the values (and records) of metrics ``names`` removed."""
+    drop = set(names)
+    return row.model_copy(update={
+        "values": {k: v for k, v in row.values.items() if k not in drop},
+        "metrics": [n for n in row.metrics if n not in drop],
+        "metric_models": {k: v for k, v in row.metric_models.items() if k not in drop},
+    })
+
+
 class _Loaded(NamedTuple):
     entry: EditedItem
     item: Item | None
@@ -218,7 +251,7 @@ def compute_metrics(
         if row is None or m.name not in row.metrics:
             return False
         model = _model_of(row, m.name, m.encoder)
-        if (model or {}).get("definition", 1) != m.definition:
+        if _definition_of(model) != m.definition:
             return False
         return m.encoder is None or _fingerprint(model) == _fingerprint(refs[m.encoder])
 
@@ -232,6 +265,11 @@ def compute_metrics(
             todo.append((entry, base, need))
         else:
             skipped += 1
+            old = outdated_metrics(base) if base is not None else []
+            if old:
+                # Not asked this time, but values of an older formula are not kept either: dropped now.
+                previous[entry.sample.sample_id] = _without(base, old)  # type: ignore[arg-type]
+                compact = True
     if on_progress and skipped:
         on_progress(skipped)
 
@@ -313,7 +351,9 @@ def _merged_row(
     # An unreadable image keeps nothing: earlier values of it no longer describe what is on disk.
     if ld.item is not None:
         if base is not None:
-            kept = [n for n in base.metrics if n not in asked]
+            # Values of an older formula of a metric not asked now are dropped, not carried along.
+            old = set(outdated_metrics(base))
+            kept = [n for n in base.metrics if n not in asked and n not in old]
             values = {k: v for k, v in base.values.items() if k in kept}
             for n in kept:
                 model = _model_of(base, n, _encoder_of(n))
@@ -378,6 +418,10 @@ def summarize(
         labels[name], higher[name] = label_for(m, reference), m.higher_is_better
         have = [r for r in ok if name in r.values]
         counts[name] = len(have)
+        if any(_definition_of(_model_of(r, name, m.encoder)) != m.definition for r in have):
+            # Another formula under the same name: such values are not averaged, alone or mixed with new ones.
+            excluded[name] = f"measured with an older formula; rerun with --metric {name}"
+            continue
         if m.encoder and have:
             by_fp = {_fingerprint(_model_of(r, name, m.encoder)): r for r in have}
             if len(by_fp) > 1:
@@ -387,9 +431,9 @@ def summarize(
                     f"rerun with --metric {name}"
                 )
                 continue
-            model_ref = _model_of(have[-1], name, m.encoder)
-            if model_ref:
-                metric_models[name] = model_ref
+        model_ref = _model_of(have[-1], name, m.encoder) if have else None
+        if model_ref:  # the model and, for a revised formula, its definition number (the report checks it)
+            metric_models[name] = model_ref
         ci = cluster_mean_ci([r.values[name] for r in have], [r.image_id for r in have], n_resamples=n_resamples, seed=seed)
         if ci is not None:
             means[name] = ci.estimate
