@@ -95,11 +95,33 @@ def _hardware(device: str) -> dict[str, Any]:
     return info
 
 
-def _done_rows(edits: Path, run_dir: Path) -> dict[str, EditRow]:
-    """Rows of samples already finished ok whose image is still on disk (last row per sample wins)."""
+def _same_setting(key: str, old: Any, new: Any) -> bool:
+    """Equal settings; a weights path that an older realedit kept as typed ('w', './w/') is compared resolved."""
+    if old == new:
+        return True
+    if key == "weights" and isinstance(old, str) and isinstance(new, str) and Path(old).expanduser().exists():
+        return Path(old).expanduser().resolve() == Path(new).expanduser().resolve()
+    return False
+
+
+def _change(key: str, old: Any, new: Any) -> str:
+    """'steps: 2 -> 3' (long values shortened), for the message that refuses to mix runs."""
+    def short(v: Any) -> str:
+        text = json.dumps(v, default=str) if not isinstance(v, str) else v
+        return text if len(text) <= 60 else text[:57] + "..."
+    return f"{key}: {short(old)} -> {short(new)}"
+
+
+def _done_rows(edits: Path, run_dir: Path, sources: dict[str, str] | None = None) -> dict[str, EditRow]:
+    """Rows of samples already finished ok whose image is still on disk (last row per sample wins).
+
+    With ``sources`` (sample id -> sha256 of its source file now), a row made from another version of its
+    source photo (the data was repaired or changed since) is not done: its edit no longer matches the data.
+    """
     latest = {r.sample_id: r for r in read_rows(edits, EditRow)}
     return {
         sid: r for sid, r in latest.items() if r.status == "ok" and r.output and (run_dir / r.output).is_file()
+        and not (sources and r.source_sha256 and sid in sources and sources[sid] != r.source_sha256)
     }
 
 
@@ -164,6 +186,8 @@ class Runner:
         self._invocation = uuid.uuid4().hex[:12]
         #: Settings in which an existing run differs, when --force replaces it (see check_existing).
         self.replaces: list[str] = []
+        #: sha256 of the selected samples' source files, read when the loop starts.
+        self._sources: dict[str, str] = {}
 
     # -- manifest ------------------------------------------------------------------------------------
     def _manifest(self, status: RunStatus, counts: dict[str, int], timings: dict[str, float]) -> RunManifest:
@@ -223,8 +247,8 @@ class Runner:
             self.replaces = differ
         elif differ:
             raise ConfigError(
-                f"run directory {self.run_dir} holds a run with other settings ({', '.join(differ)} differ); "
-                f"pass another --run-id, or --force to replace that run (its images are deleted)"
+                f"run directory {self.run_dir} holds a run with other settings ({'; '.join(differ)}); pass another "
+                f"--run-id, or --force to replace that run (its images are deleted, its records moved to replaced/)"
             )
 
     def settings_that_differ(self) -> list[str]:
@@ -235,14 +259,15 @@ class Runner:
         new_params = json.loads(json.dumps(new_params, default=str))
         # A setting the old manifest does not record (made by an older realedit, e.g. before weights were
         # fingerprinted) is not held against it: the run can still be resumed by naming its --run-id.
-        differ = [k for k in sorted(new_params) if k in old_params and old_params[k] != new_params[k]]
-        differ += sorted(k for k in old_params if k not in new_params)
+        differ = [_change(k, old_params[k], new_params[k]) for k in sorted(new_params)
+                  if k in old_params and not _same_setting(k, old_params[k], new_params[k])]
+        differ += [f"{k} (no longer a setting)" for k in sorted(old_params) if k not in new_params]
         if old.adapter.name != self.model_name:
-            differ.insert(0, "model")
+            differ.insert(0, _change("model", old.adapter.name, self.model_name))
         if old.base_seed != self.base_seed:
-            differ.append("seed")
+            differ.append(_change("seed", old.base_seed, self.base_seed))
         if old.benchmark.instructions_sha256 != self.bench.content_sha256:
-            differ.append("benchmark data")
+            differ.append("benchmark data (instructions changed)")
         return differ
 
     def write_manifest(self, status: RunStatus, counts: dict[str, int], timings: dict[str, float]) -> None:
@@ -257,20 +282,21 @@ class Runner:
             self._discard_old_run()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "images").mkdir(exist_ok=True)
+        sources = self._source_shas()
         if self.force and self.process_index == 0 and self.edits_path.exists():
             selected = {s.sample_id for s in self.samples}
             kept = {k: v for k, v in _done_rows(self.edits_path, self.run_dir).items() if k not in selected}
             _compact(self.edits_path, kept)
         if self.process_index == 0:
-            # Drop error rows (and rows of deleted images) that will be retried: no duplicates.
-            done = _done_rows(self.edits_path, self.run_dir)
+            # Drop error rows (and rows of deleted images or changed sources) that will be redone: no duplicates.
+            done = _done_rows(self.edits_path, self.run_dir, sources)
             all_rows = read_rows(self.edits_path, EditRow) if self.edits_path.exists() else []
             if len(all_rows) != len(done):
                 _compact(self.edits_path, done)
         # Every process must shard the same to-do list: read it after rank 0 compacted, and let nobody
         # append a row before everyone has read.
         self.barrier()
-        done = _done_rows(self.edits_path, self.run_dir)
+        done = _done_rows(self.edits_path, self.run_dir, sources)
         todo = [s for s in self.samples if s.sample_id not in done]
         self.barrier()
         mine = todo[self.process_index :: self.num_processes]
@@ -321,14 +347,29 @@ class Runner:
         reader looks, so no number of the new run can come from the old images."""
         import shutil
 
-        keep = [self.manifest_path, self.edits_path, self.run_dir / "judgments",
-                self.run_dir / "metrics.jsonl", self.run_dir / "metrics_summary.json"]
+        # The manifest moves last: a crash half-way must not leave old edits under no manifest (the next
+        # run would adopt them). Rating sheets show the old images: they go too.
+        keep = [self.edits_path, self.run_dir / "judgments", self.run_dir / "ratings",
+                self.run_dir / "metrics.jsonl", self.run_dir / "metrics_summary.json", self.manifest_path]
         archive = self.run_dir / "replaced" / self._started.replace(":", "")
         for path in keep:
             if path.exists():
                 archive.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(path), str(archive / path.name))
         shutil.rmtree(self.run_dir / "images", ignore_errors=True)
+
+    def _source_shas(self) -> dict[str, str]:
+        """sha256 of each selected sample's source file now (read once per file; a photo has 7 samples)."""
+        by_path: dict[Path, str] = {}
+        out: dict[str, str] = {}
+        for s in self.samples:
+            path = Path(s.image)
+            if path not in by_path and path.is_file():
+                by_path[path] = hashlib.sha256(path.read_bytes()).hexdigest()
+            if path in by_path:
+                out[s.sample_id] = by_path[path]
+        self._sources = out
+        return out
 
     def run_sample_ids(self) -> list[str]:
         """Every sample this run directory holds or was asked for: earlier invocations may have
@@ -404,6 +445,7 @@ class Runner:
         return EditRow(
             sample_id=s.sample_id, image_id=s.image_id, category=s.category, instruction=s.instruction,
             source=s.image.name, status="ok", output=rel, output_sha256=hashlib.sha256(data).hexdigest(),
+            source_sha256=self._sources.get(s.sample_id),
             seed=seed, seconds=round(seconds, 4), size=image.size, finished_at=utc_now(),
             process_index=self.process_index,
         )

@@ -72,6 +72,11 @@ class EditRow(Row):
     status: Literal["ok", "error"] = Field(description="ok: an image was written; error: see 'error'.")
     output: str | None = Field(default=None, description="Edited image path relative to the run directory.")
     output_sha256: str | None = Field(default=None, description="sha256 of the edited image file.")
+    source_sha256: str | None = Field(
+        default=None,
+        description="sha256 of the source image file edited; a resume redoes the sample when the file has changed "
+        "since (None in rows of earlier versions).",
+    )
     seed: int = Field(description="Seed used for this sample.")
     error: str | None = Field(default=None, description="Error type and message when status is 'error'.")
     seconds: float | None = Field(default=None, description="Wall seconds spent on this sample (batch share).")
