@@ -189,7 +189,8 @@ def test_template_sheet_and_annotation_page(tmp_path: Path, real_edit_dir: Path)
     assert re.search(r"sample_id,model,perspective,rater,score,verdict", code[0].string)
 
 
-def test_judgments_of_images_the_run_has_since_redone_are_left_out(tmp_path: Path):
+def _redone_run(tmp_path: Path) -> tuple[Path, Path, str]:
+    """Inputs whose run has since redone 2-local (edits.jsonl's last row for it names a new sha)."""
     from realedit_bench.jsonio import atomic_write_json
     from realedit_bench.schema import AdapterRef, BenchmarkRef, EditRow, RunManifest
 
@@ -212,10 +213,74 @@ def test_judgments_of_images_the_run_has_since_redone_are_left_out(tmp_path: Pat
                                n_samples_total=560, n_samples_selected=30),
         adapter=AdapterRef(name="model-1", params={}), base_seed=0, device="cpu", dtype="float32", status="complete",
     ))
+    return human, run, new
+
+
+def test_judgments_of_images_the_run_has_since_redone_are_left_out(tmp_path: Path):
+    human, run, _ = _redone_run(tmp_path)
     out_json = tmp_path / "agreement.json"
     proc = realedit_cli("agree", "--human", str(human), "--judgments", str(run), "--out", str(out_json),
                         "--resamples", "100")
     assert proc.returncode == 0, proc.stderr
     rep = read_model(out_json, AgreementReport)
-    assert any("left out 4 judgment row(s)" in n for n in rep.notes)  # 2 perspectives x 2 repeats of 2-local
+    assert any("left out 4 judgment(s)" in n for n in rep.notes)  # 2 perspectives x 2 repeats of 2-local
     assert rep.judges[0].perspectives["following"].n_items == 29  # 30 rated edits less 2-local
+
+
+def test_stale_rows_already_rejudged_are_no_reason_for_a_note(tmp_path: Path):
+    # The user did rerun 'realedit judge': the stale rows are superseded, and nothing is left out.
+    human, run, new = _redone_run(tmp_path)
+    judg = run / "judgments" / "openai_x__realedit-v1.jsonl"
+    with JsonlAppender(judg) as app:
+        for p in ("following", "quality"):
+            for rep in range(2):
+                app.append(JudgmentRow(
+                    sample_id="2-local", image_id="2", category="local", model="model-1", perspective=p,
+                    repeat=rep, status="ok", verdict=True, score=4, judge="openai/x", rubric="realedit-v1",
+                    edited_sha256=new, finished_at="2025-07-01T00:00:00+00:00"))
+    out_json = tmp_path / "agreement.json"
+    proc = realedit_cli("agree", "--human", str(human), "--judgments", str(run), "--out", str(out_json),
+                        "--resamples", "100")
+    assert proc.returncode == 0, proc.stderr
+    rep = read_model(out_json, AgreementReport)
+    assert not any("left out" in n and "redone" in n for n in rep.notes), rep.notes
+    assert rep.judges[0].perspectives["following"].n_items == 30
+    assert "redone" not in proc.stderr
+
+
+def test_drop_stale_decides_per_judgment_on_its_latest_row():
+    from realedit_bench.judges.stale import drop_stale
+    from realedit_bench.schema import EditRow
+
+    cur, old = "c" * 64, "o" * 64
+    history = {sid: [EditRow(sample_id=sid, image_id="1", category="local", instruction="x", source="1.jpeg",
+                             status="ok", output=f"images/{sid}.png", output_sha256=cur, seed=0,
+                             finished_at="2025-01-01T00:00:00+00:00")] for sid in ("1-local", "1-style")}
+
+    def row(sid: str, sha: str, repeat: int = 0) -> JudgmentRow:
+        return JudgmentRow(sample_id=sid, image_id="1", category="local", model="m", perspective="quality",
+                           repeat=repeat, status="ok", verdict=True, score=4, judge="j", rubric="r",
+                           edited_sha256=sha, finished_at="2025-02-01T00:00:00+00:00")
+
+    rejudged = [row("1-local", old), row("1-local", cur)]  # stale, then superseded by a current row
+    never = [row("1-style", cur), row("1-style", old), row("1-style", old)]  # latest row stale
+    other = [row("1-style", cur, repeat=1)]
+    kept, n = drop_stale(rejudged + never + other, history)
+    assert kept == rejudged + other  # the superseded row stays for the latest-row logic downstream
+    assert n == 1  # one judgment (key), not its three rows
+    assert drop_stale(rejudged, None) == (rejudged, 0)
+
+
+def test_ratings_without_verdicts_write_no_numpy_warning(tmp_path: Path):
+    human, run = _write_inputs(tmp_path, models=("model-1",))
+    with open(human, newline="") as fh:
+        rows = list(csv.reader(fh))
+    with open(human, "w", newline="") as fh:
+        csv.writer(fh).writerows([r[:5] for r in rows])  # no verdict column
+    out_json = tmp_path / "agreement.json"
+    proc = realedit_cli("agree", "--human", str(human), "--judgments", str(run), "--out", str(out_json),
+                        "--resamples", "50")
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr and "empty slice" not in proc.stderr, proc.stderr
+    rep = read_model(out_json, AgreementReport)
+    assert rep.judges[0].perspectives["following"].verdict.accuracy.n == 0

@@ -165,8 +165,8 @@ def _compute(
         history = edit_history(p.parent.parent) if p.parent.name == "judgments" else None
         file_rows, n_stale = drop_stale(file_rows, history)
         if n_stale:
-            notes.append(f"{p}: left out {n_stale} judgment row(s) of images that 'realedit run' has since redone or "
-                         "removed; rerun 'realedit judge' on the run to judge the current images")
+            notes.append(f"{p}: left out {n_stale} judgment(s) (sample, perspective, repeat) of images that 'realedit "
+                         "run' has since redone or removed; rerun 'realedit judge' on the run to judge the current images")
         if not file_rows:
             raise ConfigError(f"--judgments {p}: every row judged an image the run has since redone; rerun realedit judge")
         files.append(JudgmentFile(str(p), file_rows, parse_mode_of(p.name)))

@@ -76,8 +76,21 @@ def edit_history(run_dir: Path) -> dict[str, list[EditRow]] | None:
 
 
 def drop_stale(rows: list[JudgmentRow], history: dict[str, list[EditRow]] | None) -> tuple[list[JudgmentRow], int]:
-    """``rows`` without the stale ones, and how many were dropped."""
+    """``rows`` without the judgments whose latest row is stale, and how many such judgments there were.
+
+    Decided per judgment (judge, rubric, model, sample, perspective, repeat) on its LATEST row, as the
+    report does: a stale row already superseded by a re-judgment does not count, and the rows of a key
+    whose latest row is current are all kept (readers then pick the latest themselves). The count is of
+    keys, not rows.
+    """
     if history is None:
         return rows, 0
-    kept = [r for r in rows if not is_stale(r, history.get(r.sample_id, []))]
-    return kept, len(rows) - len(kept)
+    latest: dict[tuple[str, str, str, str, str, int], JudgmentRow] = {}
+    for r in rows:
+        latest[_key(r)] = r
+    stale = {k for k, r in latest.items() if is_stale(r, history.get(r.sample_id, []))}
+    return [r for r in rows if _key(r) not in stale], len(stale)
+
+
+def _key(r: JudgmentRow) -> tuple[str, str, str, str, str, int]:
+    return (r.judge, r.rubric, r.model, r.sample_id, r.perspective, r.repeat)
