@@ -408,9 +408,21 @@ def _sample_level(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx, note
     return SampleLevel(pooled=pooled, within_model=within, within_model_fisher=fisher)
 
 
+def _row_nanmean(a: np.ndarray, n_rows: int) -> np.ndarray:
+    """Mean of each row over its non-NaN entries; NaN for a row with none (no empty mean is computed, so
+    numpy writes no 'Mean of empty slice' warning when, e.g., the ratings have no verdict column)."""
+    if a.size == 0:
+        return np.full(n_rows, np.nan)
+    have = ~np.isnan(a)
+    counts = have.sum(axis=1)
+    sums = np.where(have, a, 0.0).sum(axis=1)
+    out = np.full(a.shape[0], np.nan)
+    np.divide(sums, counts, out=out, where=counts > 0)
+    return out
+
+
 def _verdicts(d: _Data, ctx: _Ctx) -> VerdictAgreement:
-    with np.errstate(invalid="ignore"):
-        share = np.nanmean(d.human_verdict, axis=1) if d.human_verdict.size else np.full(len(d.items), np.nan)
+    share = _row_nanmean(d.human_verdict, len(d.items))
     has_h = ~np.isnan(share)
     h_tie = has_h & (share == 0.5)
     hmaj = np.where(share > 0.5, 1.0, 0.0)
