@@ -21,7 +21,7 @@ import random
 import string
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
@@ -250,26 +250,12 @@ def _run_all(fn: Callable[[ManifestEntry], None], items: list[ManifestEntry], wo
         raise KeyboardInterrupt
 
 
-@contextlib.contextmanager
-def fetch_lock(dest: Path) -> Iterator[None]:
+def fetch_lock(dest: Path) -> contextlib.AbstractContextManager[None]:
     """Hold an exclusive lock on ``dest`` while writing it: two fetches into one folder would rename each
-    other's ``.part`` files away. The OS drops the lock when the process ends, however it ends."""
-    import fcntl
+    other's ``.part`` files away."""
+    from realedit_bench.locks import folder_lock
 
-    try:
-        fd = os.open(dest / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as exc:
-        raise DataError(f"cannot write in {dest}: {_os_reason(exc)}") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DataError(
-                f"another realedit data fetch is writing {dest}; let it finish (or stop it) and rerun"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
+    return folder_lock(dest, LOCK_NAME, f"another realedit data fetch is writing {dest}; let it finish (or stop it) and rerun")
 
 
 def _prepare(dest: Path) -> None:

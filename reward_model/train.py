@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -622,14 +623,35 @@ def _tracker_config(cfg: TrainConfig) -> dict[str, Any]:
     return {k: (v if isinstance(v, (int, float, str, bool)) else json.dumps(v)) for k, v in flat.items()}
 
 
+#: Held by the main process of a training while it writes its output folder.
+LOCK_NAME = ".realedit-train.lock"
+
+
 def train(cfg: TrainConfig) -> TrainResult:
     """Train (or resume training) per ``cfg``; see the module docstring for the output layout.
+
+    One training per output folder at a time: the main process holds a lock on it (the same command
+    started twice, or a scheduler requeue, would otherwise train two runs into one folder).
 
     Returns:
         The output folder, the final pipeline folder (None if no step was left to train), the start and
         final step, and the losses logged in this session.
     """
+    import contextlib
+
+    from realedit_bench.locks import folder_lock
+
     check_config(cfg)
+    out = Path(cfg.output_dir).expanduser()
+    main_process = int(os.environ.get("RANK", "0")) == 0  # before accelerate exists; torchrun and accelerate set RANK
+    lock = folder_lock(out, LOCK_NAME, f"another realedit reward train is writing {out}; wait for it or stop it") \
+        if main_process else contextlib.nullcontext()
+    with lock:
+        return _train(cfg)
+
+
+def _train(cfg: TrainConfig) -> TrainResult:
+    """:func:`train` once the output folder is held."""
     # Before the data (whose images are all checked) and the models: a refusal should come at once.
     checkpoint, previous = check_output_dir(cfg)
     examples, reports = load_examples(cfg.reward_files, cfg.triplets, allow_missing=cfg.allow_missing)

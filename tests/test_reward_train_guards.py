@@ -285,3 +285,16 @@ def test_an_image_broken_during_training_stops_with_one_data_error(
     monkeypatch.setattr(data_mod, "load_image", load_image)  # after the up-front check, as if changed on disk
     with pytest.raises(DataError, match=r"at step \d+: sample 's2': image .* not a readable image.*--resume latest"):
         train(_config(tiny_pix2pix_dir, data, tmp_path / "o", max_steps=4))
+
+
+def test_two_trainings_never_write_one_folder(tiny_pix2pix_dir: Path, tmp_path: Path):
+    from realedit_bench.locks import folder_lock
+    from reward_model.train import LOCK_NAME, train
+
+    data = _data(tmp_path)
+    out = tmp_path / "run"
+    # A start that saved nothing may be restarted, but not while it is still running.
+    with folder_lock(out, LOCK_NAME, "held by the test"):
+        with pytest.raises(ConfigError, match="another realedit reward train is writing"):
+            train(_config(tiny_pix2pix_dir, data, out, max_steps=1, checkpoint_every=0))
+    assert not (out / "training_settings.json").exists()
