@@ -120,6 +120,8 @@ def judge_cmd(
     if max_cost is not None and price_table.lookup(judge) is None:
         raise ConfigError(f"--max-cost needs a price for {judge}: add it to a --prices file")
     if check:
+        if images is not None and not images.exists():
+            raise ConfigError(f"--images {images} does not exist (a run directory or a folder of edited images)")
         err.print(f"judge {judge}: name, key, rubric {rub.id} and prices are in order", markup=False, soft_wrap=True)
         return
     if images is None:
@@ -193,6 +195,10 @@ def judge_cmd(
     console.print(f"rows: {result.paths.rows}\nsummary: {result.paths.summary}", markup=False)
     if rep is not None:
         console.print(f"this run: {rep.finished} judged, {result.resumed} resumed, {rep.calls_sent} calls sent")
+    if result.relabelled:
+        # Remade files whose judged bytes did not change: the rows now name the current file (no call).
+        console.print(f"{result.relabelled} judgments kept for edited files remade with the same image "
+                      f"(re-labelled with the current file's sha256; nothing asked)")
     if result.batch_pending:
         console.print(f"batches still running: {', '.join(result.batch_pending)}; run the same command again "
                       f"to collect them")

@@ -140,6 +140,11 @@ class ImageEncoder:
 
     def sha256_and_size(self, image: Path | bytes) -> tuple[str, tuple[int, int]]:
         """sha256 and (width, height) of the image as it will be sent, encoding only when not known."""
+        sha, size, _ = self.hashes(image)
+        return sha, size
+
+    def hashes(self, image: Path | bytes) -> tuple[str, tuple[int, int], str]:
+        """sha256 and (width, height) as sent, and the sha256 of the file (or bytes) they came from."""
         file_sha = hashlib.sha256(image).hexdigest() if isinstance(image, (bytes, bytearray)) else self.file_sha256(image)
         skey = self._settings_key(file_sha)
         known = self._sent.get(skey)
@@ -151,7 +156,7 @@ class ImageEncoder:
             if self.store is not None:
                 self.store.put(skey, known)
         self._sent[skey] = known
-        return known[0], (known[1], known[2])
+        return known[0], (known[1], known[2]), file_sha
 
     def cached(self, image: Path | bytes) -> EncodedImage | None:
         """The memoised encoding of a path, or None (never encodes; raw bytes are never memoised)."""

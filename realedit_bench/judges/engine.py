@@ -121,6 +121,9 @@ class Planned:
     params: dict[str, Any]
     key: str
     est_input_tokens: int
+    #: role -> sha256 of the image FILE when planned (files only): what a row says it judged, taken here
+    #: and not when the answer arrives, so a file rewritten meanwhile is not recorded as the one judged.
+    file_sha256: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -145,6 +148,8 @@ class Outcome:
     attempts: int = 0
     usage: Usage = field(default_factory=Usage)
     finished_at: str = ""
+    #: role -> sha256 of the image file as planned (see :attr:`Planned.file_sha256`).
+    file_sha256: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -204,21 +209,24 @@ class JudgeEngine:
         prompt = self.rubric.render(task.perspective, task.item.instruction)
         shas: list[str] = []
         sizes: list[tuple[int, int]] = []
+        files: dict[str, str] = {}
         for role in prompt.image_roles:
             try:
                 image = task.item.images[role]
             except KeyError as exc:
                 raise RealEditError(f"item {task.item.id!r} has no {role!r} image (rubric {self.rubric.id})") from exc
-            sha, size = self.encoder.sha256_and_size(image)
+            sha, size, file_sha = self.encoder.hashes(image)
             shas.append(sha)
             sizes.append(size)
+            if not isinstance(image, (bytes, bytearray)):
+                files[role] = file_sha
         req = self._request(prompt, (), ())
         params = self.backend.request_params(req)
         key = self._key(prompt, shas, params, (), task.repeat)
         est = estimate_text_tokens(prompt.system + prompt.text) + sum(
             estimate_image_tokens(self.backend.provider, w, h) for w, h in sizes
         )
-        return Planned(task, prompt, shas, sizes, params, key, est)
+        return Planned(task, prompt, shas, sizes, params, key, est, files)
 
     def _key(self, prompt: RenderedPrompt, shas: Sequence[str], params: Mapping[str, Any],
              followups: Sequence[tuple[str, str]], repeat: int) -> str:
@@ -327,7 +335,8 @@ class JudgeEngine:
         usage = Usage()
         batch_cost = 0.0
         out = Outcome(task.item.id, task.perspective, task.repeat, "error", params=dict(planned.params),
-                      image_sha256=list(planned.image_sha256), cache_key=planned.key)
+                      image_sha256=list(planned.image_sha256), cache_key=planned.key,
+                      file_sha256=dict(planned.file_sha256))
         all_cached = True
         try:
             if first is None:

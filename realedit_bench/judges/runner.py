@@ -14,6 +14,14 @@ Resume rule: a (sample, perspective, repeat) whose last row is ok, invalid or re
 key (prompt, images as sent, parameters) is unchanged is not asked again; error rows and rows whose
 image changed are redone.
 
+A row records the sha256 of the edited FILE it judged (``edited_sha256``, taken when the ask is planned),
+which the stale rule (:mod:`realedit_bench.judges.stale`) compares with ``edits.jsonl``. A file can change
+while the bytes sent do not (re-encoded, or remade with identical pixels by ``run --force``), and rows
+written before the field existed have none. Such a row is current, yet the report would call it stale
+and a rerun would ask nothing, so a rerun re-labels it instead: it appends a copy with the current file's
+sha, recorded like a cache hit (``cached``, no attempts, no usage, ``finished_at`` now: when the row was
+written, as for every row), without any call. The stale rule then sees the copy as current.
+
 An image that cannot be read (a 0-byte file, a truncated PNG, an output the run recorded but that is
 gone) does not stop the run: each of its asks gets an ``error`` row naming the file and the problem,
 without an API call, the other edits are judged, and :attr:`JudgeResult.unreadable` lists them all.
@@ -197,6 +205,8 @@ class JudgeResult:
     dry_run: dict[str, Any] | None = None
     #: "sample: problem" for each edit whose images could not be read (recorded as error rows).
     unreadable: list[str] = field(default_factory=list)
+    #: Current rows re-labelled with the sha of the file now on disk (module docstring), no call made.
+    relabelled: int = 0
 
 
 #: Answer keys of the authors' released prompts: only a rubric asking for these gives replies their
@@ -236,6 +246,8 @@ class EditJudging:
         self.log = log
         #: Asks that could not be planned (an unreadable image): error outcomes, no API call.
         self.unplanned: list[Outcome] = []
+        #: Copies of current rows with the planned file's sha, to append (see :meth:`pending`).
+        self.relabels: list[JudgmentRow] = []
 
     # Rows -----------------------------------------------------------------------------------
     def to_row(self, out: Outcome) -> JudgmentRow:
@@ -247,7 +259,7 @@ class EditJudging:
             score=out.score, reason=out.reason, raw=out.raw, paper_parse=out.paper_parse,
             judge=self.options.judge, model_snapshot=out.model_snapshot,
             system_fingerprint=out.system_fingerprint, rubric=self.rubric.id, params=out.params,
-            image_sha256=out.image_sha256, edited_sha256=self._edited_sha(s.sample_id),
+            image_sha256=out.image_sha256, edited_sha256=out.file_sha256.get("edited"),
             cache_key=out.cache_key, cached=out.cached,
             attempts=out.attempts, usage=out.usage, finished_at=out.finished_at,
         )
@@ -266,14 +278,22 @@ class EditJudging:
         asks = [(p, r) for p in self.options.perspectives for r in range(self.options.samples)]
 
         def fail(sid: str, p: Perspective, r: int, problem: str) -> None:
-            self.unplanned.append(Outcome(sid, p, r, "error", reason=f"not judged: {problem}", finished_at=utc_now()))
+            sha = self._edited_sha(sid)
+            self.unplanned.append(Outcome(sid, p, r, "error", reason=f"not judged: {problem}", finished_at=utc_now(),
+                                          file_sha256={"edited": sha} if sha else {}))
 
         for item in items_of(self.edits):
             for p, r in asks:
                 try:
-                    planned.append(self.engine.plan(Task(item, p, r)))
+                    one = self.engine.plan(Task(item, p, r))
                 except (RealEditError, OSError) as exc:  # this ask only; the others are judged
                     fail(item.id, p, r, str(exc))
+                    continue
+                if "edited" not in one.file_sha256:  # a rubric perspective that does not send the edit
+                    sha = self._edited_sha(item.id)
+                    if sha:
+                        one.file_sha256["edited"] = sha
+                planned.append(one)
         for sid, problem in self.edits.unreadable:
             for p, r in asks:
                 fail(sid, p, r, problem)
@@ -294,15 +314,34 @@ class EditJudging:
         return (p.task.item.id, p.task.perspective, p.task.repeat)
 
     def pending(self, planned: Sequence[Planned]) -> tuple[list[Planned], int]:
-        """Planned tasks still to ask, and how many are already finished (resume rule, module docstring)."""
+        """Planned tasks still to ask, and how many are already finished (resume rule, module docstring).
+
+        Finished rows that name another file sha than the one planned (or none) are queued in
+        :attr:`relabels` for :meth:`write_relabels`.
+        """
         latest = latest_rows(read_rows(self.paths.rows, JudgmentRow))
         todo: list[Planned] = []
+        self.relabels = []
         for p in planned:
             row = latest.get(self.task_key(p))
             if row is not None and row.status != "error" and row.cache_key == p.key:
+                sha = p.file_sha256.get("edited")
+                if sha is not None and row.edited_sha256 != sha:
+                    # The same bytes were sent, so the answer is about this file: label it so, at no cost.
+                    self.relabels.append(row.model_copy(update={
+                        "edited_sha256": sha, "cached": True, "attempts": 0, "usage": Usage(),
+                        "finished_at": utc_now()}))
                 continue
             todo.append(p)
         return todo, len(planned) - len(todo)
+
+    def write_relabels(self, writer: RowWriter) -> int:
+        """Append the rows :meth:`pending` queued; returns how many."""
+        n = len(self.relabels)
+        for row in self.relabels:
+            writer.write_now(row)
+        self.relabels = []
+        return n
 
     # Batches --------------------------------------------------------------------------------
     def _load_batches(self) -> BatchState:
@@ -340,7 +379,7 @@ class EditJudging:
                 if isinstance(result, CallError):
                     out = Outcome(p.task.item.id, p.task.perspective, p.task.repeat, "error",
                                   reason=str(result), params=dict(p.params), image_sha256=list(p.image_sha256),
-                                  cache_key=p.key, finished_at=utc_now())
+                                  cache_key=p.key, finished_at=utc_now(), file_sha256=dict(p.file_sha256))
                 else:
                     out = await self.engine.judge(p, first=result)
                     out.params["batch"] = rec.id
@@ -398,6 +437,7 @@ class EditJudging:
                 return result
             writer = RowWriter(self.paths.rows)
             try:
+                result.relabelled = self.write_relabels(writer)
                 for out in self.unplanned:  # recorded as error rows: listed, counted, redone on a rerun
                     writer.write_now(self.to_row(out))
                 def append_now(out: Outcome) -> None:
@@ -409,6 +449,7 @@ class EditJudging:
                 if self.paths.batches.exists():
                     result.batch_pending = await self.collect_batches(planned, append_now)
                     todo, result.resumed = self.pending(planned)
+                    result.relabelled += self.write_relabels(writer)
                 open_batch = self.in_open_batches()
                 todo = [p for p in todo if self.task_key(p) not in open_batch]
                 result.to_ask = len(todo)

@@ -8,7 +8,11 @@ earlier image's sha (stale); otherwise a judgment older than every recorded imag
 compacted), or one of a sample the run no longer holds (``run --force`` replaced the run), is stale.
 Plain folders have no edit history: their judgments are taken as they are.
 
-The report (``leaderboard.collect``) and ``realedit agree`` both leave stale judgments out.
+The report (``leaderboard.collect``) and ``realedit agree`` both leave stale judgments out, deciding on the
+latest row of each (sample, perspective, repeat). A rerun of ``realedit judge`` re-asks a stale judgment, or,
+when the bytes it would send are unchanged (a file remade with the same image, or a row from before
+``edited_sha256``), appends a copy naming the current file (:mod:`realedit_bench.judges.runner`), so
+"rerun realedit judge" always clears the note.
 """
 
 from __future__ import annotations
