@@ -56,6 +56,17 @@ def _short(label: str, limit: int = 22) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
+def _legend(ax, among=None) -> None:  # noqa: ANN001 - matplotlib Axes
+    """A legend beside ``ax`` of the labelled artists of ``among`` (default ``ax``); none when nothing was drawn,
+    where matplotlib would warn "No artists with labels found to put in legend" on stderr."""
+    handles: dict[str, object] = {}
+    for a in among if among is not None else [ax]:
+        for h, label in zip(*a.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+    if handles:
+        ax.legend(list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+
+
 def perspective_chart(series: Sequence[Series], title: str) -> Markup:
     """Grouped bars: accuracy (left) and mean score (right) per perspective, with 95% intervals."""
     import matplotlib
@@ -82,12 +93,14 @@ def perspective_chart(series: Sequence[Series], title: str) -> Markup:
                     ys.append(y)
                     lo.append(y - ci[0] if ci else 0.0)
                     hi.append(ci[1] - y if ci else 0.0)
+                if not xs:
+                    continue  # a run with no numbers here: no empty bar group, no empty legend entry
                 ax.bar(xs, ys, width * 0.92, color=PALETTE[i % len(PALETTE)], label=_short(s.label),
                        yerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.8})
             ax.set_xticks(range(len(PERSPECTIVES)), PERSPECTIVES)
             ax.set_ylim(0, top)
             ax.set_ylabel(label)
-        axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+        _legend(axes[1])
         fig.suptitle(title)
         return _svg(fig)
 
@@ -114,7 +127,7 @@ def histogram_chart(series: Sequence[Series], title: str) -> Markup:
             ax.set_xticks(range(6))
             ax.set_xlabel("score")
         axes[0].set_ylabel("share of valid")
-        axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+        _legend(axes[-1], axes)
         fig.suptitle(title)
         return _svg(fig)
 
