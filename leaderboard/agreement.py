@@ -86,8 +86,43 @@ def _judge_view(j, notes: Footnotes) -> dict:  # noqa: ANN001 - JudgeAgreement
     }
 
 
+def _find_input(path: str, report_path: Path | None) -> Path | None:
+    """Where an input recorded "as given" lies now: absolute as it is; a relative one from the current folder,
+    else from the report's folder or one above it (agree may have run elsewhere); None when nowhere."""
+    given = Path(path)
+    if given.is_absolute():
+        return given if given.is_file() else None
+    bases = [Path.cwd()]
+    if report_path is not None:
+        here = Path(report_path).resolve().parent
+        bases += [here, *here.parents]
+    for base in bases:
+        if (base / given).is_file():
+            return base / given
+    return None
+
+
+def outdated_inputs(report: AgreementReport, report_path: Path | None = None) -> list[str]:
+    """Why ``report`` no longer describes its input files: one phrase per missing or changed file.
+
+    ``realedit run --force`` moves a run's judgments to ``replaced/`` and a rerun of ``realedit judge``
+    rewrites them, so an ``agreement.json`` computed before is of other judgments than the site shows.
+    """
+    from realedit_bench.images import sha256_file
+
+    out = []
+    for inp in report.inputs:
+        found = _find_input(inp.path, report_path)
+        if found is None:
+            out.append(f"{inp.path} is missing")
+        elif sha256_file(found) != inp.sha256:
+            out.append(f"{inp.path} has changed since")
+    return out
+
+
 def render_agreement_page(
-    report: AgreementReport | Path | str, out_path: Path, *, csp: str | None = None, root: str = ""
+    report: AgreementReport | Path | str, out_path: Path, *, csp: str | None = None, root: str = "",
+    outdated: list[str] | None = None,
 ) -> Path:
     """Write the agreement page for ``report`` (a report or the path of an ``agreement.json``).
 
@@ -97,6 +132,7 @@ def render_agreement_page(
         csp: Accepted for the site builder's call; ignored, since this page carries no script and uses the
             stricter :data:`PAGE_CSP`.
         root: Relative link to the site root (for the navigation link back to ``index.html``).
+        outdated: Why the report is out of date (:func:`outdated_inputs`); the page then says so at the top.
 
     Returns:
         ``out_path``.
@@ -113,7 +149,7 @@ def render_agreement_page(
     html = _env().get_template("agreement.html.j2").render(
         report=report, judges=judges, footnotes=notes.items, csp=PAGE_CSP, version=__version__,
         css=Markup(css),  # our own stylesheet, not report text
-        root=root, level=f"{report.level:.0%}",
+        root=root, level=f"{report.level:.0%}", outdated=outdated or [],
     )
     out_path = Path(out_path)
     atomic_write_text(out_path, html)

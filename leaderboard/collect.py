@@ -9,6 +9,19 @@ the folder name, as ``realedit judge`` records it. Every file is read through th
 judgment is of an older image (the rule is in :mod:`realedit_bench.judges.stale`): it is left out of every
 number, and the summary is recomputed from the current rows (the ``summary.json`` beside them was written
 at judge time).
+
+**Out-of-date metrics.** The report shows no metric mean that no longer describes the run (issue of
+review 4):
+
+* *older images*: in a run directory, a ``metrics.jsonl`` row whose ``image_sha256`` is not the sample's
+  current ``output_sha256`` in ``edits.jsonl`` (the image was redone, has failed since, or the run no
+  longer holds the sample) is left out, and the means are recomputed from the remaining rows with the
+  metrics runner's own :func:`~realedit_bench.metrics.runner.summarize` (same resamples and seed), as stale
+  judgments are. Recomputing rather than only flagging keeps every shown number about current images; the
+  page and the console say how many samples were left out. A row without ``image_sha256`` cannot be
+  compared and is kept.
+* *older formulas*: a mean whose ``metric_models[name]['definition']`` (1 when absent) differs from the
+  installed metric's ``definition`` is moved to ``excluded``: its column shows '–' with a note.
 """
 
 from __future__ import annotations
@@ -17,13 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from realedit_bench.errors import ConfigError
+from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.jsonio import read_model, read_rows
 from realedit_bench.judges.stale import is_stale
 from realedit_bench.schema import (
     EditRow,
     JudgeSummary,
     JudgmentRow,
+    MetricRow,
     MetricSummary,
     RunManifest,
 )
@@ -128,6 +142,12 @@ class RunData:
     metrics: MetricSummary | None = None
     #: Display name that tells copies apart: the run id, or "<run id> in <folder>/" when another folder has it too.
     label: str = ""
+    #: What ``metrics_summary.json`` says, when ``metrics`` was corrected (out-of-date values left out).
+    metrics_file: MetricSummary | None = None
+    #: Samples whose metric values are of older images (left out of ``metrics``).
+    n_metrics_stale: int = 0
+    #: Metrics whose values were computed with an older formula (shown as '–').
+    metrics_old_formula: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.label = self.label or self.run_id
@@ -145,6 +165,18 @@ class RunData:
     def failed_edits(self) -> list[EditRow]:
         """Current edit rows that did not produce an image."""
         return [e for e in self.edits if e.status != "ok"]
+
+    @property
+    def metrics_warnings(self) -> list[str]:
+        """One line per reason some metric values of this run are not shown (page and console)."""
+        out = []
+        if self.n_metrics_stale:
+            n = self.n_metrics_stale
+            out.append(f"metric values of {n} sample{'s are' if n != 1 else ' are'} of older images, left out of "
+                       "the means; rerun realedit metrics")
+        for name in self.metrics_old_formula:
+            out.append(f"{name} was measured with an older formula, not shown; rerun realedit metrics --metric {name}")
+        return out
 
     @property
     def n_stale(self) -> int:
@@ -182,11 +214,88 @@ def load_run(root: Path) -> RunData | None:
         for js in judged:
             js.history = history
             js.check_stale()
-        return RunData(root, manifest.run_id, manifest.adapter.name, manifest, edits, judged, metrics)
+        run = RunData(root, manifest.run_id, manifest.adapter.name, manifest, edits, judged, metrics)
+        _check_metrics(run, history)
+        return run
     if judged or metrics is not None:
         model = judged[0].summary.model if judged else (metrics.model if metrics else root.name)
-        return RunData(root, root.name, model, None, [], judged, metrics)
+        run = RunData(root, root.name, model, None, [], judged, metrics)
+        _check_metrics(run, None)
+        return run
     return None
+
+
+def _metric_row_stale(row: MetricRow, versions: list[EditRow]) -> bool:
+    """True when ``row`` measured an image other than the sample's current one (see the module docstring)."""
+    if row.image_sha256 is None:
+        return False  # nothing to compare with
+    if not versions:
+        return True  # the run no longer holds the sample
+    cur = versions[-1]
+    if cur.status != "ok":
+        return True  # no current image: the values are of an older one
+    return cur.output_sha256 is not None and cur.output_sha256 != row.image_sha256
+
+
+def _check_metrics(run: RunData, history: dict[str, list[EditRow]] | None) -> None:
+    """Leave out metric values of older images (run directories) and of older formulas (see the docstring)."""
+    file = run.metrics
+    if file is None:
+        return
+    summary = file
+    rows_path = run.root / "metrics.jsonl"
+    if history is not None and rows_path.is_file():
+        latest = {r.sample_id: r for r in read_rows(rows_path, MetricRow)}  # the last row of a sample wins
+        stale = {sid for sid, r in latest.items() if _metric_row_stale(r, history.get(sid, []))}
+        current = [r for sid, r in latest.items() if sid not in stale]
+        n_old = sum(1 for sid in stale if latest[sid].status == "ok" and latest[sid].values)
+        if n_old:
+            from realedit_bench.metrics.runner import summarize
+
+            boot = file.bootstrap or {}
+            summary = summarize(
+                current, list(file.means), reference=file.reference, run_id=file.run_id, model=file.model,
+                benchmark=file.benchmark, n_missing=file.n_missing + n_old,
+                n_resamples=int(boot.get("resamples", 2000)), seed=int(boot.get("seed", 0)), command=file.command,
+            )
+            # The file's stamps, not the clock: the same inputs build the same site.
+            summary = summary.model_copy(update={"created_at": file.created_at, "realedit_version": file.realedit_version})
+            run.n_metrics_stale = n_old
+    summary, old = drop_old_formulas(summary)
+    run.metrics_old_formula = old
+    if summary is not file:
+        run.metrics_file, run.metrics = file, summary
+
+
+def drop_old_formulas(summary: MetricSummary) -> tuple[MetricSummary, list[str]]:
+    """``summary`` without the means of metrics computed with another formula than the installed one's.
+
+    Such a metric moves to ``excluded``; a summary from before formula versions records no definition (1).
+    """
+    from realedit_bench.metrics import METRICS
+    from realedit_bench.metrics.runner import old_formula_reason
+
+    # Already left out by the summary itself (a summary written after formula versions existed).
+    old = [n for n, why in summary.excluded.items() if why == old_formula_reason(n)]
+    already = list(old)
+    for name in summary.means:
+        try:
+            metric = METRICS.get(name)
+        except RealEditError:
+            continue  # not installed here: nothing to compare with
+        model = summary.metric_models.get(name) or (summary.metric_models.get(metric.encoder) if metric.encoder else None)
+        if int((model or {}).get("definition", 1)) != metric.definition:
+            old.append(name)
+    if old == already:
+        return summary, old
+    gone = set(old)
+    return summary.model_copy(update={
+        "means": {k: v for k, v in summary.means.items() if k not in gone},
+        "cis": {k: v for k, v in summary.cis.items() if k not in gone},
+        "per_category": {c: {k: v for k, v in d.items() if k not in gone} for c, d in summary.per_category.items()},
+        "metric_models": {k: v for k, v in summary.metric_models.items() if k not in gone},
+        "excluded": {**summary.excluded, **{n: old_formula_reason(n) for n in old}},
+    }), old
 
 
 def find_runs(runs: Path, *, must_exist: bool) -> list[RunData]:

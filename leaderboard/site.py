@@ -43,6 +43,7 @@ from leaderboard.tables import (
     fmt_num,
     fmt_pct,
     metric_value,
+    metrics_notes,
     metrics_table,
     stale_text,
     vs_text,
@@ -497,18 +498,31 @@ def find_agreement_files(runs_dir: Path, extra: Iterable[Path]) -> list[Path]:
     return sorted(found)
 
 
-def _render_agreement(files: list[Path], out: Path, page_kwargs: dict) -> tuple[list[Path], str | None]:
-    """Render agreement pages with issue 5's renderer, when it is installed (see leaderboard/agreement.py)."""
+def _render_agreement(
+    files: list[Path], out: Path, page_kwargs: dict, warnings: list[str] | None = None
+) -> tuple[list[Path], str | None]:
+    """Render agreement pages with issue 5's renderer, when it is installed (see leaderboard/agreement.py).
+
+    A report whose input files are missing or changed (``run --force``, a new ``judge``) is still shown, with
+    an "out of date" banner, and one console line each goes to ``warnings``.
+    """
     if not files:
         return [], None
     try:
-        from leaderboard.agreement import render_agreement_page
+        from leaderboard.agreement import outdated_inputs, render_agreement_page
     except ImportError:
         return [], "agreement files were found but leaderboard.agreement is not available in this version"
+    from realedit_bench.jsonio import read_model
+    from realedit_bench.schema.agree import AgreementReport
+
     written = []
     for i, path in enumerate(files):
         target = out / ("agreement.html" if i == 0 else f"agreement-{i + 1}.html")
-        render_agreement_page(path, target, **page_kwargs)
+        report = read_model(path, AgreementReport)
+        outdated = outdated_inputs(report, path)
+        if outdated and warnings is not None:
+            warnings.append(f"{path} is out of date ({'; '.join(outdated)}): rerun realedit agree")
+        render_agreement_page(report, target, outdated=outdated, **page_kwargs)
         written.append(target)
     return written, None
 
@@ -597,7 +611,9 @@ def build_site(
     }
 
     agreement_files = find_agreement_files(Path(runs_dir), agreement)
-    agreement_pages, agreement_note = _render_agreement(agreement_files, out, {"csp": common["csp"], "root": ""})
+    agreement_pages, agreement_note = _render_agreement(
+        agreement_files, out, {"csp": common["csp"], "root": ""}, result.warnings
+    )
     result.agreement_pages = agreement_pages
     common["agreement_pages"] = [p.name for p in agreement_pages]
 
@@ -656,6 +672,7 @@ def build_site(
         unjudged=[r for r in runs if not r.judged],
         stale=[(r, stale_text(r.n_stale)) for r in runs if r.n_stale],
         mtable=mtable,
+        mnotes=[(ms, why) for ms in (mtable.rows if mtable else []) for why in metrics_notes(ms)],
         notes={"partial": PARTIAL_NOTE, "test": TEST_NOTE, "preservation": PRESERVATION_NOTE},
         provenance=_provenance(runs),
         perspectives=PERSPECTIVES,
@@ -689,6 +706,7 @@ def _check_out(out: Path) -> None:
 def _run_warnings(runs: Sequence[RunData]) -> list[str]:
     """Console lines about runs whose numbers need care: stale judgments, copies of one run."""
     out = [f"{r.label}: {stale_text(r.n_stale)}" for r in runs if r.n_stale]
+    out += [f"{r.label}: {line}" for r in runs for line in r.metrics_warnings]
     folders: dict[str, list[str]] = {}
     for r in runs:
         folders.setdefault(r.run_id, []).append(r.root.name + "/")

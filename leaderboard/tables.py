@@ -169,6 +169,12 @@ class MetricsRow(Row):
     n_error: int = Field(description="Samples that failed.")
     means: dict[str, float] = Field(description="metric -> mean.")
     cis: dict[str, tuple[float, float]] = Field(default_factory=dict, description="metric -> 95% interval.")
+    excluded: dict[str, str] = Field(
+        default_factory=dict, description="metric -> why its mean is not shown (older formula, two model versions)."
+    )
+    notes: list[str] = Field(
+        default_factory=list, description="Why some values of the run are left out (e.g. metrics of older images)."
+    )
 
 
 class MetricsTable(Row):
@@ -279,7 +285,8 @@ def metric_columns(summaries: list[MetricSummary], only: Callable[[str], bool] =
     """Labelled columns for every (metric, reference) pair present, in name order."""
     cols: dict[tuple[str, str], MetricColumn] = {}
     for ms in summaries:
-        for name in ms.means:
+        # A left-out metric keeps its column ('–' there, the note says why) when the summary labels it.
+        for name in [*ms.means, *(n for n in ms.excluded if n in ms.labels)]:
             if only(name) and (name, ms.reference) not in cols:
                 cols[(name, ms.reference)] = MetricColumn(
                     name=name, reference=ms.reference, label=ms.labels.get(name) or name,
@@ -291,6 +298,12 @@ def metric_columns(summaries: list[MetricSummary], only: Callable[[str], bool] =
 def metric_value(row: LeaderboardRow, col: MetricColumn) -> float | None:
     """The row's mean for a column, when the row's metrics compared with the same reference."""
     return row.metrics.get(col.name) if row.metrics_reference == col.reference else None
+
+
+def metrics_notes(row: MetricsRow) -> list[str]:
+    """Why values of a run are missing from its metrics row: left-out samples, then each left-out metric."""
+    told = {n for n, why in row.excluded.items() if any(why in x or f"--metric {n}" in x for x in row.notes)}
+    return [*row.notes, *(f"{n}: {why}" for n, why in row.excluded.items() if n not in told)]
 
 
 def is_clip(name: str) -> bool:
@@ -307,6 +320,7 @@ def metrics_table(runs: list[RunData]) -> MetricsTable | None:
         MetricsRow(
             model=r.model, run_id=r.run_id, run_label=r.label, benchmark=ms.benchmark, reference=ms.reference, n=ms.n,
             n_error=ms.n_error, means=dict(sorted(ms.means.items())), cis=dict(sorted(ms.cis.items())),
+            excluded=dict(sorted(ms.excluded.items())), notes=r.metrics_warnings,
         )
         for r in measured
         for ms in [r.metrics]
@@ -647,6 +661,11 @@ def export_markdown(
             body.append(cells)
         lines += _md_table(head, body)
         lines.append("")
+        for r in metrics.rows:
+            for why in metrics_notes(r):
+                lines.append(f"- {_md_cell(r.run_label or r.run_id)}: {_md_cell(why)}")
+        if any(metrics_notes(r) for r in metrics.rows):
+            lines.append("")
         if any(c.preservation for c in metrics.columns):
             lines += [PRESERVATION_NOTE, ""]
     if unjudged:
