@@ -133,6 +133,11 @@ def outdated_metrics(row: MetricRow) -> list[str]:
     return out
 
 
+def old_formula_reason(name: str) -> str:
+    """Why a metric with values of an older formula is left out of a summary (the report reads it too)."""
+    return f"measured with an older formula; rerun with --metric {name}"
+
+
 def _without(row: MetricRow, names: Sequence[str]) -> MetricRow:
     """``row`` with the values (and records) of metrics ``names`` removed."""
     drop = set(names)
@@ -420,7 +425,7 @@ def summarize(
         counts[name] = len(have)
         if any(_definition_of(_model_of(r, name, m.encoder)) != m.definition for r in have):
             # Another formula under the same name: such values are not averaged, alone or mixed with new ones.
-            excluded[name] = f"measured with an older formula; rerun with --metric {name}"
+            excluded[name] = old_formula_reason(name)
             continue
         if m.encoder and have:
             by_fp = {_fingerprint(_model_of(r, name, m.encoder)): r for r in have}
