@@ -173,7 +173,7 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     from realedit_bench.inputs import resolve_edits
     from realedit_bench.metrics import METRICS
-    from realedit_bench.metrics.runner import load_encoders
+    from realedit_bench.metrics.encoders import load_encoders
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -21,8 +21,8 @@ from realedit_bench.inputs import resolve_edits
 from realedit_bench.jsonio import read_model, read_rows
 from realedit_bench.metrics import METRICS
 from realedit_bench.metrics.core import FeatureStore, Item, pixel_pair
-from realedit_bench.metrics.encoders import ClipEncoder, DinoEncoder
-from realedit_bench.metrics.runner import choose_metrics, compute_metrics, load_encoders
+from realedit_bench.metrics.encoders import ClipEncoder, DinoEncoder, load_encoders
+from realedit_bench.metrics.runner import choose_metrics, compute_metrics
 from realedit_bench.schema.metrics import MetricRow, MetricSummary
 
 OPENAI_MEAN = np.array([0.48145466, 0.4578275, 0.40821073])

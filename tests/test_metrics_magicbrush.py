@@ -15,7 +15,8 @@ from realedit_bench.errors import DataError
 from realedit_bench.inputs import resolve_edits
 from realedit_bench.jsonio import read_rows
 from realedit_bench.magicbrush import MagicBrush
-from realedit_bench.metrics.runner import choose_metrics, compute_metrics, load_encoders
+from realedit_bench.metrics.encoders import load_encoders
+from realedit_bench.metrics.runner import choose_metrics, compute_metrics
 from realedit_bench.registries import BENCHMARKS
 from realedit_bench.schema.metrics import MetricRow
 

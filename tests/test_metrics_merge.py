@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from realedit_bench.inputs import EditSet, resolve_edits
 from realedit_bench.jsonio import read_model, read_rows
 from realedit_bench.metrics import METRICS
-from realedit_bench.metrics.runner import choose_metrics, compute_metrics, load_encoders
+from realedit_bench.metrics.encoders import load_encoders
+from realedit_bench.metrics.runner import choose_metrics, compute_metrics
 from realedit_bench.schema.metrics import MetricRow, MetricSummary
 
 ALL = ["l1", "l2", "clip_i", "dino"]

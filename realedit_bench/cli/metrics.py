@@ -60,8 +60,8 @@ def metrics_cmd(
     from rich.text import Text
 
     from realedit_bench.inputs import resolve_edits
-    from realedit_bench.metrics.encoders import describe_refs, resolve_device
-    from realedit_bench.metrics.runner import choose_metrics, compute_metrics, load_encoders
+    from realedit_bench.metrics.encoders import describe_refs, load_encoders, resolve_device
+    from realedit_bench.metrics.runner import choose_metrics, compute_metrics
     from realedit_bench.provenance import command_line
 
     console = Console(stderr=True)

@@ -43,6 +43,7 @@ from typing import Any
 from PIL import Image
 
 from realedit_bench.errors import WeightsError
+from realedit_bench.metrics.core import Metric
 
 #: open_clip architecture and pretrained tag of the protocol's CLIP (OpenAI ViT-B/32).
 DEFAULT_CLIP_MODEL = "ViT-B-32-quickgelu"
@@ -363,3 +364,40 @@ def describe_refs(refs: dict[str, dict[str, Any]]) -> str:
 def dumps_refs(refs: dict[str, dict[str, Any]]) -> str:
     """A canonical string of the metric models, to compare rows for resume."""
     return json.dumps(refs, sort_keys=True)
+
+
+def load_encoders(
+    metrics: Sequence[Metric],
+    *,
+    clip_weights: Path | None = None,
+    clip_model: str | None = None,
+    clip_pretrained: str | None = None,
+    dino_weights: Path | None = None,
+    dino_id: str | None = None,
+    dino_revision: str | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Load (once) the encoders the metrics need. Raises WeightsError with one line when unreachable."""
+    need = {m.encoder for m in metrics if m.encoder}
+    # Validate local paths of every needed encoder before loading any (no half-done work).
+    if "clip" in need:
+        check_clip_weights(clip_weights)
+    if "dino" in need:
+        check_dino_weights(dino_weights)
+    out: dict[str, Any] = {}
+    with Quiet():
+        if "dino" in need:  # the smaller download first: an unreachable hub is found out sooner
+            out["dino"] = DinoEncoder(
+                dino_weights,
+                model_id=dino_id or DEFAULT_DINO_ID,
+                revision=dino_revision or DEFAULT_DINO_REVISION,
+                device=device,
+            )
+        if "clip" in need:
+            out["clip"] = ClipEncoder(
+                clip_weights,
+                model_name=clip_model or DEFAULT_CLIP_MODEL,
+                pretrained=clip_pretrained or DEFAULT_CLIP_PRETRAINED,
+                device=device,
+            )
+    return out
