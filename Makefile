@@ -52,12 +52,16 @@ eval: $(STAMP)
 	@if [ -z "$(DATA)" ]; then $(BIN)/realedit data verify >/dev/null 2>&1 || $(BIN)/realedit data fetch; fi
 	@set -o pipefail; run_dir=$$($(BIN)/realedit run $(RUN_ARGS) | tail -n 1); rc=$$?; \
 	  if [ $$rc -ne 0 ] && [ $$rc -ne 1 ]; then exit $$rc; fi; \
+	  if [ ! -d "$$run_dir" ]; then echo "realedit run printed no run directory; stopping"; exit 3; fi; \
 	  echo "run: $$run_dir"; \
 	  $(BIN)/realedit metrics --images "$$run_dir" $(METRICS_ARGS) $(if $(DATA),--data-dir "$(DATA)"); mrc=$$?; \
-	  if [ $$mrc -eq 2 ]; then echo "metrics skipped (see the line above; METRICS_ARGS='--clip-weights DIR --dino-weights DIR' for local weights)"; fi; \
-	  if [ -n "$(JUDGE)" ]; then $(BIN)/realedit judge --images "$$run_dir" --judge $(JUDGE) $(if $(DATA),--data-dir "$(DATA)"); \
-	    jrc=$$?; if [ $$jrc -ne 0 ] && [ $$jrc -ne 1 ]; then exit $$jrc; fi; fi
-	$(BIN)/realedit report --runs "$(OUT)" --out "$(SITE)"
+	  if [ $$mrc -eq 2 ]; then echo "metrics skipped (see the line above; METRICS_ARGS='--clip-weights DIR --dino-weights DIR' for local weights)"; \
+	  elif [ $$mrc -gt 2 ]; then exit $$mrc; fi; \
+	  jrc=0; if [ -n "$(JUDGE)" ]; then $(BIN)/realedit judge --images "$$run_dir" --judge $(JUDGE) $(if $(DATA),--data-dir "$(DATA)"); \
+	    jrc=$$?; if [ $$jrc -ne 0 ] && [ $$jrc -ne 1 ]; then exit $$jrc; fi; fi; \
+	  $(BIN)/realedit report --runs "$(OUT)" --out "$(SITE)" || exit $$?; \
+	  if [ $$rc -eq 1 ] || [ $$mrc -eq 1 ] || [ $$jrc -eq 1 ]; then \
+	    echo "done, but some samples failed (exit code 1): see the lines above; rerun the same command to retry them"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -422,3 +422,36 @@ def test_an_older_run_with_a_relative_weights_path_resumes(tiny_pix2pix_dir, rea
     res = invoke(*common, "--limit", "2")
     assert res.returncode == 0, res.stderr
     assert "1 of the run done before" in " ".join(res.stderr.split())
+
+
+class _Plain:
+    """A third-party editor written to the README's contract only: no device/dtype/weights arguments."""
+
+    def params(self) -> dict:
+        return {}
+
+    def edit(self, image, instruction, *, seed):
+        return image.copy()
+
+
+class _Broken(_Plain):
+    def edit(self, image, instruction, *, seed):
+        raise ZeroDivisionError("a bug")
+
+    def __init__(self, **kwargs) -> None:
+        raise KeyError("a bug in the constructor")
+
+
+def test_a_minimal_third_party_editor_runs_and_a_crash_is_exit_3(real_edit_dir, tmp_path, monkeypatch):
+    from realedit_bench.registries import ADAPTERS
+
+    ADAPTERS.names()  # entry points scanned first, so the test entries are the only additions
+    monkeypatch.setitem(ADAPTERS._entries, "plain-test", _Plain)  # removed again after the test
+    monkeypatch.setitem(ADAPTERS._entries, "broken-test", _Broken)
+    common = ["--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(tmp_path)]
+    res = invoke("run", "--model", "plain-test", *common)
+    assert res.returncode == 0, res.stderr
+    res = invoke("run", "--model", "plain-test", "--weights", "x", *common)
+    assert res.returncode == 2 and "takes no --weights" in res.stderr
+    res = invoke("run", "--model", "broken-test", *common)
+    assert res.returncode == 3 and "KeyError" in res.stderr and "internal error" in res.stderr

@@ -210,7 +210,7 @@ def judge_cmd(
         n_invalid = sum(p.n_invalid for p in summ.perspectives.values())
         n_refused = sum(p.n_refused for p in summ.perspectives.values())
         if n_invalid or n_refused:
-            err.print(f"[yellow]warning:[/] {n_invalid} judgments invalid (unparseable after one re-ask) and "
+            err.print(f"[yellow]warning:[/] {n_invalid} judgments invalid (unparseable{'' if parse_mode == 'paper' else ' after one re-ask'}) and "
                       f"{n_refused} refused: counted, never scored; the rows' reason says why")
     list_unreadable()
     if rep is not None and rep.stopped:

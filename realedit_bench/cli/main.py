@@ -71,6 +71,10 @@ for _verb in VERBS:
     _module.register(app)
 
 
+#: Exit code of an unexpected exception: not 1 (some samples failed), which scripts treat as "go on".
+INTERNAL_ERROR = 3
+
+
 def run() -> None:
     """Console-script entry: run the app, turning user errors into one line and exit code 2."""
     try:
@@ -80,6 +84,13 @@ def run() -> None:
         # The message holds user text (paths, values): print it literally, never as Rich markup.
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(exc.exit_code)
+    except Exception:  # a bug (ours or an editor's): the traceback for the report, and its own exit code
+        import traceback
+
+        traceback.print_exc()
+        err_console.print(f"[bold red]internal error[/] (exit code {INTERNAL_ERROR}): please report it with the "
+                          "traceback above", soft_wrap=True)
+        sys.exit(INTERNAL_ERROR)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def run_cmd(
             kwargs[key] = value
     kwargs.setdefault("device", device)
     kwargs.setdefault("dtype", dtype)
-    editor = adapter_cls(**kwargs)
+    editor = _construct(adapter_cls, model, kwargs, explicit={"weights": weights, "revision": revision})
     rid = run_id or run_id_for(model, bench.name, editor.params(), seed)
     filters = {"limit": limit, "category": split_csv(category) or None, "samples": samples}
     runner = Runner(
@@ -118,6 +118,27 @@ def run_cmd(
         _finish_sharded(runner, load_seconds)
     if rank == 0:
         _report(runner, console, result)
+
+
+def _construct(adapter_cls, model: str, kwargs: dict, explicit: dict):
+    """Build the editor. The generic flags (device, dtype, weights, revision) go only to a constructor that
+    takes them: a third-party editor may accept none. A flag the user gave that the editor cannot take, or a
+    constructor that refuses its arguments, is one line, not a traceback."""
+    import inspect
+
+    from realedit_bench.errors import ConfigError
+
+    params = inspect.signature(adapter_cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key in ("device", "dtype", "weights", "revision"):
+        if key in kwargs and not takes_any and key not in params:
+            if explicit.get(key) is not None:
+                raise ConfigError(f"model {model!r} takes no --{key}")
+            kwargs.pop(key)
+    try:
+        return adapter_cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"model {model!r} could not be built with {sorted(kwargs)}: {exc}") from exc
 
 
 def _run_with_progress(runner, console, load_seconds: float, show: bool):

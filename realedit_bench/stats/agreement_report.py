@@ -616,7 +616,7 @@ def _reading(diff: Stat, what: str) -> str | None:
     elif diff.high < 0:
         verdict = "the judge agrees worse than a typical single human"
     else:
-        verdict = "the judge is as good as one more human (the interval covers 0)"
+        verdict = "no detectable difference between the judge and one more human (the interval covers 0)"
     return f"{what}: {verdict}; difference {diff.value:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]"
 
 
