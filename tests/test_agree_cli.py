@@ -284,3 +284,16 @@ def test_ratings_without_verdicts_write_no_numpy_warning(tmp_path: Path):
     assert "Warning" not in proc.stderr and "empty slice" not in proc.stderr, proc.stderr
     rep = read_model(out_json, AgreementReport)
     assert rep.judges[0].perspectives["following"].verdict.accuracy.n == 0
+
+
+def test_two_models_still_show_their_mean_scores(tmp_path: Path):
+    # Fewer than 3 models: no ranking statistic, but each model's mean human and judge score stay known
+    # (the page shows them beside the bias).
+    human, run = _write_inputs(tmp_path, models=("model-1", "model-2"))
+    out = tmp_path / "agreement.json"
+    proc = realedit_cli("agree", "--human", str(human), "--judgments", str(run), "--out", str(out),
+                        "--resamples", "100")
+    assert proc.returncode == 0, proc.stderr
+    system = read_model(out, AgreementReport).judges[0].perspectives["following"].system
+    assert set(system.judge_means) == set(system.human_means) == {"model-1", "model-2"}
+    assert system.spearman.value is None and "at least 3 models" in (system.note or "")

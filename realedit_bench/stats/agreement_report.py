@@ -649,8 +649,8 @@ def _system(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx) -> SystemL
     mod = d.model[mask]
     present = [m for m in range(len(d.models)) if np.any(mod == m)]
     k = len(present)
-    if k < 3:
-        few = f"system level needs at least 3 models with judged, human-rated edits; got {k}"
+    few = f"system level needs at least 3 models with judged, human-rated edits; got {k}"
+    if k == 0:
         return SystemLevel(kendall_tau_b=Stat(n=k, note=few), spearman=Stat(n=k, note=few), note=few)
     remap = {m: i for i, m in enumerate(present)}
     col = np.array([remap[m] for m in mod])
@@ -666,8 +666,16 @@ def _system(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx) -> SystemL
         den = ctx.counts @ cnt
         jm = (ctx.counts @ js) / den
         hm = (ctx.counts @ hs) / den
-    tau, rho = ag.rank_correlations(jm, hm)
     names = [d.models[m] for m in present]
+    if k < 3:  # the per-model means are still shown (beside each model's bias); no ranking statistic
+        order = sorted(range(k), key=lambda i: (-hm[0][i], natural_key(names[i])))
+        return SystemLevel(
+            models=[names[i] for i in order],
+            judge_means={names[i]: float(jm[0][i]) for i in order},
+            human_means={names[i]: float(hm[0][i]) for i in order},
+            kendall_tau_b=Stat(n=k, note=few), spearman=Stat(n=k, note=few), note=few,
+        )
+    tau, rho = ag.rank_correlations(jm, hm)
     why: str | None = None
     if np.all(jm[0] == jm[0][0]):
         why = "the judge gives every model the same mean score; a ranking correlation is undefined"
