@@ -27,7 +27,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # plain click help: it wraps at any width (rich panels cut option names at 80 columns)
+    context_settings={"max_content_width": 120},  # use a wide terminal's width (click's default stops at 80)
 )
 
 #: Verb modules, in the order ``--help`` lists them.
