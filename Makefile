@@ -49,7 +49,8 @@ eval: $(STAMP)
 	@if [ -n "$(JUDGE)" ]; then $(BIN)/realedit judge --check --judge $(JUDGE); fi
 	@# The default data folder is fetched when missing or incomplete; fetch never overwrites a file that
 	@# differs from the release (it says so and stops). DATA=dir is used as it is.
-	@if [ -z "$(DATA)" ]; then $(BIN)/realedit data verify >/dev/null 2>&1 || $(BIN)/realedit data fetch; fi
+	@if [ -z "$(DATA)" ]; then $(BIN)/realedit data verify >/dev/null 2>&1 || $(BIN)/realedit data fetch \
+	  || { echo "(with make: DATA=dir evaluates a local copy of Real-Edit)"; exit 2; }; fi
 	@set -o pipefail; run_dir=$$($(BIN)/realedit run $(RUN_ARGS) | tail -n 1); rc=$$?; \
 	  if [ $$rc -ne 0 ] && [ $$rc -ne 1 ]; then exit $$rc; fi; \
 	  if [ ! -d "$$run_dir" ]; then echo "realedit run printed no run directory; stopping"; exit 3; fi; \

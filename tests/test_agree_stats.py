@@ -282,3 +282,9 @@ def test_judgment_rows_average_repeats_and_drop_non_ok():
     assert r.score == 3.5 and r.verdict is None
     assert ("1-local", "m", "quality") in js[0].tied_verdicts
     assert any("1 invalid" in n for n in js[0].notes)
+
+
+def test_a_value_that_rounds_to_zero_is_never_shown_negative():
+    from realedit_bench.stats.agreement_view import fmt_value
+
+    assert fmt_value(-0.0001) == "0.000" and fmt_value(-0.0006) == "-0.001" and fmt_value(None) == "n/a"

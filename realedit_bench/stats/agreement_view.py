@@ -51,7 +51,7 @@ def fmt_value(v: float | None, digits: int = 3) -> str:
     """A number for a table; ``n/a`` for None (never 'nan')."""
     if v is None or v != v:  # v != v: NaN, which the schema never holds but a hand-edited file might
         return "n/a"
-    return f"{v:.{digits}f}"
+    return f"{v + 0.0:.{digits}f}".replace("-0." + "0" * digits, "0." + "0" * digits)  # no '-0.000'
 
 
 def fmt_interval(s: Stat, digits: int = 3) -> str:
