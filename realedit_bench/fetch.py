@@ -125,14 +125,20 @@ def _backup_name(path: Path) -> Path:
     return cand
 
 
+def set_aside(path: Path, kept: list[Path] | None) -> None:
+    """Rename a file already at ``path`` (one the user changed) to ``<name>.orig`` (``.orig.1``, ...), noting
+    the new name in ``kept``; nothing when there is no such file."""
+    if path.exists():
+        backup = _backup_name(path)
+        os.replace(path, backup)
+        if kept is not None:
+            kept.append(backup)
+
+
 def _install(part: Path, dest: Path, kept: list[Path] | None) -> None:
     """Rename the verified ``part`` to ``dest``; a file already there (the user's) is kept as ``.orig``."""
     try:
-        if dest.exists():
-            backup = _backup_name(dest)
-            os.replace(dest, backup)
-            if kept is not None:
-                kept.append(backup)
+        set_aside(dest, kept)
         os.replace(part, dest)
     except OSError as exc:
         raise _Permanent(f"cannot write {dest}: {_os_reason(exc)}") from exc

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -168,14 +167,10 @@ def _crc32(path: Path) -> int:
 
 def _write(path: Path, data: bytes, kept: list[Path] | None) -> None:
     """Atomic, fsynced write; a file already there (one the user changed, see ``repair``) is kept as ``.orig``."""
-    from realedit_bench.fetch import _backup_name
+    from realedit_bench.fetch import set_aside
 
     try:
-        if path.exists():
-            backup = _backup_name(path)
-            os.replace(path, backup)
-            if kept is not None:
-                kept.append(backup)
+        set_aside(path, kept)
         atomic_write_bytes(path, data)
     except OSError as exc:
         raise DataError(f"cannot write {path}: {exc.strerror or exc}") from exc
