@@ -10,10 +10,8 @@ import os
 from pathlib import Path
 
 from realedit_bench import __version__
-from realedit_bench.jsonio import atomic_write_text, read_model
-from realedit_bench.schema.agree import AgreementReport
-from realedit_bench.stats.agreement_report import natural_key
-from realedit_bench.stats.agreement_view import (
+from realedit_bench.agreement.compute import natural_key
+from realedit_bench.agreement.view import (
     STAT_ROWS,
     Footnotes,
     describe_source,
@@ -21,6 +19,8 @@ from realedit_bench.stats.agreement_view import (
     fmt_p,
     fmt_value,
 )
+from realedit_bench.jsonio import atomic_write_text, read_model
+from realedit_bench.schema.agree import AgreementReport
 
 HERE = Path(__file__).resolve().parent
 #: No script at all; inline styles only; images only from the page itself.

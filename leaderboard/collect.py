@@ -272,8 +272,8 @@ def drop_old_formulas(summary: MetricSummary) -> tuple[MetricSummary, list[str]]
 
     Such a metric moves to ``excluded``; a summary from before formula versions records no definition (1).
     """
-    from realedit_bench.metrics import METRICS
     from realedit_bench.metrics.runner import old_formula_reason
+    from realedit_bench.registry import METRICS
 
     # Already left out by the summary itself (a summary written after formula versions existed).
     old = [n for n, why in summary.excluded.items() if why == old_formula_reason(n)]

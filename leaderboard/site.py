@@ -50,7 +50,7 @@ from leaderboard.tables import (
 )
 from leaderboard.thumbs import Thumb, ThumbCache
 from realedit_bench import __version__
-from realedit_bench.dataset import Sample
+from realedit_bench.datasets import Sample
 from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.jsonio import atomic_write_text
 from realedit_bench.schema.base import CATEGORIES, PERSPECTIVES
@@ -298,7 +298,7 @@ class _Photo:
     @property
     def ordered_items(self) -> list[_Item]:
         """Real-Edit's edit types in benchmark order, then any other benchmark's types (turn2 before turn10)."""
-        from realedit_bench.stats.agreement_report import natural_key
+        from realedit_bench.agreement.compute import natural_key
 
         rank: dict[str, int] = {c: i for i, c in enumerate(CATEGORIES)}
         return [self.items[c] for c in sorted(self.items, key=lambda c: (rank.get(c, len(rank)), natural_key(c)))]
@@ -321,7 +321,7 @@ class _Benchmarks:
     def _load(self, name: str, folder: Path) -> _BenchIndex:
         key = (name, folder)
         if key not in self._cache:
-            from realedit_bench.registries import BENCHMARKS
+            from realedit_bench.registry import BENCHMARKS
 
             try:
                 bench = BENCHMARKS.get(name)().load(folder)
@@ -456,7 +456,7 @@ def _collect_gallery(
             if thumb is None and error is None:
                 error = "edited image missing or unreadable"
             item.cards.append(_Card(run.label, run.model, thumb, error, judged.get(en.sample_id, [])))
-    from realedit_bench.stats.agreement_report import natural_key
+    from realedit_bench.agreement.compute import natural_key
 
     # Real-Edit first (its pages keep their plain slugs, so existing links hold), then other benchmarks by
     # name; photo 2 before photo 10.

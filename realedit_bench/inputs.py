@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from realedit_bench.dataset import LoadedBenchmark, Sample
+from realedit_bench.datasets import LoadedBenchmark, Sample
 from realedit_bench.errors import ConfigError, DataError
 from realedit_bench.jsonio import read_model, read_rows
 from realedit_bench.schema.run import EditRow, RunManifest
@@ -82,7 +82,7 @@ def is_run_dir(path: Path) -> bool:
 
 def load_benchmark(name: str, data_dir: Path | None) -> LoadedBenchmark:
     """Load benchmark ``name`` from ``data_dir`` (or its default directory)."""
-    from realedit_bench.registries import BENCHMARKS
+    from realedit_bench.registry import BENCHMARKS
 
     bench_cls = BENCHMARKS.get(name)
     return bench_cls().load(resolve_data_dir(data_dir, name))

@@ -1,7 +1,9 @@
-"""A small generic registry with lazy ``"module:Attr"`` entries and entry-point plug-ins.
+"""Every registry of the project, and the small generic :class:`Registry` behind them.
 
-Built-in entries are import strings, so listing names never imports torch or an SDK. Third parties
-register through an entry-point group (e.g. ``realedit.adapters``) in their own package metadata.
+Entries are lazy ``"module:Attr"`` import strings, so listing names never imports torch or an SDK.
+Third parties register through an entry-point group in their own package metadata:
+``realedit.adapters`` (editors), ``realedit.benchmarks``, ``realedit.judges`` (judge providers) and
+``realedit.metrics``.
 """
 
 from __future__ import annotations
@@ -97,3 +99,31 @@ class Registry(Generic[T]):
             self._entries[name] = loaded
             return loaded
         return entry
+
+
+#: Editing models: name -> "module:Class" implementing realedit_bench.editing.EditModel.
+ADAPTERS: Registry = Registry("model", group="realedit.adapters")
+ADAPTERS.register("instruct-pix2pix", "adapters.instruct_pix2pix:InstructPix2Pix")
+ADAPTERS.register("magicbrush", "adapters.magicbrush:MagicBrush")
+ADAPTERS.register("identity", "adapters.identity:Identity")
+ADAPTERS.register("reward-instruct-pix2pix", "reward_model.adapter:RewardInstructPix2Pix")
+
+#: Benchmarks: name -> "module:Class" subclassing realedit_bench.datasets.Benchmark.
+BENCHMARKS: Registry = Registry("benchmark", group="realedit.benchmarks")
+BENCHMARKS.register("real-edit", "realedit_bench.datasets.real_edit:RealEditBenchmark")
+BENCHMARKS.register("magicbrush", "realedit_bench.datasets.magicbrush:MagicBrushBenchmark")
+
+#: Judge providers: the ``provider`` of ``provider/model`` -> "module:Class" of a judge Backend.
+JUDGES: Registry = Registry("judge provider", group="realedit.judges")
+JUDGES.register("openai", "realedit_bench.judges.backends.openai_chat:OpenAIChat")
+JUDGES.register("openai-api", "realedit_bench.judges.backends.openai_chat:OpenAICompatible")
+JUDGES.register("anthropic", "realedit_bench.judges.backends.anthropic_messages:AnthropicMessages")
+
+#: Metrics: name -> "module:Class" subclassing realedit_bench.metrics.core.Metric.
+METRICS: Registry = Registry("metric", group="realedit.metrics")
+METRICS.register("l1", "realedit_bench.metrics.core:L1")
+METRICS.register("l2", "realedit_bench.metrics.core:L2")
+METRICS.register("clip_i", "realedit_bench.metrics.core:ClipI")
+METRICS.register("dino", "realedit_bench.metrics.core:Dino")
+METRICS.register("clip_t", "realedit_bench.metrics.core:ClipT")
+METRICS.register("clip_dir", "realedit_bench.metrics.core:ClipDirectional")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from realedit_bench import __version__
-from realedit_bench.dataset import LoadedBenchmark, Sample
+from realedit_bench.datasets import LoadedBenchmark, Sample
 from realedit_bench.editing import EditModel, edit_batch
 from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.images import load_image

@@ -14,11 +14,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # oversubscribed threads made steps ten times slower. Subprocesses inherit this.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-REAL_EDIT = SHARED / "seed-data" / "real-edit"
+# Helper modules (tiny models, fake servers, fixtures builders) live in tests/support/.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers (tiny_models, servers)
+from paths import REAL_EDIT  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -35,44 +34,3 @@ def tiny_pix2pix_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny_models import build_tiny_pix2pix
 
     return build_tiny_pix2pix(tmp_path_factory.mktemp("tiny") / "pipe")
-
-
-def realedit_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):
-    """Run the installed ``realedit`` console script in a subprocess."""
-    import subprocess
-
-    exe = Path(sys.executable).with_name("realedit")
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=timeout)
-
-
-class Result:
-    """Outcome of an in-process CLI call."""
-
-    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-def invoke(*args: str) -> Result:
-    """Run ``realedit ARGS`` in this process through the same entry point as the console script.
-
-    Cheaper than a subprocess (no second torch import); the kill -9 tests still use real subprocesses.
-    """
-    import contextlib
-    import io
-
-    from realedit_bench.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    old_argv = sys.argv
-    sys.argv = ["realedit", *args]
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main.run()
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = old_argv
-    return Result(code, out.getvalue(), err.getvalue())

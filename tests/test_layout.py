@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, invoke
+from cli_runner import invoke
+from paths import REPO
 
 
 def test_import_contracts_hold():

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from paths import REPO
 
 
 def test_ruff_is_clean():

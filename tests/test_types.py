@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from paths import REPO
 
 
 def test_mypy_reports_no_error_on_any_package():

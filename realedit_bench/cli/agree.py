@@ -7,7 +7,7 @@ Two uses:
 * ``realedit agree --template runs/<id>`` writes an empty ratings sheet and an annotation page (one HTML
   file with inline thumbnails, no server) for human raters, into ``runs/<id>/ratings/`` (or ``--out DIR``).
 
-The ratings format is described in :mod:`realedit_bench.stats.ratings`.
+The ratings format is described in :mod:`realedit_bench.agreement.ratings`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _judgment_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     re-read with the authors' parser, not more asks, and count only when named explicitly (then as a
     judge of their own). A file named twice (directly and through its folder) is read once.
     """
-    from realedit_bench.stats.agreement_report import PAPER_PARSE_SUFFIX
+    from realedit_bench.agreement.compute import PAPER_PARSE_SUFFIX
 
     out: list[Path] = []
     skipped: list[Path] = []
@@ -130,13 +130,7 @@ def _compute(
     from rich.console import Console
 
     from realedit_bench import __version__
-    from realedit_bench.images import sha256_file
-    from realedit_bench.jsonio import atomic_write_json, read_rows
-    from realedit_bench.judges.stale import drop_stale, edit_history
-    from realedit_bench.provenance import command_line, utc_now
-    from realedit_bench.schema.agree import AgreementReport, InputFile
-    from realedit_bench.schema.judge import JudgmentRow
-    from realedit_bench.stats.agreement_report import (
+    from realedit_bench.agreement.compute import (
         JudgmentFile,
         compute_agreement,
         current_rows,
@@ -145,7 +139,13 @@ def _compute(
         natural_key,
         parse_mode_of,
     )
-    from realedit_bench.stats.ratings import read_ratings
+    from realedit_bench.agreement.ratings import read_ratings
+    from realedit_bench.images import sha256_file
+    from realedit_bench.jsonio import atomic_write_json, read_rows
+    from realedit_bench.judges.stale import drop_stale, edit_history
+    from realedit_bench.provenance import command_line, utc_now
+    from realedit_bench.schema.agree import AgreementReport, InputFile
+    from realedit_bench.schema.judge import JudgmentRow
 
     err = Console(stderr=True, highlight=False)
     notes: list[str] = []
@@ -217,7 +217,7 @@ def _compute(
         notes=notes,
     )
     atomic_write_json(out, report)
-    from realedit_bench.cli.agree_view import print_report
+    from realedit_bench.agreement.console import print_report
 
     print_report(report, Console())
     err.print(f"wrote {out}")
@@ -226,9 +226,9 @@ def _compute(
 def _template(run: Path, out: Path | None, data_dir: Path | None, thumb_size: int) -> None:
     from rich.console import Console
 
+    from realedit_bench.agreement.ratings import write_ratings_csv
     from realedit_bench.inputs import resolve_edits
     from realedit_bench.schema.base import PERSPECTIVES
-    from realedit_bench.stats.ratings import write_ratings_csv
 
     edits = resolve_edits(Path(run), data_dir=data_dir)
     if not edits.items:
@@ -241,7 +241,7 @@ def _template(run: Path, out: Path | None, data_dir: Path | None, thumb_size: in
     ]
     csv_path = folder / "ratings_template.csv"
     n = write_ratings_csv(csv_path, rows)
-    from leaderboard.annotate import write_annotation_page
+    from leaderboard.rating_page import write_annotation_page
 
     html_path = write_annotation_page(edits, folder / "annotate.html", thumb_size=thumb_size)
     con = Console(stderr=True)

@@ -44,7 +44,7 @@ def fetch_cmd(
 
     from realedit_bench.cli._common import check_out_dir
     from realedit_bench.errors import ConfigError
-    from realedit_bench.registries import BENCHMARKS
+    from realedit_bench.registry import BENCHMARKS
     from realedit_bench.settings import resolve_data_dir
 
     console = Console(stderr=True)
@@ -55,7 +55,7 @@ def fetch_cmd(
         raise ConfigError(f"benchmark {benchmark!r} cannot be fetched by realedit")
     target = resolve_data_dir(dest, benchmark)
     if benchmark == "real-edit":
-        from realedit_bench import fetch
+        from realedit_bench.datasets import fetch
 
         if from_dir is None and source == "github":
             fetch.url_template()  # a bad mirror URL fails before anything is created
@@ -80,7 +80,7 @@ def fetch_cmd(
 def _fetch_real_edit(console, target: Path, from_dir: Path | None, source: str, repair: bool, kept: list[Path]) -> str:
     from rich.progress import Progress
 
-    from realedit_bench import fetch
+    from realedit_bench.datasets import fetch
 
     if from_dir is None and source == "hf":
         n = fetch.fetch_from_hub(target, os.environ.get("HF_TOKEN"), repair=repair, kept=kept)
@@ -140,9 +140,9 @@ def verify_cmd(
     """
     from rich.console import Console
 
-    from realedit_bench import fetch
+    from realedit_bench.datasets import fetch
     from realedit_bench.errors import ConfigError
-    from realedit_bench.registries import BENCHMARKS
+    from realedit_bench.registry import BENCHMARKS
     from realedit_bench.settings import resolve_data_dir
 
     bench = BENCHMARKS.get(benchmark)()
@@ -172,7 +172,7 @@ def info_cmd(
     from rich.table import Table
 
     from realedit_bench.inputs import load_benchmark
-    from realedit_bench.registries import BENCHMARKS
+    from realedit_bench.registry import BENCHMARKS
 
     bench = load_benchmark(benchmark, data_dir)
     unit = getattr(BENCHMARKS.get(benchmark), "image_unit", "photos")  # MagicBrush counts sessions

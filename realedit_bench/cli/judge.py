@@ -88,7 +88,7 @@ def judge_cmd(
     from rich.console import Console
     from rich.markup import escape
 
-    from realedit_bench.dataset import select
+    from realedit_bench.datasets import select
     from realedit_bench.inputs import resolve_edits
     from realedit_bench.judges.backends import make_backend
     from realedit_bench.judges.cache import JudgeCache

@@ -19,7 +19,7 @@ def models_cmd(
     from rich.table import Table
 
     from realedit_bench.editing import describe
-    from realedit_bench.registries import ADAPTERS
+    from realedit_bench.registry import ADAPTERS
 
     # Off a terminal rich assumes 80 columns; the table needs more to stay readable in logs.
     console = Console() if sys.stdout.isatty() else Console(width=160)

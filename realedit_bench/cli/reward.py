@@ -2,7 +2,7 @@
 
 ``realedit reward train`` fine-tunes an InstructPix2Pix pipeline with the multi-reward condition
 (``reward_model.train``); ``realedit reward annotate`` asks a vision-language judge for a 0-5 score and
-a failure description per perspective on editing triplets (``reward_model.annotate``).
+a failure description per perspective on editing triplets (``reward_model.labels``).
 """
 
 from __future__ import annotations
@@ -236,8 +236,8 @@ def annotate_cmd(
     from realedit_bench.judges.prices import load_prices
     from realedit_bench.judges.rubric import load_rubric
     from realedit_bench.settings import cache_root
-    from reward_model.annotate import DEFAULT_REWARD_RUBRIC, annotate
     from reward_model.data import open_triplets
+    from reward_model.labels import DEFAULT_REWARD_RUBRIC, annotate
 
     console = Console()
     err = Console(stderr=True, highlight=False)

@@ -51,11 +51,11 @@ def run_cmd(
     """
     from rich.console import Console
 
-    from realedit_bench.dataset import select
+    from realedit_bench.datasets import select
     from realedit_bench.editing import coerce_overrides
     from realedit_bench.errors import ConfigError
     from realedit_bench.inputs import load_benchmark
-    from realedit_bench.registries import ADAPTERS
+    from realedit_bench.registry import ADAPTERS
     from realedit_bench.runner import Runner, run_id_for
 
     console = Console(stderr=True)

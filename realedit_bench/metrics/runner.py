@@ -24,14 +24,15 @@ from typing import Any, NamedTuple, cast
 from PIL import Image
 
 from realedit_bench import __version__
-from realedit_bench.dataset import LoadedBenchmark
+from realedit_bench.datasets import LoadedBenchmark
 from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.images import load_image, sha256_file
 from realedit_bench.inputs import EditedItem, EditSet
 from realedit_bench.jsonio import JsonlAppender, atomic_write_json, atomic_write_text, read_rows
-from realedit_bench.metrics import DEFAULT_ORDER, METRICS
+from realedit_bench.metrics import DEFAULT_ORDER
 from realedit_bench.metrics.core import FeatureStore, Item, Metric, label_for
 from realedit_bench.provenance import utc_now
+from realedit_bench.registry import METRICS
 from realedit_bench.schema.metrics import REFERENCES, MetricRow, MetricSummary, Reference
 from realedit_bench.stats.bootstrap import cluster_mean_ci
 
@@ -55,7 +56,7 @@ def benchmark_reference(name: str) -> Reference:
     Raises:
         ConfigError: a (plug-in) benchmark declares another reference.
     """
-    from realedit_bench.registries import BENCHMARKS
+    from realedit_bench.registry import BENCHMARKS
 
     ref = str(getattr(BENCHMARKS.get(name), "reference", "source"))
     if ref not in REFERENCES:

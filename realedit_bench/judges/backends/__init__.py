@@ -1,20 +1,14 @@
-"""Judge backends and their registry: ``provider`` -> backend class (lazy import strings).
+"""Judge backends: building one from a ``provider/model`` name.
 
-Third parties add providers through the ``realedit.judges`` entry-point group; a backend class takes
-the part of the judge name after ``provider/`` and subclasses
-:class:`realedit_bench.judges.backends.base.Backend`.
+Providers are registered in :data:`realedit_bench.registry.JUDGES`; third parties add theirs through
+the ``realedit.judges`` entry-point group. A backend class takes the part of the judge name after
+``provider/`` and subclasses :class:`realedit_bench.judges.backends.base.Backend`.
 """
 
 from __future__ import annotations
 
 from realedit_bench.errors import ConfigError
-from realedit_bench.registry import Registry
-
-#: provider -> "module:Class" of a Backend.
-JUDGE_PROVIDERS: Registry = Registry("judge provider", group="realedit.judges")
-JUDGE_PROVIDERS.register("openai", "realedit_bench.judges.backends.openai_chat:OpenAIChat")
-JUDGE_PROVIDERS.register("openai-api", "realedit_bench.judges.backends.openai_chat:OpenAICompatible")
-JUDGE_PROVIDERS.register("anthropic", "realedit_bench.judges.backends.anthropic_messages:AnthropicMessages")
+from realedit_bench.registry import JUDGES
 
 
 def split_judge_name(judge: str) -> tuple[str, str]:
@@ -34,5 +28,5 @@ def make_backend(judge: str, *, check_key: bool = True):  # -> Backend (unannota
     ``check_key=False`` is for ``--dry-run``, which sends nothing: a user may price a run before having a key.
     """
     provider, model = split_judge_name(judge)
-    cls = JUDGE_PROVIDERS.get(provider)
+    cls = JUDGES.get(provider)
     return cls(model, check_key=check_key)

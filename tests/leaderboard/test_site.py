@@ -1,0 +1,477 @@
+"""``realedit report``: the static leaderboard, checked by parsing the HTML it writes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+from bs4 import BeautifulSoup
+from report_fixtures import XSS, make_dataset, make_run  # noqa: E402
+
+from leaderboard.site import STATIC, build_site
+from leaderboard.tables import LeaderboardExport
+from realedit_bench.errors import ConfigError
+from realedit_bench.schema import PERSPECTIVES, JudgeSummary, MetricSummary
+
+
+def _summary(run_root: Path) -> JudgeSummary:
+    (path,) = sorted((run_root / "judgments").glob("*.summary.json"))
+    return JudgeSummary.model_validate_json(path.read_text())
+
+
+def _soup(path: Path) -> BeautifulSoup:
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+def _pct(x: float, digits: int = 1) -> str:
+    return f"{100 * x:.{digits}f}%"
+
+
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory):
+    """Three judged runs of 3 photos (21 samples) and the site built from them."""
+    base = tmp_path_factory.mktemp("report")
+    data = make_dataset(base / "data", 3)
+    roots = [make_run(base / "runs", m, 21, i + 1, data_dir=data) for i, m in enumerate(["ip2p", "magicbrush", "hive"])]
+    result = build_site(base / "runs", base / "site", formats=["html", "md", "csv", "json"])
+    return base, roots, result
+
+
+def test_every_number_on_the_page_matches_summary_json(three_runs):
+    base, roots, result = three_runs
+    soup = _soup(result.index)
+    table = soup.select_one("table.leaderboard")
+    rows = table.select("tbody.measured tr")
+    assert len(rows) == 3
+    checked = 0
+    for tr in rows:
+        root = base / "runs" / tr["data-run"]
+        s = _summary(root)
+        assert tr.select_one("td.model").get_text() == s.model
+        for p in PERSPECTIVES:
+            ps = s.perspectives[p]
+            acc = tr.select_one(f'td.acc[data-perspective="{p}"]')
+            score = tr.select_one(f'td.score[data-perspective="{p}"]')
+            assert float(acc["data-value"]) == pytest.approx(ps.accuracy, abs=1e-6)
+            assert float(score["data-value"]) == pytest.approx(ps.score_mean, abs=1e-6)
+            assert acc.contents[0].strip() == _pct(ps.accuracy)
+            assert score.contents[0].strip() == f"{ps.score_mean:.2f}"
+            assert acc.select_one(".ci").get_text() == f"[{_pct(ps.accuracy_ci[0])}, {_pct(ps.accuracy_ci[1])}]"
+            assert score.select_one(".ci").get_text() == f"[{ps.score_ci[0]:.2f}, {ps.score_ci[1]:.2f}]"
+            checked += 2
+        n = sum(s.perspectives[p].n for p in PERSPECTIVES)
+        n_valid = sum(s.perspectives[p].n_valid for p in PERSPECTIVES)
+        assert tr.select_one("td.valid").get_text() == f"{n_valid} / {n}"
+        assert tr.select_one("td.invalid").get_text() == str(sum(s.perspectives[p].n_invalid for p in PERSPECTIVES))
+        assert tr.select_one("td.refused").get_text() == str(sum(s.perspectives[p].n_refused for p in PERSPECTIVES))
+        assert tr.select_one("td.spend").get_text() == f"${s.usage.cost_usd:.2f}"
+        assert tr.select_one("td.date").get_text() == s.created_at[:10]
+        overall = sum(s.perspectives[p].score_mean for p in PERSPECTIVES) / 3
+        assert tr.select_one("td.overall").get_text() == f"{overall:.2f}"
+        ms = MetricSummary.model_validate_json((root / "metrics_summary.json").read_text())
+        for name in ("clip_i", "clip_t"):
+            cell = tr.select_one(f'td.metric[data-metric="{name}"]')
+            assert cell.get_text() == f"{ms.means[name]:.3f}"
+    assert checked == 3 * 3 * 2
+    # Ranked by the overall score, highest first.
+    overalls = [float(tr.select_one("td.overall")["data-value"]) for tr in rows]
+    assert overalls == sorted(overalls, reverse=True)
+    assert [tr.select_one("td.rank").get_text() for tr in rows] == ["1", "2", "3"]
+
+
+def test_per_category_table_matches_summary(three_runs):
+    base, _roots, result = three_runs
+    soup = _soup(result.index)
+    table = soup.select_one("table.per-category")
+    rows = table.select("tbody tr")
+    assert len(rows) == 3
+    for tr in rows:
+        s = _summary(base / "runs" / tr["data-run"])
+        cells = tr.select("td[data-category]")
+        assert len(cells) == 7 * 3
+        for td in cells:
+            ps = s.per_category[td["data-category"]][td["data-perspective"]]
+            assert float(td["data-value"]) == pytest.approx(ps.score_mean, abs=1e-6)
+            assert td.contents[0].strip() == f"{ps.score_mean:.2f}"
+            assert td.select_one(".ci").get_text() == _pct(ps.accuracy, 0)
+    # Heat map and charts are inline SVG, nothing fetched.
+    assert soup.select_one("figure.heatmap svg") is not None
+    assert soup.select_one("figure.perspectives svg") is not None
+    assert soup.select_one("figure.histogram svg") is not None
+
+
+def test_neighbour_significance(tmp_path):
+    data = make_dataset(tmp_path / "data", 10)
+    make_run(tmp_path / "runs", "strong", 70, 1, data_dir=data, skill=0.95, run_id="a-strong")
+    make_run(tmp_path / "runs", "weak", 70, 2, data_dir=data, skill=0.05, run_id="b-weak")
+    # Same seed and skill as b-weak: identical judgments, so the difference is exactly zero.
+    make_run(tmp_path / "runs", "weak-twin", 70, 2, data_dir=data, skill=0.05, run_id="c-twin")
+    result = build_site(tmp_path / "runs", tmp_path / "site", formats=["json"])
+    doc = LeaderboardExport.model_validate_json(result.exports["json"].read_text())
+    (table,) = doc.tables
+    assert [r.model for r in table.rows][0] == "strong"
+    first, second, third = table.rows
+    assert first.vs_next.significant and first.vs_next.p_value < 0.01 and first.vs_next.diff > 1.0
+    assert not second.vs_next.significant and second.vs_next.diff == 0.0 and second.vs_next.p_value == 1.0
+    assert second.vs_next.n_common > 50
+    assert third.vs_next is None
+
+
+def test_xss_payloads_are_inert(tmp_path):
+    data = make_dataset(tmp_path / "data", 2, payload=XSS)
+    make_run(tmp_path / "runs", XSS, 14, 5, data_dir=data, payload=XSS, run_id="xss")
+    result = build_site(tmp_path / "runs", tmp_path / "site", formats=["html", "md"])
+    script = (STATIC / "site.js").read_text()
+    pages = [result.index, *sorted((tmp_path / "site" / "gallery").glob("*.html"))]
+    assert len(pages) >= 3
+    seen_text = 0
+    for page in pages:
+        soup = _soup(page)
+        scripts = soup.find_all("script")
+        assert len(scripts) == 1 and scripts[0].string == script, page
+        for el in soup.find_all(True):
+            assert not [a for a in el.attrs if a.lower().startswith("on")], (page, el.name, el.attrs)
+        assert not soup.find("img", src="x")
+        csp = soup.find("meta", attrs={"http-equiv": "Content-Security-Policy"})["content"]
+        assert "default-src 'none'" in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+        seen_text += soup.get_text().count(XSS)
+    assert seen_text >= 4  # model name, instruction and reasons are shown, as text
+    gallery = _soup(tmp_path / "site" / "gallery" / "1.html").get_text()
+    assert f"make the local part of photo 1 nicer {XSS}" in gallery
+    assert f"looks fine {XSS}" in gallery or f"looks off {XSS}" in gallery
+    assert "<script>" not in result.exports["md"].read_text()
+
+
+def test_site_without_runs_shows_reference_rows(tmp_path):
+    result = build_site(tmp_path / "no-runs", tmp_path / "site")
+    soup = _soup(result.index)
+    assert soup.select_one("p.empty-runs") is not None
+    t1 = soup.select_one("#ref-table1")
+    rows = {tr.td.get_text(): [td.get_text() for td in tr.find_all("td")] for tr in t1.select("tbody tr")}
+    assert len(rows) == 10
+    assert rows["KOSMOS-G"][2:] == ["51%", "2.82", "9%", "1.43", "27%", "3.20"]
+    assert rows["Reward-SmartEdit"][2:] == ["69%", "3.72", "74%", "4.00", "49%", "3.67"]
+    t2 = {tr.td.get_text(): [td.get_text() for td in tr.find_all("td")] for tr in soup.select("#ref-table2 tbody tr")}
+    assert t2["InsPix2Pix"] == ["InsPix2Pix", "85.4", "29.2"]
+    t3 = {tr.td.get_text(): [td.get_text() for td in tr.find_all("td")] for tr in soup.select("#ref-table3 tbody tr")}
+    assert t3["SmartEdit"] == ["SmartEdit", "3.09", "3.18", "2.58"]
+    assert "Multi-Reward as Condition for Instruction-based Image Editing" in soup.get_text()
+    assert not (tmp_path / "site" / "gallery").exists()
+    off = build_site(tmp_path / "no-runs", tmp_path / "site-off", reference=False)
+    off_soup = _soup(off.index)
+    assert off_soup.select_one("#ref-table1") is None and not off_soup.select(".reference tr")
+
+
+def test_reference_rows_sit_apart_from_measured_rows(three_runs):
+    _base, _roots, result = three_runs
+    table = _soup(result.index).select_one("table.leaderboard")
+    bodies = table.find_all("tbody")
+    assert [b["class"] for b in bodies] == [["measured"], ["reference"]]
+    assert len(bodies[1].find_all("tr")) == 10
+    assert all(tr.td.get_text() == "pub." for tr in bodies[1].find_all("tr"))
+
+
+def test_build_is_byte_identical_and_thumbnails_are_cached(three_runs, tmp_path):
+    base, _roots, first = three_runs
+    again = build_site(base / "runs", tmp_path / "site2", formats=["html", "md", "csv", "json"])
+    a_files = sorted(p.relative_to(base / "site") for p in (base / "site").rglob("*") if p.is_file())
+    b_files = sorted(p.relative_to(tmp_path / "site2") for p in (tmp_path / "site2").rglob("*") if p.is_file())
+    assert a_files == b_files and len(a_files) > 20
+    for rel in a_files:
+        assert (base / "site" / rel).read_bytes() == (tmp_path / "site2" / rel).read_bytes(), rel
+    assert again.thumbs_made > 0
+    rebuilt = build_site(base / "runs", tmp_path / "site2", formats=["html"])
+    assert rebuilt.thumbs_made == 0  # every thumbnail came from the cache
+    assert (tmp_path / "site2" / "index.html").read_bytes() == first.index.read_bytes()
+
+
+def test_links_stay_inside_the_site_and_images_are_lazy(three_runs):
+    base, _roots, result = three_runs
+    site = base / "site"
+    pages = sorted(site.rglob("*.html"))
+    assert result.index.stat().st_size < 2_000_000
+    for page in pages:
+        soup = _soup(page)
+        for el in soup.find_all(["a", "img", "link", "script", "iframe", "source"]):
+            ref = el.get("href") or el.get("src")
+            if ref is None or ref.startswith("#"):
+                continue
+            url = urlparse(ref)
+            assert not url.scheme and not url.netloc, (page, ref)
+            target = (page.parent / unquote(url.path)).resolve()
+            assert target.is_file() and site.resolve() in target.parents, (page, ref)
+            if el.name == "img" and page.parent.name == "gallery":
+                assert el["loading"] == "lazy"
+    assert result.n_gallery_pages == 3
+
+
+def test_exports_carry_the_same_numbers(three_runs):
+    base, _roots, result = three_runs
+    doc = LeaderboardExport.model_validate_json(result.exports["json"].read_text())
+    rows = list(csv.DictReader(io.StringIO(result.exports["csv"].read_text())))
+    md = result.exports["md"].read_text()
+    measured = [r for r in rows if r["kind"] == "measured"]
+    assert len(measured) == 3 and len(rows) == 13
+    for r in measured:
+        s = _summary(base / "runs" / r["run_id"])
+        for p in PERSPECTIVES:
+            assert float(r[f"{p}_accuracy"]) == pytest.approx(s.perspectives[p].accuracy)
+            assert float(r[f"{p}_score"]) == pytest.approx(s.perspectives[p].score_mean)
+            assert int(r[f"{p}_n_valid"]) == s.perspectives[p].n_valid
+        j = next(x for x in doc.tables[0].rows if x.run_id == r["run_id"])
+        assert j.perspectives["quality"].score == pytest.approx(s.perspectives["quality"].score_mean)
+        overall = sum(s.perspectives[p].score_mean for p in PERSPECTIVES) / 3
+        assert f"| {r['rank']} | {s.model} | {r['run_id']} | {overall:.2f} | {_pct(s.perspectives['following'].accuracy)}" in md
+
+
+def test_plain_judged_folder_is_included(tmp_path):
+    data = make_dataset(tmp_path / "data", 1)
+    run = make_run(tmp_path / "staging", "folder-model", 7, 3, data_dir=data)
+    plain = tmp_path / "runs" / "my-edits"
+    plain.mkdir(parents=True)
+    shutil.copytree(run / "judgments", plain / "judgments")
+    for img in (run / "images").glob("*.png"):
+        shutil.copy(img, plain / img.name)
+    result = build_site(tmp_path / "runs", tmp_path / "site", data_dir=data, formats=["html", "json"])
+    doc = LeaderboardExport.model_validate_json(result.exports["json"].read_text())
+    assert [r.run_id for r in doc.tables[0].rows] == ["my-edits"]
+    page = _soup(tmp_path / "site" / "gallery" / "1.html")
+    cards = page.select('.card[data-run="my-edits"]')
+    assert len(cards) == 7 and sum(1 for c in cards if c.img) == len(list(plain.glob("*.png")))
+    assert "make the local part of photo 1 nicer" in page.get_text()  # instruction from the benchmark data
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "realedit"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_cli_prints_the_page_and_refuses_bad_input(three_runs, tmp_path):
+    base, _roots, _result = three_runs
+    ok = _cli("report", "--runs", str(base / "runs"), "--out", str(tmp_path / "site"), "--no-gallery", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip().splitlines()[-1] == str((tmp_path / "site" / "index.html").resolve())
+    missing = _cli("report", "--runs", str(tmp_path / "nope"), cwd=tmp_path)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    bad = _cli("report", "--runs", str(base / "runs"), "--format", "pdf", "--out", str(tmp_path / "x"), cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown --format 'pdf'" in bad.stderr
+
+
+def test_newer_schema_is_refused(tmp_path):
+    data = make_dataset(tmp_path / "data", 1)
+    run = make_run(tmp_path / "runs", "m", 7, 1, data_dir=data)
+    (path,) = (run / "judgments").glob("*.summary.json")
+    doc = json.loads(path.read_text())
+    doc["schema_version"] = 99
+    path.write_text(json.dumps(doc))
+    from realedit_bench.errors import SchemaError
+
+    with pytest.raises(SchemaError, match="newer"):
+        build_site(tmp_path / "runs", tmp_path / "site")
+
+
+def test_agreement_page_is_rendered_and_linked(tmp_path):
+    data = make_dataset(tmp_path / "data", 3)
+    runs = [make_run(tmp_path / "runs", m, 21, i + 1, data_dir=data) for i, m in enumerate(["m-a", "m-b", "m-c"])]
+    # Human ratings near the judge's scores, two raters, for 'realedit agree'.
+    human = tmp_path / "human.csv"
+    with open(human, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sample_id", "model", "perspective", "rater", "score", "verdict"])
+        for k, run in enumerate(runs):
+            for line in (next((run / "judgments").glob("*.jsonl"))).read_text().splitlines():
+                row = json.loads(line)
+                if row["status"] != "ok":
+                    continue
+                for r, shift in (("ann", 0), ("bo", (k % 2))):
+                    s = min(5, int(row["score"]) + shift)
+                    w.writerow([row["sample_id"], row["model"], row["perspective"], r, s, "yes" if s >= 3 else "no"])
+    agree = _cli("agree", "--human", str(human), *[a for r in runs for a in ("--judgments", str(r))],
+                 "--out", str(tmp_path / "runs" / "agreement.json"), "--resamples", "50", cwd=tmp_path)
+    assert agree.returncode == 0, agree.stderr
+    result = build_site(tmp_path / "runs", tmp_path / "site", gallery=False)
+    assert [p.name for p in result.agreement_pages] == ["agreement.html"]
+    nav = [a["href"] for a in _soup(result.index).select("header nav a")]
+    assert "agreement.html" in nav
+    page = _soup(tmp_path / "site" / "agreement.html")
+    assert "m-a" in page.get_text() and page.find("script") is None
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_site(tmp_path / "runs", tmp_path / "site", agreement=[tmp_path / "nope.json"])
+
+
+# ------------------------------------------------------------------ coverage, labels, exports (review fixes)
+
+
+def _header_texts(table) -> list[str]:
+    return [th.get_text(" ", strip=True) for th in table.select("thead th")]
+
+
+@pytest.fixture(scope="module")
+def partial_site(tmp_path_factory):
+    """Two complete 70-sample runs over 10 photos and one that stopped after 11 of its 70 (2 photos)."""
+    base = tmp_path_factory.mktemp("partial")
+    data = make_dataset(base / "data", 10)
+    make_run(base / "runs", "good", 70, 1, data_dir=data, skill=0.6, run_id="a-good")
+    make_run(base / "runs", "bad", 70, 2, data_dir=data, skill=0.2, run_id="b-bad")
+    # Judged nearly all yes: by its mean it would rank first.
+    make_run(base / "runs", "stopped", 11, 3, data_dir=data, skill=0.99, run_id="c-stopped", n_selected=70)
+    result = build_site(base / "runs", base / "site", formats=["html", "md", "csv", "json"], gallery=False)
+    return base, result
+
+
+def test_partial_run_is_flagged_and_not_ranked(partial_site):
+    _base, result = partial_site
+    doc = LeaderboardExport.model_validate_json(result.exports["json"].read_text())
+    (table,) = doc.tables
+    assert [r.run_id for r in table.rows] == ["a-good", "b-bad", "c-stopped"]
+    good, bad, stopped = table.rows
+    assert stopped.overall > good.overall  # it would have ranked first by its mean
+    assert stopped.rank is None and stopped.vs_next is None
+    assert stopped.coverage.partial and "11 of the 70 samples its run selected" in stopped.coverage.partial_reason
+    assert (stopped.coverage.n_samples, stopped.coverage.n_photos, stopped.coverage.n_benchmark) == (11, 2, 560)
+    assert [good.rank, bad.rank] == [1, 2] and not good.coverage.partial and good.coverage.n_photos == 10
+    assert bad.vs_next is None  # the last ranked row is not compared with the partial one
+
+    soup = _soup(result.index)
+    rows = {tr["data-run"]: tr for tr in soup.select("table.leaderboard tbody.measured tr")}
+    cov = rows["c-stopped"].select_one("td.coverage")
+    assert cov.get_text(" ", strip=True) == "11 of 560 samples, 2 photos partial"
+    assert cov.select_one(".badge.partial") is not None and "partial" in rows["c-stopped"]["class"]
+    assert rows["c-stopped"].select_one("td.rank").get_text() == "–"
+    assert rows["c-stopped"].select_one("td.model").get_text(" ", strip=True) == "stopped partial"
+    assert rows["c-stopped"].select_one("td.vs").get_text(strip=True) == "not ranked (partial)"
+    assert rows["a-good"].select_one("td.coverage").get_text(strip=True) == "70 of 560 samples, 10 photos"
+    assert rows["a-good"].select_one(".badge") is None
+    note = soup.select_one(".partial-note").get_text(" ", strip=True)
+    assert "c-stopped" in note and "not ranked" in note and "a-good" not in note
+    # The rule is stated on the page.
+    rules = soup.select_one("p.rules").get_text(" ", strip=True)
+    assert "fewer than 10 source photos" in rules and "Partial rows" in rules
+    md = result.exports["md"].read_text()
+    assert "| partial | stopped | c-stopped |" in md and "11 of 560 samples, 2 photos (partial)" in md
+    csv_rows = {r["run_id"]: r for r in csv.DictReader(io.StringIO(result.exports["csv"].read_text()))}
+    assert csv_rows["c-stopped"]["partial"] == "True" and csv_rows["c-stopped"]["rank"] == ""
+    assert csv_rows["a-good"]["samples_covered"] == "70" and csv_rows["a-good"]["samples_benchmark"] == "560"
+
+
+def test_run_lacking_samples_others_cover_is_partial(tmp_path):
+    data = make_dataset(tmp_path / "data", 10)
+    make_run(tmp_path / "runs", "full", 70, 1, data_dir=data, run_id="a-full")
+    # Complete by its own manifest (it selected 35), but it covers half of what the other row covers.
+    make_run(tmp_path / "runs", "half", 35, 2, data_dir=data, run_id="b-half")
+    result = build_site(tmp_path / "runs", tmp_path / "site", formats=["json"])
+    rows = {r.run_id: r for r in LeaderboardExport.model_validate_json(result.exports["json"].read_text()).tables[0].rows}
+    assert rows["b-half"].coverage.partial and "lacks 35 samples other rows cover" in rows["b-half"].coverage.partial_reason
+    assert not rows["a-full"].coverage.partial and rows["a-full"].rank == 1
+
+
+def test_too_few_photos_to_test(tmp_path):
+    data = make_dataset(tmp_path / "data", 2)
+    make_run(tmp_path / "runs", "strong", 14, 1, data_dir=data, skill=0.99, run_id="a")
+    make_run(tmp_path / "runs", "weak", 14, 2, data_dir=data, skill=0.01, run_id="b")
+    result = build_site(tmp_path / "runs", tmp_path / "site", formats=["html", "json"], gallery=False)
+    first = LeaderboardExport.model_validate_json(result.exports["json"].read_text()).tables[0].rows[0]
+    assert first.vs_next.p_value is None and not first.vs_next.significant and first.vs_next.diff > 1.0
+    assert first.vs_next.n_photos == 2 and first.vs_next.untested == "too few photos to test"
+    cell = _soup(result.index).select_one('tr[data-run="a"] td.vs')
+    text = cell.get_text(" ", strip=True)
+    assert text.startswith("too few photos to test") and "from 2 photos" in text
+    assert "significant" not in text and "p =" not in text
+
+
+def _metrics(root: Path, means: dict[str, float], reference: str = "source") -> None:
+    from realedit_bench.jsonio import atomic_write_json
+
+    labels = {"clip_i": "CLIP-I", "dino": "DINO", "l1": "L1", "l2": "L2", "clip_t": "CLIP-T"}
+    ms = MetricSummary(
+        run_id=root.name, model="identity", benchmark="real-edit", reference=reference, n=7, means=means,
+        cis={k: (v, v) for k, v in means.items()}, created_at="2025-03-01T00:00:00+00:00", realedit_version="0.1.0",
+        labels={k: labels[k] + (f" to {reference}" + (" (preservation)" if reference == "source" else ""))
+                if k != "clip_t" else labels[k] for k in means},
+        higher_is_better={k: k not in ("l1", "l2") for k in means},
+    )
+    atomic_write_json(root / "metrics_summary.json", ms)
+
+
+def test_metric_columns_are_labelled_with_direction(tmp_path):
+    data = make_dataset(tmp_path / "data", 1)
+    ident = make_run(tmp_path / "runs", "identity", 7, 1, data_dir=data, run_id="ident")
+    _metrics(ident, {"clip_i": 1.0, "dino": 1.0, "l1": 0.0, "l2": 0.0, "clip_t": 0.25})
+    result = build_site(tmp_path / "runs", tmp_path / "site", formats=["html", "md", "csv", "json"], gallery=False)
+    soup = _soup(result.index)
+    heads = _header_texts(soup.select_one("table.metrics"))
+    assert heads[6:] == ["CLIP-I to source (preservation) ↑", "CLIP-T ↑", "DINO to source (preservation) ↑",
+                         "L1 to source (preservation) ↓", "L2 to source (preservation) ↓"]
+    lb = _header_texts(soup.select_one("table.leaderboard"))
+    assert "CLIP-I to source (preservation) ↑" in lb and "clip_i" not in lb
+    notes = [p.get_text(" ", strip=True) for p in soup.select("p.preservation-note")]
+    assert len(notes) == 2 and all("CLIP-I 1.000" in n and "not editing quality" in n for n in notes)
+    md = result.exports["md"].read_text()
+    assert "| L1 to source (preservation) ↓ |" in md and "| CLIP-I to source (preservation) ↑ |" in md
+    assert "never decide the ranking" in md
+    doc = LeaderboardExport.model_validate_json(result.exports["json"].read_text())
+    assert [(c.name, c.higher_is_better) for c in doc.metrics.columns][3] == ("l1", False)
+    assert doc.tables[0].metric_columns[0].label == "CLIP-I to source (preservation)"
+    mcsv = list(csv.DictReader(io.StringIO((tmp_path / "site" / "metrics.csv").read_text())))
+    assert mcsv[0]["run_id"] == "ident" and float(mcsv[0]["l1"]) == 0.0 and float(mcsv[0]["clip_i"]) == 1.0
+
+
+def test_exports_have_the_html_leaderboard_columns(three_runs):
+    _base, _roots, result = three_runs
+    soup = _soup(result.index)
+    table = soup.select_one("table.leaderboard")
+    html_head = _header_texts(table)
+    md = result.exports["md"].read_text()
+    md_head = [c.strip() for c in md.splitlines()[2].strip("|").split("|")]
+    norm = {"valid / n": "valid/n", "overall score": "overall"}
+    assert [norm.get(h, h) for h in html_head] == md_head
+    # Every measured row: the Markdown cells read as the page's cells (intervals inline).
+    md_rows = {line.split("|")[3].strip(): [c.strip() for c in line.strip().strip("|").split("|")]
+               for line in md.splitlines() if line.startswith("| ") and "-run |" in line}
+    for tr in table.select("tbody.measured tr"):
+        html_cells = [td.get_text(" ", strip=True) for td in tr.find_all("td")]
+        md_cells = md_rows[tr["data-run"]]
+        assert len(md_cells) == len(html_cells)
+        # Same cells up to the metrics (the vs-next cell words it slightly differently); counts 'a / b' -> 'a/b'.
+        assert md_cells[:17] == [h.replace(" / ", "/") for h in html_cells[:17]]
+    rows = list(csv.DictReader(io.StringIO(result.exports["csv"].read_text())))
+    for col in ("overall", "valid", "errors", "samples_covered", "photos", "metric_clip_i", "vs_next", "cost_usd"):
+        assert col in rows[0], col
+    doc = LeaderboardExport.model_validate_json(result.exports["json"].read_text())
+    assert doc.metrics is not None and [r.run_id for r in doc.metrics.rows] == ["0001-run", "0002-run", "0003-run"]
+    assert len(doc.reference_rows) == 10
+    assert (result.exports["csv-metrics"]).read_text().startswith("model,run_id,benchmark,reference,n,n_error,clip_i,")
+
+
+def test_exports_without_judged_runs(tmp_path):
+    data = make_dataset(tmp_path / "data", 1)
+    make_run(tmp_path / "staging", "m", 7, 1, data_dir=data)
+    runs = tmp_path / "runs"
+    (runs / "unjudged").mkdir(parents=True)
+    shutil.copy(tmp_path / "staging" / "0001-run" / "manifest.json", runs / "unjudged" / "manifest.json")
+    off = build_site(runs, tmp_path / "off", reference=False, formats=["html", "md", "json", "csv"])
+    md = off.exports["md"].read_text()
+    assert "pub." not in md and "No judged runs were found." in md and "Runs without judgments: 0001-run" in md
+    assert "1 run without judgments is listed below" in _soup(off.index).select_one("p.empty-runs").get_text(" ")
+    on = build_site(runs, tmp_path / "on", formats=["md", "json", "csv"])
+    md = on.exports["md"].read_text()
+    assert md.count("| pub. |") == 10 and "Rows marked 'pub.' are published numbers" in md
+    doc = LeaderboardExport.model_validate_json(on.exports["json"].read_text())
+    assert doc.tables == [] and len(doc.reference_rows) == 10 and doc.unjudged_runs == ["0001-run"]
+    assert len(list(csv.DictReader(io.StringIO(on.exports["csv"].read_text())))) == 10
+
+
+def test_cli_says_when_no_runs_were_found(tmp_path):
+    res = _cli("report", "--out", str(tmp_path / "site"), "--no-gallery", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "no runs found at runs" in res.stderr
+    assert (tmp_path / "site" / "index.html").is_file()

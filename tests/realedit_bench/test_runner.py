@@ -1,0 +1,458 @@
+"""``realedit run`` on a tiny random-weight InstructPix2Pix saved with save_pretrained and loaded back."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_runner import invoke, realedit_cli
+from PIL import Image
+
+from realedit_bench.datasets import select
+from realedit_bench.datasets.real_edit import RealEditBenchmark
+from realedit_bench.inputs import load_benchmark
+from realedit_bench.jsonio import read_model, read_rows
+from realedit_bench.registry import ADAPTERS
+from realedit_bench.runner import Runner, derive_seed
+from realedit_bench.schema import EditRow, RunManifest
+
+TINY = ["-M", "steps=2", "-M", "resolution=64"]
+
+
+def _runner(model, bench, samples, run_dir, **kw):
+    return Runner(model, model_name="instruct-pix2pix", family="instruct-pix2pix", bench=bench, samples=samples,
+                  filters={}, run_dir=run_dir, **kw)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_pix2pix_dir):
+    model = ADAPTERS.get("instruct-pix2pix")(weights=str(tiny_pix2pix_dir), steps=2, resolution=64, device="cpu")
+    model.load()
+    return model
+
+
+def test_seed_is_a_function_of_base_seed_and_sample_id():
+    assert derive_seed(0, "10-local") == derive_seed(0, "10-local")
+    assert derive_seed(0, "10-local") != derive_seed(1, "10-local")
+    assert derive_seed(0, "10-local") != derive_seed(0, "10-add")
+
+
+def test_same_seed_same_image_and_order_does_not_matter(tiny_model, real_edit_dir, tmp_path):
+    bench = RealEditBenchmark().load(real_edit_dir)
+    chosen = select(bench.samples, limit=4)
+    _runner(tiny_model, bench, chosen, tmp_path / "a").run()
+    _runner(tiny_model, bench, list(reversed(chosen)), tmp_path / "b").run()
+    a = {r.sample_id: r.output_sha256 for r in read_rows(tmp_path / "a" / "edits.jsonl", EditRow)}
+    b = {r.sample_id: r.output_sha256 for r in read_rows(tmp_path / "b" / "edits.jsonl", EditRow)}
+    assert a == b and len(a) == 4
+    assert len(set(a.values())) == 4  # different samples really differ
+    _runner(tiny_model, bench, chosen, tmp_path / "c", base_seed=1).run()
+    c = {r.sample_id: r.output_sha256 for r in read_rows(tmp_path / "c" / "edits.jsonl", EditRow)}
+    assert c != a
+
+
+def test_batched_run_matches_single(tiny_model, real_edit_dir, tmp_path):
+    import numpy as np
+
+    bench = RealEditBenchmark().load(real_edit_dir)
+    chosen = select(bench.samples, limit=4)
+    _runner(tiny_model, bench, chosen, tmp_path / "one").run()
+    _runner(tiny_model, bench, chosen, tmp_path / "four", batch_size=4).run()
+    for s in chosen:
+        x = np.asarray(Image.open(tmp_path / "one" / "images" / f"{s.sample_id}.png"), dtype=float)
+        y = np.asarray(Image.open(tmp_path / "four" / "images" / f"{s.sample_id}.png"), dtype=float)
+        assert np.abs(x - y).max() <= 2  # batched matmuls may differ in the last bit, not in content
+
+
+def test_bad_image_is_a_recorded_failure_and_the_run_goes_on(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    data = tmp_path / "data"
+    (data / "imgs").mkdir(parents=True)
+    raw = json.loads((real_edit_dir / "eval_instruct.json").read_text())
+    names = list(raw)[:2]
+    shutil.copy(real_edit_dir / "imgs" / names[0], data / "imgs" / names[0])
+    (data / "imgs" / names[1]).write_bytes(b"garbage")
+    (data / "eval_instruct.json").write_text(json.dumps({n: raw[n][:2] for n in names}))
+    res = invoke("run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
+                       "--data-dir", str(data), "--out", str(tmp_path / "runs"), "--run-id", "r")
+    assert res.returncode == 1, res.stderr
+    rows = read_rows(tmp_path / "runs" / "r" / "edits.jsonl", EditRow)
+    status = {r.sample_id: r.status for r in rows}
+    stem0, stem1 = Path(names[0]).stem, Path(names[1]).stem
+    assert status == {f"{stem0}-local": "ok", f"{stem0}-remove": "ok", f"{stem1}-local": "error", f"{stem1}-remove": "error"}
+    assert "not a readable image" in next(r.error for r in rows if r.status == "error")
+    manifest = read_model(tmp_path / "runs" / "r" / "manifest.json", RunManifest)
+    assert manifest.status == "failed" and manifest.counts == {"ok": 2, "error": 2, "not_run": 0}
+    # Fix the image and rerun: only the failed samples are redone, and no duplicate row remains.
+    shutil.copy(real_edit_dir / "imgs" / names[1], data / "imgs" / names[1])
+    res = invoke("run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
+                       "--data-dir", str(data), "--out", str(tmp_path / "runs"), "--run-id", "r")
+    assert res.returncode == 0, res.stderr
+    assert "2 of the run done before" in " ".join(res.stderr.split())
+    rows = read_rows(tmp_path / "runs" / "r" / "edits.jsonl", EditRow)
+    assert sorted(r.sample_id for r in rows) == sorted(status) and all(r.status == "ok" for r in rows)
+
+
+def test_kill_9_mid_run_resumes_without_redoing_or_duplicating(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    out = tmp_path / "runs"
+    args = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), "-M", "steps=12",
+            "-M", "resolution=64", "--limit", "10", "--data-dir", str(real_edit_dir), "--out", str(out),
+            "--run-id", "k"]
+    exe = Path(sys.executable).with_name("realedit")
+    proc = subprocess.Popen([str(exe), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    edits = out / "k" / "edits.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if edits.exists() and len(edits.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {r.sample_id: r for r in read_rows(edits, EditRow)}
+    assert 3 <= len(before) < 10, "the run should have been killed mid-way"
+    mtimes = {sid: (out / "k" / r.output).stat().st_mtime_ns for sid, r in before.items()}
+    res = realedit_cli(*args)
+    assert res.returncode == 0, res.stderr
+    rows = read_rows(edits, EditRow)
+    ids = [r.sample_id for r in rows]
+    assert len(ids) == len(set(ids)) == 10
+    for sid, r in before.items():  # finished samples were not redone
+        assert (out / "k" / r.output).stat().st_mtime_ns == mtimes[sid]
+    assert f"{len(before)} of the run done before" in " ".join(res.stderr.split())
+
+
+def test_changed_settings_do_not_mix_into_an_existing_run(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    base = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), "-M", "resolution=64",
+            "--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "x"]
+    assert invoke(*base, "-M", "steps=2").returncode == 0
+    res = invoke(*base, "-M", "steps=3")
+    assert res.returncode == 2 and "other settings" in res.stderr
+
+
+def test_identity_run_and_manifest_records_how(real_edit_dir, tmp_path):
+    res = invoke("run", "--model", "identity", "--category", "remove", "--limit", "3",
+                       "--data-dir", str(real_edit_dir), "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    (run_dir,) = tmp_path.iterdir()
+    m = read_model(run_dir / "manifest.json", RunManifest)
+    assert m.status == "complete" and m.counts["ok"] == 3
+    assert m.command[:2] == ["realedit", "run"] and "--category" in m.command
+    assert m.benchmark.instructions_sha256 == "110b85a4397642fefd26f82e95fe8e0496e801b57ad4ba8415937860eed9afbf"
+    assert m.benchmark.filters["category"] == ["remove"]
+    assert "torch" in m.library_versions and m.adapter.name == "identity"
+    rows = read_rows(run_dir / "edits.jsonl", EditRow)
+    src = Image.open(real_edit_dir / "imgs" / rows[0].source).convert("RGB")
+    out_img = Image.open(run_dir / rows[0].output)
+    assert (out_img.size, out_img.tobytes()) == (src.size, src.tobytes())
+
+
+def test_unreachable_weights_are_one_line(real_edit_dir, tmp_path):
+    common = ["run", "--model", "instruct-pix2pix", "--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(tmp_path)]
+    res = invoke(*common, "--weights", str(tmp_path / "nope"))
+    assert res.returncode == 2 and "no such directory" in res.stderr and "--weights DIR" in res.stderr
+    res = invoke(*common, "--weights", "some-org/not-cached-here")  # a hub id, offline in tests
+    assert res.returncode == 2
+    assert "cannot load weights 'some-org/not-cached-here'" in res.stderr and "--weights DIR" in res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) <= 3
+
+
+def test_unknown_setting_and_model_are_clear(real_edit_dir, tmp_path):
+    res = invoke("run", "--model", "instruct-pix2pix", "-M", "stepz=3", "--data-dir", str(real_edit_dir))
+    assert res.returncode == 2 and "no setting 'stepz'" in res.stderr
+    res = invoke("run", "--model", "magicbrsh")
+    assert res.returncode == 2 and "did you mean 'magicbrush'" in res.stderr
+
+
+def test_two_processes_make_the_same_images_as_one(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    common = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY, "--limit", "6",
+              "--data-dir", str(real_edit_dir), "--out", str(tmp_path)]
+    assert invoke(*common, "--run-id", "one").returncode == 0
+    res = realedit_cli(*common, "--run-id", "two", "--num-processes", "2", env={"OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    one = {r.sample_id: r.output_sha256 for r in read_rows(tmp_path / "one" / "edits.jsonl", EditRow)}
+    two_rows = read_rows(tmp_path / "two" / "edits.jsonl", EditRow)
+    assert {r.sample_id: r.output_sha256 for r in two_rows} == one and len(two_rows) == 6
+    assert {r.process_index for r in two_rows} == {0, 1}  # really sharded
+    m = read_model(tmp_path / "two" / "manifest.json", RunManifest)
+    assert m.num_processes == 2 and m.status == "complete"
+
+
+def test_ctrl_c_stops_after_the_current_sample_and_keeps_everything(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    out = tmp_path / "runs"
+    exe = Path(sys.executable).with_name("realedit")
+    proc = subprocess.Popen(
+        [str(exe), "run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), "-M", "steps=12",
+         "-M", "resolution=64", "--limit", "12", "--data-dir", str(real_edit_dir), "--out", str(out), "--run-id", "c"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    edits = out / "c" / "edits.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (edits.exists() and len(edits.read_text().splitlines()) >= 2):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "rerun the same command to resume" in err
+    rows = read_rows(edits, EditRow)
+    assert 2 <= len(rows) < 12 and all(r.status == "ok" for r in rows)
+    assert all((out / "c" / r.output).is_file() for r in rows)
+    m = read_model(out / "c" / "manifest.json", RunManifest)
+    assert m.status == "interrupted"
+    assert m.counts == {"ok": len(rows), "error": 0, "not_run": 12 - len(rows)}
+
+
+def test_result_files_get_the_usual_permissions(real_edit_dir, tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert invoke("run", "--model", "identity", "--limit", "1", "--data-dir", str(real_edit_dir),
+                      "--out", str(tmp_path), "--run-id", "p").returncode == 0
+    finally:
+        os.umask(old)
+    for name in ("manifest.json", "edits.jsonl", "images/2-local.png"):
+        assert (tmp_path / "p" / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_extending_a_run_keeps_its_history_and_counts_the_whole_run(real_edit_dir, tmp_path, monkeypatch):
+    # Both invocations inside one clock second (as on a fast machine) must still be two history entries.
+    monkeypatch.setattr("realedit_bench.runner.utc_now", lambda: "2026-01-01T00:00:00+00:00")
+    common = ["run", "--model", "identity", "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "h"]
+    assert invoke(*common, "--limit", "3").returncode == 0
+    assert invoke(*common, "--samples", "10-local").returncode == 0  # another sample, same run
+    m = read_model(tmp_path / "h" / "manifest.json", RunManifest)
+    assert m.counts == {"ok": 4, "error": 0, "not_run": 0} and m.status == "complete"
+    assert m.benchmark.n_samples_selected == 4
+    assert [h["n_selected"] for h in m.history] == [3, 1]
+    assert "--limit" in m.history[0]["command"] and "--samples" in m.history[1]["command"]
+    res = invoke(*common[:-2], "--out", str(tmp_path), "--run-id", "../escape")
+    assert res.returncode == 2 and "plain folder name" in res.stderr
+    (tmp_path / "afile").write_text("x")
+    res = invoke(*common[:-4], "--out", str(tmp_path / "afile"))
+    assert res.returncode == 2 and "is a file" in res.stderr
+
+
+def test_error_messages_print_user_text_literally_not_as_markup(tmp_path):
+    # Paths with square brackets are ordinary on disk; Rich would eat "[bold]" or crash on "[/x]".
+    for name in ("x[bold]y", "runs[/x]"):
+        res = invoke("run", "--model", "identity", "--data-dir", str(tmp_path / name), "--out", str(tmp_path / "o"))
+        assert res.returncode == 2, res.stderr
+        assert f"{tmp_path / name}" in " ".join(res.stderr.split()) and "Traceback" not in res.stderr
+
+
+def test_retrained_weights_at_the_same_path_make_a_new_run(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    weights = tmp_path / "w"
+    shutil.copytree(tiny_pix2pix_dir, weights)
+    args = ["run", "--model", "instruct-pix2pix", "--weights", str(weights), *TINY, "--limit", "1",
+            "--data-dir", str(real_edit_dir), "--out", str(tmp_path / "runs")]
+    first = invoke(*args)
+    assert first.returncode == 0, first.stderr
+    # "Training on" rewrites the U-Net at the same path: the old images must not be resumed as its output.
+    unet = next((weights / "unet").glob("*.safetensors"))
+    st = unet.stat()
+    os.utime(unet, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    second = invoke(*args)
+    assert second.returncode == 0, second.stderr
+    assert first.stdout.strip() != second.stdout.strip()
+    assert "1 of the run done before" not in " ".join(second.stderr.split())
+    # Forcing the old run directory names what changed.
+    res = invoke(*args, "--run-id", Path(first.stdout.strip()).name)
+    assert res.returncode == 2 and "weights_fingerprint" in res.stderr, res.stderr
+
+
+def test_force_with_other_settings_replaces_the_whole_run(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    common = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), "-M", "resolution=64",
+              "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "f"]
+    assert invoke(*common, "-M", "steps=2", "--limit", "3").returncode == 0
+    (tmp_path / "f" / "judgments").mkdir()
+    (tmp_path / "f" / "judgments" / "j__r.jsonl").write_text("{}\n")  # results made of the old images
+    (tmp_path / "f" / "metrics_summary.json").write_text("{}")
+    refused = invoke(*common, "-M", "steps=3", "--limit", "1")
+    assert refused.returncode == 2 and "steps: 2 -> 3" in " ".join(refused.stderr.split())
+    res = invoke(*common, "-M", "steps=3", "--limit", "1", "--force")
+    assert res.returncode == 0, res.stderr
+    assert "replacing the run" in " ".join(res.stderr.split())
+    # No image made with steps=2 may stay under a manifest that says steps=3.
+    rows = read_rows(tmp_path / "f" / "edits.jsonl", EditRow)
+    assert len(rows) == 1 and rows[0].status == "ok"
+    assert sorted(p.name for p in (tmp_path / "f" / "images").iterdir()) == [rows[0].output.split("/")[-1]]
+    m = read_model(tmp_path / "f" / "manifest.json", RunManifest)
+    assert m.adapter.params["steps"] == 3 and m.counts["ok"] == 1 and len(m.history) == 1
+    # The old run's records are set aside where no reader looks, not deleted (judgments cost money).
+    assert not (tmp_path / "f" / "judgments").exists() and not (tmp_path / "f" / "metrics_summary.json").exists()
+    (archive,) = (tmp_path / "f" / "replaced").iterdir()
+    assert sorted(p.name for p in archive.iterdir()) == ["edits.jsonl", "judgments", "manifest.json",
+                                                         "metrics_summary.json"]
+    assert read_model(archive / "manifest.json", RunManifest).adapter.params["steps"] == 2
+
+
+def test_non_finite_settings_are_refused(real_edit_dir, tmp_path):
+    for value in ("nan", "inf", "-inf"):
+        res = invoke("run", "--model", "instruct-pix2pix", "-M", f"guidance_scale={value}", "--limit", "1",
+                     "--data-dir", str(real_edit_dir), "--out", str(tmp_path))
+        assert res.returncode == 2 and "finite" in res.stderr, res.stderr
+
+
+def test_weights_that_fail_to_load_leave_no_empty_run_directory(real_edit_dir, tmp_path):
+    res = invoke("run", "--model", "instruct-pix2pix", "--weights", str(tmp_path), "--limit", "1",
+                 "--data-dir", str(real_edit_dir), "--out", str(tmp_path / "runs"))
+    assert res.returncode == 2
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+class _StopsOnThirdSample:
+    """Raises KeyboardInterrupt (a second Ctrl-C) while editing its third sample."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def params(self) -> dict:
+        return {"device": "cpu"}
+
+    def edit(self, image, instruction, *, seed):
+        self.calls += 1
+        if self.calls == 3:
+            raise KeyboardInterrupt
+        return image.copy()
+
+
+def test_a_second_ctrl_c_still_records_the_run_as_interrupted(real_edit_dir, tmp_path):
+    bench = load_benchmark("real-edit", real_edit_dir)
+    runner = Runner(_StopsOnThirdSample(), model_name="stops", family="test", bench=bench,
+                    samples=bench.samples[:5], filters={}, run_dir=tmp_path / "r")
+    result = runner.run()
+    assert result.interrupted and result.ok == 2
+    m = read_model(tmp_path / "r" / "manifest.json", RunManifest)
+    assert m.status == "interrupted" and m.counts == {"ok": 2, "error": 0, "not_run": 3}
+
+
+def test_output_folders_that_cannot_be_made_are_one_line(real_edit_dir, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    run = invoke("run", "--model", "identity", "--limit", "1", "--data-dir", str(real_edit_dir),
+                 "--out", str(tmp_path / "runs"), "--run-id", "r")
+    assert run.returncode == 0, run.stderr
+    for bad in (blocker / "sub", Path("/proc/realedit-no-such/sub")):
+        for args in (["run", "--model", "identity", "--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(bad)],
+                     ["metrics", "--images", str(tmp_path / "runs" / "r"), "-m", "l1", "--out", str(bad)]):
+            res = invoke(*args)
+            assert res.returncode == 2 and "cannot create or write" in res.stderr, (args, res.stderr)
+            assert "Traceback" not in res.stderr
+
+
+def test_metrics_count_the_samples_an_interrupted_run_never_reached(real_edit_dir, tmp_path):
+    bench = load_benchmark("real-edit", real_edit_dir)
+    Runner(_StopsOnThirdSample(), model_name="stops", family="test", bench=bench, samples=bench.samples[:6],
+           filters={}, run_dir=tmp_path / "r").run()
+    res = invoke("metrics", "--images", str(tmp_path / "r"), "-m", "l1", "--data-dir", str(real_edit_dir))
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((tmp_path / "r" / "metrics_summary.json").read_text())
+    assert summary["n_missing"] == 4  # 6 selected, 2 made
+    assert "4 selected samples not yet run" in " ".join(res.stderr.split())
+
+
+def test_one_weights_folder_is_one_run_however_it_is_spelled(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    weights = tmp_path / "w"
+    shutil.copytree(tiny_pix2pix_dir, weights)
+    common = [*TINY, "--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(tmp_path / "runs")]
+    first = invoke("run", "--model", "instruct-pix2pix", "--weights", str(weights), *common)
+    other = invoke("run", "--model", "instruct-pix2pix", "--weights", f"{tmp_path}/./w/", *common)
+    assert first.returncode == 0 and other.returncode == 0, other.stderr
+    assert first.stdout.strip() == other.stdout.strip()
+    assert "1 of the run done before" in " ".join(other.stderr.split())
+
+
+def test_a_run_from_an_older_realedit_resumes_by_its_run_id(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    common = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
+              "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "old"]
+    assert invoke(*common, "--limit", "1").returncode == 0
+    path = tmp_path / "old" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["adapter"]["params"]["weights_fingerprint"]  # as an older realedit wrote it
+    path.write_text(json.dumps(manifest))
+    res = invoke(*common, "--limit", "2")
+    assert res.returncode == 0, res.stderr
+    assert "1 of the run done before" in " ".join(res.stderr.split())
+
+
+def test_metrics_exit_1_and_name_the_images_they_could_not_measure(real_edit_dir, tmp_path):
+    assert invoke("run", "--model", "identity", "--limit", "3", "--data-dir", str(real_edit_dir),
+                  "--out", str(tmp_path), "--run-id", "r").returncode == 0
+    rows = read_rows(tmp_path / "r" / "edits.jsonl", EditRow)
+    (tmp_path / "r" / rows[1].output).write_bytes(b"junk")
+    res = invoke("metrics", "--images", str(tmp_path / "r"), "-m", "l1", "--model", "my[/b]model")
+    assert res.returncode == 1, res.stderr
+    text = " ".join(res.stderr.split())
+    assert f"{rows[1].sample_id}:" in text and "1 samples could not be measured" in text
+    assert "my[/b]model on real-edit" in " ".join(res.stdout.split())  # the title is text, not markup
+
+
+def test_a_changed_source_photo_is_edited_again_on_resume(real_edit_dir, tmp_path):
+    # 'data fetch --repair' (or any edit of the data) changes a photo under a half-done run: its old edits no
+    # longer belong to the data, so a resume must redo them rather than mix two versions of the photo.
+    data = tmp_path / "data"
+    shutil.copytree(real_edit_dir, data)
+    common = ["run", "--model", "identity", "--data-dir", str(data), "--out", str(tmp_path / "runs"), "--run-id", "r"]
+    assert invoke(*common, "--limit", "2").returncode == 0
+    first = {r.sample_id: r for r in read_rows(tmp_path / "runs" / "r" / "edits.jsonl", EditRow)}
+    photo = data / "imgs" / next(iter(first.values())).source
+    Image.open(photo).convert("RGB").resize((64, 40)).save(photo, format="JPEG")
+    res = invoke(*common, "--limit", "3")
+    assert res.returncode == 0, res.stderr
+    rows = {r.sample_id: r for r in read_rows(tmp_path / "runs" / "r" / "edits.jsonl", EditRow)}
+    assert len(rows) == 3 and {tuple(r.size) for r in rows.values()} == {(64, 40)}
+    assert all(rows[sid].source_sha256 != first[sid].source_sha256 for sid in first)
+
+
+def test_an_older_run_with_a_relative_weights_path_resumes(tiny_pix2pix_dir, real_edit_dir, tmp_path, monkeypatch):
+    shutil.copytree(tiny_pix2pix_dir, tmp_path / "w")
+    monkeypatch.chdir(tmp_path)
+    common = ["run", "--model", "instruct-pix2pix", "--weights", "w", *TINY, "--data-dir", str(real_edit_dir),
+              "--out", str(tmp_path / "runs"), "--run-id", "old"]
+    assert invoke(*common, "--limit", "1").returncode == 0
+    path = tmp_path / "runs" / "old" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["adapter"]["params"]["weights"] = "w"  # as typed: older versions did not resolve the path
+    del manifest["adapter"]["params"]["weights_fingerprint"]
+    path.write_text(json.dumps(manifest))
+    res = invoke(*common, "--limit", "2")
+    assert res.returncode == 0, res.stderr
+    assert "1 of the run done before" in " ".join(res.stderr.split())
+
+
+class _Plain:
+    """A third-party editor written to the README's contract only: no device/dtype/weights arguments."""
+
+    def params(self) -> dict:
+        return {}
+
+    def edit(self, image, instruction, *, seed):
+        return image.copy()
+
+
+class _Broken(_Plain):
+    def edit(self, image, instruction, *, seed):
+        raise ZeroDivisionError("a bug")
+
+    def __init__(self, **kwargs) -> None:
+        raise KeyError("a bug in the constructor")
+
+
+def test_a_minimal_third_party_editor_runs_and_a_crash_is_exit_3(real_edit_dir, tmp_path, monkeypatch):
+    from realedit_bench.registry import ADAPTERS
+
+    ADAPTERS.names()  # entry points scanned first, so the test entries are the only additions
+    monkeypatch.setitem(ADAPTERS._entries, "plain-test", _Plain)  # removed again after the test
+    monkeypatch.setitem(ADAPTERS._entries, "broken-test", _Broken)
+    common = ["--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(tmp_path)]
+    res = invoke("run", "--model", "plain-test", *common)
+    assert res.returncode == 0, res.stderr
+    res = invoke("run", "--model", "plain-test", "--weights", "x", *common)
+    assert res.returncode == 2 and "takes no --weights" in res.stderr
+    res = invoke("run", "--model", "broken-test", *common)
+    assert res.returncode == 3 and "KeyError" in res.stderr and "internal error" in res.stderr
