@@ -84,17 +84,17 @@ def _matching_brace(text: str, start: int) -> int | None:
     i = start
     while i < len(text):
         ch = text[i]
-        if quote is not None:
+        if quote is not None:  # inside a string: only its end (or an escape) matters
             if ch == "\\":
                 i += 1
             elif ch == quote:
                 quote = None
-        elif ch in "'\"":
+            i += 1
+            continue
+        if ch in "'\"":
             quote = ch
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
+        elif ch in "{}":
+            depth += 1 if ch == "{" else -1
             if depth == 0:
                 return i
         i += 1

@@ -8,7 +8,7 @@ statistic is ``null`` with its reason in ``note``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -168,6 +168,8 @@ class InputFile(_Part):
 
 class AgreementReport(Row):
     """``agreement.json``: every judge against the human ratings."""
+
+    WRITTEN_BY: ClassVar[str] = "realedit agree"
 
     created_at: str = Field(description="UTC time written.")
     realedit_version: str = Field(description="Version of realedit.")

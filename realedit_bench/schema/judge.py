@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -15,7 +15,13 @@ from realedit_bench.schema.base import Perspective, Row
 JudgmentStatus = Literal["ok", "invalid", "refused", "error"]
 
 
-class Usage(Row):
+class _JudgeRecord(Row):
+    """A record that ``realedit judge`` writes."""
+
+    WRITTEN_BY: ClassVar[str] = "realedit judge"
+
+
+class Usage(_JudgeRecord):
     """Token usage and money of one or more API calls."""
 
     calls: int = Field(default=0, description="API calls made (retries and re-asks included).")
@@ -31,8 +37,11 @@ class Usage(Row):
         self.cost_usd += other.cost_usd
 
 
-class JudgmentRow(Row):
+class JudgmentRow(_JudgeRecord):
     """One judgment: a perspective of one edited sample, asked once (``repeat`` of ``--samples K``)."""
+
+    #: 2: ``edited_sha256`` is required (the stale rule compares it with ``edits.jsonl``).
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     sample_id: str = Field(description="Sample id, e.g. '10-local'.")
     image_id: str = Field(description="Source photo id, for bootstrap resampling by photo.")
@@ -58,9 +67,9 @@ class JudgmentRow(Row):
     params: dict[str, Any] = Field(default_factory=dict, description="Generation parameters sent.")
     image_sha256: list[str] = Field(default_factory=list, description="sha256 of each image as sent, in order.")
     edited_sha256: str | None = Field(
-        default=None,
-        description="sha256 of the edited image file judged (as edits.jsonl records it), so readers can tell a "
-        "judgment of an image that has since been redone; None in rows written by earlier versions.",
+        description="sha256 of the edited image file judged, taken when the ask was planned (as edits.jsonl "
+        "records it), so readers can tell a judgment of an image that has since been redone; null only for "
+        "an error row whose file could not be read.",
     )
     cache_key: str | None = Field(default=None, description="Content-addressed cache key of the request.")
     cached: bool = Field(default=False, description="True when the answer came from the cache.")
@@ -69,7 +78,7 @@ class JudgmentRow(Row):
     finished_at: str = Field(description="UTC time the row was written.")
 
 
-class PerspectiveSummary(Row):
+class PerspectiveSummary(_JudgeRecord):
     """Aggregate of one perspective over a set of samples. Means use ok rows only."""
 
     n: int = Field(description="Samples selected (every status, not-run ones included).")
@@ -90,7 +99,7 @@ class PerspectiveSummary(Row):
     )
 
 
-class JudgeSummary(Row):
+class JudgeSummary(_JudgeRecord):
     """``summary.json`` beside a judgments file."""
 
     run_id: str = Field(description="Run directory name (or folder name for a plain folder).")
@@ -135,7 +144,7 @@ class JudgeSummary(Row):
     runs_stopped: str | None = Field(default=None, description="Why the last judging stopped early, if it did.")
 
 
-class ItemStat(Row):
+class ItemStat(_JudgeRecord):
     """Per item and perspective: the --samples K asks summarised (``<judge>__<rubric>.items.jsonl``)."""
 
     sample_id: str = Field(description="Sample id.")

@@ -8,7 +8,7 @@ that meet more than one row of a sample, after a crash, take the last).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -21,6 +21,8 @@ REFERENCES: tuple[Reference, ...] = ("source", "target")
 
 class MetricRow(Row):
     """Automatic metrics of one edited sample against its reference."""
+
+    WRITTEN_BY: ClassVar[str] = "realedit metrics"
 
     sample_id: str = Field(description="Sample id.")
     image_id: str = Field(description="Source photo id (for bootstrap by photo).")
@@ -50,6 +52,8 @@ class MetricRow(Row):
 
 class MetricSummary(Row):
     """``metrics_summary.json``: mean of each metric with a 95% bootstrap interval."""
+
+    WRITTEN_BY: ClassVar[str] = "realedit metrics"
 
     run_id: str = Field(description="Run directory name.")
     model: str = Field(description="Editing model.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -15,6 +15,8 @@ RunStatus = Literal["running", "complete", "failed", "interrupted"]
 class BenchmarkRef(Row):
     """Which benchmark data a run used, identified by content."""
 
+    WRITTEN_BY: ClassVar[str] = "realedit run"
+
     name: str = Field(description="Benchmark name, e.g. 'real-edit'.")
     data_dir: str = Field(description="Directory the data was read from (as given).")
     instructions_sha256: str = Field(description="sha256 of the instruction file's bytes.")
@@ -26,6 +28,8 @@ class BenchmarkRef(Row):
 class AdapterRef(Row):
     """The editing model and every resolved setting it used."""
 
+    WRITTEN_BY: ClassVar[str] = "realedit run"
+
     name: str = Field(description="Registry name, e.g. 'instruct-pix2pix'.")
     family: str = Field(default="", description="Model family, e.g. 'instruct-pix2pix'.")
     params: dict[str, Any] = Field(description="Every resolved setting, from the adapter's params().")
@@ -33,6 +37,8 @@ class AdapterRef(Row):
 
 class RunManifest(Row):
     """``manifest.json`` of a run directory. Never holds a secret."""
+
+    WRITTEN_BY: ClassVar[str] = "realedit run"
 
     run_id: str = Field(description="Directory name of the run.")
     realedit_version: str = Field(description="Version of realedit that wrote the run.")
@@ -63,6 +69,8 @@ class RunManifest(Row):
 
 class EditRow(Row):
     """One line of ``edits.jsonl``: the outcome of editing one sample."""
+
+    WRITTEN_BY: ClassVar[str] = "realedit run"
 
     sample_id: str = Field(description="Stable id: image stem + category, e.g. '10-local'.")
     image_id: str = Field(description="Source photo id (image stem), e.g. '10'.")
