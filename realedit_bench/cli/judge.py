@@ -16,22 +16,27 @@ from realedit_bench.outcome import EXIT_BAD_INPUT
 
 Images = Annotated[Path | None, typer.Option(
     "--images", show_default=False,
-    help="A run directory of 'realedit run', or a folder of edited images named <sample_id>.<png|jpg|jpeg|webp> "
-    "(e.g. 10-local.png; case is ignored; subfolders are not read). Results go to <it>/judgments/.")]
+    help="A run directory of 'realedit run', or a folder of edited images named "
+    "<sample_id>.<png|jpg|jpeg|webp> (e.g. 10-local.png; case is ignored; subfolders are not read). Results "
+    "go to <it>/judgments/.")]
 Judge = Annotated[str, typer.Option("--judge", help=judge_help())]
 RubricOpt = Annotated[str, typer.Option(
     "--rubric", help="Built-in rubric id (realedit-v1) or a rubric TOML file (format in the docs).")]
 Parse = Annotated[str, typer.Option(
     "--parse", help="robust: JSON / Python dict / code fences, any case of yes/no, range-checked scores, one "
     "re-ask. paper: the authors' released parser exactly ('yes' substring, regex 'score': d.d, no re-ask).")]
-Samples = Annotated[int, typer.Option("--samples", min=1, help="Ask K times per item; reports mean, median and spread.")]
+Samples = Annotated[int, typer.Option(
+    "--samples", min=1, help="Ask K times per item; reports mean, median and spread.")]
 PerspectiveOpt = Annotated[list[str] | None, typer.Option(
     "--perspective", show_default=False, help="Only these perspectives (following, preserving, quality).")]
 Concurrency = Annotated[int, typer.Option("--concurrency", min=1, help="Calls in flight at once.")]
 Timeout = Annotated[float, typer.Option("--timeout", min=0.01, help="Seconds per call, in total.")]
-MaxRetries = Annotated[int, typer.Option("--max-retries", min=0, help="Retries of a failed call (429, 5xx, timeout).")]
-RetryAfterCap = Annotated[float, typer.Option("--retry-after-cap", min=0, help="Longest Retry-After honoured (s).")]
-Backoff = Annotated[float, typer.Option("--backoff", min=0, help="First backoff delay in seconds (doubles, jittered).")]
+MaxRetries = Annotated[int, typer.Option(
+    "--max-retries", min=0, help="Retries of a failed call (429, 5xx, timeout).")]
+RetryAfterCap = Annotated[float, typer.Option(
+    "--retry-after-cap", min=0, help="Longest Retry-After honoured (s).")]
+Backoff = Annotated[float, typer.Option(
+    "--backoff", min=0, help="First backoff delay in seconds (doubles, jittered).")]
 FailureStreak = Annotated[int, typer.Option(
     "--failure-streak", min=1, help="Stop after this many failed items in a row.")]
 Temperature = Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature.")]
@@ -40,20 +45,27 @@ MaxCost = Annotated[float | None, typer.Option(
     "--max-cost", min=0.0, show_default=False, help="Stop dispatching before this many USD would be spent.")]
 Prices = Annotated[Path | None, typer.Option(
     "--prices", show_default=False, help="JSON price file overriding the built-in table (same format).")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Print calls, tokens and estimated cost; send nothing.")]
+DryRun = Annotated[bool, typer.Option(
+    "--dry-run", help="Print calls, tokens and estimated cost; send nothing.")]
 Batch = Annotated[bool, typer.Option(
     "--batch", help="Use the OpenAI Batch / Anthropic Message Batches API (half price, slow). Batch ids are "
     "recorded, so a later 'realedit judge' collects the results.")]
-Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="With batches: wait for them to end, or return at once.")]
-PollInterval = Annotated[float, typer.Option("--poll-interval", min=0.0, help="Seconds between batch status polls.")]
+Wait = Annotated[bool, typer.Option(
+    "--wait/--no-wait", help="With batches: wait for them to end, or return at once.")]
+PollInterval = Annotated[float, typer.Option(
+    "--poll-interval", min=0.0, help="Seconds between batch status polls.")]
 Cache = Annotated[Path | None, typer.Option(
     "--cache", show_default=False, help="SQLite judge cache (default: <cache root>/judge-cache.sqlite).")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the judge cache.")]
-Benchmark = Annotated[str | None, typer.Option("--benchmark", show_default=False, help="Benchmark of a plain folder.")]
+Benchmark = Annotated[str | None, typer.Option(
+    "--benchmark", show_default=False, help="Benchmark of a plain folder.")]
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help=DATA_DIR_HELP, show_default=False)]
-Model = Annotated[str | None, typer.Option("--model", show_default=False, help="Name of the editing model judged.")]
-Limit = Annotated[int | None, typer.Option("--limit", min=0, show_default=False, help="Judge only the first N edits.")]
-CategoryOpt = Annotated[list[str] | None, typer.Option("--category", show_default=False, help="Only these edit types.")]
+Model = Annotated[str | None, typer.Option(
+    "--model", show_default=False, help="Name of the editing model judged.")]
+Limit = Annotated[int | None, typer.Option(
+    "--limit", min=0, show_default=False, help="Judge only the first N edits.")]
+CategoryOpt = Annotated[list[str] | None, typer.Option(
+    "--category", show_default=False, help="Only these edit types.")]
 Check = Annotated[bool, typer.Option(
     "--check", help="Only check the judge name, its API key, the rubric and prices, then exit (no --images "
     "needed): worth doing before a long run, as 'make eval JUDGE=...' does.")]
@@ -69,7 +81,8 @@ def judge_cmd(
     cache: Cache = None, no_cache: NoCache = False, benchmark: Benchmark = None, data_dir: DataDir = None,
     model: Model = None, limit: Limit = None, category: CategoryOpt = None, check: Check = False,
 ) -> None:
-    """Judge edited images from three perspectives (following, preserving, quality): verdict, 0-5 score, reason.
+    """Judge edited images from three perspectives (following, preserving, quality): verdict, 0-5 score,
+    reason.
 
     Keys come only from the environment ({keys}). Rows are appended to
     <images>/judgments/<judge>__<rubric>.jsonl as each call finishes; rerunning resumes (finished items are
@@ -84,12 +97,13 @@ def judge_cmd(
 
     console, err = Console(), Console(stderr=True, highlight=False)
     outcome = judge_edits(
-        images=images, judge=judge, rubric=rubric, parse=parse, samples=samples, perspectives=split_csv(perspective),
-        concurrency=concurrency, timeout=timeout, max_retries=max_retries, retry_after_cap=retry_after_cap,
-        backoff=backoff, failure_streak=failure_streak, temperature=temperature, seed=seed, max_cost=max_cost,
-        prices=prices, dry_run=dry_run, batch=batch, wait=wait, poll_interval=poll_interval, cache=cache,
-        no_cache=no_cache, benchmark=benchmark, data_dir=data_dir, model=model, limit=limit,
-        categories=split_csv(category), check=check, log=lambda m: err.print(m, soft_wrap=True, markup=False),
+        images=images, judge=judge, rubric=rubric, parse=parse, samples=samples,
+        perspectives=split_csv(perspective), concurrency=concurrency, timeout=timeout,
+        max_retries=max_retries, retry_after_cap=retry_after_cap, backoff=backoff,
+        failure_streak=failure_streak, temperature=temperature, seed=seed, max_cost=max_cost, prices=prices,
+        dry_run=dry_run, batch=batch, wait=wait, poll_interval=poll_interval, cache=cache, no_cache=no_cache,
+        benchmark=benchmark, data_dir=data_dir, model=model, limit=limit, categories=split_csv(category),
+        check=check, log=lambda m: err.print(m, soft_wrap=True, markup=False),
     )
     if outcome.summary is not None:
         render_table(outcome.summary, console)

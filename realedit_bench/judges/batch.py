@@ -1,4 +1,5 @@
-"""Batch APIs for ``realedit judge --batch`` (OpenAI Batch, Anthropic Message Batches): submit, record, collect.
+"""Batch APIs for ``realedit judge --batch`` (OpenAI Batch, Anthropic Message Batches): submit, record,
+collect.
 
 A submitted batch is recorded in ``<stem>.batches.json`` before anything else can happen, so a later
 ``realedit judge`` (with or without ``--batch``) collects it instead of asking again, even after the
@@ -82,7 +83,7 @@ class Batches:
         atomic_write_json(self.path, state)
 
     def open_tasks(self) -> set[tuple[str, str, int]]:
-        """(sample, perspective, repeat) inside batches not yet collected (not to be asked again meanwhile)."""
+        """(sample, perspective, repeat) in batches not yet collected (not to be asked again meanwhile)."""
         return {(t.sample_id, t.perspective, t.repeat) for rec in self._load().batches
                 if not rec.collected and rec.judge == self.judge for t in rec.tasks.values()}
 

@@ -225,7 +225,9 @@ class JudgeEngine:
             try:
                 image = task.item.images[role]
             except KeyError as exc:
-                raise RealEditError(f"item {task.item.id!r} has no {role!r} image (rubric {self.rubric.id})") from exc
+                raise RealEditError(
+                    f"item {task.item.id!r} has no {role!r} image (rubric {self.rubric.id})"
+                ) from exc
             sha, size, file_sha = self.encoder.hashes(image)
             shas.append(sha)
             sizes.append(size)
@@ -315,7 +317,9 @@ class JudgeEngine:
             # building is cheap; a hop to a worker thread would cost more than it saves.
             req = self.materialize(planned, followups)
         else:
-            req = await asyncio.to_thread(self.materialize, planned, followups)  # encoding: keep the loop free
+            req = await asyncio.to_thread(
+                self.materialize, planned, followups
+            )  # encoding: keep the loop free
         return await self._call_with_retry(req, usage), False
 
     def _remember(self, key: str, reply: ChatReply, cached: bool) -> None:
@@ -334,14 +338,19 @@ class JudgeEngine:
                 reason_required_below=self.rubric.reason_required_below,
             )
         if not parsed.ok and reply.finish_reason in CUT_OFF_REASONS:
-            # Say so: "not a JSON object" hides that the rubric's max_tokens (50 in the paper's) was too small.
-            return parsed._replace(problem=f"the reply was cut off at max_tokens={max_tokens} ({parsed.problem})")
+            # Say so: "not a JSON object" hides that the rubric's max_tokens (50 in the paper's) was too
+            # small.
+            return parsed._replace(
+                problem=f"the reply was cut off at max_tokens={max_tokens} ({parsed.problem})"
+            )
         return parsed
 
     def read_reply(self, perspective: str, reply: ChatReply, max_tokens: int) -> Reading:
         """Turn one reply into ok (parsed), refused (by the provider's flag or in words) or invalid."""
         if reply.refused:
-            return Reading("refused", Parsed(False), f"the judge refused (finish reason {reply.finish_reason})")
+            return Reading(
+                "refused", Parsed(False), f"the judge refused (finish reason {reply.finish_reason})"
+            )
         parsed = self._parse(perspective, reply, max_tokens)
         if parsed.ok:
             return Reading("ok", parsed, parsed.reason)
@@ -349,12 +358,16 @@ class JudgeEngine:
             return Reading("refused", parsed, "the judge refused in words")
         return Reading("invalid", parsed, parsed.problem)
 
-    def _reask_turns(self, perspective: str, reply: ChatReply, problem: str | None) -> tuple[tuple[str, str], ...]:
+    def _reask_turns(
+        self, perspective: str, reply: ChatReply, problem: str | None
+    ) -> tuple[tuple[str, str], ...]:
         """The first reply quoted back (never an empty turn) and the rubric's re-ask naming the problem."""
         quoted = reply.text if reply.text and reply.text.strip() else EMPTY_REPLY_TURN
         problem = problem or ""
         if reply.finish_reason in CUT_OFF_REASONS:
-            problem += "; answer with the object alone and a short reason"  # same max_tokens (module docstring)
+            problem += (
+                "; answer with the object alone and a short reason"  # same max_tokens (module docstring)
+            )
         return (("assistant", quoted), ("user", self.rubric.reask_text(perspective, problem)))
 
     async def judge(self, planned: Planned, first: ChatReply | None = None) -> Outcome:
@@ -379,7 +392,9 @@ class JudgeEngine:
                                 task.repeat) if followups else planned.key
                 if first is not None and n == 0:
                     reply, hit = first, False
-                    batch.add(Usage(calls=1, input_tokens=first.input_tokens, output_tokens=first.output_tokens))
+                    batch.add(
+                        Usage(calls=1, input_tokens=first.input_tokens, output_tokens=first.output_tokens)
+                    )
                 else:
                     reply, hit = await self._ask(key, planned, followups, usage)
                 cached &= hit
@@ -405,7 +420,9 @@ class JudgeEngine:
         usage.cost_usd = self.prices.cost(self.backend.name, usage.input_tokens, usage.output_tokens,
                                           batch=self.config.batch)
         # A batch answer is billed at the batch price whatever mode collects it.
-        batch.cost_usd = self.prices.cost(self.backend.name, batch.input_tokens, batch.output_tokens, batch=True)
+        batch.cost_usd = self.prices.cost(
+            self.backend.name, batch.input_tokens, batch.output_tokens, batch=True
+        )
         usage.add(batch)
         out.usage = usage
         out.finished_at = utc_now()
@@ -481,7 +498,8 @@ class JudgeEngine:
         if self._stop_kind == "budget" and cfg.max_cost is not None:
             # Written after every call in flight has ended, so "spent" is what was really spent.
             self._stop = (
-                f"stopped before crossing the budget of ${cfg.max_cost:.4f}: spent ${budget.spent - self._spent:.4f} "
+                f"stopped before crossing the budget of ${cfg.max_cost:.4f}: "
+                f"spent ${budget.spent - self._spent:.4f} "
                 f"in this run and the next ask could cost up to ${budget.next_est:.4f}; rerun with a higher "
                 f"--max-cost to finish"
             )
@@ -506,7 +524,9 @@ class JudgeEngine:
         report.errors += 1
         self._streak += 1
         if self._streak >= self.config.failure_streak:
-            self._halt("streak", f"stopped after {self._streak} failed asks in a row; last error: {out.reason}")
+            self._halt(
+                "streak", f"stopped after {self._streak} failed asks in a row; last error: {out.reason}"
+            )
 
 
 class Budget:

@@ -45,7 +45,9 @@ class PriceTable(NamedTuple):
         if not batch:
             return usd
         cls = _backend(judge)
-        discount = self.batch_discount if self.batch_discount is not None else cls.batch_discount if cls else 1.0
+        discount = (
+            self.batch_discount if self.batch_discount is not None else cls.batch_discount if cls else 1.0
+        )
         return usd * discount
 
 
@@ -81,7 +83,9 @@ def load_prices(override: Path | None = None) -> PriceTable:
         try:
             table[name] = Price(float(entry["input"]), float(entry["output"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"price entry {name!r} needs numeric 'input' and 'output' (USD per 1M tokens)") from exc
+            raise ConfigError(
+                f"price entry {name!r} needs numeric 'input' and 'output' (USD per 1M tokens)"
+            ) from exc
     discount = data.get("batch_discount")
     if discount is not None and not isinstance(discount, (int, float)):
         raise ConfigError(f"price file {override}: batch_discount must be a number, not {discount!r}")

@@ -134,8 +134,12 @@ def asks_paper_format(rubric: Rubric) -> bool:
 
 def items_of(edits: EditSet) -> list[JudgeItem]:
     """One judge item per edited sample: the instruction, the source photo and the edited image."""
-    return [JudgeItem(it.sample.sample_id, it.sample.instruction, {"source": it.sample.image, "edited": it.edited})
-            for it in edits.items]
+    return [
+        JudgeItem(
+            it.sample.sample_id, it.sample.instruction, {"source": it.sample.image, "edited": it.edited}
+        )
+        for it in edits.items
+    ]
 
 
 class EditJudging:
@@ -305,14 +309,26 @@ class EditJudging:
         snapshots = Counter(r.model_snapshot for r in rows if r.model_snapshot)
         engine = self.options.engine
         summary = JudgeSummary(
-            run_id=self.edits.run_id, model=self.edits.model, judge=self.options.judge,
-            judge_snapshot=snapshots.most_common(1)[0][0] if snapshots else None, rubric=self.rubric.id,
-            parse_mode=engine.parse_mode, temperature=engine.temperature if engine.temperature is not None else 0.0,
-            samples_k=self.options.samples, created_at=utc_now(), command=command_line(),
-            realedit_version=__version__, n_samples=s["n_samples"], perspectives=s["perspectives"],
-            per_category=s["per_category"], paper_parser_dropped=s["paper_parser_dropped"], usage=s["usage"],
-            usage_spent=spent, paper_parser_applies=asks_paper_format(self.rubric),
-            paper_figures=s["paper_figures"], variance=s["variance"],
+            run_id=self.edits.run_id,
+            model=self.edits.model,
+            judge=self.options.judge,
+            judge_snapshot=snapshots.most_common(1)[0][0] if snapshots else None,
+            rubric=self.rubric.id,
+            parse_mode=engine.parse_mode,
+            temperature=engine.temperature if engine.temperature is not None else 0.0,
+            samples_k=self.options.samples,
+            created_at=utc_now(),
+            command=command_line(),
+            realedit_version=__version__,
+            n_samples=s["n_samples"],
+            perspectives=s["perspectives"],
+            per_category=s["per_category"],
+            paper_parser_dropped=s["paper_parser_dropped"],
+            usage=s["usage"],
+            usage_spent=spent,
+            paper_parser_applies=asks_paper_format(self.rubric),
+            paper_figures=s["paper_figures"],
+            variance=s["variance"],
             runs_stopped=report.stopped if report else None,
         )
         atomic_write_json(self.paths.summary, summary)
@@ -321,13 +337,23 @@ class EditJudging:
         return summary
 
 
-def run_judging(edits: EditSet, backend: Backend, rubric: Rubric, options: JudgeOptions, *,
-                cache: JudgeCache | None, prices: PriceTable, log: Callable[[str], None] = print) -> JudgeResult:
+def run_judging(
+    edits: EditSet,
+    backend: Backend,
+    rubric: Rubric,
+    options: JudgeOptions,
+    *,
+    cache: JudgeCache | None,
+    prices: PriceTable,
+    log: Callable[[str], None] = print,
+) -> JudgeResult:
     """Run :class:`EditJudging` to completion (see the module docstring for files and resume)."""
     if options.samples < 1:
         raise ConfigError("--samples must be at least 1")
     if options.engine.batch and not backend.supports_batch:
-        raise ConfigError(f"--batch is not available for {backend.provider}/ judges (OpenAI and Anthropic only)")
+        raise ConfigError(
+            f"--batch is not available for {backend.provider}/ judges (OpenAI and Anthropic only)"
+        )
     job = EditJudging(edits, backend, rubric, options, cache=cache, prices=prices, log=log)
     return asyncio.run(job.run())
 

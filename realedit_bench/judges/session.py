@@ -27,7 +27,7 @@ from realedit_bench.schema.base import PERSPECTIVES, Perspective, is_perspective
 if TYPE_CHECKING:
     from realedit_bench.inputs import EditSet
     from realedit_bench.judges.backends.base import Backend
-    from realedit_bench.judges.engine import ParseMode
+    from realedit_bench.judges.engine import ParseMode, RunReport
     from realedit_bench.judges.prices import PriceTable
     from realedit_bench.judges.rubric import Rubric
     from realedit_bench.judges.runner import DryRun, JudgeOptions, JudgePaths, JudgeResult
@@ -122,8 +122,8 @@ class JudgeOutcome(Outcome):
         if self.ran:
             lines.append(f"this run: {c.judged} judged, {c.resumed} resumed, {c.calls_sent} calls sent")
         if self.batch_pending:
-            lines.append(f"batches still running: {', '.join(self.batch_pending)}; run the same command again "
-                         f"to collect them")
+            lines.append(f"batches still running: {', '.join(self.batch_pending)}; run the same command "
+                         f"again to collect them")
         return "\n".join(lines)
 
 
@@ -142,7 +142,7 @@ def judge_edits(
     limit: int | None = None, categories: Sequence[str] | None = None, check: bool = False,
     log: Callable[[str], None] = _log_to_stderr,
 ) -> JudgeOutcome:
-    """Judge edited images from three perspectives (following, preserving, quality): verdict, 0-5 score, reason.
+    """Judge edited images from three perspectives (following, preserving, quality): verdict, score, reason.
 
     Keys come only from the environment. Rows are appended to ``<images>/judgments/<judge>__<rubric>.jsonl``
     as each call finishes; a rerun resumes and repeated requests come from the cache at no cost.
@@ -192,29 +192,27 @@ def judge_edits(
         retry_after_cap=retry_after_cap, failure_streak=failure_streak, temperature=temperature, seed=seed,
         parse_mode=_parse_mode(parse), max_cost=max_cost, batch=batch,
     )
-    options = JudgeOptions(judge=judge, samples=samples, perspectives=_perspectives(perspectives), engine=engine,
-                           dry_run=dry_run, wait=wait, poll_interval=poll_interval)
+    options = JudgeOptions(judge=judge, samples=samples, perspectives=_perspectives(perspectives),
+                           engine=engine, dry_run=dry_run, wait=wait, poll_interval=poll_interval)
     if cache is not None and no_cache:
         raise ConfigError("--cache and --no-cache exclude each other")
     backend, rub, price_table = _setup(options, rubric, prices)
     if check:
         if images is not None and not Path(images).exists():
-            raise ConfigError(f"--images {images} does not exist (a run directory or a folder of edited images)")
+            raise ConfigError(f"--images {images} does not exist (a run directory or a folder of edited "
+                              f"images)")
         return JudgeOutcome(judge=judge, rubric=rub.id, checked=True)
     if images is None:
         raise ConfigError("--images is required: a run directory or a folder of edited images")
     edits = _select_edits(Path(images), data_dir=data_dir, benchmark=benchmark, model=model, limit=limit,
                           categories=categories, log=log)
-    result = _run(edits, backend, rub, options, cache=cache, use_cache=not no_cache, prices=price_table, log=log)
-    outcome = _outcome(result, judge=judge, rubric=rub.id, options=options, n_edits=len(edits.items))
-    if dry_run:  # nothing is written: the unreadable images are listed before the estimate
-        for line in outcome.warnings:
-            log(line)
-        outcome.warnings = []
-    return outcome
+    result = _run(edits, backend, rub, options, cache=cache, use_cache=not no_cache, prices=price_table,
+                  log=log)
+    return _outcome(result, judge=judge, rubric=rub.id, options=options, n_edits=len(edits.items), log=log)
 
 
-def _setup(options: JudgeOptions, rubric: str | Path, prices: Path | None) -> tuple[Backend, Rubric, PriceTable]:
+def _setup(options: JudgeOptions, rubric: str | Path,
+           prices: Path | None) -> tuple[Backend, Rubric, PriceTable]:
     """The backend (key checked unless a dry run), rubric and prices; the batch and budget checked."""
     from realedit_bench.judges.backends import make_backend
     from realedit_bench.judges.prices import load_prices
@@ -225,7 +223,8 @@ def _setup(options: JudgeOptions, rubric: str | Path, prices: Path | None) -> tu
     price_table = load_prices(prices)
     backend = make_backend(judge, check_key=not options.dry_run)  # a missing key: one line and exit code 2
     if engine.batch and not backend.supports_batch:
-        raise ConfigError(f"--batch is not available for {backend.provider}/ judges (OpenAI and Anthropic only)")
+        raise ConfigError(f"--batch is not available for {backend.provider}/ judges (OpenAI and Anthropic "
+                          f"only)")
     if engine.max_cost is not None and price_table.lookup(judge) is None:
         raise ConfigError(f"--max-cost needs a price for {judge}: add it to a --prices file")
     return backend, rub, price_table
@@ -268,7 +267,8 @@ def _select_edits(images: Path, *, data_dir: Path | None, benchmark: str | None,
         in_scope = [m for m in edits.missing if m in order and (not cats or by_id[m].category in set(cats))
                     and (limit is None or order[m] < last)]
         edits = edits._replace(items=[it for it in edits.items if it.sample.sample_id in keep],
-                               unreadable=tuple(u for u in edits.unreadable if u[0] in keep), missing=in_scope)
+                               unreadable=tuple(u for u in edits.unreadable if u[0] in keep),
+                               missing=in_scope)
     gone = {sid for sid, _ in edits.unreadable}
     edits = edits._replace(missing=[m for m in edits.missing if m not in gone])  # listed as unreadable
     if edits.n_missing:
@@ -298,27 +298,40 @@ def _run(edits: EditSet, backend: Backend, rubric: Rubric, options: JudgeOptions
             jc.close()
 
 
-def _outcome(result: JudgeResult, *, judge: str, rubric: str, options: JudgeOptions, n_edits: int) -> JudgeOutcome:
+def _outcome(result: JudgeResult, *, judge: str, rubric: str, options: JudgeOptions, n_edits: int,
+             log: Callable[[str], None]) -> JudgeOutcome:
     """The outcome of a finished (or dry) run: counts, warnings and the exit code."""
     rep, summ = result.report, result.summary
     per = list(summ.perspectives.values()) if summ is not None else []
     counts = JudgeCounts(
-        edits=n_edits, perspectives=len(options.perspectives), samples=options.samples, resumed=result.resumed,
-        to_ask=result.to_ask, judged=rep.finished if rep else 0, calls_sent=rep.calls_sent if rep else 0,
-        not_sent=rep.not_dispatched if rep else 0, failed=sum(p.n_error for p in per),
-        invalid=sum(p.n_invalid for p in per), refused=sum(p.n_refused for p in per),
-        unreadable=len(result.unreadable),
+        edits=n_edits, perspectives=len(options.perspectives), samples=options.samples,
+        resumed=result.resumed, to_ask=result.to_ask, judged=rep.finished if rep else 0,
+        calls_sent=rep.calls_sent if rep else 0, not_sent=rep.not_dispatched if rep else 0,
+        failed=sum(p.n_error for p in per), invalid=sum(p.n_invalid for p in per),
+        refused=sum(p.n_refused for p in per), unreadable=len(result.unreadable),
     )
     out = JudgeOutcome(judge=judge, rubric=rubric, paths=result.paths, summary=summ, counts=counts,
-                       dry_run=result.dry_run, batch_pending=result.batch_pending, unreadable=result.unreadable,
-                       ran=rep is not None, batch=options.engine.batch)
+                       dry_run=result.dry_run, batch_pending=result.batch_pending,
+                       unreadable=result.unreadable, ran=rep is not None, batch=options.engine.batch)
     if counts.invalid or counts.refused:
         reask = "" if options.engine.parse_mode == "paper" else " after one re-ask"
         out.warnings.append(f"warning: {counts.invalid} judgments invalid (unparseable{reask}) and "
                             f"{counts.refused} refused: counted, never scored; the rows' reason says why")
     if result.unreadable:
-        out.warnings.append(f"{len(result.unreadable)} edits could not be read (recorded as error rows, not judged):")
-        out.warnings.extend(f"  {line}" for line in result.unreadable)
+        unreadable = [f"{len(result.unreadable)} edits could not be read (recorded as error rows, not "
+                      f"judged):",
+                      *(f"  {line}" for line in result.unreadable)]
+        if result.dry_run is not None:  # nothing is written: they are listed before the estimate
+            for line in unreadable:
+                log(line)
+        else:
+            out.warnings.extend(unreadable)
+    _set_exit(out, rep)
+    return out
+
+
+def _set_exit(out: JudgeOutcome, rep: RunReport | None) -> None:
+    """Exit code, stop message and the last warning (see :class:`JudgeOutcome`)."""
     if rep is not None and rep.stopped:
         sent = f"{rep.errors} of the {rep.finished} asks finished in this run failed"
         unsent = f"{rep.not_dispatched} asks not sent" if rep.not_dispatched else "every ask was sent"
@@ -331,13 +344,12 @@ def _outcome(result: JudgeResult, *, judge: str, rubric: str, options: JudgeOpti
             out.exit_code = EXIT_SOME_FAILED
         else:
             out.exit_code = EXIT_BAD_INPUT
-    elif counts.failed:
+    elif out.counts.failed:
         # Calls that failed for good are recorded as status "error"; a rerun asks them again.
-        remake = (f" ({len(result.unreadable)} edited images could not be read: remake them with 'realedit run' "
-                  f"or fix the files first)") if result.unreadable else ""
-        out.warnings.append(f"{counts.failed} judgments failed (status error, not scored); rerun the same command "
-                            f"to retry them{remake}")
+        remake = (f" ({len(out.unreadable)} edited images could not be read: remake them with 'realedit run' "
+                  f"or fix the files first)") if out.unreadable else ""
+        out.warnings.append(f"{out.counts.failed} judgments failed (status error, not scored); rerun the "
+                            f"same command to retry them{remake}")
         out.exit_code = EXIT_SOME_FAILED
     else:
         out.exit_code = EXIT_OK
-    return out

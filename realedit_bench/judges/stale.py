@@ -51,7 +51,9 @@ def edit_history(run_dir: Path) -> dict[str, list[EditRow]] | None:
     return history
 
 
-def drop_stale(rows: list[JudgmentRow], history: dict[str, list[EditRow]] | None) -> tuple[list[JudgmentRow], int]:
+def drop_stale(
+    rows: list[JudgmentRow], history: dict[str, list[EditRow]] | None
+) -> tuple[list[JudgmentRow], int]:
     """``rows`` without the judgments whose latest row is stale, and how many such judgments there were.
 
     Decided per judgment (judge, rubric, model, sample, perspective, repeat) on its LATEST row, as the

@@ -33,7 +33,7 @@ def is_category(value: object) -> TypeGuard[Category]:
 
 
 def is_perspective(value: object) -> TypeGuard[Perspective]:
-    """True when ``value`` is one of :data:`PERSPECTIVES` (narrows a checked string to :data:`Perspective`)."""
+    """True when ``value`` is one of :data:`PERSPECTIVES` (narrows a string to :data:`Perspective`)."""
     return value in PERSPECTIVES
 
 

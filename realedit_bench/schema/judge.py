@@ -45,7 +45,9 @@ class JudgmentRow(_JudgeRecord):
 
     sample_id: str = Field(description="Sample id, e.g. '10-local'.")
     image_id: str = Field(description="Source photo id, for bootstrap resampling by photo.")
-    category: str = Field(description="Edit type (Real-Edit: local ... style; other benchmarks: their own labels).")
+    category: str = Field(
+        description="Edit type (Real-Edit: local ... style; other benchmarks: their own labels)."
+    )
     model: str = Field(description="Editing model (adapter name or folder label) that made the image.")
     perspective: Perspective = Field(description="following, preserving or quality.")
     repeat: int = Field(default=0, description="0-based index of this ask among --samples K.")
@@ -55,7 +57,9 @@ class JudgmentRow(_JudgeRecord):
     )
     verdict: bool | None = Field(default=None, description="Yes/no verdict when status is ok.")
     score: float | None = Field(default=None, description="0-5 score when status is ok.")
-    reason: str | None = Field(default=None, description="The judge's short reason, or why the row is not ok.")
+    reason: str | None = Field(
+        default=None, description="The judge's short reason, or why the row is not ok."
+    )
     raw: str | None = Field(default=None, description="The judge's final reply text, verbatim.")
     paper_parse: dict[str, Any] | None = Field(
         default=None, description="What the authors' released parser would read: {verdict, score, ok}."
@@ -65,7 +69,9 @@ class JudgmentRow(_JudgeRecord):
     system_fingerprint: str | None = Field(default=None, description="Provider system fingerprint, if any.")
     rubric: str = Field(description="Rubric name and version, e.g. 'realedit-v1'.")
     params: dict[str, Any] = Field(default_factory=dict, description="Generation parameters sent.")
-    image_sha256: list[str] = Field(default_factory=list, description="sha256 of each image as sent, in order.")
+    image_sha256: list[str] = Field(
+        default_factory=list, description="sha256 of each image as sent, in order."
+    )
     edited_sha256: str | None = Field(
         description="sha256 of the edited image file judged, taken when the ask was planned (as edits.jsonl "
         "records it), so readers can tell a judgment of an image that has since been redone; null only for "
@@ -85,7 +91,9 @@ class PerspectiveSummary(_JudgeRecord):
     n_valid: int = Field(description="Samples with an ok judgment.")
     n_invalid: int = Field(default=0, description="Samples whose reply could not be parsed.")
     n_refused: int = Field(default=0, description="Samples the judge refused.")
-    n_error: int = Field(default=0, description="Samples whose call failed (or whose image could not be read).")
+    n_error: int = Field(
+        default=0, description="Samples whose call failed (or whose image could not be read)."
+    )
     n_not_run: int = Field(
         default=0, description="Selected samples with no current judgment (never sent: fatal stop, budget)."
     )
@@ -126,7 +134,9 @@ class JudgeSummary(_JudgeRecord):
         default=None, description="True when the rubric asks for the authors' answer format (their keys and "
         "'score'), so paper_parser_dropped says something; None in summaries written before this field."
     )
-    usage: Usage = Field(default_factory=Usage, description="Tokens and money of the current judgments (latest rows).")
+    usage: Usage = Field(
+        default_factory=Usage, description="Tokens and money of the current judgments (latest rows)."
+    )
     usage_spent: Usage | None = Field(
         default=None, description="Tokens and money of every row in the judgments file: all calls paid for, "
         "redone, superseded and stale rows included. None in summaries written before this field."
@@ -141,7 +151,9 @@ class JudgeSummary(_JudgeRecord):
         description="perspective -> spread of the score over the --samples K asks of each item "
         "(items, spread_mean, spread_median, spread_max, std_mean, verdict_disagreement); empty when K = 1.",
     )
-    runs_stopped: str | None = Field(default=None, description="Why the last judging stopped early, if it did.")
+    runs_stopped: str | None = Field(
+        default=None, description="Why the last judging stopped early, if it did."
+    )
 
 
 class ItemStat(_JudgeRecord):
@@ -154,5 +166,7 @@ class ItemStat(_JudgeRecord):
     score_mean: float | None = Field(default=None, description="Mean score of the ok asks.")
     score_median: float | None = Field(default=None, description="Median score of the ok asks.")
     score_spread: float | None = Field(default=None, description="Max minus min score of the ok asks.")
-    score_std: float | None = Field(default=None, description="Population standard deviation of the ok scores.")
+    score_std: float | None = Field(
+        default=None, description="Population standard deviation of the ok scores."
+    )
     yes_share: float | None = Field(default=None, description="Share of yes verdicts among the ok asks.")

@@ -35,7 +35,9 @@ class MetricRow(Row):
     values: dict[str, float] = Field(default_factory=dict, description="metric name -> value.")
     error: str | None = Field(default=None, description="Why the row failed.")
     image_sha256: str | None = Field(default=None, description="sha256 of the edited image measured.")
-    reference_sha256: str | None = Field(default=None, description="sha256 of the reference image it was compared with.")
+    reference_sha256: str | None = Field(
+        default=None, description="sha256 of the reference image it was compared with."
+    )
     metrics: list[str] = Field(
         default_factory=list,
         description="Metrics measured on this image and reference; 'values' holds those that applied "
@@ -69,11 +71,15 @@ class MetricSummary(Row):
         description="metric -> display label; against the source photo the image metrics are labelled "
         "as preservation measures, e.g. 'CLIP-I to source (preservation)'.",
     )
-    higher_is_better: dict[str, bool] = Field(default_factory=dict, description="metric -> direction (False for L1/L2).")
+    higher_is_better: dict[str, bool] = Field(
+        default_factory=dict, description="metric -> direction (False for L1/L2)."
+    )
     n: int = Field(description="Samples measured.")
     n_error: int = Field(default=0, description="Samples that failed.")
     n_missing: int = Field(default=0, description="Benchmark samples without a usable edited image.")
-    counts: dict[str, int] = Field(default_factory=dict, description="metric -> ok rows holding a value for it.")
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="metric -> ok rows holding a value for it."
+    )
     means: dict[str, float] = Field(
         default_factory=dict,
         description="metric -> mean over ok rows; every metric with values in metrics.jsonl, not only the "

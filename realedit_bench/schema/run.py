@@ -21,7 +21,9 @@ class BenchmarkRef(Row):
     data_dir: str = Field(description="Directory the data was read from (as given).")
     instructions_sha256: str = Field(description="sha256 of the instruction file's bytes.")
     n_samples_total: int = Field(description="Samples in the benchmark before filters.")
-    filters: dict[str, Any] = Field(default_factory=dict, description="--limit/--category/--samples as given.")
+    filters: dict[str, Any] = Field(
+        default_factory=dict, description="--limit/--category/--samples as given."
+    )
     n_samples_selected: int = Field(description="Samples selected after filters.")
 
 
@@ -74,7 +76,9 @@ class EditRow(Row):
 
     sample_id: str = Field(description="Stable id: image stem + category, e.g. '10-local'.")
     image_id: str = Field(description="Source photo id (image stem), e.g. '10'.")
-    category: str = Field(description="Edit type (Real-Edit: local, remove, add, texture, background, global, style).")
+    category: str = Field(
+        description="Edit type (Real-Edit: local, remove, add, texture, background, global, style)."
+    )
     instruction: str = Field(description="The edit instruction.")
     source: str = Field(description="Source image file name inside the benchmark image folder.")
     status: Literal["ok", "error"] = Field(description="ok: an image was written; error: see 'error'.")
@@ -82,12 +86,14 @@ class EditRow(Row):
     output_sha256: str | None = Field(default=None, description="sha256 of the edited image file.")
     source_sha256: str | None = Field(
         default=None,
-        description="sha256 of the source image file edited; a resume redoes the sample when the file has changed "
-        "since (None in rows of earlier versions).",
+        description="sha256 of the source image file edited; a resume redoes the sample when the file has "
+        "changed since (None when it was not recorded).",
     )
     seed: int = Field(description="Seed used for this sample.")
     error: str | None = Field(default=None, description="Error type and message when status is 'error'.")
-    seconds: float | None = Field(default=None, description="Wall seconds spent on this sample (batch share).")
+    seconds: float | None = Field(
+        default=None, description="Wall seconds spent on this sample (batch share)."
+    )
     size: tuple[int, int] | None = Field(default=None, description="Output (width, height).")
     finished_at: str = Field(description="UTC time the row was written.")
     process_index: int = Field(default=0, description="Which process of a sharded run wrote the row.")

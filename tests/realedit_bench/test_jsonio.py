@@ -101,7 +101,9 @@ def _lines(path: Path, rows: list[dict]) -> Path:
     (None, "no schema_version (this realedit reads version 2 only)"),
     ("2", "schema_version '2' is not the version"),
 ])
-def test_rows_of_another_version_are_refused_in_one_line_naming_the_file(tmp_path: Path, version, says) -> None:
+def test_rows_of_another_version_are_refused_in_one_line_naming_the_file(
+    tmp_path: Path, version, says
+) -> None:
     data = _row(0).model_dump(mode="json")
     data.pop("schema_version")
     if version is not None:
@@ -110,7 +112,9 @@ def test_rows_of_another_version_are_refused_in_one_line_naming_the_file(tmp_pat
     with pytest.raises(SchemaError) as err:
         read_rows(path, JudgmentRow)
     message = str(err.value)
-    assert message.startswith(f"{path}: {says}") and message.endswith("remove the file and rerun realedit judge")
+    assert message.startswith(f"{path}: {says}") and message.endswith(
+        "remove the file and rerun realedit judge"
+    )
     assert "\n" not in message and err.value.exit_code == 2
 
 

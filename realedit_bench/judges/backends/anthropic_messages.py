@@ -18,8 +18,14 @@ from realedit_bench.judges.prices import Price
 
 
 def _image_block(part: ImagePart) -> dict[str, Any]:
-    return {"type": "image",
-            "source": {"type": "base64", "media_type": part.mime, "data": base64.b64encode(part.data).decode("ascii")}}
+    return {
+        "type": "image",
+        "source": {
+            "type": "base64",
+            "media_type": part.mime,
+            "data": base64.b64encode(part.data).decode("ascii"),
+        },
+    }
 
 
 def anthropic_messages(req: ChatRequest) -> list[dict[str, Any]]:
@@ -54,9 +60,13 @@ class AnthropicMessages(SDKBackend):
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
     base_url_env: ClassVar[str] = "ANTHROPIC_BASE_URL"
     prices: ClassVar[dict[str, Price]] = {
-        "claude-3-5-sonnet": Price(3.0, 15.0), "claude-3-7-sonnet": Price(3.0, 15.0),
-        "claude-sonnet-4": Price(3.0, 15.0), "claude-opus-4": Price(15.0, 75.0),
-        "claude-3-5-haiku": Price(0.8, 4.0), "claude-haiku-4-5": Price(1.0, 5.0), "claude-3-haiku": Price(0.25, 1.25),
+        "claude-3-5-sonnet": Price(3.0, 15.0),
+        "claude-3-7-sonnet": Price(3.0, 15.0),
+        "claude-sonnet-4": Price(3.0, 15.0),
+        "claude-opus-4": Price(15.0, 75.0),
+        "claude-3-5-haiku": Price(0.8, 4.0),
+        "claude-haiku-4-5": Price(1.0, 5.0),
+        "claude-3-haiku": Price(0.25, 1.25),
     }
     supports_seed: ClassVar[bool] = False
     supports_batch: ClassVar[bool] = True
@@ -81,7 +91,11 @@ class AnthropicMessages(SDKBackend):
 
     def body(self, req: ChatRequest) -> dict[str, Any]:
         """Messages-API request parameters."""
-        body: dict[str, Any] = {"model": self.model, "messages": anthropic_messages(req), **self.request_params(req)}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": anthropic_messages(req),
+            **self.request_params(req),
+        }
         if req.system:
             body["system"] = req.system
         return body

@@ -170,7 +170,8 @@ class Backend:
     batch_discount: ClassVar[float] = 0.5
     #: True when the provider honours a sampling seed.
     supports_seed: ClassVar[bool] = False
-    #: Batch API support (:meth:`batch_line`, :meth:`submit_batch`, :meth:`poll_batch`, :meth:`batch_results`).
+    #: Batch API support (:meth:`batch_line`, :meth:`submit_batch`, :meth:`poll_batch`,
+    #: :meth:`batch_results`).
     supports_batch: ClassVar[bool] = False
     #: Error codes that mean the account cannot pay (no retry will help).
     quota_codes: ClassVar[frozenset[str]] = frozenset()
@@ -363,6 +364,8 @@ def error_detail(exc: Any) -> tuple[str, str]:
     body = getattr(exc, "body", None)
     inner = body.get("error", body) if isinstance(body, dict) else None
     err: dict[str, Any] = inner if isinstance(inner, dict) else {}
-    code = getattr(exc, "code", None) or err.get("code") or err.get("type") or getattr(exc, "type", None) or ""
+    code = (
+        getattr(exc, "code", None) or err.get("code") or err.get("type") or getattr(exc, "type", None) or ""
+    )
     message = err.get("message") or getattr(exc, "message", None) or exc
     return str(code), str(message)[:300]

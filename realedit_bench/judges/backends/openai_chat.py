@@ -138,7 +138,8 @@ class OpenAIChat(SDKBackend):
 
     @classmethod
     def image_tokens(cls, width: int, height: int) -> int:
-        """OpenAI's rule (high detail): fit in 2048x2048, shortest side to 768, then 85 + 170 per 512-px tile."""
+        """OpenAI's rule (high detail): fit in 2048x2048, shortest side to 768, then 85 + 170 per 512-px
+        tile."""
         scale = min(1.0, 2048 / max(width, height))
         w, h = width * scale, height * scale
         scale = min(1.0, 768 / min(w, h))
@@ -195,7 +196,12 @@ class OpenAIChat(SDKBackend):
     # Batch API ------------------------------------------------------------------------------
     def batch_line(self, custom_id: str, req: ChatRequest) -> dict[str, Any]:
         """A line of the Batch API input file."""
-        return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": self.body(req)}
+        return {
+            "custom_id": custom_id,
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": self.body(req),
+        }
 
     async def submit_batch(self, lines: list[dict[str, Any]]) -> str:
         """Upload the JSONL input file and create the batch."""

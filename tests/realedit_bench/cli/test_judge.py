@@ -66,17 +66,25 @@ def test_missing_key_is_one_line_before_any_work(setup, server: FakeJudgeServer,
     assert code == 2 and "ANTHROPIC_API_KEY" in str(exc)
 
 
-def test_inputs_missing_and_unmatched_are_listed(tmp_path: Path, server: FakeJudgeServer, monkeypatch) -> None:
+def test_inputs_missing_and_unmatched_are_listed(
+    tmp_path: Path, server: FakeJudgeServer, monkeypatch
+) -> None:
     bench = make_bench(tmp_path / "bench")
     edits = make_edits(tmp_path / "edits", cats=("Local", "Add"), extra=True)
     set_env(monkeypatch, judge_env(server, tmp_path / "cache"))
-    code, out, _ = invoke("judge", "--images", str(edits), "--data-dir", str(bench), "--judge", GPT, "--dry-run")
+    code, out, _ = invoke(
+        "judge", "--images", str(edits), "--data-dir", str(bench), "--judge", GPT, "--dry-run"
+    )
     assert code == 0
     assert "missing edits" in out and "1-remove" in out and "2-style" in out
     assert "notes.txt" in out and "99-local.png" in out
-    code, _, exc = invoke("judge", "--images", str(tmp_path / "nope"), "--data-dir", str(bench), "--judge", GPT)
+    code, _, exc = invoke(
+        "judge", "--images", str(tmp_path / "nope"), "--data-dir", str(bench), "--judge", GPT
+    )
     assert code == 2
-    code, _, exc = invoke("judge", "--images", str(edits), "--data-dir", str(bench), "--judge", GPT, "--parse", "x")
+    code, _, exc = invoke(
+        "judge", "--images", str(edits), "--data-dir", str(bench), "--judge", GPT, "--parse", "x"
+    )
     assert code == 2 and "--parse" in str(exc)
 
 
@@ -134,7 +142,9 @@ def test_the_authors_parser_line_only_where_it_means_something(setup, server, tm
     assert summary_of(setup[1]).paper_parser_applies is False
     rub = tmp_path / "paper.toml"
     rub.write_text(paper_rubric_toml())
-    server.responder = lambda req: Reply.ok("{'following': 'yes', 'consistent': 'yes', 'clear': 'yes', 'score': 4.0}")
+    server.responder = lambda req: Reply.ok(
+        "{'following': 'yes', 'consistent': 'yes', 'clear': 'yes', 'score': 4.0}"
+    )
     code, out, _ = judge(setup, "--rubric", str(rub), "--limit", "1")
     assert code == 0 and "the authors' parser would drop 0" in out
 

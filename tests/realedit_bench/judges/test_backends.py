@@ -61,11 +61,17 @@ def test_judge_names() -> None:
         make_backend("opena/gpt-4o")
 
 
-@pytest.mark.parametrize("rest, split", [
-    ("http://localhost:8000/v1/Qwen/Qwen2-VL-7B-Instruct", ("http://localhost:8000/v1", "Qwen/Qwen2-VL-7B-Instruct")),
-    ("http://127.0.0.1:11434/v1/llava:13b", ("http://127.0.0.1:11434/v1", "llava:13b")),
-    ("https://h.example/api/model-x", ("https://h.example/api", "model-x")),
-])
+@pytest.mark.parametrize(
+    "rest, split",
+    [
+        (
+            "http://localhost:8000/v1/Qwen/Qwen2-VL-7B-Instruct",
+            ("http://localhost:8000/v1", "Qwen/Qwen2-VL-7B-Instruct"),
+        ),
+        ("http://127.0.0.1:11434/v1/llava:13b", ("http://127.0.0.1:11434/v1", "llava:13b")),
+        ("https://h.example/api/model-x", ("https://h.example/api", "model-x")),
+    ],
+)
 def test_compatible_server_names_split_at_the_version_segment(rest: str, split: tuple[str, str]) -> None:
     assert split_compat_name(rest) == split
 
@@ -111,7 +117,9 @@ def test_retry_after_forms(headers: dict, seconds: float | None) -> None:
     (AnthropicMessages, 403, "permission_error", "fatal"),
     (AnthropicMessages, 404, "not_found_error", "fatal"),
 ])
-def test_provider_errors_are_classified_for_the_retry_loop(backend, status: int, code: str, kind: str) -> None:
+def test_provider_errors_are_classified_for_the_retry_loop(
+    backend, status: int, code: str, kind: str
+) -> None:
     err = backend("m", check_key=False).status_error(status, "msg", code=code, headers={"retry-after": "3"})
     flags = {"fatal": err.fatal, "retryable": err.retryable, "refused": err.refused}
     assert [k for k, v in flags.items() if v] == ([] if kind == "plain" else [kind])
@@ -133,7 +141,9 @@ def test_anthropic_backend(setup, server: FakeJudgeServer) -> None:
     assert [p["type"] for p in body["messages"][0]["content"]] == ["image", "image", "text"]
     from judge_fixtures import ANTHROPIC_SECRET
 
-    assert ANTHROPIC_SECRET in (calls[0].headers.get("x-api-key", "") + calls[0].headers.get("authorization", ""))
+    assert ANTHROPIC_SECRET in (
+        calls[0].headers.get("x-api-key", "") + calls[0].headers.get("authorization", "")
+    )
     rows = rows_of(edits, "anthropic_claude-sonnet-4-6__realedit-v1")
     assert sorted(r.status for r in rows) == ["ok"] * 5 + ["refused"]
 
@@ -224,7 +234,9 @@ def _install_plugin(root: Path) -> Path:
     return root
 
 
-def test_a_third_party_provider_registered_by_entry_point_judges(tmp_path: Path, server: FakeJudgeServer) -> None:
+def test_a_third_party_provider_registered_by_entry_point_judges(
+    tmp_path: Path, server: FakeJudgeServer
+) -> None:
     plugin = _install_plugin(tmp_path / "site")
     bench = make_bench(tmp_path / "bench")
     edits = make_edits(tmp_path / "edits")

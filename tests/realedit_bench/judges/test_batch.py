@@ -45,7 +45,9 @@ def test_batch_apis_submit_record_and_collect_later(setup, server: FakeJudgeServ
     server.batch_polls_before_done = 2
     code, out, _ = judge(setup, "--limit", "2", "--batch", "--no-wait")
     assert code == 0 and "batches still running" in out
-    state = json.loads((edits / "judgments" / "openai_gpt-4o-2024-08-06__realedit-v1.batches.json").read_text())
+    state = json.loads(
+        (edits / "judgments" / "openai_gpt-4o-2024-08-06__realedit-v1.batches.json").read_text()
+    )
     assert len(state["batches"]) == 1 and not state["batches"][0]["collected"]
     assert [c for c in server.requests if c.path.startswith("/v1/files")]  # the input file was uploaded
     assert server.calls() == [] and not rows_of(edits)

@@ -38,7 +38,9 @@ def setup(tmp_path: Path, server: FakeJudgeServer, monkeypatch: pytest.MonkeyPat
 
 def judge(setup, *extra: str, judge_name: str = GPT, images: Path | None = None):
     bench, edits = setup
-    return invoke("judge", "--images", str(images or edits), "--data-dir", str(bench), "--judge", judge_name, *extra)
+    return invoke(
+        "judge", "--images", str(images or edits), "--data-dir", str(bench), "--judge", judge_name, *extra
+    )
 
 
 def rows_of(folder: Path, stem: str = STEM) -> list[JudgmentRow]:
@@ -54,13 +56,20 @@ def test_scripted_faults_are_retried_reasked_or_recorded(setup, server: FakeJudg
     bench, edits = setup
     good = '{"verdict": "no", "score": 2, "reason": "r"}'
     server.push(
-        Reply.error(429, headers={"retry-after": "1"}), Reply.ok(good),  # 1-local following: retried after 1 s
-        Reply.error(500), Reply.ok(good),  # preserving: retried
-        Reply.hang(3.0), Reply.ok(good),  # quality: timed out, retried
-        Reply.ok("the edit is fine I think"), Reply.ok(good),  # 1-remove following: malformed -> re-ask -> ok
+        Reply.error(429, headers={"retry-after": "1"}),
+        Reply.ok(good),  # 1-local following: retried after 1 s
+        Reply.error(500),
+        Reply.ok(good),  # preserving: retried
+        Reply.hang(3.0),
+        Reply.ok(good),  # quality: timed out, retried
+        Reply.ok("the edit is fine I think"),
+        Reply.ok(good),  # 1-remove following: malformed -> re-ask -> ok
         Reply.refusal(),  # preserving: refused by the provider
-        Reply.ok('{"verdict": "yes", "score": 9}'), Reply.ok('{"verdict": "yes", "score": 11}'),  # invalid
-        Reply.ok('```json\n{"verdict": "Yes", "score": 4.5, "reason": "fine"}\n```'),  # 1-add following: fence
+        Reply.ok('{"verdict": "yes", "score": 9}'),
+        Reply.ok('{"verdict": "yes", "score": 11}'),  # invalid
+        Reply.ok(
+            '```json\n{"verdict": "Yes", "score": 4.5, "reason": "fine"}\n```'
+        ),  # 1-add following: fence
         Reply.refusal(provider_style=False),  # refusal in words
         Reply.error(400),  # 1-add quality: a plain 400 fails the item at once
     )
@@ -101,7 +110,9 @@ def test_scripted_faults_are_retried_reasked_or_recorded(setup, server: FakeJudg
 
 @pytest.mark.parametrize("judge_name, stem", [
     (CLAUDE, "anthropic_claude-sonnet-4-6__realedit-v1"), (GPT, STEM)])
-def test_an_empty_first_reply_is_reasked_with_a_placeholder_turn(setup, server, judge_name: str, stem: str) -> None:
+def test_an_empty_first_reply_is_reasked_with_a_placeholder_turn(
+    setup, server, judge_name: str, stem: str
+) -> None:
     bench, edits = setup
     server.push(Reply.ok(None), Reply.ok(GOOD))
     code, out, _ = judge(setup, "--limit", "1", "--perspective", "following", "--concurrency", "1",
@@ -139,14 +150,18 @@ def test_a_cut_off_reply_under_the_paper_parser_says_so(setup, server, tmp_path:
     rub = tmp_path / "paper.toml"
     rub.write_text(paper_rubric_toml())
     server.push(Reply.ok("{'following': 'yes', 'sco", finish_reason="length"))
-    code, out, _ = judge(setup, "--rubric", str(rub), "--parse", "paper", "--limit", "1", "--perspective", "following")
+    code, out, _ = judge(
+        setup, "--rubric", str(rub), "--parse", "paper", "--limit", "1", "--perspective", "following"
+    )
     assert code == 0, out
     [row] = rows_of(setup[1], "openai_gpt-4o-2024-08-06__paper-gpt4o-2024-05-13.paper-parse")
     assert row.status == "invalid" and "cut off at max_tokens=50" in (row.reason or "")
 
 
 # The authors' parser ------------------------------------------------------------------------------
-def test_authors_prompts_end_to_end_with_the_paper_parser(setup, server: FakeJudgeServer, tmp_path: Path) -> None:
+def test_authors_prompts_end_to_end_with_the_paper_parser(
+    setup, server: FakeJudgeServer, tmp_path: Path
+) -> None:
     bench, edits = setup
     rub = tmp_path / "paper.toml"
     rub.write_text(paper_rubric_toml())
@@ -154,7 +169,9 @@ def test_authors_prompts_end_to_end_with_the_paper_parser(setup, server: FakeJud
         Reply.ok("{'following': 'yes', 'score': 4.5}"), Reply.ok("{'consistent': 'no', 'score': 3}"),
         Reply.ok("{'clear': 'yes', 'score': 4.0}"),
     )
-    code, out, _ = judge(setup, "--rubric", str(rub), "--parse", "paper", "--limit", "2", "--concurrency", "1")
+    code, out, _ = judge(
+        setup, "--rubric", str(rub), "--parse", "paper", "--limit", "2", "--concurrency", "1"
+    )
     assert code == 0, out
     calls = server.calls()
     assert len(calls) == 6  # the paper parser never re-asks
@@ -171,8 +188,10 @@ def test_authors_prompts_end_to_end_with_the_paper_parser(setup, server: FakeJud
     by = {(r.sample_id, r.perspective): r for r in rows}
     assert by[("1-local", "following")].status == "ok" and by[("1-local", "following")].score == 4.5
     assert by[("1-local", "preserving")].status == "invalid"  # integer score: the released regex fails
-    s = read_model(edits / "judgments" / "openai_gpt-4o-2024-08-06__paper-gpt4o-2024-05-13.paper-parse.summary.json",
-                   JudgeSummary)
+    s = read_model(
+        edits / "judgments" / "openai_gpt-4o-2024-08-06__paper-gpt4o-2024-05-13.paper-parse.summary.json",
+        JudgeSummary,
+    )
     assert s.parse_mode == "paper" and s.paper_parser_dropped == 2  # 1-local (integer score) and 1-remove
     # As in the released script, 1-local's following score was appended before its preserving score
     # failed, so it counts although the sample is dropped; 1-remove (default JSON reply) adds nothing.
@@ -193,7 +212,9 @@ def test_fatal_errors_and_failure_streaks_stop_the_run(setup, server: FakeJudgeS
     assert code == 2 and "401" in str(exc) and len(server.calls()) == 1
     server.reset()
     server.responder = lambda req: Reply.error(503)
-    code, out, _ = judge(setup, "--concurrency", "1", "--max-retries", "1", "--backoff", "0", "--failure-streak", "3")
+    code, out, _ = judge(
+        setup, "--concurrency", "1", "--max-retries", "1", "--backoff", "0", "--failure-streak", "3"
+    )
     # The asks were sent and failed (error rows): exit 1, "some samples failed" (README), not a usage error.
     assert code == 1 and "3 failed asks in a row" in out
     assert len(server.calls()) == 6  # 3 items x (1 call + 1 retry)
@@ -202,12 +223,16 @@ def test_fatal_errors_and_failure_streaks_stop_the_run(setup, server: FakeJudgeS
 def test_a_failure_streak_exits_1_and_counts_what_was_sent(setup, server: FakeJudgeServer) -> None:
     bench, edits = setup
     server.responder = lambda req: Reply.error(503)
-    code, out, _ = judge(setup, "--limit", "1", "--concurrency", "1", "--max-retries", "0", "--failure-streak", "3")
+    code, out, _ = judge(
+        setup, "--limit", "1", "--concurrency", "1", "--max-retries", "0", "--failure-streak", "3"
+    )
     assert code == 1, out  # the asks were sent and failed: "some samples failed", not a usage error
     assert "3 failed asks in a row" in out and "3 of the 3 asks finished in this run failed" in out
     assert "every ask was sent" in out and "0 asks not sent" not in out
     server.reset()
-    code, out, _ = judge(setup, "--limit", "2", "--concurrency", "1", "--max-retries", "0", "--failure-streak", "3")
+    code, out, _ = judge(
+        setup, "--limit", "2", "--concurrency", "1", "--max-retries", "0", "--failure-streak", "3"
+    )
     assert code == 1 and "3 asks not sent" in out  # 1-remove's three errors, then 2 x 3 - 3 = 3 left
 
 
@@ -226,7 +251,8 @@ def test_a_fatal_stop_leaves_no_sample_uncounted(setup, server: FakeJudgeServer)
     assert s.n_samples == 8
     for p in s.perspectives.values():
         assert p.n == 8 and p.n_valid + p.n_invalid + p.n_refused + p.n_error + p.n_not_run == 8
-    # 1-local: following (earlier run), preserving, quality ok; 1-remove following: the 401; the rest never sent
+    # 1-local: following (earlier run), preserving, quality ok; 1-remove following: the 401; the rest
+    # never sent
     f = s.perspectives["following"]
     assert (f.n_valid, f.n_error, f.n_not_run) == (1, 1, 6)
     assert (s.perspectives["quality"].n_valid, s.perspectives["quality"].n_not_run) == (1, 7)
@@ -264,17 +290,34 @@ def test_samples_k_dry_run_and_budget(setup, server: FakeJudgeServer, tmp_path: 
 
     scores = iter([1, 3, 2, 4] * 30)
     server.responder = lambda req: Reply.ok(json.dumps({"verdict": "yes", "score": next(scores)}))
-    code, out, _ = judge(setup, "--limit", "2", "--perspective", "quality", "--samples", "2", "--temperature", "0.7",
-                         "--concurrency", "1")
+    code, out, _ = judge(
+        setup,
+        "--limit",
+        "2",
+        "--perspective",
+        "quality",
+        "--samples",
+        "2",
+        "--temperature",
+        "0.7",
+        "--concurrency",
+        "1",
+    )
     assert code == 0, out
     assert len(server.calls()) == 4 and all(c.body["temperature"] == 0.7 for c in server.calls())
     s = read_model(edits / "judgments" / "openai_gpt-4o-2024-08-06__realedit-v1.summary.json", JudgeSummary)
-    assert s.samples_k == 2 and s.variance["quality"]["items"] == 2 and s.variance["quality"]["spread_max"] == 2
-    items = (edits / "judgments" / "openai_gpt-4o-2024-08-06__realedit-v1.items.jsonl").read_text().splitlines()
+    assert (
+        s.samples_k == 2 and s.variance["quality"]["items"] == 2 and s.variance["quality"]["spread_max"] == 2
+    )
+    items = (
+        (edits / "judgments" / "openai_gpt-4o-2024-08-06__realedit-v1.items.jsonl").read_text().splitlines()
+    )
     assert len(items) == 2
 
     server.reset()
-    server.responder = lambda req: Reply.ok('{"verdict": "yes", "score": 3}', input_tokens=1000, output_tokens=0)
+    server.responder = lambda req: Reply.ok(
+        '{"verdict": "yes", "score": 3}', input_tokens=1000, output_tokens=0
+    )
     prices = tmp_path / "prices.json"
     # $1 per 1M input, $1000 per 1M output: each ask is estimated well under $0.25 but bounded by max tokens.
     prices.write_text(json.dumps({"models": {GPT: {"input": 1000.0, "output": 0.0}}}))
@@ -297,9 +340,18 @@ def test_judge_items_api_for_arbitrary_triplets(tmp_path: Path, server: FakeJudg
     items = [JudgeItem("a", "make the cup blue", {"source": src, "edited": edits / "1-add.png"})]
     server.push(Reply.ok('{"verdict": "no", "score": 1.5, "reason": "cup is red"}'))
     seen = []
-    outs = judge_items(items, judge=CLAUDE, perspectives=["following", "quality"], cache=tmp_path / "c.sqlite",
-                       config=EngineConfig(concurrency=1), on_result=seen.append)
-    assert [(o.perspective, o.status, o.score) for o in outs] == [("following", "ok", 1.5), ("quality", "ok", 4.0)]
+    outs = judge_items(
+        items,
+        judge=CLAUDE,
+        perspectives=["following", "quality"],
+        cache=tmp_path / "c.sqlite",
+        config=EngineConfig(concurrency=1),
+        on_result=seen.append,
+    )
+    assert [(o.perspective, o.status, o.score) for o in outs] == [
+        ("following", "ok", 1.5),
+        ("quality", "ok", 4.0),
+    ]
     assert seen == outs and outs[0].reason == "cup is red"
     assert '"make the cup blue"' in server.calls()[0].text()
     assert judge_items(items, judge=CLAUDE, perspectives=["following"], cache=tmp_path / "c.sqlite")[0].cached

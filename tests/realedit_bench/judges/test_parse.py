@@ -59,7 +59,10 @@ def test_robust_parser_uses_the_rubric_keys() -> None:
 
 
 def test_two_agreeing_answers_keep_the_last() -> None:
-    assert parse_robust('{"verdict": "yes", "score": 4, "reason": "a"} {"verdict": "yes", "score": 4}').reason is None
+    assert (
+        parse_robust('{"verdict": "yes", "score": 4, "reason": "a"} {"verdict": "yes", "score": 4}').reason
+        is None
+    )
 
 
 def test_a_long_reply_with_many_braces_before_the_answer_is_still_read() -> None:

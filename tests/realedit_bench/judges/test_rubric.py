@@ -32,7 +32,11 @@ def test_authors_prompt_files_load_through_the_rubric_format(tmp_path: Path) -> 
     assert rub.id == "paper-gpt4o-2024-05-13"
     f = rub.render("following", "make it smile.")
     assert f.system == (PAPER_PROMPTS / "following.system.txt").read_text(encoding="utf-8")
-    expected = (PAPER_PROMPTS / "following.user.txt").read_text(encoding="utf-8").replace("{prompt}", "make it smile.")
+    expected = (
+        (PAPER_PROMPTS / "following.user.txt")
+        .read_text(encoding="utf-8")
+        .replace("{prompt}", "make it smile.")
+    )
     assert f.text == expected and "{'following': 'yes', 'score': 4.5}" in f.text
     assert f.image_roles == ("source", "edited") and f.text_first and f.max_tokens == 50
     assert rub.render("quality", "x").image_roles == ("edited",)
@@ -43,9 +47,15 @@ def test_authors_prompt_files_load_through_the_rubric_format(tmp_path: Path) -> 
     "body, message",
     [
         ('name="a"\nversion="1"\ncolour="red"\n', "unknown key"),
-        ('name="a"\nversion="1"\n[perspectives.following]\nsystem="s"\nuser="u"\n', "needs exactly the perspectives"),
-        ('name="a"\nversion="1"\n' + "".join(f'[perspectives.{p}]\nsystem="s"\n' for p in
-                                             ("following", "preserving", "quality")), "no user text"),
+        (
+            'name="a"\nversion="1"\n[perspectives.following]\nsystem="s"\nuser="u"\n',
+            "needs exactly the perspectives",
+        ),
+        (
+            'name="a"\nversion="1"\n'
+            + "".join(f'[perspectives.{p}]\nsystem="s"\n' for p in ("following", "preserving", "quality")),
+            "no user text",
+        ),
         ("name = ", "not valid TOML"),
     ],
 )

@@ -47,7 +47,9 @@ def setup(tmp_path: Path, server: FakeJudgeServer, monkeypatch: pytest.MonkeyPat
 
 def judge(setup, *extra: str, judge_name: str = GPT, images: Path | None = None):
     bench, edits = setup
-    return invoke("judge", "--images", str(images or edits), "--data-dir", str(bench), "--judge", judge_name, *extra)
+    return invoke(
+        "judge", "--images", str(images or edits), "--data-dir", str(bench), "--judge", judge_name, *extra
+    )
 
 
 def rows_of(folder: Path, stem: str = STEM) -> list[JudgmentRow]:
@@ -84,7 +86,9 @@ def test_openai_run_sends_images_in_order_and_resumes_for_free(setup, server: Fa
     assert row.image_sha256 == [src.sha256, edited.sha256]
     assert row.model_snapshot == "gpt-4o-2024-08-06" and row.system_fingerprint == "fp_test"
     assert row.usage.calls == 1 and row.usage.input_tokens == 100 and row.usage.cost_usd > 0
-    summary = read_model(edits / "judgments" / "openai_gpt-4o-2024-08-06__realedit-v1.summary.json", JudgeSummary)
+    summary = read_model(
+        edits / "judgments" / "openai_gpt-4o-2024-08-06__realedit-v1.summary.json", JudgeSummary
+    )
     assert summary.perspectives["following"].n_valid == 3 and summary.usage.calls == 9
 
     server.reset()
@@ -95,7 +99,9 @@ def test_openai_run_sends_images_in_order_and_resumes_for_free(setup, server: Fa
     # A second folder with the same images: nothing to resume, but every call is a cache hit.
     copy = edits.parent / "copy"
     shutil.copytree(edits, copy, ignore=shutil.ignore_patterns("judgments"))
-    code, out, _ = invoke("judge", "--images", str(copy), "--data-dir", str(bench), "--judge", GPT, "--limit", "3")
+    code, out, _ = invoke(
+        "judge", "--images", str(copy), "--data-dir", str(bench), "--judge", GPT, "--limit", "3"
+    )
     assert code == 0 and server.calls() == []
     assert all(r.cached and r.usage.calls == 0 for r in rows_of(copy))
 
@@ -146,7 +152,9 @@ def test_unreadable_images_are_error_rows_the_rest_is_judged(setup, server: Fake
     assert summary_of(edits).perspectives["following"].n_valid == 14
 
 
-def test_run_dir_with_a_missing_or_corrupt_output_file(setup, server: FakeJudgeServer, tmp_path: Path) -> None:
+def test_run_dir_with_a_missing_or_corrupt_output_file(
+    setup, server: FakeJudgeServer, tmp_path: Path
+) -> None:
     bench, _ = setup
     run = make_run_dir(tmp_path / "runs" / "r1", bench)
     (run / "images" / "1-local.png").unlink()  # edits.jsonl says ok, the file is gone
@@ -194,8 +202,10 @@ def test_rows_record_the_sha_of_the_edited_file_they_judged(setup, server, tmp_p
     rows = rows_of(run)
     assert len(rows) == 7
     for r in rows:
-        assert r.edited_sha256 == hashlib.sha256((run / "images" / f"{r.sample_id}.png").read_bytes()).hexdigest()
-
+        assert (
+            r.edited_sha256
+            == hashlib.sha256((run / "images" / f"{r.sample_id}.png").read_bytes()).hexdigest()
+        )
 
 
 # Remade images: the sha of the file planned ----------------------------------------------------------
@@ -208,7 +218,9 @@ def run(tmp_path: Path, server: FakeJudgeServer, monkeypatch: pytest.MonkeyPatch
         _resave_same_pixels(p, "editor")
     # As 'realedit run' writes them: every edit row records its file's sha256.
     rows = read_rows(run / "edits.jsonl", EditRow)
-    _write_edits(run, [r.model_copy(update={"output_sha256": _sha(run / r.output)}) for r in rows if r.output])
+    _write_edits(
+        run, [r.model_copy(update={"output_sha256": _sha(run / r.output)}) for r in rows if r.output]
+    )
     return run
 
 
@@ -222,8 +234,18 @@ def _write_edits(run: Path, rows: list[EditRow]) -> None:
 
 def _judge(run: Path, *extra: str):
     bench = run.parent.parent / "bench"
-    return invoke("judge", "--images", str(run), "--data-dir", str(bench), "--judge", GPT, "--perspective", "quality",
-                  *extra)
+    return invoke(
+        "judge",
+        "--images",
+        str(run),
+        "--data-dir",
+        str(bench),
+        "--judge",
+        GPT,
+        "--perspective",
+        "quality",
+        *extra,
+    )
 
 
 def _rows(run: Path) -> list[JudgmentRow]:
@@ -262,7 +284,9 @@ def _report_view(run: Path):
     return js
 
 
-def test_a_file_remade_with_the_same_image_is_asked_again_from_the_cache(run: Path, server: FakeJudgeServer) -> None:
+def test_a_file_remade_with_the_same_image_is_asked_again_from_the_cache(
+    run: Path, server: FakeJudgeServer
+) -> None:
     code, out, _ = _judge(run)
     assert code == 0 and len(server.calls()) == 7, out
     # 'run --force' remade 1-local: the same pixels, other PNG bytes, so a new sha in edits.jsonl.
@@ -280,7 +304,12 @@ def test_a_file_remade_with_the_same_image_is_asked_again_from_the_cache(run: Pa
     assert "this run: 1 judged, 6 resumed, 0 calls sent" in " ".join(out.split())
     assert _n_stale(run) == 0
     latest = latest_rows(_rows(run))[("1-local", "quality", 0)]
-    assert latest.edited_sha256 == _sha(img) and latest.cached and latest.attempts == 0 and latest.usage.calls == 0
+    assert (
+        latest.edited_sha256 == _sha(img)
+        and latest.cached
+        and latest.attempts == 0
+        and latest.usage.calls == 0
+    )
     # The judge's summary and the report count the same: 7 current judgments, none left out.
     summary = read_model(run / "judgments" / f"{STEM}.summary.json", JudgeSummary)
     js = _report_view(run)
@@ -294,7 +323,9 @@ def test_a_file_remade_with_the_same_image_is_asked_again_from_the_cache(run: Pa
     assert code == 0 and server.calls() == [] and len(_rows(run)) == n_rows
 
 
-def test_a_judgments_file_of_another_format_is_refused_in_one_line(run: Path, server: FakeJudgeServer) -> None:
+def test_a_judgments_file_of_another_format_is_refused_in_one_line(
+    run: Path, server: FakeJudgeServer
+) -> None:
     code, out, _ = _judge(run)
     assert code == 0, out
     # Rows as an earlier, never released, format wrote them: version 1, without edited_sha256.
@@ -306,7 +337,10 @@ def test_a_judgments_file_of_another_format_is_refused_in_one_line(run: Path, se
     code, out, exc = _judge(run)
     assert code == 2 and server.calls() == []
     message = str(exc)
-    assert message.startswith(f"{path}: schema_version 1 ") and "remove the file and rerun realedit judge" in message
+    assert (
+        message.startswith(f"{path}: schema_version 1 ")
+        and "remove the file and rerun realedit judge" in message
+    )
     assert len(message.splitlines()) == 1 and "row 1" not in message
     with pytest.raises(SchemaError, match="schema_version 1"):
         _report_view(run).stale  # noqa: B018 - reading the rows is what refuses them
@@ -338,8 +372,17 @@ def test_the_sha_recorded_is_of_the_file_planned_not_the_file_at_answer_time(run
     assert all(r.edited_sha256 == before[r.sample_id] for r in rows)
     # So once edits.jsonl records the new image, the old answer is stale, not passed off as current.
     edits = read_rows(run / "edits.jsonl", EditRow)
-    _write_edits(run, [*edits, *(e.model_copy(update={"output_sha256": _sha(run / e.output), "finished_at": LATER})
-                                 for e in edits if e.output)])
+    _write_edits(
+        run,
+        [
+            *edits,
+            *(
+                e.model_copy(update={"output_sha256": _sha(run / e.output), "finished_at": LATER})
+                for e in edits
+                if e.output
+            ),
+        ],
+    )
     history = edit_history(run)
     assert history is not None and is_stale(ok[0], history[ok[0].sample_id])
 

@@ -37,7 +37,9 @@ def test_the_minimal_call_judges_and_says_what_it_did(setup, server: FakeJudgeSe
     logs: list[str] = []
     out = judge_edits(images=edits, judge=GPT, data_dir=bench, limit=2, log=logs.append)
     assert isinstance(out, Outcome) and isinstance(out, JudgeOutcome) and out.exit_code == EXIT_OK
-    assert out.counts.edits == 2 and out.counts.judged == out.counts.calls_sent == 6 and out.counts.resumed == 0
+    assert (
+        out.counts.edits == 2 and out.counts.judged == out.counts.calls_sent == 6 and out.counts.resumed == 0
+    )
     assert out.summary is not None and out.summary.perspectives["quality"].n_valid == 2
     assert out.paths is not None and out.paths.rows.is_file() and out.paths.summary.is_file()
     text = out.describe()
@@ -76,7 +78,9 @@ def test_stops_and_failures_are_exit_codes_not_exceptions(setup, server: FakeJud
     failed = judge_edits(images=edits, judge=GPT, data_dir=bench, limit=1, perspectives=["quality"],
                          log=lambda m: None)
     assert failed.exit_code == EXIT_SOME_FAILED and failed.counts.failed == 1 and failed.stopped is None
-    assert failed.warnings == ["1 judgments failed (status error, not scored); rerun the same command to retry them"]
+    assert failed.warnings == [
+        "1 judgments failed (status error, not scored); rerun the same command to retry them"
+    ]
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -86,7 +90,9 @@ def test_stops_and_failures_are_exit_codes_not_exceptions(setup, server: FakeJud
     ({"images": None}, "--images is required"),
     ({"judge": "nosuch/x"}, "unknown judge provider 'nosuch'"),
 ])
-def test_bad_settings_raise_before_any_call(setup, server: FakeJudgeServer, kwargs: dict, message: str) -> None:
+def test_bad_settings_raise_before_any_call(
+    setup, server: FakeJudgeServer, kwargs: dict, message: str
+) -> None:
     bench, edits = setup
     with pytest.raises(RealEditError, match=message):
         judge_edits(**{"images": edits, "judge": GPT, "data_dir": bench, **kwargs})

@@ -58,7 +58,11 @@ def test_stale_rule(row: JudgmentRow, versions: list[EditRow] | None, stale: boo
 def test_drop_stale_decides_per_judgment_on_its_latest_row() -> None:
     history = {sid: [_edit(A).model_copy(update={"sample_id": sid})] for sid in ("1-local", "1-style")}
     rejudged = [_judgment(B), _judgment(A)]  # stale, then superseded by a current row
-    never = [_judgment(A, sid="1-style"), _judgment(B, sid="1-style"), _judgment(B, sid="1-style")]  # latest stale
+    never = [
+        _judgment(A, sid="1-style"),
+        _judgment(B, sid="1-style"),
+        _judgment(B, sid="1-style"),
+    ]  # latest stale
     other = [_judgment(A, sid="1-style", repeat=1)]
     kept, n = drop_stale(rejudged + never + other, history)
     assert kept == rejudged + other  # the superseded row stays for the latest-row logic downstream
@@ -69,5 +73,7 @@ def test_drop_stale_decides_per_judgment_on_its_latest_row() -> None:
 def test_edit_history_of_a_run_directory_and_of_a_plain_folder(tmp_path: Path) -> None:
     run = make_run_dir(tmp_path / "runs" / "r1", make_bench(tmp_path / "bench", n_photos=1))
     history = edit_history(run)
-    assert history is not None and len(history) == 7 and [r.sample_id for r in history["1-local"]] == ["1-local"]
+    assert (
+        history is not None and len(history) == 7 and [r.sample_id for r in history["1-local"]] == ["1-local"]
+    )
     assert edit_history(make_edits(tmp_path / "folder")) is None

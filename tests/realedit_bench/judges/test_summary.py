@@ -10,8 +10,18 @@ from realedit_bench.schema.judge import JudgmentRow
 from realedit_bench.stats.bootstrap import cluster_mean_ci
 
 
-def _row(sid: str, persp: str, *, status: str = "ok", verdict: bool | None = True, score: float | None = 4.0,
-         repeat: int = 0, image: str | None = None, cat: str = "local", pp: dict | None = None) -> JudgmentRow:
+def _row(
+    sid: str,
+    persp: str,
+    *,
+    status: str = "ok",
+    verdict: bool | None = True,
+    score: float | None = 4.0,
+    repeat: int = 0,
+    image: str | None = None,
+    cat: str = "local",
+    pp: dict | None = None,
+) -> JudgmentRow:
     return JudgmentRow(
         sample_id=sid, image_id=image or sid.split("-")[0], category=cat, model="m", perspective=persp,
         repeat=repeat, status=status, verdict=verdict if status == "ok" else None,
@@ -25,11 +35,16 @@ def test_paper_figures_keep_the_scripts_list_quirk() -> None:
     no = {"verdict": False, "score": 2.0, "ok": True, "text": True}
     bad = {"verdict": True, "score": None, "ok": False, "text": True}
     rows = [
-        _row("1-local", "following", pp=ok), _row("1-local", "preserving", pp=ok), _row("1-local", "quality", pp=no),
+        _row("1-local", "following", pp=ok),
+        _row("1-local", "preserving", pp=ok),
+        _row("1-local", "quality", pp=no),
         # preserving's score fails: following fully counted, preserving's yes/no kept, quality untouched.
-        _row("2-local", "following", pp=no), _row("2-local", "preserving", pp=bad), _row("2-local", "quality", pp=ok),
+        _row("2-local", "following", pp=no),
+        _row("2-local", "preserving", pp=bad),
+        _row("2-local", "quality", pp=ok),
         # an error reply: the whole sample is skipped.
-        _row("3-local", "following", pp=ok), _row("3-local", "preserving", status="error", pp=None),
+        _row("3-local", "following", pp=ok),
+        _row("3-local", "preserving", status="error", pp=None),
         _row("3-local", "quality", pp=ok),
     ]
     figures, dropped = paper_figures(rows)
@@ -77,7 +92,9 @@ def test_summary_with_repeats_uses_the_item_mean() -> None:
 
 def test_selected_items_without_rows_are_counted_as_not_run() -> None:
     rows = [_row("1-local", "quality")]
-    s = summarize_rows(rows, n_resamples=50, selected=[("1-local", "quality", "local"), ("1-add", "quality", "add")])
+    s = summarize_rows(
+        rows, n_resamples=50, selected=[("1-local", "quality", "local"), ("1-add", "quality", "add")]
+    )
     q = s["perspectives"]["quality"]
     assert (q.n, q.n_valid, q.n_not_run) == (2, 1, 1)
     assert s["per_category"]["add"]["quality"].n_not_run == 1 and s["n_samples"] == 2

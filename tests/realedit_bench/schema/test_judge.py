@@ -7,8 +7,19 @@ from pydantic import ValidationError
 
 from realedit_bench.schema.judge import JudgeSummary, JudgmentRow, Usage
 
-ROW = dict(sample_id="1-local", image_id="1", category="local", model="m", perspective="quality", status="ok",
-           verdict=True, score=4.0, judge="openai/x", rubric="realedit-v1", finished_at="2025-01-01T00:00:00+00:00")
+ROW = dict(
+    sample_id="1-local",
+    image_id="1",
+    category="local",
+    model="m",
+    perspective="quality",
+    status="ok",
+    verdict=True,
+    score=4.0,
+    judge="openai/x",
+    rubric="realedit-v1",
+    finished_at="2025-01-01T00:00:00+00:00",
+)
 
 
 def test_a_judgment_row_is_version_2_and_must_name_the_edited_file() -> None:
@@ -16,7 +27,9 @@ def test_a_judgment_row_is_version_2_and_must_name_the_edited_file() -> None:
         JudgmentRow(**ROW)
     row = JudgmentRow(**ROW, edited_sha256="e" * 64)
     assert row.schema_version == JudgmentRow.SCHEMA_VERSION == 2
-    assert JudgmentRow(**{**ROW, "status": "error"}, edited_sha256=None).edited_sha256 is None  # file unreadable
+    assert (
+        JudgmentRow(**{**ROW, "status": "error"}, edited_sha256=None).edited_sha256 is None
+    )  # file unreadable
 
 
 def test_every_judge_record_names_realedit_judge_as_its_writer() -> None:
