@@ -1,4 +1,4 @@
-"""Benchmark of the judge engine against the local fake server (tests/judge_server.py).
+"""Benchmark of the judge engine against the local fake server (tests/support/judge_server.py).
 
 Measures, in one run (medians over --repeats):
 
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 
 
 def make_items(root: Path, n_items: int):
@@ -106,7 +106,7 @@ class ServerProcess:
         import subprocess
 
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER_SCRIPT.format(tests=str(REPO / "tests")), str(latency),
+            [sys.executable, "-c", SERVER_SCRIPT.format(tests=str(REPO / "tests" / "support")), str(latency),
              "nagle" if nagle else "nodelay"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
