@@ -1,4 +1,4 @@
-"""Benchmark of the judge engine against the local fake server (tests/judge_server.py).
+"""Benchmark of the judge engine against the local fake server (tests/support/judge_server.py).
 
 Measures, in one run (medians over --repeats):
 
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 
 
 def make_items(root: Path, n_items: int):
@@ -106,7 +106,7 @@ class ServerProcess:
         import subprocess
 
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER_SCRIPT.format(tests=str(REPO / "tests")), str(latency),
+            [sys.executable, "-c", SERVER_SCRIPT.format(tests=str(REPO / "tests" / "support")), str(latency),
              "nagle" if nagle else "nodelay"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
@@ -125,8 +125,11 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=1, help="Runs of each measurement (medians are printed).")
     ap.add_argument("--overhead-calls", type=int, default=600)
-    ap.add_argument("--nagle", action="store_true",
-                    help="Leave Nagle's algorithm on in the fake server (adds a ~40 ms delayed-ACK stall per reply).")
+    ap.add_argument(
+        "--nagle",
+        action="store_true",
+        help="Leave Nagle's algorithm on in the fake server (adds a ~40 ms delayed-ACK stall per reply).",
+    )
     args = ap.parse_args()
 
     persp = ("following", "preserving", "quality")
@@ -141,10 +144,14 @@ def main() -> None:
         os.environ.update(OPENAI_API_KEY="sk-bench", OPENAI_BASE_URL=server.openai_base_url)
         for r in range(args.repeats):
             cache = tmp / f"cache{r}.sqlite"
-            wall, sent, cpu = asyncio.run(run_engine(items, persp, concurrency=args.concurrency, cache_path=cache))
+            wall, sent, cpu = asyncio.run(
+                run_engine(items, persp, concurrency=args.concurrency, cache_path=cache)
+            )
             walls.append(wall)
             cpus.append(cpu / sent)
-            wall2, sent2, _ = asyncio.run(run_engine(items, persp, concurrency=args.concurrency, cache_path=cache))
+            wall2, sent2, _ = asyncio.run(
+                run_engine(items, persp, concurrency=args.concurrency, cache_path=cache)
+            )
             cached_walls.append(wall2)
             cached_calls.append(sent2)
     finally:
@@ -154,7 +161,9 @@ def main() -> None:
         os.environ.update(OPENAI_BASE_URL=server.openai_base_url)
         few = items[: max(1, args.overhead_calls // 3)]
         for _ in range(args.repeats):
-            wall3, sent3, cpu3 = asyncio.run(run_engine(few, persp, concurrency=args.concurrency, cache_path=None))
+            wall3, sent3, cpu3 = asyncio.run(
+                run_engine(few, persp, concurrency=args.concurrency, cache_path=None)
+            )
             rates.append(sent3 / wall3)
             cpus0.append(cpu3 / sent3)
     finally:
@@ -164,11 +173,17 @@ def main() -> None:
     print(f"1. wall {wall:.2f} s, ideal {ideal:.2f} s, ratio {wall / ideal:.3f} (target <= 1.15)")
     print(f"2. fully cached rerun: {statistics.median(cached_calls):.0f} calls made (target 0), "
           f"wall {statistics.median(cached_walls):.2f} s (target < 5 s)")
-    print(f"3. client overhead at zero latency: {statistics.median(rates):.0f} calls/s "
-          f"(concurrency {args.concurrency}, no cache); client CPU {statistics.median(cpus0) * 1000:.1f} ms/call "
-          f"(at 200 ms latency: {statistics.median(cpus) * 1000:.1f} ms/call)")
+    print(
+        f"3. client overhead at zero latency: {statistics.median(rates):.0f} calls/s "
+        f"(concurrency {args.concurrency}, no cache); "
+        f"client CPU {statistics.median(cpus0) * 1000:.1f} ms/call "
+        f"(at 200 ms latency: {statistics.median(cpus) * 1000:.1f} ms/call)"
+    )
     print(f"fake server: {'Nagle on (--nagle)' if args.nagle else 'TCP_NODELAY'}")
-    print(f"machine load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall figures suffer when busy)")
+    print(
+        f"machine load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+        f"(wall figures suffer when busy)"
+    )
 
 
 if __name__ == "__main__":

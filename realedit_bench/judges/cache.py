@@ -56,11 +56,14 @@ class JudgeCache:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(
+            str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL, created REAL NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS replies "
+            "(key TEXT PRIMARY KEY, reply TEXT NOT NULL, created REAL NOT NULL)"
         )
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS encodings (key TEXT PRIMARY KEY, sha256 TEXT NOT NULL, "

@@ -41,7 +41,9 @@ def encode_bytes(raw: bytes, image_format: str, *, jpeg_quality: int = 90, max_s
     if image_format == "original" and not needs_resize and not rotated:
         fmt = "jpeg" if src_format in ("jpg", "jpeg", "mpo") else src_format
         if fmt not in _MIME:
-            raise DataError(f"image format {src_format!r} cannot be sent as is; use png or jpeg in the rubric")
+            raise DataError(
+                f"image format {src_format!r} cannot be sent as is; use png or jpeg in the rubric"
+            )
         return EncodedImage(raw, _MIME[fmt], hashlib.sha256(raw).hexdigest(), width, height)
     with Image.open(io.BytesIO(raw)) as im:
         im.load()
@@ -50,7 +52,9 @@ def encode_bytes(raw: bytes, image_format: str, *, jpeg_quality: int = 90, max_s
     width, height = rgb.size
     if needs_resize:
         scale = max_side / max(width, height)
-        rgb = rgb.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS)
+        rgb = rgb.resize(
+            (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS
+        )
     out = io.BytesIO()
     fmt = "jpeg" if image_format in ("jpeg", "original") else "png"
     if fmt == "jpeg":
@@ -129,7 +133,7 @@ class ImageEncoder:
         return f"{file_sha}:{self.image_format}:{self.jpeg_quality}:{self.max_side}"
 
     def file_sha256(self, path: Path) -> str:
-        """sha256 of the file's bytes (memoised on the file's identity, so a rewritten file is hashed anew)."""
+        """sha256 of the file's bytes (memoised on the file's identity: a rewritten file is hashed anew)."""
         path = Path(path)
         fkey = _file_id(path)
         sha = self._file_sha.get(fkey)
@@ -145,7 +149,11 @@ class ImageEncoder:
 
     def hashes(self, image: Path | bytes) -> tuple[str, tuple[int, int], str]:
         """sha256 and (width, height) as sent, and the sha256 of the file (or bytes) they came from."""
-        file_sha = hashlib.sha256(image).hexdigest() if isinstance(image, (bytes, bytearray)) else self.file_sha256(image)
+        file_sha = (
+            hashlib.sha256(image).hexdigest()
+            if isinstance(image, (bytes, bytearray))
+            else self.file_sha256(image)
+        )
         skey = self._settings_key(file_sha)
         known = self._sent.get(skey)
         if known is None and self.store is not None:
@@ -172,7 +180,9 @@ class ImageEncoder:
     def __call__(self, image: Path | bytes) -> EncodedImage:
         """Encode a path (memoised) or raw image bytes."""
         if isinstance(image, (bytes, bytearray)):
-            return encode_bytes(bytes(image), self.image_format, jpeg_quality=self.jpeg_quality, max_side=self.max_side)
+            return encode_bytes(
+                bytes(image), self.image_format, jpeg_quality=self.jpeg_quality, max_side=self.max_side
+            )
         path = Path(image)
         key = _file_id(path)
         with self._lock:

@@ -51,7 +51,7 @@ from realedit_bench.judges.parse import (
     parse_paper,
     parse_robust,
 )
-from realedit_bench.judges.prices import PriceTable, estimate_image_tokens, estimate_text_tokens, load_prices
+from realedit_bench.judges.prices import PriceTable, load_prices
 from realedit_bench.judges.rubric import RenderedPrompt, Rubric
 from realedit_bench.provenance import utc_now
 from realedit_bench.schema.base import PERSPECTIVES, Perspective
@@ -125,6 +125,11 @@ class Planned:
     #: and not when the answer arrives, so a file rewritten meanwhile is not recorded as the one judged.
     file_sha256: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def slot(self) -> tuple[str, str, int]:
+        """(item id, perspective, repeat): where its answer goes."""
+        return (self.task.item.id, self.task.perspective, self.task.repeat)
+
 
 @dataclass
 class Outcome:
@@ -150,6 +155,14 @@ class Outcome:
     finished_at: str = ""
     #: role -> sha256 of the image file as planned (see :attr:`Planned.file_sha256`).
     file_sha256: dict[str, str] = field(default_factory=dict)
+
+
+class Reading(NamedTuple):
+    """What one reply says: ok (with the parsed answer), refused, or invalid; ``reason`` says why."""
+
+    status: Literal["ok", "refused", "invalid"]
+    parsed: Parsed
+    reason: str | None
 
 
 @dataclass
@@ -199,8 +212,6 @@ class JudgeEngine:
         self._stop: str | None = None
         self._stop_kind: StopKind | None = None
         self._spent = 0.0
-        self._inflight_est = 0.0
-        self._inflight_n = 0
         self.calls_sent = 0
 
     # Planning -------------------------------------------------------------------------------
@@ -214,7 +225,9 @@ class JudgeEngine:
             try:
                 image = task.item.images[role]
             except KeyError as exc:
-                raise RealEditError(f"item {task.item.id!r} has no {role!r} image (rubric {self.rubric.id})") from exc
+                raise RealEditError(
+                    f"item {task.item.id!r} has no {role!r} image (rubric {self.rubric.id})"
+                ) from exc
             sha, size, file_sha = self.encoder.hashes(image)
             shas.append(sha)
             sizes.append(size)
@@ -223,9 +236,7 @@ class JudgeEngine:
         req = self._request(prompt, (), ())
         params = self.backend.request_params(req)
         key = self._key(prompt, shas, params, (), task.repeat)
-        est = estimate_text_tokens(prompt.system + prompt.text) + sum(
-            estimate_image_tokens(self.backend.provider, w, h) for w, h in sizes
-        )
+        est = self.backend.estimate_input_tokens(prompt.system + prompt.text, sizes)
         return Planned(task, prompt, shas, sizes, params, key, est, files)
 
     def _key(self, prompt: RenderedPrompt, shas: Sequence[str], params: Mapping[str, Any],
@@ -306,7 +317,9 @@ class JudgeEngine:
             # building is cheap; a hop to a worker thread would cost more than it saves.
             req = self.materialize(planned, followups)
         else:
-            req = await asyncio.to_thread(self.materialize, planned, followups)  # encoding: keep the loop free
+            req = await asyncio.to_thread(
+                self.materialize, planned, followups
+            )  # encoding: keep the loop free
         return await self._call_with_retry(req, usage), False
 
     def _remember(self, key: str, reply: ChatReply, cached: bool) -> None:
@@ -325,97 +338,117 @@ class JudgeEngine:
                 reason_required_below=self.rubric.reason_required_below,
             )
         if not parsed.ok and reply.finish_reason in CUT_OFF_REASONS:
-            # Say so: "not a JSON object" hides that the rubric's max_tokens (50 in the paper's) was too small.
-            return parsed._replace(problem=f"the reply was cut off at max_tokens={max_tokens} ({parsed.problem})")
+            # Say so: "not a JSON object" hides that the rubric's max_tokens (50 in the paper's) was too
+            # small.
+            return parsed._replace(
+                problem=f"the reply was cut off at max_tokens={max_tokens} ({parsed.problem})"
+            )
         return parsed
 
+    def read_reply(self, perspective: str, reply: ChatReply, max_tokens: int) -> Reading:
+        """Turn one reply into ok (parsed), refused (by the provider's flag or in words) or invalid."""
+        if reply.refused:
+            return Reading(
+                "refused", Parsed(False), f"the judge refused (finish reason {reply.finish_reason})"
+            )
+        parsed = self._parse(perspective, reply, max_tokens)
+        if parsed.ok:
+            return Reading("ok", parsed, parsed.reason)
+        if looks_like_refusal(reply.text):
+            return Reading("refused", parsed, "the judge refused in words")
+        return Reading("invalid", parsed, parsed.problem)
+
+    def _reask_turns(
+        self, perspective: str, reply: ChatReply, problem: str | None
+    ) -> tuple[tuple[str, str], ...]:
+        """The first reply quoted back (never an empty turn) and the rubric's re-ask naming the problem."""
+        quoted = reply.text if reply.text and reply.text.strip() else EMPTY_REPLY_TURN
+        problem = problem or ""
+        if reply.finish_reason in CUT_OFF_REASONS:
+            problem += (
+                "; answer with the object alone and a short reason"  # same max_tokens (module docstring)
+            )
+        return (("assistant", quoted), ("user", self.rubric.reask_text(perspective, problem)))
+
     async def judge(self, planned: Planned, first: ChatReply | None = None) -> Outcome:
-        """Judge one planned task (``first``: a reply already obtained, e.g. from a batch)."""
+        """Judge one planned task: at most two asks (the second re-asks an unparseable first reply).
+
+        Args:
+            planned: The task.
+            first: A reply already obtained (from a batch): it is the first ask, billed at the batch price.
+        """
         task = planned.task
-        usage = Usage()
-        batch_cost = 0.0
         out = Outcome(task.item.id, task.perspective, task.repeat, "error", params=dict(planned.params),
                       image_sha256=list(planned.image_sha256), cache_key=planned.key,
                       file_sha256=dict(planned.file_sha256))
-        all_cached = True
+        usage, batch = Usage(), Usage()
+        cached = True
+        asks = 1 if self.config.parse_mode == "paper" else 2  # the authors' script never re-asks
+        followups: tuple[tuple[str, str], ...] = ()
+        first_problem: str | None = None
         try:
-            if first is None:
-                reply, cached = await self._ask(planned.key, planned, (), usage)
-            else:
-                reply, cached = first, False
-                usage.calls += 1
-                # A batch answer is billed at the batch price whatever mode collects it.
-                batch_cost = self.prices.cost(self.backend.name, first.input_tokens, first.output_tokens, batch=True)
-            all_cached &= cached
-            out.paper_parse = {**parse_paper(reply.text).as_dict(), "text": isinstance(reply.text, str)}
-            out.model_snapshot, out.system_fingerprint = reply.model, reply.system_fingerprint
-            out.raw = reply.text
-            if reply.refused:
-                out.status, out.reason = "refused", f"the judge refused (finish reason {reply.finish_reason})"
-            else:
-                parsed = self._parse(task.perspective, reply, planned.prompt.max_tokens)
-                if not parsed.ok and looks_like_refusal(reply.text):
-                    out.status, out.reason = "refused", "the judge refused in words"
-                elif parsed.ok:
-                    self._remember(planned.key, reply, cached)
-                    self._set_ok(out, parsed)
-                elif self.config.parse_mode == "paper":
-                    self._remember(planned.key, reply, cached)
-                    out.status, out.reason = "invalid", parsed.problem  # the authors' script never re-asks
+            for n in range(asks):
+                key = self._key(planned.prompt, planned.image_sha256, planned.params, followups,
+                                task.repeat) if followups else planned.key
+                if first is not None and n == 0:
+                    reply, hit = first, False
+                    batch.add(
+                        Usage(calls=1, input_tokens=first.input_tokens, output_tokens=first.output_tokens)
+                    )
                 else:
-                    self._remember(planned.key, reply, cached)
-                    quoted = reply.text if reply.text and reply.text.strip() else EMPTY_REPLY_TURN
-                    problem = parsed.problem or ""
-                    if reply.finish_reason in CUT_OFF_REASONS:
-                        problem += "; answer with the object alone and a short reason"  # same max_tokens
-                    followups = (("assistant", quoted), ("user", self.rubric.reask_text(task.perspective, problem)))
-                    key2 = self._key(planned.prompt, planned.image_sha256, planned.params, followups, task.repeat)
-                    out.params["reask"] = True
-                    reply2, cached2 = await self._ask(key2, planned, followups, usage)
-                    all_cached &= cached2
-                    out.raw = reply2.text
-                    out.model_snapshot = reply2.model or out.model_snapshot
-                    out.system_fingerprint = reply2.system_fingerprint or out.system_fingerprint
-                    parsed2 = self._parse(task.perspective, reply2, planned.prompt.max_tokens)
-                    if reply2.refused or (not parsed2.ok and looks_like_refusal(reply2.text)):
-                        out.status, out.reason = "refused", "the judge refused when asked again"
-                    elif parsed2.ok:
-                        self._remember(key2, reply2, cached2)
-                        self._set_ok(out, parsed2)
-                    else:
-                        self._remember(key2, reply2, cached2)
-                        out.status = "invalid"
-                        out.reason = f"unparseable after one re-ask: {parsed2.problem} (first reply: {parsed.problem})"
+                    reply, hit = await self._ask(key, planned, followups, usage)
+                cached &= hit
+                reading = self.read_reply(task.perspective, reply, planned.prompt.max_tokens)
+                if reading.status != "refused":  # refusals are not cached: a rerun may get an answer
+                    self._remember(key, reply, hit)
+                self._record(out, reply, reading, first_problem)
+                if reading.status != "invalid" or n + 1 == asks:
+                    break
+                first_problem = reading.parsed.problem
+                followups = self._reask_turns(task.perspective, reply, first_problem)
+                out.params["reask"] = True
         except CallError as exc:
-            all_cached = False
-            if exc.refused:
-                out.status, out.reason = "refused", str(exc)
-            else:
-                out.status, out.reason = "error", str(exc)
-                if exc.fatal:
-                    self._halt("fatal", f"stopped: {exc}")
+            cached = False
+            out.status, out.reason = ("refused" if exc.refused else "error"), str(exc)
+            if exc.fatal and not exc.refused:
+                self._halt("fatal", f"stopped: {exc}")
         except RealEditError as exc:  # e.g. an image became unreadable after planning: this item only
-            all_cached = False
+            cached = False
             out.status, out.reason = "error", str(exc)
-        out.cached = all_cached and out.status != "error"
-        out.attempts = usage.calls
-        usage.cost_usd = batch_cost + self.prices.cost(self.backend.name, usage.input_tokens, usage.output_tokens,
-                                                       batch=self.config.batch)
-        if first is not None:
-            usage.input_tokens += first.input_tokens
-            usage.output_tokens += first.output_tokens
+        out.cached = cached and out.status != "error"
+        out.attempts = usage.calls + batch.calls
+        usage.cost_usd = self.prices.cost(self.backend.name, usage.input_tokens, usage.output_tokens,
+                                          batch=self.config.batch)
+        # A batch answer is billed at the batch price whatever mode collects it.
+        batch.cost_usd = self.prices.cost(
+            self.backend.name, batch.input_tokens, batch.output_tokens, batch=True
+        )
+        usage.add(batch)
         out.usage = usage
         out.finished_at = utc_now()
         return out
+
+    @staticmethod
+    def _record(out: Outcome, reply: ChatReply, reading: Reading, first_problem: str | None) -> None:
+        """Write one ask's reply and reading into ``out``; ``first_problem`` is set on the re-ask."""
+        reask = first_problem is not None
+        if not reask:
+            out.paper_parse = {**parse_paper(reply.text).as_dict(), "text": isinstance(reply.text, str)}
+        out.raw = reply.text
+        out.model_snapshot = reply.model or out.model_snapshot
+        out.system_fingerprint = reply.system_fingerprint or out.system_fingerprint
+        out.status, out.reason = reading.status, reading.reason
+        if reading.status == "ok":
+            out.verdict, out.score = reading.parsed.verdict, reading.parsed.score
+        elif reask and reading.status == "refused":
+            out.reason = "the judge refused when asked again"
+        elif reask:
+            out.reason = f"unparseable after one re-ask: {reading.reason} (first reply: {first_problem})"
 
     def _halt(self, kind: StopKind, message: str) -> None:
         """Stop dispatching (the first reason wins)."""
         if self._stop is None:
             self._stop, self._stop_kind = message, kind
-
-    @staticmethod
-    def _set_ok(out: Outcome, parsed: Parsed) -> None:
-        out.status, out.verdict, out.score, out.reason = "ok", parsed.verdict, parsed.score, parsed.reason
 
     # Running many ---------------------------------------------------------------------------
     async def run(self, planned: Sequence[Planned],
@@ -434,33 +467,7 @@ class JudgeEngine:
         for p in planned:
             queue.put_nowait(p)
         calls_before = self.calls_sent
-        spent_before = self._spent
-        budget = asyncio.Condition()  # guards the reservations of calls in flight (module docstring)
-        next_est = 0.0
-
-        async def reserve(est: float) -> bool:
-            """Reserve ``est`` for one ask, waiting for calls in flight when needed; False: the budget stops."""
-            nonlocal next_est
-            assert cfg.max_cost is not None
-            async with budget:
-                while self._spent + self._inflight_est + est > cfg.max_cost:
-                    if self._inflight_n == 0 or self._stop:
-                        next_est = est
-                        self._halt("budget", "budget")  # the message is written once the run has ended
-                        return False
-                    await budget.wait()  # a call in flight ends: its reservation turns into its real cost
-                self._inflight_est += est
-                self._inflight_n += 1
-                return True
-
-        async def release(est: float, cost: float) -> None:
-            async with budget:
-                self._inflight_est -= est
-                self._inflight_n -= 1
-                if self._inflight_n == 0:
-                    self._inflight_est = 0.0  # no float residue once nothing is in flight
-                self._spent += cost
-                budget.notify_all()
+        budget = Budget(cfg.max_cost, spent=self._spent)
 
         async def worker() -> None:
             while not self._stop:
@@ -468,38 +475,19 @@ class JudgeEngine:
                     p = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                est = 0.0
-                if cfg.max_cost is not None:
-                    est = 0.0 if self.is_cached(p) else self.estimated_cost(p)
-                    if not await reserve(est):
-                        queue.put_nowait(p)
-                        return
-                    if self._stop:  # stopped while this worker waited
-                        await release(est, 0.0)
-                        queue.put_nowait(p)
-                        return
+                est = self.estimated_cost(p) if cfg.max_cost is not None and not self.is_cached(p) else 0.0
+                if not await budget.reserve(est, lambda: self._stop is not None):
+                    if budget.exceeded:
+                        self._halt("budget", "budget")  # the message is written once the run has ended
+                    queue.put_nowait(p)
+                    return
                 cost = 0.0
                 try:
                     out = await self.judge(p)
                     cost = out.usage.cost_usd
                 finally:
-                    if cfg.max_cost is not None:
-                        await release(est, cost)
-                    else:
-                        self._spent += cost
-                report.usage.add(out.usage)
-                done = on_result(out)
-                if inspect.isawaitable(done):
-                    await done  # e.g. the row is durable: only then is this task finished
-                report.finished += 1
-                if out.status == "error":
-                    report.errors += 1
-                    self._streak += 1
-                    if self._streak >= cfg.failure_streak:
-                        self._halt("streak", f"stopped after {self._streak} failed asks in a row; "
-                                   f"last error: {out.reason}")
-                else:
-                    self._streak = 0
+                    await budget.release(est, cost)
+                await self._finish(out, report, on_result)
 
         workers = [asyncio.create_task(worker()) for _ in range(max(1, cfg.concurrency))]
         try:
@@ -510,15 +498,89 @@ class JudgeEngine:
         if self._stop_kind == "budget" and cfg.max_cost is not None:
             # Written after every call in flight has ended, so "spent" is what was really spent.
             self._stop = (
-                f"stopped before crossing the budget of ${cfg.max_cost:.4f}: spent ${self._spent - spent_before:.4f} "
-                f"in this run and the next ask could cost up to ${next_est:.4f}; rerun with a higher --max-cost "
-                f"to finish"
+                f"stopped before crossing the budget of ${cfg.max_cost:.4f}: "
+                f"spent ${budget.spent - self._spent:.4f} "
+                f"in this run and the next ask could cost up to ${budget.next_est:.4f}; rerun with a higher "
+                f"--max-cost to finish"
             )
+        self._spent = budget.spent
         report.not_dispatched = queue.qsize()
         report.stopped = self._stop
         report.stop_kind = self._stop_kind
         report.calls_sent = self.calls_sent - calls_before
         return report
+
+    async def _finish(self, out: Outcome, report: RunReport,
+                      on_result: Callable[[Outcome], None | Awaitable[None]]) -> None:
+        """Hand one outcome on, count it, and stop after ``failure_streak`` failed asks in a row."""
+        report.usage.add(out.usage)
+        done = on_result(out)
+        if inspect.isawaitable(done):
+            await done  # e.g. the row is durable: only then is this task finished
+        report.finished += 1
+        if out.status != "error":
+            self._streak = 0
+            return
+        report.errors += 1
+        self._streak += 1
+        if self._streak >= self.config.failure_streak:
+            self._halt(
+                "streak", f"stopped after {self._streak} failed asks in a row; last error: {out.reason}"
+            )
+
+
+class Budget:
+    """``--max-cost`` for one run: what is spent, and the upper-bound estimates of the asks in flight.
+
+    Args:
+        limit: USD not to cross, or None for no budget (then only the money spent is counted).
+        spent: USD spent before this run by the same engine.
+    """
+
+    def __init__(self, limit: float | None, *, spent: float = 0.0) -> None:
+        self.limit = limit
+        self.spent = spent
+        self.reserved = 0.0
+        self.in_flight = 0
+        #: The estimate of the ask that did not fit (for the stop message).
+        self.next_est = 0.0
+        #: True once an ask did not fit with nothing left in flight to wait for.
+        self.exceeded = False
+        self._cond = asyncio.Condition()
+
+    async def reserve(self, est: float, stopped: Callable[[], bool]) -> bool:
+        """Reserve ``est`` for one ask, waiting for calls in flight when needed.
+
+        Returns:
+            False when the ask must not be sent: it would cross the budget with nothing in flight
+            (:attr:`exceeded`), or the run was stopped meanwhile.
+        """
+        if self.limit is None:
+            return not stopped()
+        async with self._cond:
+            while self.spent + self.reserved + est > self.limit:
+                if self.in_flight == 0 or stopped():
+                    self.next_est, self.exceeded = est, True
+                    return False
+                await self._cond.wait()  # a call in flight ends: its reservation turns into its real cost
+            if stopped():
+                return False
+            self.reserved += est
+            self.in_flight += 1
+            return True
+
+    async def release(self, est: float, cost: float) -> None:
+        """One ask ended: its reservation ``est`` becomes its real ``cost``."""
+        if self.limit is None:
+            self.spent += cost
+            return
+        async with self._cond:
+            self.reserved -= est
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self.reserved = 0.0  # no float residue once nothing is in flight
+            self.spent += cost
+            self._cond.notify_all()
 
 
 def judge_items(

@@ -1,7 +1,8 @@
 """Reading judge replies: a robust parser (ours), the authors' parser (``--parse paper``), refusals.
 
 The robust parser accepts a JSON object or a Python-dict string, optionally inside a code fence or
-surrounded by prose (with braces of its own: every ``{`` is tried, see :func:`parse_robust`), any case of yes/no (or a JSON boolean), integer or float scores, and rejects a
+surrounded by prose (with braces of its own: every ``{`` is tried, see :func:`parse_robust`), any case of
+yes/no (or a JSON boolean), integer or float scores, and rejects a
 score outside the rubric's range. It never guesses: anything else is a failure with a reason that the
 re-ask quotes back to the judge.
 
@@ -84,17 +85,17 @@ def _matching_brace(text: str, start: int) -> int | None:
     i = start
     while i < len(text):
         ch = text[i]
-        if quote is not None:
+        if quote is not None:  # inside a string: only its end (or an escape) matters
             if ch == "\\":
                 i += 1
             elif ch == quote:
                 quote = None
-        elif ch in "'\"":
+            i += 1
+            continue
+        if ch in "'\"":
             quote = ch
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
+        elif ch in "{}":
+            depth += 1 if ch == "{" else -1
             if depth == 0:
                 return i
         i += 1
@@ -240,8 +241,13 @@ def _read_answer(
         reason = str(raw_r).strip() if raw_r is not None else None
     if reason_required_below is not None and score < reason_required_below:
         if not reason or reason.strip(" .").lower() in _NO_REASON:
-            return Parsed(False, problem=f"the score is {score:g}, so {reason_key!r} must say what fell short "
-                          f"(it was {raw_r!r})" if reason_key else "a reason is required")
+            return Parsed(
+                False,
+                problem=f"the score is {score:g}, so {reason_key!r} must say what fell short "
+                f"(it was {raw_r!r})"
+                if reason_key
+                else "a reason is required",
+            )
     return Parsed(True, verdict, score, reason)
 
 

@@ -1,45 +1,40 @@
-"""Price table and token estimates for ``--dry-run`` and ``--max-cost``.
+"""Prices for ``--dry-run`` and ``--max-cost``: each backend's own table, under a user's ``--prices`` file.
 
-The table (``prices.json`` in this package) gives USD per million input and output tokens per
-``provider/model``; the longest key that prefixes the judge name applies, so
-``openai/gpt-4o-mini-2024-07-18`` finds ``openai/gpt-4o-mini``. ``--prices FILE`` (same format) overrides
-entries, and its keys win over packaged ones even when a packaged key is more specific. Money actually spent is computed from the token counts the responses report.
+A backend class declares USD per million input and output tokens by model-name prefix
+(:attr:`~realedit_bench.judges.backends.base.Backend.prices`): the longest key that prefixes the model
+applies, so ``openai/gpt-4o-mini-2024-07-18`` finds ``gpt-4o-mini``. ``--prices FILE``
+(``{"models": {"openai/gpt-4o": {"input": 2.5, "output": 10}}, "batch_discount": 0.5}``, keys are
+``provider/model`` prefixes) overrides them: its keys win over the backend's, however specific. Money
+actually spent is computed from the token counts the responses report.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from realedit_bench.errors import ConfigError
+from realedit_bench.errors import ConfigError, RealEditError
+from realedit_bench.judges.backends.base import Price
 
-PRICE_FILE = Path(__file__).resolve().parent / "prices.json"
-
-
-class Price(NamedTuple):
-    """USD per million tokens."""
-
-    input: float
-    output: float
+__all__ = ["Price", "PriceTable", "load_prices"]
 
 
 class PriceTable(NamedTuple):
-    """Prices by provider/model prefix, and the Batch API discount factor."""
+    """A user's prices by ``provider/model`` prefix over the backends' own, and the batch discount."""
 
+    #: Entries of ``--prices``: they win over any backend's price, however specific.
     models: dict[str, Price]
-    batch_discount: float
-    #: Keys that came from ``--prices``: they win over any packaged key, however specific.
-    user_keys: frozenset[str] = frozenset()
+    #: The batch discount of ``--prices``; None: the backend's.
+    batch_discount: float | None = None
 
     def lookup(self, judge: str) -> Price | None:
-        """The price of the longest key that prefixes ``judge`` (user keys first), or None when unknown."""
-        for pool in (self.user_keys, self.models.keys()):
-            best = max((k for k in pool if judge.startswith(k)), key=len, default=None)
-            if best:
-                return self.models[best]
-        return None
+        """The user's price of the longest key prefixing ``judge``, else the backend's, else None."""
+        best = max((k for k in self.models if judge.startswith(k)), key=len, default=None)
+        if best:
+            return self.models[best]
+        cls = _backend(judge)
+        return cls.price(judge.partition("/")[2]) if cls is not None else None
 
     def cost(self, judge: str, input_tokens: int, output_tokens: int, *, batch: bool = False) -> float:
         """USD for the tokens (0.0 when the judge has no price; see :meth:`lookup`)."""
@@ -47,7 +42,23 @@ class PriceTable(NamedTuple):
         if price is None:
             return 0.0
         usd = (input_tokens * price.input + output_tokens * price.output) / 1e6
-        return usd * (self.batch_discount if batch else 1.0)
+        if not batch:
+            return usd
+        cls = _backend(judge)
+        discount = (
+            self.batch_discount if self.batch_discount is not None else cls.batch_discount if cls else 1.0
+        )
+        return usd * discount
+
+
+def _backend(judge: str) -> Any:
+    """The backend class of ``judge``'s provider, or None when no such provider is registered."""
+    from realedit_bench.judges.backends import backend_class
+
+    try:
+        return backend_class(judge.partition("/")[0])
+    except RealEditError:
+        return None
 
 
 def _read(path: Path) -> dict:
@@ -63,41 +74,19 @@ def _read(path: Path) -> dict:
 
 
 def load_prices(override: Path | None = None) -> PriceTable:
-    """The packaged table, with entries of ``override`` taking precedence."""
-    base = _read(PRICE_FILE)
-    models = dict(base["models"])
-    discount = float(base.get("batch_discount", 0.5))
-    user: set[str] = set()
-    if override is not None:
-        extra = _read(override)
-        models.update(extra.get("models", {}))
-        user = set(extra.get("models", {}))
-        discount = float(extra.get("batch_discount", discount))
+    """The backends' prices, with the entries of the price file ``override`` taking precedence."""
+    if override is None:
+        return PriceTable({})
+    data = _read(override)
     table: dict[str, Price] = {}
-    for name, entry in models.items():
+    for name, entry in data.get("models", {}).items():
         try:
             table[name] = Price(float(entry["input"]), float(entry["output"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"price entry {name!r} needs numeric 'input' and 'output' (USD per 1M tokens)") from exc
-    return PriceTable(table, discount, frozenset(user))
-
-
-def estimate_text_tokens(text: str) -> int:
-    """About 4 characters per token: an estimate for planning, never used for money spent."""
-    return max(1, math.ceil(len(text) / 4))
-
-
-def estimate_image_tokens(provider: str, width: int, height: int) -> int:
-    """Image tokens by the providers' published rules.
-
-    OpenAI (high detail): fit in 2048x2048, shortest side to 768, then 85 + 170 per 512-px tile.
-    Anthropic: about width*height/750 after fitting the long side to 1568 px.
-    """
-    if provider == "anthropic":
-        scale = min(1.0, 1568 / max(width, height))
-        return math.ceil(width * scale * height * scale / 750)
-    scale = min(1.0, 2048 / max(width, height))
-    w, h = width * scale, height * scale
-    scale = min(1.0, 768 / min(w, h))
-    w, h = w * scale, h * scale
-    return 85 + 170 * math.ceil(w / 512) * math.ceil(h / 512)
+            raise ConfigError(
+                f"price entry {name!r} needs numeric 'input' and 'output' (USD per 1M tokens)"
+            ) from exc
+    discount = data.get("batch_discount")
+    if discount is not None and not isinstance(discount, (int, float)):
+        raise ConfigError(f"price file {override}: batch_discount must be a number, not {discount!r}")
+    return PriceTable(table, float(discount) if discount is not None else None)

@@ -86,15 +86,19 @@ class Rubric(BaseModel):
     description: str = Field(default="", description="One line about the rubric.")
     image_format: Literal["png", "jpeg", "original"] = Field(description="How images are encoded.")
     jpeg_quality: int = Field(default=90, ge=1, le=100, description="JPEG quality when image_format is jpeg.")
-    max_side: int = Field(default=0, ge=0, description="Resize so the longest side is at most this; 0 = keep.")
+    max_side: int = Field(
+        default=0, ge=0, description="Resize so the longest side is at most this; 0 = keep."
+    )
     instruction_placeholder: str = Field(default="instruction", description="Placeholder name in user text.")
-    instruction_fence: Literal["json", "none"] = Field(description="How the untrusted instruction is inserted.")
+    instruction_fence: Literal["json", "none"] = Field(
+        description="How the untrusted instruction is inserted."
+    )
     score_min: float = Field(default=0.0, description="Lowest valid score.")
     score_max: float = Field(default=5.0, description="Highest valid score.")
     reason_required_below: float | None = Field(
         default=None,
-        description="When set, a reply scoring below this must carry a reason that names something (not empty "
-        "or 'None'); otherwise it is re-asked, then invalid. Reward data needs the failure text.",
+        description="When set, a reply scoring below this must carry a reason that names something (not "
+        "empty or 'None'); otherwise it is re-asked, then invalid. Reward data needs the failure text.",
     )
     reask: str = Field(default=GENERIC_REASK, description="Re-ask text; {problem} and {keys} are filled in.")
     perspectives: dict[str, PerspectivePrompt] = Field(description="following / preserving / quality.")
@@ -194,7 +198,9 @@ def rubric_from_dict(data: dict[str, Any], *, base_dir: Path, source: str = "") 
         table = tables[name]
         bad = set(table) - _PERSPECTIVE_KEYS
         if bad:
-            raise ConfigError(f"rubric {source}: [perspectives.{name}] has unknown key(s) {', '.join(sorted(bad))}")
+            raise ConfigError(
+                f"rubric {source}: [perspectives.{name}] has unknown key(s) {', '.join(sorted(bad))}"
+            )
         merged = {**defaults, **table}
         for part in ("system", "user"):
             file_key = f"{part}_file"
@@ -205,7 +211,9 @@ def rubric_from_dict(data: dict[str, Any], *, base_dir: Path, source: str = "") 
                 except OSError as exc:
                     raise ConfigError(f"rubric {source}: cannot read {part} text of {name}: {exc}") from exc
             if not merged.get(part):
-                raise ConfigError(f"rubric {source}: perspective {name} has no {part} text ({part} or {file_key})")
+                raise ConfigError(
+                    f"rubric {source}: perspective {name} has no {part} text ({part} or {file_key})"
+                )
         merged.setdefault("text_position", "after_images")
         merged.setdefault("verdict_key", "verdict")
         merged.setdefault("score_key", "score")
@@ -215,10 +223,14 @@ def rubric_from_dict(data: dict[str, Any], *, base_dir: Path, source: str = "") 
             resolved[name] = PerspectivePrompt.model_validate(merged)
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise ConfigError(f"rubric {source}: perspective {name}: {first['loc'][0]}: {first['msg']}") from exc
+            raise ConfigError(
+                f"rubric {source}: perspective {name}: {first['loc'][0]}: {first['msg']}"
+            ) from exc
         bad_roles = set(resolved[name].images) - {"source", "edited"}
         if bad_roles:
-            raise ConfigError(f"rubric {source}: perspective {name}: unknown image role(s) {sorted(bad_roles)}")
+            raise ConfigError(
+                f"rubric {source}: perspective {name}: unknown image role(s) {sorted(bad_roles)}"
+            )
     top = {k: v for k, v in data.items() if k in Rubric.model_fields and k not in _PERSPECTIVE_KEYS}
     top.setdefault("image_format", "png")
     top.setdefault("instruction_fence", "json")

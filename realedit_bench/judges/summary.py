@@ -48,7 +48,9 @@ def summarize_perspective(groups: Sequence[list[JudgmentRow]], *, n_resamples: i
     clusters: list[str] = []
     for asks in groups:
         # (row, score) pairs keep the narrowed, non-None score next to its row.
-        ok = [(r, r.score) for r in asks if r.status == "ok" and r.score is not None and r.verdict is not None]
+        ok = [
+            (r, r.score) for r in asks if r.status == "ok" and r.score is not None and r.verdict is not None
+        ]
         if ok:
             counts["ok"] += 1
             verdicts.append(sum(1.0 for r, _ in ok if r.verdict) / len(ok))
@@ -63,10 +65,16 @@ def summarize_perspective(groups: Sequence[list[JudgmentRow]], *, n_resamples: i
         k = str(int(min(5, max(0, round(s)))))
         hist[k] = hist.get(k, 0) + 1
     return PerspectiveSummary(
-        n=len(groups) + n_not_run, n_valid=counts["ok"], n_invalid=counts["invalid"], n_refused=counts["refused"],
-        n_error=counts["error"], n_not_run=n_not_run,
-        accuracy=acc.estimate if acc else None, accuracy_ci=acc.bounds if acc else None,
-        score_mean=sc.estimate if sc else None, score_ci=sc.bounds if sc else None,
+        n=len(groups) + n_not_run,
+        n_valid=counts["ok"],
+        n_invalid=counts["invalid"],
+        n_refused=counts["refused"],
+        n_error=counts["error"],
+        n_not_run=n_not_run,
+        accuracy=acc.estimate if acc else None,
+        accuracy_ci=acc.bounds if acc else None,
+        score_mean=sc.estimate if sc else None,
+        score_ci=sc.bounds if sc else None,
         score_median=statistics.median(scores) if scores else None,
         score_histogram=dict(sorted(hist.items())),
     )
@@ -210,7 +218,11 @@ def render_table(summary, console=None) -> None:  # summary: JudgeSummary
         return f" [{fmt.format(lo_hi[0] * scale)}, {fmt.format(lo_hi[1] * scale)}]" if lo_hi else ""
 
     # Model and judge names are user text: a title string would be read as Rich markup.
-    table = Table(title=Text(f"{summary.model} judged by {summary.judge} ({summary.rubric}, parse {summary.parse_mode})"))
+    table = Table(
+        title=Text(
+            f"{summary.model} judged by {summary.judge} ({summary.rubric}, parse {summary.parse_mode})"
+        )
+    )
     not_run = any(s.n_not_run for s in summary.perspectives.values())
     cols = ["perspective", "valid / n", "invalid", "refused", "error", *(["not run"] if not_run else []),
             "accuracy % [95% CI]", "score [95% CI]"]

@@ -1,4 +1,4 @@
-"""Pydantic schemas of every result file. See GUIDE section 4."""
+"""Pydantic schemas of every result file (one version each: see :mod:`realedit_bench.schema.base`)."""
 
 from realedit_bench.schema.agree import AgreementReport
 from realedit_bench.schema.base import (

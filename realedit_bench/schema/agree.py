@@ -8,7 +8,7 @@ statistic is ``null`` with its reason in ``note``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,12 +24,15 @@ class _Part(BaseModel):
 class Stat(_Part):
     """One statistic with its bootstrap interval."""
 
-    value: float | None = Field(default=None, description="Point estimate on the full data; null when undefined.")
+    value: float | None = Field(
+        default=None, description="Point estimate on the full data; null when undefined."
+    )
     low: float | None = Field(default=None, description="Lower end of the bootstrap interval.")
     high: float | None = Field(default=None, description="Upper end of the bootstrap interval.")
     n: int = Field(default=0, description="Items (or rating pairs, or systems) the value is computed on.")
     n_undefined_resamples: int = Field(
-        default=0, description="Bootstrap resamples where the statistic was undefined (left out of the interval)."
+        default=0,
+        description="Bootstrap resamples where the statistic was undefined (left out of the interval).",
     )
     note: str | None = Field(default=None, description="Why the value is missing, or a caveat about it.")
 
@@ -62,7 +65,9 @@ class VerdictAgreement(_Part):
     judge_yes_rate: float | None = Field(default=None, description="Share of yes among the judge's verdicts.")
     human_yes_rate: float | None = Field(default=None, description="Share of yes among the human majorities.")
     n_human_ties: int = Field(default=0, description="Edits left out because the humans split evenly.")
-    n_judge_ties: int = Field(default=0, description="Edits left out because the judge's repeats split evenly.")
+    n_judge_ties: int = Field(
+        default=0, description="Edits left out because the judge's repeats split evenly."
+    )
 
 
 class OrdinalAgreement(_Part):
@@ -73,8 +78,12 @@ class OrdinalAgreement(_Part):
     )
     alpha_humans_ordinal: Stat = Field(description="Krippendorff's alpha (ordinal) among the humans alone.")
     alpha_humans_interval: Stat = Field(description="Krippendorff's alpha (interval) among the humans alone.")
-    alpha_with_judge_ordinal: Stat = Field(description="Ordinal alpha with the judge added as one more rater.")
-    alpha_with_judge_interval: Stat = Field(description="Interval alpha with the judge added as one more rater.")
+    alpha_with_judge_ordinal: Stat = Field(
+        description="Ordinal alpha with the judge added as one more rater."
+    )
+    alpha_with_judge_interval: Stat = Field(
+        description="Interval alpha with the judge added as one more rater."
+    )
 
 
 class FairComparison(_Part):
@@ -88,7 +97,9 @@ class FairComparison(_Part):
         description="For each human r: Spearman of r vs the mean of the other humans; Fisher-z average."
     )
     loo_spearman_diff: Stat = Field(description="Judge minus human of the two above (paired bootstrap).")
-    qwk_judge_human: Stat = Field(description="Mean over humans of the quadratic kappa of judge vs that human.")
+    qwk_judge_human: Stat = Field(
+        description="Mean over humans of the quadratic kappa of judge vs that human."
+    )
     qwk_human_human: Stat = Field(description="Mean over pairs of humans of their quadratic kappa.")
     qwk_diff: Stat = Field(description="Judge-human minus human-human kappa (paired bootstrap).")
     conclusion: str = Field(description="Plain-language reading of the two differences.")
@@ -99,8 +110,12 @@ class Bias(_Part):
 
     overall: Stat = Field(description="Mean over edits of (judge score - mean human score).")
     judge_mean: float | None = Field(default=None, description="Mean judge score over the same edits.")
-    human_mean: float | None = Field(default=None, description="Mean of the mean human scores over the same edits.")
-    per_model: dict[str, Stat] = Field(default_factory=dict, description="The same difference, per editing model.")
+    human_mean: float | None = Field(
+        default=None, description="Mean of the mean human scores over the same edits."
+    )
+    per_model: dict[str, Stat] = Field(
+        default_factory=dict, description="The same difference, per editing model."
+    )
 
 
 class SystemLevel(_Part):
@@ -108,11 +123,14 @@ class SystemLevel(_Part):
 
     models: list[str] = Field(default_factory=list, description="Models compared, best first by the humans.")
     judge_means: dict[str, float] = Field(default_factory=dict, description="Model -> mean judge score.")
-    human_means: dict[str, float] = Field(default_factory=dict, description="Model -> mean of mean human scores.")
+    human_means: dict[str, float] = Field(
+        default_factory=dict, description="Model -> mean of mean human scores."
+    )
     kendall_tau_b: Stat = Field(description="Kendall's tau-b between the two model rankings.")
     spearman: Stat = Field(description="Spearman's rho between the two model rankings.")
     p_chance_kendall: float | None = Field(
-        default=None, description="Probability that a random order of the models agrees at least this well (tau)."
+        default=None,
+        description="Probability that a random order of the models agrees at least this well (tau).",
     )
     p_chance_spearman: float | None = Field(
         default=None, description="Probability that a random order agrees at least this well (rho)."
@@ -146,15 +164,20 @@ class PerspectiveAgreement(_Part):
 class JudgeAgreement(_Part):
     """All perspectives of one judge."""
 
-    judge: str = Field(description="Judge name: provider/model (and rubric), or the rater name of --judge-ratings.")
+    judge: str = Field(
+        description="Judge name: provider/model (and rubric), or the rater name of --judge-ratings."
+    )
     source: Literal["judgments", "judge-ratings"] = Field(description="Where its scores came from.")
     parse_mode: Literal["robust", "paper"] | None = Field(
         default=None,
-        description="Reply parser of the judgments: robust (ours) or paper (the authors'); null for judge-ratings.",
+        description="Reply parser of the judgments: robust (ours) or paper (the authors'); null for "
+        "judge-ratings.",
     )
     rubric: str | None = Field(default=None, description="Rubric of the judgments; null for judge-ratings.")
     perspectives: dict[str, PerspectiveAgreement] = Field(description="perspective -> statistics.")
-    notes: list[str] = Field(default_factory=list, description="About the judge's input (invalid rows, repeats).")
+    notes: list[str] = Field(
+        default_factory=list, description="About the judge's input (invalid rows, repeats)."
+    )
 
 
 class InputFile(_Part):
@@ -168,6 +191,8 @@ class InputFile(_Part):
 
 class AgreementReport(Row):
     """``agreement.json``: every judge against the human ratings."""
+
+    WRITTEN_BY: ClassVar[str] = "realedit agree"
 
     created_at: str = Field(description="UTC time written.")
     realedit_version: str = Field(description="Version of realedit.")

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -15,7 +15,13 @@ from realedit_bench.schema.base import Perspective, Row
 JudgmentStatus = Literal["ok", "invalid", "refused", "error"]
 
 
-class Usage(Row):
+class _JudgeRecord(Row):
+    """A record that ``realedit judge`` writes."""
+
+    WRITTEN_BY: ClassVar[str] = "realedit judge"
+
+
+class Usage(_JudgeRecord):
     """Token usage and money of one or more API calls."""
 
     calls: int = Field(default=0, description="API calls made (retries and re-asks included).")
@@ -31,12 +37,17 @@ class Usage(Row):
         self.cost_usd += other.cost_usd
 
 
-class JudgmentRow(Row):
+class JudgmentRow(_JudgeRecord):
     """One judgment: a perspective of one edited sample, asked once (``repeat`` of ``--samples K``)."""
+
+    #: 2: ``edited_sha256`` is required (the stale rule compares it with ``edits.jsonl``).
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     sample_id: str = Field(description="Sample id, e.g. '10-local'.")
     image_id: str = Field(description="Source photo id, for bootstrap resampling by photo.")
-    category: str = Field(description="Edit type (Real-Edit: local ... style; other benchmarks: their own labels).")
+    category: str = Field(
+        description="Edit type (Real-Edit: local ... style; other benchmarks: their own labels)."
+    )
     model: str = Field(description="Editing model (adapter name or folder label) that made the image.")
     perspective: Perspective = Field(description="following, preserving or quality.")
     repeat: int = Field(default=0, description="0-based index of this ask among --samples K.")
@@ -46,7 +57,9 @@ class JudgmentRow(Row):
     )
     verdict: bool | None = Field(default=None, description="Yes/no verdict when status is ok.")
     score: float | None = Field(default=None, description="0-5 score when status is ok.")
-    reason: str | None = Field(default=None, description="The judge's short reason, or why the row is not ok.")
+    reason: str | None = Field(
+        default=None, description="The judge's short reason, or why the row is not ok."
+    )
     raw: str | None = Field(default=None, description="The judge's final reply text, verbatim.")
     paper_parse: dict[str, Any] | None = Field(
         default=None, description="What the authors' released parser would read: {verdict, score, ok}."
@@ -56,11 +69,13 @@ class JudgmentRow(Row):
     system_fingerprint: str | None = Field(default=None, description="Provider system fingerprint, if any.")
     rubric: str = Field(description="Rubric name and version, e.g. 'realedit-v1'.")
     params: dict[str, Any] = Field(default_factory=dict, description="Generation parameters sent.")
-    image_sha256: list[str] = Field(default_factory=list, description="sha256 of each image as sent, in order.")
+    image_sha256: list[str] = Field(
+        default_factory=list, description="sha256 of each image as sent, in order."
+    )
     edited_sha256: str | None = Field(
-        default=None,
-        description="sha256 of the edited image file judged (as edits.jsonl records it), so readers can tell a "
-        "judgment of an image that has since been redone; None in rows written by earlier versions.",
+        description="sha256 of the edited image file judged, taken when the ask was planned (as edits.jsonl "
+        "records it), so readers can tell a judgment of an image that has since been redone; null only for "
+        "an error row whose file could not be read.",
     )
     cache_key: str | None = Field(default=None, description="Content-addressed cache key of the request.")
     cached: bool = Field(default=False, description="True when the answer came from the cache.")
@@ -69,14 +84,16 @@ class JudgmentRow(Row):
     finished_at: str = Field(description="UTC time the row was written.")
 
 
-class PerspectiveSummary(Row):
+class PerspectiveSummary(_JudgeRecord):
     """Aggregate of one perspective over a set of samples. Means use ok rows only."""
 
     n: int = Field(description="Samples selected (every status, not-run ones included).")
     n_valid: int = Field(description="Samples with an ok judgment.")
     n_invalid: int = Field(default=0, description="Samples whose reply could not be parsed.")
     n_refused: int = Field(default=0, description="Samples the judge refused.")
-    n_error: int = Field(default=0, description="Samples whose call failed (or whose image could not be read).")
+    n_error: int = Field(
+        default=0, description="Samples whose call failed (or whose image could not be read)."
+    )
     n_not_run: int = Field(
         default=0, description="Selected samples with no current judgment (never sent: fatal stop, budget)."
     )
@@ -90,7 +107,7 @@ class PerspectiveSummary(Row):
     )
 
 
-class JudgeSummary(Row):
+class JudgeSummary(_JudgeRecord):
     """``summary.json`` beside a judgments file."""
 
     run_id: str = Field(description="Run directory name (or folder name for a plain folder).")
@@ -117,7 +134,9 @@ class JudgeSummary(Row):
         default=None, description="True when the rubric asks for the authors' answer format (their keys and "
         "'score'), so paper_parser_dropped says something; None in summaries written before this field."
     )
-    usage: Usage = Field(default_factory=Usage, description="Tokens and money of the current judgments (latest rows).")
+    usage: Usage = Field(
+        default_factory=Usage, description="Tokens and money of the current judgments (latest rows)."
+    )
     usage_spent: Usage | None = Field(
         default=None, description="Tokens and money of every row in the judgments file: all calls paid for, "
         "redone, superseded and stale rows included. None in summaries written before this field."
@@ -132,10 +151,12 @@ class JudgeSummary(Row):
         description="perspective -> spread of the score over the --samples K asks of each item "
         "(items, spread_mean, spread_median, spread_max, std_mean, verdict_disagreement); empty when K = 1.",
     )
-    runs_stopped: str | None = Field(default=None, description="Why the last judging stopped early, if it did.")
+    runs_stopped: str | None = Field(
+        default=None, description="Why the last judging stopped early, if it did."
+    )
 
 
-class ItemStat(Row):
+class ItemStat(_JudgeRecord):
     """Per item and perspective: the --samples K asks summarised (``<judge>__<rubric>.items.jsonl``)."""
 
     sample_id: str = Field(description="Sample id.")
@@ -145,5 +166,7 @@ class ItemStat(Row):
     score_mean: float | None = Field(default=None, description="Mean score of the ok asks.")
     score_median: float | None = Field(default=None, description="Median score of the ok asks.")
     score_spread: float | None = Field(default=None, description="Max minus min score of the ok asks.")
-    score_std: float | None = Field(default=None, description="Population standard deviation of the ok scores.")
+    score_std: float | None = Field(
+        default=None, description="Population standard deviation of the ok scores."
+    )
     yes_share: float | None = Field(default=None, description="Share of yes verdicts among the ok asks.")

@@ -8,7 +8,7 @@ that meet more than one row of a sample, after a crash, take the last).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -22,6 +22,8 @@ REFERENCES: tuple[Reference, ...] = ("source", "target")
 class MetricRow(Row):
     """Automatic metrics of one edited sample against its reference."""
 
+    WRITTEN_BY: ClassVar[str] = "realedit metrics"
+
     sample_id: str = Field(description="Sample id.")
     image_id: str = Field(description="Source photo id (for bootstrap by photo).")
     category: str = Field(description="Edit type (benchmark specific).")
@@ -33,7 +35,9 @@ class MetricRow(Row):
     values: dict[str, float] = Field(default_factory=dict, description="metric name -> value.")
     error: str | None = Field(default=None, description="Why the row failed.")
     image_sha256: str | None = Field(default=None, description="sha256 of the edited image measured.")
-    reference_sha256: str | None = Field(default=None, description="sha256 of the reference image it was compared with.")
+    reference_sha256: str | None = Field(
+        default=None, description="sha256 of the reference image it was compared with."
+    )
     metrics: list[str] = Field(
         default_factory=list,
         description="Metrics measured on this image and reference; 'values' holds those that applied "
@@ -51,6 +55,8 @@ class MetricRow(Row):
 class MetricSummary(Row):
     """``metrics_summary.json``: mean of each metric with a 95% bootstrap interval."""
 
+    WRITTEN_BY: ClassVar[str] = "realedit metrics"
+
     run_id: str = Field(description="Run directory name.")
     model: str = Field(description="Editing model.")
     benchmark: str = Field(description="Benchmark name.")
@@ -65,11 +71,15 @@ class MetricSummary(Row):
         description="metric -> display label; against the source photo the image metrics are labelled "
         "as preservation measures, e.g. 'CLIP-I to source (preservation)'.",
     )
-    higher_is_better: dict[str, bool] = Field(default_factory=dict, description="metric -> direction (False for L1/L2).")
+    higher_is_better: dict[str, bool] = Field(
+        default_factory=dict, description="metric -> direction (False for L1/L2)."
+    )
     n: int = Field(description="Samples measured.")
     n_error: int = Field(default=0, description="Samples that failed.")
     n_missing: int = Field(default=0, description="Benchmark samples without a usable edited image.")
-    counts: dict[str, int] = Field(default_factory=dict, description="metric -> ok rows holding a value for it.")
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="metric -> ok rows holding a value for it."
+    )
     means: dict[str, float] = Field(
         default_factory=dict,
         description="metric -> mean over ok rows; every metric with values in metrics.jsonl, not only the "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -15,16 +15,22 @@ RunStatus = Literal["running", "complete", "failed", "interrupted"]
 class BenchmarkRef(Row):
     """Which benchmark data a run used, identified by content."""
 
+    WRITTEN_BY: ClassVar[str] = "realedit run"
+
     name: str = Field(description="Benchmark name, e.g. 'real-edit'.")
     data_dir: str = Field(description="Directory the data was read from (as given).")
     instructions_sha256: str = Field(description="sha256 of the instruction file's bytes.")
     n_samples_total: int = Field(description="Samples in the benchmark before filters.")
-    filters: dict[str, Any] = Field(default_factory=dict, description="--limit/--category/--samples as given.")
+    filters: dict[str, Any] = Field(
+        default_factory=dict, description="--limit/--category/--samples as given."
+    )
     n_samples_selected: int = Field(description="Samples selected after filters.")
 
 
 class AdapterRef(Row):
     """The editing model and every resolved setting it used."""
+
+    WRITTEN_BY: ClassVar[str] = "realedit run"
 
     name: str = Field(description="Registry name, e.g. 'instruct-pix2pix'.")
     family: str = Field(default="", description="Model family, e.g. 'instruct-pix2pix'.")
@@ -33,6 +39,8 @@ class AdapterRef(Row):
 
 class RunManifest(Row):
     """``manifest.json`` of a run directory. Never holds a secret."""
+
+    WRITTEN_BY: ClassVar[str] = "realedit run"
 
     run_id: str = Field(description="Directory name of the run.")
     realedit_version: str = Field(description="Version of realedit that wrote the run.")
@@ -64,9 +72,13 @@ class RunManifest(Row):
 class EditRow(Row):
     """One line of ``edits.jsonl``: the outcome of editing one sample."""
 
+    WRITTEN_BY: ClassVar[str] = "realedit run"
+
     sample_id: str = Field(description="Stable id: image stem + category, e.g. '10-local'.")
     image_id: str = Field(description="Source photo id (image stem), e.g. '10'.")
-    category: str = Field(description="Edit type (Real-Edit: local, remove, add, texture, background, global, style).")
+    category: str = Field(
+        description="Edit type (Real-Edit: local, remove, add, texture, background, global, style)."
+    )
     instruction: str = Field(description="The edit instruction.")
     source: str = Field(description="Source image file name inside the benchmark image folder.")
     status: Literal["ok", "error"] = Field(description="ok: an image was written; error: see 'error'.")
@@ -74,12 +86,14 @@ class EditRow(Row):
     output_sha256: str | None = Field(default=None, description="sha256 of the edited image file.")
     source_sha256: str | None = Field(
         default=None,
-        description="sha256 of the source image file edited; a resume redoes the sample when the file has changed "
-        "since (None in rows of earlier versions).",
+        description="sha256 of the source image file edited; a resume redoes the sample when the file has "
+        "changed since (None when it was not recorded).",
     )
     seed: int = Field(description="Seed used for this sample.")
     error: str | None = Field(default=None, description="Error type and message when status is 'error'.")
-    seconds: float | None = Field(default=None, description="Wall seconds spent on this sample (batch share).")
+    seconds: float | None = Field(
+        default=None, description="Wall seconds spent on this sample (batch share)."
+    )
     size: tuple[int, int] | None = Field(default=None, description="Output (width, height).")
     finished_at: str = Field(description="UTC time the row was written.")
     process_index: int = Field(default=0, description="Which process of a sharded run wrote the row.")

@@ -18,7 +18,9 @@ ANTHROPIC_SECRET = "sk-ant-test-SECRET-2d8e4f6a"
 def _image(path: Path, seed: int, size: tuple[int, int] = (40, 32)) -> None:
     rng = random.Random(seed)
     im = Image.new("RGB", size)
-    im.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(size[0] * size[1])])
+    im.putdata(
+        [(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(size[0] * size[1])]
+    )
     im.save(path)
 
 
@@ -109,9 +111,21 @@ def make_run_dir(root: Path, bench: Path, n_photos: int = 1) -> Path:
         for k, c in enumerate(CATS):
             sid = f"{i}-{c.lower()}"
             _image(root / "images" / f"{sid}.png", seed=i * 100 + k)
-            out.append(EditRow(sample_id=sid, image_id=str(i), category=c.lower(), instruction=f"edit {c.lower()}",
-                               source=f"{i}.jpeg", status="ok", output=f"images/{sid}.png", seed=n, seconds=0.1,
-                               size=(40, 32), finished_at=when))
+            out.append(
+                EditRow(
+                    sample_id=sid,
+                    image_id=str(i),
+                    category=c.lower(),
+                    instruction=f"edit {c.lower()}",
+                    source=f"{i}.jpeg",
+                    status="ok",
+                    output=f"images/{sid}.png",
+                    seed=n,
+                    seconds=0.1,
+                    size=(40, 32),
+                    finished_at=when,
+                )
+            )
             n += 1
     out.close()
     atomic_write_json(root / "manifest.json", RunManifest(

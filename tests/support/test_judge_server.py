@@ -534,3 +534,27 @@ def test_async_clients_batches_and_messages(server):
 
     assert asyncio.run(main()) == ("oa", "an", [("k", "an-batch")])
     assert [c.images() for c in server.calls()] == [[IMG_A], [IMG_B]]
+
+
+def test_fake_server_rejects_empty_assistant_turns_like_the_real_apis(server: FakeJudgeServer) -> None:
+    ant = anthropic.Anthropic(api_key="k", base_url=server.anthropic_base_url, max_retries=0)
+    msgs = [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": ""},
+        {"role": "user", "content": "b"},
+    ]
+    with pytest.raises(anthropic.BadRequestError, match="non-empty content"):
+        ant.messages.create(model="m", max_tokens=5, messages=msgs)
+    ant.messages.create(model="m", max_tokens=5, messages=msgs[:1] + [{"role": "assistant", "content": "x"}])
+    oai = openai.OpenAI(api_key="k", base_url=server.openai_base_url, max_retries=0)
+    with pytest.raises(openai.BadRequestError, match="got null"):
+        oai.chat.completions.create(
+            model="m",
+            messages=[
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": None},
+                {"role": "user", "content": "b"},
+            ],
+        )
+    assert len(server.calls()) == 3
+

@@ -1,10 +1,11 @@
 """Anthropic Messages: ``anthropic/<model>``. Key from ``ANTHROPIC_API_KEY``; base URL from
 ``ANTHROPIC_BASE_URL`` if set. ``stop_reason="refusal"`` is a refusal.
 
-The installed SDK (2.x) speaks API version 2026-10-21, which has no sampling parameters: it rejects
+The SDK (2.x) speaks API version 2026-10-21, which has no sampling parameters: it rejects
 ``temperature``, ``top_p`` and ``top_k`` with a 400 even at their defaults, and there is no seed. So no
 temperature is sent (rows record exactly what was sent); repeatability rests on the cache, and
-``--samples K`` measures the spread.
+``--samples K`` measures the spread. Prices are Anthropic's public price page (USD per 1M tokens, 2025);
+image tokens follow its published rule (the base estimate).
 """
 
 from __future__ import annotations
@@ -12,67 +13,24 @@ from __future__ import annotations
 import base64
 from typing import Any, ClassVar
 
-from realedit_bench.errors import ConfigError
-from realedit_bench.judges.backends.base import (
-    Backend,
-    CallError,
-    ChatReply,
-    ChatRequest,
-    ImagePart,
-    env_key,
-    parse_retry_after,
-)
+from realedit_bench.judges.backends.base import CallError, ChatReply, ChatRequest, ImagePart, SDKBackend
+from realedit_bench.judges.prices import Price
 
-#: Error types that mean the account cannot pay: no retry will help.
-QUOTA_TYPES = {"billing_error", "insufficient_quota", "credit_balance_too_low"}
+
+def _image_block(part: ImagePart) -> dict[str, Any]:
+    return {
+        "type": "image",
+        "source": {
+            "type": "base64",
+            "media_type": part.mime,
+            "data": base64.b64encode(part.data).decode("ascii"),
+        },
+    }
 
 
 def anthropic_messages(req: ChatRequest) -> list[dict[str, Any]]:
     """Messages-API ``messages`` for ``req``: the user content in order, then re-ask turns."""
-    content: list[dict[str, Any]] = []
-    for part in req.content:
-        if isinstance(part, ImagePart):
-            content.append({
-                "type": "image",
-                "source": {"type": "base64", "media_type": part.mime,
-                           "data": base64.b64encode(part.data).decode("ascii")},
-            })
-        else:
-            content.append({"type": "text", "text": part})
-    messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
-    for role, text in req.followups:
-        messages.append({"role": role, "content": text})
-    return messages
-
-
-def classify_anthropic_error(exc: Exception) -> CallError:
-    """Map an ``anthropic`` SDK exception to a :class:`CallError`."""
-    import anthropic
-
-    if isinstance(exc, anthropic.APITimeoutError):
-        return CallError("the call timed out", retryable=True)
-    if isinstance(exc, anthropic.APIConnectionError):
-        return CallError(f"connection error: {exc}", retryable=True)
-    if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        body = exc.body if isinstance(exc.body, dict) else {}
-        inner = body.get("error")
-        err: dict[str, Any] = inner if isinstance(inner, dict) else {}
-        etype = err.get("type") or ""
-        message = str(err.get("message") or exc)[:300]
-        if status == 402 or etype in QUOTA_TYPES:
-            return CallError(f"quota exhausted ({etype or status}): {message}", status=status, fatal=True)
-        if status in (401, 403):
-            return CallError(f"HTTP {status}: the key was refused or lacks access: {message}", status=status, fatal=True)
-        if status == 404:
-            return CallError(f"HTTP 404: unknown model or endpoint: {message}", status=status, fatal=True)
-        if status in (408, 409, 429) or status >= 500:
-            return CallError(
-                f"HTTP {status}: {message}", status=status, retryable=True,
-                retry_after=parse_retry_after(exc.response.headers),
-            )
-        return CallError(f"HTTP {status}: {message}", status=status)
-    return CallError(f"{type(exc).__name__}: {exc}")
+    return SDKBackend.user_turns(req, _image_block)
 
 
 def reply_from_message(data: Any) -> ChatReply:
@@ -93,34 +51,39 @@ def reply_from_message(data: Any) -> ChatReply:
     )
 
 
-class AnthropicMessages(Backend):
+class AnthropicMessages(SDKBackend):
     """``anthropic/<model>`` through the Messages API."""
 
     provider: ClassVar[str] = "anthropic"
+    name_help: ClassVar[str] = "anthropic/<model>"
+    key_envs: ClassVar[tuple[str, ...]] = ("ANTHROPIC_API_KEY",)
+    default_base_url: ClassVar[str] = "https://api.anthropic.com"
+    base_url_env: ClassVar[str] = "ANTHROPIC_BASE_URL"
+    prices: ClassVar[dict[str, Price]] = {
+        "claude-3-5-sonnet": Price(3.0, 15.0),
+        "claude-3-7-sonnet": Price(3.0, 15.0),
+        "claude-sonnet-4": Price(3.0, 15.0),
+        "claude-opus-4": Price(15.0, 75.0),
+        "claude-3-5-haiku": Price(0.8, 4.0),
+        "claude-haiku-4-5": Price(1.0, 5.0),
+        "claude-3-haiku": Price(0.25, 1.25),
+    }
     supports_seed: ClassVar[bool] = False
     supports_batch: ClassVar[bool] = True
-
-    def __init__(self, model: str, *, check_key: bool = True) -> None:
-        super().__init__(model)
-        if check_key and env_key("ANTHROPIC_API_KEY") is None:
-            raise ConfigError(f"judge {self.name} needs an API key: set ANTHROPIC_API_KEY")
-        self.base_url = env_key("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
-        self._client: Any = None
+    quota_codes: ClassVar[frozenset[str]] = frozenset(
+        {"billing_error", "insufficient_quota", "credit_balance_too_low"})
+    sdk: ClassVar[str] = "anthropic"
+    sdk_error: ClassVar[str] = "AnthropicError"
 
     def describe(self) -> dict[str, Any]:
         """Endpoint and base URL (no key)."""
         return {**super().describe(), "endpoint": "anthropic", "base_url": self.base_url}
 
-    @property
-    def client(self) -> Any:
-        """The async SDK client, made on first use."""
-        if self._client is None:
-            import anthropic
+    def make_client(self) -> Any:
+        """``AsyncAnthropic``."""
+        import anthropic
 
-            self._client = anthropic.AsyncAnthropic(
-                api_key=env_key("ANTHROPIC_API_KEY"), base_url=self.base_url, max_retries=0
-            )
-        return self._client
+        return anthropic.AsyncAnthropic(api_key=self.api_key, base_url=self.base_url, max_retries=0)
 
     def request_params(self, req: ChatRequest) -> dict[str, Any]:
         """Only max_tokens: this API version has no temperature and no seed (module docstring)."""
@@ -128,32 +91,24 @@ class AnthropicMessages(Backend):
 
     def body(self, req: ChatRequest) -> dict[str, Any]:
         """Messages-API request parameters."""
-        body: dict[str, Any] = {"model": self.model, "messages": anthropic_messages(req), **self.request_params(req)}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": anthropic_messages(req),
+            **self.request_params(req),
+        }
         if req.system:
             body["system"] = req.system
         return body
 
-    async def complete(self, req: ChatRequest) -> ChatReply:
+    async def send(self, req: ChatRequest) -> ChatReply:
         """One Messages call."""
-        import anthropic
-
-        try:
-            body = self.body(req)
-            messages = body.pop("messages")
-            # Wire-format messages via extra_body (documented to take precedence): skips the SDK's
-            # per-field type walk over the base64 images.
-            resp = await self.client.messages.create(
-                **body, messages=[], extra_body={"messages": messages}, timeout=req.timeout
-            )
-        except anthropic.AnthropicError as exc:
-            raise classify_anthropic_error(exc) from exc
+        body = self.body(req)
+        messages = body.pop("messages")
+        # Wire-format messages via extra_body (documented to take precedence): skips the SDK's per-field
+        # type walk over the base64 images.
+        resp = await self.client.messages.create(**body, messages=[], extra_body={"messages": messages},
+                                                 timeout=req.timeout)
         return reply_from_message(resp)
-
-    async def aclose(self) -> None:
-        """Close the HTTP client."""
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
     # Message Batches ------------------------------------------------------------------------
     def batch_line(self, custom_id: str, req: ChatRequest) -> dict[str, Any]:
@@ -162,30 +117,20 @@ class AnthropicMessages(Backend):
 
     async def submit_batch(self, lines: list[dict[str, Any]]) -> str:
         """Create the Message Batch."""
-        import anthropic
-
-        try:
+        with self.sdk_errors():
             batch = await self.client.messages.batches.create(requests=lines)
-        except anthropic.AnthropicError as exc:
-            raise classify_anthropic_error(exc) from exc
         return batch.id
 
     async def poll_batch(self, batch_id: str) -> tuple[str, bool]:
         """Processing status; ended when ``ended``."""
-        import anthropic
-
-        try:
+        with self.sdk_errors():
             batch = await self.client.messages.batches.retrieve(batch_id)
-        except anthropic.AnthropicError as exc:
-            raise classify_anthropic_error(exc) from exc
         return batch.processing_status, batch.processing_status == "ended"
 
     async def batch_results(self, batch_id: str) -> dict[str, ChatReply | CallError]:
         """Stream the results of an ended batch."""
-        import anthropic
-
         out: dict[str, ChatReply | CallError] = {}
-        try:
+        with self.sdk_errors():
             async for item in await self.client.messages.batches.results(batch_id):
                 result = item.result
                 if result.type == "succeeded":
@@ -193,6 +138,4 @@ class AnthropicMessages(Backend):
                 else:
                     detail = getattr(getattr(result, "error", None), "error", None)
                     out[item.custom_id] = CallError(f"batch request {result.type}: {detail or ''}".strip())
-        except anthropic.AnthropicError as exc:
-            raise classify_anthropic_error(exc) from exc
         return out

@@ -1,14 +1,24 @@
 """The thin backend contract: messages with images in, text and usage out. Network only.
 
-Everything else (prompts, parsing, re-asks, retries, cache, files) lives in the engine above it.
-A backend turns provider errors into :class:`CallError` with the facts the retry loop needs.
+Everything else (prompts, parsing, re-asks, the retry loop, cache, files) lives in the engine above it.
+A backend class declares everything about its provider in one place: the judge-name prefix and how the
+name reads in help, the environment variable of its key, prices, the image-token estimate, what it can
+do (seed, batches), and how its errors map to :class:`CallError` (the facts the retry loop needs).
+
+:class:`SDKBackend` adds the plumbing the official ``openai`` and ``anthropic`` SDKs share (a lazily made
+async client with the SDK's own retries off, their common exception classes, error bodies), so a
+provider is one file: see :mod:`realedit_bench.judges.backends.openai_chat`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import importlib
+import math
 import os
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urlparse
@@ -21,6 +31,13 @@ class ImagePart(NamedTuple):
 
     data: bytes
     mime: str
+
+
+class Price(NamedTuple):
+    """USD per million tokens."""
+
+    input: float
+    output: float
 
 
 @dataclass(frozen=True)
@@ -122,22 +139,71 @@ def env_key(*names: str) -> str | None:
     return None
 
 
-class Backend:
-    """Base class of judge backends. Subclasses set ``provider`` and implement :meth:`complete`.
+def estimate_text_tokens(text: str) -> int:
+    """About 4 characters per token: an estimate for planning, never used for money spent."""
+    return max(1, math.ceil(len(text) / 4))
 
-    Construction must check keys and settings and raise :class:`ConfigError` before any call.
+
+class Backend:
+    """Base class of judge backends: a subclass declares its provider and implements :meth:`complete`.
+
+    Construction reads the environment (:meth:`configure`) and checks the key (:meth:`check_key`), so a
+    missing key or a bad setting is a :class:`ConfigError` before any call.
+
+    Args:
+        model: The part of the judge name after ``provider/``.
+        check_key: False for ``--dry-run``, which sends nothing (a run can be priced without a key).
     """
 
+    #: The judge-name prefix: ``provider/model``.
     provider: ClassVar[str] = ""
+    #: How the judge name reads in ``--judge``'s help, e.g. ``"anthropic/<model>"``.
+    name_help: ClassVar[str] = ""
+    #: Environment variables that hold this provider's keys (the first is the one to set); none: no key.
+    key_envs: ClassVar[tuple[str, ...]] = ()
+    #: The API's base URL, and the environment variable that overrides it.
+    default_base_url: ClassVar[str] = ""
+    base_url_env: ClassVar[str] = ""
+    #: USD per million tokens by model-name prefix (the longest prefix of the model applies).
+    prices: ClassVar[Mapping[str, Price]] = {}
+    #: What a batch API call costs, as a share of the price above.
+    batch_discount: ClassVar[float] = 0.5
     #: True when the provider honours a sampling seed.
     supports_seed: ClassVar[bool] = False
-    #: Batch API support (OpenAI Batch, Anthropic Message Batches).
+    #: Batch API support (:meth:`batch_line`, :meth:`submit_batch`, :meth:`poll_batch`,
+    #: :meth:`batch_results`).
     supports_batch: ClassVar[bool] = False
+    #: Error codes that mean the account cannot pay (no retry will help).
+    quota_codes: ClassVar[frozenset[str]] = frozenset()
+    #: 400 error codes that mean the provider refused the content (a ``refused`` row, not an error).
+    refusal_codes: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, *, check_key: bool = True) -> None:
         if not model:
             raise ConfigError(f"judge '{self.provider}/' names no model (e.g. {self.provider}/<model>)")
         self.model = model
+        self.configure()
+        if check_key:
+            self.check_key()
+
+    # Settings and keys ----------------------------------------------------------------------
+    def configure(self) -> None:
+        """Read the provider's settings from the environment (the base URL; subclasses add theirs)."""
+        self.base_url = (env_key(self.base_url_env) if self.base_url_env else None) or self.default_base_url
+
+    @property
+    def api_key(self) -> str | None:
+        """The key from the environment, or None."""
+        return env_key(*self.key_envs[:1]) if self.key_envs else None
+
+    def check_key(self) -> None:
+        """Raise :class:`ConfigError` when the provider needs a key and the environment has none."""
+        if self.key_envs and self.api_key is None:
+            raise ConfigError(self.missing_key_message())
+
+    def missing_key_message(self) -> str:
+        """The one line shown when the key is missing."""
+        return f"judge {self.name} needs an API key: set {self.key_envs[0]}"
 
     @property
     def name(self) -> str:
@@ -148,12 +214,51 @@ class Backend:
         """Non-secret facts recorded with results (endpoint kind, base URL host)."""
         return {"provider": self.provider, "model": self.model}
 
+    # Money and tokens -----------------------------------------------------------------------
+    @classmethod
+    def price(cls, model: str) -> Price | None:
+        """The price of the longest key of :attr:`prices` that prefixes ``model``, or None."""
+        best = max((k for k in cls.prices if model.startswith(k)), key=len, default=None)
+        return cls.prices[best] if best is not None else None
+
+    @classmethod
+    def image_tokens(cls, width: int, height: int) -> int:
+        """Input tokens of one image, a planning estimate. This default is Anthropic's published rule (about
+        width*height/750 after fitting the long side to 1568 px), a fair guess where a provider says none."""
+        scale = min(1.0, 1568 / max(width, height))
+        return math.ceil(width * scale * height * scale / 750)
+
+    def estimate_input_tokens(self, text: str, sizes: Sequence[tuple[int, int]]) -> int:
+        """Input tokens of a prompt with images of ``sizes``: for ``--dry-run`` and ``--max-cost``."""
+        return estimate_text_tokens(text) + sum(self.image_tokens(w, h) for w, h in sizes)
+
+    # Requests and errors --------------------------------------------------------------------
     def request_params(self, req: ChatRequest) -> dict[str, Any]:
         """Every generation parameter this backend sends for ``req`` (for cache keys and rows)."""
         params: dict[str, Any] = {"max_tokens": req.max_tokens, "temperature": req.temperature}
         if self.supports_seed and req.seed is not None:
             params["seed"] = req.seed
         return params
+
+    def is_quota(self, status: int, code: str) -> bool:
+        """True when an error says the account cannot pay."""
+        return status == 402 or code in self.quota_codes
+
+    def status_error(self, status: int, message: str, *, code: str = "", headers: Any = None) -> CallError:
+        """Classify an HTTP error of the provider for the retry loop."""
+        if self.is_quota(status, code):
+            return CallError(f"quota exhausted ({code or status}): {message}", status=status, fatal=True)
+        if status in (401, 403):
+            return CallError(f"HTTP {status}: the key was refused or lacks access: {message}", status=status,
+                             fatal=True)
+        if status == 404:
+            return CallError(f"HTTP 404: unknown model or endpoint: {message}", status=status, fatal=True)
+        if status == 400 and code in self.refusal_codes:
+            return CallError(f"content refused by the provider ({code})", status=status, refused=True)
+        if status in (408, 409, 429) or status >= 500:
+            return CallError(f"HTTP {status}: {message}", status=status, retryable=True,
+                             retry_after=parse_retry_after(headers))
+        return CallError(f"HTTP {status}: {message}", status=status)
 
     async def complete(self, req: ChatRequest) -> ChatReply:
         """Send one request; raise :class:`CallError` on failure."""
@@ -178,3 +283,89 @@ class Backend:
     async def batch_results(self, batch_id: str) -> dict[str, ChatReply | CallError]:
         """custom_id -> reply or error, for an ended batch."""
         raise NotImplementedError
+
+
+class SDKBackend(Backend):
+    """A backend over an official SDK of the ``openai`` / ``anthropic`` family.
+
+    Those SDKs share their error classes (``APITimeoutError``, ``APIConnectionError``,
+    ``APIStatusError`` with the status, the error body and the response headers), so a subclass names
+    the SDK module and its base error class, makes its client (:meth:`make_client`, with the SDK's own
+    retries off: the engine owns them) and sends one request (:meth:`send`). The SDK is imported on the
+    first call, never when the backend is listed or built.
+    """
+
+    #: The SDK's import name.
+    sdk: ClassVar[str] = ""
+    #: The SDK's base exception class: everything it raises is turned into a :class:`CallError`.
+    sdk_error: ClassVar[str] = ""
+
+    def configure(self) -> None:
+        """The base URL; no client yet: it is made on first use, inside the running event loop."""
+        super().configure()
+        self._client: Any = None
+
+    def make_client(self) -> Any:
+        """The SDK's async client for this backend."""
+        raise NotImplementedError
+
+    @property
+    def client(self) -> Any:
+        """The async SDK client, made on first use."""
+        if self._client is None:
+            self._client = self.make_client()
+        return self._client
+
+    async def send(self, req: ChatRequest) -> ChatReply:
+        """One call through the SDK (its exceptions are classified by :meth:`complete`)."""
+        raise NotImplementedError
+
+    async def complete(self, req: ChatRequest) -> ChatReply:
+        """One call; the SDK's errors become :class:`CallError`."""
+        with self.sdk_errors():
+            return await self.send(req)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    @contextlib.contextmanager
+    def sdk_errors(self) -> Iterator[None]:
+        """Turn what the SDK raises inside the block into a :class:`CallError`."""
+        module = importlib.import_module(self.sdk)
+        try:
+            yield
+        except getattr(module, self.sdk_error) as exc:
+            raise self.classify(exc, module) from exc
+
+    def classify(self, exc: Exception, module: Any) -> CallError:
+        """Map one SDK exception to a :class:`CallError`."""
+        if isinstance(exc, module.APITimeoutError):
+            return CallError("the call timed out", retryable=True)
+        if isinstance(exc, module.APIConnectionError):
+            return CallError(f"connection error: {exc}", retryable=True)
+        if isinstance(exc, module.APIStatusError):
+            code, message = error_detail(exc)
+            return self.status_error(exc.status_code, message, code=code, headers=exc.response.headers)
+        return CallError(f"{type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def user_turns(req: ChatRequest, image: Callable[[ImagePart], dict[str, Any]]) -> list[dict[str, Any]]:
+        """The first user message (text parts and images, in order, ``image`` wiring each image) and
+        the re-ask turns after it."""
+        content = [image(p) if isinstance(p, ImagePart) else {"type": "text", "text": p} for p in req.content]
+        return [{"role": "user", "content": content}, *({"role": r, "content": t} for r, t in req.followups)]
+
+
+def error_detail(exc: Any) -> tuple[str, str]:
+    """(error code or type, message) of an SDK status error, from its parsed body where it has one."""
+    body = getattr(exc, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    err: dict[str, Any] = inner if isinstance(inner, dict) else {}
+    code = (
+        getattr(exc, "code", None) or err.get("code") or err.get("type") or getattr(exc, "type", None) or ""
+    )
+    message = err.get("message") or getattr(exc, "message", None) or exc
+    return str(code), str(message)[:300]

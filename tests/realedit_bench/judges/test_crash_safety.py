@@ -1,4 +1,5 @@
-"""Crash safety: ``kill -9`` a judging subprocess mid-run, rerun, and check nothing finished is asked again."""
+"""Crash safety: ``kill -9`` a judging subprocess mid-run, rerun, and check nothing finished is asked
+again."""
 
 from __future__ import annotations
 
@@ -61,7 +62,13 @@ def test_kill_minus_nine_then_resume_asks_only_what_was_unfinished(tmp_path: Pat
         finished = {(r.sample_id, r.perspective) for r in read_rows(rows_path, JudgmentRow)}
         # A request cut off by the kill while its body was on the wire never reached the model.
         first_asked = [task_of(c) for c in server.calls() if c.body is not None]
-        print("first run:", len(server.calls()), "calls,", sum(c.body is None for c in server.calls()), "cut off")
+        print(
+            "first run:",
+            len(server.calls()),
+            "calls,",
+            sum(c.body is None for c in server.calls()),
+            "cut off",
+        )
         assert 8 <= len(finished) < 42
         assert finished <= set(first_asked)
         in_flight = set(first_asked) - finished
