@@ -20,6 +20,5 @@ class MagicBrush(InstructPix2Pix):
     """InstructPix2Pix fine-tuned on MagicBrush."""
 
     name: ClassVar[str] = "magicbrush"
-    family: ClassVar[str] = "instruct-pix2pix"
     default_weights: ClassVar[str | None] = "vinesmsuic/magicbrush-jul7"
     license: ClassVar[str] = "CreativeML OpenRAIL-M (weights), CC BY 4.0 (data)"

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # the tiny-model builders live with the tests
+sys.path.insert(0, str(REPO / "tests" / "support"))  # the tiny-model builders live with the tests
 
 
 def synthetic_real_edit(root: Path, n_photos: int, size: tuple[int, int] = (640, 480), seed: int = 0) -> Path:

@@ -31,13 +31,13 @@ def plain_loop(pipe, samples, steps: int, resolution: int, out: Path) -> float:
     import torch
     from PIL import Image
 
-    from adapters._diffusers import fit_image
+    from adapters.base import fit
     from realedit_bench.runner import derive_seed
 
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     for s in samples:
-        image = fit_image(Image.open(s.image).convert("RGB"), resolution)
+        image = fit(Image.open(s.image).convert("RGB"), resolution).image
         gen = torch.Generator("cpu").manual_seed(derive_seed(0, s.sample_id))
         result = pipe(s.instruction, image=image, num_inference_steps=steps, guidance_scale=7.5,
                       image_guidance_scale=1.5, generator=gen).images[0]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol, runtime_checkable
+import inspect
+import math
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 from PIL import Image
+
+from realedit_bench.errors import ConfigError
 
 
 @runtime_checkable
@@ -31,6 +36,21 @@ class EditModel(Protocol):
         ...
 
 
+class Prepared(NamedTuple):
+    """A source photo as an editor's model sees it, and how it was made from the source.
+
+    An editor with a ``prepare(image) -> Prepared`` method tells what its model was given: resizing the
+    ``crop_box`` region of the source to ``size`` (Lanczos) gives ``image`` again.
+    """
+
+    #: The model's input.
+    image: Image.Image
+    #: (left, upper, right, lower) of the region of the source the model sees, in source pixels.
+    crop_box: tuple[float, float, float, float]
+    #: (width, height) of the model's input.
+    size: tuple[int, int]
+
+
 def edit_batch(
     model: EditModel, images: Sequence[Image.Image], instructions: Sequence[str], seeds: Sequence[int]
 ) -> list[Image.Image]:
@@ -41,59 +61,109 @@ def edit_batch(
     return [model.edit(im, ins, seed=s) for im, ins, s in zip(images, instructions, seeds, strict=True)]
 
 
+#: Setting -> the class attribute holding its documented default, where that is not ``default_<setting>``.
+_DEFAULT_ATTRS = {"guidance_scale": "default_guidance", "image_guidance_scale": "default_image_guidance"}
+
+
+def class_default(cls: type, setting: str) -> Any:
+    """The default an editor class documents for ``setting`` (``default_steps`` for ``steps``), or None."""
+    return getattr(cls, _DEFAULT_ATTRS.get(setting, f"default_{setting}"), None)
+
+
 def describe(cls: type) -> dict[str, Any]:
     """The row ``realedit models`` prints for an adapter class (from class attributes only)."""
     return {
         "name": getattr(cls, "name", ""),
         "family": getattr(cls, "family", ""),
-        "weights": getattr(cls, "default_weights", None) or "-",
-        "steps": getattr(cls, "default_steps", None),
-        "text_guidance": getattr(cls, "default_guidance", None),
-        "image_guidance": getattr(cls, "default_image_guidance", None),
-        "resolution": getattr(cls, "default_resolution", None),
+        "weights": class_default(cls, "weights") or "-",
+        "steps": class_default(cls, "steps"),
+        "text_guidance": class_default(cls, "guidance_scale"),
+        "image_guidance": class_default(cls, "image_guidance_scale"),
+        "resolution": class_default(cls, "resolution"),
         "license": getattr(cls, "license", ""),
     }
 
 
+class Setting(NamedTuple):
+    """One constructor argument of an editor: a ``-M`` key."""
+
+    name: str
+    #: The resolved annotation (``str`` where there is none or it cannot be resolved).
+    hint: Any
+    #: The constructor's default, or ``inspect.Parameter.empty`` for a required argument.
+    default: Any
+
+
+def _init_chain(cls: type) -> list[Callable[..., None]]:
+    """The constructors that take an editor's settings, most derived first.
+
+    A constructor that passes ``**settings`` on to its base's adds its own keyword arguments to the
+    base's: the chain goes up the class hierarchy until a constructor without ``**``.
+    """
+    chain = []
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is None or klass is object:
+            continue
+        chain.append(init)
+        if all(p.kind is not p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
+            break
+    return chain
+
+
+def settings(cls: type) -> list[Setting]:
+    """The settings (``-M`` keys) of an editor class, base settings first, typed by their annotations."""
+    found: dict[str, Setting] = {}
+    for init in reversed(_init_chain(cls)):
+        try:
+            hints = typing.get_type_hints(init)
+        except (NameError, TypeError):  # unresolved forward references: fall back to strings
+            hints = {}
+        for p in list(inspect.signature(init).parameters.values())[1:]:
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                # A subclass that declares a base setting again wins (its type, its default).
+                found[p.name] = Setting(p.name, hints.get(p.name, str), p.default)
+    return list(found.values())
+
+
+def _parse(raw: str, target: Any) -> Any:
+    """``raw`` as a ``target`` (bool, int, float; anything else stays a string); ValueError if it is not."""
+    if target is bool:
+        if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+            raise ValueError(raw)
+        return raw.lower() in {"1", "true", "yes"}
+    if target in (int, float):
+        value = target(raw)
+        if not math.isfinite(value):  # nan/inf would silently turn a feature off (nan > 1 is False)
+            raise ValueError(raw)
+        return value + 0  # -0.0 -> 0.0, so equal settings hash to the same run id
+    return raw
+
+
+def _coerce(key: str, raw: str, hint: Any) -> Any:
+    """One ``-M key=value`` typed by the setting's annotation; a value of the wrong type is one line."""
+    optional = type(None) in typing.get_args(hint)
+    target = ([a for a in typing.get_args(hint) if a is not type(None)] or [hint])[0]
+    if optional and raw.lower() in {"none", "null"}:
+        return None
+    try:
+        return _parse(raw, target)
+    except ValueError as exc:
+        name = getattr(target, "__name__", target)
+        expected = f"a finite {name}" if target is float else name
+        raise ConfigError(f"-M {key}={raw}: expected {expected}") from exc
+
+
 def coerce_overrides(cls: type[Any], overrides: dict[str, str]) -> dict[str, Any]:
-    """Turn ``-M key=value`` strings into constructor arguments typed by ``cls.__init__``'s annotations.
+    """Turn ``-M key=value`` strings into constructor arguments typed by the editor's :func:`settings`.
 
     Unknown keys are an error that lists the accepted ones.
     """
-    import inspect
-    import math
-    import typing
-
-    from realedit_bench.errors import ConfigError
-
-    sig = inspect.signature(cls.__init__)
-    try:
-        hints = typing.get_type_hints(cls.__init__)
-    except Exception:  # unresolved forward references: fall back to strings
-        hints = {}
-    accepted = [p for p in sig.parameters if p != "self"]
+    known = {s.name: s for s in settings(cls)}
     out: dict[str, Any] = {}
     for key, raw in overrides.items():
-        if key not in sig.parameters or key == "self":
+        if key not in known:
             raise ConfigError(f"model {getattr(cls, 'name', cls.__name__)!r} has no setting {key!r} "
-                              f"(settings: {', '.join(accepted)})")
-        hint = hints.get(key, str)
-        args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
-        target = args[0]
-        try:
-            if raw.lower() in {"none", "null"} and type(None) in typing.get_args(hint):
-                out[key] = None
-            elif target is bool:
-                if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
-                    raise ValueError(raw)
-                out[key] = raw.lower() in {"1", "true", "yes"}
-            elif target in (int, float):
-                value = target(raw)
-                if not math.isfinite(value):  # nan/inf would silently turn a feature off (nan > 1 is False)
-                    raise ValueError(raw)
-                out[key] = value + 0  # -0.0 -> 0.0, so equal settings hash to the same run id
-            else:
-                out[key] = raw
-        except ValueError as exc:
-            raise ConfigError(f"-M {key}={raw}: expected a finite {getattr(target, '__name__', target)}" if target is float else f"-M {key}={raw}: expected {getattr(target, '__name__', target)}") from exc
+                              f"(settings: {', '.join(known)})")
+        out[key] = _coerce(key, raw, known[key].hint)
     return out

@@ -36,10 +36,11 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
+from adapters.base import load_pipeline, torch_dtype
 from adapters.instruct_pix2pix import InstructPix2Pix
 from realedit_bench.errors import ConfigError, WeightsError
 
-#: The released inference condition (reward_model.mrc.NO_FAILURE_TEXT; repeated here to keep this import light).
+#: The released inference condition (reward_model.mrc.NO_FAILURE_TEXT; repeated to keep this import light).
 _NO_FAILURE_TEXT = "None; None; None"
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -53,14 +54,17 @@ def parse_scores(text: str) -> tuple[float, float, float]:
     except ValueError as exc:
         raise ConfigError(f"-M reward_scores={text}: expected three numbers like 5,5,5") from exc
     if len(values) != 3 or not all(0.0 <= v <= 5.0 for v in values):
-        raise ConfigError(f"-M reward_scores={text}: expected three numbers from 0 to 5 (following,preserving,quality)")
+        raise ConfigError(
+            f"-M reward_scores={text}: expected three numbers from 0 to 5 (following,preserving,quality)"
+        )
     return values[0], values[1], values[2]
 
 
 def _peek_reward_config(directory: Path) -> dict[str, Any] | None:
     """The reward config a pipeline folder declares (``reward/config.json``), without loading weights.
 
-    None for the authors' layout (no ``reward/``: the released variant reads both inputs) or an unreadable file.
+    None for the authors' layout (no ``reward/``: the released variant reads both inputs) or an unreadable
+    file.
     """
     import json
 
@@ -73,53 +77,49 @@ def _peek_reward_config(directory: Path) -> dict[str, Any] | None:
 
 
 class RewardInstructPix2Pix(InstructPix2Pix):
-    """InstructPix2Pix whose U-Net is conditioned on three reward scores and failure texts."""
+    """InstructPix2Pix whose U-Net is conditioned on three reward scores and failure texts.
+
+    Args:
+        reward_scores: ``"F,P,Q"``, the scores 0-5 the edit is conditioned on (default 5,5,5).
+        reward_text: The failure texts, ``"following; preserving; quality"`` (default "None; None; None").
+        subfolder: Where the pipeline is inside ``weights`` (default: the released folder's name for the
+            released hub id, else none).
+        **settings: The settings of :class:`adapters.base.DiffusersEditor`.
+    """
 
     name: ClassVar[str] = "reward-instruct-pix2pix"
-    family: ClassVar[str] = "instruct-pix2pix"
     default_weights: ClassVar[str | None] = "Gstar666/Reward-InsPix2Pix"
     default_subfolder: ClassVar[str] = "stage2_reward_instruct_pix2pix"
     license: ClassVar[str] = "CreativeML OpenRAIL-M (weights), Apache-2.0 (code)"
-    default_steps: ClassVar[int] = 30
-    default_guidance: ClassVar[float] = 7.5
-    default_image_guidance: ClassVar[float] = 1.5
-    default_resolution: ClassVar[int] = 512
-    default_scheduler: ClassVar[str] = "euler_ancestral"
+    default_steps: ClassVar[int] = 30  # eval.py's other defaults are InstructPix2Pix's, inherited
 
     def __init__(
         self,
-        weights: str | None = None,
-        revision: str | None = None,
-        steps: int | None = None,
-        guidance_scale: float | None = None,
-        image_guidance_scale: float | None = None,
-        resolution: int | None = None,
-        scheduler: str | None = None,
-        negative_prompt: str = "",
-        device: str = "auto",
-        dtype: str = "auto",
+        *,
         reward_scores: str | None = None,
         reward_text: str | None = None,
         subfolder: str | None = None,
+        **settings: Any,
     ) -> None:
-        super().__init__(
-            weights=weights, revision=revision, steps=steps, guidance_scale=guidance_scale,
-            image_guidance_scale=image_guidance_scale, resolution=resolution, scheduler=scheduler,
-            negative_prompt=negative_prompt, device=device, dtype=dtype,
-        )
+        super().__init__(**settings)
         # None: not given (-M), so the default applies; given values are checked against the weights.
         self._given = {"reward_scores": reward_scores is not None, "reward_text": reward_text is not None}
         self.reward_scores: tuple[float, float, float] | None = parse_scores(reward_scores or "5,5,5")
         self.reward_text: str | None = str(_NO_FAILURE_TEXT if reward_text is None else reward_text).strip()
         if not self.reward_text:
-            raise ConfigError('-M reward_text must not be empty (the released "no failure" text is "None; None; None")')
+            raise ConfigError(
+                '-M reward_text must not be empty (the released "no failure" text is "None; None; None")'
+            )
         # The default subfolder belongs to the default hub repository; other weights name theirs.
         if subfolder is None:
             subfolder = type(self).default_subfolder if self.weights == type(self).default_weights else ""
         self.subfolder = subfolder
         if not Path(self.weights).expanduser().is_dir() and not _HUB_ID.fullmatch(self.weights):
-            raise WeightsError(f"--weights {self.weights}: no such directory (and not a hub id like owner/name)")
+            raise WeightsError(
+                f"--weights {self.weights}: no such directory (and not a hub id like owner/name)"
+            )
         self.reward_config: dict[str, Any] | None = None  # of the loaded weights, for inspection
+        self._reward_unet: Any = None  # from load_weights() to adapt()
         local = self._find_pipeline_dir(Path(self.weights).expanduser())
         if local is not None:
             # Known before loading for a local folder: params() then records only inputs that apply.
@@ -129,7 +129,8 @@ class RewardInstructPix2Pix(InstructPix2Pix):
         """Refuse a given -M value for a reward input the weights do not read; forget the unused default."""
         if config is None:
             return
-        for key, flag, attr in (("reward_scores", "use_scores", "scores"), ("reward_text", "use_text", "failure text")):
+        inputs = (("reward_scores", "use_scores", "scores"), ("reward_text", "use_text", "failure text"))
+        for key, flag, attr in inputs:
             if config.get(flag, True):
                 continue
             if self._given[key]:
@@ -154,75 +155,77 @@ class RewardInstructPix2Pix(InstructPix2Pix):
         return out
 
     # -- loading ------------------------------------------------------------------------------------
+    def _subfolders(self) -> list[str]:
+        """The subfolders a pipeline is looked for in: the one asked for, then the released one."""
+        return [sub for sub in dict.fromkeys((self.subfolder, type(self).default_subfolder)) if sub]
+
     def _find_pipeline_dir(self, path: Path) -> Path | None:
         """``path`` itself, its ``subfolder`` or the default subfolder: the first with a model_index.json."""
         if not path.is_dir():
             return None
-        for cand in (path, *(path / sub for sub in dict.fromkeys((self.subfolder, type(self).default_subfolder)) if sub)):
+        for cand in (path, *(path / sub for sub in self._subfolders())):
             if (cand / "model_index.json").is_file():
                 return cand
         return None
+
+    def _download(self) -> Path:
+        """The hub repository's ``subfolder`` downloaded (or found in the cache)."""
+        try:
+            from huggingface_hub import snapshot_download
+
+            pattern = f"{self.subfolder}/*" if self.subfolder else None
+            return Path(snapshot_download(self.weights, revision=self.revision, allow_patterns=pattern))
+        except Exception as exc:  # hub, network and offline-mode errors all mean "weights not reachable"
+            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0].split(". ")[0]
+            include = f" --include '{self.subfolder}/*'" if self.subfolder else ""
+            # DIR/<default subfolder> is found on its own; another subfolder has to be named.
+            other = self.subfolder not in ("", self.default_subfolder)
+            named = f" -M subfolder={self.subfolder}" if other else ""
+            raise WeightsError(
+                f"cannot download {self.weights!r} ({first[:160]}); download it (huggingface-cli download "
+                f"{self.weights}{include} --local-dir DIR) and pass --weights DIR{named}"
+            ) from exc
 
     def _local_dir(self) -> Path:
         """The pipeline directory on disk, downloading ``subfolder`` of a hub id when needed."""
         path = Path(self.weights).expanduser()
         if not path.is_dir():
-            try:
-                from huggingface_hub import snapshot_download
-
-                pattern = f"{self.subfolder}/*" if self.subfolder else None
-                path = Path(snapshot_download(self.weights, revision=self.revision, allow_patterns=pattern))
-            except Exception as exc:  # hub, network and offline-mode errors all mean "weights not reachable"
-                first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0].split(". ")[0]
-                include = f" --include '{self.subfolder}/*'" if self.subfolder else ""
-                # DIR/<default subfolder> is found on its own; another subfolder has to be named.
-                named = f" -M subfolder={self.subfolder}" if self.subfolder not in ("", type(self).default_subfolder) else ""
-                raise WeightsError(
-                    f"cannot download {self.weights!r} ({first[:160]}); download it "
-                    f"(huggingface-cli download {self.weights}{include} --local-dir DIR) and pass --weights DIR{named}"
-                ) from exc
+            path = self._download()
         found = self._find_pipeline_dir(path)
         if found is not None:
             return found
+        where = " or ".join(f"{sub}/" for sub in self._subfolders())
         raise WeightsError(
-            f"{path} is not a reward InstructPix2Pix pipeline directory (no model_index.json"
-            f" there, in {' or '.join(f'{sub}/' for sub in dict.fromkeys((self.subfolder, type(self).default_subfolder)) if sub)}; "
-            f"for a pipeline in another subfolder "
-            f"pass -M subfolder=NAME)"
+            f"{path} is not a reward InstructPix2Pix pipeline directory (no model_index.json there, in "
+            f"{where}; for a pipeline in another subfolder pass -M subfolder=NAME)"
         )
 
-    def load(self) -> None:
-        """Load the reward U-Net, then the rest of the pipeline around its inner U-Net."""
-        if self._pipe is not None:
-            return
-        import diffusers
-        import torch
-        import transformers
-        from diffusers import StableDiffusionInstructPix2PixPipeline
+    def load_weights(self) -> Any:
+        """The reward U-Net, then the rest of the pipeline around its inner U-Net."""
+        from reward_model.mrc import RewardUNet
 
-        from adapters._diffusers import load_pipeline, torch_dtype
-        from adapters.instruct_pix2pix import SCHEDULERS
-        from reward_model.mrc import RewardConditionedUNet, RewardUNet, encode_reward_text
-
-        diffusers.utils.logging.disable_progress_bar()
-        transformers.utils.logging.disable_progress_bar()
         directory = self._local_dir()
         reward_unet = RewardUNet.from_pretrained(directory, torch_dtype=torch_dtype(self.dtype))
         self.reward_config = {**reward_unet.reward_config.to_dict(), "text_dim": reward_unet.text_dim}
         self._drop_unused_inputs(self.reward_config, self.weights)
+        self._reward_unet = reward_unet
         # The inner U-Net is handed over so the pipeline does not load it a second time.
-        pipe = load_pipeline(
-            StableDiffusionInstructPix2PixPipeline, str(directory), revision=None, dtype=self.dtype,
-            unet=reward_unet.unet, safety_checker=None, requires_safety_checker=False,
+        return load_pipeline(
+            self.pipeline_class, str(directory), revision=None, dtype=self.dtype, unet=reward_unet.unet,
+            **self.load_kwargs(),
         )
-        scheduler_cls = getattr(diffusers, SCHEDULERS[self.scheduler])
-        pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
-        pipe.to(self.device)
-        reward_unet.to(self.device).eval()
+
+    def adapt(self, pipe: Any) -> Any:
+        """The pipeline's U-Net conditioned on the reward scores and text."""
+        import torch
+
+        from reward_model.mrc import RewardConditionedUNet, encode_reward_text
+
+        reward_unet = self._reward_unet.to(self.device).eval()
         # An input the weights do not read gets a placeholder (the model ignores it).
         with torch.no_grad():
-            text = encode_reward_text(pipe.tokenizer, pipe.text_encoder, [self.reward_text or _NO_FAILURE_TEXT])
+            texts = [self.reward_text or _NO_FAILURE_TEXT]
+            text = encode_reward_text(pipe.tokenizer, pipe.text_encoder, texts)
         scores = torch.tensor([self.reward_scores or (5.0, 5.0, 5.0)], device=self.device)
         pipe.unet = RewardConditionedUNet(reward_unet, scores, text.hidden, text.pooled)
-        pipe.set_progress_bar_config(disable=True)
-        self._pipe = pipe
+        return pipe

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import typer
 
-#: Constructor argument -> class attribute holding its default, where the names differ.
-_CLASS_DEFAULTS = {"guidance_scale": "default_guidance", "image_guidance_scale": "default_image_guidance"}
-
 
 def models_cmd(
     params: str | None = typer.Option(None, "--params", help="Show the settings (-M keys) of one model."),
@@ -18,7 +15,7 @@ def models_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    from realedit_bench.editing import describe
+    from realedit_bench.editing import class_default, describe, settings
     from realedit_bench.registry import ADAPTERS
 
     # Off a terminal rich assumes 80 columns; the table needs more to stay readable in logs.
@@ -28,12 +25,10 @@ def models_cmd(
         table = Table(title=f"settings of {params} (-M key=value)")
         table.add_column("key")
         table.add_column("default")
-        for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
-            default = "required" if p.default is inspect.Parameter.empty else repr(p.default)
-            if default == "None":  # resolved from the class's documented defaults, when it has one
-                attr = _CLASS_DEFAULTS.get(p.name, f"default_{p.name}")
-                default = repr(getattr(cls, attr)) if getattr(cls, attr, None) is not None else "None"
-            table.add_row(p.name, default)
+        for s in settings(cls):
+            # None: resolved from the class's documented default, when it has one
+            default = s.default if s.default is not None else class_default(cls, s.name)
+            table.add_row(s.name, "required" if default is inspect.Parameter.empty else repr(default))
         console.print(table)
         return
     table = Table(title="editing models")

@@ -153,16 +153,6 @@ def test_identity_run_and_manifest_records_how(real_edit_dir, tmp_path):
     assert (out_img.size, out_img.tobytes()) == (src.size, src.tobytes())
 
 
-def test_unreachable_weights_are_one_line(real_edit_dir, tmp_path):
-    common = ["run", "--model", "instruct-pix2pix", "--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(tmp_path)]
-    res = invoke(*common, "--weights", str(tmp_path / "nope"))
-    assert res.returncode == 2 and "no such directory" in res.stderr and "--weights DIR" in res.stderr
-    res = invoke(*common, "--weights", "some-org/not-cached-here")  # a hub id, offline in tests
-    assert res.returncode == 2
-    assert "cannot load weights 'some-org/not-cached-here'" in res.stderr and "--weights DIR" in res.stderr
-    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) <= 3
-
-
 def test_unknown_setting_and_model_are_clear(real_edit_dir, tmp_path):
     res = invoke("run", "--model", "instruct-pix2pix", "-M", "stepz=3", "--data-dir", str(real_edit_dir))
     assert res.returncode == 2 and "no setting 'stepz'" in res.stderr
@@ -291,13 +281,6 @@ def test_force_with_other_settings_replaces_the_whole_run(tiny_pix2pix_dir, real
     assert read_model(archive / "manifest.json", RunManifest).adapter.params["steps"] == 2
 
 
-def test_non_finite_settings_are_refused(real_edit_dir, tmp_path):
-    for value in ("nan", "inf", "-inf"):
-        res = invoke("run", "--model", "instruct-pix2pix", "-M", f"guidance_scale={value}", "--limit", "1",
-                     "--data-dir", str(real_edit_dir), "--out", str(tmp_path))
-        assert res.returncode == 2 and "finite" in res.stderr, res.stderr
-
-
 def test_weights_that_fail_to_load_leave_no_empty_run_directory(real_edit_dir, tmp_path):
     res = invoke("run", "--model", "instruct-pix2pix", "--weights", str(tmp_path), "--limit", "1",
                  "--data-dir", str(real_edit_dir), "--out", str(tmp_path / "runs"))
@@ -354,17 +337,6 @@ def test_metrics_count_the_samples_an_interrupted_run_never_reached(real_edit_di
     summary = json.loads((tmp_path / "r" / "metrics_summary.json").read_text())
     assert summary["n_missing"] == 4  # 6 selected, 2 made
     assert "4 selected samples not yet run" in " ".join(res.stderr.split())
-
-
-def test_one_weights_folder_is_one_run_however_it_is_spelled(tiny_pix2pix_dir, real_edit_dir, tmp_path):
-    weights = tmp_path / "w"
-    shutil.copytree(tiny_pix2pix_dir, weights)
-    common = [*TINY, "--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(tmp_path / "runs")]
-    first = invoke("run", "--model", "instruct-pix2pix", "--weights", str(weights), *common)
-    other = invoke("run", "--model", "instruct-pix2pix", "--weights", f"{tmp_path}/./w/", *common)
-    assert first.returncode == 0 and other.returncode == 0, other.stderr
-    assert first.stdout.strip() == other.stdout.strip()
-    assert "1 of the run done before" in " ".join(other.stderr.split())
 
 
 def test_a_run_from_an_older_realedit_resumes_by_its_run_id(tiny_pix2pix_dir, real_edit_dir, tmp_path):

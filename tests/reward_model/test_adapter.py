@@ -55,7 +55,9 @@ def reward_dirs(tiny_pix2pix_dir: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 def _edit(weights: Path, image: Image.Image, **kw) -> Image.Image:
-    model = ADAPTERS.get("reward-instruct-pix2pix")(weights=str(weights), steps=2, resolution=64, device="cpu", **kw)
+    model = ADAPTERS.get("reward-instruct-pix2pix")(
+        weights=str(weights), steps=2, resolution=64, device="cpu", **kw
+    )
     return model.edit(image, "make it snowy", seed=3)
 
 
@@ -90,7 +92,9 @@ def test_realedit_run_from_a_local_reward_checkpoint(reward_dirs, real_edit_dir,
 @pytest.fixture(scope="module")
 def edits(reward_dirs, source) -> dict[str, torch.Tensor]:
     """One adapter per reward condition / layout (each load costs seconds on a busy CPU)."""
-    best = ADAPTERS.get("reward-instruct-pix2pix")(weights=str(reward_dirs["ours"]), steps=2, resolution=64, device="cpu")
+    best = ADAPTERS.get("reward-instruct-pix2pix")(
+        weights=str(reward_dirs["ours"]), steps=2, resolution=64, device="cpu"
+    )
     out = {"best": _pixels(best.edit(source, "make it snowy", seed=3)),
            "again": _pixels(best.edit(source, "make it snowy", seed=3))}
     out["low"] = _pixels(_edit(reward_dirs["ours"], source, reward_scores="0,0,0"))
@@ -112,7 +116,9 @@ def test_released_layout_loads_and_matches_our_layout(edits):
 
 
 def test_paper_variant_checkpoint_runs(reward_dirs, source):
-    model = ADAPTERS.get("reward-instruct-pix2pix")(weights=str(reward_dirs["paper"]), steps=2, resolution=64, device="cpu")
+    model = ADAPTERS.get("reward-instruct-pix2pix")(
+        weights=str(reward_dirs["paper"]), steps=2, resolution=64, device="cpu"
+    )
     out = model.edit(source, "make it snowy", seed=3)
     assert out.mode == "RGB" and model.reward_config["variant"] == "paper"
 
@@ -122,9 +128,19 @@ def test_defaults_are_the_released_inference_settings():
     model = cls(device="cpu")  # no loading: the constructor only checks and records settings
     p = model.params()
     assert (p["weights"], p["subfolder"]) == ("Gstar666/Reward-InsPix2Pix", "stage2_reward_instruct_pix2pix")
-    assert (p["steps"], p["guidance_scale"], p["image_guidance_scale"], p["resolution"]) == (30, 7.5, 1.5, 512)
+    assert (p["steps"], p["guidance_scale"], p["image_guidance_scale"], p["resolution"]) == (
+        30, 7.5, 1.5, 512)
     assert p["scheduler"] == "euler_ancestral"
     assert p["reward_scores"] == [5.0, 5.0, 5.0] and p["reward_text"] == "None; None; None"
+
+
+def test_default_settings_keep_their_run_id(tmp_path, monkeypatch):
+    from realedit_bench.runner import run_id_for
+
+    monkeypatch.chdir(tmp_path)  # the hub id is not a local folder here
+    params = ADAPTERS.get("reward-instruct-pix2pix")(device="cpu").params()
+    run_id = run_id_for("reward-instruct-pix2pix", "real-edit", params, 0)
+    assert run_id == "reward-instruct-pix2pix-real-edit-d122331a"
 
 
 def test_bad_settings_and_weights_are_user_errors(reward_dirs, tmp_path):
@@ -188,7 +204,8 @@ def test_a_hub_download_folder_is_found_under_the_default_subfolder(reward_dirs,
 
 
 def test_loading_in_the_saved_dtype_does_not_cast(reward_dirs, monkeypatch):
-    """diffusers' ModelMixin.to(dtype) warns about its float32 modules on every call: no call when nothing changes."""
+    """diffusers' ModelMixin.to(dtype) warns about its float32 modules on every call: no call when nothing
+    changes."""
     from diffusers import UNet2DConditionModel
 
     from reward_model.mrc import RewardUNet
