@@ -1,6 +1,7 @@
-"""Resolve what ``--images`` points at into (sample, edited image) pairs, for judge and metrics.
+"""Resolve what the user points at: ``--images`` into (sample, edited image) pairs, for judge and
+metrics; ``--judgments`` into judgment files, for agree.
 
-Two forms are accepted:
+Two forms of ``--images`` are accepted:
 
 * a **run directory** of ``realedit run`` (it holds ``manifest.json`` and ``edits.jsonl``): the
   benchmark, data directory and model name come from the manifest; samples whose edit failed are
@@ -14,19 +15,29 @@ Two forms are accepted:
 
 A run directory whose ``edits.jsonl`` says an edit succeeded but whose output file is gone lists that
 sample under ``unreadable`` (and under ``missing``, for callers that only know that list).
+
+``--judgments`` names judgments files, run directories or their ``judgments/`` folders
+(:func:`judgment_files`); their rows are read with the judgments of images a later ``realedit run`` redid
+left out (:func:`read_judgment_files`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from realedit_bench.datasets import LoadedBenchmark, Sample
 from realedit_bench.errors import ConfigError, DataError
 from realedit_bench.jsonio import read_model, read_rows
 from realedit_bench.schema.run import EditRow, RunManifest
 from realedit_bench.settings import resolve_data_dir
+
+if TYPE_CHECKING:
+    from realedit_bench.agreement.compute import JudgeScores, JudgmentFile
+    from realedit_bench.agreement.ratings import Rating
+    from realedit_bench.schema.agree import InputFile
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 #: Files realedit itself writes into a judged/measured folder: not edits, never "unmatched".
@@ -107,7 +118,8 @@ def resolve_edits(
         for sid, row in rows.items():
             sample = by_id.get(sid)
             if sample is None:
-                raise DataError(f"{root}: edits.jsonl names sample {sid!r}, which the benchmark data does not have")
+                raise DataError(f"{root}: edits.jsonl names sample {sid!r}, which "
+                                "the benchmark data does not have")
             path = root / row.output if row.output else None
             if row.status == "ok" and path is not None and path.is_file():
                 items.append(EditedItem(sample, path))
@@ -123,8 +135,8 @@ def resolve_edits(
         # Samples the run selected but never reached (interrupted) are missing as well.
         n_not_run = max(0, manifest.benchmark.n_samples_selected - len(selected))
         gone.sort(key=lambda g: order[g[0]])
-        return EditSet(root, manifest.run_id, model or manifest.adapter.name, bench, items, missing, [], manifest,
-                       tuple(gone), n_not_run)
+        return EditSet(root, manifest.run_id, model or manifest.adapter.name, bench, items, missing, [],
+                       manifest, tuple(gone), n_not_run)
 
     bench = load_benchmark(benchmark or "real-edit", data_dir)
     # Sample ids are matched without regard to case: '11-Local.png' is the edit of '11-local'.
@@ -166,3 +178,126 @@ def _images_below(folder: Path, root: Path) -> list[str]:
             if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
                 out.append((Path(dirpath) / name).relative_to(root).as_posix())
     return out
+
+
+def judgment_files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """Expand run directories and judgments folders into their ``*.jsonl`` files.
+
+    Returns (files, skipped). A folder's ``*.paper-parse.jsonl`` files are skipped: they are the same judge
+    re-read with the authors' parser, not more asks, and count only when named explicitly (then as a
+    judge of their own). A file named twice (directly and through its folder) is read once.
+    """
+    from realedit_bench.agreement.compute import PAPER_PARSE_SUFFIX
+
+    out: list[Path] = []
+    skipped: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_file():
+            found = [p]
+        elif p.is_dir():
+            folder = p / "judgments" if (p / "judgments").is_dir() else p
+            # Per-item spreads of --samples K (*.items.jsonl) are not judgments.
+            found = sorted(f for f in folder.glob("*.jsonl") if not f.name.endswith(".items.jsonl"))
+            skipped.extend(f for f in found if f.name.endswith(PAPER_PARSE_SUFFIX))
+            found = [f for f in found if not f.name.endswith(PAPER_PARSE_SUFFIX)]
+            if not found:
+                raise ConfigError(
+                    f"--judgments {p}: no *.jsonl judgments file in {folder}"
+                    + (" (only paper-parse files: name one to use it)" if skipped else "")
+                )
+        else:
+            raise ConfigError(f"--judgments {p} does not exist (give a judgments "
+                              ".jsonl file, or a run directory)")
+        for f in found:
+            if f.resolve() not in {o.resolve() for o in out}:
+                out.append(f)
+    named = {o.resolve() for o in out}
+    return out, [s for s in skipped if s.resolve() not in named]
+
+
+def default_agreement_path(judgments: Sequence[Path]) -> Path:
+    """``<runs>/agreement.json`` when the judgments live in run directories under one parent, so that
+    ``realedit report --runs <runs>`` renders it; else ``./agreement.json``."""
+    parents = set()
+    for p in map(Path, judgments):
+        p = p.resolve()
+        run = p.parent.parent if p.is_file() and p.parent.name == "judgments" else (
+            p.parent if p.name == "judgments" else p)
+        if not (run / "manifest.json").is_file() and not (run / "judgments").is_dir():
+            return Path("agreement.json")
+        parents.add(run.parent)
+    return parents.pop() / "agreement.json" if len(parents) == 1 else Path("agreement.json")
+
+
+class JudgmentInputs(NamedTuple):
+    """The judgment files of an agreement, ready to compute with."""
+
+    files: list[JudgmentFile]
+    #: How each file entered the report (path, sha256, rows).
+    inputs: list[InputFile]
+    #: What was left out and why (judgments of redone images, paper-parse files of a folder).
+    notes: list[str]
+
+
+def read_judgment_files(paths: Sequence[Path]) -> JudgmentInputs:
+    """Read every judgments file ``paths`` name (see :func:`judgment_files`), validated.
+
+    Inside a run directory, judgments of images a later ``realedit run`` redid are not the run's any more:
+    they are left out, with a note.
+
+    Raises:
+        ConfigError: A file holds no rows, or only rows of redone images.
+    """
+    from realedit_bench.agreement.compute import JudgmentFile, current_rows, parse_mode_of
+    from realedit_bench.images import sha256_file
+    from realedit_bench.judges.stale import drop_stale, edit_history
+    from realedit_bench.schema.agree import InputFile
+    from realedit_bench.schema.judge import JudgmentRow
+
+    found, skipped = judgment_files(paths)
+    out = JudgmentInputs([], [], [])
+    for p in found:
+        file_rows = read_rows(p, JudgmentRow)
+        if not file_rows:
+            raise ConfigError(f"--judgments {p} holds no judgment rows")
+        history = edit_history(p.parent.parent) if p.parent.name == "judgments" else None
+        file_rows, n_stale = drop_stale(file_rows, history)
+        if n_stale:
+            out.notes.append(f"{p}: left out {n_stale} judgment(s) (sample, perspective, repeat) of images "
+                             "that 'realedit run' has since redone or removed; rerun 'realedit judge' on "
+                             "the run to judge the current images")
+        if not file_rows:
+            raise ConfigError(f"--judgments {p}: every row judged an image the run has since redone; rerun "
+                              "realedit judge")
+        out.files.append(JudgmentFile(str(p), file_rows, parse_mode_of(p.name)))
+        out.inputs.append(InputFile(path=str(p), kind="judgments", sha256=sha256_file(p),
+                                    rows=len(current_rows(file_rows)[0])))
+    if skipped:
+        out.notes.append(
+            f"skipped {len(skipped)} paper-parse judgments file(s) ({', '.join(str(p) for p in skipped)}): "
+            "the same judge re-read with the authors' parser; name such a file with --judgments "
+            "to compare it as its own judge"
+        )
+    return out
+
+
+def check_judges_match(human: Sequence[Rating], judges: Sequence[JudgeScores]) -> list[str]:
+    """Notes on models a judge scored that no human rated; a judge that shares no edit with the humans
+    is an error (model names and sample ids must match)."""
+    from realedit_bench.agreement.compute import natural_key
+
+    human_models = {r.model for r in human}
+    human_keys = {(r.sample_id.casefold(), r.model, r.perspective) for r in human}
+    notes = []
+    for j in judges:
+        if not any((r.sample_id.casefold(), r.model, r.perspective) in human_keys for r in j.ratings):
+            jm = sorted({r.model for r in j.ratings}, key=natural_key)
+            raise ConfigError(
+                f"judge {j.name!r} scored no edit the humans rated: its models are "
+                f"{', '.join(jm) or 'none'}, the humans' are "
+                f"{', '.join(sorted(human_models, key=natural_key))} (model and sample_id must match)"
+            )
+        extra = sorted({r.model for r in j.ratings} - human_models, key=natural_key)
+        if extra:
+            notes.append(f"judge {j.name!r} also scored models no human rated (left out): {', '.join(extra)}")
+    return notes

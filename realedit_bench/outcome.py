@@ -1,32 +1,381 @@
 """What every library call of :mod:`realedit_bench.api` returns: the exit code it means and a summary.
 
-The command line prints :meth:`Outcome.describe` and exits with :attr:`Outcome.exit_code`; a notebook
-reads the same object's fields. Bad input is not an outcome: it is raised as a
-:class:`~realedit_bench.errors.RealEditError` (exit code 2) before any work starts.
+The command line prints :meth:`Outcome.describe` (and a table where it shows one) and exits with
+:attr:`Outcome.exit_code`; a notebook reads the same object's fields. Bad input is not an outcome: it is
+raised as a :class:`~realedit_bench.errors.RealEditError` (exit code 2) before any work starts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from realedit_bench.schema.agree import AgreementReport
+    from realedit_bench.schema.metrics import MetricSummary
+    from realedit_bench.schema.run import RunManifest
 
 #: Every sample (or call) that was asked for finished.
 EXIT_OK = 0
 #: Some samples failed; they are recorded in the results, and rerunning the same command retries them.
 EXIT_SOME_FAILED = 1
-#: Bad input or configuration (raised as RealEditError; listed here for completeness).
+#: Bad input or configuration (raised as RealEditError), or a stop the user must act on (``error``).
 EXIT_BAD_INPUT = 2
 #: A bug in realedit or in an editor: the traceback is printed.
 EXIT_INTERNAL = 3
 #: Stopped by Ctrl-C or SIGTERM; what finished is kept and rerunning the command resumes.
 EXIT_INTERRUPTED = 130
 
+#: Called with (items done so far, total or None while unknown); first with 0 done when the work starts.
+ProgressCallback = Callable[[int, "int | None"], None]
+#: Receives one line for the person at the keyboard, while the work goes on (notes, warnings).
+LogCallback = Callable[[str], None]
 
-@dataclass
+#: What a resumable call says when Ctrl-C stopped it.
+STOPPED = "stopped by Ctrl-C; rerun the same command to resume"
+
+
+@dataclass(kw_only=True)
 class Outcome:
     """Base of the result objects: subclasses add their own fields and say what happened."""
 
     exit_code: int = EXIT_OK
+    #: A problem found after the work started that the user must fix before rerunning (exit code 2): the
+    #: command line prints it as its one-line error.
+    error: str | None = None
 
     def describe(self) -> str:
         """The summary for a person: one or a few lines saying what was done (the CLI prints them)."""
         raise NotImplementedError
+
+
+@dataclass(kw_only=True)
+class RunOutcome(Outcome):
+    """What :func:`realedit_bench.api.run_model` did."""
+
+    #: The run directory; None when no run was set up (the work went to relaunched processes).
+    run_dir: Path | None = None
+    #: The manifest as the run left it; None on processes other than the main one and when nothing ran.
+    manifest: RunManifest | None = None
+    #: Samples this call selected.
+    n_selected: int = 0
+    #: Samples of the run finished before this call.
+    done_before: int = 0
+    #: Samples edited (ok) and failed by this call, in this process.
+    ok: int = 0
+    errors: int = 0
+    interrupted: bool = False
+    #: Why nothing ran, when that is the case (e.g. Ctrl-C while the model loaded).
+    note: str = ""
+
+    def describe(self) -> str:
+        """The run's counts and directory (and how to resume when it was stopped)."""
+        if self.manifest is None:
+            return self.note
+        c = self.manifest.counts
+        line = (
+            f"run {self.manifest.run_id}: {c.get('ok', 0)} ok, {c.get('error', 0)} failed, "
+            f"{c.get('not_run', 0)} not run, of {sum(c.values())} in the run ({self.n_selected} selected "
+            f"now, {self.done_before} of the run done before) -> {self.run_dir}"
+        )
+        return f"{line}\n{STOPPED}" if self.interrupted else line
+
+
+@dataclass(kw_only=True)
+class MetricsOutcome(Outcome):
+    """What :func:`realedit_bench.api.compute_metrics` did."""
+
+    summary: MetricSummary
+    rows_path: Path
+    summary_path: Path
+    #: Samples measured by this call, and samples whose values were all reused.
+    measured: int
+    reused: int
+    #: (sample id, error) of every sample that could not be measured.
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    #: Failed samples listed by name; the rest are counted.
+    MAX_LISTED = 20
+
+    def title(self) -> str:
+        """The heading of the table of means."""
+        s = self.summary
+        return f"{s.model} on {s.benchmark} (reference: {s.reference})"
+
+    def table_rows(self) -> list[tuple[str, str, str, str]]:
+        """(metric, mean, 95% CI, n) of every metric measured so far, not only this call's."""
+        s = self.summary
+        rows = []
+        for name in s.labels:
+            if name in s.means:
+                bounds = s.cis.get(name)
+                interval = f"[{bounds[0]:.4f}, {bounds[1]:.4f}]" if bounds else "n/a (one photo)"
+                rows.append((s.labels[name], f"{s.means[name]:.4f}", interval, str(s.counts[name])))
+            else:
+                rows.append((s.labels[name], "-", "-", str(s.counts.get(name, 0))))
+        return rows
+
+    def warnings(self) -> list[str]:
+        """Metrics left out of the summary, and why (``<metric> left out of the summary: <why>``)."""
+        return [f"{name} left out of the summary: {why}" for name, why in self.summary.excluded.items()]
+
+    def notes(self) -> list[str]:
+        """Partial metrics, what was measured and written, and the samples that failed."""
+        s = self.summary
+        n_ok = s.n - s.n_error
+        lines = [
+            f"{s.labels[name]}: a value for {s.counts.get(name, 0)} of {n_ok} samples (it does not apply to "
+            f"the others, e.g. no caption)"
+            for name in s.labels
+            if 0 < n_ok and s.counts.get(name, 0) < n_ok and name not in s.excluded
+        ]
+        lines.append(f"{self.measured} samples measured, {self.reused} reused, {s.n_error} errors; "
+                     f"wrote {self.rows_path} and {self.summary_path}")
+        if s.n_error:
+            shown = self.MAX_LISTED
+            lines += [f"  {sid}: {error}" for sid, error in self.failed[:shown]]
+            more = f" (first {shown} of {len(self.failed)} listed)" if len(self.failed) > shown else ""
+            lines.append(f"{s.n_error} samples could not be measured{more}; fix or remake their images "
+                         "and rerun")
+        return lines
+
+    def describe(self) -> str:
+        """The table of means as text, then the warnings and notes."""
+        table = [f"  {m}: {mean} {ci} (n={n})" for m, mean, ci, n in self.table_rows()]
+        return "\n".join([self.title(), *table, *self.warnings(), *self.notes()])
+
+
+@dataclass(kw_only=True)
+class ReportOutcome(Outcome):
+    """What :func:`realedit_bench.api.build_report` wrote."""
+
+    runs_dir: Path
+    #: The site's index page (None when only exports were asked for) and the table exports by format.
+    index: Path | None
+    exports: dict[str, Path] = field(default_factory=dict)
+    n_runs: int = 0
+    n_tables: int = 0
+    n_gallery_pages: int = 0
+    thumbs_made: int = 0
+    #: One line each: stale judgments, missing source photos, copied runs.
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def written(self) -> list[Path]:
+        """The files a script picks up: every export, then the index page (absolute) last."""
+        return [*self.exports.values(), *([self.index.resolve()] if self.index is not None else [])]
+
+    def describe(self) -> str:
+        """Warnings, the absence of runs (a mistyped folder gives a reference-only site) and the counts."""
+        lines = [f"warning: {w}" for w in self.warnings]
+        if self.n_runs == 0:
+            lines.append(f"no runs found at {self.runs_dir} (the site shows the "
+                         "published reference numbers only)")
+        lines.append(f"{self.n_runs} run(s), {self.n_tables} leaderboard table(s), {self.n_gallery_pages} "
+                     f"gallery page(s), {self.thumbs_made} new thumbnail(s)")
+        return "\n".join(lines)
+
+
+@dataclass(kw_only=True)
+class AgreeOutcome(Outcome):
+    """What :func:`realedit_bench.api.agree` computed and wrote."""
+
+    report: AgreementReport
+    out: Path
+
+    def notes(self) -> list[str]:
+        """Where the report went."""
+        return [f"wrote {self.out}"]
+
+    def describe(self) -> str:
+        """The agreement tables as plain text, then where they were written."""
+        import io
+
+        from rich.console import Console
+
+        from realedit_bench.agreement.console import print_report
+
+        buffer = io.StringIO()
+        print_report(self.report, Console(file=buffer, width=120, color_system=None))
+        return buffer.getvalue().rstrip("\n") + "\n" + "\n".join(self.notes())
+
+
+@dataclass(kw_only=True)
+class TemplateOutcome(Outcome):
+    """What :func:`realedit_bench.api.agree_template` wrote for human raters."""
+
+    csv_path: Path
+    html_path: Path
+    n_rows: int
+    n_edits: int
+    n_perspectives: int
+    #: Samples without an edited image (not in the sheet).
+    n_missing: int = 0
+
+    def describe(self) -> str:
+        """The two files and what they hold."""
+        lines = [
+            f"wrote {self.csv_path} ({self.n_rows} blank rows: {self.n_edits} edits x {self.n_perspectives} "
+            f"perspectives)",
+            f"wrote {self.html_path} (open it in a browser; it exports the filled CSV)",
+        ]
+        if self.n_missing:
+            lines.append(f"{self.n_missing} sample(s) have no edited image and are not in the sheet")
+        return "\n".join(lines)
+
+
+@dataclass(kw_only=True)
+class TrainOutcome(Outcome):
+    """What :func:`realedit_bench.api.train_reward` did."""
+
+    output_dir: Path | None = None
+    #: The trained pipeline; None when no step was left to train or nothing ran in this process.
+    pipeline_dir: Path | None = None
+    start_step: int = 0
+    final_step: int = 0
+    #: Losses of the steps trained by this call.
+    losses: list[float] = field(default_factory=list)
+    #: The editor that runs the pipeline: the reward-conditioned one, or plain InstructPix2Pix.
+    model: str = "reward-instruct-pix2pix"
+    #: Why training stopped early (Ctrl-C), with where it stopped and how to continue.
+    note: str = ""
+
+    def describe(self) -> str:
+        """The steps trained and how to run the pipeline (or why training stopped)."""
+        if self.pipeline_dir is None:
+            return self.note
+        return (f"trained steps {self.start_step}->{self.final_step}; pipeline: {self.pipeline_dir}\n"
+                f"run it: realedit run --model {self.model} --weights {self.pipeline_dir}")
+
+
+@dataclass(kw_only=True)
+class AnnotateOutcome(Outcome):
+    """What :func:`realedit_bench.api.annotate_rewards` did."""
+
+    judge: str
+    #: The output files: ``annotations``, ``rewards``, ``rewardedit`` and ``summary`` paths.
+    paths: Any
+    n_tasks: int = 0
+    resumed: int = 0
+    asked: int = 0
+    #: The annotation summary (None on a dry run).
+    summary: Any = None
+    #: Calls, tokens and estimated money of a dry run (nothing was sent).
+    dry_run: dict[str, Any] | None = None
+    #: Asks whose calls failed for good (rerun to retry).
+    failed: int = 0
+
+    def lines(self) -> list[str]:
+        """The estimate of a dry run, or the counts, money and files of a real one."""
+        if self.dry_run is not None:
+            d = self.dry_run
+            priced = d["cost_usd"] is not None
+            cost = f"${d['cost_usd']:.4f}" if priced else f"unknown (no price for {self.judge})"
+            return [
+                f"dry run: {d['tasks']} asks ({d['resumed']} answered before, {d['cached']} in the cache); "
+                f"{d['calls']} calls to send; estimated tokens {d['input_tokens']:,} in, at most "
+                f"{d['output_tokens_max']:,} out; estimated cost {cost}. Nothing was sent."
+            ]
+        s = self.summary
+        if s is None:
+            return []
+        return [
+            f"{s.n_triplets} triplets: {s.n_complete} fully scored, {s.n_incomplete} with an invalid/refused "
+            f"perspective, {s.n_pending} pending; ${s.usage_this_run.cost_usd:.4f} this run, "
+            f"{s.usage_this_run.calls} calls",
+            f"rewards: {self.paths.rewards}",
+            f"RewardEdit layout: {self.paths.rewardedit}",
+            f"summary: {self.paths.summary}",
+        ]
+
+    def failure_note(self) -> str | None:
+        """Asks that failed for good are not answers: a rerun asks them again."""
+        return f"{self.failed} asks failed; rerun to retry" if self.failed and self.error is None else None
+
+    def describe(self) -> str:
+        """The counts (or the estimate) and what to do about failures."""
+        note = self.failure_note()
+        return "\n".join([*self.lines(), *([note] if note else []), *([self.error] if self.error else [])])
+
+
+@dataclass(kw_only=True)
+class FetchOutcome(Outcome):
+    """What :func:`realedit_bench.api.fetch_data` did."""
+
+    benchmark: str
+    target: Path
+    #: Warnings about the data (e.g. samples without captions) and files kept aside by ``repair``.
+    notes: list[str] = field(default_factory=list)
+    #: The closing line: where the data is ready and how much was written or verified.
+    ready: str = ""
+
+    def describe(self) -> str:
+        """The notes and the closing line, or how to resume after Ctrl-C."""
+        if self.exit_code == EXIT_INTERRUPTED:
+            return STOPPED
+        return "\n".join([*self.notes, self.ready])
+
+
+@dataclass(kw_only=True)
+class VerifyOutcome(Outcome):
+    """What :func:`realedit_bench.api.verify_data` checked."""
+
+    line: str
+
+    def describe(self) -> str:
+        """What was checked and found in order."""
+        return self.line
+
+
+@dataclass(kw_only=True)
+class DataInfo(Outcome):
+    """What :func:`realedit_bench.api.data_info` found: where the data is and what it holds."""
+
+    name: str
+    data_dir: Path
+    #: Samples per category, in the benchmark's order.
+    counts: dict[str, int]
+    #: What the images are (``photos``; MagicBrush counts ``sessions``) and how many there are.
+    unit: str
+    n_images: int
+    content_sha256: str
+
+    def identity(self) -> str:
+        """The images and the content hash of the instructions."""
+        return f"{self.unit}: {self.n_images}  instructions sha256: {self.content_sha256}"
+
+    def describe(self) -> str:
+        """Samples per category, then the identity line."""
+        lines = [f"{self.name} in {self.data_dir}"]
+        lines += [f"  {cat}: {n}" for cat, n in self.counts.items()]
+        lines += [f"  total: {sum(self.counts.values())}", self.identity()]
+        return "\n".join(lines)
+
+
+@dataclass(kw_only=True)
+class ModelList(Outcome):
+    """What :func:`realedit_bench.api.list_models` found: one row per registered editor."""
+
+    #: Column name -> text, per model, in the order ``realedit models`` shows them.
+    rows: list[dict[str, str]]
+
+    COLUMNS = ("name", "family", "weights", "steps", "text guid.", "image guid.", "resolution", "licence")
+
+    def describe(self) -> str:
+        """One line per model."""
+        return "\n".join("  ".join(row[c] for c in self.COLUMNS if row.get(c)) for row in self.rows)
+
+
+@dataclass(kw_only=True)
+class ModelSettings(Outcome):
+    """What :func:`realedit_bench.api.model_settings` found: the settings of one editor."""
+
+    name: str
+    #: (setting, its default as text: ``required``, a repr, or the class's documented default).
+    rows: list[tuple[str, str]]
+
+    def describe(self) -> str:
+        """One line per setting."""
+        return "\n".join(f"{key} = {default}" for key, default in self.rows)

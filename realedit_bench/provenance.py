@@ -39,7 +39,8 @@ def git_sha() -> str | None:
         return None
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None

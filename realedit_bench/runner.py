@@ -11,28 +11,35 @@ and crash-safe lives here:
   goes on; Ctrl-C stops after the current batch with everything so far kept;
 * with several processes (``accelerate launch``) samples are sharded by index; every process appends
   to the same ``edits.jsonl`` (one ``write`` per line on an O_APPEND file) and rank 0 writes the manifest.
+
+The steps of :func:`realedit_bench.api.run_model` around the loop (selecting samples, building and
+loading the editor, claiming the run directory, relaunching under a launcher) close the module.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import signal
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from realedit_bench import __version__
-from realedit_bench.datasets import LoadedBenchmark, Sample
-from realedit_bench.editing import EditModel, edit_batch
+from realedit_bench.datasets import LoadedBenchmark, Sample, select
+from realedit_bench.editing import EditModel, coerce_overrides, edit_batch
 from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.images import load_image
 from realedit_bench.jsonio import JsonlAppender, atomic_write_bytes, atomic_write_json, read_model, read_rows
+from realedit_bench.launch import command_to_relaunch, launch, launch_command
+from realedit_bench.outcome import EXIT_INTERRUPTED, EXIT_SOME_FAILED, RunOutcome
 from realedit_bench.provenance import command_line, git_sha, library_versions, utc_now
 from realedit_bench.schema.run import AdapterRef, BenchmarkRef, EditRow, RunManifest, RunStatus
+from realedit_bench.settings import check_out_dir
 
 #: Stop a run when this many samples in a row fail and none has succeeded: the setup is broken.
 MAX_LEADING_FAILURES = 20
@@ -86,22 +93,14 @@ class _Interrupt:
 
 
 def _hardware(device: str) -> dict[str, Any]:
-    info: dict[str, Any] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine()}
+    info: dict[str, Any] = {"platform": platform.platform(),
+                            "processor": platform.processor() or platform.machine()}
     if device.startswith("cuda"):
         import torch
 
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
         info["cuda"] = torch.version.cuda
     return info
-
-
-def _same_setting(key: str, old: Any, new: Any) -> bool:
-    """Equal settings; a weights path that an older realedit kept as typed ('w', './w/') is compared resolved."""
-    if old == new:
-        return True
-    if key == "weights" and isinstance(old, str) and isinstance(new, str) and Path(old).expanduser().exists():
-        return Path(old).expanduser().resolve() == Path(new).expanduser().resolve()
-    return False
 
 
 def _change(key: str, old: Any, new: Any) -> str:
@@ -119,9 +118,11 @@ def _done_rows(edits: Path, run_dir: Path, sources: dict[str, str] | None = None
     source photo (the data was repaired or changed since) is not done: its edit no longer matches the data.
     """
     latest = {r.sample_id: r for r in read_rows(edits, EditRow)}
+    sources = sources or {}
     return {
-        sid: r for sid, r in latest.items() if r.status == "ok" and r.output and (run_dir / r.output).is_file()
-        and not (sources and r.source_sha256 and sid in sources and sources[sid] != r.source_sha256)
+        sid: r for sid, r in latest.items()
+        if r.status == "ok" and r.output and (run_dir / r.output).is_file()
+        and sources.get(sid, r.source_sha256) == r.source_sha256
     }
 
 
@@ -198,8 +199,9 @@ class Runner:
             old = read_model(self.manifest_path, RunManifest)
             created, history = old.created_at, list(old.history)
         # One entry per invocation (resume, extension, --force), so no command that shaped the run is lost.
-        entry = {"invocation": self._invocation, "command": command_line(), "started_at": self._started, "updated_at": utc_now(),
-                 "filters": self.filters, "n_selected": len(self.samples), "status": status, "counts": counts}
+        entry = {"invocation": self._invocation, "command": command_line(), "started_at": self._started,
+                 "updated_at": utc_now(), "filters": self.filters, "n_selected": len(self.samples),
+                 "status": status, "counts": counts}
         if history and history[-1].get("invocation") == self._invocation:
             history[-1] = entry
         else:
@@ -247,8 +249,9 @@ class Runner:
             self.replaces = differ
         elif differ:
             raise ConfigError(
-                f"run directory {self.run_dir} holds a run with other settings ({'; '.join(differ)}); pass another "
-                f"--run-id, or --force to replace that run (its images are deleted, its records moved to replaced/)"
+                f"run directory {self.run_dir} holds a run with other settings ({'; '.join(differ)}); pass "
+                "another --run-id, or --force to replace that run (its images are deleted, "
+                "its records moved to replaced/)"
             )
 
     def settings_that_differ(self) -> list[str]:
@@ -257,10 +260,9 @@ class Runner:
         new_params = {k: v for k, v in self.model.params().items() if k != "device"}
         old_params = {k: v for k, v in old.adapter.params.items() if k != "device"}
         new_params = json.loads(json.dumps(new_params, default=str))
-        # A setting the old manifest does not record (made by an older realedit, e.g. before weights were
-        # fingerprinted) is not held against it: the run can still be resumed by naming its --run-id.
         differ = [_change(k, old_params[k], new_params[k]) for k in sorted(new_params)
-                  if k in old_params and not _same_setting(k, old_params[k], new_params[k])]
+                  if k in old_params and old_params[k] != new_params[k]]
+        differ += [f"{k} (not recorded in the run)" for k in sorted(new_params) if k not in old_params]
         differ += [f"{k} (no longer a setting)" for k in sorted(old_params) if k not in new_params]
         if old.adapter.name != self.model_name:
             differ.insert(0, _change("model", old.adapter.name, self.model_name))
@@ -275,8 +277,18 @@ class Runner:
         if self.process_index == 0:
             atomic_write_json(self.manifest_path, self._manifest(status, counts, timings))
 
+    def finish_sharded(self, load_seconds: float) -> None:
+        """All processes wait; rank 0 then writes the final manifest from the merged rows."""
+        self.barrier()
+        if self.process_index == 0:
+            counts = self.counts()
+            status: RunStatus = "complete" if counts["ok"] == sum(counts.values()) else "failed"
+            self.write_manifest(status, counts, {"load": round(load_seconds, 3)})
+
     # -- the loop ------------------------------------------------------------------------------------
-    def run(self, progress: Callable[[int, int], None] | None = None, *, load_seconds: float = 0.0) -> RunResult:
+    def run(
+        self, progress: Callable[[int, int], None] | None = None, *, load_seconds: float = 0.0
+    ) -> RunResult:
         """Edit every selected sample not yet done. ``progress(advance, total)`` is called per sample."""
         if self.replaces and self.process_index == 0:
             self._discard_old_run()
@@ -288,7 +300,8 @@ class Runner:
             kept = {k: v for k, v in _done_rows(self.edits_path, self.run_dir).items() if k not in selected}
             _compact(self.edits_path, kept)
         if self.process_index == 0:
-            # Drop error rows (and rows of deleted images or changed sources) that will be redone: no duplicates.
+            # Drop error rows (and rows of deleted images or changed sources) that will be redone: no
+            # duplicates.
             done = _done_rows(self.edits_path, self.run_dir, sources)
             all_rows = read_rows(self.edits_path, EditRow) if self.edits_path.exists() else []
             if len(all_rows) != len(done):
@@ -325,7 +338,8 @@ class Runner:
                             progress(1, len(mine))
                     if ok == 0 and leading_failures >= MAX_LEADING_FAILURES:
                         raise RealEditError(
-                            f"the first {leading_failures} samples all failed (last: {rows[-1].error}); stopping"
+                            f"the first {leading_failures} samples all failed "
+                            f"(last: {rows[-1].error}); stopping"
                         )
             except KeyboardInterrupt:  # a second Ctrl-C: stop now, but still record what was done
                 interrupted = True
@@ -333,7 +347,8 @@ class Runner:
         edit_total = time.perf_counter() - started
         counts = self.counts()
         status: RunStatus = (
-            "interrupted" if interrupted else ("complete" if counts["ok"] == sum(counts.values()) else "failed")
+            "interrupted" if interrupted
+            else ("complete" if counts["ok"] == sum(counts.values()) else "failed")
         )
         if self.num_processes == 1:
             self.write_manifest(
@@ -454,8 +469,9 @@ class Runner:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return EditRow(
             sample_id=s.sample_id, image_id=s.image_id, category=s.category, instruction=s.instruction,
-            source=s.image.name, status="error", seed=seed, error=f"{exc.__class__.__name__}: {message}"[:500],
-            seconds=round(seconds, 4), finished_at=utc_now(), process_index=self.process_index,
+            source=s.image.name, status="error", seed=seed,
+            error=f"{exc.__class__.__name__}: {message}"[:500], seconds=round(seconds, 4),
+            finished_at=utc_now(), process_index=self.process_index,
         )
 
 
@@ -468,3 +484,189 @@ def _free_cuda(exc: BaseException) -> None:
             torch.cuda.empty_cache()
         except Exception:  # noqa: BLE001 - best effort
             pass
+
+
+# -- the steps of realedit_bench.api.run_model ------------------------------------------------------------
+
+
+def _sample_ids(samples: str | Sequence[str] | None) -> list[str]:
+    """``"10-local, 10-add"`` (as typed) or a list of ids, as a list of ids."""
+    parts = (samples.split(",") if isinstance(samples, str) else list(samples)) if samples else []
+    return [p.strip() for p in parts if p.strip()]
+
+
+def select_samples(
+    bench: LoadedBenchmark,
+    *,
+    limit: int | None,
+    categories: Sequence[str] | None,
+    samples: str | Sequence[str] | None,
+) -> list[Sample]:
+    """The samples a run is asked for; selecting none is an error (nothing would be run)."""
+    chosen = select(bench.samples, limit=limit, categories=categories, sample_ids=_sample_ids(samples))
+    if not chosen:
+        raise ConfigError("the filters select no sample")
+    return chosen
+
+
+def recorded_filters(
+    limit: int | None, categories: Sequence[str] | None, samples: str | Sequence[str] | None
+) -> dict[str, Any]:
+    """The filters as the manifest records them (``samples`` as given)."""
+    return {"limit": limit, "category": list(categories or []) or None, "samples": samples}
+
+
+def check_run_options(num_processes: int, run_id: str | None) -> None:
+    """Refuse a process count below one and a run id that is not a plain folder name."""
+    if num_processes < 1:
+        raise ConfigError("--num-processes must be >= 1")
+    if run_id is not None and (
+        not run_id.strip() or run_id in {".", ".."} or "/" in run_id or "\\" in run_id
+    ):
+        raise ConfigError(f"--run-id {run_id!r} must be a plain folder name (no '/', not '.' or '..')")
+
+
+class Processes(NamedTuple):
+    """This process among those a launcher started (one process without a launcher)."""
+
+    world: int
+    rank: int
+    local_rank: int
+
+    @classmethod
+    def from_env(cls) -> Processes:
+        """Read ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK`` as ``accelerate launch`` and torchrun set them."""
+        env = (("WORLD_SIZE", "1"), ("RANK", "0"), ("LOCAL_RANK", "0"))
+        return cls(*(int(os.environ.get(k, default)) for k, default in env))
+
+    def device(self, device: str) -> str:
+        """``auto`` in a sharded run is this process's own GPU (or the CPU without one)."""
+        if self.world > 1 and device == "auto":
+            import torch
+
+            return f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
+        return device
+
+
+def relaunch(num_processes: int, argv: Sequence[str] | None) -> int:
+    """Run the command line ``argv`` in ``num_processes`` processes and return their exit code.
+
+    One process per GPU through ``accelerate launch``; without a GPU per process, plain torchrun
+    processes on the CPU (gloo), e.g. to check sharding.
+    """
+    args = command_to_relaunch(argv, num_processes, "run")
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.device_count() >= num_processes:
+        launcher = ["accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
+                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    else:
+        launcher = ["torch.distributed.run", "--standalone", "--nproc_per_node", str(num_processes)]
+    return launch(launch_command(launcher, args))
+
+
+def build_editor(
+    adapter_cls: type[Any],
+    model: str,
+    settings: Mapping[str, object],
+    *,
+    weights: str | None,
+    revision: str | None,
+    device: str,
+    dtype: str,
+) -> EditModel:
+    """Build the editor from its settings (``-M key=value``: strings are converted to the setting's type).
+
+    The generic options (device, dtype, weights, revision) go only to a constructor that takes them: a
+    third-party editor may accept none. An option the user gave that the editor cannot take, or a
+    constructor that refuses its arguments, is one line, not a traceback.
+    """
+    import inspect
+
+    as_typed = {k: v if isinstance(v, str) else str(v) for k, v in settings.items()}
+    kwargs = coerce_overrides(adapter_cls, as_typed)
+    explicit = {"weights": weights, "revision": revision}
+    kwargs.update({k: v for k, v in explicit.items() if v is not None})
+    kwargs.setdefault("device", device)
+    kwargs.setdefault("dtype", dtype)
+    params = inspect.signature(adapter_cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key in ("device", "dtype", "weights", "revision"):
+        if key in kwargs and not takes_any and key not in params:
+            if explicit.get(key) is not None:
+                raise ConfigError(f"model {model!r} takes no --{key}")
+            kwargs.pop(key)
+    try:
+        return cast(EditModel, adapter_cls(**kwargs))
+    except TypeError as exc:
+        raise ConfigError(f"model {model!r} could not be built with {sorted(kwargs)}: {exc}") from exc
+
+
+def claim_run_dir(runner: Runner, out: Path, log: Callable[[str], None] | None) -> None:
+    """On the main process, before the model loads: refuse to mix runs and check that ``out`` is writable.
+
+    The run directory itself is made only once the model has loaded, so that weights that fail to load
+    leave no empty run directory behind.
+    """
+    runner.check_existing()
+    check_out_dir(out, "--out")
+    if runner.replaces and log is not None:
+        log(f"--force: replacing the run in {runner.run_dir} ({', '.join(runner.replaces)} differ); its "
+            "images are deleted; its manifest, edits, judgments and metrics move to replaced/")
+
+
+def load_editor(editor: EditModel) -> float | None:
+    """Load the editor's weights (when it has a ``load``); the seconds it took, or None after Ctrl-C."""
+    t0 = time.perf_counter()
+    try:
+        load = getattr(editor, "load", None)
+        if load is not None:
+            load()
+    except KeyboardInterrupt:
+        return None
+    return time.perf_counter() - t0
+
+
+def _counting(on_progress: Callable[[int, int | None], None]) -> Callable[[int, int], None]:
+    """The runner's ``progress(advance, total)`` as ``on_progress(done, total)``, which is told first that
+    the work starts."""
+    on_progress(0, None)
+    done = [0]
+
+    def advance(n: int, total: int) -> None:
+        done[0] += n
+        on_progress(done[0], total)
+
+    return advance
+
+
+def run_to_end(
+    runner: Runner, load_seconds: float, on_progress: Callable[[int, int | None], None] | None
+) -> RunOutcome:
+    """Make the run directory, edit every sample not yet done, and say what the run holds now.
+
+    ``on_progress`` is called on the main process only, first with (0, None) as the loop starts.
+    """
+    main = runner.process_index == 0
+    if main:
+        try:
+            runner.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the run directory {runner.run_dir}: {exc.strerror or exc}"
+            ) from exc
+    advance = _counting(on_progress) if main and on_progress is not None else None
+    result = runner.run(advance, load_seconds=load_seconds)
+    if runner.num_processes > 1:
+        runner.finish_sharded(load_seconds)
+    outcome = RunOutcome(run_dir=runner.run_dir, n_selected=len(runner.samples),
+                         done_before=result.done_before, ok=result.ok, errors=result.errors,
+                         interrupted=result.interrupted)
+    if not main:
+        return outcome
+    outcome.manifest = read_model(runner.manifest_path, RunManifest)
+    if result.interrupted:
+        outcome.exit_code = EXIT_INTERRUPTED
+    elif outcome.manifest.status != "complete":
+        outcome.exit_code = EXIT_SOME_FAILED
+    return outcome

@@ -112,9 +112,11 @@ class RewardRow(Row):
     source_sha256: str | None = Field(default=None, description="sha256 of the source image file.")
     edited_sha256: str | None = Field(default=None, description="sha256 of the edited image file.")
     status: Literal["ok", "incomplete"] = Field(
-        description="ok: all three perspectives scored; incomplete: at least one is not ok (not used in training)."
+        description="ok: all three perspectives scored; incomplete: at least one is "
+                    "not ok (not used in training)."
     )
-    rewards: dict[Perspective, PerspectiveReward] = Field(description="following/preserving/quality -> reward.")
+    rewards: dict[Perspective, PerspectiveReward] = Field(description="following/preserving/quality -> "
+                                                                      "reward.")
     judge: str = Field(description="provider/model as asked.")
     rubric: str = Field(description="Reward rubric name and version.")
     params: dict[str, Any] = Field(default_factory=dict, description="Generation parameters sent.")
@@ -159,7 +161,8 @@ def parse_rewardedit(data: object, path: Path) -> dict[str, RewardLabel]:
     """
     if not isinstance(data, dict):
         raise DataError(
-            f"{path}: RewardEdit-20K JSON must be an object of sample id -> 3 entries, got {type(data).__name__}"
+            f"{path}: RewardEdit-20K JSON must be an object of sample id -> 3 "
+            f"entries, got {type(data).__name__}"
         )
     if not data:
         raise DataError(f"{path}: holds no samples")
@@ -168,13 +171,15 @@ def parse_rewardedit(data: object, path: Path) -> dict[str, RewardLabel]:
         if not isinstance(entries, list) or len(entries) != 3:
             got = f"{len(entries)} entries" if isinstance(entries, list) else type(entries).__name__
             raise DataError(
-                f"{path}: sample {key!r}: expected a list of 3 entries (following, preserving, quality), got {got}"
+                f"{path}: sample {key!r}: expected a list of 3 entries (following, "
+                f"preserving, quality), got {got}"
             )
         scores: list[float] = []
         texts: list[str] = []
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict):
-                raise DataError(f"{path}: sample {key!r}: entry {i} must be an object, got {type(entry).__name__}")
+                raise DataError(f"{path}: sample {key!r}: entry {i} must be an "
+                                f"object, got {type(entry).__name__}")
             for field in ("Score", "Negative Prompt"):
                 if field not in entry:
                     raise DataError(f"{path}: sample {key!r}: entry {i} ({PERSPECTIVES[i]}) lacks {field!r}")
@@ -182,8 +187,8 @@ def parse_rewardedit(data: object, path: Path) -> dict[str, RewardLabel]:
             text = entry["Negative Prompt"]
             if not isinstance(text, str):
                 raise DataError(
-                    f"{path}: sample {key!r}: entry {i} ({PERSPECTIVES[i]}): 'Negative Prompt' must be a string, "
-                    f"got {type(text).__name__}"
+                    f"{path}: sample {key!r}: entry {i} ({PERSPECTIVES[i]}): 'Negative Prompt' must be a "
+                    f"string, got {type(text).__name__}"
                 )
             texts.append(text.strip() or "None")
         labels[str(key)] = RewardLabel(tuple(scores), tuple(texts))  # type: ignore[arg-type]
@@ -300,8 +305,8 @@ class FolderTriplets:
                 self._entries[sub.name] = entry
         if not self._entries:
             raise DataError(
-                f"{self.root} holds no triplet folders: expected <id>/source.png + edited.png + instruction.txt "
-                f"or <id>/prompt.json + <seed>_0.jpg + <seed>_1.jpg"
+                f"{self.root} holds no triplet folders: expected <id>/source.png + edited.png + "
+                f"instruction.txt or <id>/prompt.json + <seed>_0.jpg + <seed>_1.jpg"
             )
 
     @staticmethod
@@ -309,7 +314,8 @@ class FolderTriplets:
         if (sub / "instruction.txt").is_file():
             src, edt = _find_image(sub, "source"), _find_image(sub, "edited")
             if src is None or edt is None:
-                raise DataError(f"{sub}: has instruction.txt but lacks source.* or edited.* ({'/'.join(IMAGE_SUFFIXES)})")
+                raise DataError(f"{sub}: has instruction.txt but lacks source.* or "
+                                f"edited.* ({'/'.join(IMAGE_SUFFIXES)})")
             return _FolderEntry(src, edt, sub / "instruction.txt", ip2p=False)
         if (sub / "prompt.json").is_file():
             seeds = []
@@ -378,7 +384,8 @@ class ManifestTriplets:
         from realedit_bench.jsonio import iter_jsonl
 
         for lineno, row in enumerate(iter_jsonl(self.path), 1):
-            missing = [k for k in ("id", "source", "edited", "instruction") if not isinstance(row.get(k), str)]
+            fields = ("id", "source", "edited", "instruction")
+            missing = [k for k in fields if not isinstance(row.get(k), str)]
             if missing:
                 raise DataError(f"{self.path}: line {lineno}: lacks string field(s) {', '.join(missing)}")
             if not row["instruction"].strip():
@@ -426,7 +433,8 @@ class HFTriplets:
         if names is not None:
             absent = [c for c in self.columns if c not in names]
             if absent:
-                raise DataError(f"dataset {name} lacks column(s) {', '.join(absent)} (has {', '.join(names)})")
+                raise DataError(f"dataset {name} lacks column(s) "
+                                f"{', '.join(absent)} (has {', '.join(names)})")
 
     def ids(self) -> list[str]:
         """Row indices as decimal strings."""
@@ -453,15 +461,17 @@ def load_hf_triplets(spec: str, *, split: str = "train", cache_dir: Path | None 
         import datasets  # noqa: F401
     except ImportError as exc:
         raise ConfigError(
-            f"--triplets {spec} needs the 'datasets' package (pip install datasets); or convert the data to a "
-            f"folder or JSONL manifest of triplets"
+            f"--triplets {spec} needs the 'datasets' package (pip install datasets); or convert the data to "
+            f"a folder or JSONL manifest of triplets"
         ) from exc
     from datasets import load_dataset
 
     try:
         ds = load_dataset(name, split=split, cache_dir=str(cache_dir) if cache_dir else None)
     except Exception as exc:  # the hub client raises many types; all mean "could not get the data"
-        raise DataError(f"could not load dataset {name} split {split}: {exc.__class__.__name__}: {exc}") from exc
+        raise DataError(
+            f"could not load dataset {name} split {split}: {exc.__class__.__name__}: {exc}"
+        ) from exc
     return HFTriplets(ds, name=name)
 
 
@@ -561,15 +571,18 @@ def join_rewardedit(
         )
     if missing and not allow_missing:
         raise DataError(
-            f"{len(missing)} of {len(labels)} reward keys of {reward_file or 'the reward file'} have no triplet "
-            f"(e.g. {', '.join(repr(k) for k in missing[:5])}); pass --allow-missing to train on the "
+            f"{len(missing)} of {len(labels)} reward keys of {reward_file or 'the reward file'} have no "
+            f"triplet (e.g. {', '.join(repr(k) for k in missing[:5])}); pass --allow-missing to train on the "
             f"{len(examples)} that do"
         )
-    report = JoinReport(reward_file, "rewardedit-json", len(labels), len(examples), len(missing), 0, missing[:20])
+    report = JoinReport(reward_file, "rewardedit-json", len(labels), len(examples), len(missing), 0,
+                        missing[:20])
     return examples, report
 
 
-def examples_from_jsonl(rows: Sequence[RewardRow], base: Path, *, reward_file: str = "") -> tuple[list[Example], JoinReport]:
+def examples_from_jsonl(
+    rows: Sequence[RewardRow], base: Path, *, reward_file: str = ""
+) -> tuple[list[Example], JoinReport]:
     """Examples from our reward JSONL rows; rows not fully scored are skipped and counted."""
     source = _PathTriplets(Path(base))
     examples: list[Example] = []
@@ -641,13 +654,14 @@ def load_examples(
             labels = load_rewardedit_json(path)
             if triplets is None:
                 raise ConfigError(
-                    f"{path} is RewardEdit-20K JSON, which holds no images: pass --triplets (a folder, a .jsonl "
-                    f"manifest, or hf:{DEFAULT_HF_DATASET})"
+                    f"{path} is RewardEdit-20K JSON, which holds no images: pass --triplets (a folder, a "
+                    f".jsonl manifest, or hf:{DEFAULT_HF_DATASET})"
                 )
             parsed.append((path, labels))
             wanted.extend(labels)
         else:
-            raise ConfigError(f"--rewards {path}: expected a .json (RewardEdit-20K) or .jsonl (realedit) file")
+            raise ConfigError(f"--rewards {path}: expected a .json "
+                              "(RewardEdit-20K) or .jsonl (realedit) file")
     source: TripletSource | None = None
     if wanted and triplets is not None:
         source = open_triplets(triplets, keys=dict.fromkeys(wanted))
@@ -670,8 +684,8 @@ def load_examples(
         shown = "; ".join(bad_all[:5])
         more = f" (and {len(bad_all) - 5} more)" if len(bad_all) > 5 else ""
         raise DataError(
-            f"{len(bad_all)} training example(s) have a missing or unreadable image: {shown}{more}; fix them, or "
-            f"pass --allow-missing to skip them"
+            f"{len(bad_all)} training example(s) have a missing or unreadable image: {shown}{more}; fix "
+            f"them, or pass --allow-missing to skip them"
         )
     if not examples:
         raise DataError(f"no training example is left: every one of the {len(bad_all)} has a bad image")

@@ -55,11 +55,13 @@ class AnnotationRow(Row):
     source: str = Field(description="Source image path, relative to the output folder or absolute.")
     edited: str = Field(description="Edited image path, relative to the output folder or absolute.")
     instruction: str = Field(description="The edit instruction.")
-    reward: PerspectiveReward = Field(description="Score, failure text, status and usage of this perspective.")
+    reward: PerspectiveReward = Field(description="Score, failure text, status "
+                                                  "and usage of this perspective.")
     judge: str = Field(description="provider/model as asked.")
     rubric: str = Field(description="Rubric id (name-version).")
     params: dict[str, Any] = Field(default_factory=dict, description="Generation parameters sent.")
-    image_sha256: list[str] = Field(default_factory=list, description="sha256 of each image as sent, in order.")
+    image_sha256: list[str] = Field(default_factory=list, description="sha256 of each image as sent, in "
+                                                                      "order.")
     finished_at: str = Field(description="UTC time the row was written.")
 
 
@@ -74,7 +76,8 @@ class AnnotateSummary(Row):
     rubric_sha256: str = Field(description="sha256 of the resolved rubric prompts.")
     n_triplets: int = Field(description="Triplets selected.")
     n_complete: int = Field(description="Triplets with all three perspectives scored (used for training).")
-    n_incomplete: int = Field(description="Triplets answered but with a perspective invalid, refused or failed.")
+    n_incomplete: int = Field(description="Triplets answered but with a "
+                                          "perspective invalid, refused or failed.")
     n_pending: int = Field(description="Triplets with a perspective not answered yet (rerun to finish).")
     status_counts: dict[str, dict[str, int]] = Field(description="perspective -> status -> count.")
     score_histogram: dict[str, dict[str, int]] = Field(description="perspective -> score rounded -> count.")
@@ -107,7 +110,8 @@ class AnnotateResult(NamedTuple):
 def annotate_paths(out: Path) -> AnnotatePaths:
     """The files under ``out``."""
     out = Path(out)
-    return AnnotatePaths(out / ANNOTATIONS_FILE, out / REWARDS_FILE, out / REWARDEDIT_FILE, out / SUMMARY_FILE)
+    return AnnotatePaths(out / ANNOTATIONS_FILE, out / REWARDS_FILE, out / REWARDEDIT_FILE,
+                         out / SUMMARY_FILE)
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -128,7 +132,8 @@ class _Triplet(NamedTuple):
 def _triplets(source: TripletSource, limit: int | None) -> list[_Triplet]:
     if not (hasattr(source, "paths") and hasattr(source, "instruction")):
         raise ConfigError(
-            "reward annotate reads triplets from a folder or a .jsonl manifest; export a dataset to one of those first"
+            "reward annotate reads triplets from a folder or a .jsonl manifest; export "
+            "a dataset to one of those first"
         )
     ids = source.ids()
     if limit is not None:
@@ -138,6 +143,19 @@ def _triplets(source: TripletSource, limit: int | None) -> list[_Triplet]:
         src, edt = source.paths(sid)
         out.append(_Triplet(sid, Path(src), Path(edt), source.instruction(sid)))
     return out
+
+
+class _Plan(NamedTuple):
+    """Every ask of an annotation, its cache key, and those still to ask (no answer, or a failed call)."""
+
+    planned: list[Any]
+    keys: dict[tuple[str, str], str]
+    todo: list[Any]
+
+    @property
+    def resumed(self) -> int:
+        """Asks answered by an earlier run."""
+        return len(self.planned) - len(self.todo)
 
 
 def annotate(
@@ -170,10 +188,11 @@ def annotate(
     Returns:
         Counts, the summary (None on a dry run) and why the run stopped early, if it did.
     """
-    from realedit_bench.judges.engine import JudgeEngine, JudgeItem, Outcome, Task
+    from realedit_bench.judges.engine import JudgeEngine
 
     if not rubric.perspectives[PERSPECTIVES[0]].reason_key:
-        raise ConfigError(f"rubric {rubric.id} has no reason_key: a reward rubric must ask for the failure text")
+        raise ConfigError(f"rubric {rubric.id} has no reason_key: a reward "
+                          "rubric must ask for the failure text")
     if getattr(config, "batch", False):
         raise ConfigError("reward annotate does not use batch APIs; drop --batch")
     out = Path(output_dir).expanduser()
@@ -183,7 +202,29 @@ def annotate(
     if not items:
         raise ConfigError("no triplets to annotate")
     engine = JudgeEngine(backend, rubric, config=config, cache=cache, prices=prices)
+    plan = _plan(engine, items, paths)
+    if dry_run:
+        estimate = _estimate(engine, plan, backend.name)
+        asyncio.run(backend.aclose())
+        return AnnotateResult(paths, len(plan.planned), plan.resumed, 0, None, estimate, None)
+    log(f"{len(items)} triplets x 3 perspectives: {plan.resumed} answered before, {len(plan.todo)} to ask")
     by_id = {t.sample_id: t for t in items}
+    report = asyncio.run(_ask(engine, backend, plan.todo, paths.annotations, lambda o: _to_row(
+        o, by_id[o.item_id], out, backend.name, rubric.id))) if plan.todo else None
+    summary = write_outputs(
+        paths, [t.sample_id for t in items], plan.keys, judge=backend.name, rubric=rubric,
+        usage_this_run=report.usage if report else Usage(), stopped=report.stopped if report else None,
+    )
+    return AnnotateResult(
+        paths, len(plan.planned), plan.resumed, len(plan.todo), summary, None,
+        report.stopped if report else None,
+    )
+
+
+def _plan(engine: Any, items: list[_Triplet], paths: AnnotatePaths) -> _Plan:
+    """Plan every (triplet, perspective) ask; those whose last answer is final are not asked again."""
+    from realedit_bench.judges.engine import JudgeItem, Task
+
     planned = [
         engine.plan(Task(JudgeItem(t.sample_id, t.instruction, {"source": t.source, "edited": t.edited}), p))
         for t in items for p in PERSPECTIVES
@@ -192,53 +233,48 @@ def annotate(
     done = _current(paths.annotations, keys)
     todo = [p for p in planned if (k := (p.task.item.id, p.task.perspective)) not in done
             or done[k].reward.status == "error"]
-    resumed = len(planned) - len(todo)
+    return _Plan(planned, keys, todo)
 
-    if dry_run:
-        uncached = [p for p in todo if not engine.is_cached(p)]
-        tokens_in = sum(p.est_input_tokens for p in uncached)
-        tokens_out = sum(p.prompt.max_tokens for p in uncached)
-        priced = engine.prices.lookup(backend.name) is not None
-        estimate = {
-            "tasks": len(planned), "resumed": resumed, "to_ask": len(todo), "cached": len(todo) - len(uncached),
-            "calls": len(uncached), "input_tokens": tokens_in, "output_tokens_max": tokens_out,
-            "cost_usd": engine.prices.cost(backend.name, tokens_in, tokens_out) if priced else None,
-        }
-        asyncio.run(backend.aclose())
-        return AnnotateResult(paths, len(planned), resumed, 0, None, estimate, None)
 
-    judge_name = backend.name
+def _estimate(engine: Any, plan: _Plan, judge: str) -> dict[str, Any]:
+    """Calls, tokens and money a run would spend (cached answers cost nothing)."""
+    uncached = [p for p in plan.todo if not engine.is_cached(p)]
+    tokens_in = sum(p.est_input_tokens for p in uncached)
+    tokens_out = sum(p.prompt.max_tokens for p in uncached)
+    priced = engine.prices.lookup(judge) is not None
+    return {
+        "tasks": len(plan.planned), "resumed": plan.resumed, "to_ask": len(plan.todo),
+        "cached": len(plan.todo) - len(uncached), "calls": len(uncached), "input_tokens": tokens_in,
+        "output_tokens_max": tokens_out,
+        "cost_usd": engine.prices.cost(judge, tokens_in, tokens_out) if priced else None,
+    }
 
-    def to_row(o: Outcome) -> AnnotationRow:
-        t = by_id[o.item_id]
-        # The rubric's reason key carries the failure text; "None" is the word for "nothing failed".
-        failure = ((o.reason or "").strip() or "None") if o.status == "ok" else None
-        reward = PerspectiveReward(
-            status=o.status, score=o.score if o.status == "ok" else None, failure=failure,
-            reason=None if o.status == "ok" else o.reason, raw=o.raw, model_snapshot=o.model_snapshot,
-            cache_key=o.cache_key, cached=o.cached, attempts=o.attempts, usage=o.usage,
-        )
-        return AnnotationRow(
-            sample_id=t.sample_id, perspective=o.perspective, source=_rel(t.source, out), edited=_rel(t.edited, out),
-            instruction=t.instruction, reward=reward, judge=judge_name, rubric=rubric.id, params=o.params,
-            image_sha256=o.image_sha256, finished_at=o.finished_at or utc_now(),
-        )
 
-    async def main() -> Any:
-        try:
-            with JsonlAppender(paths.annotations) as app:
-                return await engine.run(todo, lambda o: app.append(to_row(o)))
-        finally:
-            await backend.aclose()
+async def _ask(
+    engine: Any, backend: Any, todo: list[Any], path: Path, to_row: Callable[[Any], AnnotationRow]
+) -> Any:
+    """Ask ``todo``, appending each answer's row durably as it arrives; the engine's report."""
+    try:
+        with JsonlAppender(path) as app:
+            return await engine.run(todo, lambda o: app.append(to_row(o)))
+    finally:
+        await backend.aclose()
 
-    log(f"{len(items)} triplets x 3 perspectives: {resumed} answered before, {len(todo)} to ask")
-    report = asyncio.run(main()) if todo else None
-    summary = write_outputs(
-        paths, [t.sample_id for t in items], keys, judge=judge_name, rubric=rubric,
-        usage_this_run=report.usage if report else Usage(), stopped=report.stopped if report else None,
+
+def _to_row(o: Any, t: _Triplet, out: Path, judge: str, rubric_id: str) -> AnnotationRow:
+    """The annotation row of one answer (an engine ``Outcome``) about triplet ``t``."""
+    # The rubric's reason key carries the failure text; "None" is the word for "nothing failed".
+    failure = ((o.reason or "").strip() or "None") if o.status == "ok" else None
+    reward = PerspectiveReward(
+        status=o.status, score=o.score if o.status == "ok" else None, failure=failure,
+        reason=None if o.status == "ok" else o.reason, raw=o.raw, model_snapshot=o.model_snapshot,
+        cache_key=o.cache_key, cached=o.cached, attempts=o.attempts, usage=o.usage,
     )
-    return AnnotateResult(
-        paths, len(planned), resumed, len(todo), summary, None, report.stopped if report else None
+    return AnnotationRow(
+        sample_id=t.sample_id, perspective=o.perspective, source=_rel(t.source, out),
+        edited=_rel(t.edited, out),
+        instruction=t.instruction, reward=reward, judge=judge, rubric=rubric_id, params=o.params,
+        image_sha256=o.image_sha256, finished_at=o.finished_at or utc_now(),
     )
 
 
@@ -265,6 +301,12 @@ def _file_sha(path: Path) -> str | None:
 
 def _score_out(score: float) -> int | float:
     return int(score) if float(score).is_integer() else score
+
+
+def _rewardedit_entry(reward: PerspectiveReward) -> dict[str, Any]:
+    """One perspective in the RewardEdit-20K layout (an ok answer always carries a score)."""
+    assert reward.score is not None
+    return {"Score": _score_out(reward.score), "Negative Prompt": reward.failure or "None"}
 
 
 def write_outputs(
@@ -313,20 +355,18 @@ def write_outputs(
         lines.append(row.model_dump_json() + "\n")
         if ok:
             n_complete += 1
-            rewardedit[sid] = [
-                {"Score": _score_out(rows[p].reward.score), "Negative Prompt": rows[p].reward.failure or "None"}  # type: ignore[union-attr, arg-type]
-                for p in PERSPECTIVES
-            ]
+            answered = {p: r.reward for p, r in rows.items() if r is not None}
+            rewardedit[sid] = [_rewardedit_entry(answered[p]) for p in PERSPECTIVES]
         else:
             n_incomplete += 1
     atomic_write_text(paths.rewards, "".join(lines))
     atomic_write_json(paths.rewardedit, rewardedit)
     total.cost_usd = round(total.cost_usd, 8)
     summary = AnnotateSummary(
-        created_at=utc_now(), command=command_line(), realedit_version=__version__, judge=judge, rubric=rubric.id,
-        rubric_sha256=rubric.sha256, n_triplets=len(order), n_complete=n_complete, n_incomplete=n_incomplete,
-        n_pending=n_pending, status_counts=status_counts, score_histogram=hist, usage=total,
-        usage_this_run=usage_this_run, stopped=stopped,
+        created_at=utc_now(), command=command_line(), realedit_version=__version__, judge=judge,
+        rubric=rubric.id, rubric_sha256=rubric.sha256, n_triplets=len(order), n_complete=n_complete,
+        n_incomplete=n_incomplete, n_pending=n_pending, status_counts=status_counts, score_histogram=hist,
+        usage=total, usage_this_run=usage_this_run, stopped=stopped,
     )
     atomic_write_json(paths.summary, summary)
     return summary

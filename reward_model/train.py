@@ -40,13 +40,16 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from realedit_bench.errors import ConfigError, DataError, RealEditError, WeightsError
 from realedit_bench.jsonio import JsonlAppender, atomic_write_json
+from realedit_bench.launch import command_to_relaunch, launch, launch_command
 from realedit_bench.provenance import command_line, git_sha, library_versions, utc_now
 from reward_model.data import (
     DrawSampler,
@@ -90,13 +93,16 @@ class TrainConfig(BaseModel):
     output_dir: Path = Field(description="Where checkpoints, logs and the final pipeline go.")
     reward_files: list[Path] = Field(description="RewardEdit-20K .json and/or realedit reward .jsonl files.")
     triplets: str | None = Field(
-        default=None, description="Triplets for RewardEdit-20K keys: folder, .jsonl manifest or hf:<dataset id>."
+        default=None, description="Triplets for RewardEdit-20K keys: folder, "
+                                  ".jsonl manifest or hf:<dataset id>."
     )
     allow_missing: bool = Field(
-        default=False, description="Skip (and count) examples whose keys lack a triplet or whose images are unreadable."
+        default=False, description="Skip (and count) examples whose keys lack a triplet "
+                                   "or whose images are unreadable."
     )
     variant: Literal["released", "paper"] = Field(
-        default="released", description="MRC architecture: the authors' released checkpoint or the paper's text."
+        default="released", description="MRC architecture: the authors' released "
+                                        "checkpoint or the paper's text."
     )
     reward_inputs: Literal["both", "score", "text", "none"] = Field(
         default="both",
@@ -104,33 +110,40 @@ class TrainConfig(BaseModel):
         "InstructPix2Pix U-Net on the same data (a baseline).",
     )
     reward_integration: Literal["both", "attention", "addition"] = Field(
-        default="both", description="How c_R enters the U-Net (paper Table 5): reward encoder, per-block addition, both."
+        default="both", description="How c_R enters the U-Net (paper Table 5): reward "
+                                    "encoder, per-block addition, both."
     )
     resolution: int = Field(default=256, description="Training crop size in pixels.")
     center_crop: bool = Field(default=False, description="Centre crop instead of a random crop.")
     random_flip: bool = Field(default=True, description="Random horizontal flip (same for source and edit).")
     batch_size: int = Field(default=4, description="Examples per process per micro-batch.")
     gradient_accumulation_steps: int = Field(default=4, description="Micro-batches per optimisation step.")
-    max_steps: int = Field(default=10_000, description="Optimisation steps to train to (total, across resumes).")
+    max_steps: int = Field(default=10_000, description="Optimisation steps to "
+                                                       "train to (total, across resumes).")
     learning_rate: float = Field(default=5e-5, description="AdamW learning rate.")
     weight_decay: float = Field(default=1e-2, description="AdamW weight decay.")
     adam_beta1: float = Field(default=0.9, description="AdamW beta1.")
     adam_beta2: float = Field(default=0.999, description="AdamW beta2.")
     adam_epsilon: float = Field(default=1e-8, description="AdamW epsilon.")
-    lr_scheduler: str = Field(default="constant", description="diffusers scheduler name (constant, cosine, ...).")
+    lr_scheduler: str = Field(default="constant", description="diffusers scheduler name (constant, cosine, "
+                                                              "...).")
     lr_warmup_steps: int = Field(default=0, description="Warm-up steps of the schedule.")
     max_grad_norm: float = Field(default=1.0, description="Gradient clipping norm (0 disables).")
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field(
         default="auto", description="auto: bf16 on a GPU that supports it, else fp16 on GPU, no on CPU."
     )
     gradient_checkpointing: bool = Field(default=True, description="Recompute activations to save memory.")
-    use_ema: bool = Field(default=True, description="Keep an EMA of the trained weights; the final save uses it.")
-    ema_decay: float = Field(default=0.9999, description="Largest EMA decay (diffusers EMAModel warms up to it).")
+    use_ema: bool = Field(default=True, description="Keep an EMA of the trained "
+                                                    "weights; the final save uses it.")
+    ema_decay: float = Field(default=0.9999, description="Largest EMA decay "
+                                                         "(diffusers EMAModel warms up to it).")
     conditioning_dropout: float = Field(
         default=0.05, description="InstructPix2Pix conditioning dropout p (text, image and both each with p)."
     )
-    checkpoint_every: int = Field(default=500, description="Save a resumable checkpoint every N steps (0: never).")
-    checkpoints_total_limit: int | None = Field(default=None, description="Keep at most this many checkpoints.")
+    checkpoint_every: int = Field(default=500, description="Save a resumable "
+                                                           "checkpoint every N steps (0: never).")
+    checkpoints_total_limit: int | None = Field(default=None, description="Keep at most this many "
+                                                                          "checkpoints.")
     resume: str | None = Field(default=None, description="'latest' or a checkpoint folder to resume from.")
     seed: int = Field(default=42, description="Seed of every random draw (data, noise, dropout).")
     report_to: Literal["tensorboard", "wandb", "none"] = Field(default="tensorboard", description="Logger.")
@@ -154,7 +167,7 @@ class TrainResult(NamedTuple):
 
 
 def check_config(cfg: TrainConfig) -> None:
-    """Refuse bad settings before any model loads (GUIDE section 5).
+    """Refuse bad settings before any model loads.
 
     Raises:
         ConfigError: A setting is out of range, a file is absent, or a logger is not installed.
@@ -174,7 +187,8 @@ def check_config(cfg: TrainConfig) -> None:
         raise ConfigError("--learning-rate must be > 0, --weight-decay and --max-grad-norm >= 0")
     if not 0 < cfg.ema_decay < 1:
         raise ConfigError(f"--ema-decay must be in (0, 1), got {cfg.ema_decay}")
-    if cfg.checkpoint_every < 0 or (cfg.checkpoints_total_limit is not None and cfg.checkpoints_total_limit < 1):
+    limit = cfg.checkpoints_total_limit
+    if cfg.checkpoint_every < 0 or (limit is not None and limit < 1):
         raise ConfigError("--checkpoint-every must be >= 0 and --checkpoints-total-limit >= 1")
     for path in cfg.reward_files:
         if not Path(path).expanduser().is_file():
@@ -182,7 +196,8 @@ def check_config(cfg: TrainConfig) -> None:
     local = Path(cfg.pretrained).expanduser()
     if local.exists():
         if not (local / "model_index.json").is_file() or not (local / "unet" / "config.json").is_file():
-            raise ConfigError(f"--pretrained {local} is not a diffusers pipeline folder (no model_index.json or unet/)")
+            raise ConfigError(f"--pretrained {local} is not a diffusers pipeline folder "
+                              "(no model_index.json or unet/)")
         in_channels = json.loads((local / "unet" / "config.json").read_text()).get("in_channels")
         if in_channels != 8:
             raise ConfigError(
@@ -210,8 +225,8 @@ def check_config(cfg: TrainConfig) -> None:
             raise ConfigError(f"--resume {cfg.resume}: no such checkpoint folder (or use --resume latest)")
         if not (ckpt / TRAINER_STATE_FILE).is_file():
             raise ConfigError(
-                f"--resume {cfg.resume}: not a complete checkpoint (no {TRAINER_STATE_FILE}; a checkpoint-<step> "
-                f"folder under <output-dir>/{CHECKPOINTS_DIR} is expected)"
+                f"--resume {cfg.resume}: not a complete checkpoint (no {TRAINER_STATE_FILE}; a "
+                f"checkpoint-<step> folder under <output-dir>/{CHECKPOINTS_DIR} is expected)"
             )
     try:
         from diffusers.optimization import SchedulerType
@@ -278,7 +293,8 @@ def load_components(pretrained: str, revision: str | None = None) -> Components:
     except (OSError, ValueError) as exc:
         raise WeightsError(f"could not load --pretrained {pretrained}: {exc}") from exc
     if pipe.unet.config.in_channels != 8:
-        raise ConfigError(f"--pretrained {pretrained} is not an InstructPix2Pix pipeline (U-Net in_channels != 8)")
+        raise ConfigError(f"--pretrained {pretrained} is not an InstructPix2Pix "
+                          "pipeline (U-Net in_channels != 8)")
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     return Components(pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, pipe.scheduler, noise_scheduler)
 
@@ -297,7 +313,8 @@ def reward_config(cfg: TrainConfig) -> Any:
 
 
 def build_model(unet: Any, cfg: TrainConfig, text_dim: int) -> Any:
-    """The trainable network: the reward U-Net around ``unet``, or ``unet`` itself for ``reward_inputs='none'``."""
+    """The trainable network: the reward U-Net around ``unet``, or ``unet`` itself for
+    ``reward_inputs='none'``."""
     if cfg.reward_inputs == "none":
         return unet
     from reward_model.mrc import RewardUNet
@@ -393,7 +410,8 @@ class Trainer:
             elif comps.noise_scheduler.config.prediction_type == "v_prediction":
                 target = comps.noise_scheduler.get_velocity(latents, noise, timesteps)
             else:
-                raise ConfigError(f"unsupported prediction type {comps.noise_scheduler.config.prediction_type}")
+                raise ConfigError("unsupported prediction type "
+                                  f"{comps.noise_scheduler.config.prediction_type}")
             scores = r_hidden = r_pooled = None
             if cfg.reward_inputs != "none":
                 scores = batch["scores"].to(dev)
@@ -446,13 +464,15 @@ def load_ema(ema: Any, model: Any, path: Path) -> None:
     if set(names) != set(tensors):
         missing = sorted(set(names) - set(tensors))[:3]
         extra = sorted(set(tensors) - set(names))[:3]
-        raise ConfigError(f"{path}: EMA weights do not match the model (missing {missing}, unexpected {extra})")
+        raise ConfigError(f"{path}: EMA weights do not match the model (missing "
+                          f"{missing}, unexpected {extra})")
     for name, shadow in zip(names, ema.shadow_params, strict=True):
         shadow.data.copy_(tensors[name].to(shadow.device, dtype=shadow.dtype))
 
 
 def save_pipeline(comps: Components, model: Any, out: Path, cfg: TrainConfig) -> Path:
-    """Write the final pipeline folder: the pretrained VAE, text encoder, tokenizer, scheduler and trained U-Net.
+    """Write the final pipeline folder: the pretrained VAE, text encoder, tokenizer, scheduler and trained
+    U-Net.
 
     With ``reward_inputs='none'`` this is a plain InstructPix2Pix pipeline; otherwise it is the reward
     checkpoint layout of :func:`reward_model.mrc.save_reward_pipeline` (``unet/`` + ``reward/``), which
@@ -467,7 +487,8 @@ def save_pipeline(comps: Components, model: Any, out: Path, cfg: TrainConfig) ->
     if cfg.reward_inputs == "none":
         pipe = StableDiffusionInstructPix2PixPipeline(
             vae=comps.vae, text_encoder=comps.text_encoder, tokenizer=comps.tokenizer, unet=model,
-            scheduler=comps.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+            scheduler=comps.scheduler, safety_checker=None, feature_extractor=None,
+            requires_safety_checker=False,
         )
         pipe.save_pretrained(tmp)
     else:
@@ -496,8 +517,8 @@ def _save_reward_pipeline(comps: Components, model: Any, directory: Path) -> Non
 
 
 def _settings_doc(
-    cfg: TrainConfig, resolved: dict[str, Any], reports: list[JoinReport], previous: dict | None, start_step: int,
-    resumed_from: Path | None,
+    cfg: TrainConfig, resolved: dict[str, Any], reports: list[JoinReport], previous: dict | None,
+    start_step: int, resumed_from: Path | None,
 ) -> dict[str, Any]:
     history = list(previous.get("history", [])) if previous else []
     history.append({
@@ -516,7 +537,8 @@ def _settings_doc(
 
 
 def pretrained_key(value: str) -> str:
-    """``--pretrained`` as compared across resumes: a local folder by its resolved path, a hub id as written."""
+    """``--pretrained`` as compared across resumes: a local folder by its resolved path, a hub id as
+    written."""
     local = Path(value).expanduser()
     return str(local.resolve()) if local.exists() else value
 
@@ -526,35 +548,34 @@ def _run_settings(cfg: TrainConfig) -> dict[str, Any]:
     return {"config": cfg.model_dump(mode="json"), "pretrained_resolved": pretrained_key(cfg.pretrained)}
 
 
-def _checkpoint_settings(checkpoint: Path, fallback: dict | None) -> dict | None:
-    """The run settings of ``checkpoint``: its own copy, else its run folder's settings, else ``fallback``."""
+def _checkpoint_settings(checkpoint: Path) -> dict[str, Any]:
+    """The run settings ``checkpoint`` carries (written by :func:`save_checkpoint`).
+
+    Raises:
+        ConfigError: The checkpoint records none, so it cannot be checked against this run.
+    """
+    state_path = checkpoint / TRAINER_STATE_FILE
     try:
-        state = json.loads((checkpoint / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
+        state = json.loads(state_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
-        state = {}
-    if isinstance(state.get("run"), dict):
-        return cast(dict, state["run"])
-    run_settings = checkpoint.parent.parent / SETTINGS_FILE  # <out>/checkpoints/checkpoint-N
-    if run_settings.is_file():
-        try:
-            doc = json.loads(run_settings.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            doc = None
-        if isinstance(doc, dict):
-            return {"config": doc.get("config", {}), "pretrained_resolved": doc.get("resolved", {}).get("pretrained_resolved")}
-    return fallback
+        state = None
+    run = state.get("run") if isinstance(state, dict) else None
+    if not isinstance(run, dict):
+        raise ConfigError(
+            f"--resume {checkpoint}: {state_path} records no run settings, so the checkpoint cannot be "
+            f"checked against this run; train into a new --output-dir"
+        )
+    return run
 
 
-def _check_resume_compatible(previous: dict | None, cfg: TrainConfig, checkpoint: Path | str) -> None:
+def _check_resume_compatible(previous: dict[str, Any], cfg: TrainConfig, checkpoint: Path | str) -> None:
     """Refuse to continue ``previous`` (a run's settings) with other model or data-stream settings."""
-    if not previous:
-        return
     old = dict(previous.get("config", {}))
     new = cfg.model_dump(mode="json")
     if "pretrained" in old:
-        # The same local folder may be written "tinyp2p" or "/abs/tinyp2p/": compare resolved paths
-        # (the old run's own resolution when it recorded one: its cwd may differ from ours).
-        old["pretrained"] = previous.get("pretrained_resolved") or pretrained_key(str(old["pretrained"]))
+        # The same local folder may be written "tinyp2p" or "/abs/tinyp2p/": compare resolved paths (the
+        # old run's own resolution: its cwd may differ from ours).
+        old["pretrained"] = previous.get("pretrained_resolved")
         new["pretrained"] = pretrained_key(cfg.pretrained)
     changed = [k for k in RESUME_INVARIANTS if k in old and old[k] != new[k]]
     if changed:
@@ -576,7 +597,9 @@ def check_output_dir(cfg: TrainConfig) -> tuple[Path | None, dict | None]:
         try:
             previous = json.loads((out / SETTINGS_FILE).read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{out / SETTINGS_FILE} is not valid JSON ({exc}); choose a new --output-dir") from exc
+            raise ConfigError(
+                f"{out / SETTINGS_FILE} is not valid JSON ({exc}); choose a new --output-dir"
+            ) from exc
         saved_nothing = find_checkpoint(out, "latest") is None and not (out / PIPELINE_DIR).exists()
         if saved_nothing and (cfg.resume in (None, "latest")):
             # An earlier start stopped before its first checkpoint (out of memory, a NaN at step 2): nothing
@@ -593,10 +616,7 @@ def check_output_dir(cfg: TrainConfig) -> tuple[Path | None, dict | None]:
                 f"there is nothing to resume; choose another --output-dir"
             )
     if checkpoint is not None:
-        fallback = None
-        if previous is not None:
-            fallback = {**previous, "pretrained_resolved": previous.get("resolved", {}).get("pretrained_resolved")}
-        _check_resume_compatible(_checkpoint_settings(checkpoint, fallback), cfg, checkpoint)
+        _check_resume_compatible(_checkpoint_settings(checkpoint), cfg, checkpoint)
     return checkpoint, previous
 
 
@@ -627,6 +647,44 @@ def _tracker_config(cfg: TrainConfig) -> dict[str, Any]:
 LOCK_NAME = ".realedit-train.lock"
 
 
+def as_config(settings: TrainConfig | Mapping[str, Any]) -> TrainConfig:
+    """``settings`` as a :class:`TrainConfig`; a value outside its field's choices is one line naming the
+    option (``--reward-integration: Input should be ...``).
+
+    Raises:
+        ConfigError: A setting is unknown or of the wrong type or choice.
+    """
+    if isinstance(settings, TrainConfig):
+        return settings
+    try:
+        return TrainConfig(**settings)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "--" + str(first["loc"][0]).replace("_", "-")
+        raise ConfigError(f"{name}: {first['msg']}") from exc
+
+
+def relaunch(num_processes: int, argv: Sequence[str] | None, log: Callable[[str], None] | None = None) -> int:
+    """Run the command line ``argv`` under ``accelerate launch`` with one process per GPU; its exit code.
+
+    Raises:
+        ConfigError: This machine has fewer GPUs than ``num_processes``.
+    """
+    args = command_to_relaunch(argv, num_processes, "reward train")
+    import torch
+
+    if torch.cuda.device_count() < num_processes:
+        raise ConfigError(
+            f"--num-processes {num_processes} needs that many GPUs; this machine "
+            f"has {torch.cuda.device_count()}"
+        )
+    launcher = ["accelerate.commands.launch", "--num_processes", str(num_processes), "--multi_gpu"]
+    cmd = launch_command(launcher, args)
+    if log is not None:
+        log("launching: " + " ".join(cmd))
+    return launch(cmd)
+
+
 def train(cfg: TrainConfig) -> TrainResult:
     """Train (or resume training) per ``cfg``; see the module docstring for the output layout.
 
@@ -643,43 +701,81 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     check_config(cfg)
     out = Path(cfg.output_dir).expanduser()
-    main_process = int(os.environ.get("RANK", "0")) == 0  # before accelerate exists; torchrun and accelerate set RANK
-    lock = folder_lock(out, LOCK_NAME, f"another realedit reward train is writing {out}; wait for it or stop it") \
-        if main_process else contextlib.nullcontext()
+    # Read before accelerate exists; torchrun and accelerate set RANK.
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    busy = f"another realedit reward train is writing {out}; wait for it or stop it"
+    lock = folder_lock(out, LOCK_NAME, busy) if main_process else contextlib.nullcontext()
     with lock:
-        return _train(cfg)
+        return _train(cfg, out)
 
 
-def _train(cfg: TrainConfig) -> TrainResult:
+def _train(cfg: TrainConfig, out: Path) -> TrainResult:
     """:func:`train` once the output folder is held."""
     # Before the data (whose images are all checked) and the models: a refusal should come at once.
     checkpoint, previous = check_output_dir(cfg)
     examples, reports = load_examples(cfg.reward_files, cfg.triplets, allow_missing=cfg.allow_missing)
+    s = _set_up(cfg, out)
+    start_step = _restore(s, checkpoint, cfg, out)
+    per_step = cfg.batch_size * cfg.gradient_accumulation_steps * s.accelerator.num_processes
+    resolved = {
+        "mixed_precision": s.accelerator.mixed_precision, "num_processes": s.accelerator.num_processes,
+        "device": str(s.accelerator.device), "total_batch_size": per_step, "n_examples": len(examples),
+        "trainable_parameters": sum(p.numel() for p in s.params),
+        "prediction_type": s.comps.noise_scheduler.config.prediction_type,
+        "pretrained_resolved": pretrained_key(cfg.pretrained),
+    }
+    if s.accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        doc = _settings_doc(cfg, resolved, reports, previous, start_step, checkpoint)
+        atomic_write_json(out / SETTINGS_FILE, doc)
+        if cfg.report_to != "none":
+            s.accelerator.init_trackers("reward-instruct-pix2pix", config=_tracker_config(cfg))
+    if start_step >= cfg.max_steps:
+        s.accelerator.print(f"already at step {start_step} >= --max-steps {cfg.max_steps}; nothing to train")
+        s.accelerator.end_training()
+        return TrainResult(out, None, start_step, start_step, [])
+    loader = _loader(examples, cfg, start_step, per_step, s.accelerator)
+    trainer = Trainer(s.comps, cfg, s.accelerator.device, s.weight_dtype)
+    state = _LoopState(step=start_step, last_checkpoint=start_step if checkpoint is not None else None)
+    _loop(s, trainer, loader, cfg, out, state)
+    return TrainResult(out, _save_final(s, cfg, out), start_step, state.step, state.losses)
 
+
+class _Session(NamedTuple):
+    """The pieces of one training: accelerate, the frozen parts, the trained model and its optimiser."""
+
+    accelerator: Any
+    comps: Components
+    model: Any
+    params: list[Any]
+    ema: Any
+    optimizer: Any
+    lr_scheduler: Any
+    weight_dtype: Any
+
+
+def _set_up(cfg: TrainConfig, out: Path) -> _Session:
+    """Accelerate, the pretrained parts (VAE and text encoder frozen), the model, EMA and optimiser."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import EMAModel
 
-    out = Path(cfg.output_dir).expanduser()
-
-    mixed = resolve_mixed_precision(cfg.mixed_precision)
     accelerator = Accelerator(
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        mixed_precision=mixed,
+        mixed_precision=resolve_mixed_precision(cfg.mixed_precision),
         log_with=None if cfg.report_to == "none" else cfg.report_to,
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
     )
     if cfg.allow_tf32 and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
-    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
-
+    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
+    weight_dtype = dtypes.get(accelerator.mixed_precision, torch.float32)
     comps = load_components(cfg.pretrained, cfg.revision)
-    comps.vae.requires_grad_(False)
-    comps.text_encoder.requires_grad_(False)
     # Frozen encoders run in the mixed-precision dtype; cast only when it differs (diffusers warns otherwise).
     for frozen in (comps.vae, comps.text_encoder):
+        frozen.requires_grad_(False)
         frozen.to(accelerator.device)
         if weight_dtype != torch.float32:
             frozen.to(dtype=weight_dtype)
@@ -690,7 +786,6 @@ def _train(cfg: TrainConfig) -> TrainResult:
         _enable_gradient_checkpointing(model)
     params = [p for _, p in _trainable(model)]
     ema = EMAModel(params, decay=cfg.ema_decay) if cfg.use_ema else None
-
     optimizer = torch.optim.AdamW(
         params, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2),
         weight_decay=cfg.weight_decay, eps=cfg.adam_epsilon,
@@ -703,134 +798,157 @@ def _train(cfg: TrainConfig) -> TrainResult:
     model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
     if ema is not None:
         ema.to(accelerator.device)
+    return _Session(accelerator, comps, model, params, ema, optimizer, lr_scheduler, weight_dtype)
 
-    start_step = 0
-    if checkpoint is not None:
-        accelerator.print(f"resuming from {checkpoint}")
-        try:
-            accelerator.load_state(str(checkpoint))
-        except (RuntimeError, KeyError, ValueError) as exc:  # torch's state_dict mismatch and kin
-            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-            raise ConfigError(
-                f"--resume {checkpoint}: its saved state does not fit this model ({first[:200]}); resume it with "
-                f"the settings of the run that wrote it"
-            ) from exc
-        state = json.loads((checkpoint / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
-        start_step = int(state["global_step"])
-        if ema is not None:
-            load_ema(ema, accelerator.unwrap_model(model), checkpoint / EMA_FILE)
-            ema.optimization_step = int(state.get("ema_optimization_step", start_step))
-    elif cfg.resume == "latest":
-        accelerator.print(f"no checkpoint under {out / CHECKPOINTS_DIR}; starting a new run")
 
-    world = accelerator.num_processes
-    per_step = cfg.batch_size * cfg.gradient_accumulation_steps * world
-    resolved = {
-        "mixed_precision": accelerator.mixed_precision, "num_processes": world,
-        "device": str(accelerator.device), "total_batch_size": per_step, "n_examples": len(examples),
-        "trainable_parameters": sum(p.numel() for p in params),
-        "prediction_type": comps.noise_scheduler.config.prediction_type,
-        "pretrained_resolved": pretrained_key(cfg.pretrained),
-    }
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / SETTINGS_FILE, _settings_doc(cfg, resolved, reports, previous, start_step, checkpoint))
-        if cfg.report_to != "none":
-            accelerator.init_trackers("reward-instruct-pix2pix", config=_tracker_config(cfg))
+def _restore(s: _Session, checkpoint: Path | None, cfg: TrainConfig, out: Path) -> int:
+    """Load the checkpoint's state (model, optimiser, schedule, EMA) when resuming; the step to start at."""
+    if checkpoint is None:
+        if cfg.resume == "latest":
+            s.accelerator.print(f"no checkpoint under {out / CHECKPOINTS_DIR}; starting a new run")
+        return 0
+    s.accelerator.print(f"resuming from {checkpoint}")
+    try:
+        s.accelerator.load_state(str(checkpoint))
+    except (RuntimeError, KeyError, ValueError) as exc:  # torch's state_dict mismatch and kin
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        raise ConfigError(
+            f"--resume {checkpoint}: its saved state does not fit this model ({first[:200]}); resume it with "
+            f"the settings of the run that wrote it"
+        ) from exc
+    state = json.loads((checkpoint / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
+    start_step = int(state["global_step"])
+    if s.ema is not None:
+        load_ema(s.ema, s.accelerator.unwrap_model(s.model), checkpoint / EMA_FILE)
+        s.ema.optimization_step = int(state["ema_optimization_step"])
+    return start_step
 
-    losses: list[float] = []
-    if start_step >= cfg.max_steps:
-        accelerator.print(f"already at step {start_step} >= --max-steps {cfg.max_steps}; nothing to train")
-        accelerator.end_training()
-        return TrainResult(out, None, start_step, start_step, losses)
+
+def _loader(examples: list[Any], cfg: TrainConfig, start_step: int, per_step: int, accelerator: Any) -> Any:
+    """The data loader of this process: the draws of the steps still to train, in the run's order."""
+    import torch
 
     dataset = RewardTrainingSet(
         examples, cfg.resolution, seed=cfg.seed, random_crop=not cfg.center_crop, random_flip=cfg.random_flip
     )
     sampler = DrawSampler(
         len(examples), cfg.seed, start_step * per_step, cfg.max_steps * per_step,
-        batch_size=cfg.batch_size, rank=accelerator.process_index, world=world,
+        batch_size=cfg.batch_size, rank=accelerator.process_index, world=accelerator.num_processes,
     )
-    loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
+    return torch.utils.data.DataLoader(
         cast(Any, dataset), batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
         num_workers=cfg.num_workers, persistent_workers=False,
     )
-    trainer = Trainer(comps, cfg, accelerator.device, weight_dtype)
-    log: JsonlAppender | None = None
-    if accelerator.is_main_process:
-        # Steps after the checkpoint are trained again: drop their old lines (a fresh start drops all).
-        _trim_log(out / LOG_FILE, start_step)
-        log = JsonlAppender(out / LOG_FILE)
 
-    step, micro, acc_loss, t0 = start_step, 0, 0.0, time.perf_counter()
-    last_checkpoint = start_step if checkpoint is not None else None
+
+@dataclass
+class _LoopState:
+    """Where the loop stands: the optimisation step, the micro-batch within it and its summed loss."""
+
+    step: int
+    last_checkpoint: int | None
+    micro: int = 0
+    acc_loss: float = 0.0
+    t0: float = field(default_factory=time.perf_counter)
+    #: Loss of every optimisation step trained in this session.
+    losses: list[float] = field(default_factory=list)
+
+
+def _loop(s: _Session, trainer: Trainer, loader: Any, cfg: TrainConfig, out: Path, st: _LoopState) -> None:
+    """Train until ``max_steps``; Ctrl-C says where it stopped and how to continue."""
+    log: JsonlAppender | None = None
+    if s.accelerator.is_main_process:
+        # Steps after the checkpoint are trained again: drop their old lines (a fresh start drops all).
+        _trim_log(out / LOG_FILE, st.step)
+        log = JsonlAppender(out / LOG_FILE)
     try:
         for batch in loader:
-            if "error" in batch:
-                raise DataError(
-                    f"at step {step + 1}: {batch['error'][0]}; the file changed after the data was checked: fix it "
-                    f"and rerun with --resume latest"
-                )
-            gen = torch.Generator(device=accelerator.device).manual_seed(
-                derive_seed(cfg.seed, "step", step, micro, accelerator.process_index)
-            )
-            # Layers that draw from the global generator (the reward encoder's dropout) get a seed that
-            # depends on the step only, so a resumed run draws what an uninterrupted one would have.
-            torch.manual_seed(derive_seed(cfg.seed, "global", step, micro, accelerator.process_index))
-            with accelerator.accumulate(model):
-                x = trainer.inputs(batch, gen)
-                loss = trainer.loss(model, x)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and cfg.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            acc_loss += accelerator.gather(loss.detach().reshape(1)).mean().item() / cfg.gradient_accumulation_steps
-            micro += 1
-            if not accelerator.sync_gradients:
+            st.acc_loss += _micro_step(s, trainer, batch, cfg, st)
+            st.micro += 1
+            if not s.accelerator.sync_gradients:
                 continue
-            if ema is not None:
-                ema.step(params)
-            step += 1
-            lr = lr_scheduler.get_last_lr()[0]
-            if not math.isfinite(acc_loss):
-                raise NonFiniteLossError(
-                    f"loss is {acc_loss} at step {step}: check the reward data (scores 0-5, images) and lower "
-                    f"--learning-rate (or use --mixed-precision no); last checkpoint: "
-                    f"{last_checkpoint if last_checkpoint is not None else 'none'}"
-                )
-            losses.append(acc_loss)
-            accelerator.log({"train/loss": acc_loss, "train/lr": lr}, step=step)
-            if log is not None:
-                log.append({"step": step, "loss": acc_loss, "lr": lr, "seconds": round(time.perf_counter() - t0, 4),
-                            "time": utc_now()})
-            acc_loss, micro, t0 = 0.0, 0, time.perf_counter()
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                save_checkpoint(accelerator, model, ema, out, step, cfg)
-                last_checkpoint = step
-            if step >= cfg.max_steps:
+            _end_step(s, cfg, out, st, log)
+            if st.step >= cfg.max_steps:
                 break
     except KeyboardInterrupt as exc:
-        where = f"last checkpoint {last_checkpoint}" if last_checkpoint is not None else "no checkpoint saved yet"
-        raise TrainingInterrupted(f"interrupted at step {step}; {where}; rerun with --resume latest") from exc
+        saved = st.last_checkpoint
+        where = f"last checkpoint {saved}" if saved is not None else "no checkpoint saved yet"
+        raise TrainingInterrupted(
+            f"interrupted at step {st.step}; {where}; rerun with --resume latest"
+        ) from exc
     finally:
         if log is not None:
             log.close()
 
-    accelerator.wait_for_everyone()
+
+def _micro_step(
+    s: _Session, trainer: Trainer, batch: dict[str, Any], cfg: TrainConfig, st: _LoopState
+) -> float:
+    """Forward and backward one micro-batch (the optimiser steps when accelerate says the step is full);
+    its share of the step's loss, averaged over processes."""
+    import torch
+
+    acc = s.accelerator
+    if "error" in batch:
+        raise DataError(
+            f"at step {st.step + 1}: {batch['error'][0]}; the file changed after the data was checked: fix "
+            f"it and rerun with --resume latest"
+        )
+    gen = torch.Generator(device=acc.device).manual_seed(
+        derive_seed(cfg.seed, "step", st.step, st.micro, acc.process_index)
+    )
+    # Layers that draw from the global generator (the reward encoder's dropout) get a seed that depends on
+    # the step only, so a resumed run draws what an uninterrupted one would have.
+    torch.manual_seed(derive_seed(cfg.seed, "global", st.step, st.micro, acc.process_index))
+    with acc.accumulate(s.model):
+        loss = trainer.loss(s.model, trainer.inputs(batch, gen))
+        acc.backward(loss)
+        if acc.sync_gradients and cfg.max_grad_norm > 0:
+            acc.clip_grad_norm_(s.params, cfg.max_grad_norm)
+        s.optimizer.step()
+        s.lr_scheduler.step()
+        s.optimizer.zero_grad(set_to_none=True)
+    return float(acc.gather(loss.detach().reshape(1)).mean().item()) / cfg.gradient_accumulation_steps
+
+
+def _end_step(s: _Session, cfg: TrainConfig, out: Path, st: _LoopState, log: JsonlAppender | None) -> None:
+    """A full optimisation step: EMA, the loss checked and logged, a checkpoint when one is due."""
+    if s.ema is not None:
+        s.ema.step(s.params)
+    st.step += 1
+    lr = s.lr_scheduler.get_last_lr()[0]
+    if not math.isfinite(st.acc_loss):
+        raise NonFiniteLossError(
+            f"loss is {st.acc_loss} at step {st.step}: check the reward data (scores 0-5, images) and lower "
+            f"--learning-rate (or use --mixed-precision no); last checkpoint: "
+            f"{st.last_checkpoint if st.last_checkpoint is not None else 'none'}"
+        )
+    st.losses.append(st.acc_loss)
+    s.accelerator.log({"train/loss": st.acc_loss, "train/lr": lr}, step=st.step)
+    if log is not None:
+        log.append({"step": st.step, "loss": st.acc_loss, "lr": lr,
+                    "seconds": round(time.perf_counter() - st.t0, 4), "time": utc_now()})
+    st.acc_loss, st.micro, st.t0 = 0.0, 0, time.perf_counter()
+    if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0:
+        save_checkpoint(s.accelerator, s.model, s.ema, out, st.step, cfg)
+        st.last_checkpoint = st.step
+
+
+def _save_final(s: _Session, cfg: TrainConfig, out: Path) -> Path | None:
+    """Save the final pipeline with the EMA weights (main process); None on the other processes."""
+    s.accelerator.wait_for_everyone()
     pipeline_dir = None
-    if accelerator.is_main_process:
-        final = accelerator.unwrap_model(model)
-        if ema is not None:
-            ema.store(params)
-            ema.copy_to(params)
-        pipeline_dir = save_pipeline(comps, final, out / PIPELINE_DIR, cfg)
-        if ema is not None:
-            ema.restore(params)
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    return TrainResult(out, pipeline_dir, start_step, step, losses)
+    if s.accelerator.is_main_process:
+        final = s.accelerator.unwrap_model(s.model)
+        if s.ema is not None:
+            s.ema.store(s.params)
+            s.ema.copy_to(s.params)
+        pipeline_dir = save_pipeline(s.comps, final, out / PIPELINE_DIR, cfg)
+        if s.ema is not None:
+            s.ema.restore(s.params)
+    s.accelerator.wait_for_everyone()
+    s.accelerator.end_training()
+    return pipeline_dir
 
 
 def save_checkpoint(accelerator: Any, model: Any, ema: Any, out: Path, step: int, cfg: TrainConfig) -> Path:

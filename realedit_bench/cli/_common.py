@@ -1,37 +1,22 @@
-"""Options and helpers shared by several verbs."""
+"""Options and helpers shared by several verbs: parsing, progress bars, and exiting with an outcome."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from realedit_bench.errors import ConfigError
+from realedit_bench.errors import ConfigError, RealEditError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from realedit_bench.outcome import Outcome
 
 DATA_DIR_HELP = (
     "Benchmark data directory (holds eval_instruct.json and imgs/). "
     "Default: $REALEDIT_DATA_DIR, else ~/.cache/realedit/data/<benchmark>."
 )
-
-
-def data_dir_option() -> Path | None:
-    """The ``--data-dir`` option."""
-    return typer.Option(None, "--data-dir", help=DATA_DIR_HELP, show_default=False)
-
-
-def check_out_dir(path: Path, what: str) -> None:
-    """Create the output folder ``path`` now, so a path that cannot hold results fails in one line before
-    any slow work (a file in the way, a read-only or virtual file system, no permission)."""
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{what} {path} is a file; give a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".realedit-write-test-{os.getpid()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"{what} {path}: cannot create or write it ({exc.strerror or exc})") from exc
 
 
 def parse_key_values(items: list[str] | None, flag: str = "-M") -> dict[str, str]:
@@ -51,3 +36,55 @@ def split_csv(values: list[str] | None) -> list[str]:
     for v in values or []:
         out.extend(p.strip() for p in v.split(",") if p.strip())
     return out
+
+
+class LazyProgress:
+    """A rich progress bar that appears when the work reports that it has started, not while models load.
+
+    Pass it as a library call's ``on_progress(done, total)``; use it as a context manager around the call,
+    so that the bar stops whatever happens.
+
+    Args:
+        description: The task's name in the bar.
+        columns: rich progress columns (rich's defaults when none).
+        console: Where the bar goes.
+        transient: Remove the bar when it stops.
+    """
+
+    def __init__(self, description: str, *columns: Any, console: Console, transient: bool = False) -> None:
+        from rich.progress import Progress
+
+        self.description = description
+        self._progress = Progress(*columns, console=console, transient=transient)
+        self._task: Any = None
+
+    def fields(self, done: int) -> dict[str, Any]:
+        """Extra task fields the columns show (none here)."""
+        return {}
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self._task is None:
+            self._progress.start()
+            self._task = self._progress.add_task(self.description, total=total, **self.fields(done))
+        self._progress.update(self._task, completed=done, total=total, **self.fields(done))
+
+    def __enter__(self) -> LazyProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:  # stopping prints a line break off a terminal: only for a bar shown
+            self._progress.stop()
+
+
+def print_lines(console: Console, text: str, **options: Any) -> None:
+    """Print each line of ``text`` literally (never as rich markup: it holds paths and user text)."""
+    for line in text.splitlines():
+        console.print(line, markup=False, **options)
+
+
+def finish(outcome: Outcome) -> NoReturn:
+    """Exit with the outcome's code; a problem found after the work started is printed as the one-line
+    error."""
+    if outcome.error is not None:
+        raise RealEditError(outcome.error)
+    raise typer.Exit(outcome.exit_code)

@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from realedit_bench import __version__
 from realedit_bench.errors import RealEditError
+from realedit_bench.outcome import EXIT_INTERNAL
 
 err_console = Console(stderr=True, highlight=False)
 
@@ -27,8 +28,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    rich_markup_mode=None,  # plain click help: it wraps at any width (rich panels cut option names at 80 columns)
-    context_settings={"max_content_width": 120},  # use a wide terminal's width (click's default stops at 80)
+    # Plain click help: it wraps at any width (rich panels cut option names at 80 columns), and uses a wide
+    # terminal's width up to 120 columns (click's default stops at 80).
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 120},
 )
 
 #: Verb modules, in the order ``--help`` lists them.
@@ -43,7 +46,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """Evaluate instruction-based image editors on Real-Edit."""
 
@@ -53,7 +58,9 @@ def check_own_packages() -> None:
     for name in ("adapters", "leaderboard", "reward_model"):
         spec = importlib.util.find_spec(name)
         if spec is None:
-            raise RealEditError(f"package {name!r} of realedit is not installed; reinstall realedit (pip install -e .)")
+            raise RealEditError(
+                f"package {name!r} of realedit is not installed; reinstall realedit (pip install -e .)"
+            )
         module = importlib.import_module(name)
         if not getattr(module, "REALEDIT_PACKAGE", False):
             raise RealEditError(
@@ -63,17 +70,7 @@ def check_own_packages() -> None:
 
 
 for _verb in VERBS:
-    try:
-        _module = importlib.import_module(f"realedit_bench.cli.{_verb}")
-    except ModuleNotFoundError as _exc:  # a verb still being written is simply absent
-        if _exc.name != f"realedit_bench.cli.{_verb}":
-            raise
-        continue
-    _module.register(app)
-
-
-#: Exit code of an unexpected exception: not 1 (some samples failed), which scripts treat as "go on".
-INTERNAL_ERROR = 3
+    importlib.import_module(f"realedit_bench.cli.{_verb}").register(app)
 
 
 def run() -> None:
@@ -88,10 +85,11 @@ def run() -> None:
     except Exception:  # a bug (ours or an editor's): the traceback for the report, and its own exit code
         import traceback
 
+        # Not exit code 1 (some samples failed), which scripts treat as "go on".
         traceback.print_exc()
-        err_console.print(f"[bold red]internal error[/] (exit code {INTERNAL_ERROR}): please report it with the "
-                          "traceback above", soft_wrap=True)
-        sys.exit(INTERNAL_ERROR)
+        err_console.print(f"[bold red]internal error[/] (exit code {EXIT_INTERNAL}): please report it with "
+                          "the traceback above", soft_wrap=True)
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

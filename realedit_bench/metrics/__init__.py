@@ -1,8 +1,9 @@
 """Automatic metrics (``realedit metrics``): L1, L2, CLIP-I, DINO, CLIP-T and directional CLIP.
 
-:data:`realedit_bench.registry.METRICS` maps a metric name to a :class:`realedit_bench.metrics.core.Metric`
-class; third-party packages add metrics through the ``realedit.metrics`` entry-point group. Nothing heavy is imported
-here: the CLIP and DINO models load lazily (``realedit_bench.metrics.encoders``).
+:data:`realedit_bench.registry.METRICS` maps a metric name to a
+:class:`realedit_bench.metrics.core.Metric` class; third-party packages add metrics through the
+``realedit.metrics`` entry-point group. Nothing heavy is imported here: the CLIP and DINO models load lazily
+(``realedit_bench.metrics.encoders``).
 """
 
 from __future__ import annotations

@@ -137,7 +137,8 @@ class Metric:
 
     def applies(self, item: Item) -> bool:
         """Whether the item has what this metric needs."""
-        return all(isinstance(item.extra.get(k), str) and item.extra.get(k, "").strip() for k in self.captions)
+        return all(isinstance(item.extra.get(k), str) and item.extra.get(k, "").strip()
+                   for k in self.captions)
 
     def images(self, item: Item) -> list[tuple[str, Image.Image]]:
         """(key, image) pairs the metric needs embedded by its encoder."""
@@ -245,7 +246,8 @@ class ClipDirectional(Metric):
         An unchanged image has no direction: 0, as ``F.cosine_similarity`` (with its eps) gives there.
         """
         d_img = _unit(store.image("clip", item.edited_key)) - _unit(store.image("clip", item.source_key))
-        d_txt = _unit(store.text(item.extra["output_caption"])) - _unit(store.text(item.extra["input_caption"]))
+        d_txt = (_unit(store.text(item.extra["output_caption"]))
+                 - _unit(store.text(item.extra["input_caption"])))
         value = cosine(d_img, d_txt)
         return 0.0 if math.isnan(value) else value
 

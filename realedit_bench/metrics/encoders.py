@@ -34,7 +34,6 @@ come from the same weights.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -110,7 +109,8 @@ def check_clip_weights(path: Path | None) -> None:
                 f"hub layout: open_clip_config.json + open_clip_model.safetensors)"
             )
         if not any(p.suffix in _CKPT_SUFFIXES for p in path.iterdir()):
-            raise WeightsError(f"--clip-weights {path}: no checkpoint (*.safetensors, *.bin, *.pt) in this directory")
+            raise WeightsError(f"--clip-weights {path}: no checkpoint (*.safetensors, "
+                               "*.bin, *.pt) in this directory")
     elif path.is_file():
         if path.suffix not in _CKPT_SUFFIXES:
             raise WeightsError(f"--clip-weights {path}: not a checkpoint file ({', '.join(_CKPT_SUFFIXES)})")
@@ -126,7 +126,8 @@ def check_dino_weights(path: Path | None) -> None:
     if not path.is_dir():
         raise WeightsError(f"--dino-weights {path} is not a directory (give a save_pretrained directory)")
     if not (path / "config.json").is_file():
-        raise WeightsError(f"--dino-weights {path}: no config.json (expected a transformers save_pretrained directory)")
+        raise WeightsError(f"--dino-weights {path}: no config.json (expected a "
+                           "transformers save_pretrained directory)")
     if not any(p.suffix in (".safetensors", ".bin") for p in path.iterdir()):
         raise WeightsError(f"--dino-weights {path}: no weights file (model.safetensors or pytorch_model.bin)")
 
@@ -178,10 +179,11 @@ class ClipEncoder:
                 checkpoint = _cached_open_clip_file(cfg)
                 ident = f"{model_name}/{pretrained}"
         except (RuntimeError, OSError, ValueError, KeyError) as exc:
-            where = str(weights) if weights is not None else f"open_clip {model_name}/{pretrained} (Hugging Face hub)"
+            hub = f"open_clip {model_name}/{pretrained} (Hugging Face hub)"
+            where = str(weights) if weights is not None else hub
             raise WeightsError(
-                f"CLIP weights from {where} could not be loaded ({_first_line(exc)}); pass --clip-weights DIR "
-                f"holding open_clip_config.json + a checkpoint"
+                f"CLIP weights from {where} could not be loaded ({_first_line(exc)}); pass --clip-weights "
+                f"DIR holding open_clip_config.json + a checkpoint"
             ) from exc
         model.eval()
         self.model = model
@@ -220,11 +222,13 @@ class ClipEncoder:
 
 def _checkpoint_in_dir(path: Path) -> str | None:
     """The checkpoint open_clip picks in a local directory (its preference order), to hash and record."""
-    for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "open_clip_pytorch_model.bin",
-                 "open_clip_pytorch_model.pth", "model.safetensors", "pytorch_model.bin", "pytorch_model.pth", "model.pth"):
+    for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
+                 "open_clip_pytorch_model.bin", "open_clip_pytorch_model.pth", "model.safetensors",
+                 "pytorch_model.bin", "pytorch_model.pth", "model.pth"):
         if (path / name).is_file():
             return str(path / name)
-    found = sorted((p for p in path.iterdir() if p.suffix in _CKPT_SUFFIXES), key=lambda p: (p.suffix != ".safetensors", p.name))
+    found = sorted((p for p in path.iterdir() if p.suffix in _CKPT_SUFFIXES),
+                   key=lambda p: (p.suffix != ".safetensors", p.name))
     return str(found[0]) if found else None
 
 
@@ -328,12 +332,14 @@ class DinoEncoder:
         weights_file = None
         if weights is not None:
             weights_file = next(
-                (Path(weights) / n for n in ("model.safetensors", "pytorch_model.bin") if (Path(weights) / n).is_file()),
+                (Path(weights) / n for n in ("model.safetensors", "pytorch_model.bin")
+                 if (Path(weights) / n).is_file()),
                 None,
             )
         self.ref = {
             "id": model_id if weights is None else f"local:{Path(weights).name}",
-            "revision": getattr(model.config, "_commit_hash", None) or (revision if weights is None else None),
+            "revision": getattr(model.config, "_commit_hash", None)
+            or (revision if weights is None else None),
             "path": str(weights) if weights is not None else None,
             "sha256": _sha256(weights_file) if weights_file is not None else None,
             "library": f"transformers {transformers.__version__}",
@@ -359,11 +365,6 @@ class DinoEncoder:
 def describe_refs(refs: dict[str, dict[str, Any]]) -> str:
     """One short line naming the metric models, for the console."""
     return ", ".join(f"{k}={v.get('id')}@{(v.get('revision') or '-')[:12]}" for k, v in sorted(refs.items()))
-
-
-def dumps_refs(refs: dict[str, dict[str, Any]]) -> str:
-    """A canonical string of the metric models, to compare rows for resume."""
-    return json.dumps(refs, sort_keys=True)
 
 
 def load_encoders(

@@ -18,6 +18,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -60,7 +61,8 @@ def benchmark_reference(name: str) -> Reference:
 
     ref = str(getattr(BENCHMARKS.get(name), "reference", "source"))
     if ref not in REFERENCES:
-        raise ConfigError(f"benchmark {name!r} has reference {ref!r}; it must be one of {', '.join(REFERENCES)}")
+        raise ConfigError(f"benchmark {name!r} has reference {ref!r}; it must be "
+                          f"one of {', '.join(REFERENCES)}")
     return cast(Reference, ref)  # checked just above
 
 
@@ -83,8 +85,8 @@ def choose_metrics(names: Sequence[str] | None, bench: LoadedBenchmark) -> list[
         for m in metrics:
             if m.captions and not has_captions(m):
                 raise ConfigError(
-                    f"metric {m.name!r} needs captions ({', '.join(m.captions)}) and benchmark {bench.name!r} "
-                    f"has none; drop it (e.g. --metric clip_i --metric dino)"
+                    f"metric {m.name!r} needs captions ({', '.join(m.captions)}) and benchmark "
+                    f"{bench.name!r} has none; drop it (e.g. --metric clip_i --metric dino)"
                 )
         return metrics
     metrics = [METRICS.get(n)() for n in DEFAULT_ORDER]
@@ -96,23 +98,13 @@ def _fingerprint(ref: dict[str, Any] | None) -> tuple | None:
     return (ref.get("id"), ref.get("revision"), ref.get("sha256")) if ref else None
 
 
-def _encoder_of(name: str) -> str | None:
-    """The encoder a metric uses, or None for pixel metrics and metrics no longer installed."""
-    try:
-        return METRICS.get(name).encoder
-    except RealEditError:
-        return None
-
-
-def _model_of(row: MetricRow, name: str, encoder: str | None) -> dict[str, Any] | None:
-    """The model identity recorded for metric ``name`` in ``row`` (older rows record it per encoder)."""
-    if name in row.metric_models:
-        return row.metric_models[name]
-    return row.metric_models.get(encoder) if encoder else None
+def _model_of(row: MetricRow, name: str) -> dict[str, Any] | None:
+    """The model identity recorded for metric ``name`` in ``row`` (None for pixel metrics)."""
+    return row.metric_models.get(name)
 
 
 def _definition_of(model: dict[str, Any] | None) -> int:
-    """The formula version a value was computed with; values that record none predate versioning (1)."""
+    """The formula version a value was computed with; only revised formulas (2 and up) record theirs."""
     return int((model or {}).get("definition", 1))
 
 
@@ -129,7 +121,7 @@ def outdated_metrics(row: MetricRow) -> list[str]:
             m = METRICS.get(name)
         except RealEditError:
             continue
-        if _definition_of(_model_of(row, name, m.encoder)) != m.definition:
+        if _definition_of(_model_of(row, name)) != m.definition:
             out.append(name)
     return out
 
@@ -205,8 +197,34 @@ def _load(entry: EditedItem, reference: Reference, cache: _ImageCache) -> _Loade
         edited = load_image(entry.edited)
     except RealEditError as exc:
         return _Loaded(entry, None, str(exc), edited_sha, None)
-    item = Item(sample.sample_id, edited, edited_sha, ref_image, ref_key, src_image, src_key, dict(sample.extra))
+    item = Item(sample.sample_id, edited, edited_sha, ref_image, ref_key, src_image, src_key,
+                dict(sample.extra))
     return _Loaded(entry, item, None, edited_sha, ref_key)
+
+
+class _Stored:
+    """The newest row of each sample in ``metrics.jsonl``, and whether the file must be rewritten."""
+
+    def __init__(self, path: Path) -> None:
+        rows = read_rows(path, MetricRow)
+        self.latest: dict[str, MetricRow] = {r.sample_id: r for r in rows}
+        # More than one row per sample only survives an interrupted run: rewrite with one each.
+        self.compact = len(rows) != len(self.latest)
+
+    def put(self, row: MetricRow) -> None:
+        """``row`` supersedes the sample's earlier row (the file is rewritten at the end)."""
+        self.compact = self.compact or row.sample_id in self.latest
+        self.latest[row.sample_id] = row
+
+    def rewrite(self, path: Path) -> None:
+        """One row per sample: the merged rows supersede the older ones, replaced in one atomic rename."""
+        lines = (json.dumps(r.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n"
+                 for r in self.latest.values())
+        atomic_write_text(path, "".join(lines))
+
+
+#: One sample to measure: its edit, the row whose values may be kept, and the metrics to compute.
+_Todo = tuple[EditedItem, MetricRow | None, list[Metric]]
 
 
 def compute_metrics(
@@ -246,76 +264,16 @@ def compute_metrics(
     out = Path(out_dir) if out_dir is not None else edits.root
     rows_path = out / ROWS_FILE
     refs = {k: getattr(e, "ref", {}) for k, e in encoders.items() if any(m.encoder == k for m in metrics)}
-
-    # The newest row of each sample; more than one row per sample only survives an interrupted run.
-    stored = read_rows(rows_path, MetricRow)
-    previous: dict[str, MetricRow] = {r.sample_id: r for r in stored}
-    compact = len(stored) != len(previous)
+    stored = _Stored(rows_path)
     cache = _ImageCache()
-
-    def still_valid(row: MetricRow | None, m: Metric) -> bool:
-        if row is None or m.name not in row.metrics:
-            return False
-        model = _model_of(row, m.name, m.encoder)
-        if _definition_of(model) != m.definition:
-            return False
-        return m.encoder is None or _fingerprint(model) == _fingerprint(refs[m.encoder])
-
-    # Per sample, only the asked metrics not already measured on this very image, reference and model.
-    todo: list[tuple[EditedItem, MetricRow | None, list[Metric]]] = []
-    skipped = 0
-    for entry in edits.items:
-        base = _reusable(previous.get(entry.sample.sample_id), entry, reference, cache)
-        need = [m for m in metrics if not still_valid(base, m)]
-        if need:
-            todo.append((entry, base, need))
-        else:
-            skipped += 1
-            old = outdated_metrics(base) if base is not None else []
-            if old:
-                # Not asked this time, but values of an older formula are not kept either: dropped now.
-                previous[entry.sample.sample_id] = _without(base, old)  # type: ignore[arg-type]
-                compact = True
+    todo, skipped = _plan(edits, metrics, refs, reference, cache, stored)
     if on_progress and skipped:
         on_progress(skipped)
-
-    store = FeatureStore(encoders)
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-    # Decoding and hashing the next batch overlaps the model forward of the current one.
-    with JsonlAppender(rows_path) as appender, ThreadPoolExecutor(max_workers=1) as pool:
-
-        def load_batch(batch: list[tuple[EditedItem, MetricRow | None, list[Metric]]]) -> list[_Loaded]:
-            return [_load(e, reference, cache) for e, _, _ in batch]
-
-        pending = pool.submit(load_batch, batches[0]) if batches else None
-        for i, batch in enumerate(batches):
-            assert pending is not None
-            loaded = pending.result()
-            pending = pool.submit(load_batch, batches[i + 1]) if i + 1 < len(batches) else None
-            work = [(ld.item, need) for ld, (_, _, need) in zip(loaded, batch, strict=True) if ld.item is not None]
-            for enc in sorted({m.encoder for _, need in work for m in need if m.encoder}):
-                wanted = [kv for it, need in work for m in need if m.encoder == enc and m.applies(it) for kv in m.images(it)]
-                store.fill_images(enc, wanted)
-            texts = [t for it, need in work for m in need if m.applies(it) for t in m.texts(it)]
-            if texts:
-                store.fill_texts(texts)
-            for ld, (_, base, need) in zip(loaded, batch, strict=True):
-                row = _merged_row(ld, base, need, reference, refs, store)
-                compact = compact or ld.entry.sample.sample_id in previous
-                appender.append(row)  # durable now; the rewrite below only drops superseded rows
-                previous[ld.entry.sample.sample_id] = row
-            store.forget([it.edited_key for it, _ in work])
-            if on_progress:
-                on_progress(len(loaded))
-    if compact:
-        # One row per sample: the merged rows supersede the older ones, replaced in one atomic rename.
-        atomic_write_text(
-            rows_path,
-            "".join(json.dumps(r.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n"
-                    for r in previous.values()),
-        )
-
-    current = [previous[e.sample.sample_id] for e in edits.items if e.sample.sample_id in previous]
+    _measure(batches, reference, refs, FeatureStore(encoders), cache, stored, rows_path, on_progress)
+    if stored.compact:
+        stored.rewrite(rows_path)
+    current = [stored.latest[e.sample.sample_id] for e in edits.items if e.sample.sample_id in stored.latest]
     summary = summarize(
         current, [m.name for m in metrics], reference=reference, run_id=edits.run_id, model=edits.model,
         benchmark=edits.benchmark.name, n_missing=edits.n_missing, n_resamples=n_resamples, seed=seed,
@@ -326,7 +284,93 @@ def compute_metrics(
     return MetricsResult(summary, rows_path, summary_path, len(todo), skipped)
 
 
-def _reusable(row: MetricRow | None, entry: EditedItem, reference: Reference, cache: _ImageCache) -> MetricRow | None:
+def _still_valid(row: MetricRow | None, m: Metric, refs: dict[str, dict[str, Any]]) -> bool:
+    """Whether ``row`` holds a value of ``m`` by the current formula and, for a model metric, by the same
+    model."""
+    if row is None or m.name not in row.metrics:
+        return False
+    model = _model_of(row, m.name)
+    if _definition_of(model) != m.definition:
+        return False
+    return m.encoder is None or _fingerprint(model) == _fingerprint(refs[m.encoder])
+
+
+def _plan(
+    edits: EditSet,
+    metrics: Sequence[Metric],
+    refs: dict[str, dict[str, Any]],
+    reference: Reference,
+    cache: _ImageCache,
+    stored: _Stored,
+) -> tuple[list[_Todo], int]:
+    """Per sample, only the asked metrics not already measured on this very image, reference and model;
+    and how many samples need nothing."""
+    todo: list[_Todo] = []
+    skipped = 0
+    for entry in edits.items:
+        base = _reusable(stored.latest.get(entry.sample.sample_id), entry, reference, cache)
+        need = [m for m in metrics if not _still_valid(base, m, refs)]
+        if need:
+            todo.append((entry, base, need))
+            continue
+        skipped += 1
+        old = outdated_metrics(base) if base is not None else []
+        if base is not None and old:
+            # Not asked this time, but values of an older formula are not kept either: dropped now.
+            stored.latest[entry.sample.sample_id] = _without(base, old)
+            stored.compact = True
+    return todo, skipped
+
+
+def _measure(
+    batches: list[list[_Todo]],
+    reference: Reference,
+    refs: dict[str, dict[str, Any]],
+    store: FeatureStore,
+    cache: _ImageCache,
+    stored: _Stored,
+    rows_path: Path,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """Measure batch by batch, appending each merged row durably as its batch finishes.
+
+    Decoding and hashing the next batch overlaps the model forward of the current one.
+    """
+    def load_batch(batch: list[_Todo]) -> list[_Loaded]:
+        return [_load(e, reference, cache) for e, _, _ in batch]
+
+    with JsonlAppender(rows_path) as appender, ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load_batch, batches[0]) if batches else None
+        for i, batch in enumerate(batches):
+            assert pending is not None
+            loaded = pending.result()
+            pending = pool.submit(load_batch, batches[i + 1]) if i + 1 < len(batches) else None
+            work = [(ld.item, need) for ld, (_, _, need) in zip(loaded, batch, strict=True)
+                    if ld.item is not None]
+            _embed(store, work)
+            for ld, (_, base, need) in zip(loaded, batch, strict=True):
+                row = _merged_row(ld, base, need, reference, refs, store)
+                appender.append(row)  # durable now; the final rewrite only drops superseded rows
+                stored.put(row)
+            store.forget([it.edited_key for it, _ in work])
+            if on_progress:
+                on_progress(len(loaded))
+
+
+def _embed(store: FeatureStore, work: list[tuple[Item, list[Metric]]]) -> None:
+    """Embed, in one forward per encoder, every image and caption the batch's metrics need."""
+    for enc in sorted({m.encoder for _, need in work for m in need if m.encoder}):
+        wanted = [kv for it, need in work for m in need if m.encoder == enc and m.applies(it)
+                  for kv in m.images(it)]
+        store.fill_images(enc, wanted)
+    texts = [t for it, need in work for m in need if m.applies(it) for t in m.texts(it)]
+    if texts:
+        store.fill_texts(texts)
+
+
+def _reusable(
+    row: MetricRow | None, entry: EditedItem, reference: Reference, cache: _ImageCache
+) -> MetricRow | None:
     """``row`` when its values still describe this edited image and reference (by content), else None."""
     if row is None or row.status != "ok" or row.reference != reference or row.image_sha256 is None:
         return None
@@ -361,10 +405,7 @@ def _merged_row(
             old = set(outdated_metrics(base))
             kept = [n for n in base.metrics if n not in asked and n not in old]
             values = {k: v for k, v in base.values.items() if k in kept}
-            for n in kept:
-                model = _model_of(base, n, _encoder_of(n))
-                if model:
-                    models[n] = model
+            models = {n: base.metric_models[n] for n in kept if base.metric_models.get(n)}
         for m in need:
             if m.encoder or m.definition > 1:
                 models[m.name] = {**(refs[m.encoder] if m.encoder else {}),
@@ -378,10 +419,25 @@ def _merged_row(
                 values[m.name] = v
     return MetricRow(
         sample_id=s.sample_id, image_id=s.image_id, category=s.category, reference=reference,
-        status="ok" if ld.item is not None else "error", values=values, error=ld.error if ld.item is None else None,
+        status="ok" if ld.item is not None else "error", values=values,
+        error=ld.error if ld.item is None else None,
         image_sha256=ld.edited_sha, reference_sha256=ld.reference_sha, metrics=[*kept, *asked],
         metric_models=models, finished_at=utc_now(),
     )
+
+
+@dataclass
+class _Parts:
+    """The per-metric fields of a summary, filled one metric at a time."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    means: dict[str, float] = field(default_factory=dict)
+    cis: dict[str, tuple[float, float]] = field(default_factory=dict)
+    per_category: dict[str, dict[str, float]] = field(default_factory=dict)
+    metric_models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    excluded: dict[str, str] = field(default_factory=dict)
 
 
 def summarize(
@@ -406,66 +462,89 @@ def summarize(
     ok = [r for r in rows if r.status == "ok"]
     measured = [*asked, *(n for r in ok for n in (*r.metrics, *r.values))]
     order = {n: i for i, n in enumerate(DEFAULT_ORDER)}
-    names = list(dict.fromkeys([*asked, *sorted(dict.fromkeys(measured), key=lambda n: (order.get(n, len(order)), n))]))
-    means: dict[str, float] = {}
-    cis: dict[str, tuple[float, float]] = {}
-    counts: dict[str, int] = {}
-    per_category: dict[str, dict[str, float]] = {}
-    labels: dict[str, str] = {}
-    higher: dict[str, bool] = {}
-    metric_models: dict[str, dict[str, Any]] = {}
-    excluded: dict[str, str] = {}
+    in_order = sorted(dict.fromkeys(measured), key=lambda n: (order.get(n, len(order)), n))
+    names = dict.fromkeys([*asked, *in_order])
+    parts = _Parts()
     for name in names:
-        try:
-            m = METRICS.get(name)()
-        except RealEditError:
-            excluded[name] = "metric no longer installed"
-            continue
-        labels[name], higher[name] = label_for(m, reference), m.higher_is_better
-        have = [r for r in ok if name in r.values]
-        counts[name] = len(have)
-        if any(_definition_of(_model_of(r, name, m.encoder)) != m.definition for r in have):
-            # Another formula under the same name: such values are not averaged, alone or mixed with new ones.
-            excluded[name] = old_formula_reason(name)
-            continue
-        if m.encoder and have:
-            by_fp = {_fingerprint(_model_of(r, name, m.encoder)): r for r in have}
-            if len(by_fp) > 1:
-                # No single model stands behind these values: a mean of them would name no model.
-                excluded[name] = (
-                    f"values from {len(by_fp)} different {m.encoder} models (an interrupted run?); "
-                    f"rerun with --metric {name}"
-                )
-                continue
-        model_ref = _model_of(have[-1], name, m.encoder) if have else None
-        if model_ref:  # the model and, for a revised formula, its definition number (the report checks it)
-            metric_models[name] = model_ref
-        ci = cluster_mean_ci([r.values[name] for r in have], [r.image_id for r in have], n_resamples=n_resamples, seed=seed)
-        if ci is not None:
-            means[name] = ci.estimate
-            if ci.bounds is not None:
-                cis[name] = ci.bounds
-        for cat in dict.fromkeys(r.category for r in have):
-            vals = [r.values[name] for r in have if r.category == cat]
-            per_category.setdefault(cat, {})[name] = sum(vals) / len(vals)
+        _summarize_metric(parts, name, ok, reference, n_resamples, seed)
     return MetricSummary(
         run_id=run_id,
         model=model,
         benchmark=benchmark,
         reference=reference,
-        metric_models=metric_models,
-        labels=labels,
-        higher_is_better=higher,
         n=len(rows),
         n_error=sum(1 for r in rows if r.status == "error"),
         n_missing=n_missing,
-        counts=counts,
-        means=means,
-        cis=cis,
-        per_category=per_category,
-        excluded=excluded,
+        **asdict(parts),
         bootstrap={"resamples": n_resamples, "level": 0.95, "seed": seed, "unit": "source photo (image_id)"},
         created_at=utc_now(),
         realedit_version=__version__,
         command=list(command),
     )
+
+
+def _summarize_metric(
+    parts: _Parts, name: str, ok: Sequence[MetricRow], reference: Reference, n_resamples: int, seed: int
+) -> None:
+    """Add metric ``name``'s label, count, mean, interval and per-category means (or why it is left out)."""
+    try:
+        m = METRICS.get(name)()
+    except RealEditError:
+        parts.excluded[name] = "metric no longer installed"
+        return
+    parts.labels[name], parts.higher_is_better[name] = label_for(m, reference), m.higher_is_better
+    have = [r for r in ok if name in r.values]
+    parts.counts[name] = len(have)
+    why = _why_excluded(m, have)
+    if why is not None:
+        parts.excluded[name] = why
+        return
+    model_ref = _model_of(have[-1], name) if have else None
+    if model_ref:  # the model and, for a revised formula, its definition number (the report checks it)
+        parts.metric_models[name] = model_ref
+    values = [r.values[name] for r in have]
+    ci = cluster_mean_ci(values, [r.image_id for r in have], n_resamples=n_resamples, seed=seed)
+    if ci is not None:
+        parts.means[name] = ci.estimate
+        if ci.bounds is not None:
+            parts.cis[name] = ci.bounds
+    for cat in dict.fromkeys(r.category for r in have):
+        vals = [r.values[name] for r in have if r.category == cat]
+        parts.per_category.setdefault(cat, {})[name] = sum(vals) / len(vals)
+
+
+def _why_excluded(m: Metric, have: Sequence[MetricRow]) -> str | None:
+    """Why the values of ``m`` in ``have`` cannot be averaged into one mean, or None when they can."""
+    if any(_definition_of(_model_of(r, m.name)) != m.definition for r in have):
+        # Another formula under the same name: such values are not averaged, alone or mixed with new ones.
+        return old_formula_reason(m.name)
+    if m.encoder and have:
+        by_fp = {_fingerprint(_model_of(r, m.name)) for r in have}
+        if len(by_fp) > 1:
+            # No single model stands behind these values: a mean of them would name no model.
+            return (f"values from {len(by_fp)} different {m.encoder} models (an interrupted run?); "
+                    f"rerun with --metric {m.name}")
+    return None
+
+
+#: Headings of the notes on the inputs of a metrics call (the command line shows them highlighted).
+MISSING_NOTE = "missing edits (not measured):"
+UNMATCHED_NOTE = "files matching no sample id (ignored):"
+
+
+def input_notes(edits: EditSet) -> list[str]:
+    """Edits that are missing and files that match no sample: a misnamed file is the usual reason an edit
+    seems to be missing."""
+    notes = []
+    if edits.n_missing:
+        notes.append(f"{MISSING_NOTE} {edits.describe_missing()}")
+    if edits.unmatched:
+        more = f" ... ({len(edits.unmatched)} in all)" if len(edits.unmatched) > 20 else ""
+        notes.append(f"{UNMATCHED_NOTE} {', '.join(edits.unmatched[:20])}{more}")
+    return notes
+
+
+def failed_samples(rows_path: Path) -> list[tuple[str, str]]:
+    """(sample id, error) of the samples whose newest row in ``rows_path`` is an error."""
+    latest = {r.sample_id: r for r in read_rows(rows_path, MetricRow)}
+    return [(r.sample_id, r.error or "") for r in latest.values() if r.status == "error"]

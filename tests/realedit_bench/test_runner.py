@@ -15,8 +15,10 @@ import pytest
 from cli_runner import invoke, realedit_cli
 from PIL import Image
 
+from realedit_bench.api import compute_metrics, run_model
 from realedit_bench.datasets import select
 from realedit_bench.datasets.real_edit import RealEditBenchmark
+from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.inputs import load_benchmark
 from realedit_bench.jsonio import read_model, read_rows
 from realedit_bench.registry import ADAPTERS
@@ -24,16 +26,19 @@ from realedit_bench.runner import Runner, derive_seed
 from realedit_bench.schema import EditRow, RunManifest
 
 TINY = ["-M", "steps=2", "-M", "resolution=64"]
+#: The same settings for a library call.
+TINY_SETTINGS = {"steps": 2, "resolution": 64}
 
 
 def _runner(model, bench, samples, run_dir, **kw):
-    return Runner(model, model_name="instruct-pix2pix", family="instruct-pix2pix", bench=bench, samples=samples,
-                  filters={}, run_dir=run_dir, **kw)
+    return Runner(model, model_name="instruct-pix2pix", family="instruct-pix2pix", bench=bench,
+                  samples=samples, filters={}, run_dir=run_dir, **kw)
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tiny_pix2pix_dir):
-    model = ADAPTERS.get("instruct-pix2pix")(weights=str(tiny_pix2pix_dir), steps=2, resolution=64, device="cpu")
+    model = ADAPTERS.get("instruct-pix2pix")(weights=str(tiny_pix2pix_dir), steps=2, resolution=64,
+                                             device="cpu")
     model.load()
     return model
 
@@ -79,22 +84,26 @@ def test_bad_image_is_a_recorded_failure_and_the_run_goes_on(tiny_pix2pix_dir, r
     shutil.copy(real_edit_dir / "imgs" / names[0], data / "imgs" / names[0])
     (data / "imgs" / names[1]).write_bytes(b"garbage")
     (data / "eval_instruct.json").write_text(json.dumps({n: raw[n][:2] for n in names}))
-    res = invoke("run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
-                       "--data-dir", str(data), "--out", str(tmp_path / "runs"), "--run-id", "r")
-    assert res.returncode == 1, res.stderr
+
+    def run():
+        return run_model("instruct-pix2pix", weights=str(tiny_pix2pix_dir), settings=TINY_SETTINGS,
+                         data_dir=data, out=tmp_path / "runs", run_id="r")
+
+    res = run()
+    assert res.exit_code == 1
     rows = read_rows(tmp_path / "runs" / "r" / "edits.jsonl", EditRow)
     status = {r.sample_id: r.status for r in rows}
     stem0, stem1 = Path(names[0]).stem, Path(names[1]).stem
-    assert status == {f"{stem0}-local": "ok", f"{stem0}-remove": "ok", f"{stem1}-local": "error", f"{stem1}-remove": "error"}
+    assert status == {f"{stem0}-local": "ok", f"{stem0}-remove": "ok", f"{stem1}-local": "error",
+                      f"{stem1}-remove": "error"}
     assert "not a readable image" in next(r.error for r in rows if r.status == "error")
     manifest = read_model(tmp_path / "runs" / "r" / "manifest.json", RunManifest)
     assert manifest.status == "failed" and manifest.counts == {"ok": 2, "error": 2, "not_run": 0}
     # Fix the image and rerun: only the failed samples are redone, and no duplicate row remains.
     shutil.copy(real_edit_dir / "imgs" / names[1], data / "imgs" / names[1])
-    res = invoke("run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
-                       "--data-dir", str(data), "--out", str(tmp_path / "runs"), "--run-id", "r")
-    assert res.returncode == 0, res.stderr
-    assert "2 of the run done before" in " ".join(res.stderr.split())
+    res = run()
+    assert res.exit_code == 0
+    assert res.done_before == 2 and "2 of the run done before" in res.describe()
     rows = read_rows(tmp_path / "runs" / "r" / "edits.jsonl", EditRow)
     assert sorted(r.sample_id for r in rows) == sorted(status) and all(r.status == "ok" for r in rows)
 
@@ -129,11 +138,10 @@ def test_kill_9_mid_run_resumes_without_redoing_or_duplicating(tiny_pix2pix_dir,
 
 
 def test_changed_settings_do_not_mix_into_an_existing_run(tiny_pix2pix_dir, real_edit_dir, tmp_path):
-    base = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), "-M", "resolution=64",
-            "--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "x"]
-    assert invoke(*base, "-M", "steps=2").returncode == 0
-    res = invoke(*base, "-M", "steps=3")
-    assert res.returncode == 2 and "other settings" in res.stderr
+    kw = dict(weights=str(tiny_pix2pix_dir), limit=1, data_dir=real_edit_dir, out=tmp_path, run_id="x")
+    assert run_model("instruct-pix2pix", settings={"resolution": 64, "steps": 2}, **kw).exit_code == 0
+    with pytest.raises(ConfigError, match="other settings"):
+        run_model("instruct-pix2pix", settings={"resolution": 64, "steps": 3}, **kw)
 
 
 def test_identity_run_and_manifest_records_how(real_edit_dir, tmp_path):
@@ -144,7 +152,8 @@ def test_identity_run_and_manifest_records_how(real_edit_dir, tmp_path):
     m = read_model(run_dir / "manifest.json", RunManifest)
     assert m.status == "complete" and m.counts["ok"] == 3
     assert m.command[:2] == ["realedit", "run"] and "--category" in m.command
-    assert m.benchmark.instructions_sha256 == "110b85a4397642fefd26f82e95fe8e0496e801b57ad4ba8415937860eed9afbf"
+    sha = "110b85a4397642fefd26f82e95fe8e0496e801b57ad4ba8415937860eed9afbf"
+    assert m.benchmark.instructions_sha256 == sha
     assert m.benchmark.filters["category"] == ["remove"]
     assert "torch" in m.library_versions and m.adapter.name == "identity"
     rows = read_rows(run_dir / "edits.jsonl", EditRow)
@@ -174,13 +183,17 @@ def test_two_processes_make_the_same_images_as_one(tiny_pix2pix_dir, real_edit_d
     assert m.num_processes == 2 and m.status == "complete"
 
 
-def test_ctrl_c_stops_after_the_current_sample_and_keeps_everything(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+def test_ctrl_c_stops_after_the_current_sample_and_keeps_everything(
+    tiny_pix2pix_dir, real_edit_dir, tmp_path
+):
     out = tmp_path / "runs"
     exe = Path(sys.executable).with_name("realedit")
     proc = subprocess.Popen(
         [str(exe), "run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), "-M", "steps=12",
-         "-M", "resolution=64", "--limit", "12", "--data-dir", str(real_edit_dir), "--out", str(out), "--run-id", "c"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+         "-M", "resolution=64", "--limit", "12", "--data-dir", str(real_edit_dir), "--out", str(out),
+         "--run-id", "c"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     edits = out / "c" / "edits.jsonl"
     deadline = time.time() + 120
@@ -201,8 +214,7 @@ def test_ctrl_c_stops_after_the_current_sample_and_keeps_everything(tiny_pix2pix
 def test_result_files_get_the_usual_permissions(real_edit_dir, tmp_path):
     old = os.umask(0o022)
     try:
-        assert invoke("run", "--model", "identity", "--limit", "1", "--data-dir", str(real_edit_dir),
-                      "--out", str(tmp_path), "--run-id", "p").returncode == 0
+        assert run_model("identity", limit=1, data_dir=real_edit_dir, out=tmp_path, run_id="p").exit_code == 0
     finally:
         os.umask(old)
     for name in ("manifest.json", "edits.jsonl", "images/2-local.png"):
@@ -212,7 +224,8 @@ def test_result_files_get_the_usual_permissions(real_edit_dir, tmp_path):
 def test_extending_a_run_keeps_its_history_and_counts_the_whole_run(real_edit_dir, tmp_path, monkeypatch):
     # Both invocations inside one clock second (as on a fast machine) must still be two history entries.
     monkeypatch.setattr("realedit_bench.runner.utc_now", lambda: "2026-01-01T00:00:00+00:00")
-    common = ["run", "--model", "identity", "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "h"]
+    common = ["run", "--model", "identity", "--data-dir", str(real_edit_dir), "--out", str(tmp_path),
+              "--run-id", "h"]
     assert invoke(*common, "--limit", "3").returncode == 0
     assert invoke(*common, "--samples", "10-local").returncode == 0  # another sample, same run
     m = read_model(tmp_path / "h" / "manifest.json", RunManifest)
@@ -230,7 +243,8 @@ def test_extending_a_run_keeps_its_history_and_counts_the_whole_run(real_edit_di
 def test_error_messages_print_user_text_literally_not_as_markup(tmp_path):
     # Paths with square brackets are ordinary on disk; Rich would eat "[bold]" or crash on "[/x]".
     for name in ("x[bold]y", "runs[/x]"):
-        res = invoke("run", "--model", "identity", "--data-dir", str(tmp_path / name), "--out", str(tmp_path / "o"))
+        res = invoke("run", "--model", "identity", "--data-dir", str(tmp_path / name),
+                     "--out", str(tmp_path / "o"))
         assert res.returncode == 2, res.stderr
         assert f"{tmp_path / name}" in " ".join(res.stderr.split()) and "Traceback" not in res.stderr
 
@@ -238,35 +252,37 @@ def test_error_messages_print_user_text_literally_not_as_markup(tmp_path):
 def test_retrained_weights_at_the_same_path_make_a_new_run(tiny_pix2pix_dir, real_edit_dir, tmp_path):
     weights = tmp_path / "w"
     shutil.copytree(tiny_pix2pix_dir, weights)
-    args = ["run", "--model", "instruct-pix2pix", "--weights", str(weights), *TINY, "--limit", "1",
-            "--data-dir", str(real_edit_dir), "--out", str(tmp_path / "runs")]
-    first = invoke(*args)
-    assert first.returncode == 0, first.stderr
+    kw = dict(weights=str(weights), settings=TINY_SETTINGS, limit=1, data_dir=real_edit_dir,
+              out=tmp_path / "runs")
+    first = run_model("instruct-pix2pix", **kw)
+    assert first.exit_code == 0
     # "Training on" rewrites the U-Net at the same path: the old images must not be resumed as its output.
     unet = next((weights / "unet").glob("*.safetensors"))
     st = unet.stat()
     os.utime(unet, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    second = invoke(*args)
-    assert second.returncode == 0, second.stderr
-    assert first.stdout.strip() != second.stdout.strip()
-    assert "1 of the run done before" not in " ".join(second.stderr.split())
+    second = run_model("instruct-pix2pix", **kw)
+    assert second.exit_code == 0
+    assert first.run_dir != second.run_dir
+    assert second.done_before == 0
     # Forcing the old run directory names what changed.
-    res = invoke(*args, "--run-id", Path(first.stdout.strip()).name)
-    assert res.returncode == 2 and "weights_fingerprint" in res.stderr, res.stderr
+    with pytest.raises(ConfigError, match="weights_fingerprint"):
+        run_model("instruct-pix2pix", run_id=first.run_dir.name, **kw)
 
 
 def test_force_with_other_settings_replaces_the_whole_run(tiny_pix2pix_dir, real_edit_dir, tmp_path):
-    common = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), "-M", "resolution=64",
-              "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "f"]
-    assert invoke(*common, "-M", "steps=2", "--limit", "3").returncode == 0
+    kw = dict(weights=str(tiny_pix2pix_dir), data_dir=real_edit_dir, out=tmp_path, run_id="f")
+    first = run_model("instruct-pix2pix", settings={"resolution": 64, "steps": 2}, limit=3, **kw)
+    assert first.exit_code == 0
     (tmp_path / "f" / "judgments").mkdir()
     (tmp_path / "f" / "judgments" / "j__r.jsonl").write_text("{}\n")  # results made of the old images
     (tmp_path / "f" / "metrics_summary.json").write_text("{}")
-    refused = invoke(*common, "-M", "steps=3", "--limit", "1")
-    assert refused.returncode == 2 and "steps: 2 -> 3" in " ".join(refused.stderr.split())
-    res = invoke(*common, "-M", "steps=3", "--limit", "1", "--force")
-    assert res.returncode == 0, res.stderr
-    assert "replacing the run" in " ".join(res.stderr.split())
+    with pytest.raises(ConfigError, match="steps: 2 -> 3"):
+        run_model("instruct-pix2pix", settings={"resolution": 64, "steps": 3}, limit=1, **kw)
+    notes: list[str] = []
+    res = run_model("instruct-pix2pix", settings={"resolution": 64, "steps": 3}, limit=1, force=True,
+                    log=notes.append, **kw)
+    assert res.exit_code == 0
+    assert "replacing the run" in " ".join(notes)
     # No image made with steps=2 may stay under a manifest that says steps=3.
     rows = read_rows(tmp_path / "f" / "edits.jsonl", EditRow)
     assert len(rows) == 1 and rows[0].status == "ok"
@@ -274,7 +290,8 @@ def test_force_with_other_settings_replaces_the_whole_run(tiny_pix2pix_dir, real
     m = read_model(tmp_path / "f" / "manifest.json", RunManifest)
     assert m.adapter.params["steps"] == 3 and m.counts["ok"] == 1 and len(m.history) == 1
     # The old run's records are set aside where no reader looks, not deleted (judgments cost money).
-    assert not (tmp_path / "f" / "judgments").exists() and not (tmp_path / "f" / "metrics_summary.json").exists()
+    assert not (tmp_path / "f" / "judgments").exists()
+    assert not (tmp_path / "f" / "metrics_summary.json").exists()
     (archive,) = (tmp_path / "f" / "replaced").iterdir()
     assert sorted(p.name for p in archive.iterdir()) == ["edits.jsonl", "judgments", "manifest.json",
                                                          "metrics_summary.json"]
@@ -282,9 +299,9 @@ def test_force_with_other_settings_replaces_the_whole_run(tiny_pix2pix_dir, real
 
 
 def test_weights_that_fail_to_load_leave_no_empty_run_directory(real_edit_dir, tmp_path):
-    res = invoke("run", "--model", "instruct-pix2pix", "--weights", str(tmp_path), "--limit", "1",
-                 "--data-dir", str(real_edit_dir), "--out", str(tmp_path / "runs"))
-    assert res.returncode == 2
+    with pytest.raises(RealEditError, match="weights"):
+        run_model("instruct-pix2pix", weights=str(tmp_path), limit=1, data_dir=real_edit_dir,
+                  out=tmp_path / "runs")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
@@ -321,7 +338,8 @@ def test_output_folders_that_cannot_be_made_are_one_line(real_edit_dir, tmp_path
                  "--out", str(tmp_path / "runs"), "--run-id", "r")
     assert run.returncode == 0, run.stderr
     for bad in (blocker / "sub", Path("/proc/realedit-no-such/sub")):
-        for args in (["run", "--model", "identity", "--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(bad)],
+        for args in (["run", "--model", "identity", "--limit", "1", "--data-dir", str(real_edit_dir),
+                      "--out", str(bad)],
                      ["metrics", "--images", str(tmp_path / "runs" / "r"), "-m", "l1", "--out", str(bad)]):
             res = invoke(*args)
             assert res.returncode == 2 and "cannot create or write" in res.stderr, (args, res.stderr)
@@ -332,24 +350,28 @@ def test_metrics_count_the_samples_an_interrupted_run_never_reached(real_edit_di
     bench = load_benchmark("real-edit", real_edit_dir)
     Runner(_StopsOnThirdSample(), model_name="stops", family="test", bench=bench, samples=bench.samples[:6],
            filters={}, run_dir=tmp_path / "r").run()
-    res = invoke("metrics", "--images", str(tmp_path / "r"), "-m", "l1", "--data-dir", str(real_edit_dir))
-    assert res.returncode == 0, res.stderr
+    notes: list[str] = []
+    res = compute_metrics(tmp_path / "r", metrics=["l1"], data_dir=real_edit_dir, log=notes.append)
+    assert res.exit_code == 0
     summary = json.loads((tmp_path / "r" / "metrics_summary.json").read_text())
     assert summary["n_missing"] == 4  # 6 selected, 2 made
-    assert "4 selected samples not yet run" in " ".join(res.stderr.split())
+    assert "missing edits (not measured): 4 selected samples not yet run" in notes
 
 
-def test_a_run_from_an_older_realedit_resumes_by_its_run_id(tiny_pix2pix_dir, real_edit_dir, tmp_path):
-    common = ["run", "--model", "instruct-pix2pix", "--weights", str(tiny_pix2pix_dir), *TINY,
-              "--data-dir", str(real_edit_dir), "--out", str(tmp_path), "--run-id", "old"]
-    assert invoke(*common, "--limit", "1").returncode == 0
+def test_a_manifest_that_lacks_a_setting_is_another_run(tiny_pix2pix_dir, real_edit_dir, tmp_path):
+    kw = dict(weights=str(tiny_pix2pix_dir), settings=TINY_SETTINGS, data_dir=real_edit_dir, out=tmp_path,
+              run_id="old")
+    assert run_model("instruct-pix2pix", limit=1, **kw).exit_code == 0
     path = tmp_path / "old" / "manifest.json"
     manifest = json.loads(path.read_text())
-    del manifest["adapter"]["params"]["weights_fingerprint"]  # as an older realedit wrote it
+    del manifest["adapter"]["params"]["weights_fingerprint"]  # a setting the run does not record
     path.write_text(json.dumps(manifest))
-    res = invoke(*common, "--limit", "2")
-    assert res.returncode == 0, res.stderr
-    assert "1 of the run done before" in " ".join(res.stderr.split())
+    # Its images may come from other weights: the run is not resumed, and the message names the setting.
+    with pytest.raises(ConfigError, match=r"weights_fingerprint \(not recorded in the run\).*--force"):
+        run_model("instruct-pix2pix", limit=2, **kw)
+    replaced = run_model("instruct-pix2pix", limit=2, force=True, **kw)
+    assert replaced.exit_code == 0 and replaced.done_before == 0
+    assert "weights_fingerprint" in replaced.manifest.adapter.params
 
 
 def test_metrics_exit_1_and_name_the_images_they_could_not_measure(real_edit_dir, tmp_path):
@@ -369,32 +391,36 @@ def test_a_changed_source_photo_is_edited_again_on_resume(real_edit_dir, tmp_pat
     # longer belong to the data, so a resume must redo them rather than mix two versions of the photo.
     data = tmp_path / "data"
     shutil.copytree(real_edit_dir, data)
-    common = ["run", "--model", "identity", "--data-dir", str(data), "--out", str(tmp_path / "runs"), "--run-id", "r"]
-    assert invoke(*common, "--limit", "2").returncode == 0
+    kw = dict(data_dir=data, out=tmp_path / "runs", run_id="r")
+    assert run_model("identity", limit=2, **kw).exit_code == 0
     first = {r.sample_id: r for r in read_rows(tmp_path / "runs" / "r" / "edits.jsonl", EditRow)}
     photo = data / "imgs" / next(iter(first.values())).source
     Image.open(photo).convert("RGB").resize((64, 40)).save(photo, format="JPEG")
-    res = invoke(*common, "--limit", "3")
-    assert res.returncode == 0, res.stderr
+    res = run_model("identity", limit=3, **kw)
+    assert res.exit_code == 0
     rows = {r.sample_id: r for r in read_rows(tmp_path / "runs" / "r" / "edits.jsonl", EditRow)}
     assert len(rows) == 3 and {tuple(r.size) for r in rows.values()} == {(64, 40)}
     assert all(rows[sid].source_sha256 != first[sid].source_sha256 for sid in first)
 
 
-def test_an_older_run_with_a_relative_weights_path_resumes(tiny_pix2pix_dir, real_edit_dir, tmp_path, monkeypatch):
+def test_a_weights_path_recorded_as_typed_is_another_setting(tiny_pix2pix_dir, real_edit_dir, tmp_path,
+                                                            monkeypatch):
+    import re
+
     shutil.copytree(tiny_pix2pix_dir, tmp_path / "w")
     monkeypatch.chdir(tmp_path)
-    common = ["run", "--model", "instruct-pix2pix", "--weights", "w", *TINY, "--data-dir", str(real_edit_dir),
-              "--out", str(tmp_path / "runs"), "--run-id", "old"]
-    assert invoke(*common, "--limit", "1").returncode == 0
+    kw = dict(weights="w", settings=TINY_SETTINGS, data_dir=real_edit_dir, out=tmp_path / "runs",
+              run_id="old")
+    first = run_model("instruct-pix2pix", limit=1, **kw)
+    assert first.exit_code == 0 and first.manifest.adapter.params["weights"] == str(tmp_path / "w")
     path = tmp_path / "runs" / "old" / "manifest.json"
     manifest = json.loads(path.read_text())
-    manifest["adapter"]["params"]["weights"] = "w"  # as typed: older versions did not resolve the path
-    del manifest["adapter"]["params"]["weights_fingerprint"]
+    manifest["adapter"]["params"]["weights"] = "w"  # as typed, not resolved
     path.write_text(json.dumps(manifest))
-    res = invoke(*common, "--limit", "2")
-    assert res.returncode == 0, res.stderr
-    assert "1 of the run done before" in " ".join(res.stderr.split())
+    # (the message shortens long values: the resolved path is cut after 57 characters)
+    with pytest.raises(ConfigError, match=re.escape(f"weights: w -> {str(tmp_path / 'w')[:20]}")):
+        run_model("instruct-pix2pix", limit=2, **kw)
+    assert len(read_rows(path.parent / "edits.jsonl", EditRow)) == 1  # nothing was added to the refused run
 
 
 class _Plain:

@@ -1,4 +1,5 @@
-"""``realedit reward annotate`` with the real openai SDK against the local fake judge server."""
+"""Reward labels (``realedit reward annotate``, ``api.annotate_rewards``) with the real openai SDK against
+the local fake judge server."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from judge_server import FakeJudgeServer, RecordedRequest, Reply
 from paths import PAPER_PROMPTS
 from reward_fixtures import make_triplet_folder
 
+from realedit_bench.api import annotate_rewards
 from realedit_bench.errors import RealEditError
 from realedit_bench.jsonio import read_model, read_rows
 from realedit_bench.judges.encode import encode_image
@@ -40,7 +42,8 @@ def responder(req: RecordedRequest) -> Reply:
     if p == "quality" and "make it night" in req.text():
         return Reply.ok("The picture looks fine to me.")
     score, failure = ANSWERS[p]
-    return Reply.ok(json.dumps({"verdict": "yes" if score >= 4 else "no", "score": score, "failure": failure}))
+    verdict = "yes" if score >= 4 else "no"
+    return Reply.ok(json.dumps({"verdict": verdict, "score": score, "failure": failure}))
 
 
 @pytest.fixture
@@ -76,8 +79,8 @@ def test_annotate_writes_our_jsonl_and_the_rewardedit_layout_and_resumes_for_fre
     triplets: Path, server: FakeJudgeServer, tmp_path: Path
 ):
     out = tmp_path / "rewards"
-    code, output, _ = run("--triplets", str(triplets), "-o", str(out), "--judge", GPT, "--max-retries", "0")
-    assert code == 0, output
+    outcome = annotate_rewards(triplets, out, judge=GPT, max_retries=0)
+    assert outcome.exit_code == 0, outcome.describe()
     calls = server.calls()
     assert len(calls) == 3 * 3 + 1  # one re-ask for the unparseable quality reply of s2
     for call in calls:
@@ -121,8 +124,8 @@ def test_annotate_writes_our_jsonl_and_the_rewardedit_layout_and_resumes_for_fre
 
     # a rerun asks nothing: every perspective has a final answer (invalid is final, not an error)
     server.reset()
-    code, output, _ = run("--triplets", str(triplets), "-o", str(out), "--judge", GPT)
-    assert code == 0, output
+    again = annotate_rewards(triplets, out, judge=GPT)
+    assert again.exit_code == 0, again.describe()
     assert server.calls() == []
     assert len(read_rows(out / "annotations.jsonl", AnnotationRow)) == 9
 
@@ -150,7 +153,8 @@ def test_failed_calls_are_asked_again_on_rerun_and_cached_answers_cost_nothing(
 
     # a fresh output folder: every answer comes from the judge cache, no call, no money this run
     server.reset()
-    code, output, _ = run("--triplets", str(triplets), "-o", str(tmp_path / "again"), "--judge", GPT, "--limit", "2")
+    code, output, _ = run("--triplets", str(triplets), "-o", str(tmp_path / "again"), "--judge", GPT,
+                          "--limit", "2")
     assert code == 0, output
     assert server.calls() == []
     again = read_model(tmp_path / "again" / "annotate_summary.json", AnnotateSummary)
@@ -169,7 +173,8 @@ def test_missing_key_bad_input_and_dry_run_send_nothing(
     assert code == 2 and "does not exist" in str(exc)
     bad_rubric = tmp_path / "r.toml"
     bad_rubric.write_text("format = 1\nname = 'x'\n")
-    code, _, exc = run("--triplets", str(triplets), "-o", str(tmp_path / "e"), "--judge", GPT, "--rubric", str(bad_rubric))
+    code, _, exc = run("--triplets", str(triplets), "-o", str(tmp_path / "e"), "--judge", GPT,
+                       "--rubric", str(bad_rubric))
     assert code == 2 and "perspectives" in str(exc)
     monkeypatch.delenv("OPENAI_API_KEY")
     code, _, exc = run("--triplets", str(triplets), "-o", str(tmp_path / "f"), "--judge", GPT)
@@ -177,13 +182,15 @@ def test_missing_key_bad_input_and_dry_run_send_nothing(
     assert server.calls() == [] and not (tmp_path / "f").exists()
 
 
-def test_a_low_score_without_a_failure_text_is_reasked_then_invalid(triplets: Path, server: FakeJudgeServer, tmp_path):
+def test_a_low_score_without_a_failure_text_is_reasked_then_invalid(
+    triplets: Path, server: FakeJudgeServer, tmp_path
+):
     """'None' under a score of 2 would teach the model that nothing failed: never stored as ok."""
     def lazy(req: RecordedRequest) -> Reply:
         return Reply.ok(json.dumps({"verdict": "no", "score": 2, "failure": "None"}))
 
     server.responder = lazy
-    code, out, exc = run("--triplets", str(triplets), "-o", str(tmp_path / "o"), "--judge", GPT, "--limit", "1")
+    annotate_rewards(triplets, tmp_path / "o", judge=GPT, limit=1)
     rows = read_rows(tmp_path / "o" / "annotations.jsonl", AnnotationRow)
     assert rows and all(r.reward.status == "invalid" and r.reward.score is None for r in rows)
     assert "must say what fell short" in rows[0].reward.reason

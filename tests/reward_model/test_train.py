@@ -46,7 +46,8 @@ def _config(pipe: Path, data: Path, out: Path, **kw):
     from reward_model.train import TrainConfig
 
     base = dict(
-        pretrained=str(pipe), output_dir=out, reward_files=[data / "rewards.json"], triplets=str(data / "triplets"),
+        pretrained=str(pipe), output_dir=out, reward_files=[data / "rewards.json"],
+        triplets=str(data / "triplets"),
         resolution=32, batch_size=2, gradient_accumulation_steps=1, max_steps=4, learning_rate=1e-3,
         checkpoint_every=2, num_workers=0, gradient_checkpointing=False, report_to="none",
     )
@@ -122,7 +123,8 @@ def test_triplet_layouts_folder_ip2p_release_manifest_and_hf_rows(tmp_path: Path
     for seed in (99, 7):
         img.save(ip2p / f"{seed}_0.jpg")
         Image.new("RGB", (20, 16), (seed, 0, 0)).save(ip2p / f"{seed}_1.jpg")
-    (ip2p / "prompt.json").write_text(json.dumps({"input": "a cat", "edit": "make it red", "output": "a red cat"}))
+    prompt = {"input": "a cat", "edit": "make it red", "output": "a red cat"}
+    (ip2p / "prompt.json").write_text(json.dumps(prompt))
     folder = FolderTriplets(tmp_path / "ours")
     assert folder.ids() == ["0000123", "a"]
     assert folder.get("a").instruction == "add a hat"
@@ -143,7 +145,8 @@ def test_triplet_layouts_folder_ip2p_release_manifest_and_hf_rows(tmp_path: Path
     with pytest.raises(DataError, match="line 1: lacks string field"):
         ManifestTriplets(manifest)
 
-    rows = [{"original_image": img, "edited_image": img, "edit_prompt": "turn it blue", "original_prompt": "p"}]
+    rows = [{"original_image": img, "edited_image": img, "edit_prompt": "turn it blue",
+             "original_prompt": "p"}]
     hf = HFTriplets(rows)
     assert hf.ids() == ["0"] and hf.get("0").instruction == "turn it blue"
 
@@ -156,7 +159,9 @@ def test_reward_jsonl_uses_only_fully_scored_rows(tmp_path: Path):
     def row(sid: str, quality_status: str) -> RewardRow:
         rewards = {
             p: {"status": "ok", "score": s, "failure": f}
-            for p, s, f in (("following", 5, "None"), ("preserving", 2, "the dog vanished"), ("quality", 4, "None"))
+            for p, s, f in (
+                ("following", 5, "None"), ("preserving", 2, "the dog vanished"), ("quality", 4, "None")
+            )
         }
         rewards["quality"]["status"] = quality_status
         if quality_status != "ok":
@@ -212,11 +217,14 @@ def test_prepare_pair_crops_and_flips_both_images_identically():
 # -------------------------------------------------------------------------------------- training
 
 
-def test_thirty_steps_on_a_tiny_overfit_set_lower_the_loss(tiny_pix2pix_dir: Path, data_dir: Path, tmp_path: Path):
+def test_thirty_steps_on_a_tiny_overfit_set_lower_the_loss(
+    tiny_pix2pix_dir: Path, data_dir: Path, tmp_path: Path
+):
     from reward_model.train import LOG_FILE, SETTINGS_FILE, train
 
     out = tmp_path / "run"
-    cfg = _config(tiny_pix2pix_dir, data_dir, out, max_steps=30, checkpoint_every=0, gradient_checkpointing=True,
+    cfg = _config(tiny_pix2pix_dir, data_dir, out, max_steps=30, checkpoint_every=0,
+                  gradient_checkpointing=True,
                   report_to="tensorboard")
     result = train(cfg)
     losses = result.losses
@@ -295,7 +303,8 @@ def test_the_trained_pipeline_runs_through_the_adapter(resume_runs):
     one, two = model.edit(src, "invert the colours", seed=1), model.edit(src, "invert the colours", seed=1)
     assert one.size == two.size and one.tobytes() == two.tobytes()
     low = ADAPTERS.get("reward-instruct-pix2pix")(
-        weights=str(resume_runs["a"].pipeline_dir), steps=2, resolution=64, device="cpu", reward_scores="0,0,0"
+        weights=str(resume_runs["a"].pipeline_dir), steps=2, resolution=64, device="cpu",
+        reward_scores="0,0,0",
     ).edit(src, "invert the colours", seed=1)
     assert low.tobytes() != one.tobytes()  # the trained reward condition reaches the output
 
@@ -317,7 +326,8 @@ def test_resume_refuses_changed_settings_and_a_new_run_refuses_an_old_folder(
 @pytest.mark.parametrize(
     ("variant", "inputs", "integration", "present", "absent"),
     [
-        ("released", "score", "attention", {"add_embedding2", "ca"}, {"add_embedding", "text_linear", "text_linear2"}),
+        ("released", "score", "attention", {"add_embedding2", "ca"},
+         {"add_embedding", "text_linear", "text_linear2"}),
         ("paper", "text", "addition", {"linear2"}, {"score_mlp", "ca", "linear1"}),
     ],
 )
@@ -330,12 +340,15 @@ def test_ablation_switches_build_and_train_the_chosen_modules(
                         variant=variant, reward_inputs=inputs, reward_integration=integration))
     meta = json.loads((res.pipeline_dir / "reward" / "config.json").read_text())
     assert meta["reward"]["variant"] == variant
-    assert meta["reward"]["use_scores"] == (inputs != "text") and meta["reward"]["use_text"] == (inputs != "score")
+    assert meta["reward"]["use_scores"] == (inputs != "text")
+    assert meta["reward"]["use_text"] == (inputs != "score")
     modules = {k.split(".", 1)[0] for k in _weights(res.pipeline_dir)} - {"unet"}
     assert present <= modules and not (absent & modules)
 
 
-def test_plain_baseline_saves_an_instruct_pix2pix_pipeline(tiny_pix2pix_dir: Path, data_dir: Path, tmp_path: Path):
+def test_plain_baseline_saves_an_instruct_pix2pix_pipeline(
+    tiny_pix2pix_dir: Path, data_dir: Path, tmp_path: Path
+):
     from diffusers import UNet2DConditionModel
 
     from reward_model.train import train
@@ -362,13 +375,17 @@ def test_cli_trains_from_our_reward_jsonl_and_rejects_bad_inputs(tiny_pix2pix_di
     with JsonlAppender(tmp_path / "rewards.jsonl") as w:
         for sid in ("s0", "s1"):
             w.append(RewardRow(
-                sample_id=sid, source=f"t/{sid}/source.png", edited=f"t/{sid}/edited.png", instruction="invert",
-                status="ok", judge="openai/x", rubric="realedit-reward-v1", finished_at="2025-01-01T00:00:00+00:00",
-                rewards={p: {"status": "ok", "score": 3, "failure": "None"} for p in ("following", "preserving", "quality")},
+                sample_id=sid, source=f"t/{sid}/source.png", edited=f"t/{sid}/edited.png",
+                instruction="invert",
+                status="ok", judge="openai/x", rubric="realedit-reward-v1",
+                finished_at="2025-01-01T00:00:00+00:00",
+                rewards={p: {"status": "ok", "score": 3, "failure": "None"}
+                         for p in ("following", "preserving", "quality")},
             ))
     runner = CliRunner()
     common = ["reward", "train", "--rewards", str(tmp_path / "rewards.jsonl"), "--resolution", "32",
-              "--batch-size", "2", "--gradient-accumulation-steps", "1", "--num-workers", "0", "--report-to", "none",
+              "--batch-size", "2", "--gradient-accumulation-steps", "1", "--num-workers", "0",
+              "--report-to", "none",
               "--no-gradient-checkpointing"]
     ok = runner.invoke(app, [*common, "--pretrained", str(tiny_pix2pix_dir), "-o", str(tmp_path / "o"),
                              "--max-steps", "2", "--checkpoint-every", "1"])
@@ -392,10 +409,10 @@ def test_num_processes_flag_is_removed_before_relaunch_and_checked_against_the_g
     from typer.testing import CliRunner
 
     from realedit_bench.cli.main import app
-    from realedit_bench.cli.reward import _argv_without
+    from realedit_bench.launch import argv_without
 
     argv = ["reward", "train", "--num-processes", "4", "--seed", "1", "--num-processes=2", "-o", "x"]
-    assert _argv_without(argv, "--num-processes") == ["reward", "train", "--seed", "1", "-o", "x"]
+    assert argv_without(argv, "--num-processes") == ["reward", "train", "--seed", "1", "-o", "x"]
     if torch.cuda.device_count() >= 64:
         pytest.skip("a machine with 64 GPUs would launch")
     res = CliRunner().invoke(app, [
@@ -415,9 +432,12 @@ def test_two_processes_train_and_resume_identically(tiny_pix2pix_dir: Path, data
 
     def launch(out: Path, steps: int) -> None:
         cmd = [
-            sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "realedit_bench.cli.main",
-            "reward", "train", "--pretrained", str(tiny_pix2pix_dir), "--rewards", str(data_dir / "rewards.json"),
-            "--triplets", str(data_dir / "triplets"), "-o", str(out), "--resolution", "32", "--batch-size", "1",
+            sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+            "-m", "realedit_bench.cli.main",
+            "reward", "train", "--pretrained", str(tiny_pix2pix_dir),
+            "--rewards", str(data_dir / "rewards.json"),
+            "--triplets", str(data_dir / "triplets"), "-o", str(out), "--resolution", "32",
+            "--batch-size", "1",
             "--gradient-accumulation-steps", "2", "--max-steps", str(steps), "--checkpoint-every", "2",
             "--num-workers", "0", "--report-to", "none", "--resume", "latest",
         ]
@@ -430,7 +450,9 @@ def test_two_processes_train_and_resume_identically(tiny_pix2pix_dir: Path, data
     launch(tmp_path / "b", 4)
     settings = json.loads((tmp_path / "a" / "training_settings.json").read_text())
     assert settings["resolved"]["num_processes"] == 2 and settings["resolved"]["total_batch_size"] == 4
-    log = lambda d: [json.loads(x)["loss"] for x in (d / "train_log.jsonl").read_text().splitlines()]  # noqa: E731
+    def log(d: Path) -> list[float]:
+        return [json.loads(x)["loss"] for x in (d / "train_log.jsonl").read_text().splitlines()]
+
     assert log(tmp_path / "a") == log(tmp_path / "b")
     wa, wb = _weights(tmp_path / "a" / "pipeline"), _weights(tmp_path / "b" / "pipeline")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -35,7 +35,8 @@ def _config(pipe: Path | str, data: Path, out: Path, **kw):
     from reward_model.train import TrainConfig
 
     base = dict(
-        pretrained=str(pipe), output_dir=out, reward_files=[data / "rewards.json"], triplets=str(data / "triplets"),
+        pretrained=str(pipe), output_dir=out, reward_files=[data / "rewards.json"],
+        triplets=str(data / "triplets"),
         resolution=32, batch_size=2, gradient_accumulation_steps=1, max_steps=4, learning_rate=1e-3,
         checkpoint_every=2, num_workers=0, gradient_checkpointing=False, report_to="none", use_ema=False,
     )
@@ -47,7 +48,8 @@ def _reward_row(sid: str, source: str, edited: str, score: float = 3.0) -> Rewar
     return RewardRow(
         sample_id=sid, source=source, edited=edited, instruction="invert", status="ok", judge="openai/x",
         rubric="realedit-reward-v1", finished_at="2025-01-01T00:00:00+00:00",
-        rewards={p: {"status": "ok", "score": score, "failure": "None"} for p in ("following", "preserving", "quality")},
+        rewards={p: {"status": "ok", "score": score, "failure": "None"}
+                 for p in ("following", "preserving", "quality")},
     )
 
 
@@ -83,8 +85,10 @@ def test_reward_jsonl_and_manifest_image_paths_are_checked_up_front(tmp_path: Pa
 
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(
-        json.dumps({"id": "a", "source": "t/s0/source.png", "edited": "t/s0/edited.png", "instruction": "x"}) + "\n"
-        + json.dumps({"id": "b", "source": "t/nope.png", "edited": "t/s1/edited.png", "instruction": "x"}) + "\n"
+        json.dumps({"id": "a", "source": "t/s0/source.png", "edited": "t/s0/edited.png", "instruction": "x"})
+        + "\n"
+        + json.dumps({"id": "b", "source": "t/nope.png", "edited": "t/s1/edited.png", "instruction": "x"})
+        + "\n"
     )
     make_rewardedit_json(tmp_path / "r.json", ["a", "b"])
     with pytest.raises(DataError, match=r"b: image .*nope\.png does not exist"):
@@ -230,7 +234,8 @@ def test_resume_keeps_each_step_once_in_the_log_and_accepts_the_same_folder_writ
     from reward_model.train import train
 
     out, data = interrupted["out"], interrupted["data"]
-    # the same local folder as an absolute path with a trailing slash (the first run said "tiny/pipe" relative)
+    # the same local folder as an absolute path with a trailing slash (the first run said "tiny/pipe"
+    # relative)
     res = train(_config(str(tiny_pix2pix_dir) + "/", data, out, max_steps=4, resume="latest"))
     assert (res.start_step, res.final_step) == (2, 4)
     assert _log_steps(out) == [1, 2, 3, 4]
@@ -243,16 +248,19 @@ def test_resume_from_another_runs_checkpoint_is_checked_against_that_run(
 
     ckpt = interrupted["out"] / "checkpoints" / "checkpoint-2"
     with pytest.raises(ConfigError, match=r"variant: 'released' -> 'paper'"):
-        train(_config(tiny_pix2pix_dir, interrupted["data"], tmp_path / "new", resume=str(ckpt), variant="paper"))
-    # a checkpoint written before checkpoints carried their settings: its run folder's settings decide
+        train(_config(tiny_pix2pix_dir, interrupted["data"], tmp_path / "new", resume=str(ckpt),
+                      variant="paper"))
+    # a checkpoint that does not carry its run's settings cannot be checked: refused, even beside the
+    # run folder's settings, and nothing is written
     old = tmp_path / "old" / "checkpoints" / "checkpoint-2"
     shutil.copytree(ckpt, old)
     shutil.copy(interrupted["out"] / "training_settings.json", old.parent.parent / "training_settings.json")
     state = json.loads((old / "trainer_state.json").read_text())
     del state["run"]
     (old / "trainer_state.json").write_text(json.dumps(state))
-    with pytest.raises(ConfigError, match=r"batch_size: 2 -> 1"):
-        train(_config(tiny_pix2pix_dir, interrupted["data"], tmp_path / "new2", resume=str(old), batch_size=1))
+    with pytest.raises(ConfigError, match=r"trainer_state\.json records no run settings.*new --output-dir"):
+        train(_config(tiny_pix2pix_dir, interrupted["data"], tmp_path / "new2", resume=str(old)))
+    assert not (tmp_path / "new2" / "training_settings.json").exists()
     with pytest.raises(ConfigError, match="not a complete checkpoint"):
         train(_config(tiny_pix2pix_dir, interrupted["data"], tmp_path / "new3", resume=str(old.parent)))
 
@@ -283,7 +291,8 @@ def test_an_image_broken_during_training_stops_with_one_data_error(
         return real(path, *a, **kw)
 
     monkeypatch.setattr(data_mod, "load_image", load_image)  # after the up-front check, as if changed on disk
-    with pytest.raises(DataError, match=r"at step \d+: sample 's2': image .* not a readable image.*--resume latest"):
+    message = r"at step \d+: sample 's2': image .* not a readable image.*--resume latest"
+    with pytest.raises(DataError, match=message):
         train(_config(tiny_pix2pix_dir, data, tmp_path / "o", max_steps=4))
 
 

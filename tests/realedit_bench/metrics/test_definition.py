@@ -1,9 +1,9 @@
 """Values of an older formula of a metric (a lower ``definition``) are never kept or averaged.
 
-Directional CLIP became definition 2 (InstructPix2Pix's formula); rows written before record no
+Directional CLIP is definition 2 (InstructPix2Pix's formula); a value of definition 1 records no
 definition. The runner drops such values even when the metric is not asked this time, and the summary
 lists a metric with such values in ``excluded`` instead of averaging it. Only pixel metrics are computed
-here (no encoder); the old values are written into the rows by hand, as an older realedit wrote them.
+here (no encoder); the old-formula values are written into the rows by hand.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ def _folder(real_edit_dir: Path, dest: Path) -> Path:
     return dest
 
 
-def _add_old_clip_dir(path: Path, *, by_encoder: bool = False) -> None:
+def _add_old_clip_dir(path: Path) -> None:
     """Give every row a clip_dir value of the old formula: its model records no definition."""
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     for r in rows:
         r["values"]["clip_dir"] = 0.75
         r["metrics"].append("clip_dir")
-        r["metric_models"]["clip" if by_encoder else "clip_dir"] = dict(OLD_CLIP)
+        r["metric_models"]["clip_dir"] = dict(OLD_CLIP)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
@@ -64,7 +64,7 @@ def test_a_subset_run_drops_old_formula_values_it_reuses_the_rest(real_edit_dir,
 def test_a_merge_drops_old_formula_values_of_metrics_not_asked(real_edit_dir, tmp_path) -> None:
     folder = _folder(real_edit_dir, tmp_path / "m")
     first = _run(real_edit_dir, folder, ["l1"])
-    _add_old_clip_dir(first.rows_path, by_encoder=True)  # rows older still: models keyed by encoder
+    _add_old_clip_dir(first.rows_path)
     res = _run(real_edit_dir, folder, ["l2"])  # measures l2, merges it into the rows
     assert res.measured == 2
     rows = read_rows(res.rows_path, MetricRow)
@@ -76,7 +76,8 @@ def _row(sid: str, value: float, model: dict | None) -> MetricRow:
     return MetricRow(
         sample_id=sid, image_id=sid.split("-")[0], category="local", reference="source", status="ok",
         values={"clip_dir": value}, image_sha256="b" * 64, reference_sha256="c" * 64, metrics=["clip_dir"],
-        metric_models={"clip_dir": model} if model is not None else {}, finished_at="2026-01-01T00:00:00+00:00",
+        metric_models={"clip_dir": model} if model is not None else {},
+        finished_at="2026-01-01T00:00:00+00:00",
     )
 
 

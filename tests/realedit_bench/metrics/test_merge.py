@@ -95,7 +95,7 @@ def test_rerun_reuses_without_forward_or_duplicate_rows(real_edit_dir, loaded, t
     edits = resolve_edits(folder, data_dir=real_edit_dir)
     _run(edits, ALL, loaded)
     first = _lines(folder / "metrics.jsonl")
-    # full -> subset -> full, as in the issue: neither run adds a row or runs a model.
+    # full -> subset -> full: neither run adds a row or runs a model.
     _run(edits, ["l1"], {})
     enc = {k: Counting(v) for k, v in loaded.items()}
     again = _run(edits, ALL, enc)
@@ -104,12 +104,15 @@ def test_rerun_reuses_without_forward_or_duplicate_rows(real_edit_dir, loaded, t
     assert _lines(folder / "metrics.jsonl") == first  # not rewritten, not grown
 
 
-def test_subset_first_then_the_rest_measures_only_what_is_new(real_edit_dir, loaded, tmp_path, monkeypatch) -> None:
+def test_subset_first_then_the_rest_measures_only_what_is_new(
+    real_edit_dir, loaded, tmp_path, monkeypatch
+) -> None:
     from realedit_bench.metrics import core
 
     calls: list[str] = []
     l1_call = core.L1.__call__
-    monkeypatch.setattr(core.L1, "__call__", lambda self, it, st: calls.append(it.sample_id) or l1_call(self, it, st))
+    monkeypatch.setattr(core.L1, "__call__",
+                        lambda self, it, st: calls.append(it.sample_id) or l1_call(self, it, st))
     folder = _folder(real_edit_dir, tmp_path / "m")
     edits = resolve_edits(folder, data_dir=real_edit_dir)
     _run(edits, ["l1", "clip_i"], loaded)
@@ -185,15 +188,12 @@ def test_values_from_two_model_versions_are_not_averaged(real_edit_dir, loaded, 
     assert again.measured == 2 and "clip_i" in again.summary.means and not again.summary.excluded
 
 
-def test_interrupted_run_and_old_rows_are_read_and_compacted(real_edit_dir, loaded, tmp_path) -> None:
+def test_an_interrupted_run_is_read_and_compacted(real_edit_dir, loaded, tmp_path) -> None:
     folder = _folder(real_edit_dir, tmp_path / "m")
     edits = resolve_edits(folder, data_dir=real_edit_dir)
     _run(edits, ALL, loaded)
     path = folder / "metrics.jsonl"
     rows = _lines(path)
-    # Rows written before per-metric provenance keyed metric_models by encoder; they stay reusable.
-    for r in rows:
-        r["metric_models"] = {"clip": r["metric_models"]["clip_i"], "dino": r["metric_models"]["dino"]}
     stale = dict(rows[0], values=dict(rows[0]["values"], l1=123.0))
     newest = dict(rows[0], values=dict(rows[0]["values"], l1=0.5))
     # Two rows of one sample (a run killed before its rewrite): the last one counts.
@@ -204,8 +204,28 @@ def test_interrupted_run_and_old_rows_are_read_and_compacted(real_edit_dir, load
     assert res.summary.metric_models["clip_i"] == loaded["clip"].ref
     after = read_rows(path, MetricRow)
     assert len(after) == 4 and {r.sample_id: r.values["l1"] for r in after}[rows[0]["sample_id"]] == 0.5
-    # A further subset run upgrades nothing it does not measure, but keeps the legacy provenance readable.
+    # A further subset run measures nothing and keeps every metric in the summary.
     assert set(_run(edits, ["l1"], {}).summary.means) == set(ALL)
+
+
+def test_values_whose_model_is_recorded_under_the_encoder_are_measured_again(real_edit_dir, loaded, tmp_path):
+    folder = _folder(real_edit_dir, tmp_path / "m")
+    edits = resolve_edits(folder, data_dir=real_edit_dir)
+    _run(edits, ALL, loaded)
+    path = folder / "metrics.jsonl"
+    rows = _lines(path)
+    # Model identity is recorded per metric; a row keyed by encoder ("clip") names no model for clip_i.
+    # (The DINO metric and its encoder share the name "dino": its record stays valid.)
+    for r in rows:
+        r["metric_models"] = {"clip": r["metric_models"]["clip_i"], "dino": r["metric_models"]["dino"]}
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    enc = {k: Counting(v) for k, v in loaded.items()}
+    res = _run(edits, ALL, enc)
+    assert (res.measured, res.skipped) == (4, 0) and enc["clip"].images > 0 and enc["dino"].images == 0
+    after = read_rows(path, MetricRow)
+    assert len(after) == 4 and all(set(r.metric_models) == {"clip_i", "dino"} for r in after)
+    assert res.summary.metric_models == {"clip_i": loaded["clip"].ref, "dino": loaded["dino"].ref}
+    assert set(res.summary.means) == set(ALL) and not res.summary.excluded
 
 
 def _cli(args: list[str]):

@@ -59,22 +59,25 @@ def _item(edited: Image.Image, reference: Image.Image, ekey: str = "e", rkey: st
 # ---------------------------------------------------------------- pixel metrics
 
 
-def test_l1_l2_known_values_on_synthetic_images() -> None:
-    black = Image.new("RGB", (64, 48), (0, 0, 0))
-    grey = Image.new("RGB", (64, 48), (51, 51, 51))  # 51/255 = 0.2
-    l1, l2 = METRICS.get("l1")(), METRICS.get("l2")()
-    assert l1(_item(grey, black), FeatureStore({})) == pytest.approx(0.2, abs=1e-7)
-    assert l2(_item(grey, black), FeatureStore({})) == pytest.approx(0.04, abs=1e-7)
-
+def _half_white() -> Image.Image:
     half = np.zeros((48, 64, 3), np.uint8)
     half[:, :32] = 255
-    half_im = Image.fromarray(half)
-    assert l1(_item(half_im, black), FeatureStore({})) == pytest.approx(0.5)
-    assert l2(_item(half_im, black), FeatureStore({})) == pytest.approx(0.5)
-    # One channel off by 0.6 on every pixel: L1 = 0.6/3, L2 = 0.36/3.
-    red = Image.new("RGB", (64, 48), (153, 0, 0))
-    assert l1(_item(red, black), FeatureStore({})) == pytest.approx(0.2, abs=1e-7)
-    assert l2(_item(red, black), FeatureStore({})) == pytest.approx(0.12, abs=1e-7)
+    return Image.fromarray(half)
+
+
+@pytest.mark.parametrize(
+    ("edited", "l1", "l2"),
+    [
+        (Image.new("RGB", (64, 48), (51, 51, 51)), 0.2, 0.04),  # 51/255 = 0.2 everywhere
+        (_half_white(), 0.5, 0.5),
+        (Image.new("RGB", (64, 48), (153, 0, 0)), 0.2, 0.12),  # one channel off by 0.6: 0.6/3 and 0.36/3
+    ],
+    ids=["grey", "half-white", "one-channel"],
+)
+def test_l1_l2_known_values_on_synthetic_images(edited: Image.Image, l1: float, l2: float) -> None:
+    black = Image.new("RGB", (64, 48), (0, 0, 0))
+    assert METRICS.get("l1")()(_item(edited, black), FeatureStore({})) == pytest.approx(l1, abs=1e-7)
+    assert METRICS.get("l2")()(_item(edited, black), FeatureStore({})) == pytest.approx(l2, abs=1e-7)
 
 
 def test_edited_image_is_resized_to_the_reference_size() -> None:
@@ -128,7 +131,9 @@ def test_clip_preprocessing_is_open_clips_openai_transform(weights) -> None:
 # ---------------------------------------------------------------- embedding metrics
 
 
-def test_identical_pixels_give_clip_i_and_dino_one_and_match_direct_models(encoders, weights, tmp_path) -> None:
+def test_identical_pixels_give_clip_i_and_dino_one_and_match_direct_models(
+    encoders, weights, tmp_path
+) -> None:
     import open_clip
     import torch
     from transformers import ViTModel
@@ -274,7 +279,8 @@ def test_unreadable_edit_is_an_error_row_not_a_crash(real_edit_dir, encoders, tm
 def test_cli_on_a_folder_then_bad_inputs_exit_2(real_edit_dir, weights, tmp_path) -> None:
     folder = _real_edit_folder(real_edit_dir, tmp_path / "cli-model")
     common = ["--images", str(folder), "--data-dir", str(real_edit_dir), "--bootstrap", "100"]
-    ok = _cli([*common, "--clip-weights", str(weights[0]), "--dino-weights", str(weights[1]), "-m", "l1,clip_i"])
+    ok = _cli([*common, "--clip-weights", str(weights[0]), "--dino-weights", str(weights[1]),
+               "-m", "l1,clip_i"])
     assert ok.exit_code == 0, ok.output
     assert "CLIP-I to source (preservation)" in ok.output
     rows = read_rows(folder / "metrics.jsonl", MetricRow)
