@@ -10,8 +10,7 @@ judgment is of an older image (the rule is in :mod:`realedit_bench.judges.stale`
 number, and the summary is recomputed from the current rows (the ``summary.json`` beside them was written
 at judge time).
 
-**Out-of-date metrics.** The report shows no metric mean that no longer describes the run (issue of
-review 4):
+**Out-of-date metrics.** The report shows no metric mean that no longer describes the run:
 
 * *older images*: in a run directory, a ``metrics.jsonl`` row whose ``image_sha256`` is not the sample's
   current ``output_sha256`` in ``edits.jsonl`` (the image was redone, has failed since, or the run no

@@ -19,8 +19,6 @@ source photos; with fewer, the photo bootstrap has too few clusters to mean anyt
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable
 from typing import Any, Literal
@@ -34,7 +32,6 @@ from realedit_bench.schema import MetricSummary
 from realedit_bench.schema.base import PERSPECTIVES, Row
 from realedit_bench.stats.bootstrap import paired_cluster_test
 
-RankBy = Literal["overall", "following", "preserving", "quality"]
 RANK_CHOICES: tuple[str, ...] = ("overall", "following", "preserving", "quality")
 
 #: A neighbour difference with a bootstrap p-value below this is called significant.
@@ -307,7 +304,8 @@ def metrics_notes(row: MetricsRow) -> list[str]:
 
 
 def is_clip(name: str) -> bool:
-    """CLIP metrics are the ones the leaderboard shows beside the judged numbers (issue 4)."""
+    """Whether metric ``name`` is a CLIP score: those are the metrics the leaderboard shows beside the
+    judged numbers."""
     return "clip" in name.lower()
 
 
@@ -542,16 +540,12 @@ def export_csv(tables: list[LeaderboardTable], ref: ReferenceTables | None = Non
     for t in tables:
         for col in t.metric_columns:
             metric_cols.setdefault(_metric_key(col))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=[*CSV_COLUMNS, *sorted(metric_cols)], lineterminator="\n")
-    writer.writeheader()
     pairs = [(t, row) for t in tables for row in [*t.rows, *t.reference_rows]]
     if not tables and ref is not None:
         alone = LeaderboardTable(judge=ref.judge, rubric=ref.rubric, rank_by="overall", rows=[])
         pairs = [(alone, row) for row in reference_rows(ref)]
-    for t, row in pairs:
-        writer.writerow({k: ("" if v is None else v) for k, v in _flat(t, row).items()})
-    return buf.getvalue()
+    columns = [*CSV_COLUMNS, *sorted(metric_cols)]
+    return _csv_text([[flat.get(c) for c in columns] for flat in (_flat(t, row) for t, row in pairs)], columns)
 
 
 def export_metrics_csv(metrics: MetricsTable | None) -> str:
@@ -561,18 +555,27 @@ def export_metrics_csv(metrics: MetricsTable | None) -> str:
     for col in cols:
         key = _metric_key(col)[len("metric_"):]
         names += [key, f"{key}_low", f"{key}_high"]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["model", "run_id", "benchmark", "reference", "n", "n_error", *names])
-    # A second header line would break CSV readers; the labels and directions go in the JSON and Markdown.
+    rows = []
     for r in metrics.rows if metrics else []:
         cells: list[object] = [r.model, r.run_id, r.benchmark, r.reference, r.n, r.n_error]
         for col in cols:
             ok = col.reference == r.reference
             ci = r.cis.get(col.name) if ok else None
-            cells += [r.means.get(col.name, "") if ok else "", ci[0] if ci else "", ci[1] if ci else ""]
-        writer.writerow(cells)
-    return buf.getvalue()
+            cells += [r.means.get(col.name) if ok else None, ci[0] if ci else None, ci[1] if ci else None]
+        rows.append(cells)
+    # A second header line would break CSV readers; the labels and directions go in the JSON and Markdown.
+    return _csv_text(rows, ["model", "run_id", "benchmark", "reference", "n", "n_error", *names])
+
+
+def _csv_text(rows: list[list[object]], columns: list[str]) -> str:
+    """``rows`` under a header of ``columns`` as CSV text; None is an empty cell, a number as Python prints it."""
+    import pandas as pd
+
+    # dtype=object keeps every value as it is (an int column with a gap does not become floats); None is
+    # blanked before pandas sees it, so its missing-value text is left for a NaN, which prints as 'nan'.
+    cells = [["" if v is None else v for v in row] for row in rows]
+    frame = pd.DataFrame(cells, columns=columns, dtype=object)
+    return frame.to_csv(index=False, lineterminator="\n", na_rep="nan")
 
 
 def _md_cell(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Assemble ``agreement.json``: every statistic of issue 5 for each judge and perspective.
+"""Assemble ``agreement.json``: every judge-vs-human statistic for each judge and perspective.
 
 The data of one (judge, perspective) is a matrix of human scores (edits x raters, NaN where a rater
 did not rate an edit), the judge's score per edit, verdicts likewise, the editing model of each edit
@@ -111,17 +111,25 @@ def judges_from_judgments(rows: Iterable[JudgmentRow], *, parse_mode: ParseMode 
     return judges_from_judgment_files([JudgmentFile("", list(rows), parse_mode)])
 
 
-def judges_from_judgment_files(files: Sequence[JudgmentFile]) -> list[JudgeScores]:
-    """Group judgment rows by judge, rubric and reply parser; average repeats; majority of repeated verdicts.
+#: A judge as the agreement tells judges apart: judge, rubric, reply parser.
+_GroupKey = tuple[str, str, ParseMode]
+#: (sample_id, model, perspective).
+_Item = tuple[str, str, str]
 
-    Superseded rows are dropped per file first (:func:`current_rows`). The parser is part of a judge's
-    identity: the same judge read by the authors' parser is a different set of scores, never a repeat.
-    Only ``status == "ok"`` rows count; the others are counted in the judge's notes.
-    """
-    GroupKey = tuple[str, str, ParseMode]  # judge, rubric, parse mode
-    groups: dict[GroupKey, list[JudgmentRow]] = defaultdict(list)
-    superseded: dict[GroupKey, int] = defaultdict(int)
-    model_files: dict[GroupKey, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+
+class _Groups(NamedTuple):
+    """The current rows of judgment files, grouped by judge, rubric and reply parser."""
+
+    rows: dict[_GroupKey, list[JudgmentRow]]
+    superseded: dict[_GroupKey, int]
+    #: The files each model's rows came from, in order.
+    model_files: dict[_GroupKey, dict[str, list[str]]]
+
+
+def _group(files: Sequence[JudgmentFile]) -> _Groups:
+    groups: dict[_GroupKey, list[JudgmentRow]] = defaultdict(list)
+    superseded: dict[_GroupKey, int] = defaultdict(int)
+    model_files: dict[_GroupKey, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for f in files:
         kept, _ = current_rows(f.rows)
         for r in kept:
@@ -132,64 +140,98 @@ def judges_from_judgment_files(files: Sequence[JudgmentFile]) -> list[JudgeScore
         after = Counter((r.judge, r.rubric) for r in kept)
         for (judge, rubric), n in Counter((r.judge, r.rubric) for r in f.rows).items():
             superseded[(judge, rubric, f.parse_mode)] += n - after[(judge, rubric)]
+    return _Groups(groups, superseded, model_files)
+
+
+class _Averaged(NamedTuple):
+    """One judge's rows reduced to one rating per item."""
+
+    ratings: list[Rating]
+    ties: set[_Item]
+    #: How many ok rows the items have (more than one: repeated asks).
+    repeats: set[int]
+    failed: frozenset[_Item]
+    #: Rows left out, by status.
+    not_ok: dict[str, int]
+
+
+def _average(name: str, rows: list[JudgmentRow]) -> _Averaged:
+    """Average the scores of each item's ok rows; the verdict is their majority (an even split: none)."""
+    scores: dict[_Item, list[float]] = defaultdict(list)
+    verdicts: dict[_Item, list[bool]] = defaultdict(list)
+    image: dict[_Item, str] = {}
+    not_ok: dict[str, int] = defaultdict(int)
+    asked: set[_Item] = set()
+    for r in rows:
+        key: _Item = (r.sample_id, r.model, r.perspective)
+        asked.add((r.sample_id.casefold(), r.model, r.perspective))
+        if r.status != "ok" or r.score is None:
+            not_ok[r.status if r.status != "ok" else "ok without a score"] += 1
+            continue
+        scores[key].append(float(r.score))
+        image[key] = r.image_id
+        if r.verdict is not None:
+            verdicts[key].append(bool(r.verdict))
+    ratings: list[Rating] = []
+    ties: set[_Item] = set()
+    for key, vals in scores.items():
+        vs = verdicts.get(key, [])
+        yes = sum(vs)
+        verdict: bool | None = None
+        if vs and 2 * yes != len(vs):
+            verdict = 2 * yes > len(vs)
+        elif vs:
+            ties.add(key)
+        ratings.append(Rating(key[0], image[key], key[1], key[2], name, float(np.mean(vals)), verdict))
+    failed = frozenset(asked - {(k[0].casefold(), k[1], k[2]) for k in scores})
+    return _Averaged(ratings, ties, {len(v) for v in scores.values()}, failed, not_ok)
+
+
+def _judge_notes(avg: _Averaged, superseded: int, model_files: dict[str, list[str]]) -> list[str]:
+    """What a reader of the judge's numbers should know: rows left out, repeats, models in several files."""
+    notes = []
+    if superseded:
+        notes.append(
+            f"{superseded} superseded judgment row(s) left out: the last row per sample, perspective and "
+            "repeat counts (a re-judged image or a redone error replaces the earlier row)"
+        )
+    if avg.not_ok:
+        parts = ", ".join(f"{n} {s}" for s, n in sorted(avg.not_ok.items()))
+        notes.append(f"judgment rows left out (not ok): {parts}")
+    if avg.repeats - {1}:
+        notes.append(
+            f"repeated asks ({', '.join(str(k) for k in sorted(avg.repeats))} per edit): scores averaged, "
+            "verdicts by majority (an even split counts as no verdict)"
+        )
+    shared = {m: fs for m, fs in model_files.items() if len(fs) > 1}
+    for m, fs in sorted(shared.items()):
+        notes.append(f"model {m} is judged in {len(fs)} files ({', '.join(fs)}): their rows count as repeats")
+    return notes
+
+
+def judges_from_judgment_files(files: Sequence[JudgmentFile]) -> list[JudgeScores]:
+    """Group judgment rows by judge, rubric and reply parser; average repeats; majority of repeated verdicts.
+
+    Superseded rows are dropped per file first (:func:`current_rows`). The parser is part of a judge's
+    identity: the same judge read by the authors' parser is a different set of scores, never a repeat.
+    Only ``status == "ok"`` rows count; the others are counted in the judge's notes.
+    """
+    groups = _group(files)
     rubrics: dict[str, set[str]] = defaultdict(set)
-    for judge, rubric, _ in groups:
+    for judge, rubric, _ in groups.rows:
         rubrics[judge].add(rubric)
 
-    def name_of(gk: GroupKey) -> str:
+    def name_of(gk: _GroupKey) -> str:
         judge, rubric, mode = gk
         name = judge if len(rubrics[judge]) == 1 else f"{judge} [{rubric}]"
         return name + (" [paper parse]" if mode == "paper" else "")
 
     out: list[JudgeScores] = []
-    for gk in sorted(groups, key=lambda k: natural_key(name_of(k))):
+    for gk in sorted(groups.rows, key=lambda k: natural_key(name_of(k))):
         name = name_of(gk)
-        scores: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-        verdicts: dict[tuple[str, str, str], list[bool]] = defaultdict(list)
-        image: dict[tuple[str, str, str], str] = {}
-        not_ok: dict[str, int] = defaultdict(int)
-        asked: set[tuple[str, str, str]] = set()
-        for r in groups[gk]:
-            key: tuple[str, str, str] = (r.sample_id, r.model, r.perspective)
-            asked.add((r.sample_id.casefold(), r.model, r.perspective))
-            if r.status != "ok" or r.score is None:
-                not_ok[r.status if r.status != "ok" else "ok without a score"] += 1
-                continue
-            scores[key].append(float(r.score))
-            image[key] = r.image_id
-            if r.verdict is not None:
-                verdicts[key].append(bool(r.verdict))
-        ratings: list[Rating] = []
-        ties: set[tuple[str, str, str]] = set()
-        repeats = {len(v) for v in scores.values()}
-        for key, vals in scores.items():
-            vs = verdicts.get(key, [])
-            yes = sum(vs)
-            verdict: bool | None = None
-            if vs and 2 * yes != len(vs):
-                verdict = 2 * yes > len(vs)
-            elif vs:
-                ties.add(key)
-            ratings.append(Rating(key[0], image[key], key[1], key[2], name, float(np.mean(vals)), verdict))
-        failed = frozenset(asked - {(k[0].casefold(), k[1], k[2]) for k in scores})
-        notes = []
-        if superseded[gk]:
-            notes.append(
-                f"{superseded[gk]} superseded judgment row(s) left out: the last row per sample, perspective and "
-                "repeat counts (a re-judged image or a redone error replaces the earlier row)"
-            )
-        if not_ok:
-            parts = ", ".join(f"{n} {s}" for s, n in sorted(not_ok.items()))
-            notes.append(f"judgment rows left out (not ok): {parts}")
-        if repeats - {1}:
-            notes.append(
-                f"repeated asks ({', '.join(str(k) for k in sorted(repeats))} per edit): scores averaged, "
-                "verdicts by majority (an even split counts as no verdict)"
-            )
-        shared = {m: fs for m, fs in model_files[gk].items() if len(fs) > 1}
-        for m, fs in sorted(shared.items()):
-            notes.append(f"model {m} is judged in {len(fs)} files ({', '.join(fs)}): their rows count as repeats")
-        out.append(JudgeScores(name, "judgments", ratings, ties, notes, gk[2], gk[1], failed))
+        avg = _average(name, groups.rows[gk])
+        notes = _judge_notes(avg, groups.superseded[gk], groups.model_files[gk])
+        out.append(JudgeScores(name, "judgments", avg.ratings, avg.ties, notes, gk[2], gk[1], avg.failed))
     return out
 
 

@@ -50,12 +50,6 @@ def resample_counts(n_clusters: int, n_resamples: int, seed: int = 0) -> np.ndar
     return counts
 
 
-def expand(values: np.ndarray, clusters: np.ndarray, counts_row: np.ndarray) -> np.ndarray:
-    """The items of one resample as plain data (each item repeated by its cluster's count); for tests."""
-    reps = counts_row[clusters].astype(int)
-    return np.repeat(values, reps, axis=0)
-
-
 def _per_cluster(values: np.ndarray, clusters: np.ndarray, n_clusters: int) -> np.ndarray:
     """Sum of each column of ``values`` (items x m) within each cluster -> (clusters x m)."""
     onehot = np.zeros((len(clusters), n_clusters))

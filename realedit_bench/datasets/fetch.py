@@ -14,7 +14,6 @@ download threads within a chunk, leaving their ``.part`` files to resume from.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import queue
 import random
@@ -144,6 +143,54 @@ def _install(part: Path, dest: Path, kept: list[Path] | None) -> None:
         raise _Permanent(f"cannot write {dest}: {_os_reason(exc)}") from exc
 
 
+def _refuse_web_page(resp, shown: str, dest: Path) -> None:
+    """A login, rate-limit or error page instead of the file: retrying would get the same page."""
+    ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "text/html":
+        raise _Permanent(
+            f"{shown} answered a web page (Content-Type: text/html) instead of {dest.name}; "
+            "check the mirror URL and that it needs no login"
+        )
+
+
+def _write_body(resp, part: Path, stop: threading.Event) -> None:
+    """Write the response body into ``part``: appended after a 206, from the start after a 200 (the server
+    ignored the Range header). Stops within a chunk when ``stop`` is set."""
+    try:
+        with open(part, "ab" if resp.status_code == 206 else "wb") as fh:
+            for chunk in resp.iter_bytes(1 << 16):
+                if stop.is_set():
+                    raise _Stopped
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:  # disk full, read-only, no permission: retrying cannot help
+        raise _Permanent(f"cannot write {part}: {_os_reason(exc)}") from exc
+
+
+def _fetch_part(client, url: str, part: Path, dest: Path, stop: threading.Event) -> None:
+    """One try at completing ``part``, resuming from its current size with an HTTP Range request."""
+    shown = redact_url(url)
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    with client.stream("GET", url, headers=headers) as resp:
+        if resp.status_code in (401, 403, 404):
+            raise _Permanent(f"{shown} answered {resp.status_code}")
+        if resp.status_code in (200, 206):
+            _refuse_web_page(resp, shown, dest)
+            _write_body(resp, part, stop)
+        elif resp.status_code != 416:  # 416: the .part is already whole
+            resp.raise_for_status()
+
+
+def _network_error(exc: Exception, shown: str, retries: int) -> DataError:
+    """The one-line error once every try at ``shown`` failed on the network or an HTTP status."""
+    import httpx
+
+    why = f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) else exc.__class__.__name__
+    return DataError(f"cannot download {shown} ({why} after {retries} tries); check the network or use --from DIR")
+
+
 def _download(
     client,
     url: str,
@@ -163,31 +210,7 @@ def _download(
         if stop.is_set():
             raise _Stopped
         try:
-            have = part.stat().st_size if part.exists() else 0
-            headers = {"Range": f"bytes={have}-"} if have else {}
-            with client.stream("GET", url, headers=headers) as resp:
-                if resp.status_code in (401, 403, 404):
-                    raise _Permanent(f"{shown} answered {resp.status_code}")
-                if resp.status_code in (200, 206):
-                    ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-                    if ctype == "text/html":  # a login, rate-limit or error page: retrying gets the same
-                        raise _Permanent(
-                            f"{shown} answered a web page (Content-Type: text/html) instead of {dest.name}; "
-                            "check the mirror URL and that it needs no login"
-                        )
-                    # 200 means the server ignored the Range header: start the file over.
-                    try:
-                        with open(part, "ab" if resp.status_code == 206 else "wb") as fh:
-                            for chunk in resp.iter_bytes(1 << 16):
-                                if stop.is_set():
-                                    raise _Stopped
-                                fh.write(chunk)
-                            fh.flush()
-                            os.fsync(fh.fileno())
-                    except OSError as exc:  # disk full, read-only, no permission: retrying cannot help
-                        raise _Permanent(f"cannot write {part}: {_os_reason(exc)}") from exc
-                elif resp.status_code != 416:  # 416: the .part is already whole
-                    resp.raise_for_status()
+            _fetch_part(client, url, part, dest, stop)
             if sha256_file(part) != expected:
                 part.unlink(missing_ok=True)  # corrupt or wrong: start over
                 raise DataError(f"hash mismatch for {dest.name} downloaded from {shown}")
@@ -199,10 +222,7 @@ def _download(
             if attempt == retries - 1:
                 if isinstance(exc, DataError):
                     raise
-                why = f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) else exc.__class__.__name__
-                raise DataError(
-                    f"cannot download {shown} ({why} after {retries} tries); check the network or use --from DIR"
-                ) from exc
+                raise _network_error(exc, shown, retries) from exc
             if stop.wait(_backoff(attempt)):
                 raise _Stopped from None
 
@@ -476,7 +496,3 @@ def verify_real_edit(data_dir: Path, *, check_hashes: bool = True, decode: bool 
     decoded = check_images(sorted({s.image for s in bench.samples}), decode)
     return VerifyReport(checked, decoded)
 
-
-def sha256_bytes(data: bytes) -> str:
-    """Hex sha256 of bytes."""
-    return hashlib.sha256(data).hexdigest()
