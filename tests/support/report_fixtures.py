@@ -275,3 +275,25 @@ def write_judgments(
                     cost_usd=round(0.003 * len(rows), 6)),
     )
     atomic_write_json(root / "judgments" / f"{stem}.summary.json", summary)
+
+
+def page_soup(path: Path):
+    """A page the site builder wrote, parsed."""
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+def measured_rows(page) -> dict:
+    """run id -> the ``<tr>`` of its measured row in the leaderboard tables of ``page`` (parsed)."""
+    return {tr["data-run"]: tr for tr in page.select("table.leaderboard tbody.measured tr")}
+
+
+def read_rows(path: Path, model) -> list:
+    """The rows of a JSON-lines file as ``model`` instances."""
+    return [model.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_rows(path: Path, rows) -> None:
+    """Replace a JSON-lines file with ``rows`` (pydantic models)."""
+    path.write_text("".join(r.model_dump_json() + "\n" for r in rows))

@@ -138,7 +138,7 @@ def test_missing_file_upstream_is_one_line(server, tmp_path, monkeypatch):
     assert res.returncode == 2 and "answered 404" in res.stderr
 
 
-# --- review 3: user data, Ctrl-C, one-line errors, credentials, clearer messages -------------------------------
+# --- user data, Ctrl-C, one-line errors, credentials, clearer messages -------------------------------------
 
 
 @pytest.fixture()

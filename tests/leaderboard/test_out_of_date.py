@@ -1,30 +1,19 @@
-"""Report fixes of review 4: out-of-date metric values and agreement reports, and no warnings on stderr.
-
-* metrics of images a later ``realedit run`` redid are left out and the means recomputed;
-* a mean computed with an older formula (``definition``) shows '–' with a note;
-* an ``agreement.json`` whose input files changed or went is marked out of date;
-* a run without numbers draws no empty chart series (matplotlib warned on stderr).
-"""
+"""``realedit report`` on results that no longer describe the run: metric values of redone images, means of
+an older metric formula, and agreement reports whose input files changed or went."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import statistics
-import warnings
 from pathlib import Path
 
 import pytest
-from bs4 import BeautifulSoup
-from report_fixtures import WHEN, make_dataset, make_run  # noqa: E402
+from report_fixtures import WHEN, make_dataset, make_run, page_soup
 
 from leaderboard.site import build_site
 from realedit_bench.jsonio import atomic_write_json
 from realedit_bench.schema import MetricRow, MetricSummary
-
-
-def _soup(path: Path) -> BeautifulSoup:
-    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
 
 
 def _sha(path: Path) -> str:
@@ -56,7 +45,7 @@ def _metrics_run(tmp_path: Path) -> tuple[Path, dict[str, float]]:
 
 
 def _metric_cell(index: Path, name: str) -> str:
-    td = _soup(index).select_one(f"table.metrics tbody tr td.metric[data-metric={name}]")
+    td = page_soup(index).select_one(f"table.metrics tbody tr td.metric[data-metric={name}]")
     assert td is not None
     return td.get_text(" ", strip=True)
 
@@ -77,7 +66,7 @@ def test_metrics_of_redone_images_are_left_out_and_the_means_recomputed(tmp_path
     assert _metric_cell(site.index, "l1").startswith(f"{current:.3f}")
     line = "metric values of 2 samples are of older images, left out of the means; rerun realedit metrics"
     assert site.warnings == [f"{root.name}: {line}"]
-    assert line in _soup(site.index).select_one(".metrics-note").get_text(" ", strip=True)
+    assert line in page_soup(site.index).select_one(".metrics-note").get_text(" ", strip=True)
     export = json.loads((tmp_path / "s1" / "leaderboard.json").read_text())
     assert export["metrics"]["rows"][0]["means"]["l1"] == pytest.approx(current)
 
@@ -96,7 +85,7 @@ def test_a_mean_of_an_older_formula_is_not_shown(tmp_path) -> None:
     assert _metric_cell(site.index, "clip_i").startswith("0.900")
     line = "clip_dir was measured with an older formula, not shown; rerun realedit metrics --metric clip_dir"
     assert site.warnings == [f"{root.name}: {line}"]
-    assert line in _soup(site.index).select_one(".metrics-note").get_text(" ", strip=True)
+    assert line in page_soup(site.index).select_one(".metrics-note").get_text(" ", strip=True)
     md = (tmp_path / "site" / "leaderboard.md").read_text()
     assert "0.420" not in md and line in md
     # The same summary with the current definition recorded is shown as it is.
@@ -126,29 +115,11 @@ def test_an_agreement_report_of_changed_or_missing_inputs_is_marked_out_of_date(
     b.write_text("sample_id\n")
     _agreement(tmp_path, [b, a])
     site = build_site(tmp_path / "runs", tmp_path / "s0", gallery=False)
-    page = _soup(tmp_path / "s0" / "agreement.html")
+    page = page_soup(tmp_path / "s0" / "agreement.html")
     assert page.select_one(".outdated-note") is None and not site.warnings
     a.rename(a.with_suffix(".moved"))  # what 'run --force' does: judgments moved to replaced/
     b.write_text("sample_id\nchanged\n")
     site = build_site(tmp_path / "runs", tmp_path / "s1", gallery=False)
-    note = _soup(tmp_path / "s1" / "agreement.html").select_one(".outdated-note").get_text(" ", strip=True)
+    note = page_soup(tmp_path / "s1" / "agreement.html").select_one(".outdated-note").get_text(" ", strip=True)
     assert "Out of date" in note and "human.csv has changed since" in note and "a.jsonl is missing" in note
     assert len(site.warnings) == 1 and "out of date" in site.warnings[0] and "rerun realedit agree" in site.warnings[0]
-
-
-def test_a_run_without_numbers_draws_charts_without_warnings(tmp_path) -> None:
-    data = make_dataset(tmp_path / "data", 1)
-    root = make_run(tmp_path / "runs", "empty", 7, 1, data_dir=data, metrics=False)
-    summary = next((root / "judgments").glob("*.summary.json"))
-    d = json.loads(summary.read_text())
-    d["perspectives"], d["per_category"] = {}, {}  # every call failed: nothing to plot
-    summary.write_text(json.dumps(d))
-    jsonl = next((root / "judgments").glob("*.jsonl"))
-    rows = [json.loads(x) for x in jsonl.read_text().splitlines()]
-    for r in rows:
-        r.update(status="error", verdict=None, score=None, reason=None)
-    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # matplotlib's "No artists with labels" UserWarning would raise
-        site = build_site(tmp_path / "runs", tmp_path / "site", gallery=False)
-    assert site.index is not None and _soup(site.index).select("svg")
