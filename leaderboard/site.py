@@ -166,7 +166,11 @@ def _row_label(model: str, run_label: str, duplicates: set[str]) -> str:
 
 
 def _table_view(
-    index: int, table: LeaderboardTable, members: list[tuple[RunData, JudgedSet]], charts: bool, prov: dict[int, int]
+    index: int,
+    table: LeaderboardTable,
+    members: list[tuple[RunData, JudgedSet]],
+    charts: bool,
+    prov: dict[int, int],
 ) -> dict:
     models = [r.model for r in table.rows]
     dups = {m for m in models if models.count(m) > 1}
@@ -182,11 +186,16 @@ def _table_view(
             cats.append((c, cell))
         per_category.append((label, cats))
         for p in PERSPECTIVES:
-            grid[p].append([
-                (js.summary.per_category.get(c, {}).get(p).score_mean  # type: ignore[union-attr]
-                 if js.summary.per_category.get(c, {}).get(p) is not None else None)
-                for c in CATEGORIES
-            ])
+            grid[p].append(
+                [
+                    (
+                        js.summary.per_category.get(c, {}).get(p).score_mean  # type: ignore[union-attr]
+                        if js.summary.per_category.get(c, {}).get(p) is not None
+                        else None
+                    )
+                    for c in CATEGORIES
+                ]
+            )
     title = f"{table.judge} · {table.rubric}"
     view = {
         "id": f"t{index}",
@@ -212,13 +221,15 @@ def _provenance(runs: Sequence[RunData]) -> list[dict]:
     out = []
     for run in runs:
         m = run.manifest
-        out.append({
-            "run": run,
-            "manifest": m,
-            "adapter_params": sorted(m.adapter.params.items()) if m else [],
-            "judged": [js.summary for js in run.judged],
-            "metrics": run.metrics,
-        })
+        out.append(
+            {
+                "run": run,
+                "manifest": m,
+                "adapter_params": sorted(m.adapter.params.items()) if m else [],
+                "judged": [js.summary for js in run.judged],
+                "metrics": run.metrics,
+            }
+        )
     return out
 
 
@@ -298,11 +309,13 @@ class _Photo:
 
     @property
     def ordered_items(self) -> list[_Item]:
-        """Real-Edit's edit types in benchmark order, then any other benchmark's types (turn2 before turn10)."""
+        """Real-Edit's edit types in benchmark order, then other benchmarks' types (turn2 before turn10)."""
         from realedit_bench.agreement.compute import natural_key
 
         rank: dict[str, int] = {c: i for i, c in enumerate(CATEGORIES)}
-        return [self.items[c] for c in sorted(self.items, key=lambda c: (rank.get(c, len(rank)), natural_key(c)))]
+        return [
+            self.items[c] for c in sorted(self.items, key=lambda c: (rank.get(c, len(rank)), natural_key(c)))
+        ]
 
 
 class _BenchIndex(NamedTuple):
@@ -313,7 +326,7 @@ class _BenchIndex(NamedTuple):
 
 
 class _Benchmarks:
-    """Loads each benchmark's samples once per (benchmark, data folder), through the benchmark's own loader."""
+    """Loads each benchmark's samples once per (benchmark, data folder), through its own loader."""
 
     def __init__(self, data_dir: Path | None) -> None:
         self.data_dir = data_dir
@@ -332,7 +345,8 @@ class _Benchmarks:
         return self._cache[key]
 
     def index(self, name: str, recorded: str | None) -> _BenchIndex:
-        """Samples of benchmark ``name``: from --data-dir (Real-Edit), the folder the run recorded, the default.
+        """Samples of benchmark ``name``: from --data-dir (Real-Edit), the folder the run recorded, the
+        default.
 
         ``--data-dir`` is the Real-Edit folder, so for Real-Edit it comes first (the recorded folder may have
         moved); for another benchmark it is only a last try. The first folder that loads wins; otherwise the
@@ -342,7 +356,11 @@ class _Benchmarks:
 
         given = [Path(self.data_dir).expanduser()] if self.data_dir is not None else []
         rec = [Path(recorded)] if recorded else []
-        tries = [*given, *rec, default_data_dir(name)] if name == REAL_EDIT else [*rec, default_data_dir(name), *given]
+        tries = (
+            [*given, *rec, default_data_dir(name)]
+            if name == REAL_EDIT
+            else [*rec, default_data_dir(name), *given]
+        )
         first: _BenchIndex | None = None
         for folder in dict.fromkeys(tries):
             got = self._load(name, folder)
@@ -357,7 +375,8 @@ def _plain_folder_images(root: Path) -> dict[str, Path]:
     from realedit_bench.inputs import IMAGE_SUFFIXES
 
     return {
-        p.stem: p for p in sorted(root.iterdir())
+        p.stem: p
+        for p in sorted(root.iterdir())
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
     }
 
@@ -366,8 +385,11 @@ def _no_source_warning(benchmark: str, labels: list[str], error: str | None) -> 
     """One console line: which runs' source images are missing, the loader's reason, what to do."""
     what = "source photos" if benchmark == REAL_EDIT else f"{bench_words(benchmark).display} source images"
     why = f" ({error})" if error else ""
-    hint = (f"; give the Real-Edit data folder with --data-dir DIR or ${DATA_DIR_ENV}" if benchmark == REAL_EDIT
-            else "")
+    hint = (
+        f"; give the Real-Edit data folder with --data-dir DIR or ${DATA_DIR_ENV}"
+        if benchmark == REAL_EDIT
+        else ""
+    )
     return f"{what} not found for {', '.join(labels)}{why}: the gallery shows edits without originals{hint}"
 
 
@@ -377,15 +399,17 @@ def _judgment_view(js: JudgedSet) -> dict[str, list[dict]]:
     order = {p: i for i, p in enumerate(PERSPECTIVES)}
     rows = sorted(js.rows, key=lambda r: (r.sample_id, order.get(r.perspective, 9), r.repeat))
     for r in rows:
-        out.setdefault(r.sample_id, []).append({
-            "judge": f"{r.judge} · {r.rubric}",
-            "perspective": r.perspective,
-            "repeat": r.repeat,
-            "status": r.status,
-            "verdict": r.verdict,
-            "score": r.score,
-            "reason": r.reason,
-        })
+        out.setdefault(r.sample_id, []).append(
+            {
+                "judge": f"{r.judge} · {r.rubric}",
+                "perspective": r.perspective,
+                "repeat": r.repeat,
+                "status": r.status,
+                "verdict": r.verdict,
+                "score": r.score,
+                "reason": r.reason,
+            }
+        )
     return out
 
 
@@ -425,8 +449,18 @@ def _folder_entries(run: RunData, index: _BenchIndex) -> list[_Entry]:
     for sid, (image_id, category) in sorted(seen.items()):
         sample = index.samples.get(sid)
         error = None if sid in files else "no edited image in the folder"
-        entries.append(_Entry(sid, image_id, category, sample.instruction if sample else None, files.get(sid),
-                              None, error, sample))
+        entries.append(
+            _Entry(
+                sid,
+                image_id,
+                category,
+                sample.instruction if sample else None,
+                files.get(sid),
+                None,
+                error,
+                sample,
+            )
+        )
     return entries
 
 
@@ -437,8 +471,18 @@ def _run_entries(run: RunData, index: _BenchIndex) -> list[_Entry]:
     entries = []
     for e in run.edits:
         out_path = _inside(run.root, e.output) if e.status == "ok" else None
-        entries.append(_Entry(e.sample_id, e.image_id, e.category, e.instruction, out_path,
-                              e.output_sha256, e.error, index.samples.get(e.sample_id)))
+        entries.append(
+            _Entry(
+                e.sample_id,
+                e.image_id,
+                e.category,
+                e.instruction,
+                out_path,
+                e.output_sha256,
+                e.error,
+                index.samples.get(e.sample_id),
+            )
+        )
     return entries
 
 
@@ -489,7 +533,9 @@ def _order_pages(photos: Iterable[_Photo], thumbs: ThumbCache) -> list[_Photo]:
 
 
 def _collect_gallery(
-    runs: Sequence[RunData], thumbs: ThumbCache, data_dir: Path | None,
+    runs: Sequence[RunData],
+    thumbs: ThumbCache,
+    data_dir: Path | None,
     no_source: dict[str, dict[str, str | None]] | None = None,
 ) -> list[_Photo]:
     """The gallery's pages, one per (benchmark, source image id): benchmarks reuse ids (MagicBrush session 2
@@ -676,10 +722,13 @@ def _write_exports(
     runs: Sequence[RunData],
     result: SiteResult,
 ) -> None:
-    """Write the md/csv/json exports asked for (csv also writes the metrics table), noting them in ``result``."""
+    """Write the md/csv/json exports asked for (csv also the metrics table), noted in ``result``."""
     unjudged = [r.run_id for r in runs if not r.judged]
-    writers = {"md": lambda: export_markdown(tables, ref, mtable, unjudged), "csv": lambda: export_csv(tables, ref),
-               "json": lambda: export_json(tables, ref, mtable, unjudged)}
+    writers = {
+        "md": lambda: export_markdown(tables, ref, mtable, unjudged),
+        "csv": lambda: export_csv(tables, ref),
+        "json": lambda: export_json(tables, ref, mtable, unjudged),
+    }
     for fmt in formats:
         if fmt in writers:
             path = out / EXPORT_NAMES[fmt]
@@ -709,7 +758,11 @@ def _page_env(has_gallery: bool) -> tuple[Any, dict[str, Any]]:
 
 
 def _write_gallery(
-    out: Path, env: Any, common: dict[str, Any], runs: Sequence[RunData], data_dir: Path | None,
+    out: Path,
+    env: Any,
+    common: dict[str, Any],
+    runs: Sequence[RunData],
+    data_dir: Path | None,
     result: SiteResult,
 ) -> None:
     """Write one page per source image and the gallery index; prune pages and thumbnails no longer used."""
@@ -726,8 +779,16 @@ def _write_gallery(
         # The filters offer what this page holds: a MagicBrush page has turns, not Real-Edit's edit types.
         items = photo.ordered_items
         models = sorted({c.model for it in items for c in it.cards})
-        html = page.render(**common, root="../", photo=photo, prev=prev_p, next=next_p, models=models,
-                           categories=[it.category for it in items], title=photo.title)
+        html = page.render(
+            **common,
+            root="../",
+            photo=photo,
+            prev=prev_p,
+            next=next_p,
+            models=models,
+            categories=[it.category for it in items],
+            title=photo.title,
+        )
         _write(gdir / f"{photo.slug}.html", html)
         written.add(f"{photo.slug}.html")
     groups: dict[str, list[_Photo]] = {}
@@ -736,7 +797,10 @@ def _write_gallery(
     _write(
         gdir / "index.html",
         env.get_template("gallery_index.html.j2").render(
-            **common, root="../", groups=[(bench_words(b).display, ps) for b, ps in groups.items()], title="Gallery"
+            **common,
+            root="../",
+            groups=[(bench_words(b).display, ps) for b, ps in groups.items()],
+            title="Gallery",
         ),
     )
     written.add("index.html")
@@ -766,7 +830,11 @@ def _check_out(out: Path) -> None:
     for parent in [out, *out.parents]:
         if parent.exists():
             if not parent.is_dir():
-                what = "exists and is not a directory" if parent == out else f"is under {parent}, which is a file"
+                what = (
+                    "exists and is not a directory"
+                    if parent == out
+                    else f"is under {parent}, which is a file"
+                )
                 raise ConfigError(f"--out {out} {what}")
             break
     try:
@@ -775,7 +843,9 @@ def _check_out(out: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise ConfigError(f"--out {out} cannot be written ({exc.strerror or exc.__class__.__name__})") from exc
+        raise ConfigError(
+            f"--out {out} cannot be written ({exc.strerror or exc.__class__.__name__})"
+        ) from exc
 
 
 def _run_warnings(runs: Sequence[RunData]) -> list[str]:
@@ -787,8 +857,10 @@ def _run_warnings(runs: Sequence[RunData]) -> list[str]:
         folders.setdefault(r.run_id, []).append(r.root.name + "/")
     for run_id, names in folders.items():
         if len(names) > 1:
-            out.append(f"run id {run_id} is in {len(names)} folders ({', '.join(names)}): copies of one run? "
-                       "The rows are labelled by folder")
+            out.append(
+                f"run id {run_id} is in {len(names)} folders ({', '.join(names)}): copies of one run? "
+                "The rows are labelled by folder"
+            )
     return out
 
 

@@ -233,7 +233,9 @@ def _read_json(path: Path, text: str, problems: list[str]) -> list[_Record]:
                 raise RatingsError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
         else:
             if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-                raise RatingsError(f"{path}: a .json ratings file must be an array of objects, one per rating")
+                raise RatingsError(
+                    f"{path}: a .json ratings file must be an array of objects, one per rating"
+                )
             return [(f"{path}: record {i}", rec) for i, rec in enumerate(data, 1)]
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -250,7 +252,6 @@ def _read_json(path: Path, text: str, problems: list[str]) -> list[_Record]:
     return records
 
 
-
 def _missing_columns(path: Path, columns: set[str], where: str, unknown: list[str]) -> list[str]:
     """Problems for required columns that are absent (with hints from the unknown ones)."""
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
@@ -258,7 +259,8 @@ def _missing_columns(path: Path, columns: set[str], where: str, unknown: list[st
         return []
     known = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
     out = [
-        f"{where}: missing column {c!r} (columns: {', '.join(REQUIRED_COLUMNS)}[, verdict, image_id, comment])"
+        f"{where}: missing column {c!r} (columns: {', '.join(REQUIRED_COLUMNS)}[, verdict, image_id, "
+        "comment])"
         for c in missing
     ]
     wide = "perspective" in missing and bool(columns & set(PERSPECTIVES))
@@ -312,7 +314,9 @@ def _parse_score(raw: object) -> float:
     return score
 
 
-def _table_records(path: Path, text: str, problems: list[str]) -> tuple[list[_Record], dict[str, None]] | None:
+def _table_records(
+    path: Path, text: str, problems: list[str]
+) -> tuple[list[_Record], dict[str, None]] | None:
     """Rows and unknown columns of a CSV/TSV; None (problems noted) when its columns are wrong, since every
     row would repeat the same complaint."""
     try:
@@ -377,7 +381,8 @@ def _rating(where: str, rec: dict, problems: list[str]) -> Rating | None:
         near = difflib.get_close_matches(persp, PERSPECTIVES, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         row_problems.append(
-            f"{where}: unknown perspective {rec.get('perspective')!r}{hint}; use one of {', '.join(PERSPECTIVES)}"
+            f"{where}: unknown perspective {rec.get('perspective')!r}{hint}; use one of "
+            f"{', '.join(PERSPECTIVES)}"
         )
     score = math.nan
     try:
@@ -421,7 +426,8 @@ class _Reader:
         suffix = path.suffix.lower()
         if suffix not in SUFFIXES:
             raise RatingsError(
-                f"{path}: ratings must be a .csv, .tsv, .jsonl or .json file (got {path.suffix or 'no suffix'!r})"
+                f"{path}: ratings must be a .csv, .tsv, .jsonl or .json file (got "
+                f"{path.suffix or 'no suffix'!r})"
             )
         try:
             text = _decode(path)

@@ -71,7 +71,8 @@ def redact_url(url: str) -> str:
         return "<unparsable URL>"
     netloc = parts.netloc.rpartition("@")[2]
     query = "&".join(
-        key + ("=***" if sep else "") for key, sep, _ in (p.partition("=") for p in parts.query.split("&") if p)
+        key + ("=***" if sep else "")
+        for key, sep, _ in (p.partition("=") for p in parts.query.split("&") if p)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
@@ -85,7 +86,9 @@ def url_template() -> str:
     try:
         fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
     except ValueError as exc:
-        raise DataError(f"${URL_ENV} {shown!r} is not a valid template ({exc}); placeholders: {allowed}") from exc
+        raise DataError(
+            f"${URL_ENV} {shown!r} is not a valid template ({exc}); placeholders: {allowed}"
+        ) from exc
     unknown = sorted(fields - set(PLACEHOLDERS))
     if unknown:
         names = ", ".join("{" + f + "}" for f in unknown)
@@ -187,8 +190,14 @@ def _network_error(exc: Exception, shown: str, retries: int) -> DataError:
     """The one-line error once every try at ``shown`` failed on the network or an HTTP status."""
     import httpx
 
-    why = f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) else exc.__class__.__name__
-    return DataError(f"cannot download {shown} ({why} after {retries} tries); check the network or use --from DIR")
+    why = (
+        f"HTTP {exc.response.status_code}"
+        if isinstance(exc, httpx.HTTPStatusError)
+        else exc.__class__.__name__
+    )
+    return DataError(
+        f"cannot download {shown} ({why} after {retries} tries); check the network or use --from DIR"
+    )
 
 
 def _download(
@@ -227,7 +236,9 @@ def _download(
                 raise _Stopped from None
 
 
-def _run_all(fn: Callable[[ManifestEntry], None], items: list[ManifestEntry], workers: int, stop: threading.Event) -> None:
+def _run_all(
+    fn: Callable[[ManifestEntry], None], items: list[ManifestEntry], workers: int, stop: threading.Event
+) -> None:
     """Run ``fn`` over ``items`` in daemon threads; the first error (or Ctrl-C) sets ``stop`` and is raised.
 
     Daemon threads rather than a ThreadPoolExecutor: the executor's threads are joined at interpreter exit,
@@ -253,7 +264,10 @@ def _run_all(fn: Callable[[ManifestEntry], None], items: list[ManifestEntry], wo
                 stop.set()
                 return
 
-    threads = [threading.Thread(target=work, daemon=True, name=f"realedit-fetch-{i}") for i in range(max(1, min(workers, len(items))))]
+    threads = [
+        threading.Thread(target=work, daemon=True, name=f"realedit-fetch-{i}")
+        for i in range(max(1, min(workers, len(items))))
+    ]
     for t in threads:
         t.start()
     deadline: float | None = None
@@ -281,7 +295,11 @@ def fetch_lock(dest: Path) -> contextlib.AbstractContextManager[None]:
     other's ``.part`` files away."""
     from realedit_bench.locks import folder_lock
 
-    return folder_lock(dest, LOCK_NAME, f"another realedit data fetch is writing {dest}; let it finish (or stop it) and rerun")
+    return folder_lock(
+        dest,
+        LOCK_NAME,
+        f"another realedit data fetch is writing {dest}; let it finish (or stop it) and rerun",
+    )
 
 
 def _prepare(dest: Path) -> None:
@@ -301,7 +319,8 @@ def _check_modified(dest: Path, differ: list[str], repair: bool) -> None:
         return
     shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
     raise DataError(
-        f"{len(differ)} file(s) in {dest} differ from the released Real-Edit ({shown}); nothing was replaced: "
+        f"{len(differ)} file(s) in {dest} differ from the released Real-Edit ({shown}); nothing was "
+        "replaced: "
         "rerun with --repair to replace them (the old ones are kept as <name>.orig), "
         "or give another --dest"
     )
@@ -385,7 +404,9 @@ def _copy_verified(src: Path, target: Path, kept: list[Path] | None) -> None:
             fout.flush()
             os.fsync(fout.fileno())
     except OSError as exc:
-        part.unlink(missing_ok=True)  # a local copy is cheap to redo: do not leave a half file taking the space
+        part.unlink(
+            missing_ok=True
+        )  # a local copy is cheap to redo: do not leave a half file taking the space
         raise DataError(f"cannot write {target}: {_os_reason(exc)}") from exc
     _install(part, target, kept)
 
@@ -398,7 +419,8 @@ def import_real_edit(
     progress: Callable[[str], None] | None = None,
     kept: list[Path] | None = None,
 ) -> int:
-    """Copy a local copy of Real-Edit (any layout holding the instruction JSON and image folder) into ``dest``.
+    """Copy a local copy of Real-Edit (any layout holding the instruction JSON and image folder) into
+    ``dest``.
 
     Each file is checked against the manifest before it is placed under its final name; files in ``dest``
     that differ from the manifest are refused unless ``repair`` (as :func:`fetch_real_edit`).
@@ -411,7 +433,10 @@ def import_real_edit(
     json_path = _find(source, INSTRUCTION_FILES, want_dir=False)
     img_dir = _find(source, IMAGE_DIRS, want_dir=True)
     if json_path is None or img_dir is None:
-        raise DataError(f"{source} holds no {' / '.join(INSTRUCTION_FILES)} with an image folder ({' / '.join(IMAGE_DIRS)})")
+        raise DataError(
+            f"{source} holds no {' / '.join(INSTRUCTION_FILES)} with an image folder "
+            f"({' / '.join(IMAGE_DIRS)})"
+        )
     entries = read_manifest()
     for e in entries:  # the whole source is checked before anything is written
         src = json_path if e.path == "eval_instruct.json" else img_dir / Path(e.path).name
@@ -431,15 +456,23 @@ def import_real_edit(
     return len(todo)
 
 
-def fetch_from_hub(dest: Path, token: str | None, *, repair: bool = False, kept: list[Path] | None = None) -> int:
+def fetch_from_hub(
+    dest: Path, token: str | None, *, repair: bool = False, kept: list[Path] | None = None
+) -> int:
     """Download the gated Hugging Face dataset (needs ``HF_TOKEN``) and import Real-Edit from it."""
     if not token:
-        raise DataError(f"the Hugging Face dataset {HF_DATASET} is gated: set HF_TOKEN (after accepting its terms)")
+        raise DataError(
+            f"the Hugging Face dataset {HF_DATASET} is gated: set HF_TOKEN (after accepting its terms)"
+        )
     from huggingface_hub import snapshot_download
 
     try:
-        local = snapshot_download(HF_DATASET, repo_type="dataset", token=token,
-                                  allow_patterns=["*instruct*.json", "*Real-Edit*", "*real_edit*", "*imgs*"])
+        local = snapshot_download(
+            HF_DATASET,
+            repo_type="dataset",
+            token=token,
+            allow_patterns=["*instruct*.json", "*Real-Edit*", "*real_edit*", "*imgs*"],
+        )
     except Exception as exc:  # noqa: BLE001 - any hub failure becomes one line
         raise DataError(f"cannot download {HF_DATASET} ({exc.__class__.__name__}: {str(exc)[:150]})") from exc
     return import_real_edit(Path(local), dest, repair=repair, kept=kept)
@@ -453,7 +486,8 @@ class VerifyReport(NamedTuple):
 
 
 def check_images(paths: list[Path], decode: bool) -> int:
-    """Decode (or only check the header of) every image; all problems in one error. Returns how many decoded."""
+    """Decode (or only check the header of) every image, all problems in one error; returns how many
+    were decoded."""
     decoded = 0
     problems: list[str] = []
     for image in paths:
@@ -489,10 +523,11 @@ def verify_real_edit(data_dir: Path, *, check_hashes: bool = True, decode: bool 
                 raise DataError(f"{path} is missing (run 'realedit data fetch --dest {data_dir}')")
             if sha256_file(path) != e.sha256:
                 raise DataError(
-                    f"hash mismatch: {path} differs from the released {e.path} ('realedit data verify --no-hash' "
-                    f"checks a modified copy; 'realedit data fetch --repair --dest {data_dir}' restores the release)"
+                    f"hash mismatch: {path} differs from the released {e.path} ('realedit data verify "
+                    "--no-hash' "
+                    f"checks a modified copy; 'realedit data fetch --repair --dest {data_dir}' restores the "
+                    "release)"
                 )
             checked += 1
     decoded = check_images(sorted({s.image for s in bench.samples}), decode)
     return VerifyReport(checked, decoded)
-

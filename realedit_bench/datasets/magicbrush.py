@@ -92,7 +92,9 @@ class _Source:
             try:
                 self.zip = zipfile.ZipFile(path)
             except zipfile.BadZipFile as exc:
-                raise DataError(f"{path} is not a zip file (give the MagicBrush test zip or its unzipped folder)") from exc
+                raise DataError(
+                    f"{path} is not a zip file (give the MagicBrush test zip or its unzipped folder)"
+                ) from exc
             self.names = set(self.zip.namelist())
             names = [n for n in self.names if n.endswith("edit_sessions.json")]
             if not names:
@@ -104,14 +106,17 @@ class _Source:
             return
         if not path.is_dir():
             raise DataError(
-                f"--from {path} does not exist (give the MagicBrush test zip from {UPSTREAM_URL}, or its unzipped folder)"
+                f"--from {path} does not exist (give the MagicBrush test zip from {UPSTREAM_URL}, or its "
+                "unzipped folder)"
             )
         for cand in (path, path / SPLIT):
             if (cand / "edit_sessions.json").is_file():
                 self.root = cand
                 self.origin = str(cand)
                 return
-        raise DataError(f"{path}: no edit_sessions.json here or in {path / SPLIT} (unzip the MagicBrush test zip there)")
+        raise DataError(
+            f"{path}: no edit_sessions.json here or in {path / SPLIT} (unzip the MagicBrush test zip there)"
+        )
 
     def read(self, rel: str) -> bytes:
         """Bytes of ``rel`` (relative to the folder holding edit_sessions.json)."""
@@ -123,7 +128,8 @@ class _Source:
                 raise DataError(f"{self.origin}: {rel} is missing from the zip") from exc
             except (RuntimeError, NotImplementedError) as exc:  # wrong password or AES encryption
                 raise DataError(
-                    f"{self.origin}: cannot decrypt {rel} ({exc}); unzip it yourself and pass the folder with --from"
+                    f"{self.origin}: cannot decrypt {rel} ({exc}); unzip it yourself and pass the folder "
+                    "with --from"
                 ) from exc
         p = self.root / Path(*rel_p.parts)
         try:
@@ -166,7 +172,7 @@ def _crc32(path: Path) -> int:
 
 
 def _write(path: Path, data: bytes, kept: list[Path] | None) -> None:
-    """Atomic, fsynced write; a file already there (one the user changed, see ``repair``) is kept as ``.orig``."""
+    """Atomic, fsynced write; a file already there (the user's, see ``repair``) is kept as ``.orig``."""
     from realedit_bench.datasets.fetch import set_aside
 
     try:
@@ -324,7 +330,8 @@ class MagicBrushBenchmark(Benchmark):
         path = root / SAMPLES_FILE
         if not path.is_file():
             raise DataError(
-                f"MagicBrush data not found in {data_dir} (no {SPLIT}/{SAMPLES_FILE}); download the test zip from "
+                f"MagicBrush data not found in {data_dir} (no {SPLIT}/{SAMPLES_FILE}); download the test zip "
+                "from "
                 f"{UPSTREAM_URL} and run 'realedit data fetch magicbrush --from <zip or folder>'"
             )
         raw = path.read_bytes()
@@ -356,7 +363,9 @@ class MagicBrushBenchmark(Benchmark):
                 "input_caption": d.get("input_caption"),
                 "output_caption": d.get("output_caption"),
             }
-            samples.append(Sample(sid, session, f"turn{turn}", instruction, paths["source"], paths["target"], extra))
+            samples.append(
+                Sample(sid, session, f"turn{turn}", instruction, paths["source"], paths["target"], extra)
+            )
         if not samples:
             raise DataError(f"{path} holds no samples")
         samples.sort(key=_order)
@@ -391,7 +400,8 @@ class MagicBrushBenchmark(Benchmark):
 
         if from_dir is None:
             raise DataError(
-                "the MagicBrush test split is not on the Hugging Face hub (osunlp/MagicBrush has train and dev "
+                "the MagicBrush test split is not on the Hugging Face hub (osunlp/MagicBrush has train and "
+                "dev "
                 f"only); download the test zip linked from {UPSTREAM_URL} and run "
                 "'realedit data fetch magicbrush --from <zip or unzipped folder>'"
             )
@@ -430,10 +440,13 @@ class MagicBrushBenchmark(Benchmark):
             "sessions": len(upstream.sessions),
             "turns": len(rows),
             # Turns with each caption: CLIP-T needs "caption", directional CLIP the other two.
-            "captions": {k: sum(1 for r in rows if r[k]) for k in ("caption", "input_caption", "output_caption")},
+            "captions": {
+                k: sum(1 for r in rows if r[k]) for k in ("caption", "input_caption", "output_caption")
+            },
             "upstream_sha256": {n: hashlib.sha256(data).hexdigest() for n, data in upstream.raw.items()},
             "protocol": (
-                "single-turn: each turn edited from its ground-truth input, compared with its ground-truth output"
+                "single-turn: each turn edited from its ground-truth input, compared with its ground-truth "
+                "output"
             ),
         }
 

@@ -18,20 +18,41 @@ def test_published_site_shows_no_home_path_or_credentials(tmp_path):
     run = make_run(tmp_path / "runs", "m", 7, 1, data_dir=data, judge=judge)
     home = os.path.expanduser("~")
     m = RunManifest.model_validate_json((run / "manifest.json").read_text())
-    m = m.model_copy(update={
-        "command": ["realedit", "run", "--data-dir", "/home/alice/data/real-edit", "--weights", "/root/ckpt/w",
-                    "--out", f"{home}/runs"],
-        "adapter": m.adapter.model_copy(update={"params": {"weights": "/Users/bob/models/ip2p", "steps": 2}}),
-    })
+    m = m.model_copy(
+        update={
+            "command": [
+                "realedit",
+                "run",
+                "--data-dir",
+                "/home/alice/data/real-edit",
+                "--weights",
+                "/root/ckpt/w",
+                "--out",
+                f"{home}/runs",
+            ],
+            "adapter": m.adapter.model_copy(
+                update={"params": {"weights": "/Users/bob/models/ip2p", "steps": 2}}
+            ),
+        }
+    )
     atomic_write_json(run / "manifest.json", m)
     edits = read_rows(run / "edits.jsonl", EditRow)
-    edits[0] = edits[0].model_copy(update={"status": "error", "output": None,
-                                           "error": f"OSError: cannot read {os.getcwd()}/x.png"})
+    edits[0] = edits[0].model_copy(
+        update={"status": "error", "output": None, "error": f"OSError: cannot read {os.getcwd()}/x.png"}
+    )
     write_rows(run / "edits.jsonl", edits)
     res = build_site(tmp_path / "runs", tmp_path / "site", formats=["html", "md", "csv", "json"])
     site_files = (tmp_path / "site").rglob("*")
     text = "".join(p.read_text() for p in site_files if p.suffix in (".html", ".md", ".csv", ".json"))
-    leaks = ("/home/alice", "/root/", "/Users/bob", "alice:s3cret", "s3cret@", f"{home}/runs", f"{os.getcwd()}/x.png")
+    leaks = (
+        "/home/alice",
+        "/root/",
+        "/Users/bob",
+        "alice:s3cret",
+        "s3cret@",
+        f"{home}/runs",
+        f"{os.getcwd()}/x.png",
+    )
     for leak in leaks:
         assert leak not in text, leak
     page = page_soup(res.index).get_text(" ")

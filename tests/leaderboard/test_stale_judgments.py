@@ -49,7 +49,9 @@ def _redo(run: Path, sample_ids: list[str]) -> None:
             e = edits[sid]
             Image.new("RGB", (24, 24), (9, 200, 9)).save(run / e.output)
             sha = hashlib.sha256((run / e.output).read_bytes()).hexdigest()
-            fh.write(e.model_copy(update={"output_sha256": sha, "finished_at": LATER}).model_dump_json() + "\n")
+            fh.write(
+                e.model_copy(update={"output_sha256": sha, "finished_at": LATER}).model_dump_json() + "\n"
+            )
 
 
 def test_judgments_of_redone_images_are_left_out_and_reported(tmp_path):
@@ -63,7 +65,9 @@ def test_judgments_of_redone_images_are_left_out_and_reported(tmp_path):
     (jpath,) = [p for p in (run / "judgments").glob("*.jsonl")]
     rows = read_rows(jpath, JudgmentRow)
     current = [r for r in rows if r.sample_id not in redone]
-    file_summary = JudgeSummary.model_validate_json(next((run / "judgments").glob("*.summary.json")).read_text())
+    file_summary = JudgeSummary.model_validate_json(
+        next((run / "judgments").glob("*.summary.json")).read_text()
+    )
 
     res = build_site(tmp_path / "runs", tmp_path / "site", formats=["html", "md", "json"])
     page = page_soup(res.index)
@@ -97,7 +101,14 @@ def test_judgments_of_redone_images_are_left_out_and_reported(tmp_path):
     cov = next(r for r in doc.tables[0].rows if r.run_id == run.name).coverage
     assert cov is not None and cov.n_stale_judgments == n_stale and cov.partial
 
-    cli = realedit_cli("report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "s2"), "--no-gallery",
-                       cwd=tmp_path)
+    cli = realedit_cli(
+        "report",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "s2"),
+        "--no-gallery",
+        cwd=tmp_path,
+    )
     assert cli.returncode == 0, cli.stderr
     assert f"{n_stale} judgments are of older images" in cli.stderr and "rerun realedit judge" in cli.stderr

@@ -114,7 +114,8 @@ def test_paper_parse_files_are_their_own_judge_never_repeats(tmp_path: Path):
 def test_parse_mode_is_part_of_the_judge_identity():
     rows = [_row("1-local", "m", 2.0)]
     js = judges_from_judgment_files([JudgmentFile("a.jsonl", rows), JudgmentFile("b.jsonl", rows, "paper")])
-    assert [(j.name, j.parse_mode) for j in js] == [("openai/x", "robust"), ("openai/x [paper parse]", "paper")]
+    want = [("openai/x", "robust"), ("openai/x [paper parse]", "paper")]
+    assert [(j.name, j.parse_mode) for j in js] == want
     assert all(len(j.ratings) == 1 for j in js)
 
 
@@ -138,8 +139,9 @@ def test_last_row_per_sample_perspective_repeat_wins():
     assert any(n.startswith("2 superseded judgment row(s)") for n in j.notes)
 
     # Superseding is per file: two models' files with the same sample ids do not replace each other.
-    (j,) = judges_from_judgment_files([JudgmentFile("a", [_row("1-local", "m1", 1.0)]),
-                                       JudgmentFile("b", [_row("1-local", "m2", 5.0)])])
+    (j,) = judges_from_judgment_files(
+        [JudgmentFile("a", [_row("1-local", "m1", 1.0)]), JudgmentFile("b", [_row("1-local", "m2", 5.0)])]
+    )
     assert sorted((r.model, r.score) for r in j.ratings) == [("m1", 1.0), ("m2", 5.0)]
 
 
@@ -166,9 +168,18 @@ def test_one_photo_gives_no_interval_and_no_conclusion():
     humans, judge = _ratings_on(1)
     (res,) = compute_agreement(humans, [JudgeScores("J", "judge-ratings", judge, set(), [])], n_resamples=200)
     pa = res.perspectives["following"]
-    stats = [pa.sample.pooled.spearman, pa.sample.within_model_fisher.spearman, pa.verdict.accuracy,
-             pa.ordinal.qwk_judge_vs_consensus, pa.ordinal.alpha_humans_interval, pa.fair.loo_spearman_diff,
-             pa.fair.qwk_diff, pa.bias.overall, *pa.bias.per_model.values(), pa.system.kendall_tau_b]
+    stats = [
+        pa.sample.pooled.spearman,
+        pa.sample.within_model_fisher.spearman,
+        pa.verdict.accuracy,
+        pa.ordinal.qwk_judge_vs_consensus,
+        pa.ordinal.alpha_humans_interval,
+        pa.fair.loo_spearman_diff,
+        pa.fair.qwk_diff,
+        pa.bias.overall,
+        *pa.bias.per_model.values(),
+        pa.system.kendall_tau_b,
+    ]
     assert all(s.value is not None for s in stats)
     for s in stats:
         assert s.low is None and s.high is None and "single source photo" in s.note
@@ -202,8 +213,9 @@ def test_ids_match_case_insensitively_and_unknown_ids_are_named():
     humans.append(Rating("99-local", "99", "a", "following", "r1", 3.0, True))
     judge = [j for j in judge if (j.sample_id, j.model) != ("2-add", "b")]
     failed = frozenset({("2-add", "b", "following")})
-    (res,) = compute_agreement(humans, [JudgeScores("J", "judgments", judge, set(), [], failed=failed)],
-                               n_resamples=20)
+    (res,) = compute_agreement(
+        humans, [JudgeScores("J", "judgments", judge, set(), [], failed=failed)], n_resamples=20
+    )
     pa = res.perspectives["following"]
     assert pa.n_human_items == 12 * 5 * 3 + 1
     assert pa.n_missing_judge == 2 and pa.n_unmatched_judge == 1 and pa.n_items == 12 * 5 * 3 - 1
@@ -302,8 +314,11 @@ def test_report_point_estimates_equal_reference_libraries():
     assert pa.fair.loo_spearman_judge.value == pytest.approx(np.tanh(np.mean(np.arctanh(jr))), abs=TOL)
     assert pa.fair.loo_spearman_human.value == pytest.approx(np.tanh(np.mean(np.arctanh(hr))), abs=TOL)
     pairs = [(0, 1), (0, 2), (1, 2)]
-    hh = [cohen_kappa_score(h[m, a], h[m, b], labels=list(range(6)), weights="quadratic")
-          for a, b in pairs for m in [~np.isnan(h[:, a]) & ~np.isnan(h[:, b])]]
+    hh = [
+        cohen_kappa_score(h[m, a], h[m, b], labels=list(range(6)), weights="quadratic")
+        for a, b in pairs
+        for m in [~np.isnan(h[:, a]) & ~np.isnan(h[:, b])]
+    ]
     assert pa.fair.qwk_human_human.value == pytest.approx(np.mean(hh), abs=TOL)
     # Bias and system level.
     assert pa.bias.overall.value == pytest.approx(np.mean(j - hm), abs=TOL)
@@ -317,13 +332,18 @@ def test_report_point_estimates_equal_reference_libraries():
 def test_edge_cases_are_explained_never_nan():
     humans, judge = _synthetic(models=("a", "b"), raters=("solo",), miss=0.0)
     const_judge = [r._replace(score=4.0) for r in judge]
-    res = compute_agreement(humans, [JudgeScores("J", "judge-ratings", const_judge, set(), [])], n_resamples=30)
+    res = compute_agreement(
+        humans, [JudgeScores("J", "judge-ratings", const_judge, set(), [])], n_resamples=30
+    )
     pa = res[0].perspectives["following"]
     text = json.dumps(res[0].model_dump(mode="json"))
     assert "NaN" not in text and "nan" not in text.lower().replace("n/a", "")
     assert pa.sample.pooled.spearman.value is None
     assert "judge score is 4 on every edit" in pa.sample.pooled.spearman.note
-    assert pa.ordinal.alpha_humans_ordinal.value is None and "single rater" in pa.ordinal.alpha_humans_ordinal.note
+    assert (
+        pa.ordinal.alpha_humans_ordinal.value is None
+        and "single rater" in pa.ordinal.alpha_humans_ordinal.note
+    )
     assert pa.fair.loo_spearman_diff.value is None and "single human" in pa.fair.conclusion
     assert pa.system.kendall_tau_b.value is None and "at least 3 models" in pa.system.note
     assert any("single human rater" in n for n in pa.notes)
@@ -333,11 +353,24 @@ def test_judgment_rows_average_repeats_and_drop_non_ok():
     from realedit_bench.schema.judge import JudgmentRow
 
     def row(rep, status, score, verdict):
-        return JudgmentRow(sample_id="1-local", image_id="1", category="local", model="m", perspective="quality",
-                           repeat=rep, status=status, score=score, verdict=verdict, judge="openai/x",
-                           rubric="realedit-v1", finished_at="2025-01-01T00:00:00+00:00")
+        return JudgmentRow(
+            sample_id="1-local",
+            image_id="1",
+            category="local",
+            model="m",
+            perspective="quality",
+            repeat=rep,
+            status=status,
+            score=score,
+            verdict=verdict,
+            judge="openai/x",
+            rubric="realedit-v1",
+            finished_at="2025-01-01T00:00:00+00:00",
+        )
 
-    js = judges_from_judgments([row(0, "ok", 3.0, True), row(1, "ok", 4.0, False), row(2, "invalid", None, None)])
+    js = judges_from_judgments(
+        [row(0, "ok", 3.0, True), row(1, "ok", 4.0, False), row(2, "invalid", None, None)]
+    )
     assert len(js) == 1 and js[0].name == "openai/x"
     (r,) = js[0].ratings
     assert r.score == 3.5 and r.verdict is None

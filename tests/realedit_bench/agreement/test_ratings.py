@@ -36,17 +36,35 @@ def test_annotator_shapes_are_read(tmp_path: Path):
     want = read_ratings([_plain(tmp_path)]).ratings
     # A pandas index column, form columns, capitalised and spaced headers.
     p = tmp_path / "form.csv"
-    p.write_text(",Timestamp,Email, Sample_Id ,Model,Perspective,Rater,Score,Verdict\n"
-                 + "".join(f"{i},2025-01-01,a@b.c,{r.sample_id},{r.model},{r.perspective},{r.rater},{r.score:g},"
-                           f"{'yes' if r.verdict else 'no'}\n" for i, r in enumerate(want)))
+    p.write_text(
+        ",Timestamp,Email, Sample_Id ,Model,Perspective,Rater,Score,Verdict\n"
+        + "".join(
+            f"{i},2025-01-01,a@b.c,{r.sample_id},{r.model},{r.perspective},{r.rater},{r.score:g},"
+            f"{'yes' if r.verdict else 'no'}\n"
+            for i, r in enumerate(want)
+        )
+    )
     rs = read_ratings([p])
     assert rs.ratings == want
     (w,) = rs.warnings
     assert "form.csv: ignored column(s) '' (unnamed" in w and "'timestamp'" in w and "'email'" in w
     # A JSON array of objects, a .tsv, a ';' CSV with decimal commas.
     arr = tmp_path / "r.json"
-    arr.write_text(json.dumps([{"Sample ID": r.sample_id, "model": r.model, "perspective": r.perspective,
-                                "rater": r.rater, "score": r.score, "verdict": r.verdict} for r in want]))
+    arr.write_text(
+        json.dumps(
+            [
+                {
+                    "Sample ID": r.sample_id,
+                    "model": r.model,
+                    "perspective": r.perspective,
+                    "rater": r.rater,
+                    "score": r.score,
+                    "verdict": r.verdict,
+                }
+                for r in want
+            ]
+        )
+    )
     assert read_ratings([arr]).ratings == want
     tsv = tmp_path / "r.tsv"
     tsv.write_text(_plain(tmp_path).read_text().replace(",", "\t"))
@@ -58,20 +76,28 @@ def test_annotator_shapes_are_read(tmp_path: Path):
 
 def _plain(tmp_path: Path) -> Path:
     p = tmp_path / "plain.csv"
-    p.write_text(HEADER + "1-local,m,following,ann,4,yes\n1-local,m,quality,bo,2.5,no\n2-add,m,following,ann,0,no\n")
+    p.write_text(
+        HEADER + "1-local,m,following,ann,4,yes\n1-local,m,quality,bo,2.5,no\n2-add,m,following,ann,0,no\n"
+    )
     return p
 
 
 def test_missing_value_words_and_wrong_values(tmp_path: Path):
     p = tmp_path / "r.csv"
-    rows = ["1-local,m,following,ann,4,yes"] + [
-        f"{i}-local,m,following,ann,{miss}," for i, miss in enumerate(("N/A", "NA", "NaN", "-", "none", ""), 2)
-    ] + ["9-local,m,following,ann,NaN,yes"]
+    rows = (
+        ["1-local,m,following,ann,4,yes"]
+        + [
+            f"{i}-local,m,following,ann,{miss},"
+            for i, miss in enumerate(("N/A", "NA", "NaN", "-", "none", ""), 2)
+        ]
+        + ["9-local,m,following,ann,NaN,yes"]
+    )
     p.write_text(HEADER + "\n".join(rows) + "\n")
     rs = read_ratings([p])
     assert len(rs.ratings) == 1 and rs.n_blank == 6
-    assert rs.warnings == [f"{p}: 1 row(s) have a verdict but no score and are left out "
-                           "(every statistic needs the 0-5 score)"]
+    assert rs.warnings == [
+        f"{p}: 1 row(s) have a verdict but no score and are left out (every statistic needs the 0-5 score)"
+    ]
     # Genuinely wrong values are still refused, with file:line.
     p.write_text(HEADER + "1-local,m,following,ann,7,yes\n2-local,m,following,ann,good,yes\n")
     with pytest.raises(RatingsError) as exc:

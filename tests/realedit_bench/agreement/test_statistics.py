@@ -79,7 +79,12 @@ def test_cohen_kappa_equals_sklearn(data, weights):
     b = np.clip(np.floor(y + 0.5), 0, 5)
     res = ag.cohen_kappa(a, b, [0, 1, 2, 3, 4, 5], cl, counts, weights)
     _check_all_rows(
-        res.kappa, counts, cl, lambda u, v: cohen_kappa_score(u, v, labels=[0, 1, 2, 3, 4, 5], weights=weights), a, b
+        res.kappa,
+        counts,
+        cl,
+        lambda u, v: cohen_kappa_score(u, v, labels=[0, 1, 2, 3, 4, 5], weights=weights),
+        a,
+        b,
     )
     _check_all_rows(res.accuracy, counts, cl, lambda u, v: float(np.mean(u == v)), a, b)
 
@@ -145,7 +150,11 @@ def test_chance_probability_exact_and_perfect_match():
         res = ag.chance_probability(j, h)
         t0, r0 = ss.kendalltau(j, h)[0], ss.spearmanr(j, h)[0]
         perms = [list(p) for p in itertools.permutations(range(k))]
-        assert res.kendall == pytest.approx(np.mean([ss.kendalltau(j[p], h)[0] >= t0 - 1e-12 for p in perms]), abs=TOL)
-        assert res.spearman == pytest.approx(np.mean([ss.spearmanr(j[p], h)[0] >= r0 - 1e-12 for p in perms]), abs=TOL)
+        assert res.kendall == pytest.approx(
+            np.mean([ss.kendalltau(j[p], h)[0] >= t0 - 1e-12 for p in perms]), abs=TOL
+        )
+        assert res.spearman == pytest.approx(
+            np.mean([ss.spearmanr(j[p], h)[0] >= r0 - 1e-12 for p in perms]), abs=TOL
+        )
     tied = ag.chance_probability([1, 1, 2, 3], [1, 2, 3, 4])
     assert 0 < tied.kendall < 1 and "exact over all 24" in tied.method
