@@ -23,8 +23,8 @@ must be UTF-8 (a byte-order mark is fine). ``N/A``, ``NA``, ``NaN``, ``-``, ``no
 mean "missing". A row whose ``score`` and ``verdict`` are both missing is an unrated slot (the template is
 full of them) and is skipped; a row with a verdict but no score is left out with a warning (every
 statistic needs the score). Every other problem (missing column, unknown perspective, a score that is not
-a number in 0-5, a rater rating the same item twice) is collected and reported together, one line per
-problem.
+a number in 0-5, a rater rating the same item twice, a row with more cells than the header, a quoted cell
+that is not closed) is collected and reported together, one line per problem.
 """
 
 from __future__ import annotations
@@ -204,15 +204,16 @@ def _read_table(path: Path, text: str, problems: list[str]) -> tuple[list[str], 
     frame = pd.read_csv(
         io.StringIO(text, newline=""), names=range(width + 1), index_col=False, on_bad_lines=spill, **options
     )
-    rows = frame.itertuples(index=False, name=None)
-    header = [str(c) for c in next(rows)[:width]]
+    rows = frame.to_numpy().tolist()
+    header = [str(c) for c in rows[0][:width]]
     columns = [normalize_column(c) for c in header]
     quoted = '"' in text  # only a quoted cell can span lines
     line = 1 + sum(_line_breaks(c) for c in header)
     records: list[_Record] = []
-    for cells in rows:
-        line += 1 + (sum(_line_breaks(c) for c in cells if c) if quoted else 0)
-        if all(_blank(v) for v in cells):
+    for cells in rows[1:]:
+        present = [c for c in cells if c]  # a short row is padded with None
+        line += 1 + (sum(_line_breaks(c) for c in present) if quoted else 0)
+        if not "".join(present).strip():
             continue  # an empty line in a spreadsheet export
         where = f"{path}:{line}"
         if not _blank(cells[width]):

@@ -106,6 +106,28 @@ def test_missing_value_words_and_wrong_values(tmp_path: Path):
     assert f"{p}:3: score 'good' is not a number" in str(exc.value)
 
 
+def test_rows_are_named_by_their_line_through_cells_of_several_lines(tmp_path: Path):
+    p = tmp_path / "r.csv"
+    p.write_text(
+        HEADER.strip() + ",comment\n"
+        + '1-local,m,following,ann,4,yes,"two\nlines"\n'  # lines 2-3
+        + "2-local,m,following,ann,9,yes,,\n"  # trailing empty cells, as spreadsheets write them
+        + "3-local,m,following,ann,3,no,ok,extra\n"
+    )
+    with pytest.raises(RatingsError) as exc:
+        read_ratings([p])
+    assert f"{p}:4: score '9' is outside 0-5" in str(exc.value)
+    assert f"{p}:5: more cells than columns in the header" in str(exc.value)
+    assert "2 problems" in str(exc.value)
+
+
+def test_broken_quoting_is_a_problem_never_a_skipped_row(tmp_path: Path):
+    p = tmp_path / "r.csv"
+    p.write_text(HEADER + '1-local,m,following,ann,4,yes\n2-local,m,following,"ann"x,3,no\n')
+    with pytest.raises(RatingsError, match="not a valid table: a cell that opens with a quote"):
+        read_ratings([p])
+
+
 def test_verdict_only_and_wide_files_say_what_is_needed(tmp_path: Path):
     v = tmp_path / "v.csv"
     v.write_text("sample_id,model,perspective,rater,verdict\n1-local,m,following,ann,yes\n")
