@@ -313,14 +313,16 @@ def _prepare(dest: Path) -> None:
             raise DataError(f"cannot create {folder}: {_os_reason(exc)}") from exc
 
 
-def _check_modified(dest: Path, differ: list[str], repair: bool) -> None:
-    """Refuse to replace files the user changed, unless ``repair``."""
+def check_modified(
+    dest: Path, differ: list[str], repair: bool, against: str = "the released Real-Edit"
+) -> None:
+    """Refuse to replace the files ``differ`` (changed by the user: they differ from ``against``) unless
+    ``repair``; the message names the first five."""
     if not differ or repair:
         return
     shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
     raise DataError(
-        f"{len(differ)} file(s) in {dest} differ from the released Real-Edit ({shown}); nothing was "
-        "replaced: "
+        f"{len(differ)} file(s) in {dest} differ from {against} ({shown}); nothing was replaced: "
         "rerun with --repair to replace them (the old ones are kept as <name>.orig), "
         "or give another --dest"
     )
@@ -371,7 +373,7 @@ def fetch_real_edit(
     stop = stop or threading.Event()
     with fetch_lock(dest):
         todo, differ = _plan(dest, entries, progress)
-        _check_modified(dest, differ, repair)
+        check_modified(dest, differ, repair)
         if not todo:
             return 0
         with httpx.Client(timeout=httpx.Timeout(60, connect=20), follow_redirects=True) as client:
@@ -447,7 +449,7 @@ def import_real_edit(
     _prepare(dest)
     with fetch_lock(dest):
         todo, differ = _plan(dest, entries, progress)
-        _check_modified(dest, differ, repair)
+        check_modified(dest, differ, repair)
         for e in todo:
             src = json_path if e.path == "eval_instruct.json" else img_dir / Path(e.path).name
             _copy_verified(src, dest / e.path, kept)

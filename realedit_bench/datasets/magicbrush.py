@@ -268,6 +268,8 @@ def _plan_import(
 ) -> list[str]:
     """The image files to write. What is already there and right is skipped (a rerun); what is there and
     different is the user's and is refused unless ``repair``. Both decided before anything is written."""
+    from realedit_bench.datasets.fetch import check_modified
+
     todo: list[str] = []
     differ: list[str] = []
     for rel in sorted(files):
@@ -281,13 +283,7 @@ def _plan_import(
         path = out / name
         if path.exists() and not (path.is_file() and path.read_bytes() == data):
             differ.append(f"{SPLIT}/{name}")
-    if differ and not repair:
-        shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
-        raise DataError(
-            f"{len(differ)} file(s) in {dest} differ from what this import writes ({shown}); nothing was "
-            "replaced: rerun with --repair to replace them (the old ones are kept as <name>.orig), "
-            "or give another --dest"
-        )
+    check_modified(dest, differ, repair, against="what this import writes")
     return todo
 
 
