@@ -24,7 +24,9 @@ from realedit_bench.schema.agree import AgreementReport
 
 HERE = Path(__file__).resolve().parent
 #: No script at all; inline styles only; images only from the page itself.
-PAGE_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+PAGE_CSP = (
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+)
 
 
 def _env():
@@ -48,17 +50,27 @@ def _judge_view(j, notes: Footnotes) -> dict:  # noqa: ANN001 - JudgeAgreement
     pas = list(j.perspectives.values())
 
     def cell(stat) -> dict:  # noqa: ANN001 - Stat
-        return {"value": fmt_value(stat.value), "ci": fmt_interval(stat), "mark": notes.mark(stat.note),
-                "na": stat.value is None}
+        return {
+            "value": fmt_value(stat.value),
+            "ci": fmt_interval(stat),
+            "mark": notes.mark(stat.note),
+            "na": stat.value is None,
+        }
 
     rows, last = [], None
     for r in STAT_ROWS:
-        rows.append({"section": r.section if r.section != last else "", "label": r.label,
-                     "cells": [cell(r.get(pa)) for pa in pas]})
+        rows.append(
+            {
+                "section": r.section if r.section != last else "",
+                "label": r.label,
+                "cells": [cell(r.get(pa)) for pa in pas],
+            }
+        )
         last = r.section
     chance = [
         f"{fmt_p(pa.system.p_chance_kendall)} / {fmt_p(pa.system.p_chance_spearman)}"
-        if pa.system.p_chance_kendall is not None else "n/a " + notes.mark(pa.system.note)
+        if pa.system.p_chance_kendall is not None
+        else "n/a " + notes.mark(pa.system.note)
         for pa in pas
     ]
     ranked: list[str] = next((pa.system.models for pa in pas if pa.system.models), [])
@@ -70,18 +82,26 @@ def _judge_view(j, notes: Footnotes) -> dict:  # noqa: ANN001 - JudgeAgreement
         for pa in pas:
             cs = pa.sample.within_model.get(m)
             b = pa.bias.per_model.get(m)
-            cells.append({
-                "rho": cell(cs.spearman) if cs else None,
-                "bias": f"{b.value:+.2f}" if b is not None and b.value is not None else "n/a",
-                "human": fmt_value(pa.system.human_means.get(m), 2),
-                "judge": fmt_value(pa.system.judge_means.get(m), 2),
-            })
+            cells.append(
+                {
+                    "rho": cell(cs.spearman) if cs else None,
+                    "bias": f"{b.value:+.2f}" if b is not None and b.value is not None else "n/a",
+                    "human": fmt_value(pa.system.human_means.get(m), 2),
+                    "judge": fmt_value(pa.system.judge_means.get(m), 2),
+                }
+            )
         per_model.append({"model": m, "cells": cells})
     return {
-        "name": j.judge, "source": describe_source(j), "perspectives": persp, "rows": rows, "chance": chance,
+        "name": j.judge,
+        "source": describe_source(j),
+        "perspectives": persp,
+        "rows": rows,
+        "chance": chance,
         "sizes": [f"{pa.n_items} / {pa.n_raters} / {pa.n_photos}" for pa in pas],
         "per_model": per_model,
-        "conclusions": [(p, pa.fair.conclusion, pa.system.p_method, pa.notes) for p, pa in j.perspectives.items()],
+        "conclusions": [
+            (p, pa.fair.conclusion, pa.system.p_method, pa.notes) for p, pa in j.perspectives.items()
+        ],
         "notes": j.notes,
     }
 
@@ -121,7 +141,11 @@ def outdated_inputs(report: AgreementReport, report_path: Path | None = None) ->
 
 
 def render_agreement_page(
-    report: AgreementReport | Path | str, out_path: Path, *, csp: str | None = None, root: str = "",
+    report: AgreementReport | Path | str,
+    out_path: Path,
+    *,
+    csp: str | None = None,
+    root: str = "",
     outdated: list[str] | None = None,
 ) -> Path:
     """Write the agreement page for ``report`` (a report or the path of an ``agreement.json``).
@@ -146,10 +170,20 @@ def render_agreement_page(
     css = style.read_text(encoding="utf-8") if style.is_file() else ""
     from markupsafe import Markup
 
-    html = _env().get_template("agreement.html.j2").render(
-        report=report, judges=judges, footnotes=notes.items, csp=PAGE_CSP, version=__version__,
-        css=Markup(css),  # our own stylesheet, not report text
-        root=root, level=f"{report.level:.0%}", outdated=outdated or [],
+    html = (
+        _env()
+        .get_template("agreement.html.j2")
+        .render(
+            report=report,
+            judges=judges,
+            footnotes=notes.items,
+            csp=PAGE_CSP,
+            version=__version__,
+            css=Markup(css),  # our own stylesheet, not report text
+            root=root,
+            level=f"{report.level:.0%}",
+            outdated=outdated or [],
+        )
     )
     out_path = Path(out_path)
     atomic_write_text(out_path, html)

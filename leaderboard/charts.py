@@ -36,7 +36,9 @@ class Series(NamedTuple):
 
     label: str
     #: perspective -> (accuracy, accuracy interval or None, score, score interval or None)
-    values: dict[str, tuple[float | None, tuple[float, float] | None, float | None, tuple[float, float] | None]]
+    values: dict[
+        str, tuple[float | None, tuple[float, float] | None, float | None, tuple[float, float] | None]
+    ]
     #: perspective -> {"0".."5": count}
     histogram: dict[str, dict[str, int]]
 
@@ -57,14 +59,17 @@ def _short(label: str, limit: int = 22) -> str:
 
 
 def _legend(ax, among=None) -> None:  # noqa: ANN001 - matplotlib Axes
-    """A legend beside ``ax`` of the labelled artists of ``among`` (default ``ax``); none when nothing was drawn,
+    """A legend beside ``ax`` of the labelled artists of ``among`` (default ``ax``); none when nothing was
+    drawn,
     where matplotlib would warn "No artists with labels found to put in legend" on stderr."""
     handles: dict[str, object] = {}
     for a in among if among is not None else [ax]:
         for h, label in zip(*a.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, h)
     if handles:
-        ax.legend(list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+        ax.legend(
+            list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False
+        )
 
 
 def perspective_chart(series: Sequence[Series], title: str) -> Markup:
@@ -79,7 +84,9 @@ def perspective_chart(series: Sequence[Series], title: str) -> Markup:
         axes = fig.subplots(1, 2)
         fig.subplots_adjust(left=0.07, right=0.76, bottom=0.12, top=0.86, wspace=0.28)
         width = 0.8 / n
-        for ax, (which, label, top) in zip(axes, ((0, "accuracy (share of yes)", 1.0), (2, "mean score (0-5)", 5.0)), strict=True):
+        for ax, (which, label, top) in zip(
+            axes, ((0, "accuracy (share of yes)", 1.0), (2, "mean score (0-5)", 5.0)), strict=True
+        ):
             for i, s in enumerate(series):
                 xs, ys, lo, hi = [], [], [], []
                 for j, p in enumerate(PERSPECTIVES):
@@ -95,8 +102,16 @@ def perspective_chart(series: Sequence[Series], title: str) -> Markup:
                     hi.append(ci[1] - y if ci else 0.0)
                 if not xs:
                     continue  # a run with no numbers here: no empty bar group, no empty legend entry
-                ax.bar(xs, ys, width * 0.92, color=PALETTE[i % len(PALETTE)], label=_short(s.label),
-                       yerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.8})
+                ax.bar(
+                    xs,
+                    ys,
+                    width * 0.92,
+                    color=PALETTE[i % len(PALETTE)],
+                    label=_short(s.label),
+                    yerr=[lo, hi],
+                    capsize=2,
+                    error_kw={"elinewidth": 0.8},
+                )
             ax.set_xticks(range(len(PERSPECTIVES)), PERSPECTIVES)
             ax.set_ylim(0, top)
             ax.set_ylabel(label)
@@ -122,7 +137,15 @@ def histogram_chart(series: Sequence[Series], title: str) -> Markup:
                 if not total:
                     continue
                 ys = [hist.get(str(k), 0) / total for k in range(6)]
-                ax.plot(range(6), ys, marker="o", ms=3, lw=1.2, color=PALETTE[i % len(PALETTE)], label=_short(s.label))
+                ax.plot(
+                    range(6),
+                    ys,
+                    marker="o",
+                    ms=3,
+                    lw=1.2,
+                    color=PALETTE[i % len(PALETTE)],
+                    label=_short(s.label),
+                )
             ax.set_title(p)
             ax.set_xticks(range(6))
             ax.set_xlabel("score")
@@ -153,8 +176,15 @@ def heatmap_chart(labels: Sequence[str], grid: dict[str, list[list[float | None]
             image = ax.imshow(data, vmin=0, vmax=5, cmap="viridis", aspect="auto")
             for (r, c), v in np.ndenumerate(data):
                 if not np.isnan(v):
-                    ax.text(c, r, f"{v:.1f}", ha="center", va="center", fontsize=7,
-                            color="white" if v < 3 else "black")
+                    ax.text(
+                        c,
+                        r,
+                        f"{v:.1f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if v < 3 else "black",
+                    )
             ax.set_xticks(range(len(CATEGORIES)), CATEGORIES, rotation=45, ha="right")
             ax.set_title(p)
         axes[0].set_yticks(range(len(labels)), [_short(x) for x in labels])

@@ -10,8 +10,7 @@ judgment is of an older image (the rule is in :mod:`realedit_bench.judges.stale`
 number, and the summary is recomputed from the current rows (the ``summary.json`` beside them was written
 at judge time).
 
-**Out-of-date metrics.** The report shows no metric mean that no longer describes the run (issue of
-review 4):
+**Out-of-date metrics.** The report shows no metric mean that no longer describes the run:
 
 * *older images*: in a run directory, a ``metrics.jsonl`` row whose ``image_sha256`` is not the sample's
   current ``output_sha256`` in ``edits.jsonl`` (the image was redone, has failed since, or the run no
@@ -83,7 +82,11 @@ class JudgedSet:
 
             every = read_rows(self.rows_path, JudgmentRow) if self.rows_path.is_file() else []
             latest = list(latest_rows(every).values())
-            self._stale = [r for r in latest if is_stale(r, None if self.history is None else self.history.get(r.sample_id, []))]
+            self._stale = [
+                r
+                for r in latest
+                if is_stale(r, None if self.history is None else self.history.get(r.sample_id, []))
+            ]
             stale_ids = {id(r) for r in self._stale}
             self._rows = [r for r in latest if id(r) not in stale_ids]
         return self._rows
@@ -101,15 +104,21 @@ class JudgedSet:
 
             s = summarize_rows(self.rows)
             self.file_summary = self.summary
-            self.summary = self.summary.model_copy(update={
-                "perspectives": s["perspectives"], "per_category": s["per_category"], "n_samples": s["n_samples"],
-                "usage": s["usage"], "paper_figures": s["paper_figures"],
-                "paper_parser_dropped": s["paper_parser_dropped"], "variance": s["variance"],
-            })
+            self.summary = self.summary.model_copy(
+                update={
+                    "perspectives": s["perspectives"],
+                    "per_category": s["per_category"],
+                    "n_samples": s["n_samples"],
+                    "usage": s["usage"],
+                    "paper_figures": s["paper_figures"],
+                    "paper_parser_dropped": s["paper_parser_dropped"],
+                    "variance": s["variance"],
+                }
+            )
         return len(self.stale)
 
     def judged_samples(self) -> dict[str, str]:
-        """sample id -> source photo id of every sample with at least one judgment row, whatever its status."""
+        """sample id -> source photo id of every sample with a judgment row (of any status)."""
         return {row.sample_id: row.image_id for row in self.rows}
 
     def per_sample(self, perspective: str) -> dict[str, SampleScores]:
@@ -118,7 +127,12 @@ class JudgedSet:
             return self._per_sample[perspective]
         acc: dict[str, list] = {}
         for row in self.rows:
-            if row.perspective != perspective or row.status != "ok" or row.score is None or row.verdict is None:
+            if (
+                row.perspective != perspective
+                or row.status != "ok"
+                or row.score is None
+                or row.verdict is None
+            ):
                 continue
             entry = acc.setdefault(row.sample_id, [row.image_id, row.category, 0.0, 0.0, 0])
             entry[2] += float(row.verdict)
@@ -140,7 +154,8 @@ class RunData:
     edits: list[EditRow]
     judged: list[JudgedSet] = field(default_factory=list)
     metrics: MetricSummary | None = None
-    #: Display name that tells copies apart: the run id, or "<run id> in <folder>/" when another folder has it too.
+    # : Display name that tells copies apart: the run id, or "<run id> in <folder>/" when another folder has
+    # it too.
     label: str = ""
     #: What ``metrics_summary.json`` says, when ``metrics`` was corrected (out-of-date values left out).
     metrics_file: MetricSummary | None = None
@@ -154,7 +169,7 @@ class RunData:
 
     @property
     def benchmark(self) -> str:
-        """The benchmark the run was made on: its manifest's, a plain folder's metrics summary's, else Real-Edit."""
+        """The run's benchmark: its manifest's, a plain folder's metrics summary's, else Real-Edit."""
         if self.manifest is not None:
             return self.manifest.benchmark.name
         if self.metrics is not None and self.metrics.benchmark:
@@ -172,10 +187,15 @@ class RunData:
         out = []
         if self.n_metrics_stale:
             n = self.n_metrics_stale
-            out.append(f"metric values of {n} sample{'s are' if n != 1 else ' are'} of older images, left out of "
-                       "the means; rerun realedit metrics")
+            out.append(
+                f"metric values of {n} sample{'s are' if n != 1 else ' are'} of older images, left out of "
+                "the means; rerun realedit metrics"
+            )
         for name in self.metrics_old_formula:
-            out.append(f"{name} was measured with an older formula, not shown; rerun realedit metrics --metric {name}")
+            out.append(
+                f"{name} was measured with an older formula, not shown; rerun realedit metrics --metric "
+                f"{name}"
+            )
         return out
 
     @property
@@ -254,12 +274,21 @@ def _check_metrics(run: RunData, history: dict[str, list[EditRow]] | None) -> No
 
             boot = file.bootstrap or {}
             summary = summarize(
-                current, list(file.means), reference=file.reference, run_id=file.run_id, model=file.model,
-                benchmark=file.benchmark, n_missing=file.n_missing + n_old,
-                n_resamples=int(boot.get("resamples", 2000)), seed=int(boot.get("seed", 0)), command=file.command,
+                current,
+                list(file.means),
+                reference=file.reference,
+                run_id=file.run_id,
+                model=file.model,
+                benchmark=file.benchmark,
+                n_missing=file.n_missing + n_old,
+                n_resamples=int(boot.get("resamples", 2000)),
+                seed=int(boot.get("seed", 0)),
+                command=file.command,
             )
             # The file's stamps, not the clock: the same inputs build the same site.
-            summary = summary.model_copy(update={"created_at": file.created_at, "realedit_version": file.realedit_version})
+            summary = summary.model_copy(
+                update={"created_at": file.created_at, "realedit_version": file.realedit_version}
+            )
             run.n_metrics_stale = n_old
     summary, old = drop_old_formulas(summary)
     run.metrics_old_formula = old
@@ -283,19 +312,25 @@ def drop_old_formulas(summary: MetricSummary) -> tuple[MetricSummary, list[str]]
             metric = METRICS.get(name)
         except RealEditError:
             continue  # not installed here: nothing to compare with
-        model = summary.metric_models.get(name) or (summary.metric_models.get(metric.encoder) if metric.encoder else None)
+        model = summary.metric_models.get(name) or (
+            summary.metric_models.get(metric.encoder) if metric.encoder else None
+        )
         if int((model or {}).get("definition", 1)) != metric.definition:
             old.append(name)
     if old == already:
         return summary, old
     gone = set(old)
-    return summary.model_copy(update={
-        "means": {k: v for k, v in summary.means.items() if k not in gone},
-        "cis": {k: v for k, v in summary.cis.items() if k not in gone},
-        "per_category": {c: {k: v for k, v in d.items() if k not in gone} for c, d in summary.per_category.items()},
-        "metric_models": {k: v for k, v in summary.metric_models.items() if k not in gone},
-        "excluded": {**summary.excluded, **{n: old_formula_reason(n) for n in old}},
-    }), old
+    return summary.model_copy(
+        update={
+            "means": {k: v for k, v in summary.means.items() if k not in gone},
+            "cis": {k: v for k, v in summary.cis.items() if k not in gone},
+            "per_category": {
+                c: {k: v for k, v in d.items() if k not in gone} for c, d in summary.per_category.items()
+            },
+            "metric_models": {k: v for k, v in summary.metric_models.items() if k not in gone},
+            "excluded": {**summary.excluded, **{n: old_formula_reason(n) for n in old}},
+        }
+    ), old
 
 
 def find_runs(runs: Path, *, must_exist: bool) -> list[RunData]:
@@ -311,7 +346,9 @@ def find_runs(runs: Path, *, must_exist: bool) -> list[RunData]:
     runs = Path(runs)
     if not runs.exists():
         if must_exist:
-            raise ConfigError(f"--runs {runs} does not exist (give the folder that 'realedit run --out' wrote)")
+            raise ConfigError(
+                f"--runs {runs} does not exist (give the folder that 'realedit run --out' wrote)"
+            )
         return []
     if not runs.is_dir():
         raise ConfigError(f"--runs {runs} is not a directory")
@@ -327,5 +364,9 @@ def find_runs(runs: Path, *, must_exist: bool) -> list[RunData]:
     ids = [r.run_id for r in found]
     for r in found:
         # A copied run folder has the same run id: name the folder so the two rows can be told apart.
-        r.label = f"{r.run_id} in {r.root.name}/" if ids.count(r.run_id) > 1 and r.root.name != r.run_id else r.run_id
+        r.label = (
+            f"{r.run_id} in {r.root.name}/"
+            if ids.count(r.run_id) > 1 and r.root.name != r.run_id
+            else r.run_id
+        )
     return found

@@ -91,9 +91,15 @@ def write_annotation_page(edits, out_path: Path, *, thumb_size: int = 384) -> Pa
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=True,
                       undefined=StrictUndefined, keep_trailing_newline=True)
     html = env.get_template("rating_page.html.j2").render(
-        csp=csp, model=edits.model, run_id=edits.run_id, n_items=len(items), page_id=page_id, thumb_size=thumb_size,
+        csp=csp,
+        model=edits.model,
+        run_id=edits.run_id,
+        n_items=len(items),
+        page_id=page_id,
+        thumb_size=thumb_size,
         # Ours, escaped for a script block above; the script bytes must stay exact for the CSP hash.
-        payload=Markup(payload), js=Markup(js),
+        payload=Markup(payload),
+        js=Markup(js),
     )
     out_path = Path(out_path)
     atomic_write_text(out_path, html)

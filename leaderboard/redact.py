@@ -20,7 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 _END = r"(?![^/\s'\"=:,;()\[\]{}<>|])"
 _START = r"(?<![\w.~/-])"
 #: Any home directory, also another user's (a run made on another machine).
-_HOMES = re.compile(_START + r"(?:/home/[^/\s'\"]+|/Users/[^/\s'\"]+|/root" + _END + r"|[A-Za-z]:\\Users\\[^\\\s'\"]+)")
+_HOMES = re.compile(
+    _START + r"(?:/home/[^/\s'\"]+|/Users/[^/\s'\"]+|/root" + _END + r"|[A-Za-z]:\\Users\\[^\\\s'\"]+)"
+)
 #: ``scheme://user:pass@host``: the user part goes.
 _USERINFO = re.compile(r"(?<=://)[^/\s@'\"]+@")
 #: ``?api_key=...`` and friends in a URL.

@@ -22,7 +22,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from leaderboard.charts import Series, heatmap_chart, histogram_chart, perspective_chart
 from leaderboard.collect import REAL_EDIT, JudgedSet, RunData, find_runs
@@ -33,6 +33,7 @@ from leaderboard.tables import (
     PRESERVATION_NOTE,
     TEST_NOTE,
     LeaderboardTable,
+    MetricsTable,
     build_tables,
     counts,
     coverage_text,
@@ -165,7 +166,11 @@ def _row_label(model: str, run_label: str, duplicates: set[str]) -> str:
 
 
 def _table_view(
-    index: int, table: LeaderboardTable, members: list[tuple[RunData, JudgedSet]], charts: bool, prov: dict[int, int]
+    index: int,
+    table: LeaderboardTable,
+    members: list[tuple[RunData, JudgedSet]],
+    charts: bool,
+    prov: dict[int, int],
 ) -> dict:
     models = [r.model for r in table.rows]
     dups = {m for m in models if models.count(m) > 1}
@@ -181,11 +186,16 @@ def _table_view(
             cats.append((c, cell))
         per_category.append((label, cats))
         for p in PERSPECTIVES:
-            grid[p].append([
-                (js.summary.per_category.get(c, {}).get(p).score_mean  # type: ignore[union-attr]
-                 if js.summary.per_category.get(c, {}).get(p) is not None else None)
-                for c in CATEGORIES
-            ])
+            grid[p].append(
+                [
+                    (
+                        js.summary.per_category.get(c, {}).get(p).score_mean  # type: ignore[union-attr]
+                        if js.summary.per_category.get(c, {}).get(p) is not None
+                        else None
+                    )
+                    for c in CATEGORIES
+                ]
+            )
     title = f"{table.judge} · {table.rubric}"
     view = {
         "id": f"t{index}",
@@ -211,13 +221,15 @@ def _provenance(runs: Sequence[RunData]) -> list[dict]:
     out = []
     for run in runs:
         m = run.manifest
-        out.append({
-            "run": run,
-            "manifest": m,
-            "adapter_params": sorted(m.adapter.params.items()) if m else [],
-            "judged": [js.summary for js in run.judged],
-            "metrics": run.metrics,
-        })
+        out.append(
+            {
+                "run": run,
+                "manifest": m,
+                "adapter_params": sorted(m.adapter.params.items()) if m else [],
+                "judged": [js.summary for js in run.judged],
+                "metrics": run.metrics,
+            }
+        )
     return out
 
 
@@ -297,11 +309,13 @@ class _Photo:
 
     @property
     def ordered_items(self) -> list[_Item]:
-        """Real-Edit's edit types in benchmark order, then any other benchmark's types (turn2 before turn10)."""
+        """Real-Edit's edit types in benchmark order, then other benchmarks' types (turn2 before turn10)."""
         from realedit_bench.agreement.compute import natural_key
 
         rank: dict[str, int] = {c: i for i, c in enumerate(CATEGORIES)}
-        return [self.items[c] for c in sorted(self.items, key=lambda c: (rank.get(c, len(rank)), natural_key(c)))]
+        return [
+            self.items[c] for c in sorted(self.items, key=lambda c: (rank.get(c, len(rank)), natural_key(c)))
+        ]
 
 
 class _BenchIndex(NamedTuple):
@@ -312,7 +326,7 @@ class _BenchIndex(NamedTuple):
 
 
 class _Benchmarks:
-    """Loads each benchmark's samples once per (benchmark, data folder), through the benchmark's own loader."""
+    """Loads each benchmark's samples once per (benchmark, data folder), through its own loader."""
 
     def __init__(self, data_dir: Path | None) -> None:
         self.data_dir = data_dir
@@ -331,7 +345,8 @@ class _Benchmarks:
         return self._cache[key]
 
     def index(self, name: str, recorded: str | None) -> _BenchIndex:
-        """Samples of benchmark ``name``: from --data-dir (Real-Edit), the folder the run recorded, the default.
+        """Samples of benchmark ``name``: from --data-dir (Real-Edit), the folder the run recorded, the
+        default.
 
         ``--data-dir`` is the Real-Edit folder, so for Real-Edit it comes first (the recorded folder may have
         moved); for another benchmark it is only a last try. The first folder that loads wins; otherwise the
@@ -341,7 +356,11 @@ class _Benchmarks:
 
         given = [Path(self.data_dir).expanduser()] if self.data_dir is not None else []
         rec = [Path(recorded)] if recorded else []
-        tries = [*given, *rec, default_data_dir(name)] if name == REAL_EDIT else [*rec, default_data_dir(name), *given]
+        tries = (
+            [*given, *rec, default_data_dir(name)]
+            if name == REAL_EDIT
+            else [*rec, default_data_dir(name), *given]
+        )
         first: _BenchIndex | None = None
         for folder in dict.fromkeys(tries):
             got = self._load(name, folder)
@@ -356,7 +375,8 @@ def _plain_folder_images(root: Path) -> dict[str, Path]:
     from realedit_bench.inputs import IMAGE_SUFFIXES
 
     return {
-        p.stem: p for p in sorted(root.iterdir())
+        p.stem: p
+        for p in sorted(root.iterdir())
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
     }
 
@@ -365,8 +385,11 @@ def _no_source_warning(benchmark: str, labels: list[str], error: str | None) -> 
     """One console line: which runs' source images are missing, the loader's reason, what to do."""
     what = "source photos" if benchmark == REAL_EDIT else f"{bench_words(benchmark).display} source images"
     why = f" ({error})" if error else ""
-    hint = (f"; give the Real-Edit data folder with --data-dir DIR or ${DATA_DIR_ENV}" if benchmark == REAL_EDIT
-            else "")
+    hint = (
+        f"; give the Real-Edit data folder with --data-dir DIR or ${DATA_DIR_ENV}"
+        if benchmark == REAL_EDIT
+        else ""
+    )
     return f"{what} not found for {', '.join(labels)}{why}: the gallery shows edits without originals{hint}"
 
 
@@ -376,15 +399,17 @@ def _judgment_view(js: JudgedSet) -> dict[str, list[dict]]:
     order = {p: i for i, p in enumerate(PERSPECTIVES)}
     rows = sorted(js.rows, key=lambda r: (r.sample_id, order.get(r.perspective, 9), r.repeat))
     for r in rows:
-        out.setdefault(r.sample_id, []).append({
-            "judge": f"{r.judge} · {r.rubric}",
-            "perspective": r.perspective,
-            "repeat": r.repeat,
-            "status": r.status,
-            "verdict": r.verdict,
-            "score": r.score,
-            "reason": r.reason,
-        })
+        out.setdefault(r.sample_id, []).append(
+            {
+                "judge": f"{r.judge} · {r.rubric}",
+                "perspective": r.perspective,
+                "repeat": r.repeat,
+                "status": r.status,
+                "verdict": r.verdict,
+                "score": r.score,
+                "reason": r.reason,
+            }
+        )
     return out
 
 
@@ -401,67 +426,91 @@ class _Entry(NamedTuple):
     sample: Sample | None
 
 
-def _collect_gallery(
-    runs: Sequence[RunData], thumbs: ThumbCache, data_dir: Path | None,
-    no_source: dict[str, dict[str, str | None]] | None = None,
-) -> list[_Photo]:
-    """The gallery's pages, one per (benchmark, source image id): benchmarks reuse ids (MagicBrush session 2
-    is not Real-Edit photo 2). ``no_source`` collects, per benchmark, the labels of runs whose source images
-    were not found and the loader's reason."""
-    photos: dict[tuple[str, str], _Photo] = {}
-    benches = _Benchmarks(data_dir)
-    for run in runs:
-        bench_name = run.benchmark
-        judged: dict[str, list[dict]] = {}
-        for js in run.judged:
-            for sid, items in _judgment_view(js).items():
-                judged.setdefault(sid, []).extend(items)
-        recorded = run.manifest.benchmark.data_dir if run.manifest is not None else None
-        index = benches.index(bench_name, recorded)
-        if index.error is not None and no_source is not None and (run.edits or run.manifest is None):
-            no_source.setdefault(bench_name, {}).setdefault(run.label, index.error)
-        entries: list[_Entry] = []
-        if run.manifest is not None:
-            for e in run.edits:
-                out_path = _inside(run.root, e.output) if e.status == "ok" else None
-                entries.append(_Entry(e.sample_id, e.image_id, e.category, e.instruction, out_path,
-                                      e.output_sha256, e.error, index.samples.get(e.sample_id)))
-        else:
-            files = _plain_folder_images(run.root)
-            seen: dict[str, tuple[str, str]] = {}
-            for js in run.judged:
-                for r in js.rows:
-                    seen.setdefault(r.sample_id, (r.image_id, r.category))
-            for sid in files:
-                if sid not in seen and sid in index.samples:
-                    seen[sid] = (index.samples[sid].image_id, index.samples[sid].category)
-            for sid, (image_id, category) in sorted(seen.items()):
-                sample = index.samples.get(sid)
-                entries.append(_Entry(sid, image_id, category, sample.instruction if sample else None, files.get(sid),
-                                      None, None if sid in files else "no edited image in the folder", sample))
-        for en in entries:
-            photo = photos.setdefault((bench_name, en.image_id), _Photo(en.image_id, bench_name))
-            item = photo.items.setdefault(en.category, _Item(en.category, en.instruction))
-            if item.instruction is None:
-                item.instruction = en.instruction
-            if en.sample is not None:
-                if item.source is None and en.sample.image.is_file():
-                    item.source = en.sample.image
-                if en.sample.target is not None:
-                    item.has_target = True
-                    if item.target is None and en.sample.target.is_file():
-                        item.target = en.sample.target
-            error = en.error
-            thumb = thumbs.get(en.output, en.sha256) if en.output is not None else None
-            if thumb is None and error is None:
-                error = "edited image missing or unreadable"
-            item.cards.append(_Card(run.label, run.model, thumb, error, judged.get(en.sample_id, [])))
+def _judged_by_sample(run: RunData) -> dict[str, list[dict]]:
+    """sample id -> the compact judgments of every judged set of ``run``."""
+    judged: dict[str, list[dict]] = {}
+    for js in run.judged:
+        for sid, items in _judgment_view(js).items():
+            judged.setdefault(sid, []).extend(items)
+    return judged
+
+
+def _folder_entries(run: RunData, index: _BenchIndex) -> list[_Entry]:
+    """A plain folder of edited images (no manifest): the samples its judgments or file names name."""
+    files = _plain_folder_images(run.root)
+    seen: dict[str, tuple[str, str]] = {}
+    for js in run.judged:
+        for r in js.rows:
+            seen.setdefault(r.sample_id, (r.image_id, r.category))
+    for sid in files:
+        if sid not in seen and sid in index.samples:
+            seen[sid] = (index.samples[sid].image_id, index.samples[sid].category)
+    entries = []
+    for sid, (image_id, category) in sorted(seen.items()):
+        sample = index.samples.get(sid)
+        error = None if sid in files else "no edited image in the folder"
+        entries.append(
+            _Entry(
+                sid,
+                image_id,
+                category,
+                sample.instruction if sample else None,
+                files.get(sid),
+                None,
+                error,
+                sample,
+            )
+        )
+    return entries
+
+
+def _run_entries(run: RunData, index: _BenchIndex) -> list[_Entry]:
+    """The samples of ``run`` the gallery shows: its edit rows, or the images of a plain folder."""
+    if run.manifest is None:
+        return _folder_entries(run, index)
+    entries = []
+    for e in run.edits:
+        out_path = _inside(run.root, e.output) if e.status == "ok" else None
+        entries.append(
+            _Entry(
+                e.sample_id,
+                e.image_id,
+                e.category,
+                e.instruction,
+                out_path,
+                e.output_sha256,
+                e.error,
+                index.samples.get(e.sample_id),
+            )
+        )
+    return entries
+
+
+def _item_of(photo: _Photo, en: _Entry) -> _Item:
+    """The item of ``photo`` that ``en`` belongs to, filled in with what ``en`` knows of it."""
+    item = photo.items.setdefault(en.category, _Item(en.category, en.instruction))
+    if item.instruction is None:
+        item.instruction = en.instruction
+    if en.sample is None:
+        return item
+    if item.source is None and en.sample.image.is_file():
+        item.source = en.sample.image
+    if en.sample.target is not None:
+        item.has_target = True
+        if item.target is None and en.sample.target.is_file():
+            item.target = en.sample.target
+    return item
+
+
+def _order_pages(photos: Iterable[_Photo], thumbs: ThumbCache) -> list[_Photo]:
+    """Pages in order, each with its slug and its items' source and target thumbnails.
+
+    Real-Edit first (its pages keep their plain slugs, so existing links hold), then other benchmarks by
+    name; photo 2 before photo 10.
+    """
     from realedit_bench.agreement.compute import natural_key
 
-    # Real-Edit first (its pages keep their plain slugs, so existing links hold), then other benchmarks by
-    # name; photo 2 before photo 10.
-    ordered = sorted(photos.values(),
-                     key=lambda p: (p.benchmark != REAL_EDIT, p.benchmark, natural_key(p.image_id)))
+    ordered = sorted(photos, key=lambda p: (p.benchmark != REAL_EDIT, p.benchmark, natural_key(p.image_id)))
     taken: set[str] = set()
     by_path: dict[Path, Thumb | None] = {}  # a Real-Edit photo serves seven items: hash it once
 
@@ -483,6 +532,35 @@ def _collect_gallery(
     return ordered
 
 
+def _collect_gallery(
+    runs: Sequence[RunData],
+    thumbs: ThumbCache,
+    data_dir: Path | None,
+    no_source: dict[str, dict[str, str | None]] | None = None,
+) -> list[_Photo]:
+    """The gallery's pages, one per (benchmark, source image id): benchmarks reuse ids (MagicBrush session 2
+    is not Real-Edit photo 2). ``no_source`` collects, per benchmark, the labels of runs whose source images
+    were not found and the loader's reason."""
+    photos: dict[tuple[str, str], _Photo] = {}
+    benches = _Benchmarks(data_dir)
+    for run in runs:
+        bench_name = run.benchmark
+        judged = _judged_by_sample(run)
+        recorded = run.manifest.benchmark.data_dir if run.manifest is not None else None
+        index = benches.index(bench_name, recorded)
+        if index.error is not None and no_source is not None and (run.edits or run.manifest is None):
+            no_source.setdefault(bench_name, {}).setdefault(run.label, index.error)
+        for en in _run_entries(run, index):
+            photo = photos.setdefault((bench_name, en.image_id), _Photo(en.image_id, bench_name))
+            item = _item_of(photo, en)
+            error = en.error
+            thumb = thumbs.get(en.output, en.sha256) if en.output is not None else None
+            if thumb is None and error is None:
+                error = "edited image missing or unreadable"
+            item.cards.append(_Card(run.label, run.model, thumb, error, judged.get(en.sample_id, [])))
+    return _order_pages(photos.values(), thumbs)
+
+
 # ---------------------------------------------------------------------------------------------- agreement
 
 
@@ -500,18 +578,15 @@ def find_agreement_files(runs_dir: Path, extra: Iterable[Path]) -> list[Path]:
 
 def _render_agreement(
     files: list[Path], out: Path, page_kwargs: dict, warnings: list[str] | None = None
-) -> tuple[list[Path], str | None]:
-    """Render agreement pages with issue 5's renderer, when it is installed (see leaderboard/agreement.py).
+) -> list[Path]:
+    """Render one page per agreement report (``agreement.html``, ``agreement-2.html``, ...).
 
     A report whose input files are missing or changed (``run --force``, a new ``judge``) is still shown, with
     an "out of date" banner, and one console line each goes to ``warnings``.
     """
     if not files:
-        return [], None
-    try:
-        from leaderboard.agreement import outdated_inputs, render_agreement_page
-    except ImportError:
-        return [], "agreement files were found but leaderboard.agreement is not available in this version"
+        return []
+    from leaderboard.agreement import outdated_inputs, render_agreement_page
     from realedit_bench.jsonio import read_model
     from realedit_bench.schema.agree import AgreementReport
 
@@ -524,7 +599,7 @@ def _render_agreement(
             warnings.append(f"{path} is out of date ({'; '.join(outdated)}): rerun realedit agree")
         render_agreement_page(report, target, outdated=outdated, **page_kwargs)
         written.append(target)
-    return written, None
+    return written
 
 
 # ------------------------------------------------------------------------------------------------ build
@@ -562,11 +637,7 @@ def build_site(
     Raises:
         ConfigError: an unknown format or ranking, or a missing ``--runs`` folder that was named.
     """
-    # '-f md,csv' as well as '-f md -f csv', as 'realedit metrics -m' takes them.
-    formats = list(dict.fromkeys(f.strip().lower() for item in formats for f in item.split(",") if f.strip()))
-    bad = [f for f in formats if f not in FORMATS]
-    if bad:
-        raise ConfigError(f"unknown --format {bad[0]!r} (choose from {', '.join(FORMATS)})")
+    formats = _formats(formats)
     from leaderboard.tables import RANK_CHOICES
 
     if rank_by not in RANK_CHOICES:
@@ -578,88 +649,36 @@ def build_site(
     runs = find_runs(Path(runs_dir), must_exist=runs_must_exist)
     ref = load_reference() if reference else None
     built = build_tables(runs, rank_by=rank_by, reference=ref)
-    tables = [t for t, _ in built]
-    result = SiteResult(index=None, n_runs=len(runs), n_tables=len(tables), warnings=_run_warnings(runs))
+    result = SiteResult(index=None, n_runs=len(runs), n_tables=len(built), warnings=_run_warnings(runs))
     mtable = metrics_table(runs)
-    unjudged = [r.run_id for r in runs if not r.judged]
-    writers = {"md": lambda: export_markdown(tables, ref, mtable, unjudged), "csv": lambda: export_csv(tables, ref),
-               "json": lambda: export_json(tables, ref, mtable, unjudged)}
-    for fmt in formats:
-        if fmt in writers:
-            path = out / EXPORT_NAMES[fmt]
-            _write(path, writers[fmt]())
-            result.exports[fmt] = path
-    if "csv" in formats:
-        path = out / METRICS_CSV
-        _write(path, export_metrics_csv(mtable))
-        result.exports["csv-metrics"] = path
+    _write_exports(out, formats, [t for t, _ in built], ref, mtable, runs, result)
     if "html" not in formats:
         return result
 
-    js = (STATIC / "site.js").read_text(encoding="utf-8")
-    css = (STATIC / "style.css").read_text(encoding="utf-8")
-    from markupsafe import Markup
-
-    env = _env()
-    common = {
-        "csp": content_security_policy(js),
-        # Our own static assets, not run strings: marked safe so the script bytes match the CSP hash.
-        "js": Markup(js),
-        "css": Markup(css),
-        "version": __version__,
-        "has_gallery": gallery and bool(runs),
-    }
-
+    env, common = _page_env(gallery and bool(runs))
     agreement_files = find_agreement_files(Path(runs_dir), agreement)
-    agreement_pages, agreement_note = _render_agreement(
+    result.agreement_pages = _render_agreement(
         agreement_files, out, {"csp": common["csp"], "root": ""}, result.warnings
     )
-    result.agreement_pages = agreement_pages
-    common["agreement_pages"] = [p.name for p in agreement_pages]
-
-    photos: list[_Photo] = []
+    common["agreement_pages"] = [p.name for p in result.agreement_pages]
     if gallery and runs:
-        thumbs = ThumbCache(out / "thumbs")
-        no_source: dict[str, dict[str, str | None]] = {}
-        photos = _collect_gallery(runs, thumbs, data_dir, no_source)
-        for bench_name, labels in sorted(no_source.items()):
-            # One line per benchmark and reason: the loader's own message says what is missing and how to get it.
-            by_reason: dict[str | None, list[str]] = {}
-            for label, why in labels.items():
-                by_reason.setdefault(why, []).append(label)
-            for why, names in by_reason.items():
-                result.warnings.append(_no_source_warning(bench_name, names, why))
-        gdir = out / "gallery"
-        written = set()
-        page = env.get_template("gallery_photo.html.j2")
-        for i, photo in enumerate(photos):
-            prev_p = photos[i - 1] if i > 0 else None
-            next_p = photos[i + 1] if i + 1 < len(photos) else None
-            # The filters offer what this page holds: a MagicBrush page has turns, not Real-Edit's edit types.
-            items = photo.ordered_items
-            models = sorted({c.model for it in items for c in it.cards})
-            html = page.render(**common, root="../", photo=photo, prev=prev_p, next=next_p, models=models,
-                               categories=[it.category for it in items], title=photo.title)
-            _write(gdir / f"{photo.slug}.html", html)
-            written.add(f"{photo.slug}.html")
-        groups: dict[str, list[_Photo]] = {}
-        for photo in photos:
-            groups.setdefault(photo.benchmark, []).append(photo)
-        _write(
-            gdir / "index.html",
-            env.get_template("gallery_index.html.j2").render(
-                **common, root="../", groups=[(bench_words(b).display, ps) for b, ps in groups.items()], title="Gallery"
-            ),
-        )
-        written.add("index.html")
-        # Pages of photos no longer present would be stale: remove only our own .html files.
-        for p in gdir.glob("*.html"):
-            if p.name not in written:
-                p.unlink()
-        thumbs.prune()
-        result.thumbs_made = thumbs.made
-        result.n_gallery_pages = len(photos)
+        _write_gallery(out, env, common, runs, data_dir, result)
 
+    result.index = _write_index(out, env, common, built, runs, ref, mtable, charts)
+    return result
+
+
+def _write_index(
+    out: Path,
+    env: Any,
+    common: dict[str, Any],
+    built: list[tuple[LeaderboardTable, list[tuple[RunData, JudgedSet]]]],
+    runs: Sequence[RunData],
+    ref: ReferenceTables | None,
+    mtable: MetricsTable | None,
+    charts: bool,
+) -> Path:
+    """Write ``index.html``: the leaderboards, per-category views, charts, metrics, reference, provenance."""
     prov = {id(run): i for i, run in enumerate(runs)}
     views = [_table_view(i, t, members, charts, prov) for i, (t, members) in enumerate(built)]
     html = env.get_template("index.html.j2").render(
@@ -677,13 +696,133 @@ def build_site(
         provenance=_provenance(runs),
         perspectives=PERSPECTIVES,
         categories=CATEGORIES,
-        agreement_note=agreement_note,
         citation=_citation(ref),
     )
     index = out / "index.html"
     _write(index, html)
-    result.index = index
-    return result
+    return index
+
+
+def _formats(formats: Iterable[str]) -> list[str]:
+    """The formats asked for, in order, once each: '-f md,csv' as well as '-f md -f csv', as 'realedit
+    metrics -m' takes them."""
+    wanted = list(dict.fromkeys(f.strip().lower() for item in formats for f in item.split(",") if f.strip()))
+    bad = [f for f in wanted if f not in FORMATS]
+    if bad:
+        raise ConfigError(f"unknown --format {bad[0]!r} (choose from {', '.join(FORMATS)})")
+    return wanted
+
+
+def _write_exports(
+    out: Path,
+    formats: list[str],
+    tables: list[LeaderboardTable],
+    ref: ReferenceTables | None,
+    mtable: MetricsTable | None,
+    runs: Sequence[RunData],
+    result: SiteResult,
+) -> None:
+    """Write the md/csv/json exports asked for (csv also the metrics table), noted in ``result``."""
+    unjudged = [r.run_id for r in runs if not r.judged]
+    writers = {
+        "md": lambda: export_markdown(tables, ref, mtable, unjudged),
+        "csv": lambda: export_csv(tables, ref),
+        "json": lambda: export_json(tables, ref, mtable, unjudged),
+    }
+    for fmt in formats:
+        if fmt in writers:
+            path = out / EXPORT_NAMES[fmt]
+            _write(path, writers[fmt]())
+            result.exports[fmt] = path
+    if "csv" in formats:
+        path = out / METRICS_CSV
+        _write(path, export_metrics_csv(mtable))
+        result.exports["csv-metrics"] = path
+
+
+def _page_env(has_gallery: bool) -> tuple[Any, dict[str, Any]]:
+    """The template environment and the values every page gets (assets, CSP, version)."""
+    from markupsafe import Markup
+
+    js = (STATIC / "site.js").read_text(encoding="utf-8")
+    css = (STATIC / "style.css").read_text(encoding="utf-8")
+    common = {
+        "csp": content_security_policy(js),
+        # Our own static assets, not run strings: marked safe so the script bytes match the CSP hash.
+        "js": Markup(js),
+        "css": Markup(css),
+        "version": __version__,
+        "has_gallery": has_gallery,
+    }
+    return _env(), common
+
+
+def _write_gallery(
+    out: Path,
+    env: Any,
+    common: dict[str, Any],
+    runs: Sequence[RunData],
+    data_dir: Path | None,
+    result: SiteResult,
+) -> None:
+    """Write one page per source image and the gallery index; prune pages and thumbnails no longer used."""
+    thumbs = ThumbCache(out / "thumbs")
+    no_source: dict[str, dict[str, str | None]] = {}
+    photos = _collect_gallery(runs, thumbs, data_dir, no_source)
+    result.warnings.extend(_no_source_warnings(no_source))
+    gdir = out / "gallery"
+    written = set()
+    page = env.get_template("gallery_photo.html.j2")
+    for i, photo in enumerate(photos):
+        prev_p = photos[i - 1] if i > 0 else None
+        next_p = photos[i + 1] if i + 1 < len(photos) else None
+        # The filters offer what this page holds: a MagicBrush page has turns, not Real-Edit's edit types.
+        items = photo.ordered_items
+        models = sorted({c.model for it in items for c in it.cards})
+        html = page.render(
+            **common,
+            root="../",
+            photo=photo,
+            prev=prev_p,
+            next=next_p,
+            models=models,
+            categories=[it.category for it in items],
+            title=photo.title,
+        )
+        _write(gdir / f"{photo.slug}.html", html)
+        written.add(f"{photo.slug}.html")
+    groups: dict[str, list[_Photo]] = {}
+    for photo in photos:
+        groups.setdefault(photo.benchmark, []).append(photo)
+    _write(
+        gdir / "index.html",
+        env.get_template("gallery_index.html.j2").render(
+            **common,
+            root="../",
+            groups=[(bench_words(b).display, ps) for b, ps in groups.items()],
+            title="Gallery",
+        ),
+    )
+    written.add("index.html")
+    # Pages of photos no longer present would be stale: remove only our own .html files.
+    for p in gdir.glob("*.html"):
+        if p.name not in written:
+            p.unlink()
+    thumbs.prune()
+    result.thumbs_made = thumbs.made
+    result.n_gallery_pages = len(photos)
+
+
+def _no_source_warnings(no_source: dict[str, dict[str, str | None]]) -> list[str]:
+    """One line per benchmark and reason: the loader's own message says what is missing and how to get it."""
+    lines = []
+    for bench_name, labels in sorted(no_source.items()):
+        by_reason: dict[str | None, list[str]] = {}
+        for label, why in labels.items():
+            by_reason.setdefault(why, []).append(label)
+        for why, names in by_reason.items():
+            lines.append(_no_source_warning(bench_name, names, why))
+    return lines
 
 
 def _check_out(out: Path) -> None:
@@ -691,7 +830,11 @@ def _check_out(out: Path) -> None:
     for parent in [out, *out.parents]:
         if parent.exists():
             if not parent.is_dir():
-                what = "exists and is not a directory" if parent == out else f"is under {parent}, which is a file"
+                what = (
+                    "exists and is not a directory"
+                    if parent == out
+                    else f"is under {parent}, which is a file"
+                )
                 raise ConfigError(f"--out {out} {what}")
             break
     try:
@@ -700,7 +843,9 @@ def _check_out(out: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise ConfigError(f"--out {out} cannot be written ({exc.strerror or exc.__class__.__name__})") from exc
+        raise ConfigError(
+            f"--out {out} cannot be written ({exc.strerror or exc.__class__.__name__})"
+        ) from exc
 
 
 def _run_warnings(runs: Sequence[RunData]) -> list[str]:
@@ -712,8 +857,10 @@ def _run_warnings(runs: Sequence[RunData]) -> list[str]:
         folders.setdefault(r.run_id, []).append(r.root.name + "/")
     for run_id, names in folders.items():
         if len(names) > 1:
-            out.append(f"run id {run_id} is in {len(names)} folders ({', '.join(names)}): copies of one run? "
-                       "The rows are labelled by folder")
+            out.append(
+                f"run id {run_id} is in {len(names)} folders ({', '.join(names)}): copies of one run? "
+                "The rows are labelled by folder"
+            )
     return out
 
 

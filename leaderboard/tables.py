@@ -2,9 +2,10 @@
 between neighbours.
 
 Rows judged by different judges or rubrics, or measured on different benchmarks, are never ranked
-together, because their numbers are not on the same scale. The numbers shown come from each ``summary.json`` as written by ``realedit judge``; what is
-computed here is each row's coverage and the comparison of neighbours, a paired cluster bootstrap over the
-samples both rows judged validly, resampling source photos (the 7 edits of a photo are correlated).
+together, because their numbers are not on the same scale. The numbers shown come from each
+``summary.json`` as written by ``realedit judge``; what is computed here is each row's coverage and the
+comparison of neighbours, a paired cluster bootstrap over the samples both rows judged validly, resampling
+source photos (the 7 edits of a photo are correlated).
 
 Coverage rule (stated on the page too): a row covers the samples it has a current judgment for (any
 status) plus those whose edit failed (a failure is data). A row is **partial** when its run has failed
@@ -13,14 +14,13 @@ when it covers fewer samples than its run selected, or when it lacks samples ano
 table covers. Partial rows are shown, flagged and listed after the ranked rows, but never ranked: a mean
 over a different, smaller sample set is not comparable. A failed edit is not scored as "no" or 0 (a
 failure is excluded from means and counted, as everywhere in realedit), so a run with failed edits is
-ranked only once ``realedit run`` has redone them. Neighbours are tested only when their common samples come from at least :data:`MIN_PHOTOS`
-source photos; with fewer, the photo bootstrap has too few clusters to mean anything.
+ranked only once ``realedit run`` has redone them. Neighbours are tested only when their common samples
+come from at least :data:`MIN_PHOTOS` source photos; with fewer, the photo bootstrap has too few clusters
+to mean anything.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable
 from typing import Any, Literal
@@ -34,7 +34,6 @@ from realedit_bench.schema import MetricSummary
 from realedit_bench.schema.base import PERSPECTIVES, Row
 from realedit_bench.stats.bootstrap import paired_cluster_test
 
-RankBy = Literal["overall", "following", "preserving", "quality"]
 RANK_CHOICES: tuple[str, ...] = ("overall", "following", "preserving", "quality")
 
 #: A neighbour difference with a bootstrap p-value below this is called significant.
@@ -68,29 +67,46 @@ class Comparison(Row):
     next_run_id: str = Field(description="Run id of the next-ranked row.")
     n_common: int = Field(description="Samples both rows judged validly (the test's sample).")
     n_photos: int = Field(default=0, description="Distinct source photos among the common samples.")
-    diff: float | None = Field(default=None, description="Mean of this row minus the next over common samples.")
+    diff: float | None = Field(
+        default=None, description="Mean of this row minus the next over common samples."
+    )
     p_value: float | None = Field(
-        default=None, description=f"Two-sided paired cluster-bootstrap p-value; None when not tested (< {MIN_PHOTOS} photos)."
+        default=None,
+        description=(
+            f"Two-sided paired cluster-bootstrap p-value; None when not tested (< {MIN_PHOTOS} photos)."
+        ),
     )
     significant: bool = Field(default=False, description=f"p_value < {ALPHA}.")
-    untested: str | None = Field(default=None, description="Why no test was run: too few photos, or no common samples.")
+    untested: str | None = Field(
+        default=None, description="Why no test was run: too few photos, or no common samples."
+    )
 
 
 class Coverage(Row):
-    """Which benchmark samples a measured row covers, against what its run selected and the benchmark holds."""
+    """Which samples a measured row covers, against what its run selected and the benchmark holds."""
 
     n_samples: int = Field(description="Samples covered: judged (any status) or with a failed edit.")
     n_judged: int = Field(description="Samples with at least one judgment.")
-    n_failed_edits: int = Field(default=0, description="Samples whose edit failed (not judged, counted as covered).")
+    n_failed_edits: int = Field(
+        default=0, description="Samples whose edit failed (not judged, counted as covered)."
+    )
     n_stale_judgments: int = Field(
-        default=0, description="Judgments of older images (the sample was redone after judging), left out of the numbers."
+        default=0,
+        description=(
+            "Judgments of older images (the sample was redone after judging), left out of the numbers."
+        ),
     )
     n_photos: int = Field(description="Distinct source photos among the covered samples.")
-    n_selected: int | None = Field(default=None, description="Samples the run selected (manifest); None for a plain folder.")
-    n_benchmark: int | None = Field(
-        default=None, description="Samples in the benchmark (manifest n_samples_total); None for a plain folder."
+    n_selected: int | None = Field(
+        default=None, description="Samples the run selected (manifest); None for a plain folder."
     )
-    partial: bool = Field(default=False, description="Covers a different or smaller sample set than it should.")
+    n_benchmark: int | None = Field(
+        default=None,
+        description="Samples in the benchmark (manifest n_samples_total); None for a plain folder.",
+    )
+    partial: bool = Field(
+        default=False, description="Covers a different or smaller sample set than it should."
+    )
     partial_reason: str | None = Field(default=None, description="Why the row is partial, in words.")
 
 
@@ -100,7 +116,9 @@ class MetricColumn(Row):
     name: str = Field(description="Metric key in metrics_summary.json, e.g. clip_i.")
     reference: str = Field(description="What the edit was compared with: source or target.")
     label: str = Field(description="Display label from metrics_summary.json (falls back to the key).")
-    higher_is_better: bool | None = Field(default=None, description="Direction; None when the summary did not record it.")
+    higher_is_better: bool | None = Field(
+        default=None, description="Direction; None when the summary did not record it."
+    )
 
     @property
     def header(self) -> str:
@@ -118,14 +136,20 @@ class LeaderboardRow(Row):
     """One row of a leaderboard table: a measured run, or a published reference row."""
 
     kind: Literal["measured", "reference"] = Field(description="measured: from a run; reference: published.")
-    rank: int | None = Field(default=None, description="1-based rank within its table; None for reference and partial rows.")
+    rank: int | None = Field(
+        default=None, description="1-based rank within its table; None for reference and partial rows."
+    )
     model: str = Field(description="Editing model.")
     run_id: str | None = Field(default=None, description="Run directory name; None for reference rows.")
     run_folder: str | None = Field(
-        default=None, description="Folder the run was read from (tells copies of one run id apart); None for reference rows."
+        default=None,
+        description=(
+            "Folder the run was read from (tells copies of one run id apart); None for reference rows."
+        ),
     )
     run_label: str | None = Field(
-        default=None, description="Run as shown: the run id, with the folder when another folder has the same run id."
+        default=None,
+        description="Run as shown: the run id, with the folder when another folder has the same run id.",
     )
     judge: str = Field(description="provider/model of the judge.")
     judge_snapshot: str | None = Field(default=None, description="Model id the provider reported.")
@@ -148,7 +172,9 @@ class LeaderboardTable(Row):
     judge: str = Field(description="provider/model of the judge.")
     rubric: str = Field(description="Rubric name and version.")
     rank_by: str = Field(description="What the ranking sorts by: overall or a perspective's score.")
-    rows: list[LeaderboardRow] = Field(description="Measured rows: ranked rows in rank order, then partial rows.")
+    rows: list[LeaderboardRow] = Field(
+        description="Measured rows: ranked rows in rank order, then partial rows."
+    )
     metric_columns: list[MetricColumn] = Field(
         default_factory=list, description="CLIP metric columns shown beside the judged numbers."
     )
@@ -162,7 +188,9 @@ class MetricsRow(Row):
 
     model: str = Field(description="Editing model.")
     run_id: str = Field(description="Run directory name.")
-    run_label: str | None = Field(default=None, description="Run as shown (the folder too when run ids repeat).")
+    run_label: str | None = Field(
+        default=None, description="Run as shown (the folder too when run ids repeat)."
+    )
     benchmark: str = Field(description="Benchmark measured.")
     reference: str = Field(description="What the edits were compared with: source or target.")
     n: int = Field(description="Samples measured.")
@@ -170,10 +198,12 @@ class MetricsRow(Row):
     means: dict[str, float] = Field(description="metric -> mean.")
     cis: dict[str, tuple[float, float]] = Field(default_factory=dict, description="metric -> 95% interval.")
     excluded: dict[str, str] = Field(
-        default_factory=dict, description="metric -> why its mean is not shown (older formula, two model versions)."
+        default_factory=dict,
+        description="metric -> why its mean is not shown (older formula, two model versions).",
     )
     notes: list[str] = Field(
-        default_factory=list, description="Why some values of the run are left out (e.g. metrics of older images)."
+        default_factory=list,
+        description="Why some values of the run are left out (e.g. metrics of older images).",
     )
 
 
@@ -190,9 +220,12 @@ class LeaderboardExport(Row):
     tables: list[LeaderboardTable] = Field(description="One table per judge and rubric.")
     reference_citation: str | None = Field(default=None, description="Citation of the reference rows.")
     reference_rows: list[LeaderboardRow] = Field(
-        default_factory=list, description="The paper's Table 1 (also present with no judged run); empty with --no-reference."
+        default_factory=list,
+        description="The paper's Table 1 (also present with no judged run); empty with --no-reference.",
     )
-    metrics: MetricsTable | None = Field(default=None, description="Automatic metrics; None when no run has them.")
+    metrics: MetricsTable | None = Field(
+        default=None, description="Automatic metrics; None when no run has them."
+    )
     unjudged_runs: list[str] = Field(default_factory=list, description="Run ids found without judgments.")
 
 
@@ -219,7 +252,9 @@ def compare(a: JudgedSet, b: JudgedSet, rank_by: str, next_row: LeaderboardRow) 
     common = sorted(set(va) & set(vb))
     photos = {va[s][0] for s in common}
     base: dict[str, Any] = {
-        "next_model": next_row.model, "next_run_id": next_row.run_id or "", "n_common": len(common),
+        "next_model": next_row.model,
+        "next_run_id": next_row.run_id or "",
+        "n_common": len(common),
         "n_photos": len(photos),
     }
     if not common:
@@ -229,8 +264,11 @@ def compare(a: JudgedSet, b: JudgedSet, rank_by: str, next_row: LeaderboardRow) 
         diff = sum(va[s][1] - vb[s][1] for s in common) / len(common)
         return Comparison(**base, diff=diff, untested=TOO_FEW_PHOTOS)
     diff, p = paired_cluster_test(
-        [va[s][1] for s in common], [vb[s][1] for s in common], [va[s][0] for s in common],
-        n_resamples=N_RESAMPLES, seed=0,
+        [va[s][1] for s in common],
+        [vb[s][1] for s in common],
+        [va[s][0] for s in common],
+        n_resamples=N_RESAMPLES,
+        seed=0,
     )
     return Comparison(**base, diff=diff, p_value=p, significant=p < ALPHA)
 
@@ -242,9 +280,13 @@ def _coverage(run: RunData, js: JudgedSet) -> tuple[Coverage, set[str]]:
     covered = {**judged, **failed}
     bench = run.manifest.benchmark if run.manifest is not None else None
     cov = Coverage(
-        n_samples=len(covered), n_judged=len(judged), n_failed_edits=len(failed), n_stale_judgments=len(js.stale),
+        n_samples=len(covered),
+        n_judged=len(judged),
+        n_failed_edits=len(failed),
+        n_stale_judgments=len(js.stale),
         n_photos=len(set(covered.values())),
-        n_selected=bench.n_samples_selected if bench else None, n_benchmark=bench.n_samples_total if bench else None,
+        n_selected=bench.n_samples_selected if bench else None,
+        n_benchmark=bench.n_samples_total if bench else None,
     )
     return cov, set(covered)
 
@@ -277,11 +319,15 @@ def failed_text(n: int) -> str:
 
 def stale_text(n: int) -> str:
     """The stale-judgment warning, in the words of the page and the console."""
-    return (f"{n} judgment{'s are' if n != 1 else ' is'} of older images, left out of the numbers; "
-            "rerun realedit judge")
+    return (
+        f"{n} judgment{'s are' if n != 1 else ' is'} of older images, left out of the numbers; "
+        "rerun realedit judge"
+    )
 
 
-def metric_columns(summaries: list[MetricSummary], only: Callable[[str], bool] = lambda name: True) -> list[MetricColumn]:
+def metric_columns(
+    summaries: list[MetricSummary], only: Callable[[str], bool] = lambda name: True
+) -> list[MetricColumn]:
     """Labelled columns for every (metric, reference) pair present, in name order."""
     cols: dict[tuple[str, str], MetricColumn] = {}
     for ms in summaries:
@@ -289,7 +335,9 @@ def metric_columns(summaries: list[MetricSummary], only: Callable[[str], bool] =
         for name in [*ms.means, *(n for n in ms.excluded if n in ms.labels)]:
             if only(name) and (name, ms.reference) not in cols:
                 cols[(name, ms.reference)] = MetricColumn(
-                    name=name, reference=ms.reference, label=ms.labels.get(name) or name,
+                    name=name,
+                    reference=ms.reference,
+                    label=ms.labels.get(name) or name,
                     higher_is_better=ms.higher_is_better.get(name),
                 )
     return [cols[k] for k in sorted(cols)]
@@ -307,7 +355,8 @@ def metrics_notes(row: MetricsRow) -> list[str]:
 
 
 def is_clip(name: str) -> bool:
-    """CLIP metrics are the ones the leaderboard shows beside the judged numbers (issue 4)."""
+    """Whether metric ``name`` is a CLIP score: those are the metrics the leaderboard shows beside the
+    judged numbers."""
     return "clip" in name.lower()
 
 
@@ -318,15 +367,25 @@ def metrics_table(runs: list[RunData]) -> MetricsTable | None:
         return None
     rows = [
         MetricsRow(
-            model=r.model, run_id=r.run_id, run_label=r.label, benchmark=ms.benchmark, reference=ms.reference, n=ms.n,
-            n_error=ms.n_error, means=dict(sorted(ms.means.items())), cis=dict(sorted(ms.cis.items())),
-            excluded=dict(sorted(ms.excluded.items())), notes=r.metrics_warnings,
+            model=r.model,
+            run_id=r.run_id,
+            run_label=r.label,
+            benchmark=ms.benchmark,
+            reference=ms.reference,
+            n=ms.n,
+            n_error=ms.n_error,
+            means=dict(sorted(ms.means.items())),
+            cis=dict(sorted(ms.cis.items())),
+            excluded=dict(sorted(ms.excluded.items())),
+            notes=r.metrics_warnings,
         )
         for r in measured
         for ms in [r.metrics]
         if ms is not None
     ]
-    return MetricsTable(columns=metric_columns([r.metrics for r in measured if r.metrics is not None]), rows=rows)
+    return MetricsTable(
+        columns=metric_columns([r.metrics for r in measured if r.metrics is not None]), rows=rows
+    )
 
 
 def _measured_row(run: RunData, js: JudgedSet) -> LeaderboardRow:
@@ -337,8 +396,15 @@ def _measured_row(run: RunData, js: JudgedSet) -> LeaderboardRow:
         ps = s.perspectives.get(p)
         cells[p] = (
             PerspectiveCell(
-                accuracy=ps.accuracy, accuracy_ci=ps.accuracy_ci, score=ps.score_mean, score_ci=ps.score_ci,
-                n=ps.n, n_valid=ps.n_valid, n_invalid=ps.n_invalid, n_refused=ps.n_refused, n_error=ps.n_error,
+                accuracy=ps.accuracy,
+                accuracy_ci=ps.accuracy_ci,
+                score=ps.score_mean,
+                score_ci=ps.score_ci,
+                n=ps.n,
+                n_valid=ps.n_valid,
+                n_invalid=ps.n_invalid,
+                n_refused=ps.n_refused,
+                n_error=ps.n_error,
             )
             if ps is not None
             else PerspectiveCell()
@@ -347,10 +413,19 @@ def _measured_row(run: RunData, js: JudgedSet) -> LeaderboardRow:
     overall = sum(scores) / len(scores) if scores and len(scores) == len(cells) else None
     metrics = dict(sorted(run.metrics.means.items())) if run.metrics is not None else {}
     return LeaderboardRow(
-        kind="measured", model=s.model, run_id=run.run_id, run_folder=run.root.name, run_label=run.label or run.run_id,
-        judge=redact(s.judge), judge_snapshot=s.judge_snapshot,
-        rubric=s.rubric, overall=overall, perspectives=cells, metrics=metrics,
-        metrics_reference=run.metrics.reference if run.metrics is not None else None, cost_usd=s.usage.cost_usd,
+        kind="measured",
+        model=s.model,
+        run_id=run.run_id,
+        run_folder=run.root.name,
+        run_label=run.label or run.run_id,
+        judge=redact(s.judge),
+        judge_snapshot=s.judge_snapshot,
+        rubric=s.rubric,
+        overall=overall,
+        perspectives=cells,
+        metrics=metrics,
+        metrics_reference=run.metrics.reference if run.metrics is not None else None,
+        cost_usd=s.usage.cost_usd,
         date=s.created_at[:10] or None,
     )
 
@@ -363,8 +438,13 @@ def reference_rows(ref: ReferenceTables) -> list[LeaderboardRow]:
         overall = sum(c.score for c in cells.values() if c.score is not None) / len(cells)
         out.append(
             LeaderboardRow(
-                kind="reference", model=r.method, judge=ref.judge, rubric=ref.rubric, overall=overall,
-                perspectives=cells, source=ref.citation.short + ", Table 1",
+                kind="reference",
+                model=r.method,
+                judge=ref.judge,
+                rubric=ref.rubric,
+                overall=overall,
+                perspectives=cells,
+                source=ref.citation.short + ", Table 1",
             )
         )
     return out
@@ -381,8 +461,8 @@ def build_tables(
         reference: when given, the paper's Table 1 is attached to every Real-Edit table as unranked rows.
 
     Returns:
-        (table, [(run, judged set) per measured row in table order]) per benchmark, judge and rubric, Real-Edit
-        first, then by name.
+        (table, [(run, judged set) per measured row in table order]) per benchmark, judge and rubric,
+        Real-Edit first, then by name.
         Table order is the ranked (complete) rows, then the partial rows, each by the ranking value.
     """
     # Runs on different benchmarks are never ranked together: their samples and difficulty differ.
@@ -396,13 +476,18 @@ def build_tables(
             groups.setdefault(key, []).append((run, js, row, covered))
     ref_rows = reference_rows(reference) if reference is not None else []
     out = []
-    for (benchmark, judge, rubric), members in sorted(groups.items(), key=lambda kv: (kv[0][0] != REAL_EDIT, kv[0])):
+    for (benchmark, judge, rubric), members in sorted(
+        groups.items(), key=lambda kv: (kv[0][0] != REAL_EDIT, kv[0])
+    ):
         _mark_partial(members)
         # Complete rows first; highest first; rows without a value last; ties broken by name (stable order).
         members.sort(
             key=lambda m: (
-                bool(m[2].coverage and m[2].coverage.partial), _rank_value(m[2], rank_by) is None,
-                -(_rank_value(m[2], rank_by) or 0.0), m[2].model, m[0].run_id,
+                bool(m[2].coverage and m[2].coverage.partial),
+                _rank_value(m[2], rank_by) is None,
+                -(_rank_value(m[2], rank_by) or 0.0),
+                m[2].model,
+                m[0].run_id,
             )
         )
         ranked = [m for m in members if not (m[2].coverage and m[2].coverage.partial)]
@@ -413,7 +498,11 @@ def build_tables(
         rows = [m[2] for m in members]
         cols = metric_columns([m[0].metrics for m in members if m[0].metrics is not None], is_clip)
         table = LeaderboardTable(
-            benchmark=benchmark, judge=judge, rubric=rubric, rank_by=rank_by, rows=rows,
+            benchmark=benchmark,
+            judge=judge,
+            rubric=rubric,
+            rank_by=rank_by,
+            rows=rows,
             reference_rows=ref_rows if benchmark == REAL_EDIT else [],  # the paper's Table 1 is Real-Edit's
             metric_columns=cols,
         )
@@ -439,7 +528,10 @@ def counts(row: LeaderboardRow) -> dict[str, int] | None:
     cells = [row.perspectives[p] for p in PERSPECTIVES]
     if any(c.n is None for c in cells):
         return None
-    return {k: sum(getattr(c, k) or 0 for c in cells) for k in ("n", "n_valid", "n_invalid", "n_refused", "n_error")}
+    return {
+        k: sum(getattr(c, k) or 0 for c in cells)
+        for k in ("n", "n_valid", "n_invalid", "n_refused", "n_error")
+    }
 
 
 def coverage_text(cov: Coverage | None) -> str:
@@ -475,8 +567,11 @@ def export_json(
 ) -> str:
     """The tables, the published rows and the metrics table as one JSON document (sorted keys, stable)."""
     doc = LeaderboardExport(
-        tables=tables, reference_citation=_citation_text(ref) if ref else None,
-        reference_rows=reference_rows(ref) if ref else [], metrics=metrics, unjudged_runs=unjudged or [],
+        tables=tables,
+        reference_citation=_citation_text(ref) if ref else None,
+        reference_rows=reference_rows(ref) if ref else [],
+        metrics=metrics,
+        unjudged_runs=unjudged or [],
     )
     return json.dumps(doc.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -487,16 +582,43 @@ def _citation_text(ref: ReferenceTables) -> str:
 
 
 _PERSPECTIVE_FIELDS = (
-    "accuracy", "accuracy_low", "accuracy_high", "score", "score_low", "score_high",
-    "n_valid", "n", "n_invalid", "n_refused", "n_error",
+    "accuracy",
+    "accuracy_low",
+    "accuracy_high",
+    "score",
+    "score_low",
+    "score_high",
+    "n_valid",
+    "n",
+    "n_invalid",
+    "n_refused",
+    "n_error",
 )
-_COVERAGE_FIELDS = ("samples_covered", "samples_judged", "failed_edits", "stale_judgments", "photos",
-                    "samples_selected", "samples_benchmark", "partial", "partial_reason")
+_COVERAGE_FIELDS = (
+    "samples_covered",
+    "samples_judged",
+    "failed_edits",
+    "stale_judgments",
+    "photos",
+    "samples_selected",
+    "samples_benchmark",
+    "partial",
+    "partial_reason",
+)
 CSV_COLUMNS = (
     ["benchmark", "judge", "rubric", "kind", "rank", "model", "run_id", "run_folder", "overall"]
     + [f"{p}_{k}" for p in PERSPECTIVES for k in _PERSPECTIVE_FIELDS]
     + ["valid", "n", "invalid", "refused", "errors", *_COVERAGE_FIELDS]
-    + ["vs_next", "diff_vs_next", "p_vs_next", "significant_vs_next", "photos_vs_next", "cost_usd", "date", "source"]
+    + [
+        "vs_next",
+        "diff_vs_next",
+        "p_vs_next",
+        "significant_vs_next",
+        "photos_vs_next",
+        "cost_usd",
+        "date",
+        "source",
+    ]
 )
 
 
@@ -507,10 +629,21 @@ def _metric_key(col: MetricColumn) -> str:
 def _flat(table: LeaderboardTable, row: LeaderboardRow) -> dict[str, object]:
     v = row.vs_next
     d: dict[str, object] = {
-        "benchmark": table.benchmark, "judge": table.judge, "rubric": table.rubric, "kind": row.kind, "rank": row.rank, "model": row.model,
-        "run_id": row.run_id, "run_folder": row.run_folder, "overall": row.overall, "cost_usd": row.cost_usd, "date": row.date,
-        "source": row.source, "vs_next": vs_text(row) or None,
-        "diff_vs_next": v.diff if v else None, "p_vs_next": v.p_value if v else None,
+        "benchmark": table.benchmark,
+        "judge": table.judge,
+        "rubric": table.rubric,
+        "kind": row.kind,
+        "rank": row.rank,
+        "model": row.model,
+        "run_id": row.run_id,
+        "run_folder": row.run_folder,
+        "overall": row.overall,
+        "cost_usd": row.cost_usd,
+        "date": row.date,
+        "source": row.source,
+        "vs_next": vs_text(row) or None,
+        "diff_vs_next": v.diff if v else None,
+        "p_vs_next": v.p_value if v else None,
         "significant_vs_next": v.significant if v and v.p_value is not None else None,
         "photos_vs_next": v.n_photos if v else None,
     }
@@ -521,13 +654,26 @@ def _flat(table: LeaderboardTable, row: LeaderboardRow) -> dict[str, object]:
         for k in ("n_valid", "n", "n_invalid", "n_refused", "n_error"):
             d[f"{p}_{k}"] = getattr(c, k)
     tot = counts(row) or {}
-    d.update(valid=tot.get("n_valid"), n=tot.get("n"), invalid=tot.get("n_invalid"), refused=tot.get("n_refused"),
-             errors=tot.get("n_error"))
+    d.update(
+        valid=tot.get("n_valid"),
+        n=tot.get("n"),
+        invalid=tot.get("n_invalid"),
+        refused=tot.get("n_refused"),
+        errors=tot.get("n_error"),
+    )
     cov = row.coverage
     if cov is not None:
-        d.update(samples_covered=cov.n_samples, samples_judged=cov.n_judged, failed_edits=cov.n_failed_edits,
-                 stale_judgments=cov.n_stale_judgments, photos=cov.n_photos, samples_selected=cov.n_selected, samples_benchmark=cov.n_benchmark,
-                 partial=cov.partial, partial_reason=cov.partial_reason)
+        d.update(
+            samples_covered=cov.n_samples,
+            samples_judged=cov.n_judged,
+            failed_edits=cov.n_failed_edits,
+            stale_judgments=cov.n_stale_judgments,
+            photos=cov.n_photos,
+            samples_selected=cov.n_selected,
+            samples_benchmark=cov.n_benchmark,
+            partial=cov.partial,
+            partial_reason=cov.partial_reason,
+        )
     for col in table.metric_columns:
         d[_metric_key(col)] = metric_value(row, col)
     return d
@@ -542,16 +688,14 @@ def export_csv(tables: list[LeaderboardTable], ref: ReferenceTables | None = Non
     for t in tables:
         for col in t.metric_columns:
             metric_cols.setdefault(_metric_key(col))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=[*CSV_COLUMNS, *sorted(metric_cols)], lineterminator="\n")
-    writer.writeheader()
     pairs = [(t, row) for t in tables for row in [*t.rows, *t.reference_rows]]
     if not tables and ref is not None:
         alone = LeaderboardTable(judge=ref.judge, rubric=ref.rubric, rank_by="overall", rows=[])
         pairs = [(alone, row) for row in reference_rows(ref)]
-    for t, row in pairs:
-        writer.writerow({k: ("" if v is None else v) for k, v in _flat(t, row).items()})
-    return buf.getvalue()
+    columns = [*CSV_COLUMNS, *sorted(metric_cols)]
+    return _csv_text(
+        [[flat.get(c) for c in columns] for flat in (_flat(t, row) for t, row in pairs)], columns
+    )
 
 
 def export_metrics_csv(metrics: MetricsTable | None) -> str:
@@ -559,20 +703,29 @@ def export_metrics_csv(metrics: MetricsTable | None) -> str:
     cols = metrics.columns if metrics else []
     names = []
     for col in cols:
-        key = _metric_key(col)[len("metric_"):]
+        key = _metric_key(col)[len("metric_") :]
         names += [key, f"{key}_low", f"{key}_high"]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["model", "run_id", "benchmark", "reference", "n", "n_error", *names])
-    # A second header line would break CSV readers; the labels and directions go in the JSON and Markdown.
+    rows = []
     for r in metrics.rows if metrics else []:
         cells: list[object] = [r.model, r.run_id, r.benchmark, r.reference, r.n, r.n_error]
         for col in cols:
             ok = col.reference == r.reference
             ci = r.cis.get(col.name) if ok else None
-            cells += [r.means.get(col.name, "") if ok else "", ci[0] if ci else "", ci[1] if ci else ""]
-        writer.writerow(cells)
-    return buf.getvalue()
+            cells += [r.means.get(col.name) if ok else None, ci[0] if ci else None, ci[1] if ci else None]
+        rows.append(cells)
+    # A second header line would break CSV readers; the labels and directions go in the JSON and Markdown.
+    return _csv_text(rows, ["model", "run_id", "benchmark", "reference", "n", "n_error", *names])
+
+
+def _csv_text(rows: list[list[object]], columns: list[str]) -> str:
+    """``rows`` under a header of ``columns`` as CSV text; None is an empty cell."""
+    import pandas as pd
+
+    # dtype=object keeps every value as it is (an int column with a gap does not become floats); None is
+    # blanked before pandas sees it, so its missing-value text is left for a NaN, which prints as 'nan'.
+    cells = [["" if v is None else v for v in row] for row in rows]
+    frame = pd.DataFrame(cells, columns=columns, dtype=object)
+    return frame.to_csv(index=False, lineterminator="\n", na_rep="nan")
 
 
 def _md_cell(text: str) -> str:
@@ -582,19 +735,35 @@ def _md_cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-MD_HEAD = ["#", "model", "run", "overall"] + [f"{p} {k}" for p in PERSPECTIVES for k in ("acc", "score")] + [
-    "valid/n", "invalid", "refused", "errors", "failed edits", "coverage",
-]
+MD_HEAD = (
+    ["#", "model", "run", "overall"]
+    + [f"{p} {k}" for p in PERSPECTIVES for k in ("acc", "score")]
+    + [
+        "valid/n",
+        "invalid",
+        "refused",
+        "errors",
+        "failed edits",
+        "coverage",
+    ]
+)
 
 
 def _md_row(table: LeaderboardTable, row: LeaderboardRow) -> list[str]:
     rank = str(row.rank) if row.rank else ("pub." if row.kind == "reference" else "partial")
-    cells = [rank, _md_cell(row.model), _md_cell(row.run_label or row.run_id or row.source or ""), fmt_num(row.overall)]
+    cells = [
+        rank,
+        _md_cell(row.model),
+        _md_cell(row.run_label or row.run_id or row.source or ""),
+        fmt_num(row.overall),
+    ]
     for p in PERSPECTIVES:
         c = row.perspectives[p]
         pct_digits = 0 if row.kind == "reference" else 1
-        cells += [_with_ci(fmt_pct(c.accuracy, pct_digits), c.accuracy_ci, pct=True),
-                  _with_ci(fmt_num(c.score), c.score_ci, pct=False)]
+        cells += [
+            _with_ci(fmt_pct(c.accuracy, pct_digits), c.accuracy_ci, pct=True),
+            _with_ci(fmt_num(c.score), c.score_ci, pct=False),
+        ]
     tot = counts(row)
     cov = coverage_text(row.coverage)
     if row.coverage is not None and row.coverage.partial:
@@ -615,7 +784,11 @@ def _md_row(table: LeaderboardTable, row: LeaderboardRow) -> list[str]:
 
 
 def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head), *("| " + " | ".join(r) + " |" for r in rows)]
+    return [
+        "| " + " | ".join(head) + " |",
+        "|" + " --- |" * len(head),
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
 
 
 def export_markdown(
@@ -630,7 +803,10 @@ def export_markdown(
     for t in tables:
         head = MD_HEAD + [_md_cell(col.header) for col in t.metric_columns] + ["spend", "date", "vs next"]
         on = "" if t.benchmark == REAL_EDIT else f"{_md_cell(t.benchmark)}: "
-        lines += [f"## {on}Judge {_md_cell(t.judge)}, rubric {_md_cell(t.rubric)} (ranked by {t.rank_by})", ""]
+        lines += [
+            f"## {on}Judge {_md_cell(t.judge)}, rubric {_md_cell(t.rubric)} (ranked by {t.rank_by})",
+            "",
+        ]
         lines += _md_table(head, [_md_row(t, row) for row in [*t.rows, *t.reference_rows]])
         lines.append("")
         any_pub = any_pub or bool(t.reference_rows)
@@ -641,7 +817,9 @@ def export_markdown(
         if ref is not None:
             alone = LeaderboardTable(judge=ref.judge, rubric=ref.rubric, rank_by="overall", rows=[])
             lines += [f"## Published numbers (judge {_md_cell(ref.judge)}, not measured here)", ""]
-            lines += _md_table(MD_HEAD + ["spend", "date", "vs next"], [_md_row(alone, r) for r in reference_rows(ref)])
+            lines += _md_table(
+                MD_HEAD + ["spend", "date", "vs next"], [_md_row(alone, r) for r in reference_rows(ref)]
+            )
             lines.append("")
             any_pub = True
     if any_pub and ref is not None:
@@ -650,14 +828,29 @@ def export_markdown(
         lines += [TEST_NOTE, ""]
     if metrics is not None:
         lines += ["## Automatic metrics", ""]
-        head = ["model", "run", "benchmark", "compared with", "n", "errors"] + [_md_cell(c.header) for c in metrics.columns]
+        head = ["model", "run", "benchmark", "compared with", "n", "errors"] + [
+            _md_cell(c.header) for c in metrics.columns
+        ]
         body = []
         for r in metrics.rows:
-            cells = [_md_cell(r.model), _md_cell(r.run_label or r.run_id), _md_cell(r.benchmark), r.reference, str(r.n), str(r.n_error)]
+            cells = [
+                _md_cell(r.model),
+                _md_cell(r.run_label or r.run_id),
+                _md_cell(r.benchmark),
+                r.reference,
+                str(r.n),
+                str(r.n_error),
+            ]
             for col in metrics.columns:
                 ok = col.reference == r.reference
-                cells.append(_with_ci(fmt_num(r.means.get(col.name) if ok else None, 3),
-                                      r.cis.get(col.name) if ok else None, pct=False, digits=3))
+                cells.append(
+                    _with_ci(
+                        fmt_num(r.means.get(col.name) if ok else None, 3),
+                        r.cis.get(col.name) if ok else None,
+                        pct=False,
+                        digits=3,
+                    )
+                )
             body.append(cells)
         lines += _md_table(head, body)
         lines.append("")
@@ -681,7 +874,8 @@ PARTIAL_NOTE = (
     "'realedit run' to redo failed edits and 'realedit judge' to judge redone images."
 )
 TEST_NOTE = (
-    "'vs next' tests each ranked row against the next: paired bootstrap over the samples both judged validly, "
+    "'vs next' tests each ranked row against the next: paired bootstrap over the samples both judged "
+    "validly, "
     f"resampling source photos; significant when p < {ALPHA} (not corrected for multiple comparisons). "
     f"With fewer than {MIN_PHOTOS} source photos among those samples no test is run ('{TOO_FEW_PHOTOS}')."
 )

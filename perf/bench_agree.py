@@ -37,8 +37,16 @@ def synthetic(n_photos: int = 80, n_models: int = 10, n_raters: int = 10, seed: 
                     truth = rng.normal(2.5 + 0.1 * m, 1.2)
                     for r in range(n_raters):
                         s = float(np.clip(np.rint(truth + rng.normal(0, 0.8)), 0, 5))
-                        rows.append({"sample_id": sid, "model": model, "perspective": p, "rater": f"rater-{r}",
-                                     "score": f"{s:g}", "verdict": "yes" if s >= 3 else "no"})
+                        rows.append(
+                            {
+                                "sample_id": sid,
+                                "model": model,
+                                "perspective": p,
+                                "rater": f"rater-{r}",
+                                "score": f"{s:g}",
+                                "verdict": "yes" if s >= 3 else "no",
+                            }
+                        )
                     js = float(np.clip(np.rint(truth + 0.4 + rng.normal(0, 0.9)), 0, 5))
                     judge.append(Rating(sid, str(photo), model, p, "judge", js, js >= 3))
     return rows, judge
@@ -68,7 +76,9 @@ def main() -> None:
     print(f"data: {len(rows):,} human ratings, {len(judge):,} judge scores; {args.resamples} resamples")
     print(f"read ratings CSV   median {r:6.2f} s  (runs: {', '.join(f'{v:.2f}' for v in read_t)})")
     print(f"compute agreement  median {c:6.2f} s  (runs: {', '.join(f'{v:.2f}' for v in comp_t)})")
-    print(f"total              median {r + c:6.2f} s  = {(r + c) / TARGET_S:.2f} x the {TARGET_S:.0f} s target")
+    print(
+        f"total              median {r + c:6.2f} s  = {(r + c) / TARGET_S:.2f} x the {TARGET_S:.0f} s target"
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 
 from report_fixtures import make_dataset, make_run  # noqa: E402
 
@@ -39,7 +39,9 @@ def main() -> None:
         data = make_dataset(base / "data", (args.samples + 6) // 7, size=256)
         for i in range(args.runs):
             make_run(base / "runs", f"model-{i:02d}", args.samples, i + 1, data_dir=data, image_size=256)
-        print(f"fixture: {args.runs} runs x {args.samples} samples written in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"fixture: {args.runs} runs x {args.samples} samples written in {time.perf_counter() - t0:.1f} s"
+        )
 
         t0 = time.perf_counter()
         cold = build_site(base / "runs", base / "site")
@@ -54,10 +56,14 @@ def main() -> None:
         size = cold.index.stat().st_size
         gallery = sum(p.stat().st_size for p in (base / "site" / "gallery").glob("*.html"))
         print(f"cold build (made {cold.thumbs_made} thumbnails): {cold_s:.2f} s")
-        print(f"warm build, thumbnails cached, median of {args.repeats}: {warm_s:.2f} s "
-              f"(target {TARGET_S:.0f} s, ratio {warm_s / TARGET_S:.2f})")
-        print(f"index.html: {size / 1e6:.3f} MB (target < 2 MB, ratio {size / TARGET_INDEX_BYTES:.2f}); "
-              f"{cold.n_gallery_pages} gallery pages, {gallery / 1e6:.2f} MB together")
+        print(
+            f"warm build, thumbnails cached, median of {args.repeats}: {warm_s:.2f} s "
+            f"(target {TARGET_S:.0f} s, ratio {warm_s / TARGET_S:.2f})"
+        )
+        print(
+            f"index.html: {size / 1e6:.3f} MB (target < 2 MB, ratio {size / TARGET_INDEX_BYTES:.2f}); "
+            f"{cold.n_gallery_pages} gallery pages, {gallery / 1e6:.2f} MB together"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Assemble ``agreement.json``: every statistic of issue 5 for each judge and perspective.
+"""Assemble ``agreement.json``: every judge-vs-human statistic for each judge and perspective.
 
 The data of one (judge, perspective) is a matrix of human scores (edits x raters, NaN where a rater
 did not rate an edit), the judge's score per edit, verdicts likewise, the editing model of each edit
@@ -45,7 +45,7 @@ MAX_IDS_SHOWN = 5
 
 
 def natural_key(text: str) -> tuple:
-    """Sort key that orders embedded numbers numerically: 'model-2' before 'model-10', '9-local' before '10-add'."""
+    """Sort key that orders embedded numbers numerically: 'model-2' before 'model-10'."""
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p)
 
 
@@ -106,22 +106,32 @@ def current_rows(rows: Iterable[JudgmentRow]) -> tuple[list[JudgmentRow], int]:
     return kept, len(rows) - len(kept)
 
 
-def judges_from_judgments(rows: Iterable[JudgmentRow], *, parse_mode: ParseMode = "robust") -> list[JudgeScores]:
+def judges_from_judgments(
+    rows: Iterable[JudgmentRow], *, parse_mode: ParseMode = "robust"
+) -> list[JudgeScores]:
     """Judges of the rows of one judgments file (see :func:`judges_from_judgment_files`)."""
     return judges_from_judgment_files([JudgmentFile("", list(rows), parse_mode)])
 
 
-def judges_from_judgment_files(files: Sequence[JudgmentFile]) -> list[JudgeScores]:
-    """Group judgment rows by judge, rubric and reply parser; average repeats; majority of repeated verdicts.
+#: A judge as the agreement tells judges apart: judge, rubric, reply parser.
+_GroupKey = tuple[str, str, ParseMode]
+#: (sample_id, model, perspective).
+_Item = tuple[str, str, str]
 
-    Superseded rows are dropped per file first (:func:`current_rows`). The parser is part of a judge's
-    identity: the same judge read by the authors' parser is a different set of scores, never a repeat.
-    Only ``status == "ok"`` rows count; the others are counted in the judge's notes.
-    """
-    GroupKey = tuple[str, str, ParseMode]  # judge, rubric, parse mode
-    groups: dict[GroupKey, list[JudgmentRow]] = defaultdict(list)
-    superseded: dict[GroupKey, int] = defaultdict(int)
-    model_files: dict[GroupKey, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+
+class _Groups(NamedTuple):
+    """The current rows of judgment files, grouped by judge, rubric and reply parser."""
+
+    rows: dict[_GroupKey, list[JudgmentRow]]
+    superseded: dict[_GroupKey, int]
+    #: The files each model's rows came from, in order.
+    model_files: dict[_GroupKey, dict[str, list[str]]]
+
+
+def _group(files: Sequence[JudgmentFile]) -> _Groups:
+    groups: dict[_GroupKey, list[JudgmentRow]] = defaultdict(list)
+    superseded: dict[_GroupKey, int] = defaultdict(int)
+    model_files: dict[_GroupKey, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for f in files:
         kept, _ = current_rows(f.rows)
         for r in kept:
@@ -132,64 +142,98 @@ def judges_from_judgment_files(files: Sequence[JudgmentFile]) -> list[JudgeScore
         after = Counter((r.judge, r.rubric) for r in kept)
         for (judge, rubric), n in Counter((r.judge, r.rubric) for r in f.rows).items():
             superseded[(judge, rubric, f.parse_mode)] += n - after[(judge, rubric)]
+    return _Groups(groups, superseded, model_files)
+
+
+class _Averaged(NamedTuple):
+    """One judge's rows reduced to one rating per item."""
+
+    ratings: list[Rating]
+    ties: set[_Item]
+    #: How many ok rows the items have (more than one: repeated asks).
+    repeats: set[int]
+    failed: frozenset[_Item]
+    #: Rows left out, by status.
+    not_ok: dict[str, int]
+
+
+def _average(name: str, rows: list[JudgmentRow]) -> _Averaged:
+    """Average the scores of each item's ok rows; the verdict is their majority (an even split: none)."""
+    scores: dict[_Item, list[float]] = defaultdict(list)
+    verdicts: dict[_Item, list[bool]] = defaultdict(list)
+    image: dict[_Item, str] = {}
+    not_ok: dict[str, int] = defaultdict(int)
+    asked: set[_Item] = set()
+    for r in rows:
+        key: _Item = (r.sample_id, r.model, r.perspective)
+        asked.add((r.sample_id.casefold(), r.model, r.perspective))
+        if r.status != "ok" or r.score is None:
+            not_ok[r.status if r.status != "ok" else "ok without a score"] += 1
+            continue
+        scores[key].append(float(r.score))
+        image[key] = r.image_id
+        if r.verdict is not None:
+            verdicts[key].append(bool(r.verdict))
+    ratings: list[Rating] = []
+    ties: set[_Item] = set()
+    for key, vals in scores.items():
+        vs = verdicts.get(key, [])
+        yes = sum(vs)
+        verdict: bool | None = None
+        if vs and 2 * yes != len(vs):
+            verdict = 2 * yes > len(vs)
+        elif vs:
+            ties.add(key)
+        ratings.append(Rating(key[0], image[key], key[1], key[2], name, float(np.mean(vals)), verdict))
+    failed = frozenset(asked - {(k[0].casefold(), k[1], k[2]) for k in scores})
+    return _Averaged(ratings, ties, {len(v) for v in scores.values()}, failed, not_ok)
+
+
+def _judge_notes(avg: _Averaged, superseded: int, model_files: dict[str, list[str]]) -> list[str]:
+    """What a reader of the judge's numbers should know: rows left out, repeats, models in several files."""
+    notes = []
+    if superseded:
+        notes.append(
+            f"{superseded} superseded judgment row(s) left out: the last row per sample, perspective and "
+            "repeat counts (a re-judged image or a redone error replaces the earlier row)"
+        )
+    if avg.not_ok:
+        parts = ", ".join(f"{n} {s}" for s, n in sorted(avg.not_ok.items()))
+        notes.append(f"judgment rows left out (not ok): {parts}")
+    if avg.repeats - {1}:
+        notes.append(
+            f"repeated asks ({', '.join(str(k) for k in sorted(avg.repeats))} per edit): scores averaged, "
+            "verdicts by majority (an even split counts as no verdict)"
+        )
+    shared = {m: fs for m, fs in model_files.items() if len(fs) > 1}
+    for m, fs in sorted(shared.items()):
+        notes.append(f"model {m} is judged in {len(fs)} files ({', '.join(fs)}): their rows count as repeats")
+    return notes
+
+
+def judges_from_judgment_files(files: Sequence[JudgmentFile]) -> list[JudgeScores]:
+    """Group judgment rows by judge, rubric and reply parser; average repeats; majority of repeated verdicts.
+
+    Superseded rows are dropped per file first (:func:`current_rows`). The parser is part of a judge's
+    identity: the same judge read by the authors' parser is a different set of scores, never a repeat.
+    Only ``status == "ok"`` rows count; the others are counted in the judge's notes.
+    """
+    groups = _group(files)
     rubrics: dict[str, set[str]] = defaultdict(set)
-    for judge, rubric, _ in groups:
+    for judge, rubric, _ in groups.rows:
         rubrics[judge].add(rubric)
 
-    def name_of(gk: GroupKey) -> str:
+    def name_of(gk: _GroupKey) -> str:
         judge, rubric, mode = gk
         name = judge if len(rubrics[judge]) == 1 else f"{judge} [{rubric}]"
         return name + (" [paper parse]" if mode == "paper" else "")
 
     out: list[JudgeScores] = []
-    for gk in sorted(groups, key=lambda k: natural_key(name_of(k))):
+    for gk in sorted(groups.rows, key=lambda k: natural_key(name_of(k))):
         name = name_of(gk)
-        scores: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-        verdicts: dict[tuple[str, str, str], list[bool]] = defaultdict(list)
-        image: dict[tuple[str, str, str], str] = {}
-        not_ok: dict[str, int] = defaultdict(int)
-        asked: set[tuple[str, str, str]] = set()
-        for r in groups[gk]:
-            key: tuple[str, str, str] = (r.sample_id, r.model, r.perspective)
-            asked.add((r.sample_id.casefold(), r.model, r.perspective))
-            if r.status != "ok" or r.score is None:
-                not_ok[r.status if r.status != "ok" else "ok without a score"] += 1
-                continue
-            scores[key].append(float(r.score))
-            image[key] = r.image_id
-            if r.verdict is not None:
-                verdicts[key].append(bool(r.verdict))
-        ratings: list[Rating] = []
-        ties: set[tuple[str, str, str]] = set()
-        repeats = {len(v) for v in scores.values()}
-        for key, vals in scores.items():
-            vs = verdicts.get(key, [])
-            yes = sum(vs)
-            verdict: bool | None = None
-            if vs and 2 * yes != len(vs):
-                verdict = 2 * yes > len(vs)
-            elif vs:
-                ties.add(key)
-            ratings.append(Rating(key[0], image[key], key[1], key[2], name, float(np.mean(vals)), verdict))
-        failed = frozenset(asked - {(k[0].casefold(), k[1], k[2]) for k in scores})
-        notes = []
-        if superseded[gk]:
-            notes.append(
-                f"{superseded[gk]} superseded judgment row(s) left out: the last row per sample, perspective and "
-                "repeat counts (a re-judged image or a redone error replaces the earlier row)"
-            )
-        if not_ok:
-            parts = ", ".join(f"{n} {s}" for s, n in sorted(not_ok.items()))
-            notes.append(f"judgment rows left out (not ok): {parts}")
-        if repeats - {1}:
-            notes.append(
-                f"repeated asks ({', '.join(str(k) for k in sorted(repeats))} per edit): scores averaged, "
-                "verdicts by majority (an even split counts as no verdict)"
-            )
-        shared = {m: fs for m, fs in model_files[gk].items() if len(fs) > 1}
-        for m, fs in sorted(shared.items()):
-            notes.append(f"model {m} is judged in {len(fs)} files ({', '.join(fs)}): their rows count as repeats")
-        out.append(JudgeScores(name, "judgments", ratings, ties, notes, gk[2], gk[1], failed))
+        avg = _average(name, groups.rows[gk])
+        notes = _judge_notes(avg, groups.superseded[gk], groups.model_files[gk])
+        out.append(JudgeScores(name, "judgments", avg.ratings, avg.ties, notes, gk[2], gk[1], avg.failed))
     return out
 
 
@@ -245,7 +289,12 @@ def _stat(
     elif len(boot):
         notes.append(f"no interval: undefined in {n_und} of {len(boot)} resamples")
     return Stat(
-        value=float(vals[0]), low=low, high=high, n=n, n_undefined_resamples=n_und, note="; ".join(notes) or None
+        value=float(vals[0]),
+        low=low,
+        high=high,
+        n=n,
+        n_undefined_resamples=n_und,
+        note="; ".join(notes) or None,
     )
 
 
@@ -480,7 +529,10 @@ def _alpha_why(data: np.ndarray, who: str) -> str | None:
     vals = data[pairable]
     vals = vals[~np.isnan(vals)]
     if np.all(vals == vals[0]):
-        return f"every rating of the {who} on shared edits is {_fmt(vals[0])}; alpha is undefined without variation"
+        return (
+            f"every rating of the {who} on shared edits is {_fmt(vals[0])}; "
+            "alpha is undefined without variation"
+        )
     return None
 
 
@@ -499,7 +551,9 @@ def _ordinal(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx, notes: li
         res = ag.cohen_kappa(jr, hr, SCORE_LABELS, d.cluster[mask], ctx.counts, "quadratic")
         why = None
         if np.all(jr == jr[0]) and np.all(hr == jr[0]):
-            why = f"the judge and the human consensus both gave {_fmt(jr[0])} to every edit; kappa is undefined"
+            why = (
+                f"the judge and the human consensus both gave {_fmt(jr[0])} to every edit; kappa is undefined"
+            )
         qwk = _stat(res.kappa, len(j), ctx, why=why, note=qnote, clusters=d.cluster[mask])
     h = d.human
     hw = np.column_stack([d.human, d.judge])
@@ -515,38 +569,55 @@ def _ordinal(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx, notes: li
     return OrdinalAgreement(qwk_judge_vs_consensus=qwk, **out)
 
 
-def _fair(d: _Data, ctx: _Ctx) -> FairComparison:
-    nr = len(d.raters)
-    if nr < 2:
-        why = "a single human rater: a human-vs-human comparison needs at least two"
-        s = Stat(note=why)
-        return FairComparison(
-            loo_spearman_judge=s, loo_spearman_human=s, loo_spearman_diff=s,
-            qwk_judge_human=s, qwk_human_human=s, qwk_diff=s, conclusion=why,
-        )
-    rated = ~np.isnan(d.human)
+class _LeaveOneOut(NamedTuple):
+    """Judge and human Spearman against the mean of the other humans, Fisher-averaged over humans."""
+
+    judge: np.ndarray
+    human: np.ndarray
+    n: int
+    #: Edits behind the figures (their photos decide whether there is an interval).
+    used: np.ndarray
+    n_humans: int
+
+
+def _leave_one_out(d: _Data, ctx: _Ctx, rated: np.ndarray, has_j: np.ndarray) -> _LeaveOneOut:
     hsum = np.where(rated, d.human, 0.0).sum(axis=1)
     hcnt = rated.sum(axis=1)
-    has_j = ~np.isnan(d.judge)
-    judge_r, human_r = [], []
+    judge_r: list[np.ndarray] = []
+    human_r: list[np.ndarray] = []
     n_loo = 0
-    loo_used = np.zeros(len(d.items), bool)  # edits behind the leave-one-out figures (their photos)
-    for r in range(nr):
+    used = np.zeros(len(d.items), bool)
+    for r in range(len(d.raters)):
         sel = rated[:, r] & (hcnt >= 2) & has_j
         if sel.sum() < 3:
             continue
-        loo_used |= sel
+        used |= sel
         others = (hsum[sel] - d.human[sel, r]) / (hcnt[sel] - 1)
         hr, jr = d.human[sel, r], d.judge[sel]
         cl = d.cluster[sel]
         n_loo += int(sel.sum())
-        judge_r.append(ag.spearman(jr, others, cl, ctx.counts) if _corr_why(jr, others, "", "") is None else _nan_rows(ctx))
-        human_r.append(ag.spearman(hr, others, cl, ctx.counts) if _corr_why(hr, others, "", "") is None else _nan_rows(ctx))
-    loo_why = "no human shares at least 3 judged edits with another human" if not judge_r else None
+        for x, out in ((jr, judge_r), (hr, human_r)):
+            out.append(ag.spearman(x, others, cl, ctx.counts) if _corr_why(x, others, "", "") is None
+                       else _nan_rows(ctx))
     jl = ag.fisher_mean(np.stack(judge_r)) if judge_r else _nan_rows(ctx)
     hl = ag.fisher_mean(np.stack(human_r)) if human_r else _nan_rows(ctx)
-    loo_note = f"Fisher z average over {len(judge_r)} human(s); each held out against the mean of the others"
-    # Quadratic kappa, judge vs each human and each pair of humans, on integer (rounded) scores.
+    return _LeaveOneOut(jl, hl, n_loo, used, len(judge_r))
+
+
+class _Kappas(NamedTuple):
+    """Mean quadratic kappa of the judge with each human, and of each pair of humans."""
+
+    judge_human: np.ndarray
+    human_human: np.ndarray
+    n_judge_pairs: int
+    n_human_pairs: int
+    judge_used: np.ndarray
+    human_used: np.ndarray
+
+
+def _kappas(d: _Data, ctx: _Ctx, rated: np.ndarray, has_j: np.ndarray) -> _Kappas:
+    """Quadratic kappa on integer (rounded half up) scores."""
+    nr = len(d.raters)
     jint = _round_half_up(d.judge)
     hint = _round_half_up(d.human)
     jpairs, hpairs = [], []
@@ -563,25 +634,59 @@ def _fair(d: _Data, ctx: _Ctx) -> FairComparison:
             if sel.sum() >= 1:
                 hpairs.append((hint[sel, r], hint[sel, r2], d.cluster[sel]))
                 h_used |= sel
-    n_pairs = len(hpairs)
+
+    def mean_kappa(pairs: list) -> np.ndarray:
+        if not pairs:
+            return _nan_rows(ctx)
+        return np.nanmean(ag.cohen_kappa_many(pairs, SCORE_LABELS, ctx.counts, "quadratic").kappa, axis=1)
+
     with np.errstate(invalid="ignore"), _quiet():
-        qj = np.nanmean(ag.cohen_kappa_many(jpairs, SCORE_LABELS, ctx.counts, "quadratic").kappa, axis=1) \
-            if jpairs else _nan_rows(ctx)
-        qh = np.nanmean(ag.cohen_kappa_many(hpairs, SCORE_LABELS, ctx.counts, "quadratic").kappa, axis=1) \
-            if hpairs else _nan_rows(ctx)
-    jh, hh = jpairs, hpairs
-    q_why = "no two humans rated a common edit" if not hh else None
+        qj, qh = mean_kappa(jpairs), mean_kappa(hpairs)
+    return _Kappas(qj, qh, len(jpairs), len(hpairs), j_used, h_used)
+
+
+def _fair(d: _Data, ctx: _Ctx) -> FairComparison:
+    if len(d.raters) < 2:
+        why = "a single human rater: a human-vs-human comparison needs at least two"
+        s = Stat(note=why)
+        return FairComparison(
+            loo_spearman_judge=s,
+            loo_spearman_human=s,
+            loo_spearman_diff=s,
+            qwk_judge_human=s,
+            qwk_human_human=s,
+            qwk_diff=s,
+            conclusion=why,
+        )
+    rated = ~np.isnan(d.human)
+    has_j = ~np.isnan(d.judge)
+    loo = _leave_one_out(d, ctx, rated, has_j)
+    loo_why = "no human shares at least 3 judged edits with another human" if not loo.n_humans else None
+    loo_note = f"Fisher z average over {loo.n_humans} human(s); each held out against the mean of the others"
+    loo_cl = d.cluster[loo.used]
+    k = _kappas(d, ctx, rated, has_j)
+    q_why = "no two humans rated a common edit" if not k.n_human_pairs else None
     fair = FairComparison(
-        loo_spearman_judge=_stat(jl, n_loo, ctx, why=loo_why, note=loo_note, clusters=d.cluster[loo_used]),
-        loo_spearman_human=_stat(hl, n_loo, ctx, why=loo_why, note=loo_note, clusters=d.cluster[loo_used]),
-        loo_spearman_diff=_stat(jl - hl, n_loo, ctx, why=loo_why, note="judge minus human, same resamples",
-                                clusters=d.cluster[loo_used]),
-        qwk_judge_human=_stat(qj, len(jh), ctx, why="the judge shares no edit with any human" if not jh else None,
-                              note=f"mean over {len(jh)} human(s)", clusters=d.cluster[j_used]),
-        qwk_human_human=_stat(qh, n_pairs, ctx, why=q_why, note=f"mean over {n_pairs} pair(s) of humans",
-                              clusters=d.cluster[h_used]),
-        qwk_diff=_stat(qj - qh, n_pairs, ctx, why=q_why, note="judge-human minus human-human, same resamples",
-                       clusters=d.cluster[j_used | h_used]),
+        loo_spearman_judge=_stat(loo.judge, loo.n, ctx, why=loo_why, note=loo_note, clusters=loo_cl),
+        loo_spearman_human=_stat(loo.human, loo.n, ctx, why=loo_why, note=loo_note, clusters=loo_cl),
+        loo_spearman_diff=_stat(
+            loo.judge - loo.human, loo.n, ctx, why=loo_why, note="judge minus human, same resamples",
+            clusters=loo_cl,
+        ),
+        qwk_judge_human=_stat(
+            k.judge_human, k.n_judge_pairs, ctx,
+            why="the judge shares no edit with any human" if not k.n_judge_pairs else None,
+            note=f"mean over {k.n_judge_pairs} human(s)", clusters=d.cluster[k.judge_used],
+        ),
+        qwk_human_human=_stat(
+            k.human_human, k.n_human_pairs, ctx, why=q_why,
+            note=f"mean over {k.n_human_pairs} pair(s) of humans", clusters=d.cluster[k.human_used],
+        ),
+        qwk_diff=_stat(
+            k.judge_human - k.human_human, k.n_human_pairs, ctx, why=q_why,
+            note="judge-human minus human-human, same resamples",
+            clusters=d.cluster[k.judge_used | k.human_used],
+        ),
         conclusion="",
     )
     fair.conclusion = _conclusion(fair)
@@ -621,7 +726,14 @@ def _reading(diff: Stat, what: str) -> str | None:
 
 
 def _conclusion(f: FairComparison) -> str:
-    parts = [p for p in (_reading(f.loo_spearman_diff, "leave-one-out Spearman"), _reading(f.qwk_diff, "pairwise kappa")) if p]
+    parts = [
+        p
+        for p in (
+            _reading(f.loo_spearman_diff, "leave-one-out Spearman"),
+            _reading(f.qwk_diff, "pairwise kappa"),
+        )
+        if p
+    ]
     return "; ".join(parts) if parts else "not enough overlapping human ratings to compare"
 
 
@@ -634,11 +746,17 @@ def _bias(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx) -> Bias:
     for m in range(len(d.models)):
         sel = mod == m
         if sel.any():
-            per[d.models[m]] = _stat(ag.weighted_mean(diff[sel], cl[sel], ctx.counts), int(sel.sum()), ctx,
-                                     clusters=cl[sel])
+            per[d.models[m]] = _stat(
+                ag.weighted_mean(diff[sel], cl[sel], ctx.counts), int(sel.sum()), ctx, clusters=cl[sel]
+            )
     return Bias(
-        overall=_stat(ag.weighted_mean(diff, cl, ctx.counts), len(diff), ctx,
-                      note="positive: the judge scores higher than the humans", clusters=cl),
+        overall=_stat(
+            ag.weighted_mean(diff, cl, ctx.counts),
+            len(diff),
+            ctx,
+            note="positive: the judge scores higher than the humans",
+            clusters=cl,
+        ),
         judge_mean=float(d.judge[mask].mean()),
         human_mean=float(hmean[mask].mean()),
         per_model=per,
@@ -673,7 +791,9 @@ def _system(d: _Data, mask: np.ndarray, hmean: np.ndarray, ctx: _Ctx) -> SystemL
             models=[names[i] for i in order],
             judge_means={names[i]: float(jm[0][i]) for i in order},
             human_means={names[i]: float(hm[0][i]) for i in order},
-            kendall_tau_b=Stat(n=k, note=few), spearman=Stat(n=k, note=few), note=few,
+            kendall_tau_b=Stat(n=k, note=few),
+            spearman=Stat(n=k, note=few),
+            note=few,
         )
     tau, rho = ag.rank_correlations(jm, hm)
     why: str | None = None
@@ -723,7 +843,8 @@ def perspective_agreement(
         shown = [d.labels[i] for i in np.flatnonzero(unmatched)[:MAX_IDS_SHOWN]]
         more = f" and {int(unmatched.sum()) - len(shown)} more" if unmatched.sum() > len(shown) else ""
         notes.append(
-            f"{int(unmatched.sum())} human-rated edit(s) match no score of the judge (no row with that sample_id and "
+            f"{int(unmatched.sum())} human-rated edit(s) match no score of the judge (no row with that "
+            "sample_id and "
             f"model): {', '.join(shown)}{more}; left out (check the ids and model names)"
         )
     photos = len(np.unique(d.cluster[mask] if mask.any() else d.cluster))
@@ -731,10 +852,13 @@ def perspective_agreement(
         notes.append("a single source photo: no interval can be given (the bootstrap resamples photos)")
     elif photos < FEW_PHOTOS:
         notes.append(
-            f"only {photos} source photos: intervals from resampling so few photos are too narrow; read them as rough"
+            f"only {photos} source photos: intervals from resampling so few photos are too narrow; read them "
+            "as rough"
         )
     if len(d.raters) == 1:
-        notes.append("a single human rater: human-vs-human statistics are undefined; the 'mean human' is that rater")
+        notes.append(
+            "a single human rater: human-vs-human statistics are undefined; the 'mean human' is that rater"
+        )
     jm = d.judge[mask]
     if len(jm) and len(np.unique(jm)) < len(jm):
         notes.append("tied scores are common on a 0-5 scale: Spearman uses average ranks, Kendall is tau-b")
@@ -786,6 +910,14 @@ def compute_agreement(
             res = perspective_agreement(humans, judge, p, photo_index, ctx)
             if res is not None:
                 persp[p] = res
-        out.append(JudgeAgreement(judge=judge.name, source=judge.source, perspectives=persp, notes=list(judge.notes),
-                                  parse_mode=judge.parse_mode, rubric=judge.rubric))
+        out.append(
+            JudgeAgreement(
+                judge=judge.name,
+                source=judge.source,
+                perspectives=persp,
+                notes=list(judge.notes),
+                parse_mode=judge.parse_mode,
+                rubric=judge.rubric,
+            )
+        )
     return out

@@ -29,32 +29,48 @@ def _judge_tables(j: JudgeAgreement, console: Console, level: float) -> None:
     persp = list(j.perspectives)
     notes = Footnotes()
     # Escaped: a judge name may carry "[rubric]" or "[paper parse]", which rich would read as markup.
-    t = Table(title=escape(f"judge {j.judge} vs humans ({describe_source(j)}); {level:.0%} bootstrap intervals over "
-                           "source photos"),
-              title_justify="left", show_lines=False)
+    t = Table(
+        title=escape(
+            f"judge {j.judge} vs humans ({describe_source(j)}); {level:.0%} bootstrap intervals over "
+            "source photos"
+        ),
+        title_justify="left",
+        show_lines=False,
+    )
     t.add_column("section", style="dim")
     t.add_column("statistic")
     for p in persp:
         t.add_column(p, justify="right")
-    t.add_row("", "edits (judge + human) / raters / photos",
-              *[f"{pa.n_items} / {pa.n_raters} / {pa.n_photos}" for pa in j.perspectives.values()])
+    t.add_row(
+        "",
+        "edits (judge + human) / raters / photos",
+        *[f"{pa.n_items} / {pa.n_raters} / {pa.n_photos}" for pa in j.perspectives.values()],
+    )
     last = None
     for row in STAT_ROWS:
         sec = row.section if row.section != last else ""
         last = row.section
         t.add_row(sec, row.label, *[_cell(row.get(pa), notes) for pa in j.perspectives.values()])
-    t.add_row("", "chance of this ranking (tau / rho)",
-              *[f"{fmt_p(pa.system.p_chance_kendall)} / {fmt_p(pa.system.p_chance_spearman)}"
-                if pa.system.p_chance_kendall is not None else "n/a " + notes.mark(pa.system.note)
-                for pa in j.perspectives.values()])
+    t.add_row(
+        "",
+        "chance of this ranking (tau / rho)",
+        *[
+            f"{fmt_p(pa.system.p_chance_kendall)} / {fmt_p(pa.system.p_chance_spearman)}"
+            if pa.system.p_chance_kendall is not None
+            else "n/a " + notes.mark(pa.system.note)
+            for pa in j.perspectives.values()
+        ],
+    )
     console.print(t)
 
     ranked = next((pa.system.models for pa in j.perspectives.values() if pa.system.models), [])
     seen = {m for pa in j.perspectives.values() for m in pa.sample.within_model}
     models = [m for m in ranked if m in seen] + sorted(seen - set(ranked), key=natural_key)
     if models:
-        mt = Table(title="per model: within-model Spearman / bias (judge - human) / mean human, mean judge",
-                   title_justify="left")
+        mt = Table(
+            title="per model: within-model Spearman / bias (judge - human) / mean human, mean judge",
+            title_justify="left",
+        )
         mt.add_column("model")
         for p in persp:
             mt.add_column(p, justify="right")

@@ -23,8 +23,8 @@ must be UTF-8 (a byte-order mark is fine). ``N/A``, ``NA``, ``NaN``, ``-``, ``no
 mean "missing". A row whose ``score`` and ``verdict`` are both missing is an unrated slot (the template is
 full of them) and is skipped; a row with a verdict but no score is left out with a warning (every
 statistic needs the score). Every other problem (missing column, unknown perspective, a score that is not
-a number in 0-5, a rater rating the same item twice) is collected and reported together, one line per
-problem.
+a number in 0-5, a rater rating the same item twice, a row with more cells than the header, a quoted cell
+that is not closed) is collected and reported together, one line per problem.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from realedit_bench.errors import RealEditError
 from realedit_bench.jsonio import atomic_write_text
@@ -132,6 +132,10 @@ def normalize_column(name: object) -> str:
     return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
 
 
+_KNOWN = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+#: A line break as the csv module and pandas' python parser see one.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
 #: A record and where it is, as messages name it (``file:line`` or ``file: record N``).
 _Record = tuple[str, dict]
 
@@ -159,21 +163,64 @@ def _delimiter(path: Path, text: str) -> str:
     return ","
 
 
+def _line_breaks(text: str) -> int:
+    return len(_LINE_BREAK.findall(text))
+
+
 def _read_table(path: Path, text: str, problems: list[str]) -> tuple[list[str], list[_Record]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(path, text))
-    header = next(reader, None) or []
+    """The header cells and the non-blank rows of a CSV/TSV, each row named ``file:line``.
+
+    pandas' python parser reads every cell as text, nothing converted, quoted cells as Excel writes them.
+    The frame has one column more than the header: a row with more cells than the header holds the text
+    of its extra cells there (trailing empty cells, as spreadsheets add, are not a problem).
+
+    Raises:
+        RatingsError: The quoting is broken (pandas would skip such a row without a word).
+    """
+    import pandas as pd
+
+    options: dict[str, Any] = {
+        "sep": _delimiter(path, text),
+        "header": None,
+        "engine": "python",
+        "dtype": object,
+        "na_filter": False,
+        "skip_blank_lines": False,
+    }
+    broken = RatingsError(
+        f"{path}: not a valid table: a cell that opens with a quote must close it just before a separator "
+        "or the end of its line"
+    )
+    try:
+        width = pd.read_csv(io.StringIO(text, newline=""), nrows=1, **options).shape[1]
+    except pd.errors.EmptyDataError:
+        return [], []
+    except pd.errors.ParserError:
+        raise broken from None
+
+    def spill(cells: list[str]) -> list[str]:
+        return [*cells[:width], "".join(cells[width:])]
+
+    frame = pd.read_csv(
+        io.StringIO(text, newline=""), names=range(width + 1), index_col=False, on_bad_lines=spill, **options
+    )
+    rows = frame.to_numpy().tolist()
+    header = [str(c) for c in rows[0][:width]]
     columns = [normalize_column(c) for c in header]
+    quoted = '"' in text  # only a quoted cell can span lines
+    line = 1 + sum(_line_breaks(c) for c in header)
     records: list[_Record] = []
-    for cells in reader:
-        if all(_blank(v) for v in cells):
+    for cells in rows[1:]:
+        present = [c for c in cells if c]  # a short row is padded with None
+        line += 1 + (sum(_line_breaks(c) for c in present) if quoted else 0)
+        if not "".join(present).strip():
             continue  # an empty line in a spreadsheet export
-        where = f"{path}:{reader.line_num}"
-        if len(cells) > len(columns):
-            if any(not _blank(v) for v in cells[len(columns):]):
-                problems.append(f"{where}: more cells than columns in the header")
-            cells = cells[: len(columns)]
-        rec = {c: v for c, v in zip(columns, cells, strict=False)}
-        records.append((where, rec))
+        where = f"{path}:{line}"
+        if not _blank(cells[width]):
+            problems.append(f"{where}: more cells than columns in the header")
+        records.append((where, dict(zip(columns, cells[:width], strict=True))))
+    if line != _line_breaks(text) + (not _LINE_BREAK.match(text[-1:])):
+        raise broken
     return header, records
 
 
@@ -187,7 +234,9 @@ def _read_json(path: Path, text: str, problems: list[str]) -> list[_Record]:
                 raise RatingsError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
         else:
             if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-                raise RatingsError(f"{path}: a .json ratings file must be an array of objects, one per rating")
+                raise RatingsError(
+                    f"{path}: a .json ratings file must be an array of objects, one per rating"
+                )
             return [(f"{path}: record {i}", rec) for i, rec in enumerate(data, 1)]
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -211,7 +260,8 @@ def _missing_columns(path: Path, columns: set[str], where: str, unknown: list[st
         return []
     known = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
     out = [
-        f"{where}: missing column {c!r} (columns: {', '.join(REQUIRED_COLUMNS)}[, verdict, image_id, comment])"
+        f"{where}: missing column {c!r} (columns: {', '.join(REQUIRED_COLUMNS)}[, verdict, image_id, "
+        "comment])"
         for c in missing
     ]
     wide = "perspective" in missing and bool(columns & set(PERSPECTIVES))
@@ -265,6 +315,185 @@ def _parse_score(raw: object) -> float:
     return score
 
 
+def _table_records(
+    path: Path, text: str, problems: list[str]
+) -> tuple[list[_Record], dict[str, None]] | None:
+    """Rows and unknown columns of a CSV/TSV; None (problems noted) when its columns are wrong, since every
+    row would repeat the same complaint."""
+    try:
+        header, records = _read_table(path, text, problems)
+    except RatingsError as exc:
+        problems.append(str(exc))
+        return None
+    columns = [normalize_column(c) for c in header]
+    dups = sorted({c for c in columns if c and columns.count(c) > 1} & _KNOWN)
+    for c in dups:
+        spellings = ", ".join(repr(h) for h in header if normalize_column(h) == c)
+        problems.append(f"{path}: column {c!r} appears more than once ({spellings})")
+    unknown = [c for c in dict.fromkeys(columns) if c not in _KNOWN]
+    col_problems = _missing_columns(path, set(columns), str(path), unknown)
+    if col_problems or dups:
+        problems.extend(col_problems)
+        return None
+    return records, dict.fromkeys(unknown)
+
+
+def _json_records(
+    path: Path, text: str, problems: list[str]
+) -> tuple[Iterator[_Record], dict[str, None]] | None:
+    """Records of a JSON/JSONL file and the unknown keys seen (filled in as the records are taken)."""
+    try:
+        raw = _read_json(path, text, problems)
+    except RatingsError as exc:
+        problems.append(str(exc))
+        return None
+    ignored: dict[str, None] = {}
+    return _matched_keys(path, raw, problems, ignored), ignored
+
+
+def _matched_keys(
+    path: Path, raw: list[_Record], problems: list[str], ignored: dict[str, None]
+) -> Iterator[_Record]:
+    """Each record with its keys matched as headers are; one lacking a required key is left out with its
+    problems noted, in turn with the problems of the records before it."""
+    for where, raw_rec in raw:
+        rec = {normalize_column(k): v for k, v in raw_rec.items()}
+        unknown = [c for c in rec if c not in _KNOWN]
+        col_problems = _missing_columns(path, set(rec), where, unknown)
+        if col_problems:
+            problems.extend(col_problems)
+            continue
+        ignored.update(dict.fromkeys(unknown))
+        yield where, rec
+
+
+def _rating(where: str, rec: dict, problems: list[str]) -> Rating | None:
+    """The rating of a record with a score, or None with every problem of the record noted."""
+    row_problems: list[str] = []
+    fields = {}
+    for c in ("sample_id", "model", "rater"):
+        v = rec.get(c)
+        if _blank(v):
+            row_problems.append(f"{where}: {c} is empty")
+        else:
+            fields[c] = str(v).strip()
+    persp = str(rec.get("perspective") or "").strip().lower()
+    if persp not in PERSPECTIVES:
+        near = difflib.get_close_matches(persp, PERSPECTIVES, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        row_problems.append(
+            f"{where}: unknown perspective {rec.get('perspective')!r}{hint}; use one of "
+            f"{', '.join(PERSPECTIVES)}"
+        )
+    score = math.nan
+    try:
+        score = _parse_score(rec.get("score"))
+    except ValueError as exc:
+        row_problems.append(f"{where}: {exc}")
+    try:
+        verdict = parse_verdict(rec.get("verdict"))
+    except ValueError as exc:
+        row_problems.append(f"{where}: {exc} (use yes, no or leave it blank)")
+        verdict = None
+    if row_problems:
+        problems.extend(row_problems)
+        return None
+    sid = fields["sample_id"]
+    image_id = str(rec.get("image_id")).strip() if not is_missing(rec.get("image_id")) else image_id_of(sid)
+    return Rating(sid, image_id, fields["model"], persp, fields["rater"], score, verdict)
+
+
+class _Reader:
+    """What reading one set of ratings files gathers, file after file."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.ratings: list[Rating] = []
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+        self.n_blank = 0
+        self.sources: list[Path] = []
+        self.per_source: list[int] = []
+        #: Where each (sample, model, perspective, rater) was first rated.
+        self.seen: dict[tuple[str, str, str, str], str] = {}
+
+    def read(self, path: Path) -> None:
+        """Read one file, noting its ratings, problems and warnings."""
+        self.sources.append(path)
+        self.per_source.append(0)
+        if not path.is_file():
+            self.problems.append(f"{self.what} file {path} does not exist")
+            return
+        suffix = path.suffix.lower()
+        if suffix not in SUFFIXES:
+            raise RatingsError(
+                f"{path}: ratings must be a .csv, .tsv, .jsonl or .json file (got "
+                f"{path.suffix or 'no suffix'!r})"
+            )
+        try:
+            text = _decode(path)
+        except RatingsError as exc:
+            self.problems.append(str(exc))
+            return
+        read = _table_records if suffix in (".csv", ".tsv") else _json_records
+        found = read(path, text, self.problems)
+        if found is None:
+            return
+        records, ignored = found
+        n_verdict_only = 0
+        for where, rec in records:
+            score_missing = is_missing(rec.get("score"))
+            if score_missing and is_missing(rec.get("verdict")):
+                self.n_blank += 1
+            elif score_missing:
+                n_verdict_only += 1
+            else:
+                self._add(where, rec)
+        if ignored:
+            self.warnings.append(f"{path}: ignored column(s) {_describe_ignored(ignored)}")
+        if n_verdict_only:
+            self.warnings.append(
+                f"{path}: {n_verdict_only} row(s) have a verdict but no score and are left out "
+                "(every statistic needs the 0-5 score)"
+            )
+
+    def _add(self, where: str, rec: dict) -> None:
+        rating = _rating(where, rec, self.problems)
+        if rating is None:
+            return
+        # Sample ids match case-insensitively (10-Local is 10-local), so a twice-rated item is found too.
+        key = (rating.sample_id.casefold(), rating.model, rating.perspective, rating.rater)
+        if key in self.seen:
+            self.problems.append(
+                f"{where}: rater {key[3]!r} rated ({rating.sample_id}, {key[1]}, {key[2]}) twice "
+                f"(first at {self.seen[key]})"
+            )
+            return
+        self.seen[key] = where
+        self.ratings.append(rating)
+        self.per_source[-1] += 1
+
+    def result(self) -> RatingSet:
+        """The ratings read, or every problem found in one error."""
+        what, problems, sources = self.what, self.problems, ", ".join(str(p) for p in self.sources)
+        if problems:
+            shown = problems[:MAX_PROBLEMS_SHOWN]
+            more = len(problems) - len(shown)
+            tail = [f"... and {more} more problems"] if more > 0 else []
+            raise RatingsError(
+                f"{what}: {len(problems)} problem{'s' if len(problems) != 1 else ''} in the ratings:\n"
+                + "\n".join("  " + p for p in shown + tail)
+            )
+        if not self.ratings:
+            if any("verdict but no score" in w for w in self.warnings):
+                raise RatingsError(
+                    f"{what}: no rating in {sources} has a score: verdict-only ratings are not supported "
+                    "(every statistic needs a 0-5 score; a verdict may stay beside it)"
+                )
+            raise RatingsError(f"{what}: no ratings found in {sources} (every row is blank)")
+        return RatingSet(self.ratings, self.n_blank, self.sources, self.per_source, self.warnings)
+
+
 def read_ratings(paths: Iterable[Path], *, what: str = "ratings") -> RatingSet:
     """Read and validate long-format ratings from CSV/TSV/JSONL/JSON files.
 
@@ -278,134 +507,10 @@ def read_ratings(paths: Iterable[Path], *, what: str = "ratings") -> RatingSet:
     Raises:
         RatingsError: Any problem, listed one per line (file:line: what is wrong).
     """
-    ratings: list[Rating] = []
-    problems: list[str] = []
-    warnings: list[str] = []
-    n_blank = 0
-    seen: dict[tuple[str, str, str, str], str] = {}
-    sources: list[Path] = []
-    per_source: list[int] = []
+    reader = _Reader(what)
     for path in paths:
-        path = Path(path)
-        sources.append(path)
-        per_source.append(0)
-        if not path.is_file():
-            problems.append(f"{what} file {path} does not exist")
-            continue
-        suffix = path.suffix.lower()
-        if suffix not in SUFFIXES:
-            raise RatingsError(
-                f"{path}: ratings must be a .csv, .tsv, .jsonl or .json file (got {path.suffix or 'no suffix'!r})"
-            )
-        try:
-            text = _decode(path)
-        except RatingsError as exc:
-            problems.append(str(exc))
-            continue
-        records: list[_Record]
-        ignored: dict[str, None] = {}  # unknown columns of this file, in order of appearance
-        known = set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
-        if suffix in (".csv", ".tsv"):
-            header, records = _read_table(path, text, problems)
-            columns = [normalize_column(c) for c in header]
-            dups = sorted({c for c in columns if c and columns.count(c) > 1} & known)
-            for c in dups:
-                spellings = ", ".join(repr(h) for h in header if normalize_column(h) == c)
-                problems.append(f"{path}: column {c!r} appears more than once ({spellings})")
-            unknown = [c for c in dict.fromkeys(columns) if c not in known]
-            col_problems = _missing_columns(path, set(columns), str(path), unknown)
-            if col_problems or dups:
-                problems.extend(col_problems)
-                continue  # every row would repeat the same complaint
-            ignored.update(dict.fromkeys(unknown))
-        else:
-            try:
-                records = _read_json(path, text, problems)
-            except RatingsError as exc:
-                problems.append(str(exc))
-                continue
-        n_verdict_only = 0
-        for where, raw_rec in records:
-            if suffix in (".csv", ".tsv"):
-                rec = raw_rec
-            else:
-                rec = {normalize_column(k): v for k, v in raw_rec.items()}
-                unknown = [c for c in rec if c not in known]
-                col_problems = _missing_columns(path, set(rec), where, unknown)
-                if col_problems:
-                    problems.extend(col_problems)
-                    continue
-                ignored.update(dict.fromkeys(unknown))
-            score_missing = is_missing(rec.get("score"))
-            if score_missing and is_missing(rec.get("verdict")):
-                n_blank += 1
-                continue
-            if score_missing:
-                n_verdict_only += 1
-                continue
-            row_problems: list[str] = []
-            fields = {}
-            for c in ("sample_id", "model", "rater"):
-                v = rec.get(c)
-                if _blank(v):
-                    row_problems.append(f"{where}: {c} is empty")
-                else:
-                    fields[c] = str(v).strip()
-            persp = str(rec.get("perspective") or "").strip().lower()
-            if persp not in PERSPECTIVES:
-                near = difflib.get_close_matches(persp, PERSPECTIVES, n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else ""
-                row_problems.append(
-                    f"{where}: unknown perspective {rec.get('perspective')!r}{hint}; use one of {', '.join(PERSPECTIVES)}"
-                )
-            score = math.nan
-            try:
-                score = _parse_score(rec.get("score"))
-            except ValueError as exc:
-                row_problems.append(f"{where}: {exc}")
-            try:
-                verdict = parse_verdict(rec.get("verdict"))
-            except ValueError as exc:
-                row_problems.append(f"{where}: {exc} (use yes, no or leave it blank)")
-                verdict = None
-            if row_problems:
-                problems.extend(row_problems)
-                continue
-            sid = fields["sample_id"]
-            image_id = str(rec.get("image_id")).strip() if not is_missing(rec.get("image_id")) else image_id_of(sid)
-            # Sample ids match case-insensitively (10-Local is 10-local), so a twice-rated item is found too.
-            key = (sid.casefold(), fields["model"], persp, fields["rater"])
-            if key in seen:
-                problems.append(
-                    f"{where}: rater {key[3]!r} rated ({sid}, {key[1]}, {persp}) twice (first at {seen[key]})"
-                )
-                continue
-            seen[key] = where
-            ratings.append(Rating(sid, image_id, fields["model"], persp, fields["rater"], score, verdict))
-            per_source[-1] += 1
-        if ignored:
-            warnings.append(f"{path}: ignored column(s) {_describe_ignored(ignored)}")
-        if n_verdict_only:
-            warnings.append(
-                f"{path}: {n_verdict_only} row(s) have a verdict but no score and are left out "
-                "(every statistic needs the 0-5 score)"
-            )
-    if problems:
-        shown = problems[:MAX_PROBLEMS_SHOWN]
-        more = len(problems) - len(shown)
-        tail = [f"... and {more} more problems"] if more > 0 else []
-        raise RatingsError(
-            f"{what}: {len(problems)} problem{'s' if len(problems) != 1 else ''} in the ratings:\n"
-            + "\n".join("  " + p for p in shown + tail)
-        )
-    if not ratings:
-        if any("verdict but no score" in w for w in warnings):
-            raise RatingsError(
-                f"{what}: no rating in {', '.join(str(p) for p in sources)} has a score: verdict-only ratings are "
-                "not supported (every statistic needs a 0-5 score; a verdict may stay beside it)"
-            )
-        raise RatingsError(f"{what}: no ratings found in {', '.join(str(p) for p in sources)} (every row is blank)")
-    return RatingSet(ratings, n_blank, sources, per_source, warnings)
+        reader.read(Path(path))
+    return reader.result()
 
 
 def write_ratings_csv(path: Path, rows: Iterable[dict]) -> int:

@@ -40,7 +40,11 @@ def resample_counts(n_clusters: int, n_resamples: int, seed: int = 0) -> np.ndar
         Float array of shape (1 + n_resamples, n_clusters): how often each cluster is drawn.
     """
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_clusters, size=(n_resamples, n_clusters)) if n_clusters else np.zeros((n_resamples, 0), int)
+    draws = (
+        rng.integers(0, n_clusters, size=(n_resamples, n_clusters))
+        if n_clusters
+        else np.zeros((n_resamples, 0), int)
+    )
     counts = np.zeros((n_resamples + 1, n_clusters))
     counts[0] = 1.0
     if n_clusters:
@@ -50,12 +54,6 @@ def resample_counts(n_clusters: int, n_resamples: int, seed: int = 0) -> np.ndar
     return counts
 
 
-def expand(values: np.ndarray, clusters: np.ndarray, counts_row: np.ndarray) -> np.ndarray:
-    """The items of one resample as plain data (each item repeated by its cluster's count); for tests."""
-    reps = counts_row[clusters].astype(int)
-    return np.repeat(values, reps, axis=0)
-
-
 def _per_cluster(values: np.ndarray, clusters: np.ndarray, n_clusters: int) -> np.ndarray:
     """Sum of each column of ``values`` (items x m) within each cluster -> (clusters x m)."""
     onehot = np.zeros((len(clusters), n_clusters))
@@ -63,7 +61,9 @@ def _per_cluster(values: np.ndarray, clusters: np.ndarray, n_clusters: int) -> n
     return onehot.T @ values
 
 
-def _unique_table(x: np.ndarray, clusters: np.ndarray, n_clusters: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _unique_table(
+    x: np.ndarray, clusters: np.ndarray, n_clusters: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sorted unique values, inverse index, clusters x unique-values count table)."""
     uniq, inv = np.unique(x, return_inverse=True)
     flat = np.bincount(clusters * len(uniq) + inv, minlength=n_clusters * len(uniq))
@@ -280,8 +280,13 @@ def cohen_kappa_many(
     lab = _labels(labels)
     nl, k, npairs = len(lab), counts.shape[1], len(pairs)
     cell = nl * nl
-    flat = [cl * (npairs * cell) + p * cell + _label_index(np.asarray(a, float), lab) * nl
-            + _label_index(np.asarray(b, float), lab) for p, (a, b, cl) in enumerate(pairs)]
+    flat = [
+        cl * (npairs * cell)
+        + p * cell
+        + _label_index(np.asarray(a, float), lab) * nl
+        + _label_index(np.asarray(b, float), lab)
+        for p, (a, b, cl) in enumerate(pairs)
+    ]
     idx = np.concatenate(flat) if flat else np.zeros(0, int)
     cells = np.bincount(idx, minlength=k * npairs * cell).reshape(k, npairs * cell).astype(float)
     obs = (counts @ cells).reshape(len(counts), npairs, nl, nl)
@@ -378,7 +383,9 @@ def rank_correlations(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndar
     n0 = len(i)
     with np.errstate(invalid="ignore", divide="ignore"):
         tau = (sa * sb).sum(axis=1) / np.sqrt((n0 - (sa == 0).sum(axis=1)) * (n0 - (sb == 0).sum(axis=1)))
-    bad = np.isnan(a).any(axis=1) | np.isnan(b).any(axis=1) | ((sa == 0).all(axis=1)) | ((sb == 0).all(axis=1))
+    bad = (
+        np.isnan(a).any(axis=1) | np.isnan(b).any(axis=1) | ((sa == 0).all(axis=1)) | ((sb == 0).all(axis=1))
+    )
     tau[bad] = np.nan
     ra = _rank_rows(np.where(np.isnan(a), 0, a))
     rb = _rank_rows(np.where(np.isnan(b), 0, b))

@@ -25,9 +25,21 @@ STAT_ROWS: tuple[StatRow, ...] = (
     StatRow("sample level, pooled over models", "Spearman rho", lambda p: p.sample.pooled.spearman),
     StatRow("sample level, pooled over models", "Kendall tau-b", lambda p: p.sample.pooled.kendall_tau_b),
     StatRow("sample level, pooled over models", "Pearson r", lambda p: p.sample.pooled.pearson),
-    StatRow("sample level, within model (Fisher-z mean)", "Spearman rho", lambda p: p.sample.within_model_fisher.spearman),
-    StatRow("sample level, within model (Fisher-z mean)", "Kendall tau-b", lambda p: p.sample.within_model_fisher.kendall_tau_b),
-    StatRow("sample level, within model (Fisher-z mean)", "Pearson r", lambda p: p.sample.within_model_fisher.pearson),
+    StatRow(
+        "sample level, within model (Fisher-z mean)",
+        "Spearman rho",
+        lambda p: p.sample.within_model_fisher.spearman,
+    ),
+    StatRow(
+        "sample level, within model (Fisher-z mean)",
+        "Kendall tau-b",
+        lambda p: p.sample.within_model_fisher.kendall_tau_b,
+    ),
+    StatRow(
+        "sample level, within model (Fisher-z mean)",
+        "Pearson r",
+        lambda p: p.sample.within_model_fisher.pearson,
+    ),
     StatRow("verdict vs human majority", "accuracy", lambda p: p.verdict.accuracy),
     StatRow("verdict vs human majority", "Cohen's kappa", lambda p: p.verdict.cohen_kappa),
     StatRow("ordinal", "quadratic kappa vs consensus", lambda p: p.ordinal.qwk_judge_vs_consensus),
@@ -35,11 +47,21 @@ STAT_ROWS: tuple[StatRow, ...] = (
     StatRow("ordinal", "alpha humans + judge (ordinal)", lambda p: p.ordinal.alpha_with_judge_ordinal),
     StatRow("ordinal", "alpha humans (interval)", lambda p: p.ordinal.alpha_humans_interval),
     StatRow("ordinal", "alpha humans + judge (interval)", lambda p: p.ordinal.alpha_with_judge_interval),
-    StatRow("judge vs one human (leave one out)", "Spearman judge vs rest", lambda p: p.fair.loo_spearman_judge),
-    StatRow("judge vs one human (leave one out)", "Spearman human vs rest", lambda p: p.fair.loo_spearman_human),
-    StatRow("judge vs one human (leave one out)", "difference judge - human", lambda p: p.fair.loo_spearman_diff),
-    StatRow("judge vs one human (leave one out)", "quadratic kappa judge-human", lambda p: p.fair.qwk_judge_human),
-    StatRow("judge vs one human (leave one out)", "quadratic kappa human-human", lambda p: p.fair.qwk_human_human),
+    StatRow(
+        "judge vs one human (leave one out)", "Spearman judge vs rest", lambda p: p.fair.loo_spearman_judge
+    ),
+    StatRow(
+        "judge vs one human (leave one out)", "Spearman human vs rest", lambda p: p.fair.loo_spearman_human
+    ),
+    StatRow(
+        "judge vs one human (leave one out)", "difference judge - human", lambda p: p.fair.loo_spearman_diff
+    ),
+    StatRow(
+        "judge vs one human (leave one out)", "quadratic kappa judge-human", lambda p: p.fair.qwk_judge_human
+    ),
+    StatRow(
+        "judge vs one human (leave one out)", "quadratic kappa human-human", lambda p: p.fair.qwk_human_human
+    ),
     StatRow("judge vs one human (leave one out)", "difference judge - human", lambda p: p.fair.qwk_diff),
     StatRow("bias", "mean judge - human score", lambda p: p.bias.overall),
     StatRow("system level (model ranking)", "Kendall tau-b", lambda p: p.system.kendall_tau_b),
@@ -55,7 +77,7 @@ def fmt_value(v: float | None, digits: int = 3) -> str:
 
 
 def fmt_interval(s: Stat, digits: int = 3) -> str:
-    """``[low, high]``; ``[n/a]`` for a value without an interval (its note says why); empty without a value."""
+    """``[low, high]``; ``[n/a]`` for a value without an interval (its note says why); empty if no value."""
     if s.low is None or s.high is None:
         return "[n/a]" if s.value is not None else ""
     return f"[{s.low:.{digits}f}, {s.high:.{digits}f}]"
@@ -65,7 +87,9 @@ def describe_source(j: JudgeAgreement) -> str:
     """Where a judge's scores came from, with the rubric and reply parser of judgments."""
     if j.source != "judgments":
         return j.source
-    parser = {"robust": "robust parser", "paper": "the authors' parser (--parse paper)"}.get(j.parse_mode or "")
+    parser = {"robust": "robust parser", "paper": "the authors' parser (--parse paper)"}.get(
+        j.parse_mode or ""
+    )
     return ", ".join(x for x in ("judgments", f"rubric {j.rubric}" if j.rubric else None, parser) if x)
 
 

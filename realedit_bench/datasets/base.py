@@ -36,7 +36,8 @@ class LoadedBenchmark(NamedTuple):
 
 
 class Benchmark:
-    """A benchmark knows how to find, load and fetch its data. Subclass and register in ``realedit_bench.registry.BENCHMARKS``."""
+    """A benchmark knows how to find, load and fetch its data. Subclass and register in
+    ``realedit_bench.registry.BENCHMARKS``."""
 
     name: str = ""
     #: What metrics compare an edit with: the source photo or a ground-truth target.

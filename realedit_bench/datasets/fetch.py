@@ -14,7 +14,6 @@ download threads within a chunk, leaving their ``.part`` files to resume from.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import queue
 import random
@@ -72,7 +71,8 @@ def redact_url(url: str) -> str:
         return "<unparsable URL>"
     netloc = parts.netloc.rpartition("@")[2]
     query = "&".join(
-        key + ("=***" if sep else "") for key, sep, _ in (p.partition("=") for p in parts.query.split("&") if p)
+        key + ("=***" if sep else "")
+        for key, sep, _ in (p.partition("=") for p in parts.query.split("&") if p)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
@@ -86,7 +86,9 @@ def url_template() -> str:
     try:
         fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
     except ValueError as exc:
-        raise DataError(f"${URL_ENV} {shown!r} is not a valid template ({exc}); placeholders: {allowed}") from exc
+        raise DataError(
+            f"${URL_ENV} {shown!r} is not a valid template ({exc}); placeholders: {allowed}"
+        ) from exc
     unknown = sorted(fields - set(PLACEHOLDERS))
     if unknown:
         names = ", ".join("{" + f + "}" for f in unknown)
@@ -144,6 +146,60 @@ def _install(part: Path, dest: Path, kept: list[Path] | None) -> None:
         raise _Permanent(f"cannot write {dest}: {_os_reason(exc)}") from exc
 
 
+def _refuse_web_page(resp, shown: str, dest: Path) -> None:
+    """A login, rate-limit or error page instead of the file: retrying would get the same page."""
+    ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "text/html":
+        raise _Permanent(
+            f"{shown} answered a web page (Content-Type: text/html) instead of {dest.name}; "
+            "check the mirror URL and that it needs no login"
+        )
+
+
+def _write_body(resp, part: Path, stop: threading.Event) -> None:
+    """Write the response body into ``part``: appended after a 206, from the start after a 200 (the server
+    ignored the Range header). Stops within a chunk when ``stop`` is set."""
+    try:
+        with open(part, "ab" if resp.status_code == 206 else "wb") as fh:
+            for chunk in resp.iter_bytes(1 << 16):
+                if stop.is_set():
+                    raise _Stopped
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:  # disk full, read-only, no permission: retrying cannot help
+        raise _Permanent(f"cannot write {part}: {_os_reason(exc)}") from exc
+
+
+def _fetch_part(client, url: str, part: Path, dest: Path, stop: threading.Event) -> None:
+    """One try at completing ``part``, resuming from its current size with an HTTP Range request."""
+    shown = redact_url(url)
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    with client.stream("GET", url, headers=headers) as resp:
+        if resp.status_code in (401, 403, 404):
+            raise _Permanent(f"{shown} answered {resp.status_code}")
+        if resp.status_code in (200, 206):
+            _refuse_web_page(resp, shown, dest)
+            _write_body(resp, part, stop)
+        elif resp.status_code != 416:  # 416: the .part is already whole
+            resp.raise_for_status()
+
+
+def _network_error(exc: Exception, shown: str, retries: int) -> DataError:
+    """The one-line error once every try at ``shown`` failed on the network or an HTTP status."""
+    import httpx
+
+    why = (
+        f"HTTP {exc.response.status_code}"
+        if isinstance(exc, httpx.HTTPStatusError)
+        else exc.__class__.__name__
+    )
+    return DataError(
+        f"cannot download {shown} ({why} after {retries} tries); check the network or use --from DIR"
+    )
+
+
 def _download(
     client,
     url: str,
@@ -163,31 +219,7 @@ def _download(
         if stop.is_set():
             raise _Stopped
         try:
-            have = part.stat().st_size if part.exists() else 0
-            headers = {"Range": f"bytes={have}-"} if have else {}
-            with client.stream("GET", url, headers=headers) as resp:
-                if resp.status_code in (401, 403, 404):
-                    raise _Permanent(f"{shown} answered {resp.status_code}")
-                if resp.status_code in (200, 206):
-                    ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-                    if ctype == "text/html":  # a login, rate-limit or error page: retrying gets the same
-                        raise _Permanent(
-                            f"{shown} answered a web page (Content-Type: text/html) instead of {dest.name}; "
-                            "check the mirror URL and that it needs no login"
-                        )
-                    # 200 means the server ignored the Range header: start the file over.
-                    try:
-                        with open(part, "ab" if resp.status_code == 206 else "wb") as fh:
-                            for chunk in resp.iter_bytes(1 << 16):
-                                if stop.is_set():
-                                    raise _Stopped
-                                fh.write(chunk)
-                            fh.flush()
-                            os.fsync(fh.fileno())
-                    except OSError as exc:  # disk full, read-only, no permission: retrying cannot help
-                        raise _Permanent(f"cannot write {part}: {_os_reason(exc)}") from exc
-                elif resp.status_code != 416:  # 416: the .part is already whole
-                    resp.raise_for_status()
+            _fetch_part(client, url, part, dest, stop)
             if sha256_file(part) != expected:
                 part.unlink(missing_ok=True)  # corrupt or wrong: start over
                 raise DataError(f"hash mismatch for {dest.name} downloaded from {shown}")
@@ -199,15 +231,14 @@ def _download(
             if attempt == retries - 1:
                 if isinstance(exc, DataError):
                     raise
-                why = f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) else exc.__class__.__name__
-                raise DataError(
-                    f"cannot download {shown} ({why} after {retries} tries); check the network or use --from DIR"
-                ) from exc
+                raise _network_error(exc, shown, retries) from exc
             if stop.wait(_backoff(attempt)):
                 raise _Stopped from None
 
 
-def _run_all(fn: Callable[[ManifestEntry], None], items: list[ManifestEntry], workers: int, stop: threading.Event) -> None:
+def _run_all(
+    fn: Callable[[ManifestEntry], None], items: list[ManifestEntry], workers: int, stop: threading.Event
+) -> None:
     """Run ``fn`` over ``items`` in daemon threads; the first error (or Ctrl-C) sets ``stop`` and is raised.
 
     Daemon threads rather than a ThreadPoolExecutor: the executor's threads are joined at interpreter exit,
@@ -233,7 +264,10 @@ def _run_all(fn: Callable[[ManifestEntry], None], items: list[ManifestEntry], wo
                 stop.set()
                 return
 
-    threads = [threading.Thread(target=work, daemon=True, name=f"realedit-fetch-{i}") for i in range(max(1, min(workers, len(items))))]
+    threads = [
+        threading.Thread(target=work, daemon=True, name=f"realedit-fetch-{i}")
+        for i in range(max(1, min(workers, len(items))))
+    ]
     for t in threads:
         t.start()
     deadline: float | None = None
@@ -261,7 +295,11 @@ def fetch_lock(dest: Path) -> contextlib.AbstractContextManager[None]:
     other's ``.part`` files away."""
     from realedit_bench.locks import folder_lock
 
-    return folder_lock(dest, LOCK_NAME, f"another realedit data fetch is writing {dest}; let it finish (or stop it) and rerun")
+    return folder_lock(
+        dest,
+        LOCK_NAME,
+        f"another realedit data fetch is writing {dest}; let it finish (or stop it) and rerun",
+    )
 
 
 def _prepare(dest: Path) -> None:
@@ -275,13 +313,16 @@ def _prepare(dest: Path) -> None:
             raise DataError(f"cannot create {folder}: {_os_reason(exc)}") from exc
 
 
-def _check_modified(dest: Path, differ: list[str], repair: bool) -> None:
-    """Refuse to replace files the user changed, unless ``repair``."""
+def check_modified(
+    dest: Path, differ: list[str], repair: bool, against: str = "the released Real-Edit"
+) -> None:
+    """Refuse to replace the files ``differ`` (changed by the user: they differ from ``against``) unless
+    ``repair``; the message names the first five."""
     if not differ or repair:
         return
     shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
     raise DataError(
-        f"{len(differ)} file(s) in {dest} differ from the released Real-Edit ({shown}); nothing was replaced: "
+        f"{len(differ)} file(s) in {dest} differ from {against} ({shown}); nothing was replaced: "
         "rerun with --repair to replace them (the old ones are kept as <name>.orig), "
         "or give another --dest"
     )
@@ -332,7 +373,7 @@ def fetch_real_edit(
     stop = stop or threading.Event()
     with fetch_lock(dest):
         todo, differ = _plan(dest, entries, progress)
-        _check_modified(dest, differ, repair)
+        check_modified(dest, differ, repair)
         if not todo:
             return 0
         with httpx.Client(timeout=httpx.Timeout(60, connect=20), follow_redirects=True) as client:
@@ -365,7 +406,9 @@ def _copy_verified(src: Path, target: Path, kept: list[Path] | None) -> None:
             fout.flush()
             os.fsync(fout.fileno())
     except OSError as exc:
-        part.unlink(missing_ok=True)  # a local copy is cheap to redo: do not leave a half file taking the space
+        part.unlink(
+            missing_ok=True
+        )  # a local copy is cheap to redo: do not leave a half file taking the space
         raise DataError(f"cannot write {target}: {_os_reason(exc)}") from exc
     _install(part, target, kept)
 
@@ -378,7 +421,8 @@ def import_real_edit(
     progress: Callable[[str], None] | None = None,
     kept: list[Path] | None = None,
 ) -> int:
-    """Copy a local copy of Real-Edit (any layout holding the instruction JSON and image folder) into ``dest``.
+    """Copy a local copy of Real-Edit (any layout holding the instruction JSON and image folder) into
+    ``dest``.
 
     Each file is checked against the manifest before it is placed under its final name; files in ``dest``
     that differ from the manifest are refused unless ``repair`` (as :func:`fetch_real_edit`).
@@ -391,7 +435,10 @@ def import_real_edit(
     json_path = _find(source, INSTRUCTION_FILES, want_dir=False)
     img_dir = _find(source, IMAGE_DIRS, want_dir=True)
     if json_path is None or img_dir is None:
-        raise DataError(f"{source} holds no {' / '.join(INSTRUCTION_FILES)} with an image folder ({' / '.join(IMAGE_DIRS)})")
+        raise DataError(
+            f"{source} holds no {' / '.join(INSTRUCTION_FILES)} with an image folder "
+            f"({' / '.join(IMAGE_DIRS)})"
+        )
     entries = read_manifest()
     for e in entries:  # the whole source is checked before anything is written
         src = json_path if e.path == "eval_instruct.json" else img_dir / Path(e.path).name
@@ -402,7 +449,7 @@ def import_real_edit(
     _prepare(dest)
     with fetch_lock(dest):
         todo, differ = _plan(dest, entries, progress)
-        _check_modified(dest, differ, repair)
+        check_modified(dest, differ, repair)
         for e in todo:
             src = json_path if e.path == "eval_instruct.json" else img_dir / Path(e.path).name
             _copy_verified(src, dest / e.path, kept)
@@ -411,15 +458,23 @@ def import_real_edit(
     return len(todo)
 
 
-def fetch_from_hub(dest: Path, token: str | None, *, repair: bool = False, kept: list[Path] | None = None) -> int:
+def fetch_from_hub(
+    dest: Path, token: str | None, *, repair: bool = False, kept: list[Path] | None = None
+) -> int:
     """Download the gated Hugging Face dataset (needs ``HF_TOKEN``) and import Real-Edit from it."""
     if not token:
-        raise DataError(f"the Hugging Face dataset {HF_DATASET} is gated: set HF_TOKEN (after accepting its terms)")
+        raise DataError(
+            f"the Hugging Face dataset {HF_DATASET} is gated: set HF_TOKEN (after accepting its terms)"
+        )
     from huggingface_hub import snapshot_download
 
     try:
-        local = snapshot_download(HF_DATASET, repo_type="dataset", token=token,
-                                  allow_patterns=["*instruct*.json", "*Real-Edit*", "*real_edit*", "*imgs*"])
+        local = snapshot_download(
+            HF_DATASET,
+            repo_type="dataset",
+            token=token,
+            allow_patterns=["*instruct*.json", "*Real-Edit*", "*real_edit*", "*imgs*"],
+        )
     except Exception as exc:  # noqa: BLE001 - any hub failure becomes one line
         raise DataError(f"cannot download {HF_DATASET} ({exc.__class__.__name__}: {str(exc)[:150]})") from exc
     return import_real_edit(Path(local), dest, repair=repair, kept=kept)
@@ -433,7 +488,8 @@ class VerifyReport(NamedTuple):
 
 
 def check_images(paths: list[Path], decode: bool) -> int:
-    """Decode (or only check the header of) every image; all problems in one error. Returns how many decoded."""
+    """Decode (or only check the header of) every image, all problems in one error; returns how many
+    were decoded."""
     decoded = 0
     problems: list[str] = []
     for image in paths:
@@ -469,14 +525,11 @@ def verify_real_edit(data_dir: Path, *, check_hashes: bool = True, decode: bool 
                 raise DataError(f"{path} is missing (run 'realedit data fetch --dest {data_dir}')")
             if sha256_file(path) != e.sha256:
                 raise DataError(
-                    f"hash mismatch: {path} differs from the released {e.path} ('realedit data verify --no-hash' "
-                    f"checks a modified copy; 'realedit data fetch --repair --dest {data_dir}' restores the release)"
+                    f"hash mismatch: {path} differs from the released {e.path} ('realedit data verify "
+                    "--no-hash' "
+                    f"checks a modified copy; 'realedit data fetch --repair --dest {data_dir}' restores the "
+                    "release)"
                 )
             checked += 1
     decoded = check_images(sorted({s.image for s in bench.samples}), decode)
     return VerifyReport(checked, decoded)
-
-
-def sha256_bytes(data: bytes) -> str:
-    """Hex sha256 of bytes."""
-    return hashlib.sha256(data).hexdigest()

@@ -46,7 +46,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from realedit_bench.datasets.base import Benchmark, LoadedBenchmark, Sample
 from realedit_bench.errors import DataError
@@ -92,7 +92,9 @@ class _Source:
             try:
                 self.zip = zipfile.ZipFile(path)
             except zipfile.BadZipFile as exc:
-                raise DataError(f"{path} is not a zip file (give the MagicBrush test zip or its unzipped folder)") from exc
+                raise DataError(
+                    f"{path} is not a zip file (give the MagicBrush test zip or its unzipped folder)"
+                ) from exc
             self.names = set(self.zip.namelist())
             names = [n for n in self.names if n.endswith("edit_sessions.json")]
             if not names:
@@ -104,14 +106,17 @@ class _Source:
             return
         if not path.is_dir():
             raise DataError(
-                f"--from {path} does not exist (give the MagicBrush test zip from {UPSTREAM_URL}, or its unzipped folder)"
+                f"--from {path} does not exist (give the MagicBrush test zip from {UPSTREAM_URL}, or its "
+                "unzipped folder)"
             )
         for cand in (path, path / SPLIT):
             if (cand / "edit_sessions.json").is_file():
                 self.root = cand
                 self.origin = str(cand)
                 return
-        raise DataError(f"{path}: no edit_sessions.json here or in {path / SPLIT} (unzip the MagicBrush test zip there)")
+        raise DataError(
+            f"{path}: no edit_sessions.json here or in {path / SPLIT} (unzip the MagicBrush test zip there)"
+        )
 
     def read(self, rel: str) -> bytes:
         """Bytes of ``rel`` (relative to the folder holding edit_sessions.json)."""
@@ -123,7 +128,8 @@ class _Source:
                 raise DataError(f"{self.origin}: {rel} is missing from the zip") from exc
             except (RuntimeError, NotImplementedError) as exc:  # wrong password or AES encryption
                 raise DataError(
-                    f"{self.origin}: cannot decrypt {rel} ({exc}); unzip it yourself and pass the folder with --from"
+                    f"{self.origin}: cannot decrypt {rel} ({exc}); unzip it yourself and pass the folder "
+                    "with --from"
                 ) from exc
         p = self.root / Path(*rel_p.parts)
         try:
@@ -166,7 +172,7 @@ def _crc32(path: Path) -> int:
 
 
 def _write(path: Path, data: bytes, kept: list[Path] | None) -> None:
-    """Atomic, fsynced write; a file already there (one the user changed, see ``repair``) is kept as ``.orig``."""
+    """Atomic, fsynced write; a file already there (the user's, see ``repair``) is kept as ``.orig``."""
     from realedit_bench.datasets.fetch import set_aside
 
     try:
@@ -192,6 +198,120 @@ def _image_rel(session: str, name: object) -> str:
     return f"images/{session}/{name}"
 
 
+class _Upstream(NamedTuple):
+    """The authors' JSON files: their bytes (each read, i.e. decrypted, once) and what they hold."""
+
+    raw: dict[str, bytes]
+    sessions: dict[str, Any]
+    #: Parsed JSON of any shape; _captions checks it.
+    local: object
+    global_: object
+
+
+def _read_upstream(src: _Source) -> _Upstream:
+    """Read and parse the sessions and caption files present in ``src``."""
+    raw = {n: src.read(n) for n in _JSONS if src.has(n)}
+    sessions = _json(src, "edit_sessions.json", raw)
+    local: object = next((_json(src, n, raw) for n in LOCAL_CAPTION_FILES if n in raw), {})
+    global_: object = next((_json(src, n, raw) for n in GLOBAL_CAPTION_FILES if n in raw), {})
+    if not isinstance(sessions, dict) or not sessions:
+        raise DataError(f"{src.origin}: edit_sessions.json must be a non-empty object of session id -> turns")
+    return _Upstream(raw, sessions, local, global_)
+
+
+def _turn_rows(src: _Source, upstream: _Upstream) -> tuple[list[dict[str, Any]], set[str]]:
+    """One ``samples.jsonl`` row per turn, and every image file the turns name (relative to ``test/``)."""
+    rows: list[dict[str, Any]] = []
+    files: set[str] = set()
+    for session, turns in upstream.sessions.items():
+        session = str(session)
+        _safe_rel(session)
+        if "/" in session or not isinstance(turns, list) or not turns:
+            raise DataError(f"{src.origin}: session {session!r} must map to a non-empty list of turns")
+        for k, turn in enumerate(turns, 1):
+            if not isinstance(turn, dict) or not str(turn.get("instruction", "")).strip():
+                raise DataError(f"{src.origin}: session {session!r} turn {k} has no instruction")
+            source = _image_rel(session, turn.get("input"))
+            target = _image_rel(session, turn.get("output"))
+            mask = _image_rel(session, turn["mask"]) if turn.get("mask") else None
+            files.update(x for x in (source, target, mask) if x)
+            rows.append(
+                {
+                    "sample_id": f"{session}-turn{k}",
+                    "session": session,
+                    "turn": k,
+                    "instruction": str(turn["instruction"]).strip(),
+                    "source": source,
+                    "target": target,
+                    "mask": mask,
+                    "caption": _captions(upstream.local, session, turn["output"]),
+                    "input_caption": _captions(upstream.global_, session, turn["input"]),
+                    "output_caption": _captions(upstream.global_, session, turn["output"]),
+                }
+            )
+    return rows, files
+
+
+def _prepare_dest(dest: Path, out: Path) -> None:
+    """Create ``dest/test``, saying in one line what is in the way."""
+    for folder in (dest, out):
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"{folder} is a file, not a folder; move it away or give another --dest")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create {out}: {exc.strerror or exc}") from exc
+
+
+def _plan_import(
+    src: _Source, dest: Path, out: Path, files: set[str], derived: dict[str, bytes], repair: bool
+) -> list[str]:
+    """The image files to write. What is already there and right is skipped (a rerun); what is there and
+    different is the user's and is refused unless ``repair``. Both decided before anything is written."""
+    from realedit_bench.datasets.fetch import check_modified
+
+    todo: list[str] = []
+    differ: list[str] = []
+    for rel in sorted(files):
+        path = out / rel
+        if path.is_file() and src.same(rel, path):
+            continue
+        if path.exists():
+            differ.append(f"{SPLIT}/{rel}")
+        todo.append(rel)
+    for name, data in derived.items():
+        path = out / name
+        if path.exists() and not (path.is_file() and path.read_bytes() == data):
+            differ.append(f"{SPLIT}/{name}")
+    check_modified(dest, differ, repair, against="what this import writes")
+    return todo
+
+
+def _copy_images(
+    src: _Source,
+    out: Path,
+    todo: list[str],
+    total: int,
+    kept: list[Path] | None,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Write the ``todo`` image files, reporting (files done, ``total``) to ``progress``."""
+    done = total - len(todo)
+    if progress:
+        progress(done, total)
+    for rel in todo:
+        _write(out / rel, src.read(rel), kept)
+        done += 1
+        if progress:
+            progress(done, total)
+
+
+def _write_if_changed(path: Path, data: bytes, kept: list[Path] | None) -> None:
+    """:func:`_write` unless ``path`` already holds ``data``."""
+    if not (path.is_file() and path.read_bytes() == data):
+        _write(path, data, kept)
+
+
 class MagicBrushBenchmark(Benchmark):
     """MagicBrush test split, single-turn: 1,053 turns of 535 sessions, compared with ground-truth targets."""
 
@@ -206,7 +326,8 @@ class MagicBrushBenchmark(Benchmark):
         path = root / SAMPLES_FILE
         if not path.is_file():
             raise DataError(
-                f"MagicBrush data not found in {data_dir} (no {SPLIT}/{SAMPLES_FILE}); download the test zip from "
+                f"MagicBrush data not found in {data_dir} (no {SPLIT}/{SAMPLES_FILE}); download the test zip "
+                "from "
                 f"{UPSTREAM_URL} and run 'realedit data fetch magicbrush --from <zip or folder>'"
             )
         raw = path.read_bytes()
@@ -238,7 +359,9 @@ class MagicBrushBenchmark(Benchmark):
                 "input_caption": d.get("input_caption"),
                 "output_caption": d.get("output_caption"),
             }
-            samples.append(Sample(sid, session, f"turn{turn}", instruction, paths["source"], paths["target"], extra))
+            samples.append(
+                Sample(sid, session, f"turn{turn}", instruction, paths["source"], paths["target"], extra)
+            )
         if not samples:
             raise DataError(f"{path} holds no samples")
         samples.sort(key=_order)
@@ -273,121 +396,55 @@ class MagicBrushBenchmark(Benchmark):
 
         if from_dir is None:
             raise DataError(
-                "the MagicBrush test split is not on the Hugging Face hub (osunlp/MagicBrush has train and dev only); "
-                f"download the test zip linked from {UPSTREAM_URL} and run "
+                "the MagicBrush test split is not on the Hugging Face hub (osunlp/MagicBrush has train and "
+                "dev "
+                f"only); download the test zip linked from {UPSTREAM_URL} and run "
                 "'realedit data fetch magicbrush --from <zip or unzipped folder>'"
             )
         src = _Source(Path(from_dir))
-        # Each JSON is read (decrypted) once.
-        raw = {n: src.read(n) for n in _JSONS if src.has(n)}
-        sessions = _json(src, "edit_sessions.json", raw)
-        # Parsed JSON of any shape; _captions checks it.
-        local: object = next((_json(src, n, raw) for n in LOCAL_CAPTION_FILES if n in raw), {})
-        global_: object = next((_json(src, n, raw) for n in GLOBAL_CAPTION_FILES if n in raw), {})
-        if not isinstance(sessions, dict) or not sessions:
-            raise DataError(f"{src.origin}: edit_sessions.json must be a non-empty object of session id -> turns")
-        rows: list[dict[str, Any]] = []
-        files: set[str] = set()
-        for session, turns in sessions.items():
-            session = str(session)
-            _safe_rel(session)
-            if "/" in session or not isinstance(turns, list) or not turns:
-                raise DataError(f"{src.origin}: session {session!r} must map to a non-empty list of turns")
-            for k, turn in enumerate(turns, 1):
-                if not isinstance(turn, dict) or not str(turn.get("instruction", "")).strip():
-                    raise DataError(f"{src.origin}: session {session!r} turn {k} has no instruction")
-                source = _image_rel(session, turn.get("input"))
-                target = _image_rel(session, turn.get("output"))
-                mask = _image_rel(session, turn["mask"]) if turn.get("mask") else None
-                files.update(x for x in (source, target, mask) if x)
-                rows.append(
-                    {
-                        "sample_id": f"{session}-turn{k}",
-                        "session": session,
-                        "turn": k,
-                        "instruction": str(turn["instruction"]).strip(),
-                        "source": source,
-                        "target": target,
-                        "mask": mask,
-                        "caption": _captions(local, session, turn["output"]),
-                        "input_caption": _captions(global_, session, turn["input"]),
-                        "output_caption": _captions(global_, session, turn["output"]),
-                    }
-                )
+        upstream = _read_upstream(src)
+        rows, files = _turn_rows(src, upstream)
         rows.sort(key=lambda r: (_natural(r["session"]), r["turn"]))
         samples_text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode("utf-8")
         dest = Path(dest)
         out = dest / SPLIT
-        for folder in (dest, out):
-            if folder.exists() and not folder.is_dir():
-                raise DataError(f"{folder} is a file, not a folder; move it away or give another --dest")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DataError(f"cannot create {out}: {exc.strerror or exc}") from exc
+        _prepare_dest(dest, out)
         with fetch_lock(dest):
-            # What is already there and right is skipped (a rerun); what is there and different is the
-            # user's and is refused unless repair. Both decided before anything is written.
-            todo: list[str] = []
-            differ: list[str] = []
-            for rel in sorted(files):
-                path = out / rel
-                if path.is_file() and src.same(rel, path):
-                    continue
-                if path.exists():
-                    differ.append(f"{SPLIT}/{rel}")
-                todo.append(rel)
-            derived = {f"upstream_{n}": data for n, data in raw.items()}
-            derived[SAMPLES_FILE] = samples_text
+            derived = {f"upstream_{n}": data for n, data in upstream.raw.items()}
+            todo = _plan_import(src, dest, out, files, {**derived, SAMPLES_FILE: samples_text}, repair)
+            _copy_images(src, out, todo, len(files), kept, progress)
             for name, data in derived.items():
-                path = out / name
-                if path.exists() and not (path.is_file() and path.read_bytes() == data):
-                    differ.append(f"{SPLIT}/{name}")
-            if differ and not repair:
-                shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
-                raise DataError(
-                    f"{len(differ)} file(s) in {dest} differ from what this import writes ({shown}); nothing was "
-                    "replaced: rerun with --repair to replace them (the old ones are kept as <name>.orig), "
-                    "or give another --dest"
-                )
-            done = len(files) - len(todo)
-            if progress:
-                progress(done, len(files))
-            for rel in todo:
-                _write(out / rel, src.read(rel), kept)
-                done += 1
-                if progress:
-                    progress(done, len(files))
-            for name, data in derived.items():
-                if name != SAMPLES_FILE:
-                    # Kept verbatim so the import can be re-derived and checked against upstream.
-                    path = out / name
-                    if not (path.is_file() and path.read_bytes() == data):
-                        _write(path, data, kept)
+                # Kept verbatim so the import can be re-derived and checked against upstream.
+                _write_if_changed(out / name, data, kept)
+            provenance = self._provenance(src, upstream, rows)
             try:
-                atomic_write_json(
-                    out / "PROVENANCE.json",
-                    {
-                        "benchmark": self.name,
-                        "split": SPLIT,
-                        "imported_from": src.origin,
-                        "upstream": UPSTREAM_URL,
-                        "imported_at": utc_now(),
-                        "sessions": len(sessions),
-                        "turns": len(rows),
-                        # Turns with each caption: CLIP-T needs "caption", directional CLIP the other two.
-                        "captions": {k: sum(1 for r in rows if r[k]) for k in ("caption", "input_caption", "output_caption")},
-                        "upstream_sha256": {n: hashlib.sha256(data).hexdigest() for n, data in raw.items()},
-                        "protocol": "single-turn: each turn edited from its ground-truth input, compared with its ground-truth output",
-                    },
-                )
+                atomic_write_json(out / "PROVENANCE.json", provenance)
             except OSError as exc:
                 raise DataError(f"cannot write {out / 'PROVENANCE.json'}: {exc.strerror or exc}") from exc
             # Written last: a half-finished import has no samples.jsonl and is not mistaken for data.
-            path = out / SAMPLES_FILE
-            if not (path.is_file() and path.read_bytes() == samples_text):
-                _write(path, samples_text, kept)
+            _write_if_changed(out / SAMPLES_FILE, samples_text, kept)
         return self.load(dest)
+
+    def _provenance(self, src: _Source, upstream: _Upstream, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """The content of ``PROVENANCE.json``: where the import came from and what it holds."""
+        return {
+            "benchmark": self.name,
+            "split": SPLIT,
+            "imported_from": src.origin,
+            "upstream": UPSTREAM_URL,
+            "imported_at": utc_now(),
+            "sessions": len(upstream.sessions),
+            "turns": len(rows),
+            # Turns with each caption: CLIP-T needs "caption", directional CLIP the other two.
+            "captions": {
+                k: sum(1 for r in rows if r[k]) for k in ("caption", "input_caption", "output_caption")
+            },
+            "upstream_sha256": {n: hashlib.sha256(data).hexdigest() for n, data in upstream.raw.items()},
+            "protocol": (
+                "single-turn: each turn edited from its ground-truth input, compared with its ground-truth "
+                "output"
+            ),
+        }
 
     def verify(self, data_dir: Path, *, decode: bool = True) -> int:
         """Check that ``samples.jsonl`` parses and that every image it names (sources, targets, masks)

@@ -18,7 +18,9 @@ from realedit_bench.errors import DataError
 from realedit_bench.schema.base import CATEGORIES
 
 # "1. Local: text", "1. Local Edit: text", "7. Style: text"; number and dot optional.
-_PREFIX = re.compile(r"^\s*(?:(\d+)\s*[.)]\s*)?([A-Za-z][A-Za-z ]*?)\s*(?:[Ee]dit(?:ing)?)?\s*:\s*(.*)$", re.S)
+_PREFIX = re.compile(
+    r"^\s*(?:(\d+)\s*[.)]\s*)?([A-Za-z][A-Za-z ]*?)\s*(?:[Ee]dit(?:ing)?)?\s*:\s*(.*)$", re.S
+)
 
 #: Instruction-file and image-folder names we accept (ours first, then the original scripts' names).
 INSTRUCTION_FILES = ("eval_instruct.json", "real_edit_instruct.json")
@@ -69,11 +71,14 @@ def find_layout(data_dir: Path) -> tuple[Path, Path]:
         raise DataError(f"{data_dir} holds MagicBrush data (test/samples.jsonl): pass --benchmark magicbrush")
     if json_path is None:
         raise DataError(
-            f"{data_dir} holds none of {', '.join(INSTRUCTION_FILES)}; run 'realedit data fetch --dest {data_dir}'"
+            f"{data_dir} holds none of {', '.join(INSTRUCTION_FILES)}; run 'realedit data fetch --dest "
+            f"{data_dir}'"
         )
     img_dir = next((data_dir / n for n in IMAGE_DIRS if (data_dir / n).is_dir()), None)
     if img_dir is None:
-        raise DataError(f"{data_dir} holds no image folder ({' or '.join(IMAGE_DIRS)}/); run 'realedit data fetch'")
+        raise DataError(
+            f"{data_dir} holds no image folder ({' or '.join(IMAGE_DIRS)}/); run 'realedit data fetch'"
+        )
     return json_path, img_dir
 
 

@@ -12,9 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from bs4 import BeautifulSoup
 from metrics_fixtures import build_magicbrush_test
-from report_fixtures import WHEN, make_dataset, make_magicbrush_run, make_run
+from report_fixtures import WHEN, make_dataset, make_magicbrush_run, make_run, page_soup
 
 from leaderboard.site import build_site
 from realedit_bench.datasets.magicbrush import MagicBrushBenchmark
@@ -31,10 +30,6 @@ def _thumb_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:32] + "-256.jpg"
 
 
-def _soup(path: Path) -> BeautifulSoup:
-    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
-
-
 @pytest.fixture()
 def mixed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Real-Edit photos 1-3 and MagicBrush sessions 2 (two turns) and 30 (one turn), one run of each."""
@@ -43,7 +38,9 @@ def mixed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("REALEDIT_DATA_DIR", raising=False)
     re_data = make_dataset(tmp_path / "re-data", 3)
     make_run(tmp_path / "runs", "identity", 21, 5, data_dir=re_data, run_id=RE_RUN)
-    MagicBrushBenchmark().fetch(tmp_path / "mb-data", from_dir=build_magicbrush_test(tmp_path / "mb-zip", {"2": 2, "30": 1}))
+    MagicBrushBenchmark().fetch(
+        tmp_path / "mb-data", from_dir=build_magicbrush_test(tmp_path / "mb-zip", {"2": 2, "30": 1})
+    )
     make_magicbrush_run(tmp_path / "runs", "identity", tmp_path / "mb-data", 6, run_id=MB_RUN)
     return tmp_path
 
@@ -55,10 +52,16 @@ def test_sessions_and_photos_with_one_id_get_their_own_pages(mixed: Path) -> Non
     gallery = mixed / "site" / "gallery"
     assert res.n_gallery_pages == 5
     assert sorted(p.name for p in gallery.glob("*.html")) == [
-        "1.html", "2.html", "3.html", "index.html", "magicbrush-2.html", "magicbrush-30.html"]
+        "1.html",
+        "2.html",
+        "3.html",
+        "index.html",
+        "magicbrush-2.html",
+        "magicbrush-30.html",
+    ]
 
     # Real-Edit photo 2 keeps its page: its own photo, its seven instructions, only the Real-Edit run.
-    photo = _soup(gallery / "2.html")
+    photo = page_soup(gallery / "2.html")
     assert photo.h1.get_text(" ", strip=True) == "Photo 2 Real-Edit"
     assert [s["data-category"] for s in photo.select("section.item")] == list(CATEGORIES)
     originals = {img["src"] for img in photo.select(".card.original img")}
@@ -68,7 +71,7 @@ def test_sessions_and_photos_with_one_id_get_their_own_pages(mixed: Path) -> Non
 
     # MagicBrush session 2: its own page, turn by turn, each from its own input, beside its ground truth.
     mb_images = mixed / "mb-data/test/images/2"
-    session = _soup(gallery / "magicbrush-2.html")
+    session = page_soup(gallery / "magicbrush-2.html")
     assert session.h1.get_text(" ", strip=True) == "Session 2 MagicBrush"
     assert session.title.get_text().startswith("Session 2")
     sections = session.select("section.item")
@@ -88,12 +91,17 @@ def test_sessions_and_photos_with_one_id_get_their_own_pages(mixed: Path) -> Non
     assert (mixed / "site" / "thumbs" / _thumb_of(mb_images / "2-input.png")).is_file()
 
     # The index names each benchmark and links every page under its heading.
-    index = _soup(gallery / "index.html")
+    index = page_soup(gallery / "index.html")
     groups = {s.h2.get_text(" ", strip=True).split(" ·")[0]: s for s in index.select("section.benchmark")}
     assert list(groups) == ["Real-Edit", "MagicBrush"]
-    assert [a["href"] for a in groups["MagicBrush"].select("a.photo")] == ["magicbrush-2.html", "magicbrush-30.html"]
-    assert [a.span.get_text() for a in groups["MagicBrush"].select("a.photo")] == ["Session 2 · 2 turns",
-                                                                                  "Session 30 · 1 turn"]
+    assert [a["href"] for a in groups["MagicBrush"].select("a.photo")] == [
+        "magicbrush-2.html",
+        "magicbrush-30.html",
+    ]
+    assert [a.span.get_text() for a in groups["MagicBrush"].select("a.photo")] == [
+        "Session 2 · 2 turns",
+        "Session 30 · 1 turn",
+    ]
     assert [a["href"] for a in groups["Real-Edit"].select("a.photo")] == ["1.html", "2.html", "3.html"]
     assert groups["Real-Edit"].select("a.photo")[1].span.get_text() == "Photo 2 · 7 instructions"
     mb_tile = groups["MagicBrush"].select_one("a.photo img")
@@ -106,13 +114,15 @@ def test_missing_magicbrush_data_names_magicbrush(mixed: Path) -> None:
     lines = [w for w in res.warnings if "not found" in w]
     assert len(lines) == 1, res.warnings
     # The MagicBrush loader's own words: where it looked and how to import the data.
-    assert lines[0].startswith(f"MagicBrush source images not found for {MB_RUN} (MagicBrush data not found in ")
+    assert lines[0].startswith(
+        f"MagicBrush source images not found for {MB_RUN} (MagicBrush data not found in "
+    )
     assert "realedit data fetch magicbrush" in lines[0]
     assert "Real-Edit" not in lines[0] and "--data-dir" not in lines[0]
-    session = _soup(mixed / "site" / "gallery" / "magicbrush-2.html")
+    session = page_soup(mixed / "site" / "gallery" / "magicbrush-2.html")
     assert session.select_one(".card.original .missing").get_text() == "source image not available"
     assert len(session.select(".card[data-run] img")) == 2  # the edits are still shown
-    assert _soup(mixed / "site" / "gallery" / "2.html").select_one(".card.original img") is not None
+    assert page_soup(mixed / "site" / "gallery" / "2.html").select_one(".card.original img") is not None
 
 
 def test_real_edit_data_moved_is_found_through_the_environment(mixed: Path, monkeypatch) -> None:
@@ -120,11 +130,14 @@ def test_real_edit_data_moved_is_found_through_the_environment(mixed: Path, monk
     (mixed / "re-data").rename(moved)
     res = build_site(mixed / "runs", mixed / "site")
     line = next(w for w in res.warnings if "not found" in w)
-    assert line.startswith(f"source photos not found for {RE_RUN} (") and "--data-dir DIR or $REALEDIT_DATA_DIR" in line
+    assert (
+        line.startswith(f"source photos not found for {RE_RUN} (")
+        and "--data-dir DIR or $REALEDIT_DATA_DIR" in line
+    )
     monkeypatch.setenv("REALEDIT_DATA_DIR", str(moved))
     res = build_site(mixed / "runs", mixed / "site")
     assert not [w for w in res.warnings if "not found" in w], res.warnings
-    photo = _soup(mixed / "site" / "gallery" / "2.html")
+    photo = page_soup(mixed / "site" / "gallery" / "2.html")
     assert photo.select_one(".card.original img")["src"] == f"../thumbs/{_thumb_of(moved / 'imgs/2.jpeg')}"
 
 
@@ -137,16 +150,26 @@ def test_plain_folder_of_magicbrush_edits(mixed: Path) -> None:
     for p in (mixed / "runs" / MB_RUN / "images").glob("*.png"):
         shutil.copy(p, plain / p.name)
     shutil.rmtree(mixed / "runs" / MB_RUN)
-    atomic_write_json(plain / "metrics_summary.json", MetricSummary(
-        run_id="my-mb-edits", model="my-mb-edits", benchmark="magicbrush", reference="target", n=3,
-        means={"l1": 0.1}, created_at=WHEN, realedit_version="0.1.0"))
+    atomic_write_json(
+        plain / "metrics_summary.json",
+        MetricSummary(
+            run_id="my-mb-edits",
+            model="my-mb-edits",
+            benchmark="magicbrush",
+            reference="target",
+            n=3,
+            means={"l1": 0.1},
+            created_at=WHEN,
+            realedit_version="0.1.0",
+        ),
+    )
     res = build_site(mixed / "runs", mixed / "site", data_dir=mixed / "re-data")
     assert not [w for w in res.warnings if "not found" in w], res.warnings
-    session = _soup(mixed / "site" / "gallery" / "magicbrush-2.html")
+    session = page_soup(mixed / "site" / "gallery" / "magicbrush-2.html")
     assert [s["data-category"] for s in session.select("section.item")] == ["turn1", "turn2"]
     assert "make change 2 to photo 2" in session.get_text()
     assert [c["data-run"] for c in session.select(".card[data-run]")] == ["my-mb-edits"] * 2
-    photo = _soup(mixed / "site" / "gallery" / "2.html")
+    photo = page_soup(mixed / "site" / "gallery" / "2.html")
     assert {c["data-run"] for c in photo.select(".card[data-run]")} == {RE_RUN}
 
 
@@ -163,10 +186,16 @@ def test_session_page_in_chromium(mixed: Path, tmp_path: Path) -> None:
             page = browser.new_page(viewport={"width": 1300, "height": 900})
             page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
             page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-            page.on("request", lambda r: problems.append(f"request {r.url}") if not r.url.startswith("file://") else None)
+            page.on(
+                "request",
+                lambda r: problems.append(f"request {r.url}") if not r.url.startswith("file://") else None,
+            )
             page.goto((mixed / "site" / "gallery" / "index.html").as_uri())
             page.wait_for_load_state("load")
-            assert page.locator("section.benchmark h2").all_inner_texts() == ["Real-Edit · 3 pages", "MagicBrush · 2 pages"]
+            assert page.locator("section.benchmark h2").all_inner_texts() == [
+                "Real-Edit · 3 pages",
+                "MagicBrush · 2 pages",
+            ]
             page.screenshot(path=str(tmp_path / "gallery-index.png"), full_page=True)
             page.locator('a[href="magicbrush-2.html"]').click()
             page.wait_for_load_state("load")
@@ -194,10 +223,12 @@ def test_runs_on_different_benchmarks_are_never_ranked_together(tmp_path: Path, 
     monkeypatch.setenv("REALEDIT_CACHE", str(tmp_path / "cache"))
     re_data = make_dataset(tmp_path / "re-data", 3)
     make_run(tmp_path / "runs", "identity", 21, 5, data_dir=re_data, run_id=RE_RUN)
-    MagicBrushBenchmark().fetch(tmp_path / "mb-data", from_dir=build_magicbrush_test(tmp_path / "mb-zip", {"2": 2, "30": 1}))
+    MagicBrushBenchmark().fetch(
+        tmp_path / "mb-data", from_dir=build_magicbrush_test(tmp_path / "mb-zip", {"2": 2, "30": 1})
+    )
     make_magicbrush_run(tmp_path / "runs", "other", tmp_path / "mb-data", 6, run_id=MB_RUN, judged=True)
     res = build_site(tmp_path / "runs", tmp_path / "site", data_dir=re_data, formats=["html", "csv"])
-    soup = _soup(res.index)
+    soup = page_soup(res.index)
     heads = [h.get_text(" ", strip=True) for h in soup.select("h3[id]")]
     assert heads[1].startswith("MagicBrush: Judge") and heads[0].startswith("Judge")
     tables = soup.select("table.leaderboard")
@@ -207,4 +238,6 @@ def test_runs_on_different_benchmarks_are_never_ranked_together(tmp_path: Path, 
     assert tables[0].select("tbody.reference tr") and not tables[1].select("tbody.reference tr")
     rows = list(csv.DictReader(io.StringIO(res.exports["csv"].read_text())))
     assert {(r["benchmark"], r["model"]) for r in rows if r["kind"] == "measured"} == {
-        ("real-edit", "identity"), ("magicbrush", "other")}
+        ("real-edit", "identity"),
+        ("magicbrush", "other"),
+    }

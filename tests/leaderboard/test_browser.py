@@ -1,4 +1,5 @@
-"""The leaderboard in a real headless browser: Debian's chromium driven by playwright (no browser download)."""
+"""The leaderboard in a real headless browser: Debian's chromium driven by playwright (no browser
+download)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,10 @@ def test_page_loads_sorts_and_filters_in_chromium(site, tmp_path):
             page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             # Any request leaving file:// would be a fetch from the network.
-            page.on("request", lambda r: problems.append(f"request {r.url}") if not r.url.startswith("file://") else None)
+            page.on(
+                "request",
+                lambda r: problems.append(f"request {r.url}") if not r.url.startswith("file://") else None,
+            )
             page.goto((site / "index.html").as_uri())
             page.wait_for_load_state("load")
 
@@ -53,8 +57,12 @@ def test_page_loads_sorts_and_filters_in_chromium(site, tmp_path):
             # Click "quality score": highest first, then a second click flips it.
             header = table.locator("thead th", has_text="quality score")
             header.click()
-            values = [float(v) for v in table.locator('tbody.measured td.score[data-perspective="quality"]').evaluate_all(
-                "els => els.map(e => e.getAttribute('data-value'))")]
+            values = [
+                float(v)
+                for v in table.locator('tbody.measured td.score[data-perspective="quality"]').evaluate_all(
+                    "els => els.map(e => e.getAttribute('data-value'))"
+                )
+            ]
             assert values == sorted(values, reverse=True)
             assert header.get_attribute("aria-sort") == "descending"
             shot = tmp_path / "leaderboard.png"
@@ -62,8 +70,12 @@ def test_page_loads_sorts_and_filters_in_chromium(site, tmp_path):
             assert shot.stat().st_size > 10_000
             shutil.copy(shot, "/tmp/realedit-screenshot.png")
             header.click()
-            values2 = [float(v) for v in table.locator('tbody.measured td.score[data-perspective="quality"]').evaluate_all(
-                "els => els.map(e => e.getAttribute('data-value'))")]
+            values2 = [
+                float(v)
+                for v in table.locator('tbody.measured td.score[data-perspective="quality"]').evaluate_all(
+                    "els => els.map(e => e.getAttribute('data-value'))"
+                )
+            ]
             assert values2 == sorted(values2)
             # Reference rows stay in their own body, and the switch hides them.
             assert table.locator("tbody.reference tr").count() == 10
@@ -114,7 +126,11 @@ def test_rank_sorts_ascending_and_wide_table_scrolls_in_its_box(site, tmp_path):
             # First click on '#': rank 1 on top, as the page was built; unranked rows last.
             got = ranks()
             numbered = [int(r) for r in got if r.isdigit()]
-            assert numbered == sorted(numbered) and got[0] == "1" and head.get_attribute("aria-sort") == "ascending"
+            assert (
+                numbered == sorted(numbered)
+                and got[0] == "1"
+                and head.get_attribute("aria-sort") == "ascending"
+            )
             # The page itself never scrolls sideways: the wide table scrolls inside its box, says so, and
             # keeps the rank and model columns in view.
             geo = page.evaluate("""() => { const box = table => table.closest('.scroll');

@@ -27,7 +27,9 @@ def page_path(tmp_path_factory) -> Path:
     """An identity run over photo 1 (7 edits, one instruction carrying an XSS payload) and its page."""
     base = tmp_path_factory.mktemp("annotate")
     data = make_dataset(base / "data", 2, payload=XSS, size=320)
-    r = invoke("run", "--model", "identity", "--limit", "7", "--data-dir", str(data), "--out", str(base / "runs"))
+    r = invoke(
+        "run", "--model", "identity", "--limit", "7", "--data-dir", str(data), "--out", str(base / "runs")
+    )
     assert r.returncode == 0, r.stderr
     (run_dir,) = (base / "runs").iterdir()
     r = invoke("agree", "--template", str(run_dir), "--out", str(base / "sheet"))
@@ -52,7 +54,10 @@ def _open(browser, url: str, problems: list[str], dialogs: list[str], requests: 
     """A fresh context (own localStorage) with every console problem, dialog and request recorded."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
-    page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on(
+        "console",
+        lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None,
+    )
     page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.on("request", lambda r: requests.append(r.url))
@@ -168,15 +173,24 @@ def test_blocked_script_and_bad_storage_are_caught(browser, page_path: Path, tmp
     finally:
         context.close()
 
-    for stored in ("null", "[1]", '{"answers": null, "rater": 5}', '{"answers": {"1-local\\u0000quality": {"score": "7"}}}'):
+    for stored in (
+        "null",
+        "[1]",
+        '{"answers": null, "rater": 5}',
+        '{"answers": {"1-local\\u0000quality": {"score": "7"}}}',
+    ):
         problems = []
         context, page = _open(browser, page_path.as_uri(), problems, [], [])
         try:
-            page.evaluate("v => localStorage.setItem('realedit-annotate-' + document.body.dataset.pageId, v)", stored)
+            page.evaluate(
+                "v => localStorage.setItem('realedit-annotate-' + document.body.dataset.pageId, v)", stored
+            )
             page.reload()
             page.wait_for_load_state("load")
             assert page.locator(".item").count() == 7, stored
-            assert page.locator("#progress").inner_text().startswith("0 / 21"), stored  # a score of 7 is not kept
+            assert page.locator("#progress").inner_text().startswith("0 / 21"), (
+                stored
+            )  # a score of 7 is not kept
             assert problems == [], (stored, problems)
         finally:
             context.close()

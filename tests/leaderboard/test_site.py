@@ -5,16 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-from bs4 import BeautifulSoup
-from report_fixtures import XSS, make_dataset, make_run  # noqa: E402
+from cli_runner import realedit_cli
+from report_fixtures import XSS, make_dataset, make_run, page_soup
 
 from leaderboard.site import STATIC, build_site
 from leaderboard.tables import LeaderboardExport
@@ -27,10 +25,6 @@ def _summary(run_root: Path) -> JudgeSummary:
     return JudgeSummary.model_validate_json(path.read_text())
 
 
-def _soup(path: Path) -> BeautifulSoup:
-    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
-
-
 def _pct(x: float, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f}%"
 
@@ -40,14 +34,17 @@ def three_runs(tmp_path_factory):
     """Three judged runs of 3 photos (21 samples) and the site built from them."""
     base = tmp_path_factory.mktemp("report")
     data = make_dataset(base / "data", 3)
-    roots = [make_run(base / "runs", m, 21, i + 1, data_dir=data) for i, m in enumerate(["ip2p", "magicbrush", "hive"])]
+    roots = [
+        make_run(base / "runs", m, 21, i + 1, data_dir=data)
+        for i, m in enumerate(["ip2p", "magicbrush", "hive"])
+    ]
     result = build_site(base / "runs", base / "site", formats=["html", "md", "csv", "json"])
     return base, roots, result
 
 
 def test_every_number_on_the_page_matches_summary_json(three_runs):
     base, roots, result = three_runs
-    soup = _soup(result.index)
+    soup = page_soup(result.index)
     table = soup.select_one("table.leaderboard")
     rows = table.select("tbody.measured tr")
     assert len(rows) == 3
@@ -64,14 +61,20 @@ def test_every_number_on_the_page_matches_summary_json(three_runs):
             assert float(score["data-value"]) == pytest.approx(ps.score_mean, abs=1e-6)
             assert acc.contents[0].strip() == _pct(ps.accuracy)
             assert score.contents[0].strip() == f"{ps.score_mean:.2f}"
-            assert acc.select_one(".ci").get_text() == f"[{_pct(ps.accuracy_ci[0])}, {_pct(ps.accuracy_ci[1])}]"
+            assert (
+                acc.select_one(".ci").get_text() == f"[{_pct(ps.accuracy_ci[0])}, {_pct(ps.accuracy_ci[1])}]"
+            )
             assert score.select_one(".ci").get_text() == f"[{ps.score_ci[0]:.2f}, {ps.score_ci[1]:.2f}]"
             checked += 2
         n = sum(s.perspectives[p].n for p in PERSPECTIVES)
         n_valid = sum(s.perspectives[p].n_valid for p in PERSPECTIVES)
         assert tr.select_one("td.valid").get_text() == f"{n_valid} / {n}"
-        assert tr.select_one("td.invalid").get_text() == str(sum(s.perspectives[p].n_invalid for p in PERSPECTIVES))
-        assert tr.select_one("td.refused").get_text() == str(sum(s.perspectives[p].n_refused for p in PERSPECTIVES))
+        assert tr.select_one("td.invalid").get_text() == str(
+            sum(s.perspectives[p].n_invalid for p in PERSPECTIVES)
+        )
+        assert tr.select_one("td.refused").get_text() == str(
+            sum(s.perspectives[p].n_refused for p in PERSPECTIVES)
+        )
         assert tr.select_one("td.spend").get_text() == f"${s.usage.cost_usd:.2f}"
         assert tr.select_one("td.date").get_text() == s.created_at[:10]
         overall = sum(s.perspectives[p].score_mean for p in PERSPECTIVES) / 3
@@ -89,7 +92,7 @@ def test_every_number_on_the_page_matches_summary_json(three_runs):
 
 def test_per_category_table_matches_summary(three_runs):
     base, _roots, result = three_runs
-    soup = _soup(result.index)
+    soup = page_soup(result.index)
     table = soup.select_one("table.per-category")
     rows = table.select("tbody tr")
     assert len(rows) == 3
@@ -134,17 +137,19 @@ def test_xss_payloads_are_inert(tmp_path):
     assert len(pages) >= 3
     seen_text = 0
     for page in pages:
-        soup = _soup(page)
+        soup = page_soup(page)
         scripts = soup.find_all("script")
         assert len(scripts) == 1 and scripts[0].string == script, page
         for el in soup.find_all(True):
             assert not [a for a in el.attrs if a.lower().startswith("on")], (page, el.name, el.attrs)
         assert not soup.find("img", src="x")
         csp = soup.find("meta", attrs={"http-equiv": "Content-Security-Policy"})["content"]
-        assert "default-src 'none'" in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+        assert (
+            "default-src 'none'" in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+        )
         seen_text += soup.get_text().count(XSS)
     assert seen_text >= 4  # model name, instruction and reasons are shown, as text
-    gallery = _soup(tmp_path / "site" / "gallery" / "1.html").get_text()
+    gallery = page_soup(tmp_path / "site" / "gallery" / "1.html").get_text()
     assert f"make the local part of photo 1 nicer {XSS}" in gallery
     assert f"looks fine {XSS}" in gallery or f"looks off {XSS}" in gallery
     assert "<script>" not in result.exports["md"].read_text()
@@ -152,27 +157,33 @@ def test_xss_payloads_are_inert(tmp_path):
 
 def test_site_without_runs_shows_reference_rows(tmp_path):
     result = build_site(tmp_path / "no-runs", tmp_path / "site")
-    soup = _soup(result.index)
+    soup = page_soup(result.index)
     assert soup.select_one("p.empty-runs") is not None
     t1 = soup.select_one("#ref-table1")
     rows = {tr.td.get_text(): [td.get_text() for td in tr.find_all("td")] for tr in t1.select("tbody tr")}
     assert len(rows) == 10
     assert rows["KOSMOS-G"][2:] == ["51%", "2.82", "9%", "1.43", "27%", "3.20"]
     assert rows["Reward-SmartEdit"][2:] == ["69%", "3.72", "74%", "4.00", "49%", "3.67"]
-    t2 = {tr.td.get_text(): [td.get_text() for td in tr.find_all("td")] for tr in soup.select("#ref-table2 tbody tr")}
+    t2 = {
+        tr.td.get_text(): [td.get_text() for td in tr.find_all("td")]
+        for tr in soup.select("#ref-table2 tbody tr")
+    }
     assert t2["InsPix2Pix"] == ["InsPix2Pix", "85.4", "29.2"]
-    t3 = {tr.td.get_text(): [td.get_text() for td in tr.find_all("td")] for tr in soup.select("#ref-table3 tbody tr")}
+    t3 = {
+        tr.td.get_text(): [td.get_text() for td in tr.find_all("td")]
+        for tr in soup.select("#ref-table3 tbody tr")
+    }
     assert t3["SmartEdit"] == ["SmartEdit", "3.09", "3.18", "2.58"]
     assert "Multi-Reward as Condition for Instruction-based Image Editing" in soup.get_text()
     assert not (tmp_path / "site" / "gallery").exists()
     off = build_site(tmp_path / "no-runs", tmp_path / "site-off", reference=False)
-    off_soup = _soup(off.index)
+    off_soup = page_soup(off.index)
     assert off_soup.select_one("#ref-table1") is None and not off_soup.select(".reference tr")
 
 
 def test_reference_rows_sit_apart_from_measured_rows(three_runs):
     _base, _roots, result = three_runs
-    table = _soup(result.index).select_one("table.leaderboard")
+    table = page_soup(result.index).select_one("table.leaderboard")
     bodies = table.find_all("tbody")
     assert [b["class"] for b in bodies] == [["measured"], ["reference"]]
     assert len(bodies[1].find_all("tr")) == 10
@@ -183,7 +194,9 @@ def test_build_is_byte_identical_and_thumbnails_are_cached(three_runs, tmp_path)
     base, _roots, first = three_runs
     again = build_site(base / "runs", tmp_path / "site2", formats=["html", "md", "csv", "json"])
     a_files = sorted(p.relative_to(base / "site") for p in (base / "site").rglob("*") if p.is_file())
-    b_files = sorted(p.relative_to(tmp_path / "site2") for p in (tmp_path / "site2").rglob("*") if p.is_file())
+    b_files = sorted(
+        p.relative_to(tmp_path / "site2") for p in (tmp_path / "site2").rglob("*") if p.is_file()
+    )
     assert a_files == b_files and len(a_files) > 20
     for rel in a_files:
         assert (base / "site" / rel).read_bytes() == (tmp_path / "site2" / rel).read_bytes(), rel
@@ -199,7 +212,7 @@ def test_links_stay_inside_the_site_and_images_are_lazy(three_runs):
     pages = sorted(site.rglob("*.html"))
     assert result.index.stat().st_size < 2_000_000
     for page in pages:
-        soup = _soup(page)
+        soup = page_soup(page)
         for el in soup.find_all(["a", "img", "link", "script", "iframe", "source"]):
             ref = el.get("href") or el.get("src")
             if ref is None or ref.startswith("#"):
@@ -229,7 +242,11 @@ def test_exports_carry_the_same_numbers(three_runs):
         j = next(x for x in doc.tables[0].rows if x.run_id == r["run_id"])
         assert j.perspectives["quality"].score == pytest.approx(s.perspectives["quality"].score_mean)
         overall = sum(s.perspectives[p].score_mean for p in PERSPECTIVES) / 3
-        assert f"| {r['rank']} | {s.model} | {r['run_id']} | {overall:.2f} | {_pct(s.perspectives['following'].accuracy)}" in md
+        assert (
+            f"| {r['rank']} | {s.model} | {r['run_id']} | {overall:.2f} | "
+            f"{_pct(s.perspectives['following'].accuracy)}"
+            in md
+        )
 
 
 def test_plain_judged_folder_is_included(tmp_path):
@@ -243,26 +260,26 @@ def test_plain_judged_folder_is_included(tmp_path):
     result = build_site(tmp_path / "runs", tmp_path / "site", data_dir=data, formats=["html", "json"])
     doc = LeaderboardExport.model_validate_json(result.exports["json"].read_text())
     assert [r.run_id for r in doc.tables[0].rows] == ["my-edits"]
-    page = _soup(tmp_path / "site" / "gallery" / "1.html")
+    page = page_soup(tmp_path / "site" / "gallery" / "1.html")
     cards = page.select('.card[data-run="my-edits"]')
     assert len(cards) == 7 and sum(1 for c in cards if c.img) == len(list(plain.glob("*.png")))
     assert "make the local part of photo 1 nicer" in page.get_text()  # instruction from the benchmark data
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).parent / "realedit"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env)
-
-
 def test_cli_prints_the_page_and_refuses_bad_input(three_runs, tmp_path):
     base, _roots, _result = three_runs
-    ok = _cli("report", "--runs", str(base / "runs"), "--out", str(tmp_path / "site"), "--no-gallery", cwd=tmp_path)
+    ok = realedit_cli(
+        "report", "--runs", str(base / "runs"), "--out", str(tmp_path / "site"), "--no-gallery", cwd=tmp_path
+    )
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip().splitlines()[-1] == str((tmp_path / "site" / "index.html").resolve())
-    missing = _cli("report", "--runs", str(tmp_path / "nope"), cwd=tmp_path)
-    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
-    bad = _cli("report", "--runs", str(base / "runs"), "--format", "pdf", "--out", str(tmp_path / "x"), cwd=tmp_path)
+    missing = realedit_cli("report", "--runs", str(tmp_path / "nope"), cwd=tmp_path)
+    assert (
+        missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    )
+    bad = realedit_cli(
+        "report", "--runs", str(base / "runs"), "--format", "pdf", "--out", str(tmp_path / "x"), cwd=tmp_path
+    )
     assert bad.returncode == 2 and "unknown --format 'pdf'" in bad.stderr
 
 
@@ -281,7 +298,9 @@ def test_newer_schema_is_refused(tmp_path):
 
 def test_agreement_page_is_rendered_and_linked(tmp_path):
     data = make_dataset(tmp_path / "data", 3)
-    runs = [make_run(tmp_path / "runs", m, 21, i + 1, data_dir=data) for i, m in enumerate(["m-a", "m-b", "m-c"])]
+    runs = [
+        make_run(tmp_path / "runs", m, 21, i + 1, data_dir=data) for i, m in enumerate(["m-a", "m-b", "m-c"])
+    ]
     # Human ratings near the judge's scores, two raters, for 'realedit agree'.
     human = tmp_path / "human.csv"
     with open(human, "w", newline="") as fh:
@@ -294,21 +313,32 @@ def test_agreement_page_is_rendered_and_linked(tmp_path):
                     continue
                 for r, shift in (("ann", 0), ("bo", (k % 2))):
                     s = min(5, int(row["score"]) + shift)
-                    w.writerow([row["sample_id"], row["model"], row["perspective"], r, s, "yes" if s >= 3 else "no"])
-    agree = _cli("agree", "--human", str(human), *[a for r in runs for a in ("--judgments", str(r))],
-                 "--out", str(tmp_path / "runs" / "agreement.json"), "--resamples", "50", cwd=tmp_path)
+                    w.writerow(
+                        [row["sample_id"], row["model"], row["perspective"], r, s, "yes" if s >= 3 else "no"]
+                    )
+    agree = realedit_cli(
+        "agree",
+        "--human",
+        str(human),
+        *[a for r in runs for a in ("--judgments", str(r))],
+        "--out",
+        str(tmp_path / "runs" / "agreement.json"),
+        "--resamples",
+        "50",
+        cwd=tmp_path,
+    )
     assert agree.returncode == 0, agree.stderr
     result = build_site(tmp_path / "runs", tmp_path / "site", gallery=False)
     assert [p.name for p in result.agreement_pages] == ["agreement.html"]
-    nav = [a["href"] for a in _soup(result.index).select("header nav a")]
+    nav = [a["href"] for a in page_soup(result.index).select("header nav a")]
     assert "agreement.html" in nav
-    page = _soup(tmp_path / "site" / "agreement.html")
+    page = page_soup(tmp_path / "site" / "agreement.html")
     assert "m-a" in page.get_text() and page.find("script") is None
     with pytest.raises(ConfigError, match="does not exist"):
         build_site(tmp_path / "runs", tmp_path / "site", agreement=[tmp_path / "nope.json"])
 
 
-# ------------------------------------------------------------------ coverage, labels, exports (review fixes)
+# ------------------------------------------------------------------------ coverage, labels, exports
 
 
 def _header_texts(table) -> list[str]:
@@ -336,12 +366,19 @@ def test_partial_run_is_flagged_and_not_ranked(partial_site):
     good, bad, stopped = table.rows
     assert stopped.overall > good.overall  # it would have ranked first by its mean
     assert stopped.rank is None and stopped.vs_next is None
-    assert stopped.coverage.partial and "11 of the 70 samples its run selected" in stopped.coverage.partial_reason
-    assert (stopped.coverage.n_samples, stopped.coverage.n_photos, stopped.coverage.n_benchmark) == (11, 2, 560)
+    assert (
+        stopped.coverage.partial
+        and "11 of the 70 samples its run selected" in stopped.coverage.partial_reason
+    )
+    assert (stopped.coverage.n_samples, stopped.coverage.n_photos, stopped.coverage.n_benchmark) == (
+        11,
+        2,
+        560,
+    )
     assert [good.rank, bad.rank] == [1, 2] and not good.coverage.partial and good.coverage.n_photos == 10
     assert bad.vs_next is None  # the last ranked row is not compared with the partial one
 
-    soup = _soup(result.index)
+    soup = page_soup(result.index)
     rows = {tr["data-run"]: tr for tr in soup.select("table.leaderboard tbody.measured tr")}
     cov = rows["c-stopped"].select_one("td.coverage")
     assert cov.get_text(" ", strip=True) == "11 of 560 samples, 2 photos partial"
@@ -369,8 +406,14 @@ def test_run_lacking_samples_others_cover_is_partial(tmp_path):
     # Complete by its own manifest (it selected 35), but it covers half of what the other row covers.
     make_run(tmp_path / "runs", "half", 35, 2, data_dir=data, run_id="b-half")
     result = build_site(tmp_path / "runs", tmp_path / "site", formats=["json"])
-    rows = {r.run_id: r for r in LeaderboardExport.model_validate_json(result.exports["json"].read_text()).tables[0].rows}
-    assert rows["b-half"].coverage.partial and "lacks 35 samples other rows cover" in rows["b-half"].coverage.partial_reason
+    rows = {
+        r.run_id: r
+        for r in LeaderboardExport.model_validate_json(result.exports["json"].read_text()).tables[0].rows
+    }
+    assert (
+        rows["b-half"].coverage.partial
+        and "lacks 35 samples other rows cover" in rows["b-half"].coverage.partial_reason
+    )
     assert not rows["a-full"].coverage.partial and rows["a-full"].rank == 1
 
 
@@ -382,7 +425,7 @@ def test_too_few_photos_to_test(tmp_path):
     first = LeaderboardExport.model_validate_json(result.exports["json"].read_text()).tables[0].rows[0]
     assert first.vs_next.p_value is None and not first.vs_next.significant and first.vs_next.diff > 1.0
     assert first.vs_next.n_photos == 2 and first.vs_next.untested == "too few photos to test"
-    cell = _soup(result.index).select_one('tr[data-run="a"] td.vs')
+    cell = page_soup(result.index).select_one('tr[data-run="a"] td.vs')
     text = cell.get_text(" ", strip=True)
     assert text.startswith("too few photos to test") and "from 2 photos" in text
     assert "significant" not in text and "p =" not in text
@@ -393,10 +436,21 @@ def _metrics(root: Path, means: dict[str, float], reference: str = "source") -> 
 
     labels = {"clip_i": "CLIP-I", "dino": "DINO", "l1": "L1", "l2": "L2", "clip_t": "CLIP-T"}
     ms = MetricSummary(
-        run_id=root.name, model="identity", benchmark="real-edit", reference=reference, n=7, means=means,
-        cis={k: (v, v) for k, v in means.items()}, created_at="2025-03-01T00:00:00+00:00", realedit_version="0.1.0",
-        labels={k: labels[k] + (f" to {reference}" + (" (preservation)" if reference == "source" else ""))
-                if k != "clip_t" else labels[k] for k in means},
+        run_id=root.name,
+        model="identity",
+        benchmark="real-edit",
+        reference=reference,
+        n=7,
+        means=means,
+        cis={k: (v, v) for k, v in means.items()},
+        created_at="2025-03-01T00:00:00+00:00",
+        realedit_version="0.1.0",
+        labels={
+            k: labels[k] + (f" to {reference}" + (" (preservation)" if reference == "source" else ""))
+            if k != "clip_t"
+            else labels[k]
+            for k in means
+        },
         higher_is_better={k: k not in ("l1", "l2") for k in means},
     )
     atomic_write_json(root / "metrics_summary.json", ms)
@@ -406,11 +460,18 @@ def test_metric_columns_are_labelled_with_direction(tmp_path):
     data = make_dataset(tmp_path / "data", 1)
     ident = make_run(tmp_path / "runs", "identity", 7, 1, data_dir=data, run_id="ident")
     _metrics(ident, {"clip_i": 1.0, "dino": 1.0, "l1": 0.0, "l2": 0.0, "clip_t": 0.25})
-    result = build_site(tmp_path / "runs", tmp_path / "site", formats=["html", "md", "csv", "json"], gallery=False)
-    soup = _soup(result.index)
+    result = build_site(
+        tmp_path / "runs", tmp_path / "site", formats=["html", "md", "csv", "json"], gallery=False
+    )
+    soup = page_soup(result.index)
     heads = _header_texts(soup.select_one("table.metrics"))
-    assert heads[6:] == ["CLIP-I to source (preservation) ↑", "CLIP-T ↑", "DINO to source (preservation) ↑",
-                         "L1 to source (preservation) ↓", "L2 to source (preservation) ↓"]
+    assert heads[6:] == [
+        "CLIP-I to source (preservation) ↑",
+        "CLIP-T ↑",
+        "DINO to source (preservation) ↑",
+        "L1 to source (preservation) ↓",
+        "L2 to source (preservation) ↓",
+    ]
     lb = _header_texts(soup.select_one("table.leaderboard"))
     assert "CLIP-I to source (preservation) ↑" in lb and "clip_i" not in lb
     notes = [p.get_text(" ", strip=True) for p in soup.select("p.preservation-note")]
@@ -427,7 +488,7 @@ def test_metric_columns_are_labelled_with_direction(tmp_path):
 
 def test_exports_have_the_html_leaderboard_columns(three_runs):
     _base, _roots, result = three_runs
-    soup = _soup(result.index)
+    soup = page_soup(result.index)
     table = soup.select_one("table.leaderboard")
     html_head = _header_texts(table)
     md = result.exports["md"].read_text()
@@ -435,21 +496,42 @@ def test_exports_have_the_html_leaderboard_columns(three_runs):
     norm = {"valid / n": "valid/n", "overall score": "overall"}
     assert [norm.get(h, h) for h in html_head] == md_head
     # Every measured row: the Markdown cells read as the page's cells (intervals inline).
-    md_rows = {line.split("|")[3].strip(): [c.strip() for c in line.strip().strip("|").split("|")]
-               for line in md.splitlines() if line.startswith("| ") and "-run |" in line}
+    md_rows = {
+        line.split("|")[3].strip(): [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in md.splitlines()
+        if line.startswith("| ") and "-run |" in line
+    }
     for tr in table.select("tbody.measured tr"):
         html_cells = [td.get_text(" ", strip=True) for td in tr.find_all("td")]
         md_cells = md_rows[tr["data-run"]]
         assert len(md_cells) == len(html_cells)
-        # Same cells up to the metrics (the vs-next cell words it slightly differently); counts 'a / b' -> 'a/b'.
+        # Same cells up to the metrics (the vs-next cell words it slightly differently); counts 'a / b' ->
+        # 'a/b'.
         assert md_cells[:17] == [h.replace(" / ", "/") for h in html_cells[:17]]
     rows = list(csv.DictReader(io.StringIO(result.exports["csv"].read_text())))
-    for col in ("overall", "valid", "errors", "samples_covered", "photos", "metric_clip_i", "vs_next", "cost_usd"):
+    for col in (
+        "overall",
+        "valid",
+        "errors",
+        "samples_covered",
+        "photos",
+        "metric_clip_i",
+        "vs_next",
+        "cost_usd",
+    ):
         assert col in rows[0], col
     doc = LeaderboardExport.model_validate_json(result.exports["json"].read_text())
-    assert doc.metrics is not None and [r.run_id for r in doc.metrics.rows] == ["0001-run", "0002-run", "0003-run"]
+    assert doc.metrics is not None and [r.run_id for r in doc.metrics.rows] == [
+        "0001-run",
+        "0002-run",
+        "0003-run",
+    ]
     assert len(doc.reference_rows) == 10
-    assert (result.exports["csv-metrics"]).read_text().startswith("model,run_id,benchmark,reference,n,n_error,clip_i,")
+    assert (
+        (result.exports["csv-metrics"])
+        .read_text()
+        .startswith("model,run_id,benchmark,reference,n,n_error,clip_i,")
+    )
 
 
 def test_exports_without_judged_runs(tmp_path):
@@ -460,8 +542,12 @@ def test_exports_without_judged_runs(tmp_path):
     shutil.copy(tmp_path / "staging" / "0001-run" / "manifest.json", runs / "unjudged" / "manifest.json")
     off = build_site(runs, tmp_path / "off", reference=False, formats=["html", "md", "json", "csv"])
     md = off.exports["md"].read_text()
-    assert "pub." not in md and "No judged runs were found." in md and "Runs without judgments: 0001-run" in md
-    assert "1 run without judgments is listed below" in _soup(off.index).select_one("p.empty-runs").get_text(" ")
+    assert (
+        "pub." not in md and "No judged runs were found." in md and "Runs without judgments: 0001-run" in md
+    )
+    assert "1 run without judgments is listed below" in page_soup(off.index).select_one(
+        "p.empty-runs"
+    ).get_text(" ")
     on = build_site(runs, tmp_path / "on", formats=["md", "json", "csv"])
     md = on.exports["md"].read_text()
     assert md.count("| pub. |") == 10 and "Rows marked 'pub.' are published numbers" in md
@@ -471,7 +557,74 @@ def test_exports_without_judged_runs(tmp_path):
 
 
 def test_cli_says_when_no_runs_were_found(tmp_path):
-    res = _cli("report", "--out", str(tmp_path / "site"), "--no-gallery", cwd=tmp_path)
+    res = realedit_cli("report", "--out", str(tmp_path / "site"), "--no-gallery", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "no runs found at runs" in res.stderr
     assert (tmp_path / "site" / "index.html").is_file()
+
+
+# ---------------------------------------------------------------------------------- --out, --format
+
+
+def test_out_that_cannot_be_a_folder_is_one_line_before_any_work(tmp_path):
+    data = make_dataset(tmp_path / "data", 1)
+    make_run(tmp_path / "runs", "m", 7, 1, data_dir=data)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match="afile, which is a file"):
+        build_site(tmp_path / "runs", tmp_path / "afile" / "site")
+    for out in (str(tmp_path / "afile" / "site"), "/proc/realedit-x", str(tmp_path / "afile")):
+        res = realedit_cli("report", "--runs", str(tmp_path / "runs"), "--out", out, cwd=tmp_path)
+        assert res.returncode == 2, (out, res.stderr)
+        assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert "--out" in res.stderr
+
+
+def test_comma_formats_metric_interval_digits_and_copied_runs(tmp_path):
+    data = make_dataset(tmp_path / "data", 1)
+    make_run(tmp_path / "staging", "m", 7, 1, data_dir=data, run_id="r1")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for name in ("r1", "r1-copy"):
+        subprocess.run(["cp", "-r", str(tmp_path / "staging" / "r1"), str(runs / name)], check=True)
+    res = build_site(runs, tmp_path / "site", formats=["html", "md,csv"])
+    assert {"md", "csv"} <= set(res.exports)
+    soup = page_soup(res.index)
+    # The copies are told apart everywhere, and the console says why there are two.
+    assert [a.get_text() for a in soup.select("table.leaderboard td.run a")] == ["r1", "r1 in r1-copy/"]
+    assert any("run id r1 is in 2 folders" in w for w in res.warnings)
+    assert {r["run_folder"] for r in csv.DictReader(io.StringIO(res.exports["csv"].read_text()))} >= {
+        "r1",
+        "r1-copy",
+    }
+    # Metric intervals have the digits of the mean beside them.
+    cell = soup.select_one('table.metrics td.metric[data-metric="clip_i"]')
+    mean, ci = cell.contents[0].strip(), cell.select_one(".ci").get_text()
+    assert len(mean.split(".")[1]) == 3 and ci == "[0.600, 0.990]"
+
+
+def test_plain_folder_without_data_dir_says_how_to_give_it(tmp_path):
+    data = make_dataset(tmp_path / "data", 1)
+    run = make_run(tmp_path / "staging", "m", 7, 1, data_dir=data)
+    plain = tmp_path / "runs" / "myeditor"
+    plain.mkdir(parents=True)
+    (plain / "judgments").mkdir()
+    for p in (run / "judgments").iterdir():
+        (plain / "judgments" / p.name).write_bytes(p.read_bytes())
+    for p in (run / "images").iterdir():
+        (plain / p.name).write_bytes(p.read_bytes())
+    env = {"REALEDIT_DATA_DIR": "", "REALEDIT_CACHE": str(tmp_path / "cache")}
+    res = realedit_cli(
+        "report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "site"), cwd=tmp_path, env=env
+    )
+    assert res.returncode == 0, res.stderr
+    assert "source photos not found for myeditor" in res.stderr and "--data-dir" in res.stderr
+    with_data = realedit_cli(
+        "report",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "site"),
+        cwd=tmp_path,
+        env={**env, "REALEDIT_DATA_DIR": str(data)},
+    )
+    assert with_data.returncode == 0 and "source photos not found" not in with_data.stderr

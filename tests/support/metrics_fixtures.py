@@ -30,7 +30,9 @@ def build_tiny_clip_dir(dest: Path, seed: int = 0) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(dest / "open_clip_model.safetensors"))
-    (dest / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CLIP_CFG, "preprocess_cfg": {}}))
+    (dest / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": TINY_CLIP_CFG, "preprocess_cfg": {}})
+    )
     return dest
 
 
@@ -41,8 +43,13 @@ def build_tiny_dino_dir(dest: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     cfg = ViTConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-        image_size=224, patch_size=16, layer_norm_eps=1e-6,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=224,
+        patch_size=16,
+        layer_norm_eps=1e-6,
     )
     ViTModel(cfg, add_pooling_layer=False).save_pretrained(dest)
     return dest
@@ -75,8 +82,12 @@ def build_magicbrush_test(root: Path, sessions: dict[str, int] | None = None, si
             Image.new("L", (size, size), 255).save(folder / f"{sid}-mask{k}.png")
             prev = f"{sid}-input.png" if k == 1 else f"{sid}-output{k - 1}.png"
             edit_sessions[sid].append(
-                {"input": prev, "mask": f"{sid}-mask{k}.png", "output": f"{sid}-output{k}.png",
-                 "instruction": f"make change {k} to photo {sid}"}
+                {
+                    "input": prev,
+                    "mask": f"{sid}-mask{k}.png",
+                    "output": f"{sid}-output{k}.png",
+                    "instruction": f"make change {k} to photo {sid}",
+                }
             )
             local[sid][f"{sid}-output{k}.png"] = f"a red thing {k}"
             global_[sid][f"{sid}-output{k}.png"] = f"a photo number {sid} after edit {k}"

@@ -165,22 +165,45 @@ def make_run(
             if not failed:
                 _tiny_image(root / rel, rng, image_size, "PNG")
             row = EditRow(
-                sample_id=sid, image_id=str(photo), category=cat, instruction=instruction_for(photo, cat, payload),
-                source=f"{photo}.jpeg", status="error" if failed else "ok", output=None if failed else rel,
-                seed=seed * 1000 + len(edits), error="RuntimeError: synthetic failure" if failed else None,
-                seconds=0.1, size=None if failed else (image_size, image_size), finished_at=WHEN,
+                sample_id=sid,
+                image_id=str(photo),
+                category=cat,
+                instruction=instruction_for(photo, cat, payload),
+                source=f"{photo}.jpeg",
+                status="error" if failed else "ok",
+                output=None if failed else rel,
+                seed=seed * 1000 + len(edits),
+                error="RuntimeError: synthetic failure" if failed else None,
+                seconds=0.1,
+                size=None if failed else (image_size, image_size),
+                finished_at=WHEN,
             )
             edits.append(row)
             out.append(row)
     ok_edits = [e for e in edits if e.status == "ok"]
     manifest = RunManifest(
-        run_id=run_id, realedit_version="0.1.0", git_sha="abc123", command=["realedit", "run", "--model", model],
-        created_at=WHEN, updated_at=WHEN,
-        benchmark=BenchmarkRef(name="real-edit", data_dir=str(data_dir), instructions_sha256="0" * 64,
-                               n_samples_total=560, n_samples_selected=n_selected or n_samples),
+        run_id=run_id,
+        realedit_version="0.1.0",
+        git_sha="abc123",
+        command=["realedit", "run", "--model", model],
+        created_at=WHEN,
+        updated_at=WHEN,
+        benchmark=BenchmarkRef(
+            name="real-edit",
+            data_dir=str(data_dir),
+            instructions_sha256="0" * 64,
+            n_samples_total=560,
+            n_samples_selected=n_selected or n_samples,
+        ),
         adapter=AdapterRef(name=model, family="synthetic", params={"steps": 2, "guidance": 7.5}),
-        base_seed=seed, device="cpu", dtype="float32",
-        status="interrupted" if (n_selected or n_samples) > n_samples else "complete" if len(ok_edits) == len(edits) else "failed",
+        base_seed=seed,
+        device="cpu",
+        dtype="float32",
+        status="interrupted"
+        if (n_selected or n_samples) > n_samples
+        else "complete"
+        if len(ok_edits) == len(edits)
+        else "failed",
         counts={"ok": len(ok_edits), "error": len(edits) - len(ok_edits)},
     )
     atomic_write_json(root / "manifest.json", manifest)
@@ -188,10 +211,16 @@ def make_run(
     write_judgments(root, run_id, model, ok_edits, rng, skill, judge=judge, rubric=rubric, payload=payload)
     if metrics:
         ms = MetricSummary(
-            run_id=run_id, model=model, benchmark="real-edit", reference="source", n=len(edits),
+            run_id=run_id,
+            model=model,
+            benchmark="real-edit",
+            reference="source",
+            n=len(edits),
             n_error=len(edits) - len(ok_edits),
             means={"clip_i": round(rng.uniform(0.7, 0.95), 4), "clip_t": round(rng.uniform(0.2, 0.32), 4)},
-            cis={"clip_i": (0.6, 0.99), "clip_t": (0.15, 0.35)}, created_at=WHEN, realedit_version="0.1.0",
+            cis={"clip_i": (0.6, 0.99), "clip_t": (0.15, 0.35)},
+            created_at=WHEN,
+            realedit_version="0.1.0",
             # As realedit_bench.metrics writes them for Real-Edit: image metrics are preservation measures.
             labels={"clip_i": "CLIP-I to source (preservation)", "clip_t": "CLIP-T"},
             higher_is_better={"clip_i": True, "clip_t": True},
@@ -204,7 +233,8 @@ def make_magicbrush_run(
     runs: Path, model: str, data_dir: Path, seed: int, *, run_id: str | None = None, judged: bool = False
 ) -> Path:
     """A run directory of ``realedit run --benchmark magicbrush``: every turn of the MagicBrush data in
-    ``data_dir`` (written by ``MagicBrushBenchmark().fetch``), each edited into a flat image of its own colour."""
+    ``data_dir`` (written by ``MagicBrushBenchmark().fetch``), each edited into a flat image of its
+    own colour."""
     from realedit_bench.datasets.magicbrush import MagicBrushBenchmark
 
     bench = MagicBrushBenchmark().load(data_dir)
@@ -217,19 +247,40 @@ def make_magicbrush_run(
             rel = f"images/{s.sample_id}.png"
             _tiny_image(root / rel, rng, 32, "PNG")
             row = EditRow(
-                sample_id=s.sample_id, image_id=s.image_id, category=s.category, instruction=s.instruction,
-                source=s.image.name, status="ok", output=rel, seed=seed * 1000 + len(edits), seconds=0.1,
-                size=(32, 32), finished_at=WHEN,
+                sample_id=s.sample_id,
+                image_id=s.image_id,
+                category=s.category,
+                instruction=s.instruction,
+                source=s.image.name,
+                status="ok",
+                output=rel,
+                seed=seed * 1000 + len(edits),
+                seconds=0.1,
+                size=(32, 32),
+                finished_at=WHEN,
             )
             edits.append(row)
             out.append(row)
     manifest = RunManifest(
-        run_id=run_id, realedit_version="0.1.0", git_sha="abc123",
-        command=["realedit", "run", "--model", model, "--benchmark", "magicbrush"], created_at=WHEN, updated_at=WHEN,
-        benchmark=BenchmarkRef(name="magicbrush", data_dir=str(data_dir), instructions_sha256=bench.content_sha256,
-                               n_samples_total=len(bench.samples), n_samples_selected=len(bench.samples)),
+        run_id=run_id,
+        realedit_version="0.1.0",
+        git_sha="abc123",
+        command=["realedit", "run", "--model", model, "--benchmark", "magicbrush"],
+        created_at=WHEN,
+        updated_at=WHEN,
+        benchmark=BenchmarkRef(
+            name="magicbrush",
+            data_dir=str(data_dir),
+            instructions_sha256=bench.content_sha256,
+            n_samples_total=len(bench.samples),
+            n_samples_selected=len(bench.samples),
+        ),
         adapter=AdapterRef(name=model, family="synthetic", params={}),
-        base_seed=seed, device="cpu", dtype="float32", status="complete", counts={"ok": len(edits), "error": 0},
+        base_seed=seed,
+        device="cpu",
+        dtype="float32",
+        status="complete",
+        counts={"ok": len(edits), "error": 0},
     )
     atomic_write_json(root / "manifest.json", manifest)
     if judged:
@@ -238,8 +289,16 @@ def make_magicbrush_run(
 
 
 def write_judgments(
-    root: Path, run_id: str, model: str, ok_edits: list[EditRow], rng: random.Random, skill: float,
-    *, judge: str = JUDGE, rubric: str = RUBRIC, payload: str | None = None,
+    root: Path,
+    run_id: str,
+    model: str,
+    ok_edits: list[EditRow],
+    rng: random.Random,
+    skill: float,
+    *,
+    judge: str = JUDGE,
+    rubric: str = RUBRIC,
+    payload: str | None = None,
 ) -> None:
     """``judgments/<judge>__<rubric>.jsonl`` and its summary for ``ok_edits`` (any benchmark's categories)."""
     rows: list[JudgmentRow] = []
@@ -255,9 +314,19 @@ def write_judgments(
                     score = float(rng.randint(3, 5) if verdict else rng.randint(0, 3))
                     reason = f"{p} looks {'fine' if verdict else 'off'}" + (f" {payload}" if payload else "")
                 row = JudgmentRow(
-                    sample_id=e.sample_id, image_id=e.image_id, category=e.category, model=model, perspective=p,
-                    status=status, verdict=verdict, score=score, reason=reason, judge=judge, rubric=rubric,
-                    usage=Usage(calls=1, input_tokens=900, output_tokens=40, cost_usd=0.003), finished_at=WHEN,
+                    sample_id=e.sample_id,
+                    image_id=e.image_id,
+                    category=e.category,
+                    model=model,
+                    perspective=p,
+                    status=status,
+                    verdict=verdict,
+                    score=score,
+                    reason=reason,
+                    judge=judge,
+                    rubric=rubric,
+                    usage=Usage(calls=1, input_tokens=900, output_tokens=40, cost_usd=0.003),
+                    finished_at=WHEN,
                 )
                 rows.append(row)
                 out.append(row)
@@ -266,12 +335,44 @@ def write_judgments(
         for c in dict.fromkeys(r.category for r in rows)
     }
     summary = JudgeSummary(
-        run_id=run_id, model=model, judge=judge, judge_snapshot="gpt-4o-2024-08-06", rubric=rubric,
-        created_at=WHEN, command=["realedit", "judge", "--images", str(root), "--judge", judge],
-        realedit_version="0.1.0", n_samples=len(ok_edits),
+        run_id=run_id,
+        model=model,
+        judge=judge,
+        judge_snapshot="gpt-4o-2024-08-06",
+        rubric=rubric,
+        created_at=WHEN,
+        command=["realedit", "judge", "--images", str(root), "--judge", judge],
+        realedit_version="0.1.0",
+        n_samples=len(ok_edits),
         perspectives={p: summarise([r for r in rows if r.perspective == p]) for p in PERSPECTIVES},
         per_category=per_cat,
-        usage=Usage(calls=len(rows), input_tokens=900 * len(rows), output_tokens=40 * len(rows),
-                    cost_usd=round(0.003 * len(rows), 6)),
+        usage=Usage(
+            calls=len(rows),
+            input_tokens=900 * len(rows),
+            output_tokens=40 * len(rows),
+            cost_usd=round(0.003 * len(rows), 6),
+        ),
     )
     atomic_write_json(root / "judgments" / f"{stem}.summary.json", summary)
+
+
+def page_soup(path: Path):
+    """A page the site builder wrote, parsed."""
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+def measured_rows(page) -> dict:
+    """run id -> the ``<tr>`` of its measured row in the leaderboard tables of ``page`` (parsed)."""
+    return {tr["data-run"]: tr for tr in page.select("table.leaderboard tbody.measured tr")}
+
+
+def read_rows(path: Path, model) -> list:
+    """The rows of a JSON-lines file as ``model`` instances."""
+    return [model.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_rows(path: Path, rows) -> None:
+    """Replace a JSON-lines file with ``rows`` (pydantic models)."""
+    path.write_text("".join(r.model_dump_json() + "\n" for r in rows))

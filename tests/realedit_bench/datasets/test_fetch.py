@@ -1,4 +1,5 @@
-"""``realedit data fetch`` against a local HTTP server: resume with Range, retry, verify, never a torn file."""
+"""``realedit data fetch`` against a local HTTP server: resume with Range, retry, verify, never a torn
+file."""
 
 from __future__ import annotations
 
@@ -111,7 +112,9 @@ def test_fetch_resumes_a_cut_download_with_range_and_verifies(server, tmp_path, 
 
 def test_a_corrupt_file_never_lands_under_its_name(server, tmp_path, monkeypatch):
     monkeypatch.setenv(URL_ENV, server.url)
-    monkeypatch.setattr("realedit_bench.datasets.fetch._backoff", lambda attempt: 0.0)  # retries without waiting
+    monkeypatch.setattr(
+        "realedit_bench.datasets.fetch._backoff", lambda attempt: 0.0
+    )  # retries without waiting
     server.corrupt.add("imgs/7.jpeg")
     dest = tmp_path / "data"
     with pytest.raises(DataError, match=r"hash mismatch for 7\.jpeg"):
@@ -138,7 +141,7 @@ def test_missing_file_upstream_is_one_line(server, tmp_path, monkeypatch):
     assert res.returncode == 2 and "answered 404" in res.stderr
 
 
-# --- review 3: user data, Ctrl-C, one-line errors, credentials, clearer messages -------------------------------
+# --- user data, Ctrl-C, one-line errors, credentials, clearer messages -------------------------------------
 
 
 @pytest.fixture()
@@ -161,7 +164,9 @@ def test_modified_files_are_refused_and_repair_keeps_the_old_ones(server, fetche
     err = " ".join(res.stderr.split())
     assert "2 file(s)" in err and "eval_instruct.json" in err and "imgs/5.jpeg" in err and "--repair" in err
     assert "imgs/7.jpeg" not in err and ".orig" in err
-    assert (fetched / "eval_instruct.json").read_bytes() == mine and server.log == []  # untouched, nothing asked
+    assert (
+        fetched / "eval_instruct.json"
+    ).read_bytes() == mine and server.log == []  # untouched, nothing asked
     with pytest.raises(DataError, match="differ from the released"):  # the --from path refuses the same way
         import_real_edit(server.root, fetched)
 
@@ -192,7 +197,10 @@ def test_ctrl_c_stops_a_stalled_fetch_at_once_and_keeps_the_parts(server, tmp_pa
     dest = tmp_path / "d"
     exe = Path(sys.executable).with_name("realedit")
     proc = subprocess.Popen(
-        [str(exe), "data", "fetch", "--dest", str(dest)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [str(exe), "data", "fetch", "--dest", str(dest)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, URL_ENV: server.url},
     )
     try:
@@ -277,7 +285,9 @@ def test_a_second_fetch_into_the_same_folder_is_refused(server, tmp_path, monkey
 
 
 def test_mirror_credentials_never_reach_a_message(server, tmp_path, monkeypatch):
-    url = server.url.replace("http://", "http://user:s3cr3t@").replace("{path}", "nowhere/{path}?token=abc123&x")
+    url = server.url.replace("http://", "http://user:s3cr3t@").replace(
+        "{path}", "nowhere/{path}?token=abc123&x"
+    )
     monkeypatch.setenv(URL_ENV, url)
     res = invoke("data", "fetch", "--dest", str(tmp_path / "x"))
     assert res.returncode == 2 and "answered 404" in res.stderr
@@ -305,7 +315,10 @@ def test_a_persistent_server_error_names_the_status(server, tmp_path, monkeypatc
 @pytest.mark.parametrize(
     ("template", "says"),
     [
-        ("http://127.0.0.1:1/{foo}/{path}", r"unknown placeholder.*\{foo\}.*allowed: \{path\}, \{repo\}, \{commit\}"),
+        (
+            "http://127.0.0.1:1/{foo}/{path}",
+            r"unknown placeholder.*\{foo\}.*allowed: \{path\}, \{repo\}, \{commit\}",
+        ),
         ("127.0.0.1:1/{path}", "must start with http:// or https://"),
         ("mirror/data/{path}", "must start with http:// or https://"),
         ("http://127.0.0.1:1/{path", "not a valid template"),
@@ -321,7 +334,9 @@ def test_bad_mirror_templates_are_one_line_before_anything_is_written(tmp_path, 
 
 
 def test_source_is_validated_even_with_from(real_edit_dir, tmp_path):
-    res = invoke("data", "fetch", "--source", "gitlab", "--from", str(real_edit_dir), "--dest", str(tmp_path / "d"))
+    res = invoke(
+        "data", "fetch", "--source", "gitlab", "--from", str(real_edit_dir), "--dest", str(tmp_path / "d")
+    )
     assert res.returncode == 2 and "--source must be github or hf" in res.stderr
 
 

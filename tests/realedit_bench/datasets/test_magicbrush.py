@@ -51,7 +51,9 @@ def test_verify_info_and_hints_know_magicbrush(upstream: Path, tmp_path: Path) -
     data = tmp_path / "mbd"
     assert invoke("data", "fetch", "magicbrush", "--from", str(upstream), "--dest", str(data)).returncode == 0
     res = invoke("data", "verify", "--benchmark", "magicbrush", "--data-dir", str(data))
-    assert res.returncode == 0 and "all 10 images decode" in res.stdout, res.stdout + res.stderr  # inputs, outputs, masks
+    assert res.returncode == 0 and "all 10 images decode" in res.stdout, (
+        res.stdout + res.stderr
+    )  # inputs, outputs, masks
     res = invoke("data", "info", "--benchmark", "magicbrush", "--data-dir", str(data))
     assert res.returncode == 0 and "sessions: 2" in res.stdout and "photos" not in res.stdout
     # Without --benchmark: no hint that would download Real-Edit into the MagicBrush folder.
@@ -72,7 +74,9 @@ def test_unknown_sample_id_example_comes_from_the_benchmark(upstream: Path, tmp_
         select(bench.samples, sample_ids=["10-local"])
 
 
-def test_a_zip_rerun_skips_by_size_and_crc_without_decrypting_images(upstream: Path, tmp_path: Path, monkeypatch) -> None:
+def test_a_zip_rerun_skips_by_size_and_crc_without_decrypting_images(
+    upstream: Path, tmp_path: Path, monkeypatch
+) -> None:
     zpath = _zip(upstream, tmp_path / "test.zip")
     data = tmp_path / "z"
     ticks: list[tuple[int, int]] = []
@@ -80,12 +84,16 @@ def test_a_zip_rerun_skips_by_size_and_crc_without_decrypting_images(upstream: P
     assert ticks[0] == (0, 10) and ticks[-1] == (10, 10)
     reads: list[str] = []
     real_read = zipfile.ZipFile.read
-    monkeypatch.setattr(zipfile.ZipFile, "read", lambda self, name, pwd=None: reads.append(name) or real_read(self, name, pwd))
+    monkeypatch.setattr(
+        zipfile.ZipFile, "read", lambda self, name, pwd=None: reads.append(name) or real_read(self, name, pwd)
+    )
     ticks.clear()
     bench = MagicBrushBenchmark().fetch(data, from_dir=zpath, progress=lambda d, t: ticks.append((d, t)))
     assert len(bench.samples) == 4 and ticks == [(10, 10)]
     assert not [n for n in reads if n.endswith(".png")]  # only the three JSON files, once each
-    assert sorted(reads) == sorted(f"test/{n}" for n in ("edit_sessions.json", "local_descriptions.json", "global_descriptions.json"))
+    assert sorted(reads) == sorted(
+        f"test/{n}" for n in ("edit_sessions.json", "local_descriptions.json", "global_descriptions.json")
+    )
 
 
 def test_user_changes_are_refused_and_repair_keeps_them(upstream: Path, tmp_path: Path) -> None:
@@ -95,7 +103,9 @@ def test_user_changes_are_refused_and_repair_keeps_them(upstream: Path, tmp_path
     Image.new("RGB", (8, 8)).save(image)
     mine = image.read_bytes()
     res = invoke("data", "fetch", "magicbrush", "--from", str(upstream), "--dest", str(data))
-    assert res.returncode == 2 and "test/images/139/139-output1.png" in res.stderr and "--repair" in res.stderr
+    assert (
+        res.returncode == 2 and "test/images/139/139-output1.png" in res.stderr and "--repair" in res.stderr
+    )
     assert image.read_bytes() == mine
     res = invoke("data", "fetch", "magicbrush", "--from", str(upstream), "--dest", str(data), "--repair")
     assert res.returncode == 0, res.stderr
@@ -108,9 +118,16 @@ def test_every_file_is_written_atomically(upstream: Path, tmp_path: Path, monkey
 
     written: list[str] = []
     real = mb.atomic_write_bytes
-    monkeypatch.setattr(mb, "atomic_write_bytes", lambda path, data: written.append(Path(path).name) or real(path, data))
+    monkeypatch.setattr(
+        mb, "atomic_write_bytes", lambda path, data: written.append(Path(path).name) or real(path, data)
+    )
     MagicBrushBenchmark().fetch(tmp_path / "d", from_dir=upstream)
-    assert {"upstream_edit_sessions.json", "upstream_local_descriptions.json", "samples.jsonl", "139-input.png"} <= set(written)
+    assert {
+        "upstream_edit_sessions.json",
+        "upstream_local_descriptions.json",
+        "samples.jsonl",
+        "139-input.png",
+    } <= set(written)
 
 
 def test_a_write_error_is_one_line(upstream: Path, tmp_path: Path, monkeypatch) -> None:
@@ -129,4 +146,8 @@ def test_a_write_error_is_one_line(upstream: Path, tmp_path: Path, monkeypatch) 
 def test_fetch_help_names_the_zip_and_the_fast_path() -> None:
     res = invoke("data", "fetch", "--help")
     text = " ".join(res.stdout.replace("│", " ").split())  # the help box wraps lines
-    assert "unzip -P MagicBrush" in text and "Ignored with --from and for MagicBrush" in text and "--repair" in text
+    assert (
+        "unzip -P MagicBrush" in text
+        and "Ignored with --from and for MagicBrush" in text
+        and "--repair" in text
+    )

@@ -134,7 +134,8 @@ def test_import_from_local_copy_checks_hashes(real_edit_dir, tmp_path):
 def test_filters(real_edit_dir):
     samples = RealEditBenchmark().load(real_edit_dir).samples
     assert len(select(samples, categories=["remove"])) == 80
-    assert [s.sample_id for s in select(samples, categories=["add", "style"], limit=3)] == ["2-add", "2-style", "3-add"]
+    picked = select(samples, categories=["add", "style"], limit=3)
+    assert [s.sample_id for s in picked] == ["2-add", "2-style", "3-add"]
     assert [s.sample_id for s in select(samples, sample_ids=["10-local", "3-add"])] == ["3-add", "10-local"]
     with pytest.raises(ConfigError, match="unknown category 'colour'"):
         select(samples, categories=["colour"])

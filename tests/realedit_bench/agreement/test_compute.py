@@ -1,6 +1,6 @@
-"""``realedit agree`` on the inputs users really have: paper-parse files beside the robust ones, re-judged
-rows, ratings of one photo, spreadsheet exports (other encodings, extra columns, other headers and
-shapes) and ids that match nothing."""
+"""Judge scores and humans brought together: judgment files (paper-parse files, superseded rows, failed
+judgments), photos too few for intervals, ids matched across the two, and every statistic of the assembled
+report checked against scipy, scikit-learn and krippendorff."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import csv
 import json
 from pathlib import Path
 
+import krippendorff
 import numpy as np
 import pytest
+import scipy.stats as ss
 from cli_runner import invoke
+from sklearn.metrics import cohen_kappa_score
 
 from realedit_bench.agreement.compute import (
     JudgeScores,
@@ -19,13 +22,14 @@ from realedit_bench.agreement.compute import (
     judges_from_judgment_files,
     judges_from_judgments,
 )
-from realedit_bench.agreement.ratings import Rating, RatingsError, read_ratings
+from realedit_bench.agreement.ratings import Rating, read_ratings
 from realedit_bench.jsonio import JsonlAppender, read_model
 from realedit_bench.schema.agree import AgreementReport
 from realedit_bench.schema.judge import JudgmentRow
 
 HEADER = "sample_id,model,perspective,rater,score,verdict\n"
 CATS = ("local", "add", "style")
+TOL = 1e-9
 
 
 def _row(sid: str, model: str, score: float | None, *, status: str = "ok", repeat: int = 0,
@@ -65,7 +69,7 @@ def _write_run(root: Path, model: str, rows: list[JudgmentRow], name="openai_x__
     return root / model
 
 
-# ----------------------------------------------------------------------------------- 1. parse modes
+# ----------------------------------------------------------------------------------- parse modes
 
 
 def test_paper_parse_files_are_their_own_judge_never_repeats(tmp_path: Path):
@@ -110,11 +114,12 @@ def test_paper_parse_files_are_their_own_judge_never_repeats(tmp_path: Path):
 def test_parse_mode_is_part_of_the_judge_identity():
     rows = [_row("1-local", "m", 2.0)]
     js = judges_from_judgment_files([JudgmentFile("a.jsonl", rows), JudgmentFile("b.jsonl", rows, "paper")])
-    assert [(j.name, j.parse_mode) for j in js] == [("openai/x", "robust"), ("openai/x [paper parse]", "paper")]
+    want = [("openai/x", "robust"), ("openai/x [paper parse]", "paper")]
+    assert [(j.name, j.parse_mode) for j in js] == want
     assert all(len(j.ratings) == 1 for j in js)
 
 
-# ------------------------------------------------------------------------------- 2. superseded rows
+# ----------------------------------------------------------------------------- superseded rows
 
 
 def test_last_row_per_sample_perspective_repeat_wins():
@@ -134,12 +139,13 @@ def test_last_row_per_sample_perspective_repeat_wins():
     assert any(n.startswith("2 superseded judgment row(s)") for n in j.notes)
 
     # Superseding is per file: two models' files with the same sample ids do not replace each other.
-    (j,) = judges_from_judgment_files([JudgmentFile("a", [_row("1-local", "m1", 1.0)]),
-                                       JudgmentFile("b", [_row("1-local", "m2", 5.0)])])
+    (j,) = judges_from_judgment_files(
+        [JudgmentFile("a", [_row("1-local", "m1", 1.0)]), JudgmentFile("b", [_row("1-local", "m2", 5.0)])]
+    )
     assert sorted((r.model, r.score) for r in j.ratings) == [("m1", 1.0), ("m2", 5.0)]
 
 
-# ---------------------------------------------------------------------------------- 3. few photos
+# ---------------------------------------------------------------------------------- few photos
 
 
 def _ratings_on(photos: int) -> tuple[list[Rating], list[Rating]]:
@@ -162,9 +168,18 @@ def test_one_photo_gives_no_interval_and_no_conclusion():
     humans, judge = _ratings_on(1)
     (res,) = compute_agreement(humans, [JudgeScores("J", "judge-ratings", judge, set(), [])], n_resamples=200)
     pa = res.perspectives["following"]
-    stats = [pa.sample.pooled.spearman, pa.sample.within_model_fisher.spearman, pa.verdict.accuracy,
-             pa.ordinal.qwk_judge_vs_consensus, pa.ordinal.alpha_humans_interval, pa.fair.loo_spearman_diff,
-             pa.fair.qwk_diff, pa.bias.overall, *pa.bias.per_model.values(), pa.system.kendall_tau_b]
+    stats = [
+        pa.sample.pooled.spearman,
+        pa.sample.within_model_fisher.spearman,
+        pa.verdict.accuracy,
+        pa.ordinal.qwk_judge_vs_consensus,
+        pa.ordinal.alpha_humans_interval,
+        pa.fair.loo_spearman_diff,
+        pa.fair.qwk_diff,
+        pa.bias.overall,
+        *pa.bias.per_model.values(),
+        pa.system.kendall_tau_b,
+    ]
     assert all(s.value is not None for s in stats)
     for s in stats:
         assert s.low is None and s.high is None and "single source photo" in s.note
@@ -188,101 +203,7 @@ def test_few_photos_keep_intervals_with_a_caution():
     assert not any("source photo" in n for n in res.perspectives["following"].notes)
 
 
-# --------------------------------------------------------------------------------- 5. encodings
-
-
-@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
-def test_non_utf8_ratings_is_one_line_naming_the_file(tmp_path: Path, suffix: str):
-    p = tmp_path / f"excel{suffix}"
-    if suffix == ".csv":
-        text = HEADER.strip() + ",comment\n1-local,m,following,ann,4,yes,café\n"
-    else:
-        text = json.dumps({"sample_id": "1-local", "model": "m", "perspective": "following", "rater": "ann",
-                           "score": 4, "comment": "café"}, ensure_ascii=False) + "\n"
-    p.write_bytes(text.encode("cp1252"))
-    res = invoke("agree", "--human", str(p), "--judge-ratings", str(p), "--out", str(tmp_path / "a.json"))
-    assert res.returncode == 2
-    assert "Traceback" not in res.stderr and "UnicodeDecodeError" not in res.stderr
-    assert f"{p}: not UTF-8 text" in res.stderr and "save it as UTF-8" in res.stderr
-    # UTF-8 with a byte-order mark (Excel's "CSV UTF-8") reads.
-    p.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
-    assert read_ratings([p]).ratings[0].score == 4.0
-
-
-# ----------------------------------------------------------------------------- 7. spreadsheet shapes
-
-
-def test_annotator_shapes_are_read(tmp_path: Path):
-    want = read_ratings([_plain(tmp_path)]).ratings
-    # A pandas index column, form columns, capitalised and spaced headers.
-    p = tmp_path / "form.csv"
-    p.write_text(",Timestamp,Email, Sample_Id ,Model,Perspective,Rater,Score,Verdict\n"
-                 + "".join(f"{i},2025-01-01,a@b.c,{r.sample_id},{r.model},{r.perspective},{r.rater},{r.score:g},"
-                           f"{'yes' if r.verdict else 'no'}\n" for i, r in enumerate(want)))
-    rs = read_ratings([p])
-    assert rs.ratings == want
-    (w,) = rs.warnings
-    assert "form.csv: ignored column(s) '' (unnamed" in w and "'timestamp'" in w and "'email'" in w
-    # A JSON array of objects, a .tsv, a ';' CSV with decimal commas.
-    arr = tmp_path / "r.json"
-    arr.write_text(json.dumps([{"Sample ID": r.sample_id, "model": r.model, "perspective": r.perspective,
-                                "rater": r.rater, "score": r.score, "verdict": r.verdict} for r in want]))
-    assert read_ratings([arr]).ratings == want
-    tsv = tmp_path / "r.tsv"
-    tsv.write_text(_plain(tmp_path).read_text().replace(",", "\t"))
-    assert read_ratings([tsv]).ratings == want
-    semi = tmp_path / "semi.csv"
-    semi.write_text(HEADER.replace(",", ";") + "1-local;m;following;ann;3,5;yes\n")
-    assert read_ratings([semi]).ratings[0].score == 3.5
-
-
-def _plain(tmp_path: Path) -> Path:
-    p = tmp_path / "plain.csv"
-    p.write_text(HEADER + "1-local,m,following,ann,4,yes\n1-local,m,quality,bo,2.5,no\n2-add,m,following,ann,0,no\n")
-    return p
-
-
-def test_missing_value_words_and_wrong_values(tmp_path: Path):
-    p = tmp_path / "r.csv"
-    rows = ["1-local,m,following,ann,4,yes"] + [
-        f"{i}-local,m,following,ann,{miss}," for i, miss in enumerate(("N/A", "NA", "NaN", "-", "none", ""), 2)
-    ] + ["9-local,m,following,ann,NaN,yes"]
-    p.write_text(HEADER + "\n".join(rows) + "\n")
-    rs = read_ratings([p])
-    assert len(rs.ratings) == 1 and rs.n_blank == 6
-    assert rs.warnings == [f"{p}: 1 row(s) have a verdict but no score and are left out "
-                           "(every statistic needs the 0-5 score)"]
-    # Genuinely wrong values are still refused, with file:line.
-    p.write_text(HEADER + "1-local,m,following,ann,7,yes\n2-local,m,following,ann,good,yes\n")
-    with pytest.raises(RatingsError) as exc:
-        read_ratings([p])
-    assert f"{p}:2: score '7' is outside 0-5" in str(exc.value)
-    assert f"{p}:3: score 'good' is not a number" in str(exc.value)
-
-
-def test_verdict_only_and_wide_files_say_what_is_needed(tmp_path: Path):
-    v = tmp_path / "v.csv"
-    v.write_text("sample_id,model,perspective,rater,verdict\n1-local,m,following,ann,yes\n")
-    with pytest.raises(RatingsError, match="verdict-only ratings are not supported"):
-        read_ratings([v])
-    v.write_text(HEADER + "1-local,m,following,ann,,yes\n")
-    with pytest.raises(RatingsError, match="verdict-only ratings are not supported"):
-        read_ratings([v])
-    w = tmp_path / "w.csv"
-    w.write_text("sample_id,model,rater,following,preserving,quality\n1-local,m,ann,4,3,5\n")
-    with pytest.raises(RatingsError, match="looks like a wide file") as exc:
-        read_ratings([w])
-    assert "unknown column 'following'" not in str(exc.value)
-
-
-def test_help_documents_the_file_shapes():
-    res = invoke("agree", "--help")
-    text = " ".join(res.stdout.split()).replace("- ", "-")  # help wraps long words at their hyphens
-    for shape in (".tsv", ".jsonl", "array of objects", "UTF-8", "case-insensitively", "N/A", "paper-parse"):
-        assert shape in text, shape
-
-
-# -------------------------------------------------------------------------------------- 8. ids
+# ----------------------------------------------------------------------------------------- ids
 
 
 def test_ids_match_case_insensitively_and_unknown_ids_are_named():
@@ -292,8 +213,9 @@ def test_ids_match_case_insensitively_and_unknown_ids_are_named():
     humans.append(Rating("99-local", "99", "a", "following", "r1", 3.0, True))
     judge = [j for j in judge if (j.sample_id, j.model) != ("2-add", "b")]
     failed = frozenset({("2-add", "b", "following")})
-    (res,) = compute_agreement(humans, [JudgeScores("J", "judgments", judge, set(), [], failed=failed)],
-                               n_resamples=20)
+    (res,) = compute_agreement(
+        humans, [JudgeScores("J", "judgments", judge, set(), [], failed=failed)], n_resamples=20
+    )
     pa = res.perspectives["following"]
     assert pa.n_human_items == 12 * 5 * 3 + 1
     assert pa.n_missing_judge == 2 and pa.n_unmatched_judge == 1 and pa.n_items == 12 * 5 * 3 - 1
@@ -307,3 +229,150 @@ def test_failed_judgments_are_told_apart_from_unknown_ids(tmp_path: Path):
     rows = [_row("1-local", "m", None, status="error"), _row("2-local", "m", 3.0)]
     (j,) = judges_from_judgments(rows)
     assert j.failed == {("1-local", "m", "following")}
+
+
+# ------------------------------------------------------------------------------ assembled report
+
+
+def _synthetic(n_photos=12, models=("m-1", "m-2", "m-10"), raters=("r1", "r2", "r3"), seed=0, miss=0.25):
+    rng = np.random.default_rng(seed)
+    humans, judge = [], []
+    for ph in range(1, n_photos + 1):
+        for cat in ("local", "add", "style"):
+            sid = f"{ph}-{cat}"
+            for mi, m in enumerate(models):
+                t = rng.normal(2.5 + 0.4 * mi, 1.1)
+                for r in raters:
+                    if rng.random() < miss:
+                        continue
+                    s = float(np.clip(np.rint(t + rng.normal(0, 0.8)), 0, 5))
+                    humans.append(Rating(sid, str(ph), m, "following", r, s, bool(rng.random() < (s / 5))))
+                js = float(np.clip(np.rint(t + 0.5 + rng.normal(0, 0.9)), 0, 5))
+                judge.append(Rating(sid, str(ph), m, "following", "J", js, js >= 3))
+    return humans, judge
+
+
+def _matrix(humans, judge):
+    items = sorted({(r.sample_id, r.model) for r in humans})
+    raters = sorted({r.rater for r in humans})
+    ii = {k: i for i, k in enumerate(items)}
+    h = np.full((len(items), len(raters)), np.nan)
+    hv = np.full((len(items), len(raters)), np.nan)
+    for r in humans:
+        h[ii[(r.sample_id, r.model)], raters.index(r.rater)] = r.score
+        hv[ii[(r.sample_id, r.model)], raters.index(r.rater)] = float(r.verdict)
+    j = np.full(len(items), np.nan)
+    jv = np.full(len(items), np.nan)
+    for r in judge:
+        if (r.sample_id, r.model) in ii:
+            j[ii[(r.sample_id, r.model)]] = r.score
+            jv[ii[(r.sample_id, r.model)]] = float(r.verdict)
+    return items, raters, h, hv, j, jv
+
+
+def test_report_point_estimates_equal_reference_libraries():
+    humans, judge = _synthetic()
+    res = compute_agreement(humans, [JudgeScores("J", "judge-ratings", judge, set(), [])], n_resamples=50)
+    pa = res[0].perspectives["following"]
+    items, raters, h, hv, j, jv = _matrix(humans, judge)
+    hm = np.nanmean(h, axis=1)
+    models = np.array([m for _, m in items])
+    s = pa.sample
+    assert s.pooled.spearman.value == pytest.approx(ss.spearmanr(j, hm)[0], abs=TOL)
+    assert s.pooled.kendall_tau_b.value == pytest.approx(ss.kendalltau(j, hm)[0], abs=TOL)
+    assert s.pooled.pearson.value == pytest.approx(ss.pearsonr(j, hm)[0], abs=TOL)
+    rs = [ss.spearmanr(j[models == m], hm[models == m])[0] for m in ("m-1", "m-2", "m-10")]
+    assert s.within_model["m-10"].spearman.value == pytest.approx(rs[2], abs=TOL)
+    assert s.within_model_fisher.spearman.value == pytest.approx(np.tanh(np.mean(np.arctanh(rs))), abs=TOL)
+    assert s.pooled.spearman.low < s.pooled.spearman.value < s.pooled.spearman.high
+    # Verdicts against the human majority (even splits left out).
+    share = np.nanmean(hv, axis=1)
+    keep = share != 0.5
+    maj = (share > 0.5).astype(float)
+    assert pa.verdict.accuracy.value == pytest.approx(np.mean(jv[keep] == maj[keep]), abs=TOL)
+    assert pa.verdict.cohen_kappa.value == pytest.approx(cohen_kappa_score(jv[keep], maj[keep]), abs=TOL)
+    assert pa.verdict.n_human_ties == int((~keep).sum())
+    # Quadratic kappa vs the rounded (half up) consensus; alpha with and without the judge.
+    cons = np.floor(hm + 0.5)
+    assert pa.ordinal.qwk_judge_vs_consensus.value == pytest.approx(
+        cohen_kappa_score(j, cons, labels=[0, 1, 2, 3, 4, 5], weights="quadratic"), abs=TOL
+    )
+    for lvl in ("ordinal", "interval"):
+        assert getattr(pa.ordinal, f"alpha_humans_{lvl}").value == pytest.approx(
+            krippendorff.alpha(h.T, level_of_measurement=lvl), abs=TOL
+        )
+        assert getattr(pa.ordinal, f"alpha_with_judge_{lvl}").value == pytest.approx(
+            krippendorff.alpha(np.column_stack([h, j]).T, level_of_measurement=lvl), abs=TOL
+        )
+    # Leave one out: each human against the mean of the others, Fisher-averaged.
+    jr, hr = [], []
+    for r in range(len(raters)):
+        sel = ~np.isnan(h[:, r]) & ((~np.isnan(h)).sum(axis=1) >= 2)
+        others = (np.nansum(h[sel], axis=1) - h[sel, r]) / ((~np.isnan(h[sel])).sum(axis=1) - 1)
+        jr.append(ss.spearmanr(j[sel], others)[0])
+        hr.append(ss.spearmanr(h[sel, r], others)[0])
+    assert pa.fair.loo_spearman_judge.value == pytest.approx(np.tanh(np.mean(np.arctanh(jr))), abs=TOL)
+    assert pa.fair.loo_spearman_human.value == pytest.approx(np.tanh(np.mean(np.arctanh(hr))), abs=TOL)
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    hh = [
+        cohen_kappa_score(h[m, a], h[m, b], labels=list(range(6)), weights="quadratic")
+        for a, b in pairs
+        for m in [~np.isnan(h[:, a]) & ~np.isnan(h[:, b])]
+    ]
+    assert pa.fair.qwk_human_human.value == pytest.approx(np.mean(hh), abs=TOL)
+    # Bias and system level.
+    assert pa.bias.overall.value == pytest.approx(np.mean(j - hm), abs=TOL)
+    jm = [j[models == m].mean() for m in ("m-1", "m-2", "m-10")]
+    hmm = [hm[models == m].mean() for m in ("m-1", "m-2", "m-10")]
+    assert pa.system.kendall_tau_b.value == pytest.approx(ss.kendalltau(jm, hmm)[0], abs=TOL)
+    assert pa.system.spearman.value == pytest.approx(ss.spearmanr(jm, hmm)[0], abs=TOL)
+    assert pa.system.human_means["m-10"] == pytest.approx(hmm[2], abs=TOL)
+
+
+def test_edge_cases_are_explained_never_nan():
+    humans, judge = _synthetic(models=("a", "b"), raters=("solo",), miss=0.0)
+    const_judge = [r._replace(score=4.0) for r in judge]
+    res = compute_agreement(
+        humans, [JudgeScores("J", "judge-ratings", const_judge, set(), [])], n_resamples=30
+    )
+    pa = res[0].perspectives["following"]
+    text = json.dumps(res[0].model_dump(mode="json"))
+    assert "NaN" not in text and "nan" not in text.lower().replace("n/a", "")
+    assert pa.sample.pooled.spearman.value is None
+    assert "judge score is 4 on every edit" in pa.sample.pooled.spearman.note
+    assert (
+        pa.ordinal.alpha_humans_ordinal.value is None
+        and "single rater" in pa.ordinal.alpha_humans_ordinal.note
+    )
+    assert pa.fair.loo_spearman_diff.value is None and "single human" in pa.fair.conclusion
+    assert pa.system.kendall_tau_b.value is None and "at least 3 models" in pa.system.note
+    assert any("single human rater" in n for n in pa.notes)
+
+
+def test_judgment_rows_average_repeats_and_drop_non_ok():
+    from realedit_bench.schema.judge import JudgmentRow
+
+    def row(rep, status, score, verdict):
+        return JudgmentRow(
+            sample_id="1-local",
+            image_id="1",
+            category="local",
+            model="m",
+            perspective="quality",
+            repeat=rep,
+            status=status,
+            score=score,
+            verdict=verdict,
+            judge="openai/x",
+            rubric="realedit-v1",
+            finished_at="2025-01-01T00:00:00+00:00",
+        )
+
+    js = judges_from_judgments(
+        [row(0, "ok", 3.0, True), row(1, "ok", 4.0, False), row(2, "invalid", None, None)]
+    )
+    assert len(js) == 1 and js[0].name == "openai/x"
+    (r,) = js[0].ratings
+    assert r.score == 3.5 and r.verdict is None
+    assert ("1-local", "m", "quality") in js[0].tied_verdicts
+    assert any("1 invalid" in n for n in js[0].notes)
