@@ -23,7 +23,9 @@ def synthetic_real_edit(root: Path, n_photos: int, size: tuple[int, int] = (640,
         name = f"{i + 1}.jpeg"
         arr = rng.integers(0, 255, size=(size[1], size[0], 3), dtype=np.uint8)
         Image.fromarray(arr).save(root / "imgs" / name, quality=90)
-        mapping[name] = [f"{k + 1}. {c}: make the scene number {i} look {c.lower()}" for k, c in enumerate(cats)]
+        mapping[name] = [
+            f"{k + 1}. {c}: make the scene number {i} look {c.lower()}" for k, c in enumerate(cats)
+        ]
     (root / "eval_instruct.json").write_text(json.dumps(mapping))
     return root
 
@@ -42,19 +44,39 @@ def build_sd15_pix2pix(directory: Path, dtype: str = "fp16") -> Path:
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        sample_size=64, in_channels=8, out_channels=4, layers_per_block=2,
-        block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, attention_head_dim=8,
+        sample_size=64,
+        in_channels=8,
+        out_channels=4,
+        layers_per_block=2,
+        block_out_channels=(320, 640, 1280, 1280),
+        cross_attention_dim=768,
+        attention_head_dim=8,
         down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
         up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
     )
     vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, sample_size=512,
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        layers_per_block=2,
+        sample_size=512,
         block_out_channels=(128, 256, 512, 512),
-        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
     )
-    text = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
-                                        num_hidden_layers=12, max_position_embeddings=77, vocab_size=49408,
-                                        bos_token_id=49406, eos_token_id=49407, pad_token_id=49407))
+    text = CLIPTextModel(
+        CLIPTextConfig(
+            hidden_size=768,
+            intermediate_size=3072,
+            num_attention_heads=12,
+            num_hidden_layers=12,
+            max_position_embeddings=77,
+            vocab_size=49408,
+            bos_token_id=49406,
+            eos_token_id=49407,
+            pad_token_id=49407,
+        )
+    )
     try:
         tok = build_clip_tokenizer(Path(directory).parent / "_tok")
     except ImportError:  # no open_clip on the machine: a byte-level vocabulary does for timing
@@ -65,8 +87,14 @@ def build_sd15_pix2pix(directory: Path, dtype: str = "fp16") -> Path:
         tok = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
     sched = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
     pipe = StableDiffusionInstructPix2PixPipeline(
-        unet=unet, vae=vae, text_encoder=text, tokenizer=tok, scheduler=sched, safety_checker=None,
-        feature_extractor=None, requires_safety_checker=False,
+        unet=unet,
+        vae=vae,
+        text_encoder=text,
+        tokenizer=tok,
+        scheduler=sched,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
     )
     if dtype == "fp16":
         pipe.to(torch.float16)

@@ -50,11 +50,19 @@ def build_models(root: Path) -> tuple[Path, Path]:
     clip_dir = root / "clip"
     clip_dir.mkdir()
     model = open_clip.CLIP(**cfg)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(clip_dir / "open_clip_model.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        str(clip_dir / "open_clip_model.safetensors"),
+    )
     (clip_dir / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": {}}))
     dino_cfg = ViTConfig(
-        hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536,
-        image_size=224, patch_size=16, layer_norm_eps=1e-6,
+        hidden_size=384,
+        num_hidden_layers=12,
+        num_attention_heads=6,
+        intermediate_size=1536,
+        image_size=224,
+        patch_size=16,
+        layer_norm_eps=1e-6,
     )
     ViTModel(dino_cfg, add_pooling_layer=False).save_pretrained(root / "dino")
     return clip_dir, root / "dino"
@@ -151,7 +159,13 @@ class Interleaved:
         t0 = time.perf_counter()
         last[0] = t0
         compute_metrics(
-            edits, metrics, self.encoders, batch_size=batch_size, out_dir=out, n_resamples=100, on_progress=tick
+            edits,
+            metrics,
+            self.encoders,
+            batch_size=batch_size,
+            out_dir=out,
+            n_resamples=100,
+            on_progress=tick,
         )
         wall = time.perf_counter() - t0 - excluded[0]
         rows = {r.sample_id: r.values for r in read_rows(out / "metrics.jsonl", MetricRow)}
@@ -162,9 +176,13 @@ def main() -> int:
     """Run the three timings and print the figures and ratios."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pairs", type=int, default=560, help="pairs measured by the runner (default 560)")
-    p.add_argument("--baseline-pairs", type=int, default=None, help="pairs for the slow loops (default: --pairs)")
+    p.add_argument(
+        "--baseline-pairs", type=int, default=None, help="pairs for the slow loops (default: --pairs)"
+    )
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)"
+    )
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
 
@@ -220,7 +238,9 @@ def main() -> int:
             f"whole-run pairs/s: batched {len(edits.items) / bat_wall:.2f}, runner batch 1 "
             f"{len(base_edits.items) / one_wall:.2f}; load avg now {os.getloadavg()[0]:.1f}"
         )
-        print(f"largest |batched - one-at-a-time| over {len(bat.loop_values)} pairs and 2 metrics: {worst:.2e}")
+        print(
+            f"largest |batched - one-at-a-time| over {len(bat.loop_values)} pairs and 2 metrics: {worst:.2e}"
+        )
     return 0
 
 

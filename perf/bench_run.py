@@ -39,8 +39,14 @@ def plain_loop(pipe, samples, steps: int, resolution: int, out: Path) -> float:
     for s in samples:
         image = fit(Image.open(s.image).convert("RGB"), resolution).image
         gen = torch.Generator("cpu").manual_seed(derive_seed(0, s.sample_id))
-        result = pipe(s.instruction, image=image, num_inference_steps=steps, guidance_scale=7.5,
-                      image_guidance_scale=1.5, generator=gen).images[0]
+        result = pipe(
+            s.instruction,
+            image=image,
+            num_inference_steps=steps,
+            guidance_scale=7.5,
+            image_guidance_scale=1.5,
+            generator=gen,
+        ).images[0]
         result.save(out / f"{s.sample_id}.png")
     _sync()
     return (time.perf_counter() - t0) / len(samples)
@@ -50,8 +56,16 @@ def realedit_loop(model, bench, samples, out: Path, batch_size: int) -> float:
     """Seconds per sample through the runner (seeding, resume bookkeeping, fsync'd rows, atomic PNGs)."""
     from realedit_bench.runner import Runner
 
-    runner = Runner(model, model_name="instruct-pix2pix", family="instruct-pix2pix", bench=bench,
-                    samples=samples, filters={}, run_dir=out, batch_size=batch_size)
+    runner = Runner(
+        model,
+        model_name="instruct-pix2pix",
+        family="instruct-pix2pix",
+        bench=bench,
+        samples=samples,
+        filters={},
+        run_dir=out,
+        batch_size=batch_size,
+    )
     t0 = time.perf_counter()
     result = runner.run()
     _sync()
@@ -92,12 +106,16 @@ def main() -> None:
         data = synthetic_real_edit(work / "data", n_photos=max(1, n // 7 + 1), size=(96, 64))
     bench = RealEditBenchmark().load(data)
     samples = bench.samples[:n]
-    model = ADAPTERS.get("instruct-pix2pix")(weights=str(weights), steps=steps, resolution=res, device=device,
-                                              dtype=dtype)
+    model = ADAPTERS.get("instruct-pix2pix")(
+        weights=str(weights), steps=steps, resolution=res, device=device, dtype=dtype
+    )
     model.load()
     pipe = model._pipe  # the very same pipeline object for the plain loop: only the loop differs
-    print(f"device={device} ({torch.cuda.get_device_name() if args.gpu else 'cpu'}) dtype={dtype} steps={steps} "
-          f"res={res} samples/round={n} rounds={rounds}")
+    print(
+        f"device={device} ({torch.cuda.get_device_name() if args.gpu else 'cpu'}) "
+        f"dtype={dtype} steps={steps} "
+        f"res={res} samples/round={n} rounds={rounds}"
+    )
     # Warm-up both paths once (CUDA kernels, allocator, first-call costs).
     plain_loop(pipe, samples[:2], steps, res, work / "warm_plain")
     realedit_loop(model, bench, samples[:2], work / "warm_run", 1)
@@ -108,13 +126,25 @@ def main() -> None:
         if args.gpu:
             ours4.append(realedit_loop(model, bench, samples, work / f"run4_{r}", 4))
     p, o1 = statistics.median(plain), statistics.median(ours1)
-    print(f"plain diffusers loop : {p:.4f} s/sample  ({1 / p:.2f} images/s)  rounds={[f'{x:.4f}' for x in plain]}")
-    print(f"realedit run batch 1 : {o1:.4f} s/sample  ({1 / o1:.2f} images/s)  rounds={[f'{x:.4f}' for x in ours1]}")
+    print(
+        f"plain diffusers loop : {p:.4f} s/sample  ({1 / p:.2f} images/s)  "
+        f"rounds={[f'{x:.4f}' for x in plain]}"
+    )
+    print(
+        f"realedit run batch 1 : {o1:.4f} s/sample  ({1 / o1:.2f} images/s)  "
+        f"rounds={[f'{x:.4f}' for x in ours1]}"
+    )
     print(f"ratio realedit/plain seconds per sample (batch 1): {o1 / p:.3f}  (target <= 1.10)")
     if args.gpu:
         o4 = statistics.median(ours4)
-        print(f"realedit run batch 4 : {o4:.4f} s/sample  ({1 / o4:.2f} images/s)  rounds={[f'{x:.4f}' for x in ours4]}")
-        print(f"throughput vs plain loop: batch 1 {p / o1:.2f}x (target >= 1.0x), batch 4 {p / o4:.2f}x (target >= 1.5x)")
+        print(
+            f"realedit run batch 4 : {o4:.4f} s/sample  ({1 / o4:.2f} images/s)  "
+            f"rounds={[f'{x:.4f}' for x in ours4]}"
+        )
+        print(
+            f"throughput vs plain loop: batch 1 {p / o1:.2f}x (target >= 1.0x), "
+            f"batch 4 {p / o4:.2f}x (target >= 1.5x)"
+        )
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 
 

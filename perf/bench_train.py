@@ -48,20 +48,41 @@ TARGET = 1.10
 CONTROL = "plain#2"
 
 TINY_UNET = dict(
-    block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=8, out_channels=4,
-    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-    cross_attention_dim=32, attention_head_dim=4, norm_num_groups=16,
+    block_out_channels=(32, 64),
+    layers_per_block=1,
+    sample_size=32,
+    in_channels=8,
+    out_channels=4,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    cross_attention_dim=32,
+    attention_head_dim=4,
+    norm_num_groups=16,
 )
 MID_UNET = dict(
-    block_out_channels=(64, 128, 256, 256), cross_attention_dim=64, in_channels=8, out_channels=4,
-    attention_head_dim=8, layers_per_block=2, sample_size=32,
+    block_out_channels=(64, 128, 256, 256),
+    cross_attention_dim=64,
+    in_channels=8,
+    out_channels=4,
+    attention_head_dim=8,
+    layers_per_block=2,
+    sample_size=32,
 )
 SD15_UNET = dict(
-    block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, in_channels=8, out_channels=4,
-    attention_head_dim=8, layers_per_block=2, sample_size=64,
+    block_out_channels=(320, 640, 1280, 1280),
+    cross_attention_dim=768,
+    in_channels=8,
+    out_channels=4,
+    attention_head_dim=8,
+    layers_per_block=2,
+    sample_size=64,
 )
 #: U-Net constructor arguments and text-encoder (cross-attention) width per architecture name.
-ARCHS: dict[str, tuple[dict, int]] = {"tiny": (TINY_UNET, 32), "mid": (MID_UNET, 64), "sd15": (SD15_UNET, 768)}
+ARCHS: dict[str, tuple[dict, int]] = {
+    "tiny": (TINY_UNET, 32),
+    "mid": (MID_UNET, 64),
+    "sd15": (SD15_UNET, 768),
+}
 
 
 def build(kind: str, arch: dict, text_dim: int, device: str) -> Any:
@@ -109,9 +130,11 @@ class Trainer:
         self.params = sum(p.numel() for p in self.model.parameters())
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=5e-5, weight_decay=1e-2)
         self.data = make_batch(args.batch, args.resolution // 8, text_dim, device)
-        self.extra = {} if kind in ("plain", CONTROL) else {
-            k: self.data[k] for k in ("reward_scores", "reward_text_hidden", "reward_text_pooled")
-        }
+        self.extra = (
+            {}
+            if kind in ("plain", CONTROL)
+            else {k: self.data[k] for k in ("reward_scores", "reward_text_hidden", "reward_text_pooled")}
+        )
         self.loss = float("nan")
 
     def step(self) -> float:
@@ -120,7 +143,9 @@ class Trainer:
         import torch.nn.functional as F
 
         d = self.data
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.gpu else torch.autocast("cpu", enabled=False)
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if self.gpu else torch.autocast("cpu", enabled=False)
+        )
         if self.gpu:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -157,7 +182,9 @@ class Trainer:
                 return func(*args, **(kwargs or {}))
 
         d = self.data
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.gpu else torch.autocast("cpu", enabled=False)
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if self.gpu else torch.autocast("cpu", enabled=False)
+        )
         flops, ops = FlopCounterMode(display=False), OpCount()
         with flops, ops:
             with autocast:
@@ -181,8 +208,11 @@ def _rss() -> int:
 
 def _summary(times: list[float]) -> dict:
     ordered = sorted(times)
-    return {"median_s": statistics.median(times), "p10_s": ordered[len(ordered) // 10],
-            "p90_s": ordered[(len(ordered) * 9) // 10]}
+    return {
+        "median_s": statistics.median(times),
+        "p10_s": ordered[len(ordered) // 10],
+        "p90_s": ordered[(len(ordered) * 9) // 10],
+    }
 
 
 def measure(kind: str, args: argparse.Namespace, grad_ckpt: bool) -> dict:
@@ -218,8 +248,14 @@ def measure(kind: str, args: argparse.Namespace, grad_ckpt: bool) -> dict:
 
         # ru_maxrss also catches peaks inside a step that the per-step samples miss (Linux: KiB)
         peak = max(peak_rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) - rss0
-    out = {"kind": trainer.kind, "grad_ckpt": grad_ckpt, "params": trainer.params, "peak_bytes": int(peak),
-           "loss": trainer.loss, **_summary(times)}
+    out = {
+        "kind": trainer.kind,
+        "grad_ckpt": grad_ckpt,
+        "params": trainer.params,
+        "peak_bytes": int(peak),
+        "loss": trainer.loss,
+        **_summary(times),
+    }
     del trainer
     gc.collect()
     return out
@@ -241,7 +277,9 @@ def measure_isolated(kind: str, args: argparse.Namespace, grad_ckpt: bool) -> di
             break
         except queue_mod.Empty:
             if not proc.is_alive():
-                raise RuntimeError(f"the {kind} measurement process died (exit code {proc.exitcode}); out of memory?") from None
+                raise RuntimeError(
+                    f"the {kind} measurement process died (exit code {proc.exitcode}); out of memory?"
+                ) from None
     proc.join()
     return result
 
@@ -287,21 +325,42 @@ def run_config(kinds: list[str], args: argparse.Namespace, grad_ckpt: bool) -> l
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--gpu", action="store_true", help="Full-size SD-1.5 architecture on CUDA, bf16 autocast.")
-    parser.add_argument("--arch", choices=tuple(ARCHS), default=None,
-                        help="U-Net architecture (default: sd15 with --gpu, else tiny; mid: SD-1.5 layout, 1/5 width).")
-    parser.add_argument("--control", action="store_true",
-                        help=f"Also time a second identical plain U-Net ({CONTROL}): its ratio is the noise floor.")
-    parser.add_argument("--flops", action="store_true",
-                        help="Also count FLOPs and ATen operators of one forward + backward per model.")
-    parser.add_argument("--variants", default="released,paper", help="Reward variants to compare with the plain U-Net.")
-    parser.add_argument("--grad-ckpt", default=None, help="off, on or off,on (default: off on CPU, off,on on GPU).")
+    parser.add_argument(
+        "--gpu", action="store_true", help="Full-size SD-1.5 architecture on CUDA, bf16 autocast."
+    )
+    parser.add_argument(
+        "--arch",
+        choices=tuple(ARCHS),
+        default=None,
+        help="U-Net architecture (default: sd15 with --gpu, else tiny; mid: SD-1.5 layout, 1/5 width).",
+    )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help=f"Also time a second identical plain U-Net ({CONTROL}): its ratio is the noise floor.",
+    )
+    parser.add_argument(
+        "--flops",
+        action="store_true",
+        help="Also count FLOPs and ATen operators of one forward + backward per model.",
+    )
+    parser.add_argument(
+        "--variants", default="released,paper", help="Reward variants to compare with the plain U-Net."
+    )
+    parser.add_argument(
+        "--grad-ckpt", default=None, help="off, on or off,on (default: off on CPU, off,on on GPU)."
+    )
     parser.add_argument("--batch", type=int, default=None, help="Batch size (default 4 on CPU, 16 on GPU).")
     parser.add_argument("--resolution", type=int, default=256, help="Image side in pixels (latent = /8).")
     parser.add_argument("--steps", type=int, default=None, help="Timed steps (default 8 CPU, 20 GPU).")
     parser.add_argument("--warmup", type=int, default=3, help="Untimed steps first.")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: OpenMP spinning on a "
-                        "shared, oversubscribed machine makes more threads many times slower).")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads (default 1: OpenMP spinning on a "
+        "shared, oversubscribed machine makes more threads many times slower).",
+    )
     parser.add_argument("--json", type=Path, default=None, help="Also write the results here.")
     args = parser.parse_args(argv)
     args.arch = args.arch or ("sd15" if args.gpu else "tiny")
@@ -316,11 +375,17 @@ def main(argv: list[str] | None = None) -> int:
         print("bench_train: --gpu asked for but no CUDA device is visible", file=sys.stderr)
         return 2
     device = torch.cuda.get_device_name(0) if args.gpu else f"CPU ({args.threads} thread(s))"
-    arch = {"sd15": "SD-1.5 InstructPix2Pix U-Net (random weights)", "mid": "mid U-Net (SD-1.5 layout, 64/128/256/256)",
-            "tiny": "tiny U-Net (32/64)"}[args.arch]
-    print(f"bench_train: {device}; {arch}; batch {args.batch}; {args.resolution} px (latent "
-          f"{args.resolution // 8}x{args.resolution // 8}); {'bf16 autocast' if args.gpu else 'fp32'}; "
-          f"AdamW; median of {args.steps} steps after {args.warmup} warm-up; torch {torch.__version__}", flush=True)
+    arch = {
+        "sd15": "SD-1.5 InstructPix2Pix U-Net (random weights)",
+        "mid": "mid U-Net (SD-1.5 layout, 64/128/256/256)",
+        "tiny": "tiny U-Net (32/64)",
+    }[args.arch]
+    print(
+        f"bench_train: {device}; {arch}; batch {args.batch}; {args.resolution} px (latent "
+        f"{args.resolution // 8}x{args.resolution // 8}); {'bf16 autocast' if args.gpu else 'fp32'}; "
+        f"AdamW; median of {args.steps} steps after {args.warmup} warm-up; torch {torch.__version__}",
+        flush=True,
+    )
     results = []
     ok = True
     for ckpt in ckpt_modes:
@@ -329,12 +394,19 @@ def main(argv: list[str] | None = None) -> int:
         base = rows[0]
         for r in rows:
             extra = "" if r is base else f" (+{(r['params'] - base['params']) / 1e6:.2f} M)"
-            print(f"  grad-ckpt {'on ' if ckpt else 'off'}  {r['kind']:<9} {r['median_s']:.4f} s/step "
-                  f"(p10 {r['p10_s']:.4f}, p90 {r['p90_s']:.4f})  peak {r['peak_bytes'] / 2**30:.3f} GiB  "
-                  f"params {r['params'] / 1e6:.2f} M{extra}", flush=True)
+            print(
+                f"  grad-ckpt {'on ' if ckpt else 'off'}  {r['kind']:<9} {r['median_s']:.4f} s/step "
+                f"(p10 {r['p10_s']:.4f}, p90 {r['p90_s']:.4f})  peak {r['peak_bytes'] / 2**30:.3f} GiB  "
+                f"params {r['params'] / 1e6:.2f} M{extra}",
+                flush=True,
+            )
             if "flops" in r:
-                print(f"      forward+backward: {r['flops'] / 1e9:.2f} GFLOP (+{(r['flops'] - base['flops']) / 1e9:.3f}), "
-                      f"{r['aten_ops']} ATen ops (+{r['aten_ops'] - base['aten_ops']})", flush=True)
+                print(
+                    f"      forward+backward: {r['flops'] / 1e9:.2f} GFLOP "
+                    f"(+{(r['flops'] - base['flops']) / 1e9:.3f}), "
+                    f"{r['aten_ops']} ATen ops (+{r['aten_ops'] - base['aten_ops']})",
+                    flush=True,
+                )
         for r in rows[1:]:
             t_ratio = r["median_s"] / base["median_s"]
             m_ratio = r["peak_bytes"] / base["peak_bytes"] if base["peak_bytes"] > 0 else float("nan")
@@ -342,15 +414,25 @@ def main(argv: list[str] | None = None) -> int:
             if r["kind"] != CONTROL:
                 ok &= passed
             r.update(time_ratio=t_ratio, memory_ratio=m_ratio)
-            print(f"    ratio {r['kind']}/plain (grad-ckpt {'on' if ckpt else 'off'}): time {t_ratio:.3f}, "
-                  f"peak memory {m_ratio:.3f} (target time <= {TARGET:.2f}: {'PASS' if passed else 'MISS'})", flush=True)
+            print(
+                f"    ratio {r['kind']}/plain (grad-ckpt {'on' if ckpt else 'off'}): time {t_ratio:.3f}, "
+                f"peak memory {m_ratio:.3f} (target time <= {TARGET:.2f}: {'PASS' if passed else 'MISS'})",
+                flush=True,
+            )
     print(f"bench_train: overall {'PASS' if ok else 'MISS'} (time ratio target <= {TARGET:.2f})")
     if args.arch == "tiny":
-        print("bench_train: note: the tiny U-Net is ~1000x smaller than SD-1.5 while the reward encoder still "
-              "works at full latent resolution, so tiny ratios overstate the overhead; the target refers to --gpu")
+        print(
+            "bench_train: note: the tiny U-Net is ~1000x smaller than SD-1.5 while the reward encoder still "
+            "works at full latent resolution, so tiny ratios overstate the overhead; "
+            "the target refers to --gpu"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"device": device, "args": {k: str(v) for k, v in vars(args).items()},
-                                         "results": results}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {"device": device, "args": {k: str(v) for k, v in vars(args).items()}, "results": results},
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -14,7 +14,8 @@ Two variants share one wrapper, :class:`RewardUNet`, chosen by ``RewardConfig.va
     padding mask), so the score reaches this addition at about 1/78 of the text's weight (the paper
     gives no pooling; kept as read so saved checkpoints keep loading; see TRAINING.md section 3).
 
-``released`` (the authors' checkpoint ``Gstar666/Reward-InsPix2Pix``, folder ``stage2_reward_instruct_pix2pix``)
+``released`` (the authors' checkpoint ``Gstar666/Reward-InsPix2Pix``, folder
+``stage2_reward_instruct_pix2pix``)
     Each score gets a 256-d timestep encoding (``flip_sin_to_cos=True``, shift 0); the three are
     concatenated to 768. ``add_embedding`` (MLP 768 -> T -> T) and ``text_linear2`` (pooled text,
     D -> T) are added to the time embedding, so every ResNet block sees the reward. ``add_embedding2``
@@ -68,7 +69,7 @@ weights hold the extra keys above, no ``reward`` folder) as the released variant
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -135,7 +136,9 @@ class RewardConfig:
         if not (self.use_scores or self.use_text):
             raise ConfigError("the reward condition needs the scores, the text or both (use_scores/use_text)")
         if not (self.use_attention or self.use_addition):
-            raise ConfigError("the reward needs a way in: attention, addition or both (use_attention/use_addition)")
+            raise ConfigError(
+                "the reward needs a way in: attention, addition or both (use_attention/use_addition)"
+            )
         if self.score_embed_dim <= 0 or self.score_embed_dim % 2:
             raise ConfigError(f"score_embed_dim must be a positive even number, got {self.score_embed_dim}")
 
@@ -184,7 +187,11 @@ def encode_reward_text(tokenizer: Any, text_encoder: Any, texts: list[str]) -> R
         only if the caller enables them; wrap in ``torch.no_grad()`` for a frozen encoder.
     """
     ids = tokenizer(
-        list(texts), max_length=tokenizer.model_max_length, padding="max_length", truncation=True, return_tensors="pt"
+        list(texts),
+        max_length=tokenizer.model_max_length,
+        padding="max_length",
+        truncation=True,
+        return_tensors="pt",
     ).input_ids.to(text_encoder.device)
     out = text_encoder(ids)
     return RewardText(hidden=out[0], pooled=out[1])
@@ -197,7 +204,9 @@ def score_encoding(scores: Tensor, dim: int) -> Tensor:
     """
     from diffusers.models.embeddings import get_timestep_embedding
 
-    flat = get_timestep_embedding(scores.reshape(-1).float(), dim, flip_sin_to_cos=True, downscale_freq_shift=0)
+    flat = get_timestep_embedding(
+        scores.reshape(-1).float(), dim, flip_sin_to_cos=True, downscale_freq_shift=0
+    )
     return flat.reshape(scores.shape[0], -1)
 
 
@@ -413,10 +422,6 @@ class RewardUNet(nn.Module):
         """Device of the inner U-Net."""
         return self.unet.device
 
-    def reward_modules(self) -> Iterator[tuple[str, nn.Module]]:
-        """The added modules (everything but ``unet``), by name."""
-        return ((name, m) for name, m in self.named_children() if name != "unet")
-
     def reward_state_dict(self) -> dict[str, Tensor]:
         """State dict of the added modules only (keys without a prefix, as in the released checkpoint)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith(f"{UNET_SUBFOLDER}.")}
@@ -441,14 +446,19 @@ class RewardUNet(nn.Module):
         r = self.reward_config
         dtype = self.dtype
         if reward_scores.dim() != 2 or reward_scores.shape[1] != 3:
-            raise ValueError(f"reward_scores must be [B, 3] (following, preserving, quality), got {tuple(reward_scores.shape)}")
+            raise ValueError(
+                "reward_scores must be [B, 3] (following, preserving, quality), "
+                f"got {tuple(reward_scores.shape)}"
+            )
         scores = _match_batch(reward_scores, batch, "reward_scores")
         pe = score_encoding(scores, r.score_embed_dim).to(dtype) if r.use_scores else None
         if r.use_text:
             name = "reward_text_pooled" if r.variant == "released" else "reward_text_hidden"
             text = reward_text_pooled if r.variant == "released" else reward_text_hidden
             if text is None:
-                raise ValueError(f"the {r.variant} variant with use_text needs {name} (see encode_reward_text)")
+                raise ValueError(
+                    f"the {r.variant} variant with use_text needs {name} (see encode_reward_text)"
+                )
             text = _match_batch(text, batch, name).to(dtype)
         if r.variant == "released":
             time_add = None
@@ -620,7 +630,10 @@ class RewardUNet(nn.Module):
             missing, unexpected = model.load_state_dict(state, strict=False)
             missing = [k for k in missing if not k.startswith(f"{UNET_SUBFOLDER}.")]
             if missing or unexpected:
-                raise WeightsError(f"{rdir}: weights do not fit the config (missing {missing[:5]}, unexpected {unexpected[:5]})")
+                raise WeightsError(
+                    f"{rdir}: weights do not fit the config "
+                    f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
+                )
             return model.to(unet.dtype)
         return cls.from_released(directory, torch_dtype=torch_dtype, reward=reward, text_dim=text_dim)
 
@@ -640,7 +653,8 @@ class RewardUNet(nn.Module):
         state = _read_unet_weights(unet_dir)
         if not any(k.split(".", 1)[0] in RELEASED_MODULES for k in state):
             raise WeightsError(
-                f"{unet_dir} holds a plain U-Net without reward modules (no {', '.join(RELEASED_MODULES)} keys) "
+                f"{unet_dir} holds a plain U-Net without reward modules "
+                f"(no {', '.join(RELEASED_MODULES)} keys) "
                 f"and {Path(directory) / REWARD_SUBFOLDER} is missing"
             )
         reward = reward or RewardConfig(variant="released")
@@ -649,7 +663,9 @@ class RewardUNet(nn.Module):
         if text_dim is None:
             key = "text_linear.weight" if "text_linear.weight" in state else "text_linear2.weight"
             if key not in state:
-                raise WeightsError(f"{unet_dir}: cannot tell the text width (no text_linear weights); pass text_dim")
+                raise WeightsError(
+                    f"{unet_dir}: cannot tell the text width (no text_linear weights); pass text_dim"
+                )
             text_dim = int(state[key].shape[1])
         from accelerate import init_empty_weights
 
@@ -659,7 +675,8 @@ class RewardUNet(nn.Module):
         missing, unexpected = model.load_released_state_dict(state, strict=False, assign=True)
         if missing or unexpected:
             raise WeightsError(
-                f"{unet_dir}: released weights do not fit (missing {missing[:5]}, unexpected {unexpected[:5]})"
+                f"{unet_dir}: released weights do not fit "
+                f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
             )
         return model.to(torch_dtype) if torch_dtype is not None else model
 
@@ -669,7 +686,8 @@ class RewardUNet(nn.Module):
         """Load a state dict in the released checkpoint's naming (standard U-Net keys + extra modules).
 
         Args:
-            state_dict: Keys as in the release: ``conv_in.weight`` ... and ``add_embedding.linear_1.weight`` ...
+            state_dict: Keys as in the release: ``conv_in.weight`` ... and
+                ``add_embedding.linear_1.weight`` ...
             strict: Raise on missing or unexpected keys (torch semantics) instead of returning them.
             assign: Take the tensors as they are (for a model built on the meta device).
 
@@ -677,7 +695,8 @@ class RewardUNet(nn.Module):
             ``(missing, unexpected)`` keys, in the released naming.
         """
         ours = {
-            (k if k.split(".", 1)[0] in RELEASED_MODULES else f"{UNET_SUBFOLDER}.{k}"): v for k, v in state_dict.items()
+            (k if k.split(".", 1)[0] in RELEASED_MODULES else f"{UNET_SUBFOLDER}.{k}"): v
+            for k, v in state_dict.items()
         }
         result = self.load_state_dict(ours, strict=False, assign=assign)
         prefix = f"{UNET_SUBFOLDER}."
@@ -687,7 +706,9 @@ class RewardUNet(nn.Module):
 
         missing, unexpected = strip(list(result.missing_keys)), strip(list(result.unexpected_keys))
         if strict and (missing or unexpected):
-            raise RuntimeError(f"released state dict does not fit: missing {missing[:8]}, unexpected {unexpected[:8]}")
+            raise RuntimeError(
+                f"released state dict does not fit: missing {missing[:8]}, unexpected {unexpected[:8]}"
+            )
         return missing, unexpected
 
 
@@ -699,15 +720,22 @@ class RewardConditionedUNet(nn.Module):
     classifier-free-guidance branches of InstructPix2Pix all get it, as in the released inference code.
     """
 
-    def __init__(self, reward_unet: RewardUNet, scores: Tensor, text_hidden: Tensor | None, text_pooled: Tensor | None) -> None:
-        """Wrap ``reward_unet`` with scores ``[1, 3]`` and encoded failure text ``[1, 77, D]`` / ``[1, D]``."""
+    def __init__(
+        self, reward_unet: RewardUNet, scores: Tensor, text_hidden: Tensor | None, text_pooled: Tensor | None
+    ) -> None:
+        """Wrap ``reward_unet`` with scores ``[1, 3]`` and encoded failure text ``[1, 77, D]`` / ``[1, D]``.
+        """
         super().__init__()
         self.reward_unet = reward_unet
         dtype = reward_unet.dtype
         # Not persistent: the condition is a sampling setting (recorded by the adapter), not a weight.
         self.register_buffer("reward_scores", scores.to(dtype), persistent=False)
-        self.register_buffer("reward_text_hidden", None if text_hidden is None else text_hidden.to(dtype), persistent=False)
-        self.register_buffer("reward_text_pooled", None if text_pooled is None else text_pooled.to(dtype), persistent=False)
+        self.register_buffer(
+            "reward_text_hidden", None if text_hidden is None else text_hidden.to(dtype), persistent=False
+        )
+        self.register_buffer(
+            "reward_text_pooled", None if text_pooled is None else text_pooled.to(dtype), persistent=False
+        )
 
     @property
     def config(self) -> Any:
@@ -729,7 +757,9 @@ class RewardConditionedUNet(nn.Module):
         """Input channels (8 for InstructPix2Pix: noisy latent + source latent)."""
         return int(self.reward_unet.config.in_channels)
 
-    def forward(self, sample: Tensor, timestep: Tensor | float | int, encoder_hidden_states: Tensor, **kwargs: Any) -> Any:
+    def forward(
+        self, sample: Tensor, timestep: Tensor | float | int, encoder_hidden_states: Tensor, **kwargs: Any
+    ) -> Any:
         """Call the reward U-Net with the fixed condition; other arguments pass through."""
         return self.reward_unet(
             sample,
@@ -764,7 +794,9 @@ def save_reward_pipeline(directory: str | Path, reward_unet: RewardUNet, pipelin
     return directory
 
 
-def released_key_shapes(c0: int = 320, t_dim: int = 1280, text_dim: int = 768, score_dim: int = 256) -> dict[str, tuple[int, ...]]:
+def released_key_shapes(
+    c0: int = 320, t_dim: int = 1280, text_dim: int = 768, score_dim: int = 256
+) -> dict[str, tuple[int, ...]]:
     """The extra keys of the released checkpoint and their shapes (module docstring table, as code)."""
     s3 = 3 * score_dim
     shapes: dict[str, tuple[int, ...]] = {

@@ -1,4 +1,4 @@
-"""The package layout rules of GUIDE section 2, checked mechanically."""
+"""The package layout rules (import contracts, light start-up, own packages), checked mechanically."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from paths import REPO
 
 def test_import_contracts_hold():
     lint = Path(sys.executable).with_name("lint-imports")
-    res = subprocess.run([str(lint), str(REPO / "pyproject.toml")], cwd=REPO, capture_output=True,
-                         text=True, timeout=300)
+    res = subprocess.run(
+        [str(lint), str(REPO / "pyproject.toml")], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Contracts: 3 kept, 0 broken" in res.stdout
 
@@ -21,7 +22,8 @@ def test_import_contracts_hold():
 def test_cli_startup_imports_nothing_heavy():
     code = (
         "import sys; import realedit_bench.cli.main as m; "
-        "heavy = [n for n in ('torch', 'diffusers', 'transformers', 'openai', 'anthropic', 'open_clip', 'pandas') "
+        "heavy = [n for n in ('torch', 'diffusers', 'transformers', 'openai', 'anthropic', 'open_clip', "
+        "'pandas') "
         "if n in sys.modules]; print(heavy)"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -53,5 +55,11 @@ def test_a_shadowing_package_is_reported_in_one_line(tmp_path):
 def test_models_table_lists_builtins():
     res = invoke("models")
     assert res.returncode == 0
-    for name in ("instruct-pix2pix", "magicbrush", "identity", "reward-instruct-pix2pix", "timbrooks/instruct-pix2pix"):
+    for name in (
+        "instruct-pix2pix",
+        "magicbrush",
+        "identity",
+        "reward-instruct-pix2pix",
+        "timbrooks/instruct-pix2pix",
+    ):
         assert name in res.stdout

@@ -11,5 +11,7 @@ from paths import REPO
 
 def test_ruff_is_clean():
     ruff = Path(sys.executable).with_name("ruff")
-    res = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [str(ruff), "check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-1000:]

@@ -1,4 +1,4 @@
-"""GUIDE section 7: mypy on all four packages, with the settings in ``pyproject.toml`` ([tool.mypy])."""
+"""mypy on all four packages, with the settings in ``pyproject.toml`` ([tool.mypy])."""
 
 from __future__ import annotations
 

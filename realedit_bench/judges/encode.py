@@ -142,11 +142,6 @@ class ImageEncoder:
             self._file_sha[fkey] = sha
         return sha
 
-    def sha256_and_size(self, image: Path | bytes) -> tuple[str, tuple[int, int]]:
-        """sha256 and (width, height) of the image as it will be sent, encoding only when not known."""
-        sha, size, _ = self.hashes(image)
-        return sha, size
-
     def hashes(self, image: Path | bytes) -> tuple[str, tuple[int, int], str]:
         """sha256 and (width, height) as sent, and the sha256 of the file (or bytes) they came from."""
         file_sha = (

@@ -92,7 +92,9 @@ def test_metrics_of_redone_images_are_left_out_and_the_means_recomputed(tmp_path
     )
     assert _metric_cell(site.index, "l1").startswith(f"{current:.3f}")
     line = "metric values of 2 samples are of older images, left out of the means; rerun realedit metrics"
-    assert site.warnings == [f"{root.name}: {line}"]
+    # The run's judgments are of the older images too: they are left out as well, and said so.
+    judged = "6 judgments are of older images, left out of the numbers; rerun realedit judge"
+    assert site.warnings == [f"{root.name}: {judged}", f"{root.name}: {line}"]
     assert line in page_soup(site.index).select_one(".metrics-note").get_text(" ", strip=True)
     export = json.loads((tmp_path / "s1" / "leaderboard.json").read_text())
     assert export["metrics"]["rows"][0]["means"]["l1"] == pytest.approx(current)
@@ -126,6 +128,7 @@ def test_a_mean_of_an_older_formula_is_not_shown(tmp_path) -> None:
 
 def _agreement(tmp_path: Path, inputs: list[Path]) -> Path:
     report = {
+        "schema_version": 1,
         "created_at": WHEN,
         "realedit_version": "0",
         "command": ["realedit", "agree"],

@@ -31,7 +31,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.fixture(scope="module")
 def texts(tiny: dict):
     with torch.no_grad():
-        return encode_reward_text(tiny["tokenizer"], tiny["text_encoder"], [NO_FAILURE_TEXT, "blurry; the dog moved; dark"])
+        return encode_reward_text(
+            tiny["tokenizer"], tiny["text_encoder"], [NO_FAILURE_TEXT, "blurry; the dog moved; dark"]
+        )
 
 
 def make(tiny: dict, **kw) -> RewardUNet:
@@ -52,7 +54,11 @@ def inputs(batch: int = 2, seed: int = 0) -> dict:
 def run(model: RewardUNet, texts, scores, **kw) -> torch.Tensor:
     with torch.no_grad():
         return model(
-            **inputs(), reward_scores=scores, reward_text_hidden=texts.hidden, reward_text_pooled=texts.pooled, **kw
+            **inputs(),
+            reward_scores=scores,
+            reward_text_hidden=texts.hidden,
+            reward_text_pooled=texts.pooled,
+            **kw,
         ).sample
 
 
@@ -61,7 +67,9 @@ SCORES = torch.tensor([[5.0, 5.0, 5.0], [1.0, 2.0, 3.0]])
 
 def test_join_failure_texts_matches_released_layout():
     assert join_failure_texts("", " ", "None") == NO_FAILURE_TEXT
-    assert join_failure_texts("cat not added", "sky changed", "blurry") == "cat not added; sky changed; blurry"
+    assert (
+        join_failure_texts("cat not added", "sky changed", "blurry") == "cat not added; sky changed; blurry"
+    )
 
 
 def test_encode_reward_text_shapes(texts):
@@ -124,7 +132,13 @@ def test_ablations_build_only_what_they_use_and_train(tiny, texts, variant, swit
     kw = {}
     if switches.get("use_text") is False:  # no text given at all: the model must not need it
         texts = type(texts)(hidden=None, pooled=None)
-    out = model(**inputs(), reward_scores=SCORES, reward_text_hidden=texts.hidden, reward_text_pooled=texts.pooled, **kw).sample
+    out = model(
+        **inputs(),
+        reward_scores=SCORES,
+        reward_text_hidden=texts.hidden,
+        reward_text_pooled=texts.pooled,
+        **kw,
+    ).sample
     out.pow(2).mean().backward()
     # every added parameter takes part (unused ones would break DistributedDataParallel)
     unused = [n for n, p in model.named_parameters() if not n.startswith("unet.") and p.grad is None]
@@ -142,7 +156,9 @@ def test_score_scale_is_read_the_same_for_all_batch_rows(tiny, texts):
     x = inputs(batch=2)
     with torch.no_grad():
         one = model(**x, reward_scores=SCORES[:1], reward_text_pooled=texts.pooled[:1]).sample
-        two = model(**x, reward_scores=SCORES[:1].repeat(2, 1), reward_text_pooled=texts.pooled[:1].repeat(2, 1)).sample
+        two = model(
+            **x, reward_scores=SCORES[:1].repeat(2, 1), reward_text_pooled=texts.pooled[:1].repeat(2, 1)
+        ).sample
     torch.testing.assert_close(one, two)
     with pytest.raises(ValueError, match="does not divide"):
         model(**inputs(batch=2), reward_scores=torch.ones(3, 3), reward_text_pooled=texts.pooled[:1])
@@ -187,8 +203,12 @@ def test_full_size_released_keys_match_the_issue_facts():
         assert RELEASED_KEY_SHAPES[key] == shape, key
     with init_empty_weights():
         unet = UNet2DConditionModel(
-            block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, in_channels=8,
-            attention_head_dim=8, layers_per_block=2, sample_size=64,
+            block_out_channels=(320, 640, 1280, 1280),
+            cross_attention_dim=768,
+            in_channels=8,
+            attention_head_dim=8,
+            layers_per_block=2,
+            sample_size=64,
         )
         model = RewardUNet.from_unet(unet, RewardConfig(), text_dim=768)
     ours = {k: tuple(v.shape) for k, v in model.reward_state_dict().items()}
@@ -197,7 +217,8 @@ def test_full_size_released_keys_match_the_issue_facts():
 
 
 def test_synthetic_released_state_dict_loads_with_no_missing_or_unexpected_keys(tiny, texts, tmp_path):
-    """A checkpoint in the authors' layout (unet/ with extra keys, no reward/) loads as the released variant."""
+    """A checkpoint in the authors' layout (unet/ with extra keys, no reward/) loads as the released
+    variant."""
     from safetensors.torch import save_file
 
     from reward_model.mrc import released_key_shapes
@@ -206,7 +227,9 @@ def test_synthetic_released_state_dict_loads_with_no_missing_or_unexpected_keys(
     c0 = unet.config.block_out_channels[0]
     t_dim = unet.time_embedding.linear_2.out_features
     g = torch.Generator().manual_seed(3)
-    extra = {k: torch.randn(s, generator=g) * 0.05 for k, s in released_key_shapes(c0, t_dim, TEXT_DIM).items()}
+    extra = {
+        k: torch.randn(s, generator=g) * 0.05 for k, s in released_key_shapes(c0, t_dim, TEXT_DIM).items()
+    }
     state = {**unet.state_dict(), **extra}
     fresh = make(tiny, variant="released")
     missing, unexpected = fresh.load_released_state_dict(state)
@@ -217,7 +240,10 @@ def test_synthetic_released_state_dict_loads_with_no_missing_or_unexpected_keys(
 
     # the same weights written in the released folder layout
     unet.save_pretrained(tmp_path / "unet")
-    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "unet" / "diffusion_pytorch_model.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in state.items()},
+        str(tmp_path / "unet" / "diffusion_pytorch_model.safetensors"),
+    )
     loaded = RewardUNet.from_pretrained(tmp_path).eval()
     assert loaded.reward_config.variant == "released" and loaded.text_dim == TEXT_DIM
     torch.testing.assert_close(run(loaded, texts, SCORES), run(fresh, texts, SCORES))
@@ -313,12 +339,18 @@ def test_gradient_checkpointing_recomputes_the_unet_only(tiny, texts, variant):
     reward = {n for n, _ in model.named_modules() if n and not n.startswith("unet")}
     # every leaf module runs (type_embedding is read through its weight; containers such as proj_deal
     # run through their parts), and none more than once
-    leaves = {n for n, m in model.named_modules() if n in reward and not list(m.children())} - {"type_embedding"}
+    leaves = {n for n, m in model.named_modules() if n in reward and not list(m.children())} - {
+        "type_embedding"
+    }
     assert leaves and {n: fwd[n] for n in leaves} == dict.fromkeys(leaves, 1)
     assert max(fwd[n] for n in reward) == 1
     assert not any(bwd[n] for n in reward), {n: bwd[n] for n in reward if bwd[n]}
-    assert {f"unet.{n}": c for n, c in plain_bwd.items()} == {n: c for n, c in bwd.items() if n.startswith("unet.")}
-    assert {f"unet.{n}": c for n, c in plain_fwd.items()} == {n: c for n, c in fwd.items() if n.startswith("unet.")}
+    assert {f"unet.{n}": c for n, c in plain_bwd.items()} == {
+        n: c for n, c in bwd.items() if n.startswith("unet.")
+    }
+    assert {f"unet.{n}": c for n, c in plain_fwd.items()} == {
+        n: c for n, c in fwd.items() if n.startswith("unet.")
+    }
     assert not any(m._forward_hooks for m in model.modules())
     assert kept and all(ref() is None for ref in kept)
 
@@ -332,8 +364,15 @@ def test_reward_encoder_layer_equals_transformers_bert_cross_attention_layer():
 
     from reward_model.mrc import RewardCrossLayer
 
-    cfg = BertConfig(hidden_size=32, num_attention_heads=8, intermediate_size=32, hidden_act="gelu",
-                     layer_norm_eps=1e-12, attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0)
+    cfg = BertConfig(
+        hidden_size=32,
+        num_attention_heads=8,
+        intermediate_size=32,
+        hidden_act="gelu",
+        layer_norm_eps=1e-12,
+        attention_probs_dropout_prob=0.0,
+        hidden_dropout_prob=0.0,
+    )
     cfg._attn_implementation = "eager"
 
     class Reference(nn.Module):
@@ -362,15 +401,25 @@ def test_released_time_embedding_addition_equals_an_identity_class_embedding(tex
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=8, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=16, class_embed_type="identity",
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=8,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=16,
+        class_embed_type="identity",
     ).eval()
     model = RewardUNet.from_unet(unet, RewardConfig(use_attention=False), TEXT_DIM).eval()
     with torch.no_grad():
         expected_add = model.add_embedding(score_encoding(SCORES, 256)) + model.text_linear2(texts.pooled)
         zero = torch.zeros(2, unet.time_embedding.linear_2.out_features)
-        ours = model(**inputs(), reward_scores=SCORES, reward_text_pooled=texts.pooled, class_labels=zero).sample
+        ours = model(
+            **inputs(), reward_scores=SCORES, reward_text_pooled=texts.pooled, class_labels=zero
+        ).sample
         ref = unet(**inputs(), class_labels=expected_add).sample
         plain = unet(**inputs(), class_labels=zero).sample
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)

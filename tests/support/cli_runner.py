@@ -13,7 +13,9 @@ def realedit_cli(*args: str, cwd: Path | None = None, env: dict | None = None, t
 
     exe = Path(sys.executable).with_name("realedit")
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=timeout)
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=timeout
+    )
 
 
 class Result:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from realedit_bench.images import sha256_file
 from realedit_bench.jsonio import atomic_write_json
 from realedit_bench.schema import (
     CATEGORIES,
@@ -172,6 +173,7 @@ def make_run(
                 source=f"{photo}.jpeg",
                 status="error" if failed else "ok",
                 output=None if failed else rel,
+                output_sha256=None if failed else sha256_file(root / rel),
                 seed=seed * 1000 + len(edits),
                 error="RuntimeError: synthetic failure" if failed else None,
                 seconds=0.1,
@@ -254,6 +256,7 @@ def make_magicbrush_run(
                 source=s.image.name,
                 status="ok",
                 output=rel,
+                output_sha256=sha256_file(root / rel),
                 seed=seed * 1000 + len(edits),
                 seconds=0.1,
                 size=(32, 32),
@@ -325,6 +328,7 @@ def write_judgments(
                     reason=reason,
                     judge=judge,
                     rubric=rubric,
+                    edited_sha256=e.output_sha256,
                     usage=Usage(calls=1, input_tokens=900, output_tokens=40, cost_usd=0.003),
                     finished_at=WHEN,
                 )

@@ -19,7 +19,8 @@ GOOD_ENTRY = [
 
 
 def make_triplet_folder(root: Path, n: int = 4, size: tuple[int, int] = (48, 40), seed: int = 0) -> Path:
-    """``root/s<i>/{source.png, edited.png, instruction.txt}``: random sources, their colour inverses as edits."""
+    """``root/s<i>/{source.png, edited.png, instruction.txt}``: random sources, their colour inverses as
+    edits."""
     rng = np.random.default_rng(seed)
     root = Path(root)
     for i in range(n):

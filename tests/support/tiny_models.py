@@ -40,7 +40,9 @@ def build_clip_tokenizer(directory: Path):
         tok = CLIPTokenizer(vocab=vocab, merges=[tuple(m.split()) for m in merges], model_max_length=77)
     except TypeError:  # transformers 4 takes file paths
         tok = CLIPTokenizer(
-            vocab_file=str(directory / "vocab.json"), merges_file=str(directory / "merges.txt"), model_max_length=77
+            vocab_file=str(directory / "vocab.json"),
+            merges_file=str(directory / "merges.txt"),
+            model_max_length=77,
         )
     tok.save_pretrained(directory)
     return tok
@@ -77,9 +79,17 @@ def build_tiny_pix2pix_components(work: Path, seed: int = 0) -> dict:
     )
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
-            bos_token_id=49406, eos_token_id=49407, pad_token_id=49407, hidden_size=32, intermediate_size=37,
-            layer_norm_eps=1e-5, num_attention_heads=4, num_hidden_layers=2, vocab_size=49408,
-            max_position_embeddings=77, projection_dim=32,
+            bos_token_id=49406,
+            eos_token_id=49407,
+            pad_token_id=49407,
+            hidden_size=32,
+            intermediate_size=37,
+            layer_norm_eps=1e-5,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=49408,
+            max_position_embeddings=77,
+            projection_dim=32,
         )
     )
     tokenizer = build_clip_tokenizer(Path(work) / "_tokenizer")
@@ -87,8 +97,13 @@ def build_tiny_pix2pix_components(work: Path, seed: int = 0) -> dict:
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000
     )
     return {
-        "unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler,
-        "safety_checker": None, "feature_extractor": None,
+        "unet": unet,
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "scheduler": scheduler,
+        "safety_checker": None,
+        "feature_extractor": None,
     }
 
 

@@ -38,7 +38,7 @@ def _row(sid: str, model: str, score: float | None, *, status: str = "ok", repea
         sample_id=sid, image_id=sid.split("-")[0], category=sid.split("-")[1], model=model,
         perspective=perspective, repeat=repeat, status=status, score=score,
         verdict=None if score is None else score >= 3, judge=judge, rubric="realedit-v1",
-        finished_at="2025-01-01T00:00:00+00:00",
+        edited_sha256="0" * 64, finished_at="2025-01-01T00:00:00+00:00",
     )
 
 
@@ -365,6 +365,7 @@ def test_judgment_rows_average_repeats_and_drop_non_ok():
             verdict=verdict,
             judge="openai/x",
             rubric="realedit-v1",
+            edited_sha256="0" * 64,
             finished_at="2025-01-01T00:00:00+00:00",
         )
 

@@ -33,7 +33,9 @@ def test_bad_rows_one_line_each_and_exit_2(tmp_path: Path):
         + "3-local,m,quality,ann,4,maybe\n"  # verdict (line 5)
         + "1-local,m,following,ann,3,no\n"  # duplicate (line 6)
     )
-    proc = realedit_cli("agree", "--human", str(bad), "--judge-ratings", str(bad), "--out", str(tmp_path / "a.json"))
+    proc = realedit_cli(
+        "agree", "--human", str(bad), "--judge-ratings", str(bad), "--out", str(tmp_path / "a.json")
+    )
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr
     assert "Traceback" not in err
@@ -59,10 +61,20 @@ def test_ratings_reader_jsonl_blank_rows_and_types(tmp_path: Path):
     p.write_text(
         json.dumps({"sample_id": "5-add", "model": "m", "perspective": "quality", "rater": "a", "score": 2.5})
         + "\n"
-        + json.dumps({"sample_id": "5-add", "model": "m", "perspective": "quality", "rater": "b", "score": "",
-                      "verdict": ""})
+        + json.dumps(
+            {
+                "sample_id": "5-add",
+                "model": "m",
+                "perspective": "quality",
+                "rater": "b",
+                "score": "",
+                "verdict": "",
+            }
+        )
         + "\n"
-        + json.dumps({"sample_id": "5-add", "model": "m", "perspective": "following", "rater": "b", "score": True})
+        + json.dumps(
+            {"sample_id": "5-add", "model": "m", "perspective": "following", "rater": "b", "score": True}
+        )
         + "\n"
     )
     with pytest.raises(RatingsError, match=r"r.jsonl:3: score True is not a number"):
@@ -94,22 +106,56 @@ def _write_inputs(tmp_path: Path, models=("model-1", "model-2", "model-10", HOST
                                 w.writerow([sid, m, p, r, s, "yes" if s >= 3 else "no"])
                             for rep in range(2):
                                 js = int(np.clip(round(t + 0.6 + rng.normal(0, 0.8)), 0, 5))
-                                app.append(JudgmentRow(
-                                    sample_id=sid, image_id=str(ph), category=cat, model=m, perspective=p,
-                                    repeat=rep, status="ok", verdict=js >= 3, score=js, judge="openai/x",
-                                    rubric="realedit-v1", finished_at="2025-01-01T00:00:00+00:00"))
-            app.append(JudgmentRow(
-                sample_id="1-local", image_id="1", category="local", model=models[0], perspective="preserving",
-                status="error", reason="timeout", judge="openai/x", rubric="realedit-v1",
-                finished_at="2025-01-01T00:00:00+00:00"))
+                                app.append(
+                                    JudgmentRow(
+                                        sample_id=sid,
+                                        image_id=str(ph),
+                                        category=cat,
+                                        model=m,
+                                        perspective=p,
+                                        repeat=rep,
+                                        status="ok",
+                                        verdict=js >= 3,
+                                        score=js,
+                                        judge="openai/x",
+                                        rubric="realedit-v1",
+                                        edited_sha256="a" * 64,
+                                        finished_at="2025-01-01T00:00:00+00:00",
+                                    )
+                                )
+            app.append(
+                JudgmentRow(
+                    sample_id="1-local",
+                    image_id="1",
+                    category="local",
+                    model=models[0],
+                    perspective="preserving",
+                    status="error",
+                    reason="timeout",
+                    judge="openai/x",
+                    rubric="realedit-v1",
+                    edited_sha256="a" * 64,
+                    finished_at="2025-01-01T00:00:00+00:00",
+                )
+            )
     return human, tmp_path / "run"
 
 
 def test_agree_end_to_end_json_table_and_page(tmp_path: Path):
     human, run = _write_inputs(tmp_path)
     out = tmp_path / "agreement.json"
-    proc = realedit_cli("agree", "--human", str(human), "--judgments", str(run), "--out", str(out),
-                        "--resamples", "200", env={"COLUMNS": "220"})
+    proc = realedit_cli(
+        "agree",
+        "--human",
+        str(human),
+        "--judgments",
+        str(run),
+        "--out",
+        str(out),
+        "--resamples",
+        "200",
+        env={"COLUMNS": "220"},
+    )
     assert proc.returncode == 0, proc.stderr
     rep = read_model(out, AgreementReport)
     assert rep.raters == ["ann", "bo", "cy"]
@@ -164,12 +210,20 @@ def test_template_sheet_and_annotation_page(tmp_path: Path, real_edit_dir: Path)
     edits.mkdir()
     for sid, color in (("10-local", "red"), ("10-remove", "blue"), ("11-style", "green")):
         Image.new("RGB", (96, 64), color).save(edits / f"{sid}.png")
-    proc = realedit_cli("agree", "--template", str(edits), "--data-dir", str(real_edit_dir), "--thumb-size", "64")
+    proc = realedit_cli(
+        "agree", "--template", str(edits), "--data-dir", str(real_edit_dir), "--thumb-size", "64"
+    )
     assert proc.returncode == 0, proc.stderr
     sheet = edits / "ratings" / "ratings_template.csv"
     rows = list(csv.DictReader(open(sheet)))
-    assert len(rows) == 9 and rows[0] == {"sample_id": "10-local", "model": "edits", "perspective": "following",
-                                          "rater": "", "score": "", "verdict": ""}
+    assert len(rows) == 9 and rows[0] == {
+        "sample_id": "10-local",
+        "model": "edits",
+        "perspective": "following",
+        "rater": "",
+        "score": "",
+        "verdict": "",
+    }
     # The blank sheet is valid input: every row is an unrated slot.
     with pytest.raises(RatingsError, match="every row is blank"):
         read_ratings([sheet])
@@ -199,28 +253,67 @@ def _redone_run(tmp_path: Path) -> tuple[Path, Path, str]:
     with JsonlAppender(run / "edits.jsonl") as out:
         for ph in range(1, 11):
             for cat in ("local", "remove", "style"):
-                out.append(EditRow(sample_id=f"{ph}-{cat}", image_id=str(ph), category=cat, instruction="x",
-                                   source=f"{ph}.jpeg", status="ok", output=f"images/{ph}-{cat}.png",
-                                   output_sha256=old, seed=0, finished_at="2024-12-01T00:00:00+00:00"))
+                out.append(
+                    EditRow(
+                        sample_id=f"{ph}-{cat}",
+                        image_id=str(ph),
+                        category=cat,
+                        instruction="x",
+                        source=f"{ph}.jpeg",
+                        status="ok",
+                        output=f"images/{ph}-{cat}.png",
+                        output_sha256=old,
+                        seed=0,
+                        finished_at="2024-12-01T00:00:00+00:00",
+                    )
+                )
         # After judging, a rerun made a new image for 2-local: its judgments are of the old one.
-        out.append(EditRow(sample_id="2-local", image_id="2", category="local", instruction="x", source="2.jpeg",
-                           status="ok", output="images/2-local.png", output_sha256=new, seed=0,
-                           finished_at="2025-06-01T00:00:00+00:00"))
+        out.append(
+            EditRow(
+                sample_id="2-local",
+                image_id="2",
+                category="local",
+                instruction="x",
+                source="2.jpeg",
+                status="ok",
+                output="images/2-local.png",
+                output_sha256=new,
+                seed=0,
+                finished_at="2025-06-01T00:00:00+00:00",
+            )
+        )
     when = "2024-12-01T00:00:00+00:00"
-    atomic_write_json(run / "manifest.json", RunManifest(
-        run_id="run", realedit_version="0", command=["realedit", "run"], created_at=when, updated_at=when,
-        benchmark=BenchmarkRef(name="real-edit", data_dir=str(tmp_path), instructions_sha256="0" * 64,
-                               n_samples_total=560, n_samples_selected=30),
-        adapter=AdapterRef(name="model-1", params={}), base_seed=0, device="cpu", dtype="float32", status="complete",
-    ))
+    atomic_write_json(
+        run / "manifest.json",
+        RunManifest(
+            run_id="run",
+            realedit_version="0",
+            command=["realedit", "run"],
+            created_at=when,
+            updated_at=when,
+            benchmark=BenchmarkRef(
+                name="real-edit",
+                data_dir=str(tmp_path),
+                instructions_sha256="0" * 64,
+                n_samples_total=560,
+                n_samples_selected=30,
+            ),
+            adapter=AdapterRef(name="model-1", params={}),
+            base_seed=0,
+            device="cpu",
+            dtype="float32",
+            status="complete",
+        ),
+    )
     return human, run, new
 
 
 def test_judgments_of_images_the_run_has_since_redone_are_left_out(tmp_path: Path):
     human, run, _ = _redone_run(tmp_path)
     out_json = tmp_path / "agreement.json"
-    proc = realedit_cli("agree", "--human", str(human), "--judgments", str(run), "--out", str(out_json),
-                        "--resamples", "100")
+    proc = realedit_cli(
+        "agree", "--human", str(human), "--judgments", str(run), "--out", str(out_json), "--resamples", "100"
+    )
     assert proc.returncode == 0, proc.stderr
     rep = read_model(out_json, AgreementReport)
     assert any("left out 4 judgment(s)" in n for n in rep.notes)  # 2 perspectives x 2 repeats of 2-local
@@ -234,13 +327,27 @@ def test_stale_rows_already_rejudged_are_no_reason_for_a_note(tmp_path: Path):
     with JsonlAppender(judg) as app:
         for p in ("following", "quality"):
             for rep in range(2):
-                app.append(JudgmentRow(
-                    sample_id="2-local", image_id="2", category="local", model="model-1", perspective=p,
-                    repeat=rep, status="ok", verdict=True, score=4, judge="openai/x", rubric="realedit-v1",
-                    edited_sha256=new, finished_at="2025-07-01T00:00:00+00:00"))
+                app.append(
+                    JudgmentRow(
+                        sample_id="2-local",
+                        image_id="2",
+                        category="local",
+                        model="model-1",
+                        perspective=p,
+                        repeat=rep,
+                        status="ok",
+                        verdict=True,
+                        score=4,
+                        judge="openai/x",
+                        rubric="realedit-v1",
+                        edited_sha256=new,
+                        finished_at="2025-07-01T00:00:00+00:00",
+                    )
+                )
     out_json = tmp_path / "agreement.json"
-    proc = realedit_cli("agree", "--human", str(human), "--judgments", str(run), "--out", str(out_json),
-                        "--resamples", "100")
+    proc = realedit_cli(
+        "agree", "--human", str(human), "--judgments", str(run), "--out", str(out_json), "--resamples", "100"
+    )
     assert proc.returncode == 0, proc.stderr
     rep = read_model(out_json, AgreementReport)
     assert not any("left out" in n and "redone" in n for n in rep.notes), rep.notes
@@ -253,14 +360,40 @@ def test_drop_stale_decides_per_judgment_on_its_latest_row():
     from realedit_bench.schema import EditRow
 
     cur, old = "c" * 64, "o" * 64
-    history = {sid: [EditRow(sample_id=sid, image_id="1", category="local", instruction="x", source="1.jpeg",
-                             status="ok", output=f"images/{sid}.png", output_sha256=cur, seed=0,
-                             finished_at="2025-01-01T00:00:00+00:00")] for sid in ("1-local", "1-style")}
+    history = {
+        sid: [
+            EditRow(
+                sample_id=sid,
+                image_id="1",
+                category="local",
+                instruction="x",
+                source="1.jpeg",
+                status="ok",
+                output=f"images/{sid}.png",
+                output_sha256=cur,
+                seed=0,
+                finished_at="2025-01-01T00:00:00+00:00",
+            )
+        ]
+        for sid in ("1-local", "1-style")
+    }
 
     def row(sid: str, sha: str, repeat: int = 0) -> JudgmentRow:
-        return JudgmentRow(sample_id=sid, image_id="1", category="local", model="m", perspective="quality",
-                           repeat=repeat, status="ok", verdict=True, score=4, judge="j", rubric="r",
-                           edited_sha256=sha, finished_at="2025-02-01T00:00:00+00:00")
+        return JudgmentRow(
+            sample_id=sid,
+            image_id="1",
+            category="local",
+            model="m",
+            perspective="quality",
+            repeat=repeat,
+            status="ok",
+            verdict=True,
+            score=4,
+            judge="j",
+            rubric="r",
+            edited_sha256=sha,
+            finished_at="2025-02-01T00:00:00+00:00",
+        )
 
     rejudged = [row("1-local", old), row("1-local", cur)]  # stale, then superseded by a current row
     never = [row("1-style", cur), row("1-style", old), row("1-style", old)]  # latest row stale
@@ -278,8 +411,9 @@ def test_ratings_without_verdicts_write_no_numpy_warning(tmp_path: Path):
     with open(human, "w", newline="") as fh:
         csv.writer(fh).writerows([r[:5] for r in rows])  # no verdict column
     out_json = tmp_path / "agreement.json"
-    proc = realedit_cli("agree", "--human", str(human), "--judgments", str(run), "--out", str(out_json),
-                        "--resamples", "50")
+    proc = realedit_cli(
+        "agree", "--human", str(human), "--judgments", str(run), "--out", str(out_json), "--resamples", "50"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Warning" not in proc.stderr and "empty slice" not in proc.stderr, proc.stderr
     rep = read_model(out_json, AgreementReport)
@@ -291,8 +425,9 @@ def test_two_models_still_show_their_mean_scores(tmp_path: Path):
     # (the page shows them beside the bias).
     human, run = _write_inputs(tmp_path, models=("model-1", "model-2"))
     out = tmp_path / "agreement.json"
-    proc = realedit_cli("agree", "--human", str(human), "--judgments", str(run), "--out", str(out),
-                        "--resamples", "100")
+    proc = realedit_cli(
+        "agree", "--human", str(human), "--judgments", str(run), "--out", str(out), "--resamples", "100"
+    )
     assert proc.returncode == 0, proc.stderr
     system = read_model(out, AgreementReport).judges[0].perspectives["following"].system
     assert set(system.judge_means) == set(system.human_means) == {"model-1", "model-2"}

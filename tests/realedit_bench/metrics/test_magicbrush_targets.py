@@ -31,7 +31,9 @@ def encoders(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("mb-weights")
     metrics = choose_metrics(["clip_i", "dino"], _dummy_bench())
     return load_encoders(
-        metrics, clip_weights=build_tiny_clip_dir(root / "clip"), dino_weights=build_tiny_dino_dir(root / "dino")
+        metrics,
+        clip_weights=build_tiny_clip_dir(root / "clip"),
+        dino_weights=build_tiny_dino_dir(root / "dino"),
     )
 
 
@@ -62,7 +64,11 @@ def test_registered_and_single_turn_protocol(upstream: Path, tmp_path: Path) -> 
     assert prov["captions"] == {"caption": 4, "input_caption": 4, "output_caption": 4}
     # Loading again gives the same content hash; a rerun of the import is idempotent.
     again = MagicBrushBenchmark().fetch(tmp_path / "data", from_dir=upstream / "test")
-    assert again.content_sha256 == bench.content_sha256 == MagicBrushBenchmark().load(tmp_path / "data").content_sha256
+    assert (
+        again.content_sha256
+        == bench.content_sha256
+        == MagicBrushBenchmark().load(tmp_path / "data").content_sha256
+    )
 
 
 def test_import_from_the_zip(upstream: Path, tmp_path: Path) -> None:
@@ -146,19 +152,46 @@ def test_metrics_from_a_run_directory(upstream: Path, encoders: dict, tmp_path: 
             ok = s.sample_id != "30-turn1"  # one failed edit: missing from the metrics
             if ok:
                 shutil.copy(s.image, run / "images" / f"{s.sample_id}.png")  # an editor that changes nothing
-            out.append(EditRow(
-                sample_id=s.sample_id, image_id=s.image_id, category=s.category, instruction=s.instruction,
-                source=s.image.name, status="ok" if ok else "error", output=f"images/{s.sample_id}.png" if ok else None,
-                seed=i, error=None if ok else "boom", finished_at=now,
-            ))
-    atomic_write_json(run / "manifest.json", RunManifest(
-        run_id="r1", realedit_version="0", command=["realedit", "run"], created_at=now, updated_at=now,
-        benchmark=BenchmarkRef(name="magicbrush", data_dir=str(data), instructions_sha256=bench.content_sha256,
-                               n_samples_total=4, n_samples_selected=4),
-        adapter=AdapterRef(name="identity", params={}), base_seed=0, device="cpu", dtype="float32", status="failed",
-    ))
+            out.append(
+                EditRow(
+                    sample_id=s.sample_id,
+                    image_id=s.image_id,
+                    category=s.category,
+                    instruction=s.instruction,
+                    source=s.image.name,
+                    status="ok" if ok else "error",
+                    output=f"images/{s.sample_id}.png" if ok else None,
+                    seed=i,
+                    error=None if ok else "boom",
+                    finished_at=now,
+                )
+            )
+    atomic_write_json(
+        run / "manifest.json",
+        RunManifest(
+            run_id="r1",
+            realedit_version="0",
+            command=["realedit", "run"],
+            created_at=now,
+            updated_at=now,
+            benchmark=BenchmarkRef(
+                name="magicbrush",
+                data_dir=str(data),
+                instructions_sha256=bench.content_sha256,
+                n_samples_total=4,
+                n_samples_selected=4,
+            ),
+            adapter=AdapterRef(name="identity", params={}),
+            base_seed=0,
+            device="cpu",
+            dtype="float32",
+            status="failed",
+        ),
+    )
     edits = resolve_edits(run)
-    res = compute_metrics(edits, choose_metrics(["clip_i", "clip_dir"], edits.benchmark), encoders, n_resamples=100)
+    res = compute_metrics(
+        edits, choose_metrics(["clip_i", "clip_dir"], edits.benchmark), encoders, n_resamples=100
+    )
     rows = {r.sample_id: r for r in read_rows(run / "metrics.jsonl", MetricRow)}
     assert set(rows) == {"139-turn1", "139-turn2", "139-turn3"}
     assert res.summary.model == "identity" and res.summary.n_missing == 1
@@ -173,8 +206,13 @@ def test_metrics_from_a_run_directory(upstream: Path, encoders: dict, tmp_path: 
         row["values"]["clip_dir"] = 0.5
         row["metric_models"]["clip_dir"].pop("definition")
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in old))
-    again = compute_metrics(edits, choose_metrics(["clip_i", "clip_dir"], edits.benchmark), encoders, n_resamples=100)
-    assert again.summary.means["clip_dir"] == 0.0 and again.summary.means["clip_i"] == res.summary.means["clip_i"]
+    again = compute_metrics(
+        edits, choose_metrics(["clip_i", "clip_dir"], edits.benchmark), encoders, n_resamples=100
+    )
+    assert (
+        again.summary.means["clip_dir"] == 0.0
+        and again.summary.means["clip_i"] == res.summary.means["clip_i"]
+    )
 
 
 @pytest.mark.gpu
@@ -210,12 +248,32 @@ def test_realedit_run_on_magicbrush_then_metrics_through_the_cli(upstream: Path,
     data = tmp_path / "mb"
     res = invoke("data", "fetch", "magicbrush", "--from", str(upstream), "--dest", str(data))
     assert res.returncode == 0, res.stderr
-    res = invoke("run", "--model", "identity", "--benchmark", "magicbrush", "--data-dir", str(data),
-                 "--out", str(tmp_path / "runs"), "--run-id", "mb")
+    res = invoke(
+        "run",
+        "--model",
+        "identity",
+        "--benchmark",
+        "magicbrush",
+        "--data-dir",
+        str(data),
+        "--out",
+        str(tmp_path / "runs"),
+        "--run-id",
+        "mb",
+    )
     assert res.returncode == 0, res.stderr
     clip, dino = build_tiny_clip_dir(tmp_path / "clip"), build_tiny_dino_dir(tmp_path / "dino")
-    res = invoke("metrics", "--images", str(tmp_path / "runs" / "mb"), "--clip-weights", str(clip),
-                 "--dino-weights", str(dino), "-m", "clip_i,clip_t,l1")
+    res = invoke(
+        "metrics",
+        "--images",
+        str(tmp_path / "runs" / "mb"),
+        "--clip-weights",
+        str(clip),
+        "--dino-weights",
+        str(dino),
+        "-m",
+        "clip_i,clip_t,l1",
+    )
     assert res.returncode == 0, res.stderr
     rows = read_rows(tmp_path / "runs" / "mb" / "metrics.jsonl", MetricRow)
     assert {r.sample_id for r in rows} == {"139-turn1", "139-turn2", "139-turn3", "30-turn1"}
