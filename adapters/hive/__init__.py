@@ -1,4 +1,4 @@
-"""HIVE (Zhang et al., CVPR 2024) helpers: prompts, an explicit diffusers config, EMA and checkpoint conversion.
+"""HIVE (Zhang et al., CVPR 2024) helpers: prompt, explicit diffusers config, EMA, checkpoint conversion.
 
 - ``prompt``: the "condition" variant's instruction suffix;
 - ``config``: the SD-1.5 / SD-2.1-base InstructPix2Pix-layout pipeline config, written as a folder;

@@ -18,7 +18,7 @@ import os
 import pickle
 import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ FORMAT_VERSION = "1"
 
 
 class StandIn:
-    """An inert placeholder for a global the checkpoint names: creating, calling or filling it does nothing."""
+    """An inert placeholder for a global named in the checkpoint: creating or filling it does nothing."""
 
     def __new__(cls, *_args: Any, **_kwargs: Any) -> StandIn:
         return super().__new__(cls)
@@ -39,7 +39,7 @@ class StandIn:
         """Ignore the pickled state."""
 
 
-def stand_ins(names: list[str]) -> list[tuple[type, str]]:
+def stand_ins(names: list[str]) -> list[Callable[..., Any] | tuple[Callable[..., Any], str]]:
     """One distinct inert class per dotted name, in the form ``add_safe_globals`` takes."""
     return [(type(name.rsplit(".", 1)[-1], (StandIn,), {}), name) for name in names]
 
@@ -48,15 +48,17 @@ def load_checkpoint(path: Path) -> tuple[Any, list[str]]:
     """The unpickled checkpoint and the globals that were replaced by stand-ins (empty when none)."""
     import torch
 
-    kwargs = {"map_location": "cpu", "weights_only": True, "mmap": zipfile.is_zipfile(path)}
+    def restricted_load() -> Any:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+
     try:
-        return torch.load(path, **kwargs), []
+        return restricted_load(), []
     except pickle.UnpicklingError:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
         if not names:
             raise
     torch.serialization.add_safe_globals(stand_ins(names))
-    return torch.load(path, **kwargs), names
+    return restricted_load(), names
 
 
 def tensors_of(checkpoint: Any) -> dict[str, Any]:
@@ -92,9 +94,14 @@ def convert(src: Path, dst: Path) -> dict[str, str]:
     tensors = {k: v.detach().clone().contiguous() for k, v in result.state.items()}
     stat = src.stat()
     metadata = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "source_name": src.name,
-        "source_size": str(stat.st_size), "source_mtime_ns": str(stat.st_mtime_ns), "source_sha256": _sha256(src),
-        "ema": "applied" if result.applied else "absent", "stand_ins": json.dumps(replaced),
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "source_name": src.name,
+        "source_size": str(stat.st_size),
+        "source_mtime_ns": str(stat.st_mtime_ns),
+        "source_sha256": _sha256(src),
+        "ema": "applied" if result.applied else "absent",
+        "stand_ins": json.dumps(replaced),
     }
     partial = dst.with_name(f".{dst.name}.partial-{os.getpid()}")
     save_file(tensors, str(partial), metadata=metadata)

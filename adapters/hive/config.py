@@ -26,11 +26,23 @@ def unet_config(version: str) -> dict[str, Any]:
     """SD-1.5 (v1) or SD-2.1-base (v2) UNet with 8 input channels (image latents beside the noise)."""
     v2 = version == "v2"
     return {
-        "_class_name": "UNet2DConditionModel", "sample_size": 64, "in_channels": 8, "out_channels": 4,
-        "down_block_types": _DOWN, "up_block_types": _UP, "block_out_channels": [320, 640, 1280, 1280],
-        "layers_per_block": 2, "downsample_padding": 1, "mid_block_scale_factor": 1, "act_fn": "silu",
-        "norm_num_groups": 32, "norm_eps": 1e-5, "flip_sin_to_cos": True, "freq_shift": 0,
-        "center_input_sample": False, "upcast_attention": False,
+        "_class_name": "UNet2DConditionModel",
+        "sample_size": 64,
+        "in_channels": 8,
+        "out_channels": 4,
+        "down_block_types": _DOWN,
+        "up_block_types": _UP,
+        "block_out_channels": [320, 640, 1280, 1280],
+        "layers_per_block": 2,
+        "downsample_padding": 1,
+        "mid_block_scale_factor": 1,
+        "act_fn": "silu",
+        "norm_num_groups": 32,
+        "norm_eps": 1e-5,
+        "flip_sin_to_cos": True,
+        "freq_shift": 0,
+        "center_input_sample": False,
+        "upcast_attention": False,
         "cross_attention_dim": 1024 if v2 else 768,
         "attention_head_dim": [5, 10, 20, 20] if v2 else 8,
         "use_linear_projection": v2,
@@ -40,10 +52,18 @@ def unet_config(version: str) -> dict[str, Any]:
 def vae_config() -> dict[str, Any]:
     """The KL-f8 autoencoder shared by SD-1.5 and SD-2.1-base."""
     return {
-        "_class_name": "AutoencoderKL", "in_channels": 3, "out_channels": 3, "latent_channels": 4,
-        "block_out_channels": [128, 256, 512, 512], "layers_per_block": 2, "act_fn": "silu",
-        "down_block_types": ["DownEncoderBlock2D"] * 4, "up_block_types": ["UpDecoderBlock2D"] * 4,
-        "norm_num_groups": 32, "sample_size": 512, "scaling_factor": 0.18215,
+        "_class_name": "AutoencoderKL",
+        "in_channels": 3,
+        "out_channels": 3,
+        "latent_channels": 4,
+        "block_out_channels": [128, 256, 512, 512],
+        "layers_per_block": 2,
+        "act_fn": "silu",
+        "down_block_types": ["DownEncoderBlock2D"] * 4,
+        "up_block_types": ["UpDecoderBlock2D"] * 4,
+        "norm_num_groups": 32,
+        "sample_size": 512,
+        "scaling_factor": 0.18215,
     }
 
 
@@ -51,21 +71,39 @@ def text_encoder_config(version: str) -> dict[str, Any]:
     """CLIP ViT-L/14 text tower (v1) or OpenCLIP ViT-H/14 up to its penultimate layer (v2)."""
     v2 = version == "v2"
     return {
-        "architectures": ["CLIPTextModel"], "model_type": "clip_text_model", "vocab_size": 49408,
-        "max_position_embeddings": 77, "layer_norm_eps": 1e-5, "attention_dropout": 0.0, "dropout": 0.0,
-        "initializer_range": 0.02, "initializer_factor": 1.0, "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1,
-        "hidden_size": 1024 if v2 else 768, "intermediate_size": 4096 if v2 else 3072,
-        "num_attention_heads": 16 if v2 else 12, "num_hidden_layers": 23 if v2 else 12,
-        "hidden_act": "gelu" if v2 else "quick_gelu", "projection_dim": 512 if v2 else 768,
+        "architectures": ["CLIPTextModel"],
+        "model_type": "clip_text_model",
+        "vocab_size": 49408,
+        "max_position_embeddings": 77,
+        "layer_norm_eps": 1e-5,
+        "attention_dropout": 0.0,
+        "dropout": 0.0,
+        "initializer_range": 0.02,
+        "initializer_factor": 1.0,
+        "bos_token_id": 0,
+        "eos_token_id": 2,
+        "pad_token_id": 1,
+        "hidden_size": 1024 if v2 else 768,
+        "intermediate_size": 4096 if v2 else 3072,
+        "num_attention_heads": 16 if v2 else 12,
+        "num_hidden_layers": 23 if v2 else 12,
+        "hidden_act": "gelu" if v2 else "quick_gelu",
+        "projection_dim": 512 if v2 else 768,
     }
 
 
 def scheduler_config() -> dict[str, Any]:
     """Euler ancestral on SD's scaled-linear betas, epsilon prediction, linspace timesteps."""
     return {
-        "_class_name": "EulerAncestralDiscreteScheduler", "num_train_timesteps": 1000, "beta_start": 0.00085,
-        "beta_end": 0.012, "beta_schedule": "scaled_linear", "trained_betas": None, "prediction_type": "epsilon",
-        "steps_offset": 1, "timestep_spacing": "linspace",
+        "_class_name": "EulerAncestralDiscreteScheduler",
+        "num_train_timesteps": 1000,
+        "beta_start": 0.00085,
+        "beta_end": 0.012,
+        "beta_schedule": "scaled_linear",
+        "trained_betas": None,
+        "prediction_type": "epsilon",
+        "steps_offset": 1,
+        "timestep_spacing": "linspace",
     }
 
 
@@ -73,7 +111,9 @@ def _clip_vocabulary() -> tuple[dict[str, int], list[str]]:
     """CLIP's byte-level BPE (vocabulary, merges), from the merges file that open_clip ships."""
     import open_clip.tokenizer as oct
 
-    lines = gzip.open(Path(oct.__file__).with_name("bpe_simple_vocab_16e6.txt.gz")).read().decode().split("\n")
+    lines = (
+        gzip.open(Path(oct.__file__).with_name("bpe_simple_vocab_16e6.txt.gz")).read().decode().split("\n")
+    )
     merges = lines[1 : 49152 - 256 - 2 + 1]
     base = list(oct.bytes_to_unicode().values())
     tokens = base + [b + "</w>" for b in base] + ["".join(m.split()) for m in merges]
@@ -89,9 +129,16 @@ def _write_tokenizer(folder: Path, version: str) -> None:
     # SD-2.x pads with "!" (id 0) like OpenCLIP; SD-1.x pads with the end-of-text token. As with the
     # hub's SD-2 tokenizer, a "!" in the text then reads as that pad token (OpenCLIP would not do so).
     pad = "!" if version == "v2" else "<|endoftext|>"
-    config = {"tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "do_lower_case": True, "errors": "replace",
-              "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
-              "pad_token": pad}
+    config = {
+        "tokenizer_class": "CLIPTokenizer",
+        "model_max_length": 77,
+        "do_lower_case": True,
+        "errors": "replace",
+        "bos_token": "<|startoftext|>",
+        "eos_token": "<|endoftext|>",
+        "unk_token": "<|endoftext|>",
+        "pad_token": pad,
+    }
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
 
 
@@ -107,14 +154,22 @@ def write_pipeline_config(folder: str | Path, version: str) -> Path:
 
     root = Path(folder)
     index = {
-        "_class_name": "StableDiffusionInstructPix2PixPipeline", "_diffusers_version": diffusers.__version__,
-        "vae": ["diffusers", "AutoencoderKL"], "text_encoder": ["transformers", "CLIPTextModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"],
-        "scheduler": ["diffusers", "EulerAncestralDiscreteScheduler"], "safety_checker": [None, None],
-        "feature_extractor": [None, None], "image_encoder": [None, None], "requires_safety_checker": False,
+        "_class_name": "StableDiffusionInstructPix2PixPipeline",
+        "_diffusers_version": diffusers.__version__,
+        "vae": ["diffusers", "AutoencoderKL"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "scheduler": ["diffusers", "EulerAncestralDiscreteScheduler"],
+        "safety_checker": [None, None],
+        "feature_extractor": [None, None],
+        "image_encoder": [None, None],
+        "requires_safety_checker": False,
     }
     files = {
-        "model_index.json": index, "unet/config.json": unet_config(version), "vae/config.json": vae_config(),
+        "model_index.json": index,
+        "unet/config.json": unet_config(version),
+        "vae/config.json": vae_config(),
         "text_encoder/config.json": text_encoder_config(version),
         "scheduler/scheduler_config.json": scheduler_config(),
     }

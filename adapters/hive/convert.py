@@ -42,11 +42,15 @@ def read_metadata(path: str | Path) -> dict[str, str] | None:
 def _up_to_date(metadata: dict[str, str] | None, src: Path) -> bool:
     stat = src.stat()
     return metadata is not None and (
-        metadata.get("format_version"), metadata.get("source_size"), metadata.get("source_mtime_ns")
+        metadata.get("format_version"),
+        metadata.get("source_size"),
+        metadata.get("source_mtime_ns"),
     ) == (FORMAT_VERSION, str(stat.st_size), str(stat.st_mtime_ns))
 
 
-def convert_hive_checkpoint(src: str | Path, dst: str | Path, *, timeout: float | None = None) -> HiveConverted:
+def convert_hive_checkpoint(
+    src: str | Path, dst: str | Path, *, timeout: float | None = None
+) -> HiveConverted:
     """Convert ``src`` (a HIVE ``.ckpt``) into ``dst`` (``.safetensors``) unless that is already done.
 
     Raises:
@@ -64,11 +68,19 @@ def convert_hive_checkpoint(src: str | Path, dst: str | Path, *, timeout: float 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run(
         [sys.executable, "-m", "adapters.hive.ckpt_worker", str(source), str(target)],
-        capture_output=True, text=True, env=env, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
     )
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
-        why = lines[-1].removeprefix("error: ") if lines else (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        why = (
+            lines[-1].removeprefix("error: ")
+            if lines
+            else (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        )
         raise WeightsError(f"cannot convert HIVE checkpoint {source}: {why}")
     metadata = read_metadata(target)
     if metadata is None:

@@ -24,7 +24,7 @@ def ema_name(key: str) -> str:
 
 
 class EmaResult(NamedTuple):
-    """The state dict with EMA values on the UNet keys (no ``model_ema.*`` left), and whether any were there."""
+    """The state dict with EMA values on the UNet keys (no ``model_ema.*`` left); whether EMA was there."""
 
     state: dict[str, Any]
     applied: bool

@@ -32,7 +32,9 @@ def fetch(what: str, source: str, option: str, load: Callable[[str], T]) -> T:
     path = Path(source).expanduser()
     looks_local = source.startswith((".", "/", "~")) or source.count("/") != 1
     if looks_local and not path.exists():
-        raise WeightsError(f"{what} {source!r}: no such directory; pass -M {option}=DIR or a hub id like org/name")
+        raise WeightsError(
+            f"{what} {source!r}: no such directory; pass -M {option}=DIR or a hub id like org/name"
+        )
     import warnings
 
     try:
@@ -59,8 +61,8 @@ def load_llm_base(source: str, revision: str | None = None) -> LlmBase:
     from transformers import AutoConfig, AutoTokenizer
 
     def load(src: str) -> LlmBase:
-        tokenizer = AutoTokenizer.from_pretrained(src, revision=revision)
-        config = AutoConfig.from_pretrained(src, revision=revision)
+        tokenizer = AutoTokenizer.from_pretrained(src, revision=revision or "main")
+        config = AutoConfig.from_pretrained(src, revision=revision or "main")
         ids = add_smartedit_tokens(tokenizer)
         config.vocab_size = len(tokenizer)
         return LlmBase(tokenizer, ids, config)
@@ -80,8 +82,8 @@ def load_vision(source: str = CLIP, revision: str | None = None) -> Vision:
     from transformers import CLIPImageProcessor, CLIPVisionModel
 
     def load(src: str) -> Vision:
-        model = CLIPVisionModel.from_pretrained(src, revision=revision).eval()
-        return Vision(model, CLIPImageProcessor.from_pretrained(src, revision=revision))
+        model = CLIPVisionModel.from_pretrained(src, revision=revision or "main").eval()
+        return Vision(model, CLIPImageProcessor.from_pretrained(src, revision=revision or "main"))
 
     return fetch("the CLIP ViT-L/14 vision tower", source, "clip", load)
 
@@ -102,7 +104,7 @@ def load_pix2pix_parts(source: str = IP2P, revision: str | None = None, dtype: A
     from transformers import CLIPTextModel, CLIPTokenizer
 
     def load(src: str) -> Pix2PixParts:
-        kw: dict[str, Any] = {"revision": revision}
+        kw: dict[str, Any] = {"revision": revision or "main"}
         return Pix2PixParts(
             AutoencoderKL.from_pretrained(src, subfolder="vae", torch_dtype=dtype, **kw),
             CLIPTextModel.from_pretrained(src, subfolder="text_encoder", torch_dtype=dtype, **kw),

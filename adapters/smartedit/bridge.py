@@ -68,7 +68,8 @@ class Bridge(nn.Module):
         self.projector = nn.Linear(config.vision_dim, config.llm_dim)
         text_dim = config.interaction.text_dim
         self.qformer = QFormer(
-            qformer_config(text_dim, config.qformer_layers, config.qformer_ffn, config.llm_dim), config.queries
+            qformer_config(text_dim, config.qformer_layers, config.qformer_ffn, config.llm_dim),
+            config.queries,
         )
         self.interaction = InteractionModule(config.interaction)
 

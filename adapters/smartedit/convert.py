@@ -31,7 +31,11 @@ from realedit_bench.errors import WeightsError
 FORMAT = "realedit-smartedit"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-FILES = {keymaps.LLM: "llm.safetensors", keymaps.BRIDGE: "bridge.safetensors", keymaps.UNET: "unet.safetensors"}
+FILES = {
+    keymaps.LLM: "llm.safetensors",
+    keymaps.BRIDGE: "bridge.safetensors",
+    keymaps.UNET: "unet.safetensors",
+}
 #: LoRA of the release (r 8, alpha 16), used when ``adapter_config.json`` is absent.
 DEFAULT_LORA = {"r": 8, "lora_alpha": 16}
 
@@ -60,7 +64,9 @@ def find_release(src: str | Path) -> dict[str, Path]:
     return found
 
 
-def merge_lora(weight: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, scale: float) -> torch.Tensor:
+def merge_lora(
+    weight: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, scale: float
+) -> torch.Tensor:
     """``W + scale * B @ A`` in float32."""
     return weight.float() + scale * (lora_b.float() @ lora_a.float())
 
@@ -75,8 +81,10 @@ def read_manifest(folder: str | Path) -> dict | None:
 
 
 def _stamp(files: Mapping[str, Path], root: Path) -> dict[str, dict]:
-    return {p.relative_to(root).as_posix(): {"size": p.stat().st_size, "mtime_ns": p.stat().st_mtime_ns}
-            for p in files.values()}
+    return {
+        p.relative_to(root).as_posix(): {"size": p.stat().st_size, "mtime_ns": p.stat().st_mtime_ns}
+        for p in files.values()
+    }
 
 
 def _same_sources(manifest: dict, stamp: dict[str, dict]) -> bool:
@@ -112,7 +120,9 @@ def _lora_scale(llm_file: Path) -> dict:
     return {"rank": rank, "alpha": alpha, "scale": alpha / rank, "targets": list(keymaps.LORA_TARGETS)}
 
 
-def _split(files: Mapping[str, Path], root: Path, bar: Any) -> tuple[dict[str, dict], dict[tuple[str, str], Any]]:
+def _split(
+    files: Mapping[str, Path], root: Path, bar: Any
+) -> tuple[dict[str, dict], dict[tuple[str, str], Any]]:
     """Read each released file, keep (cloned) what the rules map, gather LoRA factors apart."""
     out: dict[str, dict] = {name: {} for name in FILES}
     lora: dict[tuple[str, str], torch.Tensor] = {}
@@ -147,7 +157,9 @@ def _merge_all(llm: dict[str, torch.Tensor], lora: dict, scale: float, rel: str)
     for key in sorted(targets):
         for role in ("lora_A", "lora_B"):
             if (key, role) not in lora:
-                released = key.replace("model.", keymaps.LLM_PREFIX, 1).replace(".weight", f".{role}.default.weight")
+                released = key.replace("model.", keymaps.LLM_PREFIX, 1).replace(
+                    ".weight", f".{role}.default.weight"
+                )
                 raise WeightsError(f"missing key {released!r} in {rel}")
         llm[key] = merge_lora(llm[key], lora[(key, "lora_A")], lora[(key, "lora_B")], scale)
     extra = sorted({k for k, _ in lora} - targets)
@@ -235,8 +247,13 @@ def convert_smartedit(src: str | Path, dst: str | Path, *, progress: bool = True
         tensors, lora = _split(files, root, _Bar(bars, "converting", len(files)))
         _merge_all(tensors[keymaps.LLM], lora, lora_info["scale"], llm_rel)
         check_bridge(tensors[keymaps.BRIDGE], "the embeddings_qformer and modulate files")
-        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "sources": stamp, "files": {},
-                    "lora": lora_info}
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "sources": stamp,
+            "files": {},
+            "lora": lora_info,
+        }
         total = sum(t.numel() * t.element_size() for part in tensors.values() for t in part.values())
         _write(out, tensors, manifest, _Bar(bars, "writing", total))
     return Converted(out, manifest, True)
@@ -251,9 +268,13 @@ def converted_sha256(folder: str | Path) -> dict[str, str]:
     root = Path(folder).expanduser()
     manifest = read_manifest(root)
     if manifest is None or manifest.get("format_version") != FORMAT_VERSION:
-        raise WeightsError(f"{root} is not a converted SmartEdit folder; run: realedit weights convert smartedit SRC {root}")
+        raise WeightsError(
+            f"{root} is not a converted SmartEdit folder; run: realedit weights convert smartedit SRC {root}"
+        )
     for name, info in manifest["files"].items():
         path = root / name
         if not path.is_file() or path.stat().st_size != info["size"]:
-            raise WeightsError(f"{path} is missing or changed since conversion; convert again into an empty folder")
+            raise WeightsError(
+                f"{path} is missing or changed since conversion; convert again into an empty folder"
+            )
     return {name: info["sha256"] for name, info in manifest["files"].items()}

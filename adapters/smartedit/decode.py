@@ -71,7 +71,9 @@ def greedy_pick(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(-1)
 
 
-def seeded_sampler(seeds: Sequence[int], temperature: float = TEMPERATURE) -> Callable[[torch.Tensor], torch.Tensor]:
+def seeded_sampler(
+    seeds: Sequence[int], temperature: float = TEMPERATURE
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """A picker that samples row i at ``temperature`` from its own CPU generator seeded with ``seeds[i]``."""
     gens = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
 
@@ -84,14 +86,19 @@ def seeded_sampler(seeds: Sequence[int], temperature: float = TEMPERATURE) -> Ca
 
 
 def generate_states(
-    llm: Any, prefill: Prefill, ids: TokenIds, pick: Callable[[torch.Tensor], torch.Tensor], max_new_tokens: int
+    llm: Any,
+    prefill: Prefill,
+    ids: TokenIds,
+    pick: Callable[[torch.Tensor], torch.Tensor],
+    max_new_tokens: int,
 ) -> torch.Tensor:
     """Decode with a KV cache until each row has fed 32 image tokens; their states [B, 32, hidden]."""
     from transformers import DynamicCache
 
     cache = DynamicCache()
-    hidden = _hidden(llm, cache, inputs_embeds=prefill.embeds, attention_mask=prefill.mask,
-                     position_ids=prefill.positions)[:, -1]
+    hidden = _hidden(
+        llm, cache, inputs_embeds=prefill.embeds, attention_mask=prefill.mask, position_ids=prefill.positions
+    )[:, -1]
     mask, positions = prefill.mask, prefill.positions[:, -1:]
     states: list[list[torch.Tensor]] = [[] for _ in range(len(mask))]
     for _ in range(max_new_tokens):
@@ -99,11 +106,14 @@ def generate_states(
         for row, tok in enumerate(token.tolist()):
             if tok == ids.eos and len(states[row]) < IMAGE_TOKENS:
                 raise IncompleteImageTokens(
-                    f"sample {row}: the LLM ended its answer after {len(states[row])} of {IMAGE_TOKENS} image tokens"
+                    f"sample {row}: the LLM ended its answer after {len(states[row])} "
+                    f"of {IMAGE_TOKENS} image tokens"
                 )
         mask = torch.cat([mask, mask.new_ones(len(mask), 1)], dim=1)
         positions = positions + 1
-        hidden = _hidden(llm, cache, input_ids=token[:, None], attention_mask=mask, position_ids=positions)[:, -1]
+        hidden = _hidden(llm, cache, input_ids=token[:, None], attention_mask=mask, position_ids=positions)[
+            :, -1
+        ]
         for row, tok in enumerate(token.tolist()):
             if tok >= ids.first_image and len(states[row]) < IMAGE_TOKENS:
                 states[row].append(hidden[row])
@@ -133,8 +143,13 @@ def image_token_states(
         answer = answer_ids(tokenizer, ids)
         prefill = splice(llm, [seq + answer for seq in sequences], patches, ids.first_image)
         # The answer ends with the 32 image tokens, so with left padding they are the last columns.
-        hidden = _hidden(llm, None, inputs_embeds=prefill.embeds, attention_mask=prefill.mask,
-                         position_ids=prefill.positions)
+        hidden = _hidden(
+            llm,
+            None,
+            inputs_embeds=prefill.embeds,
+            attention_mask=prefill.mask,
+            position_ids=prefill.positions,
+        )
         return hidden[:, -IMAGE_TOKENS:]
     prefill = splice(llm, sequences, patches, ids.first_image)
     pick = greedy_pick if mode == "greedy" else seeded_sampler(seeds)

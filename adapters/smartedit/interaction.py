@@ -55,14 +55,17 @@ class InteractionModule(nn.Module):
         super().__init__()
         self.query_in = nn.Linear(config.text_dim, config.dim)
         self.position = RandomFourierPositions(config.dim // 2)
-        self.transformer = TwoWayTransformer(config.depth, config.dim, HEADS, config.mlp_dim, config.downsample)
+        self.transformer = TwoWayTransformer(
+            config.depth, config.dim, HEADS, config.mlp_dim, config.downsample
+        )
         self.text_out = nn.Linear(config.dim, config.text_dim)
         self.image_out = nn.Conv2d(config.dim, config.unet_channels, kernel_size=1)
-        for head in (self.text_out, self.image_out):
-            nn.init.zeros_(head.weight)
-            nn.init.zeros_(head.bias)
+        for param in [*self.text_out.parameters(), *self.image_out.parameters()]:
+            nn.init.zeros_(param)
 
-    def forward(self, patches: torch.Tensor, queries: torch.Tensor, latent_size: tuple[int, int]) -> Conditions:
+    def forward(
+        self, patches: torch.Tensor, queries: torch.Tensor, latent_size: tuple[int, int]
+    ) -> Conditions:
         """Combine CLIP patches [B, N, dim] (N a square) and Q-Former output [B, Q, text_dim].
 
         Args:

@@ -26,9 +26,15 @@ LLM, BRIDGE, UNET = "llm", "bridge", "unet"
 LLM_PREFIX = "model.base_model.model."
 #: Weights of one LLaMA decoder layer, by their transformers names.
 LAYER_WEIGHTS = (
-    "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
-    "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
-    "input_layernorm.weight", "post_attention_layernorm.weight",
+    "self_attn.q_proj.weight",
+    "self_attn.k_proj.weight",
+    "self_attn.v_proj.weight",
+    "self_attn.o_proj.weight",
+    "mlp.gate_proj.weight",
+    "mlp.up_proj.weight",
+    "mlp.down_proj.weight",
+    "input_layernorm.weight",
+    "post_attention_layernorm.weight",
 )
 LORA_TARGETS = ("q_proj", "v_proj")
 

@@ -19,7 +19,9 @@ from adapters.smartedit.keymaps import BRIDGE, LLM, UNET
 from realedit_bench.errors import WeightsError
 
 
-def load_strict(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], file: str, *, assign: bool = False) -> None:
+def load_strict(
+    module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], file: str, *, assign: bool = False
+) -> None:
     """``module.load_state_dict(tensors)`` after checking every key and shape; one line on a mismatch."""
     expected = module.state_dict()
     for key, value in expected.items():
@@ -53,6 +55,7 @@ def load_llm(folder: str | Path, config: Any, dtype: torch.dtype, device: str) -
     from transformers import LlamaForCausalLM
 
     tensors, file = _read(Path(folder), LLM, dtype)
+    llm: Any
     with init_empty_weights(include_buffers=False):
         llm = LlamaForCausalLM(config)
     load_strict(llm, tensors, file, assign=True)

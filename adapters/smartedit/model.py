@@ -32,7 +32,14 @@ class SmartEditModel:
     """The multimodal LLM stage and the bridge modules, ready to condition a diffusion model."""
 
     def __init__(
-        self, base: LlmBase, vision: Vision, llm: Any, bridge: Bridge, *, device: str, decoding: str,
+        self,
+        base: LlmBase,
+        vision: Vision,
+        llm: Any,
+        bridge: Bridge,
+        *,
+        device: str,
+        decoding: str,
         weights_sha256: dict[str, str],
     ) -> None:
         if decoding not in MODES:
@@ -52,7 +59,10 @@ class SmartEditModel:
 
     @torch.no_grad()
     def conditions(
-        self, images: Sequence[Image.Image], instructions: Sequence[str], seeds: Sequence[int],
+        self,
+        images: Sequence[Image.Image],
+        instructions: Sequence[str],
+        seeds: Sequence[int],
         latent_size: tuple[int, int],
     ) -> Conditions:
         """Text conditions [B, 77, 768] and residuals [B, 320, h, w] (float32) for one batch.

@@ -18,7 +18,9 @@ def add_residual(output: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
     """``output`` [k*B, C, h, w] plus ``residual`` [B, C, h, w] repeated over the k stacked branches."""
     rows = residual.shape[0]
     if output.shape[0] % rows or output.shape[1:] != residual.shape[1:]:
-        raise ValueError(f"residual {tuple(residual.shape)} does not fit conv_in output {tuple(output.shape)}")
+        raise ValueError(
+            f"residual {tuple(residual.shape)} does not fit conv_in output {tuple(output.shape)}"
+        )
     tiled = residual.to(device=output.device, dtype=output.dtype).repeat(output.shape[0] // rows, 1, 1, 1)
     return output + tiled
 

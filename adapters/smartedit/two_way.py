@@ -81,7 +81,9 @@ class TwoWayBlock(nn.Module):
             q = queries + query_pe
             queries = queries + self.self_attn(q, q, queries)
         queries = self.norm1(queries)
-        queries = self.norm2(queries + self.cross_attn_token_to_image(queries + query_pe, keys + key_pe, keys))
+        queries = self.norm2(
+            queries + self.cross_attn_token_to_image(queries + query_pe, keys + key_pe, keys)
+        )
         queries = self.norm3(queries + self.mlp(queries))
         keys = self.norm4(keys + self.cross_attn_image_to_token(keys + key_pe, queries + query_pe, queries))
         return queries, keys
@@ -115,6 +117,8 @@ class TwoWayTransformer(nn.Module):
 
 class RandomFourierPositions(nn.Module):
     """Positions of a grid from a fixed Gaussian matrix [2, F]: sin and cos of 2 pi (coords @ G)."""
+
+    gaussian: torch.Tensor
 
     def __init__(self, features: int) -> None:
         super().__init__()

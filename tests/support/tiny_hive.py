@@ -53,11 +53,16 @@ def state_dict(with_ema: bool = True) -> dict[str, torch.Tensor]:
     return state
 
 
-def build_checkpoint(path: Path, *, training_state: bool = False, marker: Path | None = None,
-                     with_ema: bool = True) -> Path:
+def build_checkpoint(
+    path: Path, *, training_state: bool = False, marker: Path | None = None, with_ema: bool = True
+) -> Path:
     """Write a Lightning-style ``.ckpt``; ``training_state`` adds globals weights_only refuses."""
-    checkpoint: dict = {"epoch": 3, "global_step": 9000, "pytorch-lightning_version": "1.4.2",
-                        "state_dict": state_dict(with_ema)}
+    checkpoint: dict = {
+        "epoch": 3,
+        "global_step": 9000,
+        "pytorch-lightning_version": "1.4.2",
+        "state_dict": state_dict(with_ema),
+    }
     if training_state:
         checkpoint["callbacks"] = {FakeCheckpointCallback: {"best_model_score": torch.tensor(0.5)}}
         checkpoint["optimizer_states"] = [{"hook": RunsOnLoad(marker or path.with_suffix(".marker"))}]

@@ -27,8 +27,14 @@ TEXT_DIM = 96
 LORA_RANK = 8
 INSTRUCTIONS = ["make the sky red", "add a small boat on the lake near the trees", "remove the dog"]
 BRIDGE = BridgeConfig(
-    vision_dim=64, llm_dim=HIDDEN, queries=77, qformer_layers=2, qformer_ffn=48,
-    interaction=InteractionConfig(dim=64, mlp_dim=32, depth=2, downsample=2, text_dim=TEXT_DIM, unet_channels=32),
+    vision_dim=64,
+    llm_dim=HIDDEN,
+    queries=77,
+    qformer_layers=2,
+    qformer_ffn=48,
+    interaction=InteractionConfig(
+        dim=64, mlp_dim=32, depth=2, downsample=2, text_dim=TEXT_DIM, unet_channels=32
+    ),
 )
 
 
@@ -40,7 +46,9 @@ def build_tokenizer(directory: Path):
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
-    trainer = trainers.BpeTrainer(vocab_size=120, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=120, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False
+    )
     corpus = [SYSTEM, USER_TURN, ANSWER, *INSTRUCTIONS, 'description "x" ASSISTANT: USER: 0123456789']
     tok.train_from_iterator(corpus * 4, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
@@ -55,9 +63,17 @@ def build_llm_base(directory: Path) -> Path:
     directory = Path(directory)
     tok = build_tokenizer(directory)
     LlamaConfig(
-        hidden_size=HIDDEN, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=4, vocab_size=len(tok), max_position_embeddings=1024, rms_norm_eps=1e-6,
-        tie_word_embeddings=False, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        hidden_size=HIDDEN,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        vocab_size=len(tok),
+        max_position_embeddings=1024,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=False,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
     ).save_pretrained(directory)
     return directory
 
@@ -68,11 +84,18 @@ def build_clip(directory: Path) -> Path:
 
     torch.manual_seed(1)
     config = CLIPVisionConfig(
-        image_size=32, patch_size=2, hidden_size=BRIDGE.vision_dim, intermediate_size=96,
-        num_hidden_layers=2, num_attention_heads=4, projection_dim=32,
+        image_size=32,
+        patch_size=2,
+        hidden_size=BRIDGE.vision_dim,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        projection_dim=32,
     )
     CLIPVisionModel(config).save_pretrained(directory)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(directory)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        directory
+    )
     return Path(directory)
 
 
@@ -81,31 +104,65 @@ def tiny_unet():
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=8, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=TEXT_DIM, attention_head_dim=4, norm_num_groups=16,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=8,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=TEXT_DIM,
+        attention_head_dim=4,
+        norm_num_groups=16,
     )
 
 
 def build_pix2pix(directory: Path) -> Path:
     """A tiny InstructPix2Pix pipeline (text width 96) saved with ``save_pretrained``."""
-    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionInstructPix2PixPipeline
+    from diffusers import (
+        AutoencoderKL,
+        EulerAncestralDiscreteScheduler,
+        StableDiffusionInstructPix2PixPipeline,
+    )
     from tiny_models import build_clip_tokenizer
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(2)
     vae = AutoencoderKL(
-        block_out_channels=(16, 32), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=16,
-        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2, sample_size=64,
+        block_out_channels=(16, 32),
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        norm_num_groups=16,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        sample_size=64,
     )
-    text = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=49406, eos_token_id=49407, pad_token_id=49407, hidden_size=TEXT_DIM, intermediate_size=37,
-        num_attention_heads=4, num_hidden_layers=2, vocab_size=49408, max_position_embeddings=77, projection_dim=32,
-    ))
-    scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+    text = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=49406,
+            eos_token_id=49407,
+            pad_token_id=49407,
+            hidden_size=TEXT_DIM,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=49408,
+            max_position_embeddings=77,
+            projection_dim=32,
+        )
+    )
+    scheduler = EulerAncestralDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"
+    )
     pipe = StableDiffusionInstructPix2PixPipeline(
-        vae=vae, text_encoder=text, tokenizer=build_clip_tokenizer(Path(directory).parent / "_clip_tok"),
-        unet=tiny_unet(), scheduler=scheduler, safety_checker=None, feature_extractor=None,
+        vae=vae,
+        text_encoder=text,
+        tokenizer=build_clip_tokenizer(Path(directory).parent / "_clip_tok"),
+        unet=tiny_unet(),
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
         requires_safety_checker=False,
     )
     pipe.save_pretrained(directory)
@@ -157,10 +214,15 @@ def _zero_buffer(tensors: dict) -> dict:
 def released_bridge_key(key: str) -> str:
     """Our bridge key -> the released name (the inverse of the converter's map, written apart)."""
     renames = [
-        (r"^projector\.", "mm_projector."), (r"^qformer\.query_tokens$", "sd_query_tokens"),
+        (r"^projector\.", "mm_projector."),
+        (r"^qformer\.query_tokens$", "sd_query_tokens"),
         (r"^qformer\.model\.layernorm\.", "sd_qformer.embeddings.LayerNorm."),
-        (r"^qformer\.model\.(encoder\.layer\.\d+\.(?:attention|crossattention))\.attention\.", r"sd_qformer.\1.self."),
-        (r"^qformer\.model\.", "sd_qformer."), (r"^interaction\.query_in\.", "modulate_head."),
+        (
+            r"^qformer\.model\.(encoder\.layer\.\d+\.(?:attention|crossattention))\.attention\.",
+            r"sd_qformer.\1.self.",
+        ),
+        (r"^qformer\.model\.", "sd_qformer."),
+        (r"^interaction\.query_in\.", "modulate_head."),
         (r"^interaction\.position\.gaussian$", "pe_layer.positional_encoding_gaussian_matrix"),
         (r"^interaction\.transformer\.", "modulate_transformer."),
         (r"^interaction\.text_out\.", "dimension_reduction_head_qformer_out."),
@@ -186,7 +248,7 @@ def _llm_files(folder: Path, llm_base: Path) -> tuple[dict, dict, torch.Tensor]:
             continue
         stored = value if "embed_tokens" in key else value.to(torch.bfloat16)
         state[key] = stored
-        released["model.base_model.model." + key[len("model."):]] = stored
+        released["model.base_model.model." + key[len("model.") :]] = stored
         proj = re.fullmatch(r"model\.layers\.(\d+)\.self_attn\.(q_proj|v_proj)\.weight", key)
         if proj:
             a, b = torch.randn(LORA_RANK, HIDDEN) * 0.05, torch.randn(HIDDEN, LORA_RANK) * 0.05
@@ -197,9 +259,11 @@ def _llm_files(folder: Path, llm_base: Path) -> tuple[dict, dict, torch.Tensor]:
         released[f"model.base_model.model.layers.{i}.self_attn.rotary_emb.inv_freq"] = torch.rand(HIDDEN // 8)
     (folder / "LLM-15000").mkdir(parents=True)
     torch.save(released, folder / "LLM-15000" / "adapter_model.bin")
-    (folder / "LLM-15000" / "adapter_config.json").write_text(json.dumps(
-        {"r": LORA_RANK, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}
-    ))
+    (folder / "LLM-15000" / "adapter_config.json").write_text(
+        json.dumps(
+            {"r": LORA_RANK, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}
+        )
+    )
     return state, lora, state["lm_head.weight"]
 
 

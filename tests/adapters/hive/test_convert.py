@@ -31,7 +31,9 @@ def test_training_state_goes_through_inert_stand_ins_and_runs_nothing(tmp_path):
     src = tiny_hive.build_checkpoint(tmp_path / "hive_rw_condition.ckpt", training_state=True, marker=marker)
     unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(src))
     assert {"tiny_hive.FakeCheckpointCallback", "tiny_hive.touch_marker"} <= set(unsafe)
-    with pytest.raises(pickle.UnpicklingError, match="Unsupported global"):  # the plain restricted load refuses
+    with pytest.raises(
+        pickle.UnpicklingError, match="Unsupported global"
+    ):  # the plain restricted load refuses
         torch.load(src, weights_only=True)
     out = convert_hive_checkpoint(src, tmp_path / "out.safetensors")
     assert set(json.loads(out.metadata["stand_ins"])) == set(unsafe)

@@ -11,7 +11,10 @@ from realedit_bench.errors import WeightsError
 
 
 def test_ema_names_drop_the_dots_after_model_ema():
-    assert ema_name("model.diffusion_model.input_blocks.0.0.weight") == "model_ema.diffusion_modelinput_blocks00weight"
+    assert (
+        ema_name("model.diffusion_model.input_blocks.0.0.weight")
+        == "model_ema.diffusion_modelinput_blocks00weight"
+    )
 
 
 def test_ema_values_replace_the_unet_weights_and_the_ema_entries_go():
@@ -33,7 +36,9 @@ def test_a_checkpoint_without_ema_is_kept_as_it_is():
 def test_incomplete_or_stray_ema_weights_are_refused():
     state = tiny_hive.state_dict()
     del state[ema_name(tiny_hive.UNET_KEYS[1])]
-    with pytest.raises(WeightsError, match="EMA weights are incomplete: no 'model_ema.diffusion_modelinput_blocks11"):
+    with pytest.raises(
+        WeightsError, match="EMA weights are incomplete: no 'model_ema.diffusion_modelinput_blocks11"
+    ):
         apply_ema(state)
     state = tiny_hive.state_dict()
     state["model_ema.diffusion_modelextra"] = torch.ones(1)

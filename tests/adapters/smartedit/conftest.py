@@ -26,7 +26,9 @@ def tiny_smartedit(tmp_path_factory: pytest.TempPathFactory) -> TinySmartEdit:
     llm_base = ts.build_llm_base(root / "vicuna")
     release = ts.build_release(root / "release", llm_base)
     converted = convert_smartedit(release.folder, root / "converted", progress=False).folder
-    return TinySmartEdit(llm_base, ts.build_clip(root / "clip"), ts.build_pix2pix(root / "ip2p"), release, converted)
+    return TinySmartEdit(
+        llm_base, ts.build_clip(root / "clip"), ts.build_pix2pix(root / "ip2p"), release, converted
+    )
 
 
 @pytest.fixture(scope="session")

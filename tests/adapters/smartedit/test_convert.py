@@ -79,7 +79,9 @@ def test_a_folder_holding_another_conversion_is_refused(tiny_smartedit, tmp_path
 
 
 def test_a_folder_without_the_release_files_is_refused(tmp_path):
-    with pytest.raises(WeightsError, match=r"not a SmartEdit release folder: no file matching LLM-\*/adapter_model.bin"):
+    with pytest.raises(
+        WeightsError, match=r"not a SmartEdit release folder: no file matching LLM-\*/adapter_model.bin"
+    ):
         convert_smartedit(tmp_path, tmp_path / "out", progress=False)
 
 
@@ -96,27 +98,56 @@ def _edited_release(tiny_smartedit, tmp_path, sub, name, edit):
 @pytest.mark.parametrize(
     ("sub", "name", "edit", "message"),
     [
-        ("LLM-15000", "adapter_model.bin",
-         lambda s: s.pop("model.base_model.model.layers.1.mlp.gate_proj.weight"),
-         r"^missing key 'model.layers.1.mlp.gate_proj.weight' \(from LLM-15000/adapter_model.bin\)$"),
-        ("LLM-15000", "adapter_model.bin",
-         lambda s: s.pop("model.base_model.model.layers.0.self_attn.v_proj.lora_B.default.weight"),
-         r"^missing key 'model.base_model.model.layers.0.self_attn.v_proj.lora_B.default.weight' in LLM-15000"),
-        ("LLM-15000", "adapter_model.bin",
-         lambda s: s.update({"model.base_model.model.layers.0.self_attn.q_proj.bias": torch.zeros(2)}),
-         r"^unexpected key 'model.base_model.model.layers.0.self_attn.q_proj.bias' in LLM-15000/adapter_model.bin$"),
-        ("embeddings_qformer", "checkpoint-15000_embeddings_qformer.bin", lambda s: s.pop("lm_head.weight"),
-         r"^missing key 'lm_head.weight' \(from the embeddings_qformer file\)$"),
-        ("embeddings_qformer", "checkpoint-15000_embeddings_qformer.bin",
-         lambda s: s.pop("sd_qformer.encoder.layer.0.crossattention.self.value.bias"),
-         r"^missing key 'qformer.model.encoder.layer.0.crossattention.attention.value.bias' \(ours\)"),
-        ("modulate-15000", "adapter_model.bin", lambda s: s.update({"modulate_head.scale": torch.ones(1)}),
-         r"^unexpected key 'interaction.query_in.scale' \(ours\) in the embeddings_qformer and modulate files$"),
-        ("unet-15000", "adapter_model.bin", lambda s: s.update({"vae.x": torch.ones(1)}),
-         r"^unexpected key 'vae.x' in unet-15000/adapter_model.bin$"),
+        (
+            "LLM-15000",
+            "adapter_model.bin",
+            lambda s: s.pop("model.base_model.model.layers.1.mlp.gate_proj.weight"),
+            r"^missing key 'model.layers.1.mlp.gate_proj.weight' \(from LLM-15000/adapter_model.bin\)$",
+        ),
+        (
+            "LLM-15000",
+            "adapter_model.bin",
+            lambda s: s.pop("model.base_model.model.layers.0.self_attn.v_proj.lora_B.default.weight"),
+            r"^missing key 'model.base_model.model.layers.0.self_attn.v_proj.lora_B.default.weight' "
+            r"in LLM-15000",
+        ),
+        (
+            "LLM-15000",
+            "adapter_model.bin",
+            lambda s: s.update({"model.base_model.model.layers.0.self_attn.q_proj.bias": torch.zeros(2)}),
+            r"^unexpected key 'model.base_model.model.layers.0.self_attn.q_proj.bias' "
+            r"in LLM-15000/adapter_model.bin$",
+        ),
+        (
+            "embeddings_qformer",
+            "checkpoint-15000_embeddings_qformer.bin",
+            lambda s: s.pop("lm_head.weight"),
+            r"^missing key 'lm_head.weight' \(from the embeddings_qformer file\)$",
+        ),
+        (
+            "embeddings_qformer",
+            "checkpoint-15000_embeddings_qformer.bin",
+            lambda s: s.pop("sd_qformer.encoder.layer.0.crossattention.self.value.bias"),
+            r"^missing key 'qformer.model.encoder.layer.0.crossattention.attention.value.bias' \(ours\)",
+        ),
+        (
+            "modulate-15000",
+            "adapter_model.bin",
+            lambda s: s.update({"modulate_head.scale": torch.ones(1)}),
+            r"^unexpected key 'interaction.query_in.scale' \(ours\) "
+            r"in the embeddings_qformer and modulate files$",
+        ),
+        (
+            "unet-15000",
+            "adapter_model.bin",
+            lambda s: s.update({"vae.x": torch.ones(1)}),
+            r"^unexpected key 'vae.x' in unet-15000/adapter_model.bin$",
+        ),
     ],
 )
-def test_a_missing_or_unexpected_key_is_one_line_naming_it(tiny_smartedit, tmp_path, sub, name, edit, message):
+def test_a_missing_or_unexpected_key_is_one_line_naming_it(
+    tiny_smartedit, tmp_path, sub, name, edit, message
+):
     folder = _edited_release(tiny_smartedit, tmp_path, sub, name, edit)
     with pytest.raises(WeightsError, match=message) as info:
         convert_smartedit(folder, tmp_path / "out", progress=False)

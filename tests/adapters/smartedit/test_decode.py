@@ -26,7 +26,9 @@ def stage(smartedit_model):
     """(model, projected patches of 3 images) for the three tiny instructions."""
     images = [Image.new("RGB", (40, 30), (60 * i, 100, 50)) for i in range(3)]
     with torch.no_grad():
-        patches = patch_features(smartedit_model.vision.model, clip_pixels(smartedit_model.vision.processor, images))
+        patches = patch_features(
+            smartedit_model.vision.model, clip_pixels(smartedit_model.vision.processor, images)
+        )
         return smartedit_model, smartedit_model.bridge.projector(patches)
 
 
@@ -34,8 +36,13 @@ def _states(stage, order, seeds, mode):
     model, patches = stage
     with torch.no_grad():
         return image_token_states(
-            model.llm, model.base.tokenizer, model.base.ids, [ts.INSTRUCTIONS[i] for i in order],
-            patches[list(order)], seeds, mode,
+            model.llm,
+            model.base.tokenizer,
+            model.base.ids,
+            [ts.INSTRUCTIONS[i] for i in order],
+            patches[list(order)],
+            seeds,
+            mode,
         )
 
 
@@ -57,15 +64,22 @@ def test_cached_decoding_matches_one_pass_over_the_same_tokens(stage):
 
     prompts = [prompt_ids(model.base.tokenizer, ids, text) for text in ts.INSTRUCTIONS]
     with torch.no_grad():
-        states = generate_states(model.llm, splice(model.llm, prompts, patches, ids.first_image), ids, recording, 100)
+        states = generate_states(
+            model.llm, splice(model.llm, prompts, patches, ids.first_image), ids, recording, 100
+        )
     tokens = torch.stack(fed, dim=1)
     for row, prompt in enumerate(prompts):
         answer = tokens[row].tolist()
         answer = answer[: answer.index(ids.first_image + 31) + 1]
         with torch.no_grad():
             once = splice(model.llm, [prompt + answer], patches[row : row + 1], ids.first_image)
-            hidden = _hidden(model.llm, None, inputs_embeds=once.embeds, attention_mask=once.mask,
-                             position_ids=once.positions)[0]
+            hidden = _hidden(
+                model.llm,
+                None,
+                inputs_embeds=once.embeds,
+                attention_mask=once.mask,
+                position_ids=once.positions,
+            )[0]
         at = [hidden.shape[0] - len(answer) + i for i, t in enumerate(answer) if t >= ids.first_image]
         assert torch.allclose(states[row], hidden[at], atol=1e-4)
 

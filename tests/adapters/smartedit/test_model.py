@@ -56,7 +56,9 @@ def test_a_converted_file_with_a_missing_key_is_one_line_naming_it(tiny_smartedi
     tensors = load_file(copy / FILES["bridge"])
     del tensors["interaction.text_out.bias"]
     save_file(tensors, copy / FILES["bridge"])
-    with pytest.raises(WeightsError, match=r"^missing key 'interaction.text_out.bias' in .*bridge.safetensors$"):
+    with pytest.raises(
+        WeightsError, match=r"^missing key 'interaction.text_out.bias' in .*bridge.safetensors$"
+    ):
         load_bridge(copy, "cpu")
 
 
@@ -69,8 +71,11 @@ def test_a_llm_vocabulary_that_does_not_fit_the_tokenizer_is_one_line(tiny_smart
 
 @pytest.mark.parametrize(
     ("loader", "source", "option"),
-    [(load_llm_base, "/no/such/vicuna", "llm_base"), (load_vision, "/no/such/clip", "clip"),
-     (load_pix2pix_parts, "/no/such/ip2p", "ip2p")],
+    [
+        (load_llm_base, "/no/such/vicuna", "llm_base"),
+        (load_vision, "/no/such/clip", "clip"),
+        (load_pix2pix_parts, "/no/such/ip2p", "ip2p"),
+    ],
 )
 def test_a_missing_base_part_folder_is_one_line_naming_its_option(loader, source, option):
     with pytest.raises(WeightsError, match=rf"no such directory; pass -M {option}=DIR") as info:
@@ -79,8 +84,11 @@ def test_a_missing_base_part_folder_is_one_line_naming_its_option(loader, source
 
 
 def test_an_unreachable_hub_id_offline_is_one_line_naming_the_option():
-    with pytest.raises(WeightsError, match=r"^cannot load the Vicuna-1.1 tokenizer/config from 'org/absent-model'.*"
-                                           r"pass -M llm_base=DIR$"):
+    with pytest.raises(
+        WeightsError,
+        match=r"^cannot load the Vicuna-1.1 tokenizer/config from 'org/absent-model'.*"
+        r"pass -M llm_base=DIR$",
+    ):
         load_llm_base("org/absent-model")
 
 

@@ -49,7 +49,9 @@ def test_pieces_are_encoded_apart_and_spaces_next_to_added_tokens_are_dropped(to
     got = encode_pieces(tokenizer, 'say "<im_start> <img_0> <im_end>red sky"', ids.added)
     expected = [
         *tokenizer.encode('say "', add_special_tokens=False),
-        ids.added["<im_start>"], ids.added["<img_0>"], ids.added["<im_end>"],
+        ids.added["<im_start>"],
+        ids.added["<img_0>"],
+        ids.added["<im_end>"],
         *tokenizer.encode('red sky"', add_special_tokens=False),
     ]
     assert got == expected
