@@ -2,10 +2,11 @@
 
 The released ``.bin`` files are pickles written from DeepSpeed ZeRO-2 training: each small state dict
 drags the whole flat optimizer buffer along (about 5 GB per file). They are read with
-``torch.load(weights_only=True, mmap=True)``, only the needed tensors are cloned, the LoRA of
-``q_proj``/``v_proj`` is merged (W + scale B A, kept in float32 so the update is not rounded away), and
-three files are written with a ``manifest.json`` (source sizes and sha256, output sha256, format
-version). Rerunning on the same sources is a no-op.
+``torch.load(weights_only=True, mmap=True)``; only the needed tensors are copied, one output shard at a
+time, the LoRA of ``q_proj``/``v_proj`` is merged (W + scale B A, kept in float32 so the update is not
+rounded away), and the parts ``llm``, ``bridge`` and ``unet`` are written as safetensors shards with a
+``manifest.json`` (source sizes and sha256, output sha256, format version). Rerunning on the same
+sources is a no-op.
 """
 
 from __future__ import annotations
@@ -31,11 +32,9 @@ from realedit_bench.errors import WeightsError
 FORMAT = "realedit-smartedit"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-FILES = {
-    keymaps.LLM: "llm.safetensors",
-    keymaps.BRIDGE: "bridge.safetensors",
-    keymaps.UNET: "unet.safetensors",
-}
+#: Converted parts, each written as ``<part>-00001.safetensors``, ``-00002``, ... of at most SHARD_BYTES.
+PARTS = (keymaps.LLM, keymaps.BRIDGE, keymaps.UNET)
+SHARD_BYTES = 2 << 30
 #: LoRA of the release (r 8, alpha 16), used when ``adapter_config.json`` is absent.
 DEFAULT_LORA = {"r": 8, "lora_alpha": 16}
 
@@ -123,30 +122,28 @@ def _lora_scale(llm_file: Path) -> dict:
 def _split(
     files: Mapping[str, Path], root: Path, bar: Any
 ) -> tuple[dict[str, dict], dict[tuple[str, str], Any]]:
-    """Read each released file, keep (cloned) what the rules map, gather LoRA factors apart."""
-    out: dict[str, dict] = {name: {} for name in FILES}
+    """Map every released key; keep the tensors as they were read (memory-mapped views, not copies)."""
+    out: dict[str, dict] = {part: {} for part in PARTS}
     lora: dict[tuple[str, str], torch.Tensor] = {}
     for pattern, path in files.items():
         rule, rel = keymaps.RELEASE[pattern], path.relative_to(root).as_posix()
-        state = _read_bin(path)
-        for key, tensor in state.items():
+        for key, tensor in _read_bin(path).items():
             try:
                 target = rule(key)
             except keymaps.UnexpectedKey:
                 raise WeightsError(f"unexpected key {key!r} in {rel}") from None
             if target is None:
                 continue
-            value = tensor.detach().clone().contiguous()
             if target.role == "weight":
-                out[target.file][target.key] = value
+                out[target.file][target.key] = tensor
             else:
-                lora[(target.key, target.role)] = value
-        del state
+                lora[(target.key, target.role)] = tensor
         bar.advance(1)
     return out, lora
 
 
-def _merge_all(llm: dict[str, torch.Tensor], lora: dict, scale: float, rel: str) -> None:
+def check_llm(llm: Mapping[str, Any], lora: Mapping[tuple[str, str], Any], rel: str) -> None:
+    """Every ``LlamaForCausalLM`` key and both LoRA factors of each q/v projection, nothing more."""
     layers = {int(m.group(1)) for k in llm if (m := re.match(r"model\.layers\.(\d+)\.", k))}
     expected = keymaps.llm_keys(max(layers) + 1 if layers else 0)
     for key in sorted(expected):
@@ -154,14 +151,12 @@ def _merge_all(llm: dict[str, torch.Tensor], lora: dict, scale: float, rel: str)
             where = "the embeddings_qformer file" if key == "lm_head.weight" else rel
             raise WeightsError(f"missing key {key!r} (from {where})")
     targets = {k for k in expected if k.endswith(tuple(f"{t}.weight" for t in keymaps.LORA_TARGETS))}
-    for key in sorted(targets):
-        for role in ("lora_A", "lora_B"):
-            if (key, role) not in lora:
-                released = key.replace("model.", keymaps.LLM_PREFIX, 1).replace(
-                    ".weight", f".{role}.default.weight"
-                )
-                raise WeightsError(f"missing key {released!r} in {rel}")
-        llm[key] = merge_lora(llm[key], lora[(key, "lora_A")], lora[(key, "lora_B")], scale)
+    for key, role in sorted((k, r) for k in targets for r in ("lora_A", "lora_B")):
+        if (key, role) not in lora:
+            released = key.replace("model.", keymaps.LLM_PREFIX, 1).replace(
+                ".weight", f".{role}.default.weight"
+            )
+            raise WeightsError(f"missing key {released!r} in {rel}")
     extra = sorted({k for k, _ in lora} - targets)
     if extra:
         raise WeightsError(f"unexpected LoRA factors for {extra[0]!r} in {rel}")
@@ -201,17 +196,47 @@ class _Bar:
         self.progress.advance(self.task, amount)
 
 
-def _write(dst: Path, tensors: dict[str, dict], manifest: dict, bar: _Bar) -> None:
-    """Write into a private folder, then move the files in; the manifest last marks completion."""
+def _materialize(key: str, tensor: torch.Tensor, lora: Mapping, scale: float) -> torch.Tensor:
+    """A private contiguous copy of ``tensor``, with its LoRA merged when it has one."""
+    if (key, "lora_A") in lora:
+        return merge_lora(tensor, lora[(key, "lora_A")], lora[(key, "lora_B")], scale)
+    return tensor.detach().clone().contiguous()
+
+
+def _shards(tensors: Mapping[str, torch.Tensor], lora: Mapping) -> list[list[str]]:
+    """Keys grouped in file order so that no shard (but a single huge tensor) exceeds SHARD_BYTES."""
+    shards: list[list[str]] = [[]]
+    size = 0
+    for key, tensor in tensors.items():
+        nbytes = tensor.numel() * (4 if (key, "lora_A") in lora else tensor.element_size())
+        if shards[-1] and size + nbytes > SHARD_BYTES:
+            shards.append([])
+            size = 0
+        shards[-1].append(key)
+        size += nbytes
+    return shards
+
+
+def _write(dst: Path, tensors: dict[str, dict], lora: Mapping, manifest: dict, bar: _Bar) -> None:
+    """Copy one shard at a time into a private folder, move each in; the manifest last marks completion.
+
+    Only one shard is ever copied into memory: the released tensors are memory-mapped views.
+    """
     from safetensors.torch import save_file
 
     work = dst / f".partial-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    for part, name in FILES.items():
-        save_file(tensors[part], str(work / name), metadata={"format": FORMAT})
-        manifest["files"][name] = {"size": (work / name).stat().st_size, "sha256": _sha256(work / name, bar)}
-        os.replace(work / name, dst / name)
+    scale = manifest["lora"]["scale"]
+    for part in PARTS:
+        for index, keys in enumerate(_shards(tensors[part], lora), start=1):
+            name = f"{part}-{index:05d}.safetensors"
+            chunk = {key: _materialize(key, tensors[part][key], lora, scale) for key in keys}
+            save_file(chunk, str(work / name), metadata={"format": FORMAT})
+            del chunk
+            size = (work / name).stat().st_size
+            manifest["files"][name] = {"part": part, "size": size, "sha256": _sha256(work / name, bar)}
+            os.replace(work / name, dst / name)
     (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     os.replace(work / MANIFEST, dst / MANIFEST)
     work.rmdir()
@@ -244,8 +269,8 @@ def convert_smartedit(src: str | Path, dst: str | Path, *, progress: bool = True
         hashing = _Bar(bars, "hashing the release", sum(s["size"] for s in stamp.values()))
         for rel, path in zip(stamp, files.values(), strict=True):
             stamp[rel]["sha256"] = _sha256(path, hashing)
-        tensors, lora = _split(files, root, _Bar(bars, "converting", len(files)))
-        _merge_all(tensors[keymaps.LLM], lora, lora_info["scale"], llm_rel)
+        tensors, lora = _split(files, root, _Bar(bars, "reading", len(files)))
+        check_llm(tensors[keymaps.LLM], lora, llm_rel)
         check_bridge(tensors[keymaps.BRIDGE], "the embeddings_qformer and modulate files")
         manifest = {
             "format": FORMAT,
@@ -255,7 +280,7 @@ def convert_smartedit(src: str | Path, dst: str | Path, *, progress: bool = True
             "lora": lora_info,
         }
         total = sum(t.numel() * t.element_size() for part in tensors.values() for t in part.values())
-        _write(out, tensors, manifest, _Bar(bars, "writing", total))
+        _write(out, tensors, lora, manifest, _Bar(bars, "writing", total))
     return Converted(out, manifest, True)
 
 
@@ -278,3 +303,10 @@ def converted_sha256(folder: str | Path) -> dict[str, str]:
                 f"{path} is missing or changed since conversion; convert again into an empty folder"
             )
     return {name: info["sha256"] for name, info in manifest["files"].items()}
+
+
+def part_files(folder: str | Path, part: str) -> list[Path]:
+    """The shards of ``part`` (``llm``, ``bridge`` or ``unet``) listed in a converted folder's manifest."""
+    root = Path(folder).expanduser()
+    manifest = read_manifest(root) or {"files": {}}
+    return [root / name for name, info in manifest["files"].items() if info.get("part") == part]

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from adapters.smartedit.bridge import Bridge, bridge_config
-from adapters.smartedit.convert import FILES
+from adapters.smartedit.convert import part_files
 from adapters.smartedit.keymaps import BRIDGE, LLM, UNET
 from realedit_bench.errors import WeightsError
 
@@ -37,16 +37,24 @@ def load_strict(
     module.load_state_dict(dict(tensors), strict=True, assign=assign)
 
 
-def _read(folder: Path, part: str, dtype: torch.dtype | None = None) -> tuple[dict[str, torch.Tensor], str]:
+def read_part(
+    folder: str | Path, part: str, dtype: torch.dtype | None = None
+) -> tuple[dict[str, torch.Tensor], str]:
+    """All tensors of one converted part (its shards merged) and a name for messages."""
     from safetensors.torch import load_file
 
-    path = folder / FILES[part]
-    if not path.is_file():
-        raise WeightsError(f"{path} is missing; convert the release again into an empty folder")
-    tensors = load_file(str(path), device="cpu")
+    paths = part_files(folder, part)
+    missing = [p for p in paths if not p.is_file()]
+    if not paths or missing:
+        raise WeightsError(
+            f"{Path(folder)}: the {part} files are missing; convert the release into an empty folder"
+        )
+    tensors: dict[str, torch.Tensor] = {}
+    for path in paths:
+        tensors.update(load_file(str(path), device="cpu"))
     if dtype is not None:
         tensors = {k: v.to(dtype) for k, v in tensors.items()}
-    return tensors, str(path)
+    return tensors, f"{Path(folder) / part}-*.safetensors"
 
 
 def load_llm(folder: str | Path, config: Any, dtype: torch.dtype, device: str) -> Any:
@@ -54,7 +62,7 @@ def load_llm(folder: str | Path, config: Any, dtype: torch.dtype, device: str) -
     from accelerate import init_empty_weights
     from transformers import LlamaForCausalLM
 
-    tensors, file = _read(Path(folder), LLM, dtype)
+    tensors, file = read_part(folder, LLM, dtype)
     llm: Any
     with init_empty_weights(include_buffers=False):
         llm = LlamaForCausalLM(config)
@@ -64,7 +72,7 @@ def load_llm(folder: str | Path, config: Any, dtype: torch.dtype, device: str) -
 
 def load_bridge(folder: str | Path, device: str) -> Bridge:
     """Projector + Q-Former + interaction module (float32), sized from the converted tensors."""
-    tensors, file = _read(Path(folder), BRIDGE, torch.float32)
+    tensors, file = read_part(folder, BRIDGE, torch.float32)
     bridge = Bridge(bridge_config({k: tuple(v.shape) for k, v in tensors.items()}))
     load_strict(bridge, tensors, file)
     return bridge.to(device).eval()
@@ -75,7 +83,7 @@ def load_unet(folder: str | Path, unet_config: Mapping[str, Any], dtype: torch.d
     from accelerate import init_empty_weights
     from diffusers import UNet2DConditionModel
 
-    tensors, file = _read(Path(folder), UNET, dtype)
+    tensors, file = read_part(folder, UNET, dtype)
     with init_empty_weights():
         unet = UNet2DConditionModel.from_config(dict(unet_config))
     load_strict(unet, tensors, file, assign=True)

@@ -7,9 +7,10 @@ import shutil
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
-from adapters.smartedit.convert import FILES, convert_smartedit, converted_sha256, merge_lora, read_manifest
+from adapters.smartedit import convert
+from adapters.smartedit.convert import convert_smartedit, converted_sha256, merge_lora, read_manifest
+from adapters.smartedit.loading import read_part
 from realedit_bench.errors import WeightsError
 
 
@@ -19,12 +20,12 @@ def _sha(path):
 
 def test_converted_files_reload_to_the_released_tensors(tiny_smartedit):
     rel = tiny_smartedit.release
-    bridge = load_file(tiny_smartedit.converted / FILES["bridge"])
+    bridge = read_part(tiny_smartedit.converted, "bridge")[0]
     assert set(bridge) == set(rel.bridge)
     assert all(torch.equal(bridge[k], rel.bridge[k].float()) for k in bridge)
-    unet = load_file(tiny_smartedit.converted / FILES["unet"])
+    unet = read_part(tiny_smartedit.converted, "unet")[0]
     assert set(unet) == set(rel.unet) and all(torch.equal(unet[k], rel.unet[k]) for k in unet)
-    llm = load_file(tiny_smartedit.converted / FILES["llm"])
+    llm = read_part(tiny_smartedit.converted, "llm")[0]
     assert set(llm) == set(rel.llm)
     plain = [k for k in llm if not k.endswith(("q_proj.weight", "v_proj.weight"))]
     assert all(torch.equal(llm[k], rel.llm[k]) for k in plain)
@@ -33,7 +34,7 @@ def test_converted_files_reload_to_the_released_tensors(tiny_smartedit):
 
 def test_lora_is_merged_into_q_and_v_with_scale_alpha_over_rank(tiny_smartedit):
     rel = tiny_smartedit.release
-    llm = load_file(tiny_smartedit.converted / FILES["llm"])
+    llm = read_part(tiny_smartedit.converted, "llm")[0]
     for key in ("model.layers.0.self_attn.q_proj.weight", "model.layers.1.self_attn.v_proj.weight"):
         a, b = rel.lora[(key, "A")], rel.lora[(key, "B")]
         assert llm[key].dtype == torch.float32
@@ -54,7 +55,7 @@ def test_manifest_records_source_and_output_sha256(tiny_smartedit):
     for rel, info in manifest["sources"].items():
         assert info["sha256"] == _sha(root / rel)
     digests = converted_sha256(tiny_smartedit.converted)
-    assert set(digests) == set(FILES.values())
+    assert sorted(digests) == ["bridge-00001.safetensors", "llm-00001.safetensors", "unet-00001.safetensors"]
     assert all(digests[name] == _sha(tiny_smartedit.converted / name) for name in digests)
 
 
@@ -165,7 +166,18 @@ def test_a_file_that_is_not_a_pickle_is_one_line(tiny_smartedit, tmp_path):
 def test_a_converted_file_that_changed_is_noticed(tiny_smartedit, tmp_path):
     copy = tmp_path / "converted"
     shutil.copytree(tiny_smartedit.converted, copy)
-    with (copy / FILES["bridge"]).open("ab") as fh:
+    with (copy / "bridge-00001.safetensors").open("ab") as fh:
         fh.write(b"x")
-    with pytest.raises(WeightsError, match="bridge.safetensors is missing or changed since conversion"):
+    with pytest.raises(WeightsError, match="bridge-00001.safetensors is missing or changed since conversion"):
         converted_sha256(copy)
+
+
+def test_parts_are_sharded_and_shards_reload_to_the_same_tensors(tiny_smartedit, tmp_path, monkeypatch):
+    monkeypatch.setattr(convert, "SHARD_BYTES", 40_000)
+    out = convert_smartedit(tiny_smartedit.release.folder, tmp_path / "sharded", progress=False)
+    llm_shards = [name for name, info in out.manifest["files"].items() if info["part"] == "llm"]
+    assert len(llm_shards) > 2
+    for part in ("llm", "bridge", "unet"):
+        sharded, whole = read_part(out.folder, part)[0], read_part(tiny_smartedit.converted, part)[0]
+        assert sharded.keys() == whole.keys()
+        assert all(torch.equal(sharded[k], whole[k]) for k in whole)
