@@ -119,9 +119,7 @@ def _lora_scale(llm_file: Path) -> dict:
     return {"rank": rank, "alpha": alpha, "scale": alpha / rank, "targets": list(keymaps.LORA_TARGETS)}
 
 
-def _split(
-    files: Mapping[str, Path], root: Path, bar: Any
-) -> tuple[dict[str, dict], dict[tuple[str, str], Any]]:
+def _split(files: Mapping[str, Path], root: Path) -> tuple[dict[str, dict], dict[tuple[str, str], Any]]:
     """Map every released key; keep the tensors as they were read (memory-mapped views, not copies)."""
     out: dict[str, dict] = {part: {} for part in PARTS}
     lora: dict[tuple[str, str], torch.Tensor] = {}
@@ -138,7 +136,6 @@ def _split(
                 out[target.file][target.key] = tensor
             else:
                 lora[(target.key, target.role)] = tensor
-        bar.advance(1)
     return out, lora
 
 
@@ -269,7 +266,7 @@ def convert_smartedit(src: str | Path, dst: str | Path, *, progress: bool = True
         hashing = _Bar(bars, "hashing the release", sum(s["size"] for s in stamp.values()))
         for rel, path in zip(stamp, files.values(), strict=True):
             stamp[rel]["sha256"] = _sha256(path, hashing)
-        tensors, lora = _split(files, root, _Bar(bars, "reading", len(files)))
+        tensors, lora = _split(files, root)
         check_llm(tensors[keymaps.LLM], lora, llm_rel)
         check_bridge(tensors[keymaps.BRIDGE], "the embeddings_qformer and modulate files")
         manifest = {
