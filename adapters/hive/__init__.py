@@ -1,0 +1,8 @@
+"""HIVE (Zhang et al., CVPR 2024) helpers: prompt, explicit diffusers config, EMA, checkpoint conversion.
+
+- ``prompt``: the "condition" variant's instruction suffix;
+- ``config``: the SD-1.5 / SD-2.1-base InstructPix2Pix-layout pipeline config, written as a folder;
+- ``ema``: the LDM EMA weights moved onto the UNet keys (the official script samples with EMA);
+- ``convert``: a released ``.ckpt`` converted once, in a separate process, to safetensors;
+- ``ckpt_worker``: that separate process.
+"""
