@@ -54,6 +54,7 @@ from realedit_bench import __version__
 from realedit_bench.datasets import Sample
 from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.jsonio import atomic_write_text
+from realedit_bench.outcome import SiteCounts
 from realedit_bench.schema.base import CATEGORIES, PERSPECTIVES
 from realedit_bench.settings import DATA_DIR_ENV
 
@@ -66,19 +67,11 @@ EXPORT_NAMES = {"md": "leaderboard.md", "csv": "leaderboard.csv", "json": "leade
 METRICS_CSV = "metrics.csv"
 
 
-@dataclass
-class SiteResult:
-    """What a build wrote."""
+@dataclass(kw_only=True)
+class SiteResult(SiteCounts):
+    """What a build wrote, with the agreement pages."""
 
-    index: Path | None
-    exports: dict[str, Path] = field(default_factory=dict)
-    n_runs: int = 0
-    n_tables: int = 0
-    n_gallery_pages: int = 0
-    thumbs_made: int = 0
     agreement_pages: list[Path] = field(default_factory=list)
-    #: One line each, for the console: stale judgments, missing source photos, copied runs.
-    warnings: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------- helpers

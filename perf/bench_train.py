@@ -41,24 +41,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run from a checkout without installing
+sys.path.insert(0, str(REPO / "tests" / "support"))  # the tiny U-Net's layout lives with the tests
+
+from tiny_models import TINY_UNET  # noqa: E402
 
 TARGET = 1.10
 #: A second plain U-Net, identical to the first: its ratio to "plain" is the measurement's noise floor.
 CONTROL = "plain#2"
 
-TINY_UNET = dict(
-    block_out_channels=(32, 64),
-    layers_per_block=1,
-    sample_size=32,
-    in_channels=8,
-    out_channels=4,
-    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-    cross_attention_dim=32,
-    attention_head_dim=4,
-    norm_num_groups=16,
-)
 MID_UNET = dict(
     block_out_channels=(64, 128, 256, 256),
     cross_attention_dim=64,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -49,6 +50,7 @@ from realedit_bench.outcome import (
     ProgressCallback,
     ReportOutcome,
     RunOutcome,
+    SiteCounts,
     TemplateOutcome,
     TrainOutcome,
     VerifyOutcome,
@@ -275,11 +277,7 @@ def build_report(
         runs_dir, Path(out), reference=reference, rank_by=rank_by, formats=formats, data_dir=_path(data_dir),
         agreement=[Path(a) for a in agreement], runs_must_exist=runs is not None, gallery=gallery,
     )
-    return ReportOutcome(
-        runs_dir=runs_dir, index=site.index, exports=dict(site.exports), n_runs=site.n_runs,
-        n_tables=site.n_tables, n_gallery_pages=site.n_gallery_pages, thumbs_made=site.thumbs_made,
-        warnings=list(site.warnings),
-    )
+    return ReportOutcome(runs_dir=runs_dir, **{f.name: getattr(site, f.name) for f in fields(SiteCounts)})
 
 
 # ------------------------------------------------------------------------------------------- agree

@@ -148,10 +148,9 @@ class MetricsOutcome(Outcome):
 
 
 @dataclass(kw_only=True)
-class ReportOutcome(Outcome):
-    """What :func:`realedit_bench.api.build_report` wrote."""
+class SiteCounts:
+    """What a site build wrote: the pages and exports, and how many of each."""
 
-    runs_dir: Path
     #: The site's index page (None when only exports were asked for) and the table exports by format.
     index: Path | None
     exports: dict[str, Path] = field(default_factory=dict)
@@ -159,8 +158,15 @@ class ReportOutcome(Outcome):
     n_tables: int = 0
     n_gallery_pages: int = 0
     thumbs_made: int = 0
-    #: One line each: stale judgments, missing source photos, copied runs.
+    #: One line each, for the console: stale judgments, missing source photos, copied runs.
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class ReportOutcome(Outcome, SiteCounts):
+    """What :func:`realedit_bench.api.build_report` wrote."""
+
+    runs_dir: Path
 
     @property
     def written(self) -> list[Path]:

@@ -333,7 +333,31 @@ def _match_batch(x: Tensor, batch: int, name: str) -> Tensor:
     return x.repeat(batch // x.shape[0], *([1] * (x.dim() - 1)))
 
 
-class RewardUNet(nn.Module):
+class _UNetStandIn(nn.Module):
+    """A module that a diffusers pipeline can hold as its ``unet``: the pipeline reads ``config`` (e.g.
+    ``config.in_channels``), ``dtype`` and ``device``, which are those of the U-Net it wraps."""
+
+    def _wrapped(self) -> Any:
+        """The module wrapped (a subclass names it)."""
+        raise NotImplementedError
+
+    @property
+    def config(self) -> Any:
+        """The wrapped U-Net's config."""
+        return self._wrapped().config
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Parameter dtype of the wrapped U-Net."""
+        return self._wrapped().dtype
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the wrapped U-Net."""
+        return self._wrapped().device
+
+
+class RewardUNet(_UNetStandIn):
     """A diffusers ``UNet2DConditionModel`` conditioned on a multi-perspective reward (see module docs).
 
     Attributes:
@@ -407,20 +431,8 @@ class RewardUNet(nn.Module):
         widths.extend(list(reversed(out))[: len(out) - 1])  # up block i outputs reversed(out)[i]
         return widths
 
-    @property
-    def config(self) -> Any:
-        """The inner U-Net's config (the diffusers pipeline reads ``unet.config.in_channels``)."""
-        return self.unet.config
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Parameter dtype of the inner U-Net."""
-        return self.unet.dtype
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the inner U-Net."""
-        return self.unet.device
+    def _wrapped(self) -> Any:
+        return self.unet
 
     def reward_state_dict(self) -> dict[str, Tensor]:
         """State dict of the added modules only (keys without a prefix, as in the released checkpoint)."""
@@ -712,7 +724,7 @@ class RewardUNet(nn.Module):
         return missing, unexpected
 
 
-class RewardConditionedUNet(nn.Module):
+class RewardConditionedUNet(_UNetStandIn):
     """The plain U-Net call signature a diffusers pipeline uses, running a :class:`RewardUNet` with a
     fixed reward condition (set as ``pipe.unet`` for inference).
 
@@ -737,20 +749,8 @@ class RewardConditionedUNet(nn.Module):
             "reward_text_pooled", None if text_pooled is None else text_pooled.to(dtype), persistent=False
         )
 
-    @property
-    def config(self) -> Any:
-        """The inner U-Net's config."""
-        return self.reward_unet.config
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Parameter dtype."""
-        return self.reward_unet.dtype
-
-    @property
-    def device(self) -> torch.device:
-        """Parameter device."""
-        return self.reward_unet.device
+    def _wrapped(self) -> Any:
+        return self.reward_unet
 
     @property
     def in_channels(self) -> int:

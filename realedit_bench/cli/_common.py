@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -17,6 +18,26 @@ DATA_DIR_HELP = (
     "Benchmark data directory (holds eval_instruct.json and imgs/). "
     "Default: $REALEDIT_DATA_DIR, else ~/.cache/realedit/data/<benchmark>."
 )
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help=DATA_DIR_HELP, show_default=False)]
+
+# Options of the verbs that ask a judge ('judge' and 'reward annotate'): calls, retries, money, cache.
+Concurrency = Annotated[int, typer.Option("--concurrency", min=1, help="Calls in flight at once.")]
+Timeout = Annotated[float, typer.Option("--timeout", min=0.01, help="Seconds per call, in total.")]
+MaxRetries = Annotated[int, typer.Option(
+    "--max-retries", min=0, help="Retries of a failed call (429, 5xx, timeout).")]
+RetryAfterCap = Annotated[float, typer.Option(
+    "--retry-after-cap", min=0, help="Longest Retry-After honoured (s).")]
+Backoff = Annotated[float, typer.Option(
+    "--backoff", min=0, help="First backoff delay in seconds (doubles, jittered).")]
+Temperature = Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature.")]
+JudgeSeed = Annotated[int, typer.Option("--seed", help="Provider sampling seed where supported (OpenAI).")]
+MaxCost = Annotated[float | None, typer.Option(
+    "--max-cost", min=0.0, show_default=False, help="Stop dispatching before this many USD would be spent.")]
+DryRun = Annotated[bool, typer.Option(
+    "--dry-run", help="Print calls, tokens and estimated cost; send nothing.")]
+Cache = Annotated[Path | None, typer.Option(
+    "--cache", show_default=False, help="SQLite judge cache (default: <cache root>/judge-cache.sqlite).")]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the judge cache.")]
 
 
 def parse_key_values(items: list[str] | None, flag: str = "-M") -> dict[str, str]:

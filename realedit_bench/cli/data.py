@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from realedit_bench.cli._common import DATA_DIR_HELP, LazyProgress, finish, print_lines
+from realedit_bench.cli._common import DATA_DIR_HELP, DataDir, LazyProgress, finish, print_lines
 
 data_app = typer.Typer(help="Get, verify and describe benchmark data.", no_args_is_help=True)
 
@@ -24,7 +24,6 @@ Source = Annotated[str, typer.Option(
 Repair = Annotated[bool, typer.Option(
     "--repair", help="Replace files in the destination that differ from the release (without it they are "
     "refused); each replaced file is kept as <name>.orig.")]
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help=DATA_DIR_HELP, show_default=False)]
 
 
 @data_app.command("fetch")

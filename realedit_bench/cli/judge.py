@@ -10,7 +10,21 @@ from typing import Annotated
 
 import typer
 
-from realedit_bench.cli._common import DATA_DIR_HELP, split_csv
+from realedit_bench.cli._common import (
+    Backoff,
+    Cache,
+    Concurrency,
+    DataDir,
+    DryRun,
+    JudgeSeed,
+    MaxCost,
+    MaxRetries,
+    NoCache,
+    RetryAfterCap,
+    Temperature,
+    Timeout,
+    split_csv,
+)
 from realedit_bench.judges.backends import judge_help, key_names
 from realedit_bench.outcome import EXIT_BAD_INPUT
 
@@ -29,24 +43,10 @@ Samples = Annotated[int, typer.Option(
     "--samples", min=1, help="Ask K times per item; reports mean, median and spread.")]
 PerspectiveOpt = Annotated[list[str] | None, typer.Option(
     "--perspective", show_default=False, help="Only these perspectives (following, preserving, quality).")]
-Concurrency = Annotated[int, typer.Option("--concurrency", min=1, help="Calls in flight at once.")]
-Timeout = Annotated[float, typer.Option("--timeout", min=0.01, help="Seconds per call, in total.")]
-MaxRetries = Annotated[int, typer.Option(
-    "--max-retries", min=0, help="Retries of a failed call (429, 5xx, timeout).")]
-RetryAfterCap = Annotated[float, typer.Option(
-    "--retry-after-cap", min=0, help="Longest Retry-After honoured (s).")]
-Backoff = Annotated[float, typer.Option(
-    "--backoff", min=0, help="First backoff delay in seconds (doubles, jittered).")]
 FailureStreak = Annotated[int, typer.Option(
     "--failure-streak", min=1, help="Stop after this many failed items in a row.")]
-Temperature = Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature.")]
-Seed = Annotated[int, typer.Option("--seed", help="Provider sampling seed where supported (OpenAI).")]
-MaxCost = Annotated[float | None, typer.Option(
-    "--max-cost", min=0.0, show_default=False, help="Stop dispatching before this many USD would be spent.")]
 Prices = Annotated[Path | None, typer.Option(
     "--prices", show_default=False, help="JSON price file overriding the built-in table (same format).")]
-DryRun = Annotated[bool, typer.Option(
-    "--dry-run", help="Print calls, tokens and estimated cost; send nothing.")]
 Batch = Annotated[bool, typer.Option(
     "--batch", help="Use the OpenAI Batch / Anthropic Message Batches API (half price, slow). Batch ids are "
     "recorded, so a later 'realedit judge' collects the results.")]
@@ -54,12 +54,8 @@ Wait = Annotated[bool, typer.Option(
     "--wait/--no-wait", help="With batches: wait for them to end, or return at once.")]
 PollInterval = Annotated[float, typer.Option(
     "--poll-interval", min=0.0, help="Seconds between batch status polls.")]
-Cache = Annotated[Path | None, typer.Option(
-    "--cache", show_default=False, help="SQLite judge cache (default: <cache root>/judge-cache.sqlite).")]
-NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the judge cache.")]
 Benchmark = Annotated[str | None, typer.Option(
     "--benchmark", show_default=False, help="Benchmark of a plain folder.")]
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help=DATA_DIR_HELP, show_default=False)]
 Model = Annotated[str | None, typer.Option(
     "--model", show_default=False, help="Name of the editing model judged.")]
 Limit = Annotated[int | None, typer.Option(
@@ -76,7 +72,7 @@ def judge_cmd(
     parse: Parse = "robust", samples: Samples = 1, perspective: PerspectiveOpt = None,
     concurrency: Concurrency = 8, timeout: Timeout = 60.0, max_retries: MaxRetries = 5,
     retry_after_cap: RetryAfterCap = 120.0, backoff: Backoff = 1.0, failure_streak: FailureStreak = 20,
-    temperature: Temperature = 0.0, seed: Seed = 0, max_cost: MaxCost = None, prices: Prices = None,
+    temperature: Temperature = 0.0, seed: JudgeSeed = 0, max_cost: MaxCost = None, prices: Prices = None,
     dry_run: DryRun = False, batch: Batch = False, wait: Wait = True, poll_interval: PollInterval = 30.0,
     cache: Cache = None, no_cache: NoCache = False, benchmark: Benchmark = None, data_dir: DataDir = None,
     model: Model = None, limit: Limit = None, category: CategoryOpt = None, check: Check = False,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from realedit_bench.cli._common import DATA_DIR_HELP, LazyProgress, finish, split_csv
+from realedit_bench.cli._common import DataDir, LazyProgress, finish, split_csv
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,7 +24,6 @@ Metric = Annotated[list[str] | None, typer.Option(
 Benchmark = Annotated[str | None, typer.Option(
     "--benchmark", show_default=False,
     help="Benchmark of a plain folder (default real-edit); a run directory names its own.")]
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help=DATA_DIR_HELP, show_default=False)]
 Model = Annotated[str | None, typer.Option(
     "--model", help="Name of the editing model (default: from the run or folder name).", show_default=False)]
 ClipWeights = Annotated[Path | None, typer.Option(

@@ -13,7 +13,20 @@ from typing import Annotated
 
 import typer
 
-from realedit_bench.cli._common import finish
+from realedit_bench.cli._common import (
+    Backoff,
+    Cache,
+    Concurrency,
+    DryRun,
+    JudgeSeed,
+    MaxCost,
+    MaxRetries,
+    NoCache,
+    RetryAfterCap,
+    Temperature,
+    Timeout,
+    finish,
+)
 
 reward_app = typer.Typer(
     name="reward",
@@ -143,27 +156,10 @@ Rubric = Annotated[str | None, typer.Option(
          "key is read as the failure text.")]
 Limit = Annotated[int | None, typer.Option(
     "--limit", min=0, show_default=False, help="Only the first N triplets.")]
-Concurrency = Annotated[int, typer.Option("--concurrency", min=1, help="Calls in flight at once.")]
-Timeout = Annotated[float, typer.Option("--timeout", min=0.01, help="Seconds per call, in total.")]
-MaxRetries = Annotated[int, typer.Option(
-    "--max-retries", min=0, help="Retries of a failed call (429, 5xx, timeout).")]
-RetryAfterCap = Annotated[float, typer.Option(
-    "--retry-after-cap", min=0, help="Longest Retry-After honoured (s).")]
-Backoff = Annotated[float, typer.Option(
-    "--backoff", min=0, help="First backoff delay in seconds (doubles, jittered).")]
 FailureStreak = Annotated[int, typer.Option(
     "--failure-streak", min=1, help="Stop after this many failed asks in a row.")]
-Temperature = Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature.")]
-JudgeSeed = Annotated[int, typer.Option("--seed", help="Provider sampling seed where supported (OpenAI).")]
-MaxCost = Annotated[float | None, typer.Option(
-    "--max-cost", min=0.0, show_default=False, help="Stop dispatching before this many USD would be spent.")]
 Prices = Annotated[Path | None, typer.Option(
     "--prices", show_default=False, help="JSON price file overriding the table.")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Print calls, tokens "
-                                                        "and estimated cost; send nothing.")]
-Cache = Annotated[Path | None, typer.Option(
-    "--cache", show_default=False, help="SQLite judge cache (default: <cache root>/judge-cache.sqlite).")]
-NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the judge cache.")]
 
 
 def annotate_cmd(

@@ -9,7 +9,13 @@ from typing import Annotated, Any
 
 import typer
 
-from realedit_bench.cli._common import DATA_DIR_HELP, LazyProgress, finish, parse_key_values, split_csv
+from realedit_bench.cli._common import (
+    DataDir,
+    LazyProgress,
+    finish,
+    parse_key_values,
+    split_csv,
+)
 
 Model = Annotated[str, typer.Option("--model", "-m", help="Editing model name (see 'realedit models').")]
 Out = Annotated[Path, typer.Option("--out", help="Parent directory of run directories.")]
@@ -33,7 +39,6 @@ Category = Annotated[list[str] | None, typer.Option(
 Samples = Annotated[str | None, typer.Option(
     "--samples", help="Only these sample ids, comma separated (e.g. 10-local,10-add).")]
 Benchmark = Annotated[str, typer.Option("--benchmark", help="Benchmark name (real-edit, magicbrush).")]
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help=DATA_DIR_HELP, show_default=False)]
 Force = Annotated[bool, typer.Option(
     "--force", help="Redo selected samples even if already finished. If the run directory holds a run with "
     "other settings, replace that run: its images are deleted, its records moved to replaced/.")]

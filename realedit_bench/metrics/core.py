@@ -183,28 +183,31 @@ class L2(L1):
         return float(np.mean(d * d))
 
 
-class ClipI(Metric):
+class _ImageCosine(Metric):
+    """Cosine similarity of the ``encoder`` features of the edited and the reference image."""
+
+    encoder: ClassVar[str]
+
+    def __call__(self, item: Item, store: FeatureStore) -> float:
+        """Cosine of the two stored features."""
+        enc = self.encoder
+        return cosine(store.image(enc, item.edited_key), store.image(enc, item.reference_key))
+
+
+class ClipI(_ImageCosine):
     """Cosine similarity of CLIP image embeddings of the edited and the reference image."""
 
     name = "clip_i"
     label = "CLIP-I"
     encoder = "clip"
 
-    def __call__(self, item: Item, store: FeatureStore) -> float:
-        """Cosine of the two stored embeddings."""
-        return cosine(store.image("clip", item.edited_key), store.image("clip", item.reference_key))
 
-
-class Dino(Metric):
+class Dino(_ImageCosine):
     """Cosine similarity of DINO ViT-S/16 CLS features of the edited and the reference image."""
 
     name = "dino"
     label = "DINO"
     encoder = "dino"
-
-    def __call__(self, item: Item, store: FeatureStore) -> float:
-        """Cosine of the two stored features."""
-        return cosine(store.image("dino", item.edited_key), store.image("dino", item.reference_key))
 
 
 class ClipT(Metric):

@@ -132,7 +132,26 @@ def check_dino_weights(path: Path | None) -> None:
         raise WeightsError(f"--dino-weights {path}: no weights file (model.safetensors or pytorch_model.bin)")
 
 
-class ClipEncoder:
+class _ImageEncoder:
+    """What the metrics call on an image encoder: its preprocessing, then one forward pass per batch."""
+
+    preprocess: Callable[[Image.Image], Any]
+    _torch: Any
+
+    def transform(self, images: Sequence[Image.Image]) -> Any:
+        """The protocol's preprocessing of ``images`` as one (N, 3, H, W) tensor."""
+        return self._torch.stack([self.preprocess(im) for im in images])
+
+    def encode_pixels(self, pixels: Any) -> Any:
+        """Features (float32 on CPU) of a preprocessed batch."""
+        raise NotImplementedError
+
+    def encode_images(self, images: Sequence[Image.Image]) -> Any:
+        """Features of PIL images, in one forward pass."""
+        return self.encode_pixels(self.transform(images))
+
+
+class ClipEncoder(_ImageEncoder):
     """An open_clip model with its evaluation transform and tokenizer.
 
     Args:
@@ -187,7 +206,7 @@ class ClipEncoder:
             ) from exc
         model.eval()
         self.model = model
-        self.preprocess: Callable[[Image.Image], Any] = preprocess
+        self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.dim = int(getattr(model, "embed_dim", 0) or model.visual.output_dim)
         self.ref = {
@@ -200,18 +219,10 @@ class ClipEncoder:
         }
         self._torch = torch
 
-    def transform(self, images: Sequence[Image.Image]) -> Any:
-        """The protocol's preprocessing of ``images`` as one (N, 3, H, W) tensor."""
-        return self._torch.stack([self.preprocess(im) for im in images])
-
     def encode_pixels(self, pixels: Any) -> Any:
         """Image embeddings (unnormalised, float32 on CPU) of a preprocessed batch."""
         with self._torch.inference_mode():
             return self.model.encode_image(pixels.to(self.device)).float().cpu()
-
-    def encode_images(self, images: Sequence[Image.Image]) -> Any:
-        """Image embeddings of PIL images, in one forward pass."""
-        return self.encode_pixels(self.transform(images))
 
     def encode_texts(self, texts: Sequence[str]) -> Any:
         """Text embeddings (unnormalised, float32 on CPU); captions longer than 77 tokens are truncated."""
@@ -288,7 +299,7 @@ def dino_transform() -> Callable[[Image.Image], Any]:
     )
 
 
-class DinoEncoder:
+class DinoEncoder(_ImageEncoder):
     """A DINO ViT (transformers) returning the final CLS token as the image feature.
 
     Args:
@@ -347,19 +358,11 @@ class DinoEncoder:
         }
         self._torch = torch
 
-    def transform(self, images: Sequence[Image.Image]) -> Any:
-        """The protocol's preprocessing of ``images`` as one (N, 3, 224, 224) tensor."""
-        return self._torch.stack([self.preprocess(im) for im in images])
-
     def encode_pixels(self, pixels: Any) -> Any:
         """CLS features (float32 on CPU) of a preprocessed batch."""
         with self._torch.inference_mode():
             out = self.model(pixel_values=pixels.to(self.device))
             return out.last_hidden_state[:, 0].float().cpu()
-
-    def encode_images(self, images: Sequence[Image.Image]) -> Any:
-        """CLS features of PIL images, in one forward pass."""
-        return self.encode_pixels(self.transform(images))
 
 
 def describe_refs(refs: dict[str, dict[str, Any]]) -> str:

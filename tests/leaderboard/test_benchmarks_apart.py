@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, chromium_page
 from metrics_fixtures import build_magicbrush_test
 from report_fixtures import WHEN, make_dataset, make_magicbrush_run, make_run, page_soup
 
@@ -20,7 +21,6 @@ from realedit_bench.datasets.magicbrush import MagicBrushBenchmark
 from realedit_bench.jsonio import atomic_write_json
 from realedit_bench.schema import CATEGORIES, MetricSummary
 
-CHROMIUM = shutil.which("chromium")
 MB_RUN = "ident-mb"
 RE_RUN = "ident-re"
 
@@ -175,44 +175,29 @@ def test_plain_folder_of_magicbrush_edits(mixed: Path) -> None:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (make browser)")
 def test_session_page_in_chromium(mixed: Path, tmp_path: Path) -> None:
-    from browser import ARGS
-    from playwright.sync_api import sync_playwright
-
     build_site(mixed / "runs", mixed / "site", data_dir=mixed / "re-data")
-    problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 900})
-            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-            page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-            page.on(
-                "request",
-                lambda r: problems.append(f"request {r.url}") if not r.url.startswith("file://") else None,
-            )
-            page.goto((mixed / "site" / "gallery" / "index.html").as_uri())
-            page.wait_for_load_state("load")
-            assert page.locator("section.benchmark h2").all_inner_texts() == [
-                "Real-Edit · 3 pages",
-                "MagicBrush · 2 pages",
-            ]
-            page.screenshot(path=str(tmp_path / "gallery-index.png"), full_page=True)
-            page.locator('a[href="magicbrush-2.html"]').click()
-            page.wait_for_load_state("load")
-            assert page.locator("h1").inner_text() == "Session 2 MagicBrush"
-            # Every picture on the page (inputs, ground truths, edits) loads from the site.
-            imgs = page.locator(".card img")
-            assert imgs.count() == 6
-            for img in imgs.all():
-                img.scroll_into_view_if_needed()
-                page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=img.element_handle())
-            page.evaluate("window.scrollTo(0, 0)")
-            page.screenshot(path=str(tmp_path / "session.png"), full_page=True)
-            page.select_option("#filter-category", "turn2")
-            assert page.locator("section.item:visible").count() == 1
-            assert page.locator("section.item:visible h2").inner_text().endswith("make change 2 to photo 2")
-        finally:
-            browser.close()
+    with chromium_page(1300, 900) as (page, problems):
+        page.goto((mixed / "site" / "gallery" / "index.html").as_uri())
+        page.wait_for_load_state("load")
+        assert page.locator("section.benchmark h2").all_inner_texts() == [
+            "Real-Edit · 3 pages",
+            "MagicBrush · 2 pages",
+        ]
+        page.screenshot(path=str(tmp_path / "gallery-index.png"), full_page=True)
+        page.locator('a[href="magicbrush-2.html"]').click()
+        page.wait_for_load_state("load")
+        assert page.locator("h1").inner_text() == "Session 2 MagicBrush"
+        # Every picture on the page (inputs, ground truths, edits) loads from the site.
+        imgs = page.locator(".card img")
+        assert imgs.count() == 6
+        for img in imgs.all():
+            img.scroll_into_view_if_needed()
+            page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=img.element_handle())
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(tmp_path / "session.png"), full_page=True)
+        page.select_option("#filter-category", "turn2")
+        assert page.locator("section.item:visible").count() == 1
+        assert page.locator("section.item:visible h2").inner_text().endswith("make change 2 to photo 2")
     for name in ("gallery-index.png", "session.png"):
         assert (tmp_path / name).stat().st_size > 5_000
         shutil.copy(tmp_path / name, f"/tmp/realedit-{name}")

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 import torch
-from tiny_models import build_tiny_pix2pix_components
+from tiny_models import build_tiny_pix2pix_components, build_tiny_unet
 
 from realedit_bench.errors import ConfigError, WeightsError
 from reward_model.mrc import (
@@ -397,22 +397,8 @@ def test_reward_encoder_layer_equals_transformers_bert_cross_attention_layer():
 def test_released_time_embedding_addition_equals_an_identity_class_embedding(texts):
     """Independent check of the time-embedding hook: with attention off, the released variant equals a
     plain U-Net whose identity class embedding receives add_embedding(PE(scores)) + text_linear2(pooled)."""
-    from diffusers import UNet2DConditionModel
-
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=32,
-        in_channels=8,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=4,
-        norm_num_groups=16,
-        class_embed_type="identity",
-    ).eval()
+    unet = build_tiny_unet(class_embed_type="identity").eval()
     model = RewardUNet.from_unet(unet, RewardConfig(use_attention=False), TEXT_DIM).eval()
     with torch.no_grad():
         expected_add = model.add_embedding(score_encoding(SCORES, 256)) + model.text_linear2(texts.pooled)

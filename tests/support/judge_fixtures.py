@@ -1,5 +1,5 @@
 """Helpers for the judge tests: a tiny Real-Edit-shaped benchmark, edited-image folders, env for the
-fake server (tests/judge_server.py), and an in-process CLI runner."""
+fake server (tests/support/judge_server.py), an in-process CLI runner, and readers of what a run wrote."""
 
 from __future__ import annotations
 
@@ -10,9 +10,16 @@ from pathlib import Path
 from paths import PAPER_PROMPTS
 from PIL import Image
 
+from realedit_bench.jsonio import read_model, read_rows
+from realedit_bench.schema.judge import JudgeSummary, JudgmentRow
+
 CATS = ("Local", "Remove", "Add", "Texture", "Background", "Global", "Style")
 SECRET = "sk-test-SECRET-7f3a9c1e5b"
 ANTHROPIC_SECRET = "sk-ant-test-SECRET-2d8e4f6a"
+GPT = "openai/gpt-4o-2024-08-06"
+CLAUDE = "anthropic/claude-sonnet-4-6"
+GOOD = '{"verdict": "yes", "score": 4, "reason": "ok"}'
+STEM = "openai_gpt-4o-2024-08-06__realedit-v1"
 
 
 def _image(path: Path, seed: int, size: tuple[int, int] = (40, 32)) -> None:
@@ -96,6 +103,24 @@ def invoke(*args: str):
     elif result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return code, result.output, result.exception
+
+
+def judge(judge_setup: tuple[Path, Path], *extra: str, judge_name: str = GPT, images: Path | None = None):
+    """``realedit judge`` over the ``judge_setup`` fixture's benchmark and edits (or ``images``)."""
+    bench, edits = judge_setup
+    return invoke(
+        "judge", "--images", str(images or edits), "--data-dir", str(bench), "--judge", judge_name, *extra
+    )
+
+
+def rows_of(folder: Path, stem: str = STEM) -> list[JudgmentRow]:
+    """The judgment rows a run wrote under ``folder/judgments``."""
+    return read_rows(folder / "judgments" / f"{stem}.jsonl", JudgmentRow)
+
+
+def summary_of(folder: Path, stem: str = STEM) -> JudgeSummary:
+    """The summary a run wrote under ``folder/judgments``."""
+    return read_model(folder / "judgments" / f"{stem}.summary.json", JudgeSummary)
 
 
 def make_run_dir(root: Path, bench: Path, n_photos: int = 1) -> Path:

@@ -10,6 +10,22 @@ import gzip
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+#: Constructor arguments of the tiny InstructPix2Pix U-Net (8 input channels: noisy and source latents;
+#: cross-attention 32 wide, the tiny text encoder's width).
+TINY_UNET: dict[str, Any] = dict(
+    block_out_channels=(32, 64),
+    layers_per_block=1,
+    sample_size=32,
+    in_channels=8,
+    out_channels=4,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    cross_attention_dim=32,
+    attention_head_dim=4,
+    norm_num_groups=16,
+)
 
 
 @lru_cache(maxsize=1)
@@ -48,25 +64,21 @@ def build_clip_tokenizer(directory: Path):
     return tok
 
 
+def build_tiny_unet(**overrides: Any):
+    """A random-weight U-Net of the ``TINY_UNET`` layout; ``overrides`` change its constructor arguments."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(**{**TINY_UNET, **overrides})
+
+
 def build_tiny_pix2pix_components(work: Path, seed: int = 0) -> dict:
     """Random-weight components of an InstructPix2Pix pipeline small enough to run 2 steps at 64 px."""
     import torch
-    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, UNet2DConditionModel
+    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=32,
-        in_channels=8,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=4,
-        norm_num_groups=16,
-    )
+    unet = build_tiny_unet()
     vae = AutoencoderKL(
         block_out_channels=(16, 32),
         in_channels=3,

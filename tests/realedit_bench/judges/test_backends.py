@@ -10,44 +10,25 @@ from pathlib import Path
 
 import pytest
 from cli_runner import realedit_cli
-from judge_fixtures import SECRET, invoke, judge_env, make_bench, make_edits, set_env
+from judge_fixtures import (
+    CLAUDE,
+    GPT,
+    SECRET,
+    judge,
+    judge_env,
+    make_bench,
+    make_edits,
+    rows_of,
+)
 from judge_server import FakeJudgeServer, Reply
 from paths import REPO
 
 from realedit_bench.errors import ConfigError, UnknownNameError
-from realedit_bench.jsonio import read_rows
 from realedit_bench.judges.backends import judge_help, key_names, make_backend, split_judge_name
 from realedit_bench.judges.backends.anthropic_messages import AnthropicMessages
 from realedit_bench.judges.backends.base import parse_retry_after
 from realedit_bench.judges.backends.openai_chat import OpenAIChat, split_compat_name
 from realedit_bench.judges.runner import safe_name
-from realedit_bench.schema.judge import JudgmentRow
-
-GPT = "openai/gpt-4o-2024-08-06"
-CLAUDE = "anthropic/claude-sonnet-4-6"
-
-
-@pytest.fixture
-def server():
-    with FakeJudgeServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def setup(tmp_path: Path, server: FakeJudgeServer, monkeypatch: pytest.MonkeyPatch):
-    bench = make_bench(tmp_path / "bench")
-    edits = make_edits(tmp_path / "edits")
-    set_env(monkeypatch, judge_env(server, tmp_path / "cache"))
-    return bench, edits
-
-
-def judge(setup, *extra: str, judge_name: str = GPT):
-    bench, edits = setup
-    return invoke("judge", "--images", str(edits), "--data-dir", str(bench), "--judge", judge_name, *extra)
-
-
-def rows_of(edits: Path, stem: str) -> list[JudgmentRow]:
-    return read_rows(edits / "judgments" / f"{stem}.jsonl", JudgmentRow)
 
 
 # Names -------------------------------------------------------------------------------------------
@@ -127,12 +108,12 @@ def test_provider_errors_are_classified_for_the_retry_loop(
 
 
 # Wire formats ------------------------------------------------------------------------------------
-def test_anthropic_backend(setup, server: FakeJudgeServer) -> None:
-    bench, edits = setup
-    server.push(Reply.refusal())
-    code, out, _ = judge(setup, "--limit", "2", "--concurrency", "1", judge_name=CLAUDE)
+def test_anthropic_backend(judge_setup, fake_server: FakeJudgeServer) -> None:
+    bench, edits = judge_setup
+    fake_server.push(Reply.refusal())
+    code, out, _ = judge(judge_setup, "--limit", "2", "--concurrency", "1", judge_name=CLAUDE)
     assert code == 0, out
-    calls = server.calls()
+    calls = fake_server.calls()
     assert len(calls) == 6 and all(c.path.startswith("/v1/messages") for c in calls)
     body = calls[0].body
     # API version 2026-10-21 (SDK 2.x) rejects sampling parameters: none is sent.
@@ -148,27 +129,29 @@ def test_anthropic_backend(setup, server: FakeJudgeServer) -> None:
     assert sorted(r.status for r in rows) == ["ok"] * 5 + ["refused"]
 
 
-def test_azure_and_openai_compatible_endpoints(setup, server: FakeJudgeServer, monkeypatch) -> None:
-    bench, edits = setup
-    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.base_url)
+def test_azure_and_openai_compatible_endpoints(
+    judge_setup, fake_server: FakeJudgeServer, monkeypatch
+) -> None:
+    bench, edits = judge_setup
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", fake_server.base_url)
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-test-key")
     monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
     monkeypatch.delenv("OPENAI_API_KEY")
-    code, out, _ = judge(setup, "--limit", "1", judge_name="openai/my-gpt4o-deployment")
+    code, out, _ = judge(judge_setup, "--limit", "1", judge_name="openai/my-gpt4o-deployment")
     assert code == 0, out
-    c = server.calls()[0]
+    c = fake_server.calls()[0]
     assert c.path.startswith("/openai/deployments/my-gpt4o-deployment/chat/completions")
     assert "api-version=2024-10-21" in c.path and c.headers["api-key"] == "azure-test-key"
     monkeypatch.delenv("AZURE_OPENAI_ENDPOINT")
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    server.reset()
-    name = f"openai-api/{server.openai_base_url}/Qwen/Qwen2-VL-7B-Instruct"
-    code, out, _ = judge(setup, "--limit", "1", judge_name=name)
+    fake_server.reset()
+    name = f"openai-api/{fake_server.openai_base_url}/Qwen/Qwen2-VL-7B-Instruct"
+    code, out, _ = judge(judge_setup, "--limit", "1", judge_name=name)
     assert code == 0, out
-    c = server.calls()[0]
+    c = fake_server.calls()[0]
     assert c.body["model"] == "Qwen/Qwen2-VL-7B-Instruct" and c.body["max_tokens"] == 200
     assert SECRET not in c.headers.get("authorization", "")  # the OpenAI key never goes to other servers
-    code, _, exc = judge(setup, judge_name="openai-api/https://vllm.example.com/v1/m")
+    code, _, exc = judge(judge_setup, judge_name="openai-api/https://vllm.example.com/v1/m")
     assert code == 2 and "OPENAI_COMPAT_API_KEY" in str(exc)
 
 
@@ -235,12 +218,12 @@ def _install_plugin(root: Path) -> Path:
 
 
 def test_a_third_party_provider_registered_by_entry_point_judges(
-    tmp_path: Path, server: FakeJudgeServer
+    tmp_path: Path, fake_server: FakeJudgeServer
 ) -> None:
     plugin = _install_plugin(tmp_path / "site")
     bench = make_bench(tmp_path / "bench")
     edits = make_edits(tmp_path / "edits")
-    env = {**judge_env(server, tmp_path / "cache"), "MYPROV_BASE_URL": server.openai_base_url,
+    env = {**judge_env(fake_server, tmp_path / "cache"), "MYPROV_BASE_URL": fake_server.openai_base_url,
            "PYTHONPATH": os.pathsep.join([str(plugin), str(REPO), os.environ.get("PYTHONPATH", "")])}
     env = {k: v for k, v in env.items() if v}
     run = ["judge", "--images", str(edits), "--data-dir", str(bench), "--judge", "myprov/m",
@@ -255,11 +238,11 @@ def test_a_third_party_provider_registered_by_entry_point_judges(
     dry = realedit_cli(*run, "--dry-run", env=env)
     assert dry.returncode == 0, dry.stderr
     assert "2 calls to send" in dry.stdout and "estimated cost: $" in dry.stdout  # priced by the plug-in
-    assert server.requests == []
+    assert fake_server.requests == []
 
     done = realedit_cli(*run, env={**env, "MYPROV_API_KEY": "mp-key"})
     assert done.returncode == 0, done.stderr
-    calls = server.calls()
+    calls = fake_server.calls()
     assert len(calls) == 2 and all(c.body["model"] == "m" for c in calls)
     assert calls[0].headers["authorization"] == "Bearer mp-key" and len(calls[0].images()) == 2
     rows = rows_of(edits, "myprov_m__realedit-v1")

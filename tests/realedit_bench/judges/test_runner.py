@@ -12,7 +12,21 @@ import shutil
 from pathlib import Path
 
 import pytest
-from judge_fixtures import SECRET, invoke, judge_env, make_bench, make_edits, make_run_dir, set_env
+from judge_fixtures import (
+    GOOD,
+    GPT,
+    SECRET,
+    STEM,
+    invoke,
+    judge,
+    judge_env,
+    make_bench,
+    make_edits,
+    make_run_dir,
+    rows_of,
+    set_env,
+    summary_of,
+)
 from judge_server import FakeJudgeServer, Reply
 from PIL import Image
 
@@ -24,48 +38,17 @@ from realedit_bench.judges.summary import latest_rows
 from realedit_bench.schema import EditRow
 from realedit_bench.schema.judge import JudgeSummary, JudgmentRow
 
-GPT = "openai/gpt-4o-2024-08-06"
-GOOD = '{"verdict": "yes", "score": 4, "reason": "ok"}'
-STEM = "openai_gpt-4o-2024-08-06__realedit-v1"
 LATER = "2099-01-01T00:00:00+00:00"  # after any judgment these tests make
 
 
-@pytest.fixture
-def server():
-    with FakeJudgeServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def setup(tmp_path: Path, server: FakeJudgeServer, monkeypatch: pytest.MonkeyPatch):
-    """Tiny benchmark (2 photos x 7 edits), a folder of edits, env pointing the SDK at the server."""
-    bench = make_bench(tmp_path / "bench")
-    edits = make_edits(tmp_path / "edits")
-    set_env(monkeypatch, judge_env(server, tmp_path / "cache"))
-    return bench, edits
-
-
-def judge(setup, *extra: str, judge_name: str = GPT, images: Path | None = None):
-    bench, edits = setup
-    return invoke(
-        "judge", "--images", str(images or edits), "--data-dir", str(bench), "--judge", judge_name, *extra
-    )
-
-
-def rows_of(folder: Path, stem: str = STEM) -> list[JudgmentRow]:
-    return read_rows(folder / "judgments" / f"{stem}.jsonl", JudgmentRow)
-
-
-def summary_of(folder: Path, stem: str = STEM) -> JudgeSummary:
-    return read_model(folder / "judgments" / f"{stem}.summary.json", JudgeSummary)
-
-
 # What is sent and resumed ---------------------------------------------------------------------------
-def test_openai_run_sends_images_in_order_and_resumes_for_free(setup, server: FakeJudgeServer) -> None:
-    bench, edits = setup
-    code, out, _ = judge(setup, "--limit", "3")
+def test_openai_run_sends_images_in_order_and_resumes_for_free(
+    judge_setup, fake_server: FakeJudgeServer
+) -> None:
+    bench, edits = judge_setup
+    code, out, _ = judge(judge_setup, "--limit", "3")
     assert code == 0, out
-    calls = server.calls()
+    calls = fake_server.calls()
     assert len(calls) == 9  # 3 edits x 3 perspectives
     rows = rows_of(edits)
     assert len(rows) == 9 and {r.status for r in rows} == {"ok"}
@@ -91,9 +74,9 @@ def test_openai_run_sends_images_in_order_and_resumes_for_free(setup, server: Fa
     )
     assert summary.perspectives["following"].n_valid == 3 and summary.usage.calls == 9
 
-    server.reset()
-    code, out, _ = judge(setup, "--limit", "3")
-    assert code == 0 and server.calls() == []  # resumed: nothing asked again
+    fake_server.reset()
+    code, out, _ = judge(judge_setup, "--limit", "3")
+    assert code == 0 and fake_server.calls() == []  # resumed: nothing asked again
     assert len(rows_of(edits)) == 9
 
     # A second folder with the same images: nothing to resume, but every call is a cache hit.
@@ -102,19 +85,19 @@ def test_openai_run_sends_images_in_order_and_resumes_for_free(setup, server: Fa
     code, out, _ = invoke(
         "judge", "--images", str(copy), "--data-dir", str(bench), "--judge", GPT, "--limit", "3"
     )
-    assert code == 0 and server.calls() == []
+    assert code == 0 and fake_server.calls() == []
     assert all(r.cached and r.usage.calls == 0 for r in rows_of(copy))
 
 
-def test_changed_image_is_judged_again(setup, server: FakeJudgeServer) -> None:
-    bench, edits = setup
-    assert judge(setup, "--limit", "2")[0] == 0
-    server.reset()
+def test_changed_image_is_judged_again(judge_setup, fake_server: FakeJudgeServer) -> None:
+    bench, edits = judge_setup
+    assert judge(judge_setup, "--limit", "2")[0] == 0
+    fake_server.reset()
     from PIL import Image
 
     Image.new("RGB", (40, 32), (250, 0, 0)).save(edits / "1-remove.png")
-    assert judge(setup, "--limit", "2")[0] == 0
-    calls = server.calls()
+    assert judge(judge_setup, "--limit", "2")[0] == 0
+    calls = fake_server.calls()
     assert len(calls) == 3 and all("edit remove of photo 1" in c.text() for c in calls)
     new_sha = hashlib.sha256(calls[0].images()[1]).hexdigest()
     latest = {(r.sample_id, r.perspective): r for r in rows_of(edits)}
@@ -123,16 +106,18 @@ def test_changed_image_is_judged_again(setup, server: FakeJudgeServer) -> None:
 
 
 # Unreadable images and the edits selected ------------------------------------------------------------
-def test_unreadable_images_are_error_rows_the_rest_is_judged(setup, server: FakeJudgeServer) -> None:
-    bench, edits = setup
+def test_unreadable_images_are_error_rows_the_rest_is_judged(
+    judge_setup, fake_server: FakeJudgeServer
+) -> None:
+    bench, edits = judge_setup
     (edits / "1-texture.png").write_bytes(b"")  # 0 bytes
     good = (edits / "2-add.png").read_bytes()
     (edits / "2-add.png").write_bytes(good[: len(good) // 2])  # truncated
-    code, out, exc = judge(setup, "--perspective", "following", "--concurrency", "2")
+    code, out, exc = judge(judge_setup, "--perspective", "following", "--concurrency", "2")
     assert code == 1, (out, exc)
     assert "2 edits could not be read" in out
     assert "1-texture: " in out and "1-texture.png" in out and "2-add: " in out and "2-add.png" in out
-    calls = server.calls()
+    calls = fake_server.calls()
     assert len(calls) == 12  # 14 edits, 2 unreadable: no call for those
     assert not any("edit texture of photo 1" in c.text() or "edit add of photo 2" in c.text() for c in calls)
     rows = {r.sample_id: r for r in rows_of(edits)}
@@ -145,59 +130,60 @@ def test_unreadable_images_are_error_rows_the_rest_is_judged(setup, server: Fake
 
     # Fixed on disk, a rerun judges exactly those two.
     make_edits(edits)
-    server.reset()
-    code, out, _ = judge(setup, "--perspective", "following")
+    fake_server.reset()
+    code, out, _ = judge(judge_setup, "--perspective", "following")
     assert code == 0, out
-    assert len(server.calls()) == 2
+    assert len(fake_server.calls()) == 2
     assert summary_of(edits).perspectives["following"].n_valid == 14
 
 
 def test_run_dir_with_a_missing_or_corrupt_output_file(
-    setup, server: FakeJudgeServer, tmp_path: Path
+    judge_setup, fake_server: FakeJudgeServer, tmp_path: Path
 ) -> None:
-    bench, _ = setup
+    bench, _ = judge_setup
     run = make_run_dir(tmp_path / "runs" / "r1", bench)
     (run / "images" / "1-local.png").unlink()  # edits.jsonl says ok, the file is gone
     (run / "images" / "1-style.png").write_bytes(b"\x89PNG\r\n")  # corrupt
-    code, out, exc = judge(setup, "--perspective", "quality", images=run)
+    code, out, exc = judge(judge_setup, "--perspective", "quality", images=run)
     assert code == 1, (out, exc)
     assert "1-local: edited image" in out and "does not exist" in out and "1-style" in out
-    assert len(server.calls()) == 5
+    assert len(fake_server.calls()) == 5
     rows = {r.sample_id: r for r in rows_of(run)}
     assert rows["1-local"].status == "error" and rows["1-style"].status == "error"
     assert summary_of(run).perspectives["quality"].n == 7
 
 
-def test_folder_matching_ignores_case_and_lists_subfolders(setup, server: FakeJudgeServer) -> None:
-    bench, edits = setup
+def test_folder_matching_ignores_case_and_lists_subfolders(judge_setup, fake_server: FakeJudgeServer) -> None:
+    bench, edits = judge_setup
     (edits / "1-local.png").rename(edits / "1-Local.PNG")
     (edits / "nested").mkdir()
     (edits / "1-remove.png").rename(edits / "nested" / "1-remove.png")
-    code, out, _ = judge(setup, "--dry-run")
+    code, out, _ = judge(judge_setup, "--dry-run")
     assert code == 0, out
     assert "14 edits" not in out and "13 edits" in out  # 1-Local.PNG matched, 1-remove not (subfolder)
     assert "nested/1-remove.png" in out and "1-remove" in out.split("missing edits")[1]
-    code, out, _ = judge(setup, "--limit", "1", "--perspective", "following")
-    assert code == 0 and len(server.calls()) == 1 and "edit local of photo 1" in server.calls()[0].text()
+    code, out, _ = judge(judge_setup, "--limit", "1", "--perspective", "following")
+    calls = fake_server.calls()
+    assert code == 0 and len(calls) == 1 and "edit local of photo 1" in calls[0].text()
 
 
-def test_the_missing_line_speaks_only_of_the_selection(setup, server) -> None:
-    bench, edits = setup
+def test_the_missing_line_speaks_only_of_the_selection(judge_setup, fake_server) -> None:
+    bench, edits = judge_setup
     (edits / "1-local.png").unlink()
     (edits / "2-add.png").unlink()
-    code, out, _ = judge(setup, "--category", "add", "--perspective", "quality")
+    code, out, _ = judge(judge_setup, "--category", "add", "--perspective", "quality")
     assert code == 0, out
     text = " ".join(out.split())
     assert "missing edits (not judged): 2-add" in text and "1-local" not in text
 
 
-def test_rows_record_the_sha_of_the_edited_file_they_judged(setup, server, tmp_path: Path) -> None:
+def test_rows_record_the_sha_of_the_edited_file_they_judged(judge_setup, fake_server, tmp_path: Path) -> None:
     # The report tells a judgment of a since-redone image by this sha (edits.jsonl records the same hash).
     import hashlib
 
-    bench, _ = setup
+    bench, _ = judge_setup
     run = make_run_dir(tmp_path / "runs" / "r1", bench)
-    code, out, _ = judge(setup, "--perspective", "quality", images=run)
+    code, out, _ = judge(judge_setup, "--perspective", "quality", images=run)
     assert code == 0, out
     rows = rows_of(run)
     assert len(rows) == 7
@@ -210,9 +196,9 @@ def test_rows_record_the_sha_of_the_edited_file_they_judged(setup, server, tmp_p
 
 # Remade images: the sha of the file planned ----------------------------------------------------------
 @pytest.fixture
-def run(tmp_path: Path, server: FakeJudgeServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+def run(tmp_path: Path, fake_server: FakeJudgeServer, monkeypatch: pytest.MonkeyPatch) -> Path:
     bench = make_bench(tmp_path / "bench", n_photos=1)
-    set_env(monkeypatch, judge_env(server, tmp_path / "cache"))
+    set_env(monkeypatch, judge_env(fake_server, tmp_path / "cache"))
     run = make_run_dir(tmp_path / "runs" / "r1", bench)
     for p in (run / "images").glob("*.png"):  # an editor's file is never byte for byte what the judge sends
         _resave_same_pixels(p, "editor")
@@ -285,10 +271,10 @@ def _report_view(run: Path):
 
 
 def test_a_file_remade_with_the_same_image_is_asked_again_from_the_cache(
-    run: Path, server: FakeJudgeServer
+    run: Path, fake_server: FakeJudgeServer
 ) -> None:
     code, out, _ = _judge(run)
-    assert code == 0 and len(server.calls()) == 7, out
+    assert code == 0 and len(fake_server.calls()) == 7, out
     # 'run --force' remade 1-local: the same pixels, other PNG bytes, so a new sha in edits.jsonl.
     img = run / "images" / "1-local.png"
     _resave_same_pixels(img, "run --force")
@@ -297,10 +283,10 @@ def test_a_file_remade_with_the_same_image_is_asked_again_from_the_cache(
     _write_edits(run, [*edits, redo.model_copy(update={"output_sha256": _sha(img), "finished_at": LATER})])
     assert _n_stale(run) == 1  # what the user was told: rerun realedit judge
 
-    server.reset()
+    fake_server.reset()
     code, out, _ = _judge(run)
     assert code == 0, out
-    assert server.calls() == []  # the bytes sent are the same: the cache answers, at no cost
+    assert fake_server.calls() == []  # the bytes sent are the same: the cache answers, at no cost
     assert "this run: 1 judged, 6 resumed, 0 calls sent" in " ".join(out.split())
     assert _n_stale(run) == 0
     latest = latest_rows(_rows(run))[("1-local", "quality", 0)]
@@ -320,11 +306,11 @@ def test_a_file_remade_with_the_same_image_is_asked_again_from_the_cache(
     # A third run finds every row current: nothing asked, nothing written.
     n_rows = len(_rows(run))
     code, out, _ = _judge(run)
-    assert code == 0 and server.calls() == [] and len(_rows(run)) == n_rows
+    assert code == 0 and fake_server.calls() == [] and len(_rows(run)) == n_rows
 
 
 def test_a_judgments_file_of_another_format_is_refused_in_one_line(
-    run: Path, server: FakeJudgeServer
+    run: Path, fake_server: FakeJudgeServer
 ) -> None:
     code, out, _ = _judge(run)
     assert code == 0, out
@@ -333,9 +319,9 @@ def test_a_judgments_file_of_another_format_is_refused_in_one_line(
     old = [{**{k: v for k, v in json.loads(line).items() if k != "edited_sha256"}, "schema_version": 1}
            for line in path.read_text().splitlines()]
     path.write_text("".join(json.dumps(r) + "\n" for r in old))
-    server.reset()
+    fake_server.reset()
     code, out, exc = _judge(run)
-    assert code == 2 and server.calls() == []
+    assert code == 2 and fake_server.calls() == []
     message = str(exc)
     assert (
         message.startswith(f"{path}: schema_version 1 ")
@@ -347,22 +333,22 @@ def test_a_judgments_file_of_another_format_is_refused_in_one_line(
 
     path.unlink()  # as the message says
     code, out, _ = _judge(run)
-    assert code == 0 and server.calls() == [] and _n_stale(run) == 0  # asked again, from the cache
+    assert code == 0 and fake_server.calls() == [] and _n_stale(run) == 0  # asked again, from the cache
     assert all(r.schema_version == 2 and r.edited_sha256 for r in _rows(run))
 
 
-def test_the_sha_recorded_is_of_the_file_planned_not_the_file_at_answer_time(run: Path, server) -> None:
+def test_the_sha_recorded_is_of_the_file_planned_not_the_file_at_answer_time(run: Path, fake_server) -> None:
     # The run rewrites its images while the first ask is in flight: that answer is about the old file.
     images = sorted((run / "images").glob("*.png"))
     before = {p.stem: _sha(p) for p in images}
 
     def rewrite_then_answer(req) -> Reply:
-        if len(server.calls()) == 1:
+        if len(fake_server.calls()) == 1:
             for i, p in enumerate(images):
                 Image.new("RGB", (48, 40), (i, 2 * i, 3 * i)).save(p)
         return Reply.ok(GOOD)
 
-    server.responder = rewrite_then_answer
+    fake_server.responder = rewrite_then_answer
     code, out, _ = _judge(run, "--concurrency", "1")
     rows = _rows(run)
     ok = [r for r in rows if r.status == "ok"]

@@ -8,32 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from judge_fixtures import judge_env, make_bench, make_edits, set_env
+from judge_fixtures import GPT
 from judge_server import FakeJudgeServer, Reply
 
 from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.judges.session import JudgeOutcome, judge_edits
 from realedit_bench.outcome import EXIT_BAD_INPUT, EXIT_OK, EXIT_SOME_FAILED, Outcome
 
-GPT = "openai/gpt-4o-2024-08-06"
 
-
-@pytest.fixture
-def server():
-    with FakeJudgeServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def setup(tmp_path: Path, server: FakeJudgeServer, monkeypatch: pytest.MonkeyPatch):
-    bench = make_bench(tmp_path / "bench")
-    edits = make_edits(tmp_path / "edits")
-    set_env(monkeypatch, judge_env(server, tmp_path / "cache"))
-    return bench, edits
-
-
-def test_the_minimal_call_judges_and_says_what_it_did(setup, server: FakeJudgeServer) -> None:
-    bench, edits = setup
+def test_the_minimal_call_judges_and_says_what_it_did(judge_setup, fake_server: FakeJudgeServer) -> None:
+    bench, edits = judge_setup
     logs: list[str] = []
     out = judge_edits(images=edits, judge=GPT, data_dir=bench, limit=2, log=logs.append)
     assert isinstance(out, Outcome) and isinstance(out, JudgeOutcome) and out.exit_code == EXIT_OK
@@ -44,15 +28,15 @@ def test_the_minimal_call_judges_and_says_what_it_did(setup, server: FakeJudgeSe
     assert out.paths is not None and out.paths.rows.is_file() and out.paths.summary.is_file()
     text = out.describe()
     assert f"rows: {out.paths.rows}" in text and "this run: 6 judged, 0 resumed, 6 calls sent" in text
-    assert out.warnings == [] and len(server.calls()) == 6
+    assert out.warnings == [] and len(fake_server.calls()) == 6
     assert logs == []  # nothing missing in the selection, no batches
 
     again = judge_edits(images=edits, judge=GPT, data_dir=bench, limit=2, log=logs.append)
     assert (again.counts.resumed, again.counts.calls_sent, again.exit_code) == (6, 0, EXIT_OK)
 
 
-def test_check_and_dry_run_send_nothing(setup, server: FakeJudgeServer) -> None:
-    bench, edits = setup
+def test_check_and_dry_run_send_nothing(judge_setup, fake_server: FakeJudgeServer) -> None:
+    bench, edits = judge_setup
     checked = judge_edits(judge=GPT, check=True)
     assert checked.checked and checked.paths is None and checked.exit_code == EXIT_OK
     assert checked.describe() == f"judge {GPT}: name, key, rubric realedit-v1 and prices are in order"
@@ -62,19 +46,19 @@ def test_check_and_dry_run_send_nothing(setup, server: FakeJudgeServer) -> None:
     assert dry.dry_run is not None and dry.dry_run.calls == 39 and dry.dry_run.cost_usd is not None
     assert dry.summary is None and dry.exit_code == EXIT_OK and "Nothing was sent." in dry.describe()
     assert "1 edits could not be read (recorded as error rows, not judged):" in logs and dry.warnings == []
-    assert server.requests == [] and not (edits / "judgments").exists()
+    assert fake_server.requests == [] and not (edits / "judgments").exists()
 
 
-def test_stops_and_failures_are_exit_codes_not_exceptions(setup, server: FakeJudgeServer) -> None:
-    bench, edits = setup
-    server.push(Reply.ok('{"verdict": "yes", "score": 4}'), Reply.error(401))
+def test_stops_and_failures_are_exit_codes_not_exceptions(judge_setup, fake_server: FakeJudgeServer) -> None:
+    bench, edits = judge_setup
+    fake_server.push(Reply.ok('{"verdict": "yes", "score": 4}'), Reply.error(401))
     stopped = judge_edits(images=edits, judge=GPT, data_dir=bench, concurrency=1, log=lambda m: None)
     assert stopped.exit_code == EXIT_BAD_INPUT and "401" in (stopped.stopped or "")
     assert stopped.stopped.endswith("fix that, then rerun the same command to resume")
     assert stopped.summary is not None and stopped.counts.not_sent == 40  # 42 asks: 1 ok, the 401, the rest
 
-    server.reset()
-    server.responder = lambda req: Reply.error(400)
+    fake_server.reset()
+    fake_server.responder = lambda req: Reply.error(400)
     failed = judge_edits(images=edits, judge=GPT, data_dir=bench, limit=1, perspectives=["quality"],
                          log=lambda m: None)
     assert failed.exit_code == EXIT_SOME_FAILED and failed.counts.failed == 1 and failed.stopped is None
@@ -91,16 +75,16 @@ def test_stops_and_failures_are_exit_codes_not_exceptions(setup, server: FakeJud
     ({"judge": "nosuch/x"}, "unknown judge provider 'nosuch'"),
 ])
 def test_bad_settings_raise_before_any_call(
-    setup, server: FakeJudgeServer, kwargs: dict, message: str
+    judge_setup, fake_server: FakeJudgeServer, kwargs: dict, message: str
 ) -> None:
-    bench, edits = setup
+    bench, edits = judge_setup
     with pytest.raises(RealEditError, match=message):
         judge_edits(**{"images": edits, "judge": GPT, "data_dir": bench, **kwargs})
-    assert server.requests == []
+    assert fake_server.requests == []
 
 
-def test_max_cost_needs_a_price(setup) -> None:
-    bench, edits = setup
+def test_max_cost_needs_a_price(judge_setup) -> None:
+    bench, edits = judge_setup
     with pytest.raises(ConfigError, match="--max-cost needs a price"):
         judge_edits(images=edits, judge="openai-api/http://127.0.0.1:9/v1/m", data_dir=bench, max_cost=1.0)
 

@@ -13,15 +13,12 @@ from typing import Any
 
 import pytest
 import typer
-from metrics_fixtures import build_tiny_clip_dir, build_tiny_dino_dir
 from PIL import Image
 from typer.testing import CliRunner
 
 from realedit_bench.inputs import EditSet, resolve_edits
 from realedit_bench.jsonio import read_model, read_rows
-from realedit_bench.metrics.encoders import load_encoders
 from realedit_bench.metrics.runner import choose_metrics, compute_metrics
-from realedit_bench.registry import METRICS
 from realedit_bench.schema.metrics import MetricRow, MetricSummary
 
 ALL = ["l1", "l2", "clip_i", "dino"]
@@ -43,18 +40,6 @@ class Counting:
         return self.inner.encode_texts(texts)
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("merge-weights")
-    return build_tiny_clip_dir(root / "clip"), build_tiny_dino_dir(root / "dino")
-
-
-@pytest.fixture(scope="module")
-def loaded(weights: tuple[Path, Path]) -> dict:
-    metrics = [METRICS.get(n)() for n in ("clip_i", "dino")]
-    return load_encoders(metrics, clip_weights=weights[0], dino_weights=weights[1])
-
-
 def _folder(real_edit_dir: Path, dest: Path) -> Path:
     dest.mkdir()
     src10 = Image.open(real_edit_dir / "imgs" / "10.jpeg").convert("RGB")
@@ -73,10 +58,10 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
 
-def test_subset_after_full_keeps_every_metric_and_reuses(real_edit_dir, loaded, tmp_path) -> None:
+def test_subset_after_full_keeps_every_metric_and_reuses(real_edit_dir, metric_encoders, tmp_path) -> None:
     folder = _folder(real_edit_dir, tmp_path / "m")
     edits = resolve_edits(folder, data_dir=real_edit_dir)
-    full = _run(edits, ALL, loaded)
+    full = _run(edits, ALL, metric_encoders)
     before = {r.sample_id: r.values for r in read_rows(full.rows_path, MetricRow)}
 
     sub = _run(edits, ["l1"], {})  # what `-m l1` loads: no encoder at all
@@ -84,20 +69,21 @@ def test_subset_after_full_keeps_every_metric_and_reuses(real_edit_dir, loaded, 
     s = read_model(folder / "metrics_summary.json", MetricSummary)
     assert set(s.means) == set(ALL) and set(s.cis) == set(ALL) and set(s.labels) == set(ALL)
     assert s.higher_is_better == {"l1": False, "l2": False, "clip_i": True, "dino": True}
-    assert set(s.metric_models) == {"clip_i", "dino"} and s.metric_models["dino"] == loaded["dino"].ref
+    assert set(s.metric_models) == {"clip_i", "dino"}
+    assert s.metric_models["dino"] == metric_encoders["dino"].ref
     assert s.means == pytest.approx(full.summary.means) and s.counts == full.summary.counts
     assert len(_lines(full.rows_path)) == 4
     assert {r.sample_id: r.values for r in read_rows(full.rows_path, MetricRow)} == before
 
 
-def test_rerun_reuses_without_forward_or_duplicate_rows(real_edit_dir, loaded, tmp_path) -> None:
+def test_rerun_reuses_without_forward_or_duplicate_rows(real_edit_dir, metric_encoders, tmp_path) -> None:
     folder = _folder(real_edit_dir, tmp_path / "m")
     edits = resolve_edits(folder, data_dir=real_edit_dir)
-    _run(edits, ALL, loaded)
+    _run(edits, ALL, metric_encoders)
     first = _lines(folder / "metrics.jsonl")
     # full -> subset -> full: neither run adds a row or runs a model.
     _run(edits, ["l1"], {})
-    enc = {k: Counting(v) for k, v in loaded.items()}
+    enc = {k: Counting(v) for k, v in metric_encoders.items()}
     again = _run(edits, ALL, enc)
     assert (again.measured, again.skipped) == (0, 4)
     assert enc["clip"].images == 0 and enc["dino"].images == 0
@@ -105,7 +91,7 @@ def test_rerun_reuses_without_forward_or_duplicate_rows(real_edit_dir, loaded, t
 
 
 def test_subset_first_then_the_rest_measures_only_what_is_new(
-    real_edit_dir, loaded, tmp_path, monkeypatch
+    real_edit_dir, metric_encoders, tmp_path, monkeypatch
 ) -> None:
     from realedit_bench.metrics import core
 
@@ -115,9 +101,9 @@ def test_subset_first_then_the_rest_measures_only_what_is_new(
                         lambda self, it, st: calls.append(it.sample_id) or l1_call(self, it, st))
     folder = _folder(real_edit_dir, tmp_path / "m")
     edits = resolve_edits(folder, data_dir=real_edit_dir)
-    _run(edits, ["l1", "clip_i"], loaded)
+    _run(edits, ["l1", "clip_i"], metric_encoders)
     assert len(calls) == 4
-    enc = {k: Counting(v) for k, v in loaded.items()}
+    enc = {k: Counting(v) for k, v in metric_encoders.items()}
     res = _run(edits, ALL, enc)
     assert res.measured == 4 and len(calls) == 4  # l1 reused; l2 and dino measured
     assert enc["clip"].images == 0 and enc["dino"].images > 0
@@ -126,10 +112,12 @@ def test_subset_first_then_the_rest_measures_only_what_is_new(
     assert set(res.summary.means) == set(ALL)
 
 
-def test_a_changed_image_is_measured_again_and_replaces_its_row(real_edit_dir, loaded, tmp_path) -> None:
+def test_a_changed_image_is_measured_again_and_replaces_its_row(
+    real_edit_dir, metric_encoders, tmp_path
+) -> None:
     folder = _folder(real_edit_dir, tmp_path / "m")
     edits = resolve_edits(folder, data_dir=real_edit_dir)
-    _run(edits, ALL, loaded)
+    _run(edits, ALL, metric_encoders)
     old = {r.sample_id: r for r in read_rows(folder / "metrics.jsonl", MetricRow)}
     Image.new("RGB", (64, 64), (0, 0, 255)).save(folder / "10-local.png")
     # Only l1 is asked: the other values described the old image and must not survive beside it.
@@ -142,13 +130,13 @@ def test_a_changed_image_is_measured_again_and_replaces_its_row(real_edit_dir, l
     assert set(new.values) == {"l1"} and new.metrics == ["l1"]
     assert res.summary.counts == {"l1": 4, "l2": 3, "clip_i": 3, "dino": 3}
     # The full set then measures that one sample again, and only it.
-    enc = {k: Counting(v) for k, v in loaded.items()}
+    enc = {k: Counting(v) for k, v in metric_encoders.items()}
     full = _run(edits, ALL, enc)
     assert (full.measured, full.skipped) == (1, 3) and enc["dino"].images == 2
     assert full.summary.counts == {m: 4 for m in ALL}
 
 
-def test_a_changed_reference_is_measured_again(real_edit_dir, loaded, tmp_path) -> None:
+def test_a_changed_reference_is_measured_again(real_edit_dir, metric_encoders, tmp_path) -> None:
     data = tmp_path / "data"
     shutil.copytree(real_edit_dir, data)
     folder = _folder(data, tmp_path / "m")
@@ -160,58 +148,62 @@ def test_a_changed_reference_is_measured_again(real_edit_dir, loaded, tmp_path) 
     assert (res.measured, res.skipped) == (2, 2)  # 3-add and 3-style share source photo 3
 
 
-def test_other_metric_weights_remeasure_that_metric_only(real_edit_dir, loaded, tmp_path) -> None:
+def test_other_metric_weights_remeasure_that_metric_only(real_edit_dir, metric_encoders, tmp_path) -> None:
     folder = _folder(real_edit_dir, tmp_path / "m")
     edits = resolve_edits(folder, data_dir=real_edit_dir)
-    _run(edits, ALL, loaded)
-    enc = {"clip": Counting(loaded["clip"], sha256="f" * 64), "dino": Counting(loaded["dino"])}
+    _run(edits, ALL, metric_encoders)
+    enc = {
+        "clip": Counting(metric_encoders["clip"], sha256="f" * 64), "dino": Counting(metric_encoders["dino"])
+    }
     res = _run(edits, ALL, enc)
     assert res.measured == 4 and enc["clip"].images > 0 and enc["dino"].images == 0
     rows = read_rows(folder / "metrics.jsonl", MetricRow)
     assert len(rows) == 4 and all(r.metric_models["clip_i"]["sha256"] == "f" * 64 for r in rows)
-    assert all(r.metric_models["dino"] == loaded["dino"].ref for r in rows)
+    assert all(r.metric_models["dino"] == metric_encoders["dino"].ref for r in rows)
     assert res.summary.metric_models["clip_i"]["sha256"] == "f" * 64 and not res.summary.excluded
 
 
-def test_values_from_two_model_versions_are_not_averaged(real_edit_dir, loaded, tmp_path) -> None:
+def test_values_from_two_model_versions_are_not_averaged(real_edit_dir, metric_encoders, tmp_path) -> None:
     folder = _folder(real_edit_dir, tmp_path / "m")
     edits = resolve_edits(folder, data_dir=real_edit_dir)
-    _run(edits, ALL, loaded)
+    _run(edits, ALL, metric_encoders)
     # An interrupted rerun with other CLIP weights: half the samples hold the new clip_i.
     half = EditSet(*edits[:4], edits.items[:2], *edits[5:])
-    _run(half, ["clip_i"], {"clip": Counting(loaded["clip"], sha256="e" * 64)})
+    _run(half, ["clip_i"], {"clip": Counting(metric_encoders["clip"], sha256="e" * 64)})
     s = _run(edits, ["l1"], {}).summary
     assert "clip_i" in s.excluded and "clip_i" not in s.means and "dino" in s.means
     assert "clip_i" not in s.metric_models and "--metric clip_i" in s.excluded["clip_i"]
     # Rerunning that metric brings every sample to the weights given now, and it is averaged again.
-    again = _run(edits, ["clip_i"], {"clip": Counting(loaded["clip"], sha256="e" * 64)})
+    again = _run(edits, ["clip_i"], {"clip": Counting(metric_encoders["clip"], sha256="e" * 64)})
     assert again.measured == 2 and "clip_i" in again.summary.means and not again.summary.excluded
 
 
-def test_an_interrupted_run_is_read_and_compacted(real_edit_dir, loaded, tmp_path) -> None:
+def test_an_interrupted_run_is_read_and_compacted(real_edit_dir, metric_encoders, tmp_path) -> None:
     folder = _folder(real_edit_dir, tmp_path / "m")
     edits = resolve_edits(folder, data_dir=real_edit_dir)
-    _run(edits, ALL, loaded)
+    _run(edits, ALL, metric_encoders)
     path = folder / "metrics.jsonl"
     rows = _lines(path)
     stale = dict(rows[0], values=dict(rows[0]["values"], l1=123.0))
     newest = dict(rows[0], values=dict(rows[0]["values"], l1=0.5))
     # Two rows of one sample (a run killed before its rewrite): the last one counts.
     path.write_text("".join(json.dumps(r) + "\n" for r in [stale, *rows[1:], newest]))
-    enc = {k: Counting(v) for k, v in loaded.items()}
+    enc = {k: Counting(v) for k, v in metric_encoders.items()}
     res = _run(edits, ALL, enc)
     assert (res.measured, res.skipped) == (0, 4) and enc["clip"].images == 0
-    assert res.summary.metric_models["clip_i"] == loaded["clip"].ref
+    assert res.summary.metric_models["clip_i"] == metric_encoders["clip"].ref
     after = read_rows(path, MetricRow)
     assert len(after) == 4 and {r.sample_id: r.values["l1"] for r in after}[rows[0]["sample_id"]] == 0.5
     # A further subset run measures nothing and keeps every metric in the summary.
     assert set(_run(edits, ["l1"], {}).summary.means) == set(ALL)
 
 
-def test_values_whose_model_is_recorded_under_the_encoder_are_measured_again(real_edit_dir, loaded, tmp_path):
+def test_values_whose_model_is_recorded_under_the_encoder_are_measured_again(
+    real_edit_dir, metric_encoders, tmp_path
+):
     folder = _folder(real_edit_dir, tmp_path / "m")
     edits = resolve_edits(folder, data_dir=real_edit_dir)
-    _run(edits, ALL, loaded)
+    _run(edits, ALL, metric_encoders)
     path = folder / "metrics.jsonl"
     rows = _lines(path)
     # Model identity is recorded per metric; a row keyed by encoder ("clip") names no model for clip_i.
@@ -219,12 +211,13 @@ def test_values_whose_model_is_recorded_under_the_encoder_are_measured_again(rea
     for r in rows:
         r["metric_models"] = {"clip": r["metric_models"]["clip_i"], "dino": r["metric_models"]["dino"]}
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    enc = {k: Counting(v) for k, v in loaded.items()}
+    enc = {k: Counting(v) for k, v in metric_encoders.items()}
     res = _run(edits, ALL, enc)
     assert (res.measured, res.skipped) == (4, 0) and enc["clip"].images > 0 and enc["dino"].images == 0
     after = read_rows(path, MetricRow)
     assert len(after) == 4 and all(set(r.metric_models) == {"clip_i", "dino"} for r in after)
-    assert res.summary.metric_models == {"clip_i": loaded["clip"].ref, "dino": loaded["dino"].ref}
+    refs = {"clip_i": metric_encoders["clip"].ref, "dino": metric_encoders["dino"].ref}
+    assert res.summary.metric_models == refs
     assert set(res.summary.means) == set(ALL) and not res.summary.excluded
 
 
@@ -237,12 +230,12 @@ def _cli(args: list[str]):
     return CliRunner().invoke(app, ["metrics", *args])
 
 
-def test_cli_subset_after_full_and_unmatched_files(real_edit_dir, weights, tmp_path) -> None:
+def test_cli_subset_after_full_and_unmatched_files(real_edit_dir, metric_weights, tmp_path) -> None:
     folder = _folder(real_edit_dir, tmp_path / "cli-model")
     Image.new("RGB", (8, 8)).save(folder / "foo.png")
     Image.new("RGB", (8, 8)).save(folder / "2-removed.png")  # no such sample (case is ignored, spelling not)
     common = ["--images", str(folder), "--data-dir", str(real_edit_dir), "--bootstrap", "100"]
-    full = _cli([*common, "--clip-weights", str(weights[0]), "--dino-weights", str(weights[1])])
+    full = _cli([*common, "--clip-weights", str(metric_weights[0]), "--dino-weights", str(metric_weights[1])])
     assert full.exit_code == 0, full.output
     assert "files matching no sample id (ignored):" in full.output
     assert "2-removed.png" in full.output and "foo.png" in full.output

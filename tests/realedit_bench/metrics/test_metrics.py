@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from metrics_fixtures import build_tiny_clip_dir, build_tiny_dino_dir, noise_image
+from metrics_fixtures import noise_image
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -20,7 +20,7 @@ from realedit_bench.errors import ConfigError, WeightsError
 from realedit_bench.inputs import resolve_edits
 from realedit_bench.jsonio import read_model, read_rows
 from realedit_bench.metrics.core import FeatureStore, Item, pixel_pair
-from realedit_bench.metrics.encoders import ClipEncoder, DinoEncoder, load_encoders
+from realedit_bench.metrics.encoders import ClipEncoder, DinoEncoder
 from realedit_bench.metrics.runner import choose_metrics, compute_metrics
 from realedit_bench.registry import METRICS
 from realedit_bench.schema.metrics import MetricRow, MetricSummary
@@ -29,18 +29,6 @@ OPENAI_MEAN = np.array([0.48145466, 0.4578275, 0.40821073])
 OPENAI_STD = np.array([0.26862954, 0.26130258, 0.27577711])
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("metric-weights")
-    return build_tiny_clip_dir(root / "clip"), build_tiny_dino_dir(root / "dino")
-
-
-@pytest.fixture(scope="module")
-def encoders(weights: tuple[Path, Path]) -> dict:
-    metrics = [METRICS.get(n)() for n in ("clip_i", "dino")]
-    return load_encoders(metrics, clip_weights=weights[0], dino_weights=weights[1])
 
 
 def _cli(args: list[str]):
@@ -109,8 +97,8 @@ def _resize_shorter_crop(image: Image.Image, short: int, crop: int) -> np.ndarra
     return np.asarray(im.crop((left, top, left + crop, top + crop)), np.float64) / 255.0
 
 
-def test_dino_preprocessing_is_resize_256_bicubic_crop_224_imagenet(weights) -> None:
-    dino = DinoEncoder(weights[1])
+def test_dino_preprocessing_is_resize_256_bicubic_crop_224_imagenet(metric_weights) -> None:
+    dino = DinoEncoder(metric_weights[1])
     for size in ((300, 200), (200, 410)):
         image = noise_image(size, 7)
         got = dino.transform([image])[0].numpy()
@@ -119,8 +107,8 @@ def test_dino_preprocessing_is_resize_256_bicubic_crop_224_imagenet(weights) -> 
         np.testing.assert_allclose(got, expected.transpose(2, 0, 1), atol=1e-5)
 
 
-def test_clip_preprocessing_is_open_clips_openai_transform(weights) -> None:
-    clip = ClipEncoder(weights[0])
+def test_clip_preprocessing_is_open_clips_openai_transform(metric_weights) -> None:
+    clip = ClipEncoder(metric_weights[0])
     image = noise_image((300, 200), 8)
     got = clip.transform([image])[0].numpy()
     expected = (_resize_shorter_crop(image, 224, 224) - OPENAI_MEAN) / OPENAI_STD
@@ -132,14 +120,14 @@ def test_clip_preprocessing_is_open_clips_openai_transform(weights) -> None:
 
 
 def test_identical_pixels_give_clip_i_and_dino_one_and_match_direct_models(
-    encoders, weights, tmp_path
+    metric_encoders, metric_weights, tmp_path
 ) -> None:
     import open_clip
     import torch
     from transformers import ViTModel
 
     a, b = noise_image((120, 90), 1), noise_image((120, 90), 2)
-    store = FeatureStore(encoders)
+    store = FeatureStore(metric_encoders)
     clip_i, dino = METRICS.get("clip_i")(), METRICS.get("dino")()
     # Distinct keys force two forwards of the same pixels: the value must still be 1.
     same = _item(a, a.copy(), "k1", "k2")
@@ -152,26 +140,26 @@ def test_identical_pixels_give_clip_i_and_dino_one_and_match_direct_models(
     assert dino(diff, store) < 0.9999
 
     # Independent computation with the libraries themselves.
-    model, _, pre = open_clip.create_model_and_transforms(f"local-dir:{weights[0]}")
+    model, _, pre = open_clip.create_model_and_transforms(f"local-dir:{metric_weights[0]}")
     model.eval()
     with torch.no_grad():
         fa, fb = model.encode_image(torch.stack([pre(a), pre(b)]))
     assert clip_i(diff, store) == pytest.approx(torch.cosine_similarity(fa, fb, dim=0).item(), abs=1e-5)
-    vit = ViTModel.from_pretrained(weights[1], add_pooling_layer=False).eval()
-    tf = encoders["dino"].preprocess
+    vit = ViTModel.from_pretrained(metric_weights[1], add_pooling_layer=False).eval()
+    tf = metric_encoders["dino"].preprocess
     with torch.no_grad():
         h = vit(pixel_values=torch.stack([tf(a), tf(b)])).last_hidden_state[:, 0]
     assert dino(diff, store) == pytest.approx(torch.cosine_similarity(h[0], h[1], dim=0).item(), abs=1e-5)
 
 
-def test_clip_t_and_directional_clip_by_hand(encoders) -> None:
+def test_clip_t_and_directional_clip_by_hand(metric_encoders) -> None:
     import torch
 
-    clip = encoders["clip"]
+    clip = metric_encoders["clip"]
     src, out = noise_image((100, 100), 11), noise_image((100, 100), 12)
     extra = {"caption": "a red ball", "input_caption": "a field", "output_caption": "a field with a red ball"}
     item = Item("s", out, "out", src, "src", src, "src", extra)
-    store = FeatureStore(encoders)
+    store = FeatureStore(metric_encoders)
     ct, cd = METRICS.get("clip_t")(), METRICS.get("clip_dir")()
     store.fill_images("clip", ct.images(item) + cd.images(item))
     store.fill_texts(ct.texts(item) + cd.texts(item))
@@ -205,13 +193,15 @@ def _real_edit_folder(real_edit_dir: Path, dest: Path) -> Path:
     return dest
 
 
-def test_real_edit_folder_rows_summary_and_resume(real_edit_dir, encoders, tmp_path) -> None:
+def test_real_edit_folder_rows_summary_and_resume(real_edit_dir, metric_encoders, tmp_path) -> None:
     folder = _real_edit_folder(real_edit_dir, tmp_path / "mymodel")
     edits = resolve_edits(folder, data_dir=real_edit_dir)
     metrics = choose_metrics(None, edits.benchmark)
     assert [m.name for m in metrics] == ["l1", "l2", "clip_i", "dino"]  # no captions on Real-Edit
     seen: list[int] = []
-    res = compute_metrics(edits, metrics, encoders, batch_size=3, n_resamples=200, on_progress=seen.append)
+    res = compute_metrics(
+        edits, metrics, metric_encoders, batch_size=3, n_resamples=200, on_progress=seen.append
+    )
     assert (res.measured, res.skipped, sum(seen)) == (4, 0, 4)
     rows = {r.sample_id: r for r in read_rows(folder / "metrics.jsonl", MetricRow)}
     assert set(rows) == {"10-local", "10-remove", "3-add", "3-style"}
@@ -239,22 +229,26 @@ def test_real_edit_folder_rows_summary_and_resume(real_edit_dir, encoders, tmp_p
     assert summary.per_category["local"]["l1"] == 0.0
 
     # Resume: nothing changes -> nothing measured; one edit replaced -> only it is measured again.
-    again = compute_metrics(edits, metrics, encoders, batch_size=3, n_resamples=200)
+    again = compute_metrics(edits, metrics, metric_encoders, batch_size=3, n_resamples=200)
     assert (again.measured, again.skipped) == (0, 4)
     Image.new("RGB", (64, 64), (0, 0, 255)).save(folder / "10-local.png")
-    third = compute_metrics(edits, metrics, encoders, batch_size=3, n_resamples=200)
+    third = compute_metrics(edits, metrics, metric_encoders, batch_size=3, n_resamples=200)
     assert (third.measured, third.skipped) == (1, 3)
     latest = {r.sample_id: r for r in read_rows(folder / "metrics.jsonl", MetricRow)}
     assert latest["10-local"].values["l1"] > 0.1
     assert read_model(folder / "metrics_summary.json", MetricSummary).means["l1"] > summary.means["l1"]
 
 
-def test_batched_equals_one_at_a_time(real_edit_dir, encoders, tmp_path) -> None:
+def test_batched_equals_one_at_a_time(real_edit_dir, metric_encoders, tmp_path) -> None:
     folder = _real_edit_folder(real_edit_dir, tmp_path / "m")
     edits = resolve_edits(folder, data_dir=real_edit_dir)
     metrics = choose_metrics(None, edits.benchmark)
-    one = compute_metrics(edits, metrics, encoders, batch_size=1, out_dir=tmp_path / "one", n_resamples=100)
-    many = compute_metrics(edits, metrics, encoders, batch_size=4, out_dir=tmp_path / "many", n_resamples=100)
+    one = compute_metrics(
+        edits, metrics, metric_encoders, batch_size=1, out_dir=tmp_path / "one", n_resamples=100
+    )
+    many = compute_metrics(
+        edits, metrics, metric_encoders, batch_size=4, out_dir=tmp_path / "many", n_resamples=100
+    )
     a = {r.sample_id: r.values for r in read_rows(one.rows_path, MetricRow)}
     b = {r.sample_id: r.values for r in read_rows(many.rows_path, MetricRow)}
     assert a.keys() == b.keys()
@@ -263,11 +257,11 @@ def test_batched_equals_one_at_a_time(real_edit_dir, encoders, tmp_path) -> None
             assert a[sid][name] == pytest.approx(b[sid][name], abs=1e-5), (sid, name)
 
 
-def test_unreadable_edit_is_an_error_row_not_a_crash(real_edit_dir, encoders, tmp_path) -> None:
+def test_unreadable_edit_is_an_error_row_not_a_crash(real_edit_dir, metric_encoders, tmp_path) -> None:
     folder = _real_edit_folder(real_edit_dir, tmp_path / "m")
     (folder / "3-add.png").write_bytes(b"not an image")
     edits = resolve_edits(folder, data_dir=real_edit_dir)
-    res = compute_metrics(edits, choose_metrics(None, edits.benchmark), encoders, n_resamples=100)
+    res = compute_metrics(edits, choose_metrics(None, edits.benchmark), metric_encoders, n_resamples=100)
     rows = {r.sample_id: r for r in read_rows(res.rows_path, MetricRow)}
     assert rows["3-add"].status == "error" and "3-add.png" in rows["3-add"].error
     assert res.summary.n_error == 1 and res.summary.counts["l1"] == 3
@@ -276,10 +270,10 @@ def test_unreadable_edit_is_an_error_row_not_a_crash(real_edit_dir, encoders, tm
 # ---------------------------------------------------------------- CLI and errors
 
 
-def test_cli_on_a_folder_then_bad_inputs_exit_2(real_edit_dir, weights, tmp_path) -> None:
+def test_cli_on_a_folder_then_bad_inputs_exit_2(real_edit_dir, metric_weights, tmp_path) -> None:
     folder = _real_edit_folder(real_edit_dir, tmp_path / "cli-model")
     common = ["--images", str(folder), "--data-dir", str(real_edit_dir), "--bootstrap", "100"]
-    ok = _cli([*common, "--clip-weights", str(weights[0]), "--dino-weights", str(weights[1]),
+    ok = _cli([*common, "--clip-weights", str(metric_weights[0]), "--dino-weights", str(metric_weights[1]),
                "-m", "l1,clip_i"])
     assert ok.exit_code == 0, ok.output
     assert "CLIP-I to source (preservation)" in ok.output
@@ -292,7 +286,7 @@ def test_cli_on_a_folder_then_bad_inputs_exit_2(real_edit_dir, weights, tmp_path
     assert "--clip-weights" in str(bad.exception)
     empty = tmp_path / "empty-dino"
     empty.mkdir()
-    bad = _cli([*common, "--clip-weights", str(weights[0]), "--dino-weights", str(empty)])
+    bad = _cli([*common, "--clip-weights", str(metric_weights[0]), "--dino-weights", str(empty)])
     assert isinstance(bad.exception, WeightsError) and "config.json" in str(bad.exception)
     bad = _cli([*common, "-m", "clip_t"])
     assert isinstance(bad.exception, ConfigError) and "caption" in str(bad.exception)
