@@ -18,6 +18,7 @@ command line parses its options, calls one of these functions, prints the result
 ``annotate_rewards``   ``realedit reward annotate``: reward labels for editing triplets from a VLM judge
 ``fetch_data``         ``realedit data fetch``; ``verify_data`` and ``data_info`` for ``verify`` and ``info``
 ``list_models``        ``realedit models``; ``model_settings`` for ``--params NAME``
+``convert_weights``    ``realedit weights convert``: released weights converted once for loading
 =====================  ==============================================================================
 
 Long calls take ``on_progress(done, total)`` and ``log(line)`` callbacks; without them they work quietly.
@@ -41,6 +42,7 @@ from realedit_bench.outcome import (
     EXIT_SOME_FAILED,
     AgreeOutcome,
     AnnotateOutcome,
+    ConvertOutcome,
     DataInfo,
     FetchOutcome,
     LogCallback,
@@ -64,8 +66,8 @@ PathLike = str | os.PathLike[str]
 
 __all__ = [
     "JudgeOutcome", "agree", "agree_template", "annotate_rewards", "build_report", "compute_metrics",
-    "data_info", "fetch_data", "judge_edits", "list_models", "model_settings", "run_model", "train_reward",
-    "verify_data",
+    "convert_weights", "data_info", "fetch_data", "judge_edits", "list_models", "model_settings", "run_model",
+    "train_reward", "verify_data",
 ]
 
 
@@ -772,3 +774,31 @@ def model_settings(name: str) -> ModelSettings:
         default = s.default if s.default is not None else class_default(cls, s.name)
         rows.append((s.name, "required" if default is inspect.Parameter.empty else repr(default)))
     return ModelSettings(name=name, rows=rows)
+
+
+def convert_weights(
+    model: str, source: PathLike, dest: PathLike, *, progress: bool = False
+) -> ConvertOutcome:
+    """Convert released weights of ``model`` once into the compact, pickle-free files its editor loads.
+
+    Args:
+        model: An editor whose weights need converting (``smartedit``, ``hive``; any registered editor
+            with a ``convert_weights`` classmethod).
+        source: The released weights (a SmartEdit release folder, a HIVE ``.ckpt``).
+        dest: Where the conversion goes; a finished conversion of the same source there is kept as it is.
+        progress: Show a progress bar on stderr (SmartEdit).
+
+    Returns:
+        Where the conversion is and whether this call wrote it.
+
+    Raises:
+        ConfigError: the model has no weights to convert.
+        WeightsError: the source cannot be read or converted.
+    """
+    from realedit_bench.registry import ADAPTERS
+
+    convert = getattr(ADAPTERS.get(model), "convert_weights", None)
+    if convert is None:
+        raise ConfigError(f"model {model!r} loads its weights as released; there is nothing to convert")
+    done = convert(Path(source), Path(dest), progress=progress)
+    return ConvertOutcome(model=model, source=Path(source), target=Path(done.path), converted=done.converted)

@@ -363,6 +363,18 @@ def test_list_models_and_model_settings():
         api.model_settings("nope")
 
 
+def test_convert_weights_says_where_the_conversion_is_and_whether_it_wrote_it(tmp_path: Path):
+    import tiny_hive
+
+    ckpt = tiny_hive.build_checkpoint(tmp_path / "hive_rw.ckpt")
+    first = api.convert_weights("hive", ckpt, tmp_path / "hive.safetensors")
+    assert (first.exit_code, first.converted, first.target) == (0, True, tmp_path / "hive.safetensors")
+    second = api.convert_weights("hive", ckpt, tmp_path / "hive.safetensors")
+    assert not second.converted and second.describe().startswith("already converted: ")
+    with pytest.raises(ConfigError, match="nothing to convert"):
+        api.convert_weights("identity", ckpt, tmp_path / "x")
+
+
 def test_images_that_change_are_measured_again_by_the_library(data: Path, tmp_path: Path):
     run = _identity_run(data, tmp_path, limit=2).run_dir
     first = api.compute_metrics(run, metrics=["l1"], bootstrap=100)
