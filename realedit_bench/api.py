@@ -14,7 +14,7 @@ command line parses its options, calls one of these functions, prints the result
 ``build_report``       ``realedit report``: the static leaderboard site and table exports
 ``agree``              ``realedit agree``: judge scores held against human ratings
 ``agree_template``     ``realedit agree --template``: a blank ratings sheet and an annotation page
-``train_reward``       ``realedit reward train``: the reward-conditioned InstructPix2Pix
+``train_reward``       ``realedit reward train``: the reward-conditioned InstructPix2Pix (or SmartEdit)
 ``annotate_rewards``   ``realedit reward annotate``: reward labels for editing triplets from a VLM judge
 ``fetch_data``         ``realedit data fetch``; ``verify_data`` and ``data_info`` for ``verify`` and ``info``
 ``list_models``        ``realedit models``; ``model_settings`` for ``--params NAME``
@@ -416,7 +416,8 @@ def train_reward(
     """Train the reward-conditioned InstructPix2Pix (or resume it) into ``config.output_dir``.
 
     Writes ``training_settings.json``, ``train_log.jsonl``, ``logs/``, ``checkpoints/`` and, at the end,
-    ``pipeline/`` (EMA weights), which ``run_model("reward-instruct-pix2pix", weights=...)`` runs.
+    ``pipeline/`` (EMA weights), which ``run_model("reward-instruct-pix2pix", weights=...)`` runs. With
+    ``base="smartedit"`` it trains Reward-SmartEdit, run by ``run_model("reward-smartedit", ...)``.
 
     Args:
         config: A :class:`reward_model.train.TrainConfig`, or a mapping of its fields (e.g.
@@ -444,7 +445,7 @@ def train_reward(
     return TrainOutcome(
         output_dir=result.output_dir, pipeline_dir=result.pipeline_dir, start_step=result.start_step,
         final_step=result.final_step, losses=list(result.losses),
-        model="instruct-pix2pix" if cfg.reward_inputs == "none" else "reward-instruct-pix2pix",
+        model=tr.editor_of(cfg),
     )
 
 

@@ -355,6 +355,8 @@ def test_list_models_and_model_settings():
     models = api.list_models()
     by_name = {row["name"]: row for row in models.rows}
     assert {"identity", "instruct-pix2pix", "magicbrush", "reward-instruct-pix2pix"} <= set(by_name)
+    assert {"smartedit", "reward-smartedit", "hive"} <= set(by_name)
+    assert by_name["smartedit"]["weights"] == "--weights TencentARC/SmartEdit-7B|13B folder"  # no default
     assert by_name["instruct-pix2pix"]["steps"] == "100" and by_name["identity"]["steps"] == "-"
     settings = dict(api.model_settings("instruct-pix2pix").rows)
     assert settings["steps"] == "100" and settings["weights"] == "'timbrooks/instruct-pix2pix'"

@@ -16,7 +16,7 @@ def test_smartedit_release_is_converted_then_found_done(tiny_smartedit, tmp_path
     assert res.returncode == 0, res.stderr
     assert f"converted: {tiny_smartedit.release.folder} -> {dst}" in res.stdout
     assert f"run it: realedit run --model smartedit --weights {dst}" in res.stdout
-    assert converted_sha256(dst) == converted_sha256(tiny_smartedit.converted)  # the same files, byte for byte
+    assert converted_sha256(dst) == converted_sha256(tiny_smartedit.converted)  # the same bytes
     again = invoke(*args)
     assert again.returncode == 0 and again.stdout.startswith("already converted: ")
 
