@@ -38,7 +38,7 @@ BRIDGE = BridgeConfig(
 )
 
 
-def build_tokenizer(directory: Path):
+def build_tokenizer(directory: Path, vocab_size: int = 120):
     """A byte-pair tokenizer with SentencePiece-style spaces ("▁"), trained on the prompt text."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -47,7 +47,7 @@ def build_tokenizer(directory: Path):
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
     trainer = trainers.BpeTrainer(
-        vocab_size=120, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False
+        vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False
     )
     corpus = [SYSTEM, USER_TURN, ANSWER, *INSTRUCTIONS, 'description "x" ASSISTANT: USER: 0123456789']
     tok.train_from_iterator(corpus * 4, trainer)
@@ -169,20 +169,25 @@ def build_pix2pix(directory: Path) -> Path:
     return Path(directory)
 
 
-def steer(llm_state: dict, tokenizer, alpha: float = 3.0) -> dict[str, int]:
-    """Make the tiny LLM answer with image tokens (see the module docstring); returns the roles' ids."""
+def steer(llm_state: dict, tokenizer, alpha: float = 3.0, scale: float | None = None) -> dict[str, int]:
+    """Make the LLM answer with image tokens (see the module docstring); returns the roles' ids.
+
+    The steered tokens' embeddings get norm ``scale`` (default: the square root of the width); a deep
+    random LLM needs a large one, so that the embedding outweighs what its layers add.
+    """
     ids = add_smartedit_tokens(tokenizer)
     last = prompt_ids(tokenizer, ids, "x")[-1]
     filler = tokenizer.encode("image", add_special_tokens=False)[0]
     images = [ids.added[f"<img_{k}>"] for k in range(32)]
     sources = [last, filler, *images]
-    basis = torch.linalg.qr(torch.randn(HIDDEN, len(sources)))[0].T  # orthonormal rows
     emb, head = llm_state["model.embed_tokens.weight"], llm_state["lm_head.weight"]
+    hidden = emb.shape[1]
+    basis = torch.linalg.qr(torch.randn(hidden, len(sources)))[0].T  # orthonormal rows
     head.zero_()
     u = {}
-    for token, row in zip(sources, basis, strict=True):
-        emb[token] = row * math.sqrt(HIDDEN)
-        u[token] = row
+    for token, row in zip(sources, basis.to(emb.device), strict=True):
+        emb[token] = (row * (scale or math.sqrt(hidden))).to(emb.dtype)
+        u[token] = row.to(head.dtype)
     head[images[0]] += alpha * (u[last] + u[filler])
     head[filler] += alpha * u[last]
     for k in range(31):
