@@ -341,7 +341,10 @@ def ensure_converted(weights: str | Path, *, progress: bool = True) -> Path:
     if read_manifest(path) is not None:
         return path.resolve()
     if not path.is_dir():
-        raise WeightsError(f"SmartEdit weights {str(weights)!r}: no such directory")
+        raise WeightsError(
+            f"SmartEdit weights {str(weights)!r}: no such directory; download TencentARC/SmartEdit-7B "
+            "(or -13B) and pass its folder"
+        )
     dst = release_cache(path)
     dst.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(dst.with_name(dst.name + ".lock"))):

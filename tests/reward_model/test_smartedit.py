@@ -16,6 +16,7 @@ from reward_fixtures import (
     make_rewardedit_json,
     make_triplet_folder,
 )
+from tiny_smartedit import build_reward_folder
 
 from adapters.smartedit.convert import converted_sha256
 from realedit_bench.errors import ConfigError, WeightsError
@@ -84,42 +85,16 @@ def test_the_trained_model_edits_two_real_edit_samples(trained, real_edit_dir, t
     assert params["ip2p"] == str(trained / "pipeline")  # InstructPix2Pix's parts travel with the weights
 
 
-def _zero_init_folder(tiny, folder: Path, perturb: bool = False) -> Path:
-    """A Reward-SmartEdit folder on the tiny SmartEdit weights whose reward modules start at zero."""
-    from diffusers import StableDiffusionInstructPix2PixPipeline
-
-    from adapters.smartedit.base_parts import load_pix2pix_parts
-    from adapters.smartedit.loading import load_unet
-    from reward_model.mrc import RewardConfig, RewardUNet, save_reward_pipeline
-    from reward_model.smartedit import write_record
-
-    parts = load_pix2pix_parts(str(tiny.pix2pix))
-    unet = load_unet(tiny.converted, parts.unet_config, torch.float32)
-    torch.manual_seed(0)
-    reward = RewardUNet.from_unet(unet, RewardConfig(), text_dim=96).zero_init_outputs()
-    if perturb:
-        with torch.no_grad():
-            reward.proj_deal.proj_out.bias.add_(0.5)
-    pipe = StableDiffusionInstructPix2PixPipeline(
-        vae=parts.vae, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, unet=unet,
-        scheduler=parts.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    )
-    save_reward_pipeline(folder, reward, pipe)
-    write_record(folder, tiny.converted, converted_sha256(tiny.converted),
-                 {"size": None, "llm_base": str(tiny.llm_base), "clip": str(tiny.clip)})
-    return folder
-
-
 def test_zero_initialised_reward_modules_give_smartedit_s_edit_exactly(tiny_smartedit, tmp_path):
     source = Image.new("RGB", (72, 56), (30, 120, 200))
     smartedit = ADAPTERS.get("smartedit")(weights=str(tiny_smartedit.converted), **_parts(tiny_smartedit),
                                           **TINY)
     expected = smartedit.edit(source, "make the sky red", seed=7).tobytes()
-    folder = _zero_init_folder(tiny_smartedit, tmp_path / "zero")
+    folder = build_reward_folder(tiny_smartedit, tmp_path / "zero")
     for scores in ("5,5,5", "0,0,0"):
         reward = ADAPTERS.get("reward-smartedit")(weights=str(folder), reward_scores=scores, **TINY)
         assert reward.edit(source, "make the sky red", seed=7).tobytes() == expected
-    moved = _zero_init_folder(tiny_smartedit, tmp_path / "moved", perturb=True)
+    moved = build_reward_folder(tiny_smartedit, tmp_path / "moved", perturb=True)
     reward = ADAPTERS.get("reward-smartedit")(weights=str(moved), **TINY)
     assert reward.edit(source, "make the sky red", seed=7).tobytes() != expected  # the module does act
 

@@ -294,3 +294,31 @@ def build_release(folder: Path, llm_base: Path, seed: int = 0) -> TinyRelease:
         (folder / sub).mkdir(parents=True, exist_ok=True)
         torch.save(state, folder / sub / name)
     return TinyRelease(folder, llm, lora, bridge, unet)
+
+
+def build_reward_folder(tiny, folder: Path, perturb: bool = False) -> Path:
+    """A Reward-SmartEdit folder on the tiny SmartEdit weights (``tiny``: the ``tiny_smartedit`` fixture)
+    whose reward modules' output layers are zero (``perturb``: moved off zero)."""
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+
+    from adapters.smartedit.base_parts import load_pix2pix_parts
+    from adapters.smartedit.convert import converted_sha256
+    from adapters.smartedit.loading import load_unet
+    from reward_model.mrc import RewardConfig, RewardUNet, save_reward_pipeline
+    from reward_model.smartedit import write_record
+
+    parts = load_pix2pix_parts(str(tiny.pix2pix))
+    unet = load_unet(tiny.converted, parts.unet_config, torch.float32)
+    torch.manual_seed(0)
+    reward = RewardUNet.from_unet(unet, RewardConfig(), text_dim=TEXT_DIM).zero_init_outputs()
+    if perturb:
+        with torch.no_grad():
+            reward.proj_deal.proj_out.bias.add_(0.5)
+    pipe = StableDiffusionInstructPix2PixPipeline(
+        vae=parts.vae, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, unet=unet,
+        scheduler=parts.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    save_reward_pipeline(folder, reward, pipe)
+    write_record(folder, tiny.converted, converted_sha256(tiny.converted),
+                 {"size": None, "llm_base": str(tiny.llm_base), "clip": str(tiny.clip)})
+    return Path(folder)
