@@ -14,10 +14,11 @@ command line parses its options, calls one of these functions, prints the result
 ``build_report``       ``realedit report``: the static leaderboard site and table exports
 ``agree``              ``realedit agree``: judge scores held against human ratings
 ``agree_template``     ``realedit agree --template``: a blank ratings sheet and an annotation page
-``train_reward``       ``realedit reward train``: the reward-conditioned InstructPix2Pix
+``train_reward``       ``realedit reward train``: the reward-conditioned InstructPix2Pix (or SmartEdit)
 ``annotate_rewards``   ``realedit reward annotate``: reward labels for editing triplets from a VLM judge
 ``fetch_data``         ``realedit data fetch``; ``verify_data`` and ``data_info`` for ``verify`` and ``info``
 ``list_models``        ``realedit models``; ``model_settings`` for ``--params NAME``
+``convert_weights``    ``realedit weights convert``: released weights converted once for loading
 =====================  ==============================================================================
 
 Long calls take ``on_progress(done, total)`` and ``log(line)`` callbacks; without them they work quietly.
@@ -41,6 +42,7 @@ from realedit_bench.outcome import (
     EXIT_SOME_FAILED,
     AgreeOutcome,
     AnnotateOutcome,
+    ConvertOutcome,
     DataInfo,
     FetchOutcome,
     LogCallback,
@@ -64,8 +66,8 @@ PathLike = str | os.PathLike[str]
 
 __all__ = [
     "JudgeOutcome", "agree", "agree_template", "annotate_rewards", "build_report", "compute_metrics",
-    "data_info", "fetch_data", "judge_edits", "list_models", "model_settings", "run_model", "train_reward",
-    "verify_data",
+    "convert_weights", "data_info", "fetch_data", "judge_edits", "list_models", "model_settings", "run_model",
+    "train_reward", "verify_data",
 ]
 
 
@@ -414,7 +416,8 @@ def train_reward(
     """Train the reward-conditioned InstructPix2Pix (or resume it) into ``config.output_dir``.
 
     Writes ``training_settings.json``, ``train_log.jsonl``, ``logs/``, ``checkpoints/`` and, at the end,
-    ``pipeline/`` (EMA weights), which ``run_model("reward-instruct-pix2pix", weights=...)`` runs.
+    ``pipeline/`` (EMA weights), which ``run_model("reward-instruct-pix2pix", weights=...)`` runs. With
+    ``base="smartedit"`` it trains Reward-SmartEdit, run by ``run_model("reward-smartedit", ...)``.
 
     Args:
         config: A :class:`reward_model.train.TrainConfig`, or a mapping of its fields (e.g.
@@ -442,7 +445,7 @@ def train_reward(
     return TrainOutcome(
         output_dir=result.output_dir, pipeline_dir=result.pipeline_dir, start_step=result.start_step,
         final_step=result.final_step, losses=list(result.losses),
-        model="instruct-pix2pix" if cfg.reward_inputs == "none" else "reward-instruct-pix2pix",
+        model=tr.editor_of(cfg),
     )
 
 
@@ -772,3 +775,31 @@ def model_settings(name: str) -> ModelSettings:
         default = s.default if s.default is not None else class_default(cls, s.name)
         rows.append((s.name, "required" if default is inspect.Parameter.empty else repr(default)))
     return ModelSettings(name=name, rows=rows)
+
+
+def convert_weights(
+    model: str, source: PathLike, dest: PathLike, *, progress: bool = False
+) -> ConvertOutcome:
+    """Convert released weights of ``model`` once into the compact, pickle-free files its editor loads.
+
+    Args:
+        model: An editor whose weights need converting (``smartedit``, ``hive``; any registered editor
+            with a ``convert_weights`` classmethod).
+        source: The released weights (a SmartEdit release folder, a HIVE ``.ckpt``).
+        dest: Where the conversion goes; a finished conversion of the same source there is kept as it is.
+        progress: Show a progress bar on stderr (SmartEdit).
+
+    Returns:
+        Where the conversion is and whether this call wrote it.
+
+    Raises:
+        ConfigError: the model has no weights to convert.
+        WeightsError: the source cannot be read or converted.
+    """
+    from realedit_bench.registry import ADAPTERS
+
+    convert = getattr(ADAPTERS.get(model), "convert_weights", None)
+    if convert is None:
+        raise ConfigError(f"model {model!r} loads its weights as released; there is nothing to convert")
+    done = convert(Path(source), Path(dest), progress=progress)
+    return ConvertOutcome(model=model, source=Path(source), target=Path(done.path), converted=done.converted)

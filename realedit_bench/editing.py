@@ -6,6 +6,7 @@ import inspect
 import math
 import typing
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 from PIL import Image
@@ -51,6 +52,15 @@ class Prepared(NamedTuple):
     size: tuple[int, int]
 
 
+class WeightsConversion(NamedTuple):
+    """What an editor's ``convert_weights(src, dst)`` classmethod did (``realedit weights convert``)."""
+
+    #: The converted file or folder.
+    path: Path
+    #: False when ``path`` already held the conversion of the same source (nothing was written).
+    converted: bool
+
+
 def edit_batch(
     model: EditModel, images: Sequence[Image.Image], instructions: Sequence[str], seeds: Sequence[int]
 ) -> list[Image.Image]:
@@ -75,7 +85,8 @@ def describe(cls: type) -> dict[str, Any]:
     return {
         "name": getattr(cls, "name", ""),
         "family": getattr(cls, "family", ""),
-        "weights": class_default(cls, "weights") or "-",
+        # Editors without downloadable defaults say where their weights come from.
+        "weights": class_default(cls, "weights") or getattr(cls, "weights_hint", None) or "-",
         "steps": class_default(cls, "steps"),
         "text_guidance": class_default(cls, "guidance_scale"),
         "image_guidance": class_default(cls, "image_guidance_scale"),

@@ -375,6 +375,24 @@ class ModelList(Outcome):
 
 
 @dataclass(kw_only=True)
+class ConvertOutcome(Outcome):
+    """What :func:`realedit_bench.api.convert_weights` did."""
+
+    model: str
+    source: Path
+    #: The converted file or folder.
+    target: Path
+    #: False when ``target`` already held the conversion of the same source.
+    converted: bool
+
+    def describe(self) -> str:
+        """Where the conversion is, and how to run it."""
+        what = "converted" if self.converted else "already converted"
+        return (f"{what}: {self.source} -> {self.target}\n"
+                f"run it: realedit run --model {self.model} --weights {self.target}")
+
+
+@dataclass(kw_only=True)
 class ModelSettings(Outcome):
     """What :func:`realedit_bench.api.model_settings` found: the settings of one editor."""
 

@@ -107,6 +107,9 @@ ADAPTERS.register("instruct-pix2pix", "adapters.instruct_pix2pix:InstructPix2Pix
 ADAPTERS.register("magicbrush", "adapters.magicbrush:MagicBrush")
 ADAPTERS.register("identity", "adapters.identity:Identity")
 ADAPTERS.register("reward-instruct-pix2pix", "reward_model.adapter:RewardInstructPix2Pix")
+ADAPTERS.register("smartedit", "adapters.smartedit.adapter:SmartEdit")
+ADAPTERS.register("reward-smartedit", "reward_model.smartedit:RewardSmartEdit")
+ADAPTERS.register("hive", "adapters.hive.adapter:Hive")
 
 #: Benchmarks: name -> "module:Class" subclassing realedit_bench.datasets.Benchmark.
 BENCHMARKS: Registry = Registry("benchmark", group="realedit.benchmarks")

@@ -60,7 +60,7 @@ def parse_scores(text: str) -> tuple[float, float, float]:
     return values[0], values[1], values[2]
 
 
-def _peek_reward_config(directory: Path) -> dict[str, Any] | None:
+def peek_reward_config(directory: Path) -> dict[str, Any] | None:
     """The reward config a pipeline folder declares (``reward/config.json``), without loading weights.
 
     None for the authors' layout (no ``reward/``: the released variant reads both inputs) or an unreadable
@@ -76,7 +76,61 @@ def _peek_reward_config(directory: Path) -> dict[str, Any] | None:
     return reward if isinstance(reward, dict) else None
 
 
-class RewardInstructPix2Pix(InstructPix2Pix):
+class RewardCondition:
+    """The reward condition of a reward-conditioned editor: its settings, the inputs its weights read, and
+    the pipeline U-Net that applies it (shared by the InstructPix2Pix and SmartEdit variants)."""
+
+    reward_scores: tuple[float, float, float] | None
+    reward_text: str | None
+
+    def _set_reward(self, reward_scores: str | None, reward_text: str | None) -> None:
+        """Parse ``-M reward_scores`` / ``-M reward_text`` (None: the released inference condition)."""
+        # None: not given (-M), so the default applies; given values are checked against the weights.
+        self._given = {"reward_scores": reward_scores is not None, "reward_text": reward_text is not None}
+        self.reward_scores = parse_scores(reward_scores or "5,5,5")
+        self.reward_text = str(_NO_FAILURE_TEXT if reward_text is None else reward_text).strip()
+        if not self.reward_text:
+            raise ConfigError(
+                '-M reward_text must not be empty (the released "no failure" text is "None; None; None")'
+            )
+
+    def _drop_unused_inputs(self, config: dict[str, Any] | None, where: Path | str) -> None:
+        """Refuse a given -M value for a reward input the weights do not read; forget the unused default."""
+        if config is None:
+            return
+        inputs = (("reward_scores", "use_scores", "scores"), ("reward_text", "use_text", "failure text"))
+        for key, flag, attr in inputs:
+            if config.get(flag, True):
+                continue
+            if self._given[key]:
+                raise ConfigError(
+                    f"-M {key}: the weights at {where} were trained without the {attr} "
+                    f"(reward config {flag}=false), so it would be ignored; leave it out"
+                )
+            setattr(self, key, None)
+
+    def reward_params(self) -> dict[str, Any]:
+        """The reward condition as recorded in a run's parameters."""
+        return {
+            "reward_scores": list(self.reward_scores) if self.reward_scores is not None else None,
+            "reward_text": self.reward_text,
+        }
+
+    def conditioned_unet(self, pipe: Any, reward_unet: Any, device: str) -> Any:
+        """``reward_unet`` with the condition fixed, for ``pipe.unet`` (failure text encoded by ``pipe``)."""
+        import torch
+
+        from reward_model.mrc import RewardConditionedUNet, encode_reward_text
+
+        # An input the weights do not read gets a placeholder (the model ignores it).
+        with torch.no_grad():
+            texts = [self.reward_text or _NO_FAILURE_TEXT]
+            text = encode_reward_text(pipe.tokenizer, pipe.text_encoder, texts)
+        scores = torch.tensor([self.reward_scores or (5.0, 5.0, 5.0)], device=device)
+        return RewardConditionedUNet(reward_unet, scores, text.hidden, text.pooled)
+
+
+class RewardInstructPix2Pix(RewardCondition, InstructPix2Pix):
     """InstructPix2Pix whose U-Net is conditioned on three reward scores and failure texts.
 
     Args:
@@ -102,14 +156,7 @@ class RewardInstructPix2Pix(InstructPix2Pix):
         **settings: Any,
     ) -> None:
         super().__init__(**settings)
-        # None: not given (-M), so the default applies; given values are checked against the weights.
-        self._given = {"reward_scores": reward_scores is not None, "reward_text": reward_text is not None}
-        self.reward_scores: tuple[float, float, float] | None = parse_scores(reward_scores or "5,5,5")
-        self.reward_text: str | None = str(_NO_FAILURE_TEXT if reward_text is None else reward_text).strip()
-        if not self.reward_text:
-            raise ConfigError(
-                '-M reward_text must not be empty (the released "no failure" text is "None; None; None")'
-            )
+        self._set_reward(reward_scores, reward_text)
         # The default subfolder belongs to the default hub repository; other weights name theirs.
         if subfolder is None:
             subfolder = type(self).default_subfolder if self.weights == type(self).default_weights else ""
@@ -123,33 +170,12 @@ class RewardInstructPix2Pix(InstructPix2Pix):
         local = self._find_pipeline_dir(Path(self.weights).expanduser())
         if local is not None:
             # Known before loading for a local folder: params() then records only inputs that apply.
-            self._drop_unused_inputs(_peek_reward_config(local), local)
-
-    def _drop_unused_inputs(self, config: dict[str, Any] | None, where: Path | str) -> None:
-        """Refuse a given -M value for a reward input the weights do not read; forget the unused default."""
-        if config is None:
-            return
-        inputs = (("reward_scores", "use_scores", "scores"), ("reward_text", "use_text", "failure text"))
-        for key, flag, attr in inputs:
-            if config.get(flag, True):
-                continue
-            if self._given[key]:
-                raise ConfigError(
-                    f"-M {key}: the weights at {where} were trained without the {attr} "
-                    f"(reward config {flag}=false), so it would be ignored; leave it out"
-                )
-            setattr(self, key, None)
+            self._drop_unused_inputs(peek_reward_config(local), local)
 
     def params(self) -> dict[str, Any]:
         """Every resolved setting, with the reward condition."""
         out = super().params()
-        out.update(
-            {
-                "subfolder": self.subfolder or None,
-                "reward_scores": list(self.reward_scores) if self.reward_scores is not None else None,
-                "reward_text": self.reward_text,
-            }
-        )
+        out.update({"subfolder": self.subfolder or None, **self.reward_params()})
         # The reward config belongs to the weights (read at load time); params() must not change on
         # load, since the runner compares it with an existing run's manifest before loading.
         return out
@@ -217,15 +243,5 @@ class RewardInstructPix2Pix(InstructPix2Pix):
 
     def adapt(self, pipe: Any) -> Any:
         """The pipeline's U-Net conditioned on the reward scores and text."""
-        import torch
-
-        from reward_model.mrc import RewardConditionedUNet, encode_reward_text
-
-        reward_unet = self._reward_unet.to(self.device).eval()
-        # An input the weights do not read gets a placeholder (the model ignores it).
-        with torch.no_grad():
-            texts = [self.reward_text or _NO_FAILURE_TEXT]
-            text = encode_reward_text(pipe.tokenizer, pipe.text_encoder, texts)
-        scores = torch.tensor([self.reward_scores or (5.0, 5.0, 5.0)], device=self.device)
-        pipe.unet = RewardConditionedUNet(reward_unet, scores, text.hidden, text.pooled)
+        pipe.unet = self.conditioned_unet(pipe, self._reward_unet.to(self.device).eval(), self.device)
         return pipe

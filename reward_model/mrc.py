@@ -29,6 +29,11 @@ Both variants wrap an unchanged diffusers ``UNet2DConditionModel`` by compositio
 through forward hooks registered for the duration of one call (on ``time_embedding``, ``conv_in`` and
 the down/mid/up blocks), so the U-Net's own forward pass is reused as it is.
 
+On SmartEdit (Reward-SmartEdit) the U-Net also receives the interaction module's image residual after
+``conv_in`` (``image_residual``). The paper puts both residuals there without saying in which order; here
+the image residual is added first and the reward encoder reads the sum, so the reward attends to the
+features the image condition has already shaped: ``h = conv_in(x) + r_image; h = h + proj_out(ca(...h))``.
+
 Widths follow the wrapped U-Net: ``C0 = block_out_channels[0]`` (320 for SD-1.5), ``T`` = the time
 embedding width (1280), ``D`` = the text encoder width (768), ``G = norm_num_groups`` (32),
 ``S = RewardConfig.score_embed_dim`` (256). Keys the released checkpoint holds beside the standard U-Net
@@ -69,7 +74,8 @@ weights hold the extra keys above, no ``reward`` folder) as the released variant
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -438,6 +444,26 @@ class RewardUNet(_UNetStandIn):
         """State dict of the added modules only (keys without a prefix, as in the released checkpoint)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith(f"{UNET_SUBFOLDER}.")}
 
+    def zero_init_outputs(self) -> RewardUNet:
+        """Zero the last layer of every path by which the reward reaches the U-Net (returns ``self``).
+
+        ``proj_deal.proj_out`` (the reward encoder's residual), ``add_embedding.linear_2`` and
+        ``text_linear2`` (the time-embedding addition) and ``linear2`` (the paper's per-block addition):
+        the wrapped U-Net's output is then bit for bit what it was without the reward, and training moves
+        away from it (as zero convolutions do). The other modules keep their random initialisation, so
+        gradients reach them once these layers move.
+        """
+        names = ("proj_deal.proj_out", "add_embedding.linear_2", "text_linear2", "linear2")
+        with torch.no_grad():
+            for name in names:
+                module = getattr(self, name.split(".")[0], None)
+                for part in name.split(".")[1:]:
+                    module = getattr(module, part, None)
+                if module is not None:
+                    for param in module.parameters():
+                        param.zero_()
+        return self
+
     def enable_gradient_checkpointing(self) -> None:
         """Checkpoint the inner U-Net's blocks (the added modules are small)."""
         self.unet.enable_gradient_checkpointing()
@@ -507,8 +533,12 @@ class RewardUNet(_UNetStandIn):
             block_adds = [lin(pooled) for lin in self.linear2]
         return RewardInjection(time_add=None, kv=kv, block_adds=block_adds)
 
-    def _register_hooks(self, inj: RewardInjection) -> list[Any]:
-        """Forward hooks that put ``inj`` into the U-Net; the caller removes them after the call."""
+    def _register_hooks(self, inj: RewardInjection, image_residual: Tensor | None = None) -> list[Any]:
+        """Forward hooks that put ``inj`` (and an image residual) into the U-Net; the caller removes them.
+
+        After ``conv_in`` the image residual is added first and the reward encoder then reads the sum, so
+        the reward attends to the features the image condition already shaped (SmartEdit's residual).
+        """
         handles = []
         if inj.time_add is not None:
             time_add = inj.time_add
@@ -517,13 +547,17 @@ class RewardUNet(_UNetStandIn):
                 return emb + time_add.to(emb.dtype)
 
             handles.append(self.unet.time_embedding.register_forward_hook(add_time))
-        if inj.kv is not None:
-            kv = inj.kv
+        kv = inj.kv
+        if kv is not None or image_residual is not None:
 
-            def reward_encoder(_m: nn.Module, _args: Any, h: Tensor) -> Tensor:
-                return self.proj_deal.wrap(h, lambda x: self.ca(x, kv.to(x.dtype)))
+            def after_conv_in(_m: nn.Module, _args: Any, h: Tensor) -> Tensor:
+                if image_residual is not None:
+                    h = h + _match_batch(image_residual, h.shape[0], "image_residual").to(h.dtype)
+                if kv is not None:
+                    h = self.proj_deal.wrap(h, lambda x: self.ca(x, kv.to(x.dtype)))
+                return h
 
-            handles.append(self.unet.conv_in.register_forward_hook(reward_encoder))
+            handles.append(self.unet.conv_in.register_forward_hook(after_conv_in))
         if inj.block_adds is not None:
             for block, add in zip(self._blocks(), inj.block_adds, strict=True):
 
@@ -544,6 +578,7 @@ class RewardUNet(_UNetStandIn):
         reward_scores: Tensor,
         reward_text_hidden: Tensor | None = None,
         reward_text_pooled: Tensor | None = None,
+        image_residual: Tensor | None = None,
         return_dict: bool = True,
         **unet_kwargs: Any,
     ) -> Any:
@@ -557,6 +592,8 @@ class RewardUNet(_UNetStandIn):
                 ``B`` is tiled (so one condition serves the three guidance branches).
             reward_text_hidden: Last hidden state of the joined failure texts (paper variant).
             reward_text_pooled: Pooled output of the joined failure texts (released variant).
+            image_residual: Added after ``conv_in``, before the reward encoder, ``[b, C0, h, w]`` with a
+                batch that divides ``B`` (SmartEdit's interaction-module residual; None: nothing).
             return_dict: Return a ``UNet2DConditionOutput`` (else a tuple), as diffusers does.
             **unet_kwargs: Passed to the U-Net (``cross_attention_kwargs``, ``added_cond_kwargs`` ...).
 
@@ -564,7 +601,7 @@ class RewardUNet(_UNetStandIn):
             The inner U-Net's output.
         """
         inj = self.reward_injection(reward_scores, reward_text_hidden, reward_text_pooled, sample.shape[0])
-        handles = self._register_hooks(inj)
+        handles = self._register_hooks(inj, image_residual)
         try:
             return self.unet(sample, timestep, encoder_hidden_states, return_dict=return_dict, **unet_kwargs)
         finally:
@@ -748,9 +785,24 @@ class RewardConditionedUNet(_UNetStandIn):
         self.register_buffer(
             "reward_text_pooled", None if text_pooled is None else text_pooled.to(dtype), persistent=False
         )
+        #: Added after ``conv_in`` during :meth:`residual` (SmartEdit's interaction-module residual).
+        self.image_residual: Tensor | None = None
 
     def _wrapped(self) -> Any:
         return self.reward_unet
+
+    @contextmanager
+    def residual(self, image_residual: Tensor) -> Iterator[None]:
+        """Within the block, every call adds ``image_residual`` after ``conv_in``, before the reward encoder.
+
+        Args:
+            image_residual: ``[B, C0, h, w]`` for the pipeline's B samples (tiled over the guidance branches).
+        """
+        self.image_residual = image_residual
+        try:
+            yield
+        finally:
+            self.image_residual = None
 
     @property
     def in_channels(self) -> int:
@@ -768,6 +820,7 @@ class RewardConditionedUNet(_UNetStandIn):
             reward_scores=self.reward_scores,
             reward_text_hidden=self.reward_text_hidden,
             reward_text_pooled=self.reward_text_pooled,
+            image_residual=self.image_residual,
             **kwargs,
         )
 

@@ -18,6 +18,11 @@ Defaults and where they come from:
   probability p the instruction is dropped, with p the source image, with p both; the reward
   condition itself is never dropped (as in the released script).
 
+``--base smartedit`` trains Reward-SmartEdit the same way (:mod:`reward_model.smartedit`): ``--pretrained``
+is a SmartEdit release or converted folder, the UNet and the reward modules are trained, SmartEdit's
+multimodal stage runs frozen and gives the text condition and the ``conv_in`` residual of each example,
+and the reward modules' output layers start at zero.
+
 Multi-GPU and multi-node training run through ``accelerate launch``; every random draw (which
 examples, crops, flips, noise, timesteps, dropout) is derived from (seed, step, process), so a run
 resumed from a checkpoint replays exactly what an uninterrupted run would have done.
@@ -78,7 +83,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 #: Settings a resumed run must share with the run it resumes (anything else may change).
 RESUME_INVARIANTS = (
-    "pretrained", "variant", "reward_inputs", "reward_integration", "resolution", "batch_size",
+    "base", "pretrained", "variant", "reward_inputs", "reward_integration", "resolution", "batch_size",
     "gradient_accumulation_steps", "seed", "use_ema",
 )
 
@@ -88,7 +93,15 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pretrained: str = Field(description="InstructPix2Pix pipeline to start from: a local folder or a hub id.")
+    pretrained: str = Field(description="InstructPix2Pix pipeline to start from: a local folder or a hub id "
+                            "(--base smartedit: a SmartEdit release or converted folder).")
+    base: Literal["instruct-pix2pix", "smartedit"] = Field(
+        default="instruct-pix2pix", description="The editor the reward condition is trained into."
+    )
+    base_settings: dict[str, str] = Field(
+        default_factory=dict, description="Settings of --base smartedit (-M size, llm_base, clip, ip2p, "
+                                          "llm_dtype): where its frozen parts come from."
+    )
     revision: str | None = Field(default=None, description="Hub revision of --pretrained.")
     output_dir: Path = Field(description="Where checkpoints, logs and the final pipeline go.")
     reward_files: list[Path] = Field(description="RewardEdit-20K .json and/or realedit reward .jsonl files.")
@@ -193,8 +206,9 @@ def check_config(cfg: TrainConfig) -> None:
     for path in cfg.reward_files:
         if not Path(path).expanduser().is_file():
             raise ConfigError(f"--rewards {path} does not exist")
+    _check_base(cfg)
     local = Path(cfg.pretrained).expanduser()
-    if local.exists():
+    if cfg.base == "instruct-pix2pix" and local.exists():
         if not (local / "model_index.json").is_file() or not (local / "unet" / "config.json").is_file():
             raise ConfigError(f"--pretrained {local} is not a diffusers pipeline folder "
                               "(no model_index.json or unet/)")
@@ -234,6 +248,44 @@ def check_config(cfg: TrainConfig) -> None:
         SchedulerType(cfg.lr_scheduler)
     except ValueError as exc:
         raise ConfigError(f"--lr-scheduler {cfg.lr_scheduler!r} is not a diffusers scheduler name") from exc
+
+
+class BaseSpec(NamedTuple):
+    """What ``--base`` changes in training."""
+
+    #: ``"module:function"`` of ``(pretrained, revision, base settings, device) -> Components``.
+    loader: str
+    #: The editor that runs the trained pipeline.
+    editor: str
+    #: The reward modules' output layers start at zero (training starts from the base's function).
+    zero_init: bool
+
+
+BASES = {
+    "instruct-pix2pix": BaseSpec("reward_model.train:load_pix2pix_base", "reward-instruct-pix2pix", False),
+    "smartedit": BaseSpec("reward_model.train:load_smartedit_base", "reward-smartedit", True),
+}
+
+
+def editor_of(cfg: TrainConfig) -> str:
+    """The editor that runs what ``cfg`` trains (plain InstructPix2Pix for ``--reward-inputs none``)."""
+    return "instruct-pix2pix" if cfg.reward_inputs == "none" else BASES[cfg.base].editor
+
+
+def _check_base(cfg: TrainConfig) -> None:
+    """``--base smartedit``: a local SmartEdit folder, known ``-M`` keys, a reward to train."""
+    if cfg.base == "instruct-pix2pix":
+        if cfg.base_settings:
+            raise ConfigError(f"-M {next(iter(cfg.base_settings))}: only --base smartedit takes -M settings")
+        return
+    from reward_model.smartedit import check_base_settings, check_pretrained
+
+    check_base_settings(cfg.base_settings)
+    check_pretrained(cfg.pretrained)
+    if cfg.reward_inputs == "none":
+        raise ConfigError(
+            "--reward-inputs none fine-tunes a plain InstructPix2Pix; it does not apply to --base smartedit"
+        )
 
 
 def resolve_mixed_precision(choice: str) -> str:
@@ -279,6 +331,9 @@ class Components(NamedTuple):
     unet: Any
     scheduler: Any
     noise_scheduler: Any
+    #: ``(source images, instructions) -> (text condition, conv_in residual)`` for a base whose condition is
+    #: not the CLIP text of the instruction (SmartEdit); None for InstructPix2Pix.
+    conditioner: Any = None
 
 
 def load_components(pretrained: str, revision: str | None = None) -> Components:
@@ -297,6 +352,22 @@ def load_components(pretrained: str, revision: str | None = None) -> Components:
                           "pipeline (U-Net in_channels != 8)")
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     return Components(pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, pipe.scheduler, noise_scheduler)
+
+
+def load_pix2pix_base(
+    pretrained: str, revision: str | None, settings: dict[str, str], device: Any
+) -> Components:
+    """:func:`load_components` as a ``--base`` loader."""
+    return load_components(pretrained, revision)
+
+
+def load_smartedit_base(
+    pretrained: str, revision: str | None, settings: dict[str, str], device: Any
+) -> Components:
+    """SmartEdit's parts (:func:`reward_model.smartedit.load_components`) as a ``--base`` loader."""
+    from reward_model.smartedit import load_components as load_smartedit
+
+    return load_smartedit(pretrained, settings, device)
 
 
 def reward_config(cfg: TrainConfig) -> Any:
@@ -353,6 +424,8 @@ class StepInputs(NamedTuple):
     reward_text_hidden: Any
     reward_text_pooled: Any
     target: Any
+    #: Added after ``conv_in`` (SmartEdit's interaction-module residual); None for InstructPix2Pix.
+    image_residual: Any = None
 
 
 class Trainer:
@@ -394,7 +467,12 @@ class Trainer:
                 0, comps.noise_scheduler.config.num_train_timesteps, (bsz,), generator=generator, device=dev
             ).long()
             noisy = comps.noise_scheduler.add_noise(latents, noise, timesteps)
-            text_hidden = comps.text_encoder(self.tokenize(batch["instruction"]))[0]
+            residual = None
+            if comps.conditioner is None:
+                text_hidden = comps.text_encoder(self.tokenize(batch["instruction"]))[0]
+            else:
+                cond = comps.conditioner(batch["source"], batch["instruction"])
+                text_hidden, residual = cond.text.to(dev, dtype=dt), cond.residual.to(dev, dtype=dt)
             # The source latent is the distribution's mode, as in InstructPix2Pix.
             source_latent = comps.vae.encode(source).latent_dist.mode()
             p = cfg.conditioning_dropout
@@ -420,7 +498,7 @@ class Trainer:
 
                     texts = [join_failure_texts(*t) for t in batch["texts"]]
                     r_hidden, r_pooled = encode_reward_text(comps.tokenizer, comps.text_encoder, texts)
-        return StepInputs(latent_input, timesteps, text_hidden, scores, r_hidden, r_pooled, target)
+        return StepInputs(latent_input, timesteps, text_hidden, scores, r_hidden, r_pooled, target, residual)
 
     def loss(self, model: Any, x: StepInputs) -> Any:
         """Noise-prediction MSE of ``model`` on prepared inputs."""
@@ -432,6 +510,7 @@ class Trainer:
             out = model(
                 x.latent_input, x.timesteps, x.text_hidden, reward_scores=x.reward_scores,
                 reward_text_hidden=x.reward_text_hidden, reward_text_pooled=x.reward_text_pooled,
+                image_residual=x.image_residual,
             )
         pred = _model_output(out)
         return F.mse_loss(pred.float(), x.target.float(), reduction="mean")
@@ -493,6 +572,8 @@ def save_pipeline(comps: Components, model: Any, out: Path, cfg: TrainConfig) ->
         pipe.save_pretrained(tmp)
     else:
         _save_reward_pipeline(comps, model, tmp)
+    if comps.conditioner is not None:
+        comps.conditioner.save(tmp)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -729,7 +810,7 @@ def _train(cfg: TrainConfig, out: Path) -> TrainResult:
         doc = _settings_doc(cfg, resolved, reports, previous, start_step, checkpoint)
         atomic_write_json(out / SETTINGS_FILE, doc)
         if cfg.report_to != "none":
-            s.accelerator.init_trackers("reward-instruct-pix2pix", config=_tracker_config(cfg))
+            s.accelerator.init_trackers(editor_of(cfg), config=_tracker_config(cfg))
     if start_step >= cfg.max_steps:
         s.accelerator.print(f"already at step {start_step} >= --max-steps {cfg.max_steps}; nothing to train")
         s.accelerator.end_training()
@@ -772,15 +853,23 @@ def _set_up(cfg: TrainConfig, out: Path) -> _Session:
         torch.backends.cuda.matmul.allow_tf32 = True
     dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
     weight_dtype = dtypes.get(accelerator.mixed_precision, torch.float32)
-    comps = load_components(cfg.pretrained, cfg.revision)
+    from realedit_bench.registry import import_string
+
+    spec = BASES[cfg.base]
+    loader = cast(Callable[..., Components], import_string(spec.loader))
+    comps = loader(cfg.pretrained, cfg.revision, cfg.base_settings, accelerator.device)
     # Frozen encoders run in the mixed-precision dtype; cast only when it differs (diffusers warns otherwise).
     for frozen in (comps.vae, comps.text_encoder):
         frozen.requires_grad_(False)
         frozen.to(accelerator.device)
         if weight_dtype != torch.float32:
             frozen.to(dtype=weight_dtype)
+    if comps.conditioner is not None:
+        comps.conditioner.to(accelerator.device)
     torch.manual_seed(derive_seed(cfg.seed, "init"))  # the new modules' random initialisation
     model = build_model(comps.unet, cfg, comps.text_encoder.config.hidden_size)
+    if spec.zero_init:
+        model.zero_init_outputs()
     model.train()
     if cfg.gradient_checkpointing:
         _enable_gradient_checkpointing(model)

@@ -1,10 +1,12 @@
-"""Shared fixtures: paths to ../shared data and a tiny InstructPix2Pix pipeline saved once per session."""
+"""Shared fixtures: paths to ../shared data, a tiny InstructPix2Pix pipeline and tiny SmartEdit parts, each
+saved once per session."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -34,3 +36,27 @@ def tiny_pix2pix_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny_models import build_tiny_pix2pix
 
     return build_tiny_pix2pix(tmp_path_factory.mktemp("tiny") / "pipe")
+
+
+class TinySmartEdit(NamedTuple):
+    llm_base: Path
+    clip: Path
+    pix2pix: Path
+    release: object  # tiny_smartedit.TinyRelease
+    converted: Path
+
+
+@pytest.fixture(scope="session")
+def tiny_smartedit(tmp_path_factory: pytest.TempPathFactory) -> TinySmartEdit:
+    """Tiny SmartEdit parts, a fake release with the released key names, and its conversion."""
+    import tiny_smartedit as ts
+
+    from adapters.smartedit.convert import convert_smartedit
+
+    root = tmp_path_factory.mktemp("smartedit")
+    llm_base = ts.build_llm_base(root / "vicuna")
+    release = ts.build_release(root / "release", llm_base)
+    converted = convert_smartedit(release.folder, root / "converted", progress=False).folder
+    return TinySmartEdit(
+        llm_base, ts.build_clip(root / "clip"), ts.build_pix2pix(root / "ip2p"), release, converted
+    )

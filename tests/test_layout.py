@@ -34,7 +34,7 @@ def test_cli_startup_imports_nothing_heavy():
 def test_help_lists_every_verb():
     res = invoke("--help")
     assert res.returncode == 0
-    for verb in ("run", "models", "data", "judge", "metrics", "report", "agree", "reward"):
+    for verb in ("run", "models", "data", "judge", "metrics", "report", "agree", "reward", "weights"):
         assert verb in res.stdout
     run_help = invoke("run", "--help").stdout
     assert "--model" in run_help and "resumes" in run_help
@@ -61,5 +61,8 @@ def test_models_table_lists_builtins():
         "identity",
         "reward-instruct-pix2pix",
         "timbrooks/instruct-pix2pix",
+        "smartedit",
+        "reward-smartedit",
+        "hive",
     ):
         assert name in res.stdout

@@ -12,5 +12,7 @@ Modules, one idea each:
 - ``residual``: a removable forward hook that adds the residual after the UNet's ``conv_in``;
 - ``keymaps`` / ``convert``: the released ``.bin`` layout mapped to ours, converted once to safetensors;
 - ``base_parts``: the Vicuna tokenizer/config, CLIP and InstructPix2Pix parts, by hub id or folder;
-- ``model``: everything above assembled, from images + instructions to diffusion conditions.
+- ``model``: everything above assembled, from images + instructions to diffusion conditions;
+- ``adapter``: the ``smartedit`` editor (``realedit run --model smartedit``) on the stock InstructPix2Pix
+  pipeline.
 """

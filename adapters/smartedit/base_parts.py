@@ -9,6 +9,11 @@
 
 Every failure to reach or read a part is one line naming the part and the ``-M`` option that points
 at a local copy.
+
+The lmsys Vicuna-1.1 repositories hold the LLaMA SentencePiece model (``tokenizer.model``) and no
+``tokenizer.json``. transformers reads such a tokenizer through the ``sentencepiece`` package (and turns it
+into its fast form), so that package is needed then: it is the optional extra ``realedit[smartedit]``,
+and its absence is one line naming the extra. A folder that holds a ``tokenizer.json`` needs nothing more.
 """
 
 from __future__ import annotations
@@ -18,11 +23,15 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from adapters.smartedit.prompt import TokenIds, add_smartedit_tokens
-from realedit_bench.errors import WeightsError
+from realedit_bench.errors import ConfigError, WeightsError
 
 LLM_BASE = {"7b": "lmsys/vicuna-7b-v1.1", "13b": "lmsys/vicuna-13b-v1.1"}
+#: LLM hidden width -> SmartEdit size.
+SIZES = {4096: "7b", 5120: "13b"}
 CLIP = "openai/clip-vit-large-patch14"
 IP2P = "timbrooks/instruct-pix2pix"
+#: How to install what a SentencePiece-only tokenizer needs.
+SENTENCEPIECE_EXTRA = "pip install 'realedit[smartedit]'"
 
 T = TypeVar("T")
 
@@ -56,13 +65,87 @@ class LlmBase(NamedTuple):
     config: Any
 
 
+class BaseParts(NamedTuple):
+    """Where each base part comes from (hub ids or folders), and the SmartEdit size when known."""
+
+    size: str | None
+    llm_base: str
+    clip: str
+    ip2p: str
+
+
+def resolve_base_parts(
+    width: int,
+    *,
+    size: str | None = None,
+    llm_base: str | None = None,
+    clip: str | None = None,
+    ip2p: str | None = None,
+) -> BaseParts:
+    """The base parts for SmartEdit weights whose LLM is ``width`` wide; given sources are kept as they are.
+
+    The size is read from the width (4096: 7b, 5120: 13b) when not given, and names the default Vicuna.
+
+    Raises:
+        ConfigError: an unknown size, a size the weights contradict, or no way to name the Vicuna folder.
+    """
+    found = SIZES.get(width)
+    if size is not None:
+        if size not in LLM_BASE:
+            raise ConfigError(f"-M size must be one of {', '.join(LLM_BASE)}, got {size!r}")
+        if found is not None and found != size:
+            raise ConfigError(
+                f"the weights are SmartEdit-{found.upper()} (LLM width {width}); pass -M size={found} "
+                "or leave it out"
+            )
+    size = size or found
+    if llm_base is None:
+        if size is None:
+            raise ConfigError(
+                f"cannot tell the SmartEdit size from the weights (LLM width {width}); "
+                "pass -M llm_base=DIR (the Vicuna-1.1 tokenizer and config)"
+            )
+        llm_base = LLM_BASE[size]
+    return BaseParts(size, llm_base, clip or CLIP, ip2p or IP2P)
+
+
+def _tokenizer_folder(source: str, revision: str | None) -> Path:
+    """``source`` as a folder: itself, or its tokenizer and config files from the hub (no weights)."""
+    path = Path(source)
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "tokenizer.model"]
+    return Path(snapshot_download(source, revision=revision or "main", allow_patterns=patterns))
+
+
+def check_sentencepiece(folder: Path) -> None:
+    """Refuse, in one line, a SentencePiece-only tokenizer when ``sentencepiece`` is not installed.
+
+    Raises:
+        ConfigError: ``folder`` has ``tokenizer.model`` but no ``tokenizer.json``, and no sentencepiece.
+    """
+    import importlib.util
+
+    only_sentencepiece = (folder / "tokenizer.model").is_file() and not (folder / "tokenizer.json").is_file()
+    if only_sentencepiece and importlib.util.find_spec("sentencepiece") is None:
+        raise ConfigError(
+            f"the Vicuna tokenizer in {folder} is a SentencePiece model (tokenizer.model, no "
+            "tokenizer.json); "
+            f"reading it needs the sentencepiece package: {SENTENCEPIECE_EXTRA}"
+        )
+
+
 def load_llm_base(source: str, revision: str | None = None) -> LlmBase:
     """Vicuna-1.1 tokenizer (+ the 35 SmartEdit tokens) and ``LlamaConfig`` with the grown vocabulary."""
     from transformers import AutoConfig, AutoTokenizer
 
     def load(src: str) -> LlmBase:
-        tokenizer = AutoTokenizer.from_pretrained(src, revision=revision or "main")
-        config = AutoConfig.from_pretrained(src, revision=revision or "main")
+        folder = _tokenizer_folder(src, revision)
+        check_sentencepiece(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        config = AutoConfig.from_pretrained(folder)
         ids = add_smartedit_tokens(tokenizer)
         config.vocab_size = len(tokenizer)
         return LlmBase(tokenizer, ids, config)

@@ -307,3 +307,45 @@ def part_files(folder: str | Path, part: str) -> list[Path]:
     root = Path(folder).expanduser()
     manifest = read_manifest(root) or {"files": {}}
     return [root / name for name, info in manifest["files"].items() if info.get("part") == part]
+
+
+def release_cache(src: str | Path) -> Path:
+    """Where the release in ``src`` is converted on first use: ``<cache>/weights/smartedit/<name>-<key>``.
+
+    The key digests the release's resolved path and its files' sizes and modification times, so a
+    replaced release gets a conversion of its own.
+
+    Raises:
+        WeightsError: ``src`` is not a release folder.
+    """
+    from realedit_bench.settings import cache_root
+
+    root = Path(src).expanduser().resolve()
+    stamp = _stamp(find_release(root), root)
+    key = hashlib.sha256(json.dumps([str(root), stamp], sort_keys=True).encode()).hexdigest()[:12]
+    return cache_root() / "weights" / "smartedit" / f"{root.name}-{key}"
+
+
+def ensure_converted(weights: str | Path, *, progress: bool = True) -> Path:
+    """A converted folder as it is, or a release folder converted once into :func:`release_cache`.
+
+    Processes that start together (a sharded run) convert one at a time: the others wait on a lock,
+    then find the conversion done.
+
+    Raises:
+        WeightsError: ``weights`` is neither a converted folder nor a release folder, or the conversion fails.
+    """
+    from filelock import FileLock
+
+    path = Path(weights).expanduser()
+    if read_manifest(path) is not None:
+        return path.resolve()
+    if not path.is_dir():
+        raise WeightsError(
+            f"SmartEdit weights {str(weights)!r}: no such directory; download TencentARC/SmartEdit-7B "
+            "(or -13B) and pass its folder"
+        )
+    dst = release_cache(path)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(dst.with_name(dst.name + ".lock"))):
+        return convert_smartedit(path, dst, progress=progress).folder

@@ -57,6 +57,17 @@ def read_part(
     return tensors, f"{Path(folder) / part}-*.safetensors"
 
 
+def llm_width(folder: str | Path) -> int:
+    """The LLM's hidden width in a converted folder, read from a safetensors header (no tensor is loaded)."""
+    from safetensors import safe_open
+
+    for path in part_files(folder, LLM):
+        with safe_open(str(path), framework="pt") as fh:
+            if "model.embed_tokens.weight" in fh.keys():
+                return int(fh.get_slice("model.embed_tokens.weight").get_shape()[1])
+    raise WeightsError(f"{Path(folder)}: the llm files hold no model.embed_tokens.weight")
+
+
 def load_llm(folder: str | Path, config: Any, dtype: torch.dtype, device: str) -> Any:
     """The ``LlamaForCausalLM`` (LoRA merged) of a converted folder, in ``dtype`` on ``device``."""
     from accelerate import init_empty_weights

@@ -35,7 +35,7 @@ app = typer.Typer(
 )
 
 #: Verb modules, in the order ``--help`` lists them.
-VERBS = ("run", "models", "data", "judge", "metrics", "report", "agree", "reward")
+VERBS = ("run", "models", "data", "judge", "metrics", "report", "agree", "reward", "weights")
 
 
 def _version(value: bool) -> None:

@@ -26,11 +26,12 @@ from realedit_bench.cli._common import (
     Temperature,
     Timeout,
     finish,
+    parse_key_values,
 )
 
 reward_app = typer.Typer(
     name="reward",
-    help="The paper's method: train a reward-conditioned InstructPix2Pix, and "
+    help="The paper's method: train a reward-conditioned InstructPix2Pix (or SmartEdit), and "
          "annotate triplets with rewards.",
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -53,7 +54,14 @@ TRIPLET_LAYOUTS = (
 
 Pretrained = Annotated[str, typer.Option(
     "--pretrained", help="InstructPix2Pix pipeline to start from: a local diffusers folder or a hub id (the "
-    "authors start from their stage-1 InstructPix2Pix; timbrooks/instruct-pix2pix works too).")]
+    "authors start from their stage-1 InstructPix2Pix; timbrooks/instruct-pix2pix works too). With --base "
+    "smartedit: a TencentARC/SmartEdit-7B or -13B release folder, or one converted by realedit weights.")]
+Base = Annotated[str, typer.Option(
+    "--base", help="The editor the reward is trained into: instruct-pix2pix, or smartedit (Reward-SmartEdit: "
+    "the UNet and the reward modules are trained, SmartEdit's LLM stage runs frozen).")]
+BaseSettings = Annotated[list[str] | None, typer.Option(
+    "-M", "--model-arg", help="Setting of --base smartedit, key=value, repeatable: size, llm_base, clip, "
+    "ip2p, llm_dtype (as for 'realedit run --model smartedit').")]
 Rewards = Annotated[list[Path], typer.Option(
     "--rewards", help="Reward file(s): RewardEdit-20K .json ({sample: [{Score, Negative Prompt} x3]}, needs "
     "--triplets) or a .jsonl written by 'realedit reward annotate' (holds its own image paths). Repeatable.")]
@@ -109,6 +117,7 @@ NumProcesses = Annotated[int, typer.Option(
 
 def train_cmd(
     pretrained: Pretrained, reward_files: Rewards, output_dir: OutputDir, triplets: TrainTriplets = None,
+    base: Base = "instruct-pix2pix", base_settings: BaseSettings = None,
     allow_missing: AllowMissing = False, variant: Variant = "released", reward_inputs: RewardInputs = "both",
     reward_integration: RewardIntegration = "both", resolution: Resolution = 256,
     center_crop: CenterCrop = False, random_flip: RandomFlip = True, batch_size: BatchSize = 4,
@@ -126,10 +135,11 @@ def train_cmd(
 
     Writes <output-dir>/training_settings.json, train_log.jsonl, logs/ (TensorBoard), checkpoints/ and,
     at the end, pipeline/ (EMA weights) for 'realedit run --model reward-instruct-pix2pix --weights
-    <output-dir>/pipeline'.
+    <output-dir>/pipeline' (reward-smartedit with --base smartedit).
     """
     settings = dict(locals())  # every option but the process count is a TrainConfig field of the same name
     del settings["num_processes"]
+    settings["base_settings"] = parse_key_values(base_settings)
     from realedit_bench.api import train_reward
 
     outcome = train_reward(settings, num_processes=num_processes, relaunch_argv=sys.argv[1:],

@@ -147,12 +147,38 @@ def test_image_guidance_is_refused_where_the_pipeline_has_none():
         NoImageGuidance(weights="o/n", device="cpu", image_guidance_scale=1.5)
 
 
+def _hive_weights(tmp_path, request) -> dict[str, str]:
+    import torch
+    from safetensors.torch import save_file
+
+    key = "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
+    save_file({key: torch.zeros(320, 768)}, str(tmp_path / "hive_rw.safetensors"))  # read as v1
+    return {"weights": str(tmp_path / "hive_rw.safetensors")}
+
+
+def _smartedit_weights(tmp_path, request) -> dict[str, str]:
+    tiny = request.getfixturevalue("tiny_smartedit")
+    return {"weights": str(tiny.converted), "llm_base": str(tiny.llm_base)}
+
+
+def _reward_smartedit_weights(tmp_path, request) -> dict[str, str]:
+    from tiny_smartedit import build_reward_folder
+
+    return {"weights": str(build_reward_folder(request.getfixturevalue("tiny_smartedit"), tmp_path / "r"))}
+
+
+#: Weights made for the editors that have no downloadable default ones.
+REQUIRED_WEIGHTS = {"hive": _hive_weights, "smartedit": _smartedit_weights,
+                    "reward-smartedit": _reward_smartedit_weights}
+
+
 @pytest.mark.parametrize("name", [n for n in ADAPTERS.names() if isinstance(ADAPTERS.get(n), type)
                                   and issubclass(ADAPTERS.get(n), DiffusersEditor)])
-def test_every_setting_of_a_registered_editor_is_recorded(name, tmp_path, monkeypatch):
+def test_every_setting_of_a_registered_editor_is_recorded(name, tmp_path, monkeypatch, request):
     monkeypatch.chdir(tmp_path)  # a hub id is not a local folder here
     cls = ADAPTERS.get(name)
-    params = cls(device="cpu").params()
+    weights = REQUIRED_WEIGHTS[name](tmp_path, request) if name in REQUIRED_WEIGHTS else {}
+    params = cls(device="cpu", **weights).params()
     # a setting missing from params() would be missing from the manifest and the run id
     assert {s.name for s in settings(cls)} <= set(params)
 

@@ -355,12 +355,26 @@ def test_list_models_and_model_settings():
     models = api.list_models()
     by_name = {row["name"]: row for row in models.rows}
     assert {"identity", "instruct-pix2pix", "magicbrush", "reward-instruct-pix2pix"} <= set(by_name)
+    assert {"smartedit", "reward-smartedit", "hive"} <= set(by_name)
+    assert by_name["smartedit"]["weights"] == "--weights TencentARC/SmartEdit-7B|13B folder"  # no default
     assert by_name["instruct-pix2pix"]["steps"] == "100" and by_name["identity"]["steps"] == "-"
     settings = dict(api.model_settings("instruct-pix2pix").rows)
     assert settings["steps"] == "100" and settings["weights"] == "'timbrooks/instruct-pix2pix'"
     assert "steps = 100" in api.model_settings("instruct-pix2pix").describe()
     with pytest.raises(RealEditError, match="unknown model"):
         api.model_settings("nope")
+
+
+def test_convert_weights_says_where_the_conversion_is_and_whether_it_wrote_it(tmp_path: Path):
+    import tiny_hive
+
+    ckpt = tiny_hive.build_checkpoint(tmp_path / "hive_rw.ckpt")
+    first = api.convert_weights("hive", ckpt, tmp_path / "hive.safetensors")
+    assert (first.exit_code, first.converted, first.target) == (0, True, tmp_path / "hive.safetensors")
+    second = api.convert_weights("hive", ckpt, tmp_path / "hive.safetensors")
+    assert not second.converted and second.describe().startswith("already converted: ")
+    with pytest.raises(ConfigError, match="nothing to convert"):
+        api.convert_weights("identity", ckpt, tmp_path / "x")
 
 
 def test_images_that_change_are_measured_again_by_the_library(data: Path, tmp_path: Path):

@@ -410,3 +410,38 @@ def test_released_time_embedding_addition_equals_an_identity_class_embedding(tex
         plain = unet(**inputs(), class_labels=zero).sample
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
     assert (ours - plain).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("variant", ["released", "paper"])
+def test_zero_initialised_outputs_leave_the_unet_output_bit_identical(tiny, texts, variant):
+    model = make(tiny, variant=variant).zero_init_outputs()
+    with torch.no_grad():
+        plain = model.unet(**inputs()).sample
+    assert torch.equal(run(model, texts, SCORES), plain)
+    assert torch.equal(run(model, texts, torch.zeros(2, 3)), plain)  # no score reaches the output
+    with torch.no_grad():  # the other modules stayed random: moving one output layer changes the output
+        model.proj_deal.proj_out.bias.add_(0.1)
+    assert not torch.equal(run(model, texts, SCORES), plain)
+
+
+def test_the_image_residual_is_added_before_the_reward_encoder_reads_the_features(tiny, texts):
+    model = make(tiny)
+    residual = torch.randn(2, 32, 16, 16, generator=torch.Generator().manual_seed(3))
+    seen = {}
+    model.unet.conv_in.register_forward_hook(lambda _m, _a, out: seen.__setitem__("conv_in", out))
+    model.proj_deal.norm.register_forward_hook(lambda _m, args, _o: seen.__setitem__("encoder_in", args[0]))
+    with_residual = run(model, texts, SCORES, image_residual=residual)
+    assert torch.equal(seen["encoder_in"], seen["conv_in"] + residual)
+    assert not torch.equal(with_residual, run(model, texts, SCORES))
+
+
+def test_a_residual_for_the_samples_reaches_every_guidance_branch(tiny, texts):
+    model = make(tiny)
+    residual = torch.randn(2, 32, 16, 16, generator=torch.Generator().manual_seed(4))
+    seen = {}
+    model.unet.conv_in.register_forward_hook(lambda _m, _a, out: seen.__setitem__("conv_in", out))
+    model.proj_deal.norm.register_forward_hook(lambda _m, args, _o: seen.__setitem__("encoder_in", args[0]))
+    three = {k: torch.cat([v] * 3) for k, v in inputs().items()}  # the pipeline's [cond, uncond, uncond]
+    with torch.no_grad():
+        model(**three, reward_scores=SCORES[:1], reward_text_pooled=texts.pooled[:1], image_residual=residual)
+    assert torch.equal(seen["encoder_in"], seen["conv_in"] + residual.repeat(3, 1, 1, 1))

@@ -38,7 +38,7 @@ BRIDGE = BridgeConfig(
 )
 
 
-def build_tokenizer(directory: Path):
+def build_tokenizer(directory: Path, vocab_size: int = 120):
     """A byte-pair tokenizer with SentencePiece-style spaces ("▁"), trained on the prompt text."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -47,7 +47,7 @@ def build_tokenizer(directory: Path):
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
     trainer = trainers.BpeTrainer(
-        vocab_size=120, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False
+        vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False
     )
     corpus = [SYSTEM, USER_TURN, ANSWER, *INSTRUCTIONS, 'description "x" ASSISTANT: USER: 0123456789']
     tok.train_from_iterator(corpus * 4, trainer)
@@ -169,20 +169,25 @@ def build_pix2pix(directory: Path) -> Path:
     return Path(directory)
 
 
-def steer(llm_state: dict, tokenizer, alpha: float = 3.0) -> dict[str, int]:
-    """Make the tiny LLM answer with image tokens (see the module docstring); returns the roles' ids."""
+def steer(llm_state: dict, tokenizer, alpha: float = 3.0, scale: float | None = None) -> dict[str, int]:
+    """Make the LLM answer with image tokens (see the module docstring); returns the roles' ids.
+
+    The steered tokens' embeddings get norm ``scale`` (default: the square root of the width); a deep
+    random LLM needs a large one, so that the embedding outweighs what its layers add.
+    """
     ids = add_smartedit_tokens(tokenizer)
     last = prompt_ids(tokenizer, ids, "x")[-1]
     filler = tokenizer.encode("image", add_special_tokens=False)[0]
     images = [ids.added[f"<img_{k}>"] for k in range(32)]
     sources = [last, filler, *images]
-    basis = torch.linalg.qr(torch.randn(HIDDEN, len(sources)))[0].T  # orthonormal rows
     emb, head = llm_state["model.embed_tokens.weight"], llm_state["lm_head.weight"]
+    hidden = emb.shape[1]
+    basis = torch.linalg.qr(torch.randn(hidden, len(sources)))[0].T  # orthonormal rows
     head.zero_()
     u = {}
-    for token, row in zip(sources, basis, strict=True):
-        emb[token] = row * math.sqrt(HIDDEN)
-        u[token] = row
+    for token, row in zip(sources, basis.to(emb.device), strict=True):
+        emb[token] = (row * (scale or math.sqrt(hidden))).to(emb.dtype)
+        u[token] = row.to(head.dtype)
     head[images[0]] += alpha * (u[last] + u[filler])
     head[filler] += alpha * u[last]
     for k in range(31):
@@ -289,3 +294,31 @@ def build_release(folder: Path, llm_base: Path, seed: int = 0) -> TinyRelease:
         (folder / sub).mkdir(parents=True, exist_ok=True)
         torch.save(state, folder / sub / name)
     return TinyRelease(folder, llm, lora, bridge, unet)
+
+
+def build_reward_folder(tiny, folder: Path, perturb: bool = False) -> Path:
+    """A Reward-SmartEdit folder on the tiny SmartEdit weights (``tiny``: the ``tiny_smartedit`` fixture)
+    whose reward modules' output layers are zero (``perturb``: moved off zero)."""
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+
+    from adapters.smartedit.base_parts import load_pix2pix_parts
+    from adapters.smartedit.convert import converted_sha256
+    from adapters.smartedit.loading import load_unet
+    from reward_model.mrc import RewardConfig, RewardUNet, save_reward_pipeline
+    from reward_model.smartedit import write_record
+
+    parts = load_pix2pix_parts(str(tiny.pix2pix))
+    unet = load_unet(tiny.converted, parts.unet_config, torch.float32)
+    torch.manual_seed(0)
+    reward = RewardUNet.from_unet(unet, RewardConfig(), text_dim=TEXT_DIM).zero_init_outputs()
+    if perturb:
+        with torch.no_grad():
+            reward.proj_deal.proj_out.bias.add_(0.5)
+    pipe = StableDiffusionInstructPix2PixPipeline(
+        vae=parts.vae, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, unet=unet,
+        scheduler=parts.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    save_reward_pipeline(folder, reward, pipe)
+    write_record(folder, tiny.converted, converted_sha256(tiny.converted),
+                 {"size": None, "llm_base": str(tiny.llm_base), "clip": str(tiny.clip)})
+    return Path(folder)
