@@ -21,6 +21,8 @@ command line parses its options, calls one of these functions, prints the result
 =====================  ==============================================================================
 
 Long calls take ``on_progress(done, total)`` and ``log(line)`` callbacks; without them they work quietly.
+An ``on_progress`` object with ``phase(label)`` and ``step(done, total)`` methods also hears what is loading
+and the steps of the item in flight (the command line's progress display is such an object).
 Nothing heavy is imported here: each function imports what it needs when it is called.
 """
 
@@ -383,6 +385,7 @@ def agree(
         raise ConfigError("give the judge's scores: --judgments runs/<id>/judgments/<file>.jsonl or "
                           "--judge-ratings FILE")
     target = Path(out) if out is not None else default_agreement_path([Path(p) for p in judgments])
+    report_phase(on_progress, "reading the ratings and judgments")
     hs = read_ratings([Path(p) for p in human], what="--human")
     inputs = _rating_inputs(hs, "human")
     read = read_judgment_files([Path(p) for p in judgments])

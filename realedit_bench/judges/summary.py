@@ -240,7 +240,7 @@ def render_table(summary, console=None) -> None:  # summary: JudgeSummary
     if any(s.score_mean is not None and s.score_ci is None for s in summary.perspectives.values()):
         console.print("[yellow]no 95% interval: the valid judgments come from a single source photo[/]")
     if summary.per_category:
-        cat = Table(title="per category: accuracy % / mean score (valid / n)")
+        cat = Table(title="per category: accuracy % / mean score (valid / n)", box=box.SIMPLE_HEAD)
         cat.add_column("category")
         for p in PERSPECTIVES:
             cat.add_column(p, justify="right")
