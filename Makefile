@@ -62,7 +62,7 @@ eval: $(STAMP)
 	    jrc=$$?; if [ $$jrc -ne 0 ] && [ $$jrc -ne 1 ]; then exit $$jrc; fi; fi; \
 	  $(BIN)/realedit report --runs "$(OUT)" --out "$(SITE)" || exit $$?; \
 	  if [ $$rc -eq 1 ] || [ $$mrc -eq 1 ] || [ $$jrc -eq 1 ]; then \
-	    echo "done, but some samples failed (exit code 1): see the lines above; rerun the same command to retry them"; exit 1; fi
+	    echo "done, but partly: some samples failed or some metrics were not measured (exit code 1): see the lines above"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -236,6 +236,8 @@ class DiffusersEditor:
     schedulers: ClassVar[Mapping[str, str]] = SCHEDULERS
     #: How :meth:`prepare` makes the model's input (recorded in ``params()``).
     resize: ClassVar[str] = "longer side ~resolution, sides multiples of 64, Lanczos centre fit"
+    #: Told (steps done, steps) after each denoising step, for the runner's progress display; None: nobody.
+    on_step: Callable[[int, int], None] | None = None
 
     def __init__(
         self,
@@ -336,10 +338,26 @@ class DiffusersEditor:
                 "generator": [torch.Generator("cpu").manual_seed(int(seeds[i])) for i in idx],
                 "output_type": "pil",
             }
+            args.update(self._step_callback())
             result = self._pipe(**{**args, **self.call_kwargs([prepared[i] for i in idx])})
             for i, edited in zip(idx, result.images, strict=True):
                 out[i] = self.finish(edited, images[i])
         return [out[i] for i in range(len(images))]
+
+    def _step_callback(self) -> dict[str, Any]:
+        """The pipeline's step-end callback telling :attr:`on_step`, where both exist."""
+        import inspect
+
+        report = self.on_step
+        if report is None or "callback_on_step_end" not in inspect.signature(self._pipe.__call__).parameters:
+            return {}
+        steps = self.steps
+
+        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            report(step + 1, steps)
+            return tensors
+
+        return {"callback_on_step_end": on_step_end}
 
     # -- hooks --------------------------------------------------------------------------------------
     def load_kwargs(self) -> dict[str, Any]:

@@ -12,7 +12,14 @@ from PIL import Image
 
 
 class Identity:
-    """An 'editor' that edits nothing."""
+    """An 'editor' that edits nothing.
+
+    Args:
+        device: Accepted so that the common options work; the copy is made on the CPU.
+        dtype: Accepted likewise; changes nothing.
+        weights: Accepted likewise; there are none.
+        revision: Accepted likewise; changes nothing.
+    """
 
     name: ClassVar[str] = "identity"
     family: ClassVar[str] = "baseline"

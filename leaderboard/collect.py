@@ -47,7 +47,7 @@ REAL_EDIT = "real-edit"
 
 
 class SampleScores(NamedTuple):
-    """One sample's judged values for one perspective, averaged over the ok repeats of ``--samples K``."""
+    """One sample's judged values for one perspective, averaged over the ok repeats of ``--repeats K``."""
 
     image_id: str
     category: str

@@ -84,7 +84,7 @@ def main() -> None:
     """Run the benchmark and print medians and ratios."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gpu", action="store_true", help="full-size SD-1.5 architecture on CUDA, fp16")
-    ap.add_argument("--samples", type=int, default=None, help="samples per round")
+    ap.add_argument("--limit", type=int, default=None, help="samples per round (the first N)")
     ap.add_argument("--rounds", type=int, default=None, help="alternating rounds")
     args = ap.parse_args()
 
@@ -95,13 +95,13 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench_run_"))
     if args.gpu:
-        n, rounds, steps, res, device, dtype = args.samples or 16, args.rounds or 3, 20, 512, "cuda", "fp16"
+        n, rounds, steps, res, device, dtype = args.limit or 16, args.rounds or 3, 20, 512, "cuda", "fp16"
         weights = build_sd15_pix2pix(work / "pipe")
         data = synthetic_real_edit(work / "data", n_photos=max(1, n // 7 + 1), size=(640, 480))
     else:
         from tiny_models import build_tiny_pix2pix
 
-        n, rounds, steps, res, device, dtype = args.samples or 14, args.rounds or 5, 2, 64, "cpu", "fp32"
+        n, rounds, steps, res, device, dtype = args.limit or 14, args.rounds or 5, 2, 64, "cpu", "fp32"
         weights = build_tiny_pix2pix(work / "pipe")
         data = synthetic_real_edit(work / "data", n_photos=max(1, n // 7 + 1), size=(96, 64))
     bench = RealEditBenchmark().load(data)

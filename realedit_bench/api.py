@@ -22,6 +22,8 @@ command line parses its options, calls one of these functions, prints the result
 =====================  ==============================================================================
 
 Long calls take ``on_progress(done, total)`` and ``log(line)`` callbacks; without them they work quietly.
+An ``on_progress`` object with ``phase(label)`` and ``step(done, total)`` methods also hears what is loading
+and the steps of the item in flight (the command line's progress display is such an object).
 Nothing heavy is imported here: each function imports what it needs when it is called.
 """
 
@@ -56,6 +58,7 @@ from realedit_bench.outcome import (
     TemplateOutcome,
     TrainOutcome,
     VerifyOutcome,
+    report_phase,
 )
 
 if TYPE_CHECKING:
@@ -104,7 +107,7 @@ def run_model(
     dtype: str = "auto", seed: int = 0, batch_size: int = 1, limit: int | None = None,
     categories: Sequence[str] | None = None, samples: str | Sequence[str] | None = None,
     benchmark: str = "real-edit", data_dir: PathLike | None = None, force: bool = False,
-    num_processes: int = 1, relaunch_argv: Sequence[str] | None = None,
+    num_processes: int = 1, relaunch_argv: Sequence[str] | None = None, label: str | None = None,
     on_progress: ProgressCallback | None = None, log: LogCallback | None = None,
 ) -> RunOutcome:
     """Run an editing model over a benchmark into ``<out>/<run_id>/`` (manifest, edits.jsonl, images/).
@@ -134,7 +137,10 @@ def run_model(
         num_processes: Shard samples over N processes (one per GPU). Outside a launcher this needs
             ``relaunch_argv``: the call then reruns that command line under ``accelerate launch``.
         relaunch_argv: The ``realedit`` arguments of the command making this call (the command line's own).
-        on_progress: Called with (samples done, samples to do) as the run goes (main process only).
+        label: The run's display name, recorded in the manifest; default: the one the run already has,
+            else the model's name and the settings that differ from its defaults.
+        on_progress: Called with (samples done, samples to do) as the run goes (main process only); told
+            the loading phase and the editor's steps when it listens (see ``ProgressCallback``).
         log: Receives notes made before the run starts (e.g. that ``force`` replaces a run).
 
     Returns:
@@ -154,15 +160,21 @@ def run_model(
         return RunOutcome(exit_code=rn.relaunch(num_processes, relaunch_argv))
     editor = rn.build_editor(adapter_cls, model, settings or {}, weights=weights, revision=revision,
                              device=procs.device(device), dtype=dtype)
+    if label is not None and not label.strip():
+        raise ConfigError("--label must not be empty")
     runs = Path(out)
     runner = rn.Runner(
         editor, model_name=model, family=getattr(adapter_cls, "family", ""), bench=bench, samples=chosen,
         filters=rn.recorded_filters(limit, categories, samples),
         run_dir=runs / (run_id or rn.run_id_for(model, bench.name, editor.params(), seed)), base_seed=seed,
-        batch_size=batch_size, force=force, process_index=procs.rank, num_processes=procs.world,
+        batch_size=batch_size, force=force, process_index=procs.rank, num_processes=procs.world, label=label,
+        default_label=rn.default_label(adapter_cls, model, settings or {}, weights=weights, revision=revision,
+                                       dtype=dtype, seed=seed),
     )
     if procs.rank == 0:
         rn.claim_run_dir(runner, runs, log)
+        loading = editor.params().get("weights")
+        report_phase(on_progress, f"loading {loading}" if loading else "loading the model")
     load_seconds = rn.load_editor(editor)
     if load_seconds is None:
         return RunOutcome(exit_code=EXIT_INTERRUPTED, note="stopped by Ctrl-C while "
@@ -179,14 +191,16 @@ def compute_metrics(
     clip_model: str = "ViT-B-32-quickgelu", clip_pretrained: str = "openai",
     dino_weights: PathLike | None = None, dino_revision: str = "main", device: str = "auto",
     batch_size: int = 32, out: PathLike | None = None,
-    bootstrap: int = 2000, seed: int = 0, on_progress: ProgressCallback | None = None,
+    resamples: int = 2000, seed: int = 0, on_progress: ProgressCallback | None = None,
     log: LogCallback | None = None,
 ) -> MetricsOutcome:
     """Compute automatic metrics of edited images and write ``metrics.jsonl`` and ``metrics_summary.json``.
 
     On Real-Edit the image metrics compare each edit with its source photo (preservation); on MagicBrush
     with the ground-truth target. A value already measured on the same edited image, reference and metric
-    weights is reused, and computing a subset of the metrics keeps the others.
+    weights is reused, and computing a subset of the metrics keeps the others. A metric whose default
+    weights cannot be fetched (no network) is left out with one line saying how to make a local copy, and
+    the others are measured (exit code 1: partly measured); when none is left, that line is the error.
 
     Args:
         images: A run directory of ``run_model``, or a folder of edited images named ``<sample_id>.png``.
@@ -203,31 +217,33 @@ def compute_metrics(
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         batch_size: Samples per model forward.
         out: Where the two files go (default: ``images``).
-        bootstrap: Bootstrap resamples (over source photos) of the intervals.
+        resamples: Bootstrap resamples (over source photos) of the intervals.
         seed: Bootstrap seed.
-        on_progress: Called with (samples done, samples in all) as the work goes.
-        log: Receives the missing edits, unmatched files and what is measured, before the work starts.
+        on_progress: Called with (samples done, samples in all) as the work goes; told the loading phase
+            when it listens (see ``ProgressCallback``).
+        log: Receives the missing edits, unmatched files, metrics left out and what is measured, before the
+            work starts.
 
     Returns:
-        The summary and the files written; exit code 1 when some samples could not be measured.
+        The summary and the files written; exit code 1 when some samples or metrics could not be measured.
     """
     from realedit_bench.inputs import resolve_edits
     from realedit_bench.metrics import runner as mr
-    from realedit_bench.metrics.encoders import describe_refs, load_encoders, resolve_device
+    from realedit_bench.metrics.encoders import describe_refs, resolve_device
     from realedit_bench.provenance import command_line
     from realedit_bench.settings import check_out_dir
 
     say = log or _quiet
     # Every check a user can fix happens before a model loads.
     edits = resolve_edits(Path(images), data_dir=_path(data_dir), benchmark=benchmark, model=model)
-    chosen = mr.choose_metrics(metrics, edits.benchmark)
     dev = resolve_device(device)
     check_out_dir(Path(out) if out is not None else edits.root, "--out" if out is not None else "--images")
-    encoders = load_encoders(
-        chosen, clip_weights=_path(clip_weights), clip_model=clip_model, clip_pretrained=clip_pretrained,
-        dino_weights=_path(dino_weights), dino_revision=dino_revision, device=dev,
+    chosen, encoders, left_out = _measurable(
+        mr.choose_metrics(metrics, edits.benchmark), on_progress, clip_weights=_path(clip_weights),
+        clip_model=clip_model, clip_pretrained=clip_pretrained, dino_weights=_path(dino_weights),
+        dino_revision=dino_revision, device=dev,
     )
-    for note in mr.input_notes(edits):
+    for note in [*left_out.values(), *mr.input_notes(edits)]:
         say(note)
     refs = {k: e.ref for k, e in encoders.items()}
     say(f"{edits.model}: {len(edits.items)} edits on {edits.benchmark.name} ({edits.n_missing} missing); "
@@ -235,11 +251,43 @@ def compute_metrics(
         + (f"; {describe_refs(refs)}" if refs else ""))
     advance = _counter(on_progress, len(edits.items)) if on_progress is not None else None
     result = mr.compute_metrics(edits, chosen, encoders, out_dir=_path(out), batch_size=batch_size,
-                                n_resamples=bootstrap, seed=seed, command=command_line(), on_progress=advance)
+                                n_resamples=resamples, seed=seed, command=command_line(), on_progress=advance)
     failed = mr.failed_samples(result.rows_path) if result.summary.n_error else []
-    return MetricsOutcome(exit_code=EXIT_SOME_FAILED if failed else 0, summary=result.summary,
+    return MetricsOutcome(exit_code=EXIT_SOME_FAILED if failed or left_out else 0, summary=result.summary,
                           rows_path=result.rows_path, summary_path=result.summary_path,
-                          measured=result.measured, reused=result.skipped, failed=failed)
+                          measured=result.measured, reused=result.skipped, failed=failed,
+                          not_measured=left_out)
+
+
+class _Measurable(NamedTuple):
+    """The metrics whose models loaded, those models, and a line per model that did not."""
+
+    metrics: list[Any]
+    encoders: dict[str, Any]
+    left_out: dict[str, str]
+
+
+def _measurable(chosen: list[Any], on_progress: ProgressCallback | None, **weights: Any) -> _Measurable:
+    """Load the models of ``chosen``; the metrics of a model whose hub weights cannot be loaded are left out
+    with one line each (what, why, the way out), unless nothing would be left (then the first is raised)."""
+    from realedit_bench.errors import WeightsError
+    from realedit_bench.metrics.encoders import load_available
+
+    need = sorted({m.encoder.upper() for m in chosen if m.encoder})
+    if need:
+        report_phase(on_progress, f"loading {' and '.join(need)} weights")
+    loaded = load_available(chosen, **weights)
+    kept = [m for m in chosen if m.encoder not in loaded.failed]
+    without = ",".join(m.name for m in kept) or "l1,l2"
+    if not kept:
+        raise WeightsError(f"{next(iter(loaded.failed.values()))}; or measure the metrics that need no "
+                           f"weights: --metric {without}")
+    left_out = {}
+    for enc, why in loaded.failed.items():
+        names = [m.name for m in chosen if m.encoder == enc]
+        left_out[", ".join(names)] = (f"{', '.join(names)} not measured: {why}; or leave "
+                                      f"{'it' if len(names) == 1 else 'them'} out: --metric {without}")
+    return _Measurable(kept, loaded.encoders, left_out)
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -294,6 +342,7 @@ def agree(
     resamples: int = 2000,
     seed: int = 0,
     level: float = 0.95,
+    on_progress: ProgressCallback | None = None,
     log: LogCallback | None = None,
 ) -> AgreeOutcome:
     """Hold a judge's scores against human ratings and write ``agreement.json``.
@@ -312,6 +361,8 @@ def agree(
         resamples: Bootstrap resamples of source photos.
         seed: Bootstrap seed.
         level: Interval level.
+        on_progress: Called with (judge x perspective pairs done, pairs in all) as the bootstrap goes; told
+            the phase when it listens (see ``ProgressCallback``).
         log: Receives the warnings about the ratings files (ignored columns, blank rows).
 
     Returns:
@@ -336,6 +387,7 @@ def agree(
         raise ConfigError("give the judge's scores: --judgments runs/<id>/judgments/<file>.jsonl or "
                           "--judge-ratings FILE")
     target = Path(out) if out is not None else default_agreement_path([Path(p) for p in judgments])
+    report_phase(on_progress, "reading the ratings and judgments")
     hs = read_ratings([Path(p) for p in human], what="--human")
     inputs = _rating_inputs(hs, "human")
     read = read_judgment_files([Path(p) for p in judgments])
@@ -355,7 +407,8 @@ def agree(
         n_resamples=resamples, seed=seed, level=level,
         raters=sorted({r.rater for r in hs.ratings}, key=natural_key),
         models=sorted({r.model for r in hs.ratings}, key=natural_key), n_blank_rows=hs.n_blank,
-        judges=compute_agreement(hs.ratings, judges, n_resamples=resamples, seed=seed, level=level),
+        judges=compute_agreement(hs.ratings, judges, n_resamples=resamples, seed=seed, level=level,
+                                 on_progress=on_progress),
         notes=notes,
     )
     atomic_write_json(target, report)
@@ -411,6 +464,7 @@ def train_reward(
     *,
     num_processes: int = 1,
     relaunch_argv: Sequence[str] | None = None,
+    on_progress: ProgressCallback | None = None,
     log: LogCallback | None = None,
 ) -> TrainOutcome:
     """Train the reward-conditioned InstructPix2Pix (or resume it) into ``config.output_dir``.
@@ -425,6 +479,8 @@ def train_reward(
         num_processes: GPUs on this machine. Outside a launcher this needs ``relaunch_argv``: the call then
             reruns that command line under ``accelerate launch``.
         relaunch_argv: The ``realedit`` arguments of the command making this call (the command line's own).
+        on_progress: Called with (steps trained, steps to train) after each optimisation step (main
+            process); told the loading phases when it listens (see ``ProgressCallback``).
         log: Receives the launch command when the call relaunches.
 
     Returns:
@@ -439,7 +495,7 @@ def train_reward(
     if num_processes > 1 and not under_launcher():
         return TrainOutcome(exit_code=tr.relaunch(num_processes, relaunch_argv, log))
     try:
-        result = tr.train(cfg)
+        result = tr.train(cfg, on_progress)
     except tr.TrainingInterrupted as exc:
         return TrainOutcome(exit_code=EXIT_INTERRUPTED, output_dir=Path(cfg.output_dir), note=str(exc))
     return TrainOutcome(
@@ -450,12 +506,12 @@ def train_reward(
 
 
 def annotate_rewards(
-    triplets: PathLike, output_dir: PathLike, *, judge: str = "openai/gpt-4o-2024-08-06",
+    triplets: PathLike, out: PathLike, *, judge: str = "openai/gpt-4o-2024-08-06",
     rubric: str | PathLike | None = None, limit: int | None = None, concurrency: int = 8,
     timeout: float = 60.0, max_retries: int = 5, retry_after_cap: float = 120.0, backoff: float = 1.0,
     failure_streak: int = 20, temperature: float = 0.0, seed: int = 0, max_cost: float | None = None,
     prices: PathLike | None = None, dry_run: bool = False, cache: PathLike | None = None,
-    no_cache: bool = False, log: LogCallback | None = None,
+    no_cache: bool = False, on_progress: ProgressCallback | None = None, log: LogCallback | None = None,
 ) -> AnnotateOutcome:
     """Annotate editing triplets with multi-perspective rewards (0-5 score + failure text) by a VLM judge.
 
@@ -466,7 +522,7 @@ def annotate_rewards(
     Args:
         triplets: A folder (``<id>/source.png, edited.png, instruction.txt``, or the InstructPix2Pix release
             layout) or a ``.jsonl`` manifest (``{id, source, edited, instruction}``).
-        output_dir: Where the files go.
+        out: Where the files go.
         judge: ``provider/model``, as for ``realedit judge``.
         rubric: A reward rubric TOML (default: ``realedit-reward-v1``, shipped).
         limit: Only the first N triplets.
@@ -483,6 +539,8 @@ def annotate_rewards(
         dry_run: Count calls, tokens and estimated cost; send nothing.
         cache: SQLite judge cache (default ``<cache root>/judge-cache.sqlite``).
         no_cache: Neither read nor write the judge cache.
+        on_progress: Called with (asks answered, asks to send) as answers are written; told the phase
+            before (reading and hashing the triplets) when it listens (see ``ProgressCallback``).
         log: Receives progress lines.
 
     Returns:
@@ -505,8 +563,9 @@ def annotate_rewards(
         max_cost=max_cost,
     )
     with _judge_cache(cache, no_cache) as jc:
-        result = annotate(source, Path(output_dir), backend=parts.backend, rubric=parts.rubric, config=engine,
-                          cache=jc, prices=parts.prices, limit=limit, dry_run=dry_run, log=log or _quiet)
+        result = annotate(source, Path(out), backend=parts.backend, rubric=parts.rubric, config=engine,
+                          cache=jc, prices=parts.prices, limit=limit, dry_run=dry_run, log=log or _quiet,
+                          on_progress=on_progress)
     s = result.summary
     failed = sum(c.get("error", 0) for c in s.status_counts.values()) if s is not None else 0
     outcome = AnnotateOutcome(judge=judge, paths=result.paths, n_tasks=result.n_tasks, resumed=result.resumed,
@@ -563,7 +622,7 @@ SOURCES = ("github", "hf")
 def fetch_data(
     benchmark: str = "real-edit",
     *,
-    dest: PathLike | None = None,
+    data_dir: PathLike | None = None,
     from_dir: PathLike | None = None,
     source: str = "github",
     repair: bool = False,
@@ -576,7 +635,7 @@ def fetch_data(
 
     Args:
         benchmark: ``real-edit`` or ``magicbrush``.
-        dest: Where to put the data (default ``$REALEDIT_DATA_DIR``, else the cache).
+        data_dir: Where to put the data (default ``$REALEDIT_DATA_DIR``, else the cache).
         from_dir: Import from a local copy instead of downloading (Real-Edit: a folder holding the
             instruction JSON and its image folder; MagicBrush: the test zip or its unzipped folder).
         source: ``github`` (the public copy at a pinned commit) or ``hf`` (the gated dataset; needs
@@ -595,7 +654,7 @@ def fetch_data(
     bench = BENCHMARKS.get(benchmark)()
     if benchmark != "real-edit" and not hasattr(bench, "fetch"):
         raise ConfigError(f"benchmark {benchmark!r} cannot be fetched by realedit")
-    target = resolve_data_dir(_path(dest), benchmark)
+    target = resolve_data_dir(_path(data_dir), benchmark)
     if benchmark == "real-edit":
         from realedit_bench.datasets import fetch
 
@@ -603,8 +662,8 @@ def fetch_data(
             fetch.url_template()  # a bad mirror URL fails before anything is created
         if (target / "test" / "samples.jsonl").is_file():
             raise ConfigError(f"{target} holds MagicBrush data "
-                              "(test/samples.jsonl); give Real-Edit its own --dest")
-    check_out_dir(target, "--dest")
+                              "(test/samples.jsonl); give Real-Edit its own --data-dir")
+    check_out_dir(target, "--data-dir")
     outcome = FetchOutcome(benchmark=benchmark, target=target)
     kept: list[Path] = []
     try:
@@ -630,6 +689,7 @@ def _fetch_real_edit(
     from realedit_bench.datasets import fetch
 
     if from_dir is None and source == "hf":
+        report_phase(on_progress, f"downloading {fetch.HF_DATASET} from the Hugging Face hub")
         n = fetch.fetch_from_hub(target, os.environ.get("HF_TOKEN"), repair=repair, kept=kept)
     else:
         # Files found already done count too, so a resumed fetch starts where it stopped.
@@ -762,11 +822,12 @@ def model_settings(name: str) -> ModelSettings:
     """The settings of editor ``name`` (``settings`` of :func:`run_model`, ``-M key=value``) and defaults.
 
     A subclass's settings come with its base's (``DiffusersEditor``'s); a default of None is shown as the
-    class's documented default where it has one.
+    class's documented default where it has one. What each setting means comes from the ``Args:`` of the
+    editor's docstrings (a subclass documents the settings it adds).
     """
     import inspect
 
-    from realedit_bench.editing import class_default, settings
+    from realedit_bench.editing import class_default, setting_help, settings
     from realedit_bench.registry import ADAPTERS
 
     cls = ADAPTERS.get(name)
@@ -774,7 +835,7 @@ def model_settings(name: str) -> ModelSettings:
     for s in settings(cls):
         default = s.default if s.default is not None else class_default(cls, s.name)
         rows.append((s.name, "required" if default is inspect.Parameter.empty else repr(default)))
-    return ModelSettings(name=name, rows=rows)
+    return ModelSettings(name=name, rows=rows, help=setting_help(cls))
 
 
 def convert_weights(

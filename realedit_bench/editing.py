@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +36,16 @@ class EditModel(Protocol):
     def edit(self, image: Image.Image, instruction: str, *, seed: int) -> Image.Image:
         """Edit one image as the instruction says, deterministically for a given seed."""
         ...
+
+
+@runtime_checkable
+class ReportsSteps(Protocol):
+    """An editor that reports the steps of each edit (e.g. denoising steps) to ``on_step(done, total)``.
+
+    The runner sets ``on_step`` for its progress display, so a long edit shows progress before it ends.
+    """
+
+    on_step: Callable[[int, int], None] | None
 
 
 class Prepared(NamedTuple):
@@ -105,8 +116,8 @@ class Setting(NamedTuple):
     default: Any
 
 
-def _init_chain(cls: type) -> list[Callable[..., None]]:
-    """The constructors that take an editor's settings, most derived first.
+def _settings_classes(cls: type) -> list[type]:
+    """The classes whose constructors take an editor's settings, most derived first.
 
     A constructor that passes ``**settings`` on to its base's adds its own keyword arguments to the
     base's: the chain goes up the class hierarchy until a constructor without ``**``.
@@ -116,7 +127,7 @@ def _init_chain(cls: type) -> list[Callable[..., None]]:
         init = vars(klass).get("__init__")
         if init is None or klass is object:
             continue
-        chain.append(init)
+        chain.append(klass)
         if all(p.kind is not p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
             break
     return chain
@@ -125,7 +136,8 @@ def _init_chain(cls: type) -> list[Callable[..., None]]:
 def settings(cls: type) -> list[Setting]:
     """The settings (``-M`` keys) of an editor class, base settings first, typed by their annotations."""
     found: dict[str, Setting] = {}
-    for init in reversed(_init_chain(cls)):
+    for klass in reversed(_settings_classes(cls)):
+        init = vars(klass)["__init__"]
         try:
             hints = typing.get_type_hints(init)
         except (NameError, TypeError):  # unresolved forward references: fall back to strings
@@ -135,6 +147,28 @@ def settings(cls: type) -> list[Setting]:
                 # A subclass that declares a base setting again wins (its type, its default).
                 found[p.name] = Setting(p.name, hints.get(p.name, str), p.default)
     return list(found.values())
+
+
+#: "; default ``default_steps``": the default column says it already.
+_DEFAULT_CLAUSE = re.compile(r"[;,]?\s*default ``default_\w+``")
+#: A Sphinx role such as ":meth:`prepare`": shown as its target.
+_ROLE = re.compile(r":\w+:`~?([^`]+)`")
+
+
+def setting_help(cls: type) -> dict[str, str]:
+    """What each setting of an editor means, from the ``Args:`` sections (Google style) of the docstrings
+    of the classes whose constructors take its settings (class or ``__init__`` docstring; a subclass's
+    wording wins). A setting documented nowhere is absent."""
+    import docstring_parser
+
+    found: dict[str, str] = {}
+    for klass in reversed(_settings_classes(cls)):
+        for doc in (klass.__doc__, vars(klass)["__init__"].__doc__):
+            for p in docstring_parser.parse(doc or "", style=docstring_parser.DocstringStyle.GOOGLE).params:
+                if not p.arg_name.startswith("*") and p.description:
+                    text = _DEFAULT_CLAUSE.sub("", " ".join(p.description.split()))
+                    found[p.arg_name] = _ROLE.sub(r"\1", text).replace("``", "")
+    return found
 
 
 def _parse(raw: str, target: Any) -> Any:

@@ -196,7 +196,7 @@ def judgment_files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
             found = [p]
         elif p.is_dir():
             folder = p / "judgments" if (p / "judgments").is_dir() else p
-            # Per-item spreads of --samples K (*.items.jsonl) are not judgments.
+            # Per-item spreads of --repeats K (*.items.jsonl) are not judgments.
             found = sorted(f for f in folder.glob("*.jsonl") if not f.name.endswith(".items.jsonl"))
             skipped.extend(f for f in found if f.name.endswith(PAPER_PARSE_SUFFIX))
             found = [f for f in found if not f.name.endswith(PAPER_PARSE_SUFFIX)]

@@ -29,9 +29,26 @@ EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 
 #: Called with (items done so far, total or None while unknown); first with 0 done when the work starts.
+#: It may also have ``phase(label)`` (what the work does before its first item ends, e.g. loading weights)
+#: and ``step(done, total)`` (steps of the item in flight, e.g. denoising steps), as the command line's
+#: progress display has: the library calls use them where they exist (:func:`report_phase`,
+#: :func:`step_reporter`).
 ProgressCallback = Callable[[int, "int | None"], None]
 #: Receives one line for the person at the keyboard, while the work goes on (notes, warnings).
 LogCallback = Callable[[str], None]
+
+def report_phase(on_progress: ProgressCallback | None, label: str) -> None:
+    """Tell ``on_progress`` what the work does now, when it shows phases (see :data:`ProgressCallback`)."""
+    phase = getattr(on_progress, "phase", None)
+    if callable(phase):
+        phase(label)
+
+
+def step_reporter(on_progress: ProgressCallback | None) -> Callable[[int, int], None] | None:
+    """``on_progress.step`` when it shows the steps of the item in flight (see :data:`ProgressCallback`)."""
+    step = getattr(on_progress, "step", None)
+    return step if callable(step) else None
+
 
 #: What a resumable call says when Ctrl-C stopped it.
 STOPPED = "stopped by Ctrl-C; rerun the same command to resume"
@@ -95,6 +112,9 @@ class MetricsOutcome(Outcome):
     reused: int
     #: (sample id, error) of every sample that could not be measured.
     failed: list[tuple[str, str]] = field(default_factory=list)
+    #: Metrics left out because their model could not be loaded (``"clip_i, clip_t"``, one key per model)
+    #: -> the line saying so: why, and the way out.
+    not_measured: dict[str, str] = field(default_factory=dict)
 
     #: Failed samples listed by name; the rest are counted.
     MAX_LISTED = 20
@@ -122,7 +142,7 @@ class MetricsOutcome(Outcome):
         return [f"{name} left out of the summary: {why}" for name, why in self.summary.excluded.items()]
 
     def notes(self) -> list[str]:
-        """Partial metrics, what was measured and written, and the samples that failed."""
+        """Partial metrics, what was measured and written, the samples that failed, the metrics left out."""
         s = self.summary
         n_ok = s.n - s.n_error
         lines = [
@@ -139,12 +159,15 @@ class MetricsOutcome(Outcome):
             more = f" (first {shown} of {len(self.failed)} listed)" if len(self.failed) > shown else ""
             lines.append(f"{s.n_error} samples could not be measured{more}; fix or remake their images "
                          "and rerun")
+        if self.not_measured:
+            lines.append(f"partly measured: {', '.join(self.not_measured)} not measured (their weights could "
+                         f"not be loaded; the 'not measured' lines say how to get them)")
         return lines
 
     def describe(self) -> str:
-        """The table of means as text, then the warnings and notes."""
+        """The metrics left out, the table of means as text, then the warnings and notes."""
         table = [f"  {m}: {mean} {ci} (n={n})" for m, mean, ci, n in self.table_rows()]
-        return "\n".join([self.title(), *table, *self.warnings(), *self.notes()])
+        return "\n".join([*self.not_measured.values(), self.title(), *table, *self.warnings(), *self.notes()])
 
 
 @dataclass(kw_only=True)
@@ -191,21 +214,25 @@ class AgreeOutcome(Outcome):
     report: AgreementReport
     out: Path
 
-    def notes(self) -> list[str]:
-        """Where the report went."""
-        return [f"wrote {self.out}"]
+    def notes(self, verbose: bool = True) -> list[str]:
+        """Where the report went (after the short view: and where the rest of it is)."""
+        if verbose:
+            return [f"wrote {self.out}"]
+        return [f"wrote {self.out}", "every statistic, per model and with its notes: in that file, or with "
+                "--verbose"]
 
-    def describe(self) -> str:
-        """The agreement tables as plain text, then where they were written."""
+    def describe(self, verbose: bool = False) -> str:
+        """The key numbers (every table with ``verbose``) as plain text, then where they were written."""
         import io
 
         from rich.console import Console
 
-        from realedit_bench.agreement.console import print_report
+        from realedit_bench.agreement.console import print_report, print_summary
 
         buffer = io.StringIO()
-        print_report(self.report, Console(file=buffer, width=120, color_system=None))
-        return buffer.getvalue().rstrip("\n") + "\n" + "\n".join(self.notes())
+        show = print_report if verbose else print_summary
+        show(self.report, Console(file=buffer, width=120 if verbose else 80, color_system=None))
+        return buffer.getvalue().rstrip("\n") + "\n" + "\n".join(self.notes(verbose))
 
 
 @dataclass(kw_only=True)
@@ -349,8 +376,8 @@ class DataInfo(Outcome):
     content_sha256: str
 
     def identity(self) -> str:
-        """The images and the content hash of the instructions."""
-        return f"{self.unit}: {self.n_images}  instructions sha256: {self.content_sha256}"
+        """The images and the content hash of the instructions (on a line of its own: it fits 80 columns)."""
+        return f"{self.unit}: {self.n_images}; instructions sha256:\n{self.content_sha256}"
 
     def describe(self) -> str:
         """Samples per category, then the identity line."""
@@ -399,7 +426,10 @@ class ModelSettings(Outcome):
     name: str
     #: (setting, its default as text: ``required``, a repr, or the class's documented default).
     rows: list[tuple[str, str]]
+    #: What each documented setting means (from the editor's docstrings).
+    help: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
-        """One line per setting."""
-        return "\n".join(f"{key} = {default}" for key, default in self.rows)
+        """One line per setting: its default and what it means."""
+        return "\n".join(f"{key} = {default}" + (f"  ({self.help[key]})" if key in self.help else "")
+                         for key, default in self.rows)

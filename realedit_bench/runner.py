@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 from realedit_bench import __version__
-from realedit_bench.datasets import LoadedBenchmark, Sample, select
-from realedit_bench.editing import EditModel, coerce_overrides, edit_batch
+from realedit_bench.datasets import LoadedBenchmark, Sample, parse_sample_ids, select
+from realedit_bench.editing import EditModel, ReportsSteps, coerce_overrides, edit_batch
 from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.images import load_image
 from realedit_bench.jsonio import JsonlAppender, atomic_write_bytes, atomic_write_json, read_model, read_rows
 from realedit_bench.launch import command_to_relaunch, launch, launch_command
-from realedit_bench.outcome import EXIT_INTERRUPTED, EXIT_SOME_FAILED, RunOutcome
+from realedit_bench.outcome import EXIT_INTERRUPTED, EXIT_SOME_FAILED, RunOutcome, step_reporter
 from realedit_bench.provenance import command_line, git_sha, library_versions, utc_now
 from realedit_bench.schema.run import AdapterRef, BenchmarkRef, EditRow, RunManifest, RunStatus
 from realedit_bench.settings import check_out_dir
@@ -148,6 +148,9 @@ class Runner:
         force: Redo every selected sample even if finished.
         process_index: This process's index among ``num_processes`` (sharding).
         num_processes: Number of processes sharing the run.
+        label: The run's display name as given (``--label``); None keeps the one the manifest on disk
+            holds, else ``default_label``.
+        default_label: The display name when none is given or kept (default: ``model_name``).
     """
 
     def __init__(
@@ -165,6 +168,8 @@ class Runner:
         force: bool = False,
         process_index: int = 0,
         num_processes: int = 1,
+        label: str | None = None,
+        default_label: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError("--batch-size must be >= 1")
@@ -180,6 +185,8 @@ class Runner:
         self.force = force
         self.process_index = process_index
         self.num_processes = num_processes
+        self.label = label
+        self.default_label = default_label or model_name
         self.edits_path = self.run_dir / "edits.jsonl"
         self.manifest_path = self.run_dir / "manifest.json"
         self._started = utc_now()
@@ -195,9 +202,11 @@ class Runner:
         params = self.model.params()
         created = utc_now()
         history: list[dict[str, Any]] = []
+        label = self.label or self.default_label
         if self.manifest_path.exists():
             old = read_model(self.manifest_path, RunManifest)
             created, history = old.created_at, list(old.history)
+            label = self.label or old.label  # a resume without --label keeps the run's name
         # One entry per invocation (resume, extension, --force), so no command that shaped the run is lost.
         entry = {"invocation": self._invocation, "command": command_line(), "started_at": self._started,
                  "updated_at": utc_now(), "filters": self.filters, "n_selected": len(self.samples),
@@ -208,6 +217,7 @@ class Runner:
             history.append(entry)
         return RunManifest(
             run_id=self.run_dir.name,
+            label=label,
             realedit_version=__version__,
             git_sha=git_sha(),
             command=command_line(),
@@ -289,7 +299,8 @@ class Runner:
     def run(
         self, progress: Callable[[int, int], None] | None = None, *, load_seconds: float = 0.0
     ) -> RunResult:
-        """Edit every selected sample not yet done. ``progress(advance, total)`` is called per sample."""
+        """Edit every selected sample not yet done. ``progress(advance, total)`` is called once the samples
+        to do are known (advance 0), then per sample."""
         if self.replaces and self.process_index == 0:
             self._discard_old_run()
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -313,6 +324,8 @@ class Runner:
         todo = [s for s in self.samples if s.sample_id not in done]
         self.barrier()
         mine = todo[self.process_index :: self.num_processes]
+        if progress:
+            progress(0, len(mine))
         self.write_manifest("running", self.counts(), {"load": load_seconds})
         ok = errors = 0
         leading_failures = 0
@@ -489,12 +502,6 @@ def _free_cuda(exc: BaseException) -> None:
 # -- the steps of realedit_bench.api.run_model ------------------------------------------------------------
 
 
-def _sample_ids(samples: str | Sequence[str] | None) -> list[str]:
-    """``"10-local, 10-add"`` (as typed) or a list of ids, as a list of ids."""
-    parts = (samples.split(",") if isinstance(samples, str) else list(samples)) if samples else []
-    return [p.strip() for p in parts if p.strip()]
-
-
 def select_samples(
     bench: LoadedBenchmark,
     *,
@@ -503,7 +510,7 @@ def select_samples(
     samples: str | Sequence[str] | None,
 ) -> list[Sample]:
     """The samples a run is asked for; selecting none is an error (nothing would be run)."""
-    chosen = select(bench.samples, limit=limit, categories=categories, sample_ids=_sample_ids(samples))
+    chosen = select(bench.samples, limit=limit, categories=categories, sample_ids=parse_sample_ids(samples))
     if not chosen:
         raise ConfigError("the filters select no sample")
     return chosen
@@ -602,6 +609,35 @@ def build_editor(
         raise ConfigError(f"model {model!r} could not be built with {sorted(kwargs)}: {exc}") from exc
 
 
+def default_label(
+    adapter_cls: type[Any], model: str, settings: Mapping[str, object], *, weights: str | None,
+    revision: str | None, dtype: str, seed: int,
+) -> str:
+    """``instruct-pix2pix (steps=20, scheduler=ddim)``: the model's name and what was set apart from its
+    defaults (settings, weights, revision, dtype and seed; the device changes no image and is left out)."""
+    from realedit_bench.editing import class_default
+    from realedit_bench.editing import settings as settings_of
+
+    given: dict[str, Any] = {k: v for k, v in (("weights", weights), ("revision", revision)) if v is not None}
+    given.update(coerce_overrides(adapter_cls, {k: str(v) for k, v in settings.items()}))
+    if dtype != "auto":
+        given["dtype"] = dtype
+    defaults = {s.name: class_default(adapter_cls, s.name) if s.default is None else s.default
+                for s in settings_of(adapter_cls)}
+    differ = [f"{key}={_label_value(key, value)}" for key, value in given.items()
+              if key not in defaults or value != defaults[key]]
+    if seed:
+        differ.append(f"seed={seed}")
+    return f"{model} ({', '.join(differ)})" if differ else model
+
+
+def _label_value(key: str, value: Any) -> str:
+    """A setting as a label shows it: local weights by their last two path parts (no home directory)."""
+    if key == "weights" and Path(str(value)).expanduser().exists():
+        return "/".join(Path(str(value)).expanduser().resolve().parts[-2:])
+    return str(value)
+
+
 def claim_run_dir(runner: Runner, out: Path, log: Callable[[str], None] | None) -> None:
     """On the main process, before the model loads: refuse to mix runs and check that ``out`` is writable.
 
@@ -628,9 +664,7 @@ def load_editor(editor: EditModel) -> float | None:
 
 
 def _counting(on_progress: Callable[[int, int | None], None]) -> Callable[[int, int], None]:
-    """The runner's ``progress(advance, total)`` as ``on_progress(done, total)``, which is told first that
-    the work starts."""
-    on_progress(0, None)
+    """The runner's ``progress(advance, total)`` as ``on_progress(done, total)``."""
     done = [0]
 
     def advance(n: int, total: int) -> None:
@@ -645,7 +679,8 @@ def run_to_end(
 ) -> RunOutcome:
     """Make the run directory, edit every sample not yet done, and say what the run holds now.
 
-    ``on_progress`` is called on the main process only, first with (0, None) as the loop starts.
+    ``on_progress`` is called on the main process only, first with (0, samples to do) as the loop starts;
+    an editor that reports its steps (:class:`~realedit_bench.editing.ReportsSteps`) tells its ``step``.
     """
     main = runner.process_index == 0
     if main:
@@ -656,6 +691,9 @@ def run_to_end(
                 f"cannot create the run directory {runner.run_dir}: {exc.strerror or exc}"
             ) from exc
     advance = _counting(on_progress) if main and on_progress is not None else None
+    step = step_reporter(on_progress) if main else None
+    if step is not None and isinstance(runner.model, ReportsSteps):
+        runner.model.on_step = step
     result = runner.run(advance, load_seconds=load_seconds)
     if runner.num_processes > 1:
         runner.finish_sharded(load_seconds)

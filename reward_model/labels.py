@@ -34,6 +34,7 @@ from pydantic import Field
 from realedit_bench import __version__
 from realedit_bench.errors import ConfigError
 from realedit_bench.jsonio import JsonlAppender, atomic_write_json, atomic_write_text, read_rows
+from realedit_bench.outcome import ProgressCallback, report_phase
 from realedit_bench.provenance import command_line, utc_now
 from realedit_bench.schema.base import PERSPECTIVES, Perspective, Row
 from realedit_bench.schema.judge import Usage
@@ -170,6 +171,7 @@ def annotate(
     limit: int | None = None,
     dry_run: bool = False,
     log: Callable[[str], None] = print,
+    on_progress: ProgressCallback | None = None,
 ) -> AnnotateResult:
     """Judge every triplet from the three perspectives and write the reward files (module docstring).
 
@@ -184,6 +186,7 @@ def annotate(
         limit: Only the first N triplets.
         dry_run: Count calls, tokens and money; send nothing.
         log: Where progress lines go.
+        on_progress: Called with (asks answered, asks to send) as rows are written; told the phase before.
 
     Returns:
         Counts, the summary (None on a dry run) and why the run stopped early, if it did.
@@ -202,6 +205,7 @@ def annotate(
     if not items:
         raise ConfigError("no triplets to annotate")
     engine = JudgeEngine(backend, rubric, config=config, cache=cache, prices=prices)
+    report_phase(on_progress, f"reading and hashing {len(items)} triplets")
     plan = _plan(engine, items, paths)
     if dry_run:
         estimate = _estimate(engine, plan, backend.name)
@@ -210,7 +214,7 @@ def annotate(
     log(f"{len(items)} triplets x 3 perspectives: {plan.resumed} answered before, {len(plan.todo)} to ask")
     by_id = {t.sample_id: t for t in items}
     report = asyncio.run(_ask(engine, backend, plan.todo, paths.annotations, lambda o: _to_row(
-        o, by_id[o.item_id], out, backend.name, rubric.id))) if plan.todo else None
+        o, by_id[o.item_id], out, backend.name, rubric.id), on_progress)) if plan.todo else None
     summary = write_outputs(
         paths, [t.sample_id for t in items], plan.keys, judge=backend.name, rubric=rubric,
         usage_this_run=report.usage if report else Usage(), stopped=report.stopped if report else None,
@@ -251,12 +255,24 @@ def _estimate(engine: Any, plan: _Plan, judge: str) -> dict[str, Any]:
 
 
 async def _ask(
-    engine: Any, backend: Any, todo: list[Any], path: Path, to_row: Callable[[Any], AnnotationRow]
+    engine: Any, backend: Any, todo: list[Any], path: Path, to_row: Callable[[Any], AnnotationRow],
+    on_progress: ProgressCallback | None,
 ) -> Any:
-    """Ask ``todo``, appending each answer's row durably as it arrives; the engine's report."""
+    """Ask ``todo``, appending each answer's row durably as it arrives (and counting it); the engine's
+    report."""
+    answered = [0]
+    if on_progress is not None:
+        on_progress(0, len(todo))
+
+    def write(out: Any, app: JsonlAppender) -> None:
+        app.append(to_row(out))
+        answered[0] += 1
+        if on_progress is not None:
+            on_progress(answered[0], len(todo))
+
     try:
         with JsonlAppender(path) as app:
-            return await engine.run(todo, lambda o: app.append(to_row(o)))
+            return await engine.run(todo, lambda o: write(o, app))
     finally:
         await backend.aclose()
 

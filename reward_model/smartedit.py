@@ -17,7 +17,7 @@ trained answer is fed and the 32 image-token states read in one pass, as in Smar
 so each training example costs one LLM forward. The reward modules' output layers start at zero
 (:meth:`reward_model.mrc.RewardUNet.zero_init_outputs`): training starts from SmartEdit's function exactly.
 
-A trained folder (``<output-dir>/pipeline``) is a reward pipeline (``unet/``, ``reward/``, and
+A trained folder (``<out>/pipeline``) is a reward pipeline (``unet/``, ``reward/``, and
 InstructPix2Pix's ``vae/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/``) plus ``smartedit.json``,
 which names the SmartEdit weights the training used (the folder given to it and the sha256 of their
 conversion) and the base parts. The LLM and bridge are loaded from those weights (``-M
@@ -81,7 +81,7 @@ class RewardSmartEdit(RewardCondition, SmartEdit):
         smartedit_weights: The SmartEdit weights (release or converted folder) the LLM and bridge come from;
             default: those the training used, as its ``smartedit.json`` names them.
         **settings: The settings of :class:`adapters.smartedit.adapter.SmartEdit`; ``weights`` is the
-            trained folder (``<output-dir>/pipeline`` of ``realedit reward train --base smartedit``).
+            trained folder (``<out>/pipeline`` of ``realedit reward train --base smartedit``).
     """
 
     name: ClassVar[str] = "reward-smartedit"
@@ -89,7 +89,7 @@ class RewardSmartEdit(RewardCondition, SmartEdit):
     license: ClassVar[str] = "as smartedit's weights (LLaMA-1-derived: non-commercial); code Apache-2.0"
     no_weights: ClassVar[str] = (
         "no Reward-SmartEdit weights were released; train them with: realedit reward train --base smartedit "
-        "--pretrained <SmartEdit weights folder> --rewards <reward file> -o DIR, then pass "
+        "--pretrained <SmartEdit weights folder> --rewards <reward file> --out DIR, then pass "
         "--weights DIR/pipeline"
     )
 

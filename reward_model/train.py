@@ -55,6 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from realedit_bench.errors import ConfigError, DataError, RealEditError, WeightsError
 from realedit_bench.jsonio import JsonlAppender, atomic_write_json
 from realedit_bench.launch import command_to_relaunch, launch, launch_command
+from realedit_bench.outcome import ProgressCallback, report_phase
 from realedit_bench.provenance import command_line, git_sha, library_versions, utc_now
 from reward_model.data import (
     DrawSampler,
@@ -240,7 +241,7 @@ def check_config(cfg: TrainConfig) -> None:
         if not (ckpt / TRAINER_STATE_FILE).is_file():
             raise ConfigError(
                 f"--resume {cfg.resume}: not a complete checkpoint (no {TRAINER_STATE_FILE}; a "
-                f"checkpoint-<step> folder under <output-dir>/{CHECKPOINTS_DIR} is expected)"
+                f"checkpoint-<step> folder under <out>/{CHECKPOINTS_DIR} is expected)"
             )
     try:
         from diffusers.optimization import SchedulerType
@@ -644,7 +645,7 @@ def _checkpoint_settings(checkpoint: Path) -> dict[str, Any]:
     if not isinstance(run, dict):
         raise ConfigError(
             f"--resume {checkpoint}: {state_path} records no run settings, so the checkpoint cannot be "
-            f"checked against this run; train into a new --output-dir"
+            f"checked against this run; train into a new --out"
         )
     return run
 
@@ -679,7 +680,7 @@ def check_output_dir(cfg: TrainConfig) -> tuple[Path | None, dict | None]:
             previous = json.loads((out / SETTINGS_FILE).read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ConfigError(
-                f"{out / SETTINGS_FILE} is not valid JSON ({exc}); choose a new --output-dir"
+                f"{out / SETTINGS_FILE} is not valid JSON ({exc}); choose a new --out"
             ) from exc
         saved_nothing = find_checkpoint(out, "latest") is None and not (out / PIPELINE_DIR).exists()
         if saved_nothing and (cfg.resume in (None, "latest")):
@@ -689,12 +690,12 @@ def check_output_dir(cfg: TrainConfig) -> tuple[Path | None, dict | None]:
         if cfg.resume is None:
             raise ConfigError(
                 f"{out} already holds a training run ({SETTINGS_FILE}); pass --resume latest to continue it "
-                f"from its newest checkpoint, or choose another --output-dir"
+                f"from its newest checkpoint, or choose another --out"
             )
         if checkpoint is None and (out / PIPELINE_DIR).exists():
             raise ConfigError(
                 f"{out} holds a finished run without checkpoints ({PIPELINE_DIR}/, no {CHECKPOINTS_DIR}/): "
-                f"there is nothing to resume; choose another --output-dir"
+                f"there is nothing to resume; choose another --out"
             )
     if checkpoint is not None:
         _check_resume_compatible(_checkpoint_settings(checkpoint), cfg, checkpoint)
@@ -766,11 +767,12 @@ def relaunch(num_processes: int, argv: Sequence[str] | None, log: Callable[[str]
     return launch(cmd)
 
 
-def train(cfg: TrainConfig) -> TrainResult:
+def train(cfg: TrainConfig, on_progress: ProgressCallback | None = None) -> TrainResult:
     """Train (or resume training) per ``cfg``; see the module docstring for the output layout.
 
     One training per output folder at a time: the main process holds a lock on it (the same command
     started twice, or a scheduler requeue, would otherwise train two runs into one folder).
+    ``on_progress`` (main process) is told the loading phases, then (steps trained, steps to train).
 
     Returns:
         The output folder, the final pipeline folder (None if no step was left to train), the start and
@@ -787,14 +789,16 @@ def train(cfg: TrainConfig) -> TrainResult:
     busy = f"another realedit reward train is writing {out}; wait for it or stop it"
     lock = folder_lock(out, LOCK_NAME, busy) if main_process else contextlib.nullcontext()
     with lock:
-        return _train(cfg, out)
+        return _train(cfg, out, on_progress if main_process else None)
 
 
-def _train(cfg: TrainConfig, out: Path) -> TrainResult:
+def _train(cfg: TrainConfig, out: Path, on_progress: ProgressCallback | None) -> TrainResult:
     """:func:`train` once the output folder is held."""
     # Before the data (whose images are all checked) and the models: a refusal should come at once.
     checkpoint, previous = check_output_dir(cfg)
+    report_phase(on_progress, "reading and checking the reward data")
     examples, reports = load_examples(cfg.reward_files, cfg.triplets, allow_missing=cfg.allow_missing)
+    report_phase(on_progress, f"loading {cfg.pretrained}")
     s = _set_up(cfg, out)
     start_step = _restore(s, checkpoint, cfg, out)
     per_step = cfg.batch_size * cfg.gradient_accumulation_steps * s.accelerator.num_processes
@@ -817,7 +821,8 @@ def _train(cfg: TrainConfig, out: Path) -> TrainResult:
         return TrainResult(out, None, start_step, start_step, [])
     loader = _loader(examples, cfg, start_step, per_step, s.accelerator)
     trainer = Trainer(s.comps, cfg, s.accelerator.device, s.weight_dtype)
-    state = _LoopState(step=start_step, last_checkpoint=start_step if checkpoint is not None else None)
+    state = _LoopState(step=start_step, last_checkpoint=start_step if checkpoint is not None else None,
+                       on_progress=on_progress)
     _loop(s, trainer, loader, cfg, out, state)
     return TrainResult(out, _save_final(s, cfg, out), start_step, state.step, state.losses)
 
@@ -941,6 +946,8 @@ class _LoopState:
     t0: float = field(default_factory=time.perf_counter)
     #: Loss of every optimisation step trained in this session.
     losses: list[float] = field(default_factory=list)
+    #: Told (steps trained in this session, steps to train in it) after each step (main process).
+    on_progress: ProgressCallback | None = None
 
 
 def _loop(s: _Session, trainer: Trainer, loader: Any, cfg: TrainConfig, out: Path, st: _LoopState) -> None:
@@ -950,6 +957,9 @@ def _loop(s: _Session, trainer: Trainer, loader: Any, cfg: TrainConfig, out: Pat
         # Steps after the checkpoint are trained again: drop their old lines (a fresh start drops all).
         _trim_log(out / LOG_FILE, st.step)
         log = JsonlAppender(out / LOG_FILE)
+    first = st.step
+    if st.on_progress is not None:
+        st.on_progress(0, cfg.max_steps - first)
     try:
         for batch in loader:
             st.acc_loss += _micro_step(s, trainer, batch, cfg, st)
@@ -957,6 +967,8 @@ def _loop(s: _Session, trainer: Trainer, loader: Any, cfg: TrainConfig, out: Pat
             if not s.accelerator.sync_gradients:
                 continue
             _end_step(s, cfg, out, st, log)
+            if st.on_progress is not None:
+                st.on_progress(st.step - first, cfg.max_steps - first)
             if st.step >= cfg.max_steps:
                 break
     except KeyboardInterrupt as exc:

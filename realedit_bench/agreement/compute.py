@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Literal, NamedTuple
 
@@ -887,6 +887,7 @@ def compute_agreement(
     n_resamples: int = 2000,
     seed: int = 0,
     level: float = 0.95,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> list[JudgeAgreement]:
     """Hold every judge against the humans on every perspective the humans rated.
 
@@ -896,6 +897,7 @@ def compute_agreement(
         n_resamples: Bootstrap resamples of source photos (shared by everything: paired).
         seed: Bootstrap seed.
         level: Interval level.
+        on_progress: Called with (judge x perspective pairs done, pairs in all) as each is computed.
 
     Returns:
         One :class:`JudgeAgreement` per judge.
@@ -903,13 +905,18 @@ def compute_agreement(
     photos = sorted({r.image_id or image_id_of(r.sample_id) for r in humans}, key=natural_key)
     photo_index = {p: i for i, p in enumerate(photos)}
     ctx = _Ctx(ag.resample_counts(len(photos), n_resamples, seed), level, seed)
-    out = []
+    out: list[JudgeAgreement] = []
+    total = len(judges) * len(PERSPECTIVES)
+    if on_progress is not None:
+        on_progress(0, total)
     for judge in judges:
         persp: dict[str, PerspectiveAgreement] = {}
         for p in PERSPECTIVES:
             res = perspective_agreement(humans, judge, p, photo_index, ctx)
             if res is not None:
                 persp[p] = res
+            if on_progress is not None:
+                on_progress(len(out) * len(PERSPECTIVES) + PERSPECTIVES.index(p) + 1, total)
         out.append(
             JudgeAgreement(
                 judge=judge.name,

@@ -1,4 +1,5 @@
-"""Terminal view of an :class:`AgreementReport`: one rich table per judge, per-model details, footnotes."""
+"""Terminal views of an :class:`AgreementReport`: the short one (the key numbers per judge, within 80
+columns) and the full one (every statistic, per-model details, footnotes)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from rich.table import Table
 
 from realedit_bench.agreement.compute import natural_key
 from realedit_bench.agreement.view import (
+    KEY_ROWS,
     STAT_ROWS,
     Footnotes,
     describe_source,
@@ -99,14 +101,42 @@ def _judge_tables(j: JudgeAgreement, console: Console, level: float) -> None:
         console.print(f"[{i}] {text}", highlight=False, style="dim", markup=False)
 
 
-def print_report(report: AgreementReport, console: Console) -> None:
-    """Print every judge's tables and the report-wide notes."""
+def _header(report: AgreementReport, console: Console) -> None:
     console.print(
         f"{len(report.raters)} human rater(s), {len(report.models)} model(s); "
         f"{report.n_resamples} bootstrap resamples of source photos (seed {report.seed})",
         highlight=False,
     )
-    for j in report.judges:
-        _judge_tables(j, console, report.level)
+
+
+def _report_notes(report: AgreementReport, console: Console) -> None:
     for n in report.notes:
         console.print(f"note: {n}", highlight=False, style="dim", markup=False)
+
+
+def print_report(report: AgreementReport, console: Console) -> None:
+    """Print every judge's tables and the report-wide notes."""
+    _header(report, console)
+    for j in report.judges:
+        _judge_tables(j, console, report.level)
+    _report_notes(report, console)
+
+
+def print_summary(report: AgreementReport, console: Console) -> None:
+    """Print the key numbers of every judge (one narrow table each, intervals under their values), the
+    plain-language comparison with one more human, and the report-wide notes."""
+    _header(report, console)
+    for j in report.judges:
+        t = Table(title=escape(f"judge {j.judge} vs humans ({describe_source(j)})"), title_justify="left")
+        t.add_column(f"{report.level:.0%} CI over photos", style="dim")
+        for p in j.perspectives:
+            t.add_column(p, justify="right")
+        t.add_row("edits / raters / photos",
+                  *[f"{pa.n_items} / {pa.n_raters} / {pa.n_photos}" for pa in j.perspectives.values()])
+        for row in KEY_ROWS:
+            cells = [row.get(pa) for pa in j.perspectives.values()]
+            t.add_row(row.label, *[escape(f"{fmt_value(c.value)}\n{fmt_interval(c)}".strip()) for c in cells])
+        console.print(t)
+        for p, pa in j.perspectives.items():
+            console.print(f"[bold]{p}[/]: {escape(pa.fair.conclusion)}", highlight=False)
+    _report_notes(report, console)

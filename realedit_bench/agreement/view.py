@@ -69,6 +69,16 @@ STAT_ROWS: tuple[StatRow, ...] = (
 )
 
 
+#: The key numbers of the short terminal view (``realedit agree`` without ``--verbose``).
+KEY_ROWS: tuple[StatRow, ...] = (
+    StatRow("", "Spearman, within model", lambda p: p.sample.within_model_fisher.spearman),
+    StatRow("", "accuracy vs majority", lambda p: p.verdict.accuracy),
+    StatRow("", "quadratic kappa", lambda p: p.ordinal.qwk_judge_vs_consensus),
+    StatRow("", "bias (judge - human)", lambda p: p.bias.overall),
+    StatRow("", "ranking Kendall tau-b", lambda p: p.system.kendall_tau_b),
+)
+
+
 def fmt_value(v: float | None, digits: int = 3) -> str:
     """A number for a table; ``n/a`` for None (never 'nan')."""
     if v is None or v != v:  # v != v: NaN, which the schema never holds but a hand-edited file might

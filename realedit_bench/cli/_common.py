@@ -1,4 +1,5 @@
-"""Options and helpers shared by several verbs: parsing, progress bars, and exiting with an outcome."""
+"""Options and helpers shared by several verbs: parsing, printing, and exiting with an outcome (the progress
+display is :mod:`realedit_bench.cli._progress`)."""
 
 from __future__ import annotations
 
@@ -57,44 +58,6 @@ def split_csv(values: list[str] | None) -> list[str]:
     for v in values or []:
         out.extend(p.strip() for p in v.split(",") if p.strip())
     return out
-
-
-class LazyProgress:
-    """A rich progress bar that appears when the work reports that it has started, not while models load.
-
-    Pass it as a library call's ``on_progress(done, total)``; use it as a context manager around the call,
-    so that the bar stops whatever happens.
-
-    Args:
-        description: The task's name in the bar.
-        columns: rich progress columns (rich's defaults when none).
-        console: Where the bar goes.
-        transient: Remove the bar when it stops.
-    """
-
-    def __init__(self, description: str, *columns: Any, console: Console, transient: bool = False) -> None:
-        from rich.progress import Progress
-
-        self.description = description
-        self._progress = Progress(*columns, console=console, transient=transient)
-        self._task: Any = None
-
-    def fields(self, done: int) -> dict[str, Any]:
-        """Extra task fields the columns show (none here)."""
-        return {}
-
-    def __call__(self, done: int, total: int | None) -> None:
-        if self._task is None:
-            self._progress.start()
-            self._task = self._progress.add_task(self.description, total=total, **self.fields(done))
-        self._progress.update(self._task, completed=done, total=total, **self.fields(done))
-
-    def __enter__(self) -> LazyProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._task is not None:  # stopping prints a line break off a terminal: only for a bar shown
-            self._progress.stop()
 
 
 def print_lines(console: Console, text: str, **options: Any) -> None:

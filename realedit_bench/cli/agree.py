@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from realedit_bench.cli._common import finish, print_lines
+from realedit_bench.cli._progress import ProgressDisplay
 from realedit_bench.errors import ConfigError
 
 HUMAN_HELP = (
@@ -55,6 +56,9 @@ DataDir = Annotated[Path | None, typer.Option(
     "--data-dir", show_default=False,
     help="Benchmark data directory for --template (default: from the run "
          "manifest, $REALEDIT_DATA_DIR, ...).")]
+Verbose = Annotated[bool, typer.Option(
+    "--verbose", help="Print every statistic, the per-model figures and the notes (default: the key numbers; "
+    "agreement.json holds everything).")]
 ThumbSize = Annotated[int, typer.Option(
     "--thumb-size", min=64, max=2048, help="Longest side in pixels of the "
                                            "thumbnails the annotation page embeds.")]
@@ -63,7 +67,7 @@ ThumbSize = Annotated[int, typer.Option(
 def agree_cmd(
     human: Human = None, judgments: Judgments = None, judge_ratings: JudgeRatings = None,
     template: Template = None, out: Out = None, resamples: Resamples = 2000, seed: Seed = 0,
-    level: Level = 0.95, data_dir: DataDir = None, thumb_size: ThumbSize = 384,
+    level: Level = 0.95, data_dir: DataDir = None, thumb_size: ThumbSize = 384, verbose: Verbose = False,
 ) -> None:
     """Hold a judge's scores against human ratings: correlations, kappa, alpha, bias and model ranking."""
     from rich.console import Console
@@ -78,12 +82,14 @@ def agree_cmd(
         print_lines(Console(stderr=True), done.describe())
         finish(done)
     err = Console(stderr=True, highlight=False)
-    outcome = agree(human or [], judgments or [], judge_ratings or [], out=out, resamples=resamples,
-                    seed=seed, level=level, log=lambda line: err.print(line, markup=False))
-    from realedit_bench.agreement.console import print_report
+    with ProgressDisplay("agree", console=err, unit="perspectives") as progress:
+        outcome = agree(human or [], judgments or [], judge_ratings or [], out=out, resamples=resamples,
+                        seed=seed, level=level, on_progress=progress,
+                        log=lambda line: err.print(line, markup=False))
+    from realedit_bench.agreement.console import print_report, print_summary
 
-    print_report(outcome.report, Console())
-    print_lines(err, "\n".join(outcome.notes()))
+    (print_report if verbose else print_summary)(outcome.report, Console())
+    print_lines(err, "\n".join(outcome.notes(verbose)), soft_wrap=True)
     finish(outcome)
 
 

@@ -7,13 +7,14 @@ from typing import Annotated
 
 import typer
 
-from realedit_bench.cli._common import DATA_DIR_HELP, DataDir, LazyProgress, finish, print_lines
+from realedit_bench.cli._common import DATA_DIR_HELP, DataDir, finish, print_lines
+from realedit_bench.cli._progress import ProgressDisplay
 
 data_app = typer.Typer(help="Get, verify and describe benchmark data.", no_args_is_help=True)
 
-BenchmarkArg = Annotated[str, typer.Argument(help="real-edit (default) or magicbrush.")]
+Benchmark = Annotated[str, typer.Option("--benchmark", help="real-edit or magicbrush.")]
 Dest = Annotated[Path | None, typer.Option(
-    "--dest", help="Where to put the data. " + DATA_DIR_HELP, show_default=False)]
+    "--data-dir", help="Where to put the data. " + DATA_DIR_HELP, show_default=False)]
 From = Annotated[Path | None, typer.Option(
     "--from", help="Import from a local copy instead of downloading. Real-Edit: a folder holding the "
     "instruction JSON and its image folder. MagicBrush: the password-protected test zip, or (faster: no "
@@ -28,7 +29,7 @@ Repair = Annotated[bool, typer.Option(
 
 @data_app.command("fetch")
 def fetch_cmd(
-    benchmark: BenchmarkArg = "real-edit", dest: Dest = None, from_dir: From = None,
+    benchmark: Benchmark = "real-edit", data_dir: Dest = None, from_dir: From = None,
     source: Source = "github", repair: Repair = False,
 ) -> None:
     """Download (or import) benchmark data and verify every file's sha256.
@@ -41,8 +42,9 @@ def fetch_cmd(
     from realedit_bench.api import fetch_data
 
     console = Console(stderr=True)
-    with LazyProgress("Real-Edit" if benchmark == "real-edit" else benchmark, console=console) as progress:
-        outcome = fetch_data(benchmark, dest=dest, from_dir=from_dir, source=source, repair=repair,
+    unit = "files" if benchmark == "real-edit" else "samples"
+    with ProgressDisplay(benchmark, console=console, unit=unit) as progress:
+        outcome = fetch_data(benchmark, data_dir=data_dir, from_dir=from_dir, source=source, repair=repair,
                              on_progress=progress)
     print_lines(console, outcome.describe(), soft_wrap=True)
     finish(outcome)
@@ -51,9 +53,7 @@ def fetch_cmd(
 @data_app.command("verify")
 def verify_cmd(
     data_dir: DataDir = None,
-    benchmark: Annotated[
-        str, typer.Option("--benchmark", help="real-edit (default) or magicbrush.")
-    ] = "real-edit",
+    benchmark: Benchmark = "real-edit",
     no_hash: Annotated[bool, typer.Option(
         "--no-hash", help="Skip the sha256 check (a modified or custom data set).")] = False,
 ) -> None:
@@ -71,10 +71,7 @@ def verify_cmd(
 
 
 @data_app.command("info")
-def info_cmd(
-    data_dir: DataDir = None,
-    benchmark: Annotated[str, typer.Option("--benchmark", help="Benchmark name.")] = "real-edit",
-) -> None:
+def info_cmd(data_dir: DataDir = None, benchmark: Benchmark = "real-edit") -> None:
     """Describe the data: where it is, how many samples per category, its content hash."""
     from rich.console import Console
     from rich.markup import escape
@@ -84,7 +81,9 @@ def info_cmd(
 
     info = data_info(benchmark, data_dir=data_dir)
     console = Console()
-    table = Table(title=escape(f"{info.name} in {info.data_dir}"))
+    # The folder on a line of its own, never split: it is copied into other commands.
+    console.print(f"{info.name} in {info.data_dir}", markup=False, highlight=False, soft_wrap=True)
+    table = Table()
     table.add_column("category")
     table.add_column("samples", justify="right")
     for cat, n in info.counts.items():

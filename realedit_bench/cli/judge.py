@@ -25,6 +25,7 @@ from realedit_bench.cli._common import (
     Timeout,
     split_csv,
 )
+from realedit_bench.cli._progress import ProgressDisplay
 from realedit_bench.judges.backends import judge_help, key_names
 from realedit_bench.outcome import EXIT_BAD_INPUT
 
@@ -32,15 +33,22 @@ Images = Annotated[Path | None, typer.Option(
     "--images", show_default=False,
     help="A run directory of 'realedit run', or a folder of edited images named "
     "<sample_id>.<png|jpg|jpeg|webp> (e.g. 10-local.png; case is ignored; subfolders are not read). Results "
-    "go to <it>/judgments/.")]
+    "go to <it>/judgments/ (or --out).")]
 Judge = Annotated[str, typer.Option("--judge", help=judge_help())]
 RubricOpt = Annotated[str, typer.Option(
     "--rubric", help="Built-in rubric id (realedit-v1) or a rubric TOML file (format in the docs).")]
 Parse = Annotated[str, typer.Option(
     "--parse", help="robust: JSON / Python dict / code fences, any case of yes/no, range-checked scores, one "
     "re-ask. paper: the authors' released parser exactly ('yes' substring, regex 'score': d.d, no re-ask).")]
-Samples = Annotated[int, typer.Option(
-    "--samples", min=1, help="Ask K times per item; reports mean, median and spread.")]
+Repeats = Annotated[int, typer.Option(
+    "--repeats", min=1, help="Ask K times per item; reports mean, median and spread.")]
+Samples = Annotated[str | None, typer.Option(
+    "--samples", show_default=False, help="Only these sample ids, comma separated (e.g. 10-local,10-add).")]
+Out = Annotated[Path | None, typer.Option(
+    "--out", show_default=False,
+    help="Write the judgments under OUT/judgments/ instead of <images>/judgments/ (e.g. to judge a "
+    "read-only run directory); 'realedit report --runs' and 'realedit agree --judgments' read OUT as a "
+    "judged folder.")]
 PerspectiveOpt = Annotated[list[str] | None, typer.Option(
     "--perspective", show_default=False, help="Only these perspectives (following, preserving, quality).")]
 FailureStreak = Annotated[int, typer.Option(
@@ -69,20 +77,21 @@ Check = Annotated[bool, typer.Option(
 
 def judge_cmd(
     images: Images = None, judge: Judge = "openai/gpt-4o-2024-08-06", rubric: RubricOpt = "realedit-v1",
-    parse: Parse = "robust", samples: Samples = 1, perspective: PerspectiveOpt = None,
+    parse: Parse = "robust", repeats: Repeats = 1, perspective: PerspectiveOpt = None,
     concurrency: Concurrency = 8, timeout: Timeout = 60.0, max_retries: MaxRetries = 5,
     retry_after_cap: RetryAfterCap = 120.0, backoff: Backoff = 1.0, failure_streak: FailureStreak = 20,
     temperature: Temperature = 0.0, seed: JudgeSeed = 0, max_cost: MaxCost = None, prices: Prices = None,
     dry_run: DryRun = False, batch: Batch = False, wait: Wait = True, poll_interval: PollInterval = 30.0,
     cache: Cache = None, no_cache: NoCache = False, benchmark: Benchmark = None, data_dir: DataDir = None,
-    model: Model = None, limit: Limit = None, category: CategoryOpt = None, check: Check = False,
+    model: Model = None, limit: Limit = None, category: CategoryOpt = None, samples: Samples = None,
+    out: Out = None, check: Check = False,
 ) -> None:
     """Judge edited images from three perspectives (following, preserving, quality): verdict, 0-5 score,
     reason.
 
     Keys come only from the environment ({keys}). Rows are appended to
-    <images>/judgments/<judge>__<rubric>.jsonl as each call finishes; rerunning resumes (finished items are
-    never asked again) and repeated requests come from the cache at no cost. Writes
+    <images>/judgments/<judge>__<rubric>.jsonl (or under --out) as each call finishes; rerunning resumes
+    (finished items are never asked again) and repeated requests come from the cache at no cost. Writes
     <judge>__<rubric>.summary.json beside the rows.
     """
     from rich.console import Console
@@ -92,18 +101,20 @@ def judge_cmd(
     from realedit_bench.judges.summary import render_table
 
     console, err = Console(), Console(stderr=True, highlight=False)
-    outcome = judge_edits(
-        images=images, judge=judge, rubric=rubric, parse=parse, samples=samples,
-        perspectives=split_csv(perspective), concurrency=concurrency, timeout=timeout,
-        max_retries=max_retries, retry_after_cap=retry_after_cap, backoff=backoff,
-        failure_streak=failure_streak, temperature=temperature, seed=seed, max_cost=max_cost, prices=prices,
-        dry_run=dry_run, batch=batch, wait=wait, poll_interval=poll_interval, cache=cache, no_cache=no_cache,
-        benchmark=benchmark, data_dir=data_dir, model=model, limit=limit, categories=split_csv(category),
-        check=check, log=lambda m: err.print(m, soft_wrap=True, markup=False),
-    )
+    with ProgressDisplay("judge", console=err, unit="asks") as progress:
+        outcome = judge_edits(
+            images=images, judge=judge, rubric=rubric, parse=parse, repeats=repeats,
+            perspectives=split_csv(perspective), concurrency=concurrency, timeout=timeout,
+            max_retries=max_retries, retry_after_cap=retry_after_cap, backoff=backoff,
+            failure_streak=failure_streak, temperature=temperature, seed=seed, max_cost=max_cost,
+            prices=prices, dry_run=dry_run, batch=batch, wait=wait, poll_interval=poll_interval, cache=cache,
+            no_cache=no_cache, benchmark=benchmark, data_dir=data_dir, model=model, limit=limit,
+            categories=split_csv(category), samples=samples, out=out, check=check, on_progress=progress,
+            log=lambda m: err.print(m, soft_wrap=True, markup=False),
+        )
     if outcome.summary is not None:
         render_table(outcome.summary, console)
-    (err if outcome.checked else console).print(outcome.describe(), markup=False, soft_wrap=outcome.checked)
+    (err if outcome.checked else console).print(outcome.describe(), markup=False, soft_wrap=True)
     for line in outcome.warnings:
         err.print(line, markup=False, soft_wrap=True)
     if outcome.stopped and outcome.exit_code == EXIT_BAD_INPUT:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from realedit_bench.cli._common import DataDir, LazyProgress, finish, split_csv
+from realedit_bench.cli._common import DataDir, finish, split_csv
+from realedit_bench.cli._progress import ProgressDisplay
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -18,9 +19,11 @@ Images = Annotated[Path, typer.Option(
     "--images", help="A run directory of 'realedit run', or a folder of "
                      "edited images named <sample_id>.png.")]
 Metric = Annotated[list[str] | None, typer.Option(
-    "--metric", "-m", show_default=False,
+    "--metric", show_default=False,
     help="Metric(s) to compute (repeat or comma-separate): l1, l2, clip_i, dino, clip_t, clip_dir. Default: "
-    "every metric the benchmark supports (Real-Edit: l1, l2, clip_i, dino).")]
+    "every metric the benchmark supports (Real-Edit: l1, l2, clip_i, dino). l1 and l2 need no weights; a "
+    "metric whose default weights cannot be downloaded is left out with a line saying how to get them "
+    "(exit code 1).")]
 Benchmark = Annotated[str | None, typer.Option(
     "--benchmark", show_default=False,
     help="Benchmark of a plain folder (default real-edit); a run directory names its own.")]
@@ -42,8 +45,8 @@ Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Samples per model forward.")]
 Out = Annotated[Path | None, typer.Option(
     "--out", show_default=False, help="Where metrics.jsonl and metrics_summary.json go (default: --images).")]
-Bootstrap = Annotated[int, typer.Option("--bootstrap", min=100, help="Bootstrap resamples (over source "
-                                                                     "photos).")]
+Resamples = Annotated[int, typer.Option(
+    "--resamples", min=100, help="Bootstrap resamples (over source photos).")]
 Seed = Annotated[int, typer.Option("--seed", help="Bootstrap seed.")]
 
 
@@ -52,7 +55,7 @@ def metrics_cmd(
     data_dir: DataDir = None, model: Model = None, clip_weights: ClipWeights = None,
     clip_model: ClipModel = "ViT-B-32-quickgelu", clip_pretrained: ClipPretrained = "openai",
     dino_weights: DinoWeights = None, dino_revision: DinoRevision = "main", device: Device = "auto",
-    batch_size: BatchSize = 32, out: Out = None, bootstrap: Bootstrap = 2000, seed: Seed = 0,
+    batch_size: BatchSize = 32, out: Out = None, resamples: Resamples = 2000, seed: Seed = 0,
 ) -> None:
     """Compute automatic metrics of edited images, as the MagicBrush protocol computes them.
 
@@ -61,39 +64,42 @@ def metrics_cmd(
     (single-turn) and CLIP-T uses the local captions. Results merge per metric: a value already measured
     on the same edited image, reference and metric weights is reused, and computing a subset of the
     metrics keeps the others. Writes metrics.jsonl (one row per sample) and metrics_summary.json (every
-    metric measured so far).
+    metric measured so far). Exit code 1 when some samples or metrics could not be measured.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from realedit_bench.api import compute_metrics
-    from realedit_bench.metrics.runner import MISSING_NOTE, UNMATCHED_NOTE
 
     console = Console(stderr=True)
-    warnings = (MISSING_NOTE, UNMATCHED_NOTE)
-    bar = LazyProgress("metrics", TextColumn("metrics"), BarColumn(), MofNCompleteColumn(),
-                       TimeRemainingColumn(), console=console, transient=True)
-    with bar:
+    with ProgressDisplay("metrics", console=console) as bar:
         outcome = compute_metrics(
             images, metrics=split_csv(metric), benchmark=benchmark, data_dir=data_dir, model=model,
             clip_weights=clip_weights, clip_model=clip_model, clip_pretrained=clip_pretrained,
             dino_weights=dino_weights, dino_revision=dino_revision, device=device, batch_size=batch_size,
-            out=out, bootstrap=bootstrap, seed=seed, on_progress=bar,
-            log=lambda line: _print_note(console, line, warning=line.startswith(warnings)),
+            out=out, resamples=resamples, seed=seed, on_progress=bar,
+            log=lambda line: _print_note(console, line, warning=_is_warning(line)),
         )
     _print_outcome(outcome, console)
     finish(outcome)
 
 
+def _is_warning(line: str) -> bool:
+    """A note about the inputs (missing edits, unmatched files), or a metric left out."""
+    from realedit_bench.metrics.runner import MISSING_NOTE, UNMATCHED_NOTE
+
+    return line.startswith((MISSING_NOTE, UNMATCHED_NOTE)) or " not measured: " in line.partition(";")[0]
+
+
 def _print_note(console: Console, line: str, *, warning: bool) -> None:
-    """A line of user text (never markup); a warning's heading, up to its first ': ', in yellow."""
+    """A line of user text (never markup), whole (never wrapped); a warning's heading, up to its first
+    ': ', in yellow."""
     from rich.text import Text
 
     head, sep, rest = line.partition(": ")
     if warning and sep:
-        console.print(Text.assemble((head + ":", "yellow"), " " + rest))
+        console.print(Text.assemble((head + ":", "yellow"), " " + rest), soft_wrap=True)
     else:
-        console.print(line, markup=False)
+        console.print(line, markup=False, soft_wrap=True)
 
 
 def _print_outcome(outcome: MetricsOutcome, console: Console) -> None:
@@ -111,9 +117,8 @@ def _print_outcome(outcome: MetricsOutcome, console: Console) -> None:
     Console().print(table)
     for line in outcome.warnings():
         _print_note(console, line, warning=True)
-    failed = {f"  {sid}: {error}" for sid, error in outcome.failed}
-    for line in outcome.notes():
-        console.print(line, markup=False, soft_wrap=line in failed)
+    for line in outcome.notes():  # whole lines: they hold paths and errors to copy
+        console.print(line, markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

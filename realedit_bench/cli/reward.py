@@ -28,6 +28,7 @@ from realedit_bench.cli._common import (
     finish,
     parse_key_values,
 )
+from realedit_bench.cli._progress import ProgressDisplay
 
 reward_app = typer.Typer(
     name="reward",
@@ -66,7 +67,7 @@ Rewards = Annotated[list[Path], typer.Option(
     "--rewards", help="Reward file(s): RewardEdit-20K .json ({sample: [{Score, Negative Prompt} x3]}, needs "
     "--triplets) or a .jsonl written by 'realedit reward annotate' (holds its own image paths). Repeatable.")]
 OutputDir = Annotated[Path, typer.Option(
-    "--output-dir", "-o", help="Checkpoints, logs and the final pipeline go here.")]
+    "--out", help="Checkpoints, logs and the final pipeline go here.")]
 TrainTriplets = Annotated[str | None, typer.Option(
     "--triplets", show_default=False,
     help=f"Images for RewardEdit-20K keys: {TRIPLET_LAYOUTS}, a .jsonl manifest ({{id, source, edited, "
@@ -106,7 +107,7 @@ CheckpointsLimit = Annotated[int | None, typer.Option(
     "--checkpoints-total-limit", show_default=False, help="Keep only the newest N checkpoints.")]
 Resume = Annotated[str | None, typer.Option(
     "--resume", show_default=False, help="'latest' (newest checkpoint in "
-                                         "--output-dir) or a checkpoint folder.")]
+                                         "--out) or a checkpoint folder.")]
 TrainSeed = Annotated[int, typer.Option("--seed", help="Seed of every random draw.")]
 ReportTo = Annotated[str, typer.Option("--report-to", help="tensorboard, wandb (if installed) or none.")]
 NumWorkers = Annotated[int, typer.Option("--num-workers", help="Data-loader worker processes.")]
@@ -133,17 +134,20 @@ def train_cmd(
     """Train the reward-conditioned InstructPix2Pix (paper defaults: AdamW 5e-5, wd 1e-2, constant lr,
     256 px).
 
-    Writes <output-dir>/training_settings.json, train_log.jsonl, logs/ (TensorBoard), checkpoints/ and,
+    Writes <out>/training_settings.json, train_log.jsonl, logs/ (TensorBoard), checkpoints/ and,
     at the end, pipeline/ (EMA weights) for 'realedit run --model reward-instruct-pix2pix --weights
-    <output-dir>/pipeline' (reward-smartedit with --base smartedit).
+    <out>/pipeline' (reward-smartedit with --base smartedit).
     """
     settings = dict(locals())  # every option but the process count is a TrainConfig field of the same name
     del settings["num_processes"]
     settings["base_settings"] = parse_key_values(base_settings)
+    from rich.console import Console
+
     from realedit_bench.api import train_reward
 
-    outcome = train_reward(settings, num_processes=num_processes, relaunch_argv=sys.argv[1:],
-                           log=lambda line: typer.echo(line, err=True))
+    with ProgressDisplay("train", console=Console(stderr=True), unit="steps") as progress:
+        outcome = train_reward(settings, num_processes=num_processes, relaunch_argv=sys.argv[1:],
+                               on_progress=progress, log=lambda line: typer.echo(line, err=True))
     text = outcome.describe()
     if text:
         typer.echo(text, err=outcome.exit_code != 0)
@@ -155,8 +159,7 @@ def train_cmd(
 Triplets = Annotated[Path, typer.Option(
     "--triplets", help=f"Triplets to annotate: {TRIPLET_LAYOUTS} or a .jsonl manifest ({{id, source, edited, "
     "instruction}, paths relative to it).")]
-AnnotateOut = Annotated[Path, typer.Option("--output-dir", "-o", help="Where annotations and reward files "
-                                                                      "go.")]
+AnnotateOut = Annotated[Path, typer.Option("--out", help="Where annotations and reward files go.")]
 Judge = Annotated[str, typer.Option(
     "--judge", help="provider/model, as for 'realedit judge' (openai/..., anthropic/..., "
     "openai-api/<base-url>/<model>).")]
@@ -173,7 +176,7 @@ Prices = Annotated[Path | None, typer.Option(
 
 
 def annotate_cmd(
-    triplets: Triplets, output_dir: AnnotateOut, judge: Judge = "openai/gpt-4o-2024-08-06",
+    triplets: Triplets, out: AnnotateOut, judge: Judge = "openai/gpt-4o-2024-08-06",
     rubric: Rubric = None, limit: Limit = None, concurrency: Concurrency = 8, timeout: Timeout = 60.0,
     max_retries: MaxRetries = 5, retry_after_cap: RetryAfterCap = 120.0, backoff: Backoff = 1.0,
     failure_streak: FailureStreak = 20, temperature: Temperature = 0.0, seed: JudgeSeed = 0,
@@ -182,7 +185,7 @@ def annotate_cmd(
 ) -> None:
     """Annotate editing triplets with multi-perspective rewards (0-5 score + failure text) using a VLM judge.
 
-    Writes <output-dir>/annotations.jsonl (one line per answer, appended as it arrives), rewards.jsonl
+    Writes <out>/annotations.jsonl (one line per answer, appended as it arrives), rewards.jsonl
     (for 'realedit reward train --rewards'), rewardedit.json (RewardEdit-20K layout) and
     annotate_summary.json (counts, tokens, money). Rerunning resumes; repeated requests come from the cache.
     Keys come only from the environment, as for 'realedit judge'.
@@ -192,13 +195,14 @@ def annotate_cmd(
     from realedit_bench.api import annotate_rewards
 
     err = Console(stderr=True, highlight=False)
-    outcome = annotate_rewards(
-        triplets, output_dir, judge=judge, rubric=rubric, limit=limit, concurrency=concurrency,
-        timeout=timeout, max_retries=max_retries, retry_after_cap=retry_after_cap, backoff=backoff,
-        failure_streak=failure_streak, temperature=temperature, seed=seed, max_cost=max_cost, prices=prices,
-        dry_run=dry_run, cache=cache, no_cache=no_cache,
-        log=lambda line: err.print(line, soft_wrap=True, markup=False),
-    )
+    with ProgressDisplay("annotate", console=err, unit="asks") as progress:
+        outcome = annotate_rewards(
+            triplets, out, judge=judge, rubric=rubric, limit=limit, concurrency=concurrency,
+            timeout=timeout, max_retries=max_retries, retry_after_cap=retry_after_cap, backoff=backoff,
+            failure_streak=failure_streak, temperature=temperature, seed=seed, max_cost=max_cost,
+            prices=prices, dry_run=dry_run, cache=cache, no_cache=no_cache, on_progress=progress,
+            log=lambda line: err.print(line, soft_wrap=True, markup=False),
+        )
     if outcome.lines():
         Console().print("\n".join(outcome.lines()), markup=False)
     note = outcome.failure_note()

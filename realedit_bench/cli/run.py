@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from realedit_bench.cli._common import (
-    DataDir,
-    LazyProgress,
-    finish,
-    parse_key_values,
-    split_csv,
-)
+from realedit_bench.cli._common import DataDir, finish, parse_key_values, split_csv
+from realedit_bench.cli._progress import ProgressDisplay
 
 Model = Annotated[str, typer.Option("--model", "-m", help="Editing model name (see 'realedit models').")]
 Out = Annotated[Path, typer.Option("--out", help="Parent directory of run directories.")]
@@ -44,6 +38,9 @@ Force = Annotated[bool, typer.Option(
     "other settings, replace that run: its images are deleted, its records moved to replaced/.")]
 NumProcesses = Annotated[int, typer.Option(
     "--num-processes", help="Shard samples over N processes with accelerate (one per GPU).")]
+Label = Annotated[str | None, typer.Option(
+    "--label", show_default=False, help="Display name of the run (manifest and leaderboard). Default: the "
+    "model's name and the settings that differ from its defaults, e.g. 'instruct-pix2pix (steps=20)'.")]
 
 
 def run_cmd(
@@ -51,7 +48,7 @@ def run_cmd(
     revision: Revision = None, overrides: Overrides = None, device: Device = "auto", dtype: Dtype = "auto",
     seed: Seed = 0, batch_size: BatchSize = 1, limit: Limit = None, category: Category = None,
     samples: Samples = None, benchmark: Benchmark = "real-edit", data_dir: DataDir = None,
-    force: Force = False, num_processes: NumProcesses = 1,
+    force: Force = False, num_processes: NumProcesses = 1, label: Label = None,
 ) -> None:
     """Run an editing model over the benchmark.
 
@@ -64,13 +61,13 @@ def run_cmd(
     from realedit_bench.api import run_model
 
     console = Console(stderr=True)
-    with _RunProgress(model, console) as progress:
+    with ProgressDisplay(model, console=console) as progress:
         outcome = run_model(
             model, out=out, run_id=run_id, weights=weights, revision=revision,
             settings=parse_key_values(overrides), device=device, dtype=dtype, seed=seed,
             batch_size=batch_size, limit=limit, categories=split_csv(category), samples=samples,
             benchmark=benchmark, data_dir=data_dir, force=force, num_processes=num_processes,
-            relaunch_argv=sys.argv[1:], on_progress=progress,
+            relaunch_argv=sys.argv[1:], label=label, on_progress=progress,
             log=lambda line: console.print(line, markup=False),
         )
     lines = outcome.describe().splitlines()
@@ -82,32 +79,6 @@ def run_cmd(
     for line in lines[1:]:
         console.print(line, markup=False)
     finish(outcome)
-
-
-class _RunProgress(LazyProgress):
-    """The run's bar: samples done of those to do, seconds per sample, elapsed time and ETA."""
-
-    def __init__(self, model: str, console: Any) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        super().__init__(
-            model, TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=console,
-        )
-        self._t0 = 0.0
-
-    def fields(self, done: int) -> dict[str, Any]:
-        """Seconds per sample so far."""
-        if not self._t0:
-            self._t0 = time.perf_counter()
-        return {"rate": f"{(time.perf_counter() - self._t0) / done:.2f} s/sample" if done else ""}
 
 
 def register(app: typer.Typer) -> None:

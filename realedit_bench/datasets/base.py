@@ -56,6 +56,12 @@ def sample_sort_key(sample: Sample) -> tuple:
     return natural, cat, sample.category
 
 
+def parse_sample_ids(samples: str | Sequence[str] | None) -> list[str]:
+    """``--samples``: ``"10-local, 10-add"`` (as typed) or a list of ids, as a list of ids."""
+    parts = (samples.split(",") if isinstance(samples, str) else list(samples)) if samples else []
+    return [p.strip() for p in parts if p.strip()]
+
+
 def select(
     samples: Sequence[Sample],
     *,

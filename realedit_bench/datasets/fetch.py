@@ -306,7 +306,7 @@ def _prepare(dest: Path) -> None:
     """Create ``dest`` and ``dest/imgs``, saying in one line what is in the way."""
     for folder in (dest, dest / "imgs"):
         if folder.exists() and not folder.is_dir():
-            raise DataError(f"{folder} is a file, not a folder; move it away or give another --dest")
+            raise DataError(f"{folder} is a file, not a folder; move it away or give another --data-dir")
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -324,7 +324,7 @@ def check_modified(
     raise DataError(
         f"{len(differ)} file(s) in {dest} differ from {against} ({shown}); nothing was replaced: "
         "rerun with --repair to replace them (the old ones are kept as <name>.orig), "
-        "or give another --dest"
+        "or give another --data-dir"
     )
 
 
@@ -522,13 +522,13 @@ def verify_real_edit(data_dir: Path, *, check_hashes: bool = True, decode: bool 
         for e in read_manifest():
             path = json_path if e.path == "eval_instruct.json" else img_dir / Path(e.path).name
             if not path.is_file():
-                raise DataError(f"{path} is missing (run 'realedit data fetch --dest {data_dir}')")
+                raise DataError(f"{path} is missing (run 'realedit data fetch --data-dir {data_dir}')")
             if sha256_file(path) != e.sha256:
                 raise DataError(
                     f"hash mismatch: {path} differs from the released {e.path} ('realedit data verify "
                     "--no-hash' "
-                    f"checks a modified copy; 'realedit data fetch --repair --dest {data_dir}' restores the "
-                    "release)"
+                    f"checks a modified copy; 'realedit data fetch --repair --data-dir {data_dir}' restores "
+                    "the release)"
                 )
             checked += 1
     decoded = check_images(sorted({s.image for s in bench.samples}), decode)

@@ -6,8 +6,8 @@ The Hugging Face dataset ``osunlp/MagicBrush`` holds only the **train** (8,807 t
 (528 turns) splits. The **test** split (535 sessions, 1,053 turns) is released by the authors only as
 a password-protected zip linked from https://github.com/OSU-NLP-Group/MagicBrush (the password is given
 there), to keep it out of web-crawled training data; its licence asks that the unzipped files not be
-redistributed. So ``realedit data fetch magicbrush --from PATH`` imports a copy the user downloaded:
-``PATH`` is the zip itself, the unzipped ``test/`` folder, or a folder holding ``test/``. It never
+redistributed. So ``realedit data fetch --benchmark magicbrush --from PATH`` imports a copy the user
+downloaded: ``PATH`` is the zip itself, the unzipped ``test/`` folder, or a folder holding ``test/``. It never
 downloads on its own.
 
 The authors' layout (what is imported)::
@@ -256,7 +256,7 @@ def _prepare_dest(dest: Path, out: Path) -> None:
     """Create ``dest/test``, saying in one line what is in the way."""
     for folder in (dest, out):
         if folder.exists() and not folder.is_dir():
-            raise DataError(f"{folder} is a file, not a folder; move it away or give another --dest")
+            raise DataError(f"{folder} is a file, not a folder; move it away or give another --data-dir")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -328,7 +328,7 @@ class MagicBrushBenchmark(Benchmark):
             raise DataError(
                 f"MagicBrush data not found in {data_dir} (no {SPLIT}/{SAMPLES_FILE}); download the test zip "
                 "from "
-                f"{UPSTREAM_URL} and run 'realedit data fetch magicbrush --from <zip or folder>'"
+                f"{UPSTREAM_URL} and run 'realedit data fetch --benchmark magicbrush --from <zip or folder>'"
             )
         raw = path.read_bytes()
         samples: list[Sample] = []
@@ -349,7 +349,8 @@ class MagicBrushBenchmark(Benchmark):
                 raise DataError(f"{path}:{lineno}: empty instruction for {sid!r}")
             for p in paths.values():
                 if not p.is_file():
-                    raise DataError(f"{p} is missing; re-run 'realedit data fetch magicbrush --from ...'")
+                    raise DataError(
+                        f"{p} is missing; re-run 'realedit data fetch --benchmark magicbrush --from ...'")
             seen.add(sid)
             extra = {
                 "session": session,
@@ -399,7 +400,7 @@ class MagicBrushBenchmark(Benchmark):
                 "the MagicBrush test split is not on the Hugging Face hub (osunlp/MagicBrush has train and "
                 "dev "
                 f"only); download the test zip linked from {UPSTREAM_URL} and run "
-                "'realedit data fetch magicbrush --from <zip or unzipped folder>'"
+                "'realedit data fetch --benchmark magicbrush --from <zip or unzipped folder>'"
             )
         src = _Source(Path(from_dir))
         upstream = _read_upstream(src)

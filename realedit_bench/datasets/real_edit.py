@@ -71,7 +71,7 @@ def find_layout(data_dir: Path) -> tuple[Path, Path]:
         raise DataError(f"{data_dir} holds MagicBrush data (test/samples.jsonl): pass --benchmark magicbrush")
     if json_path is None:
         raise DataError(
-            f"{data_dir} holds none of {', '.join(INSTRUCTION_FILES)}; run 'realedit data fetch --dest "
+            f"{data_dir} holds none of {', '.join(INSTRUCTION_FILES)}; run 'realedit data fetch --data-dir "
             f"{data_dir}'"
         )
     img_dir = next((data_dir / n for n in IMAGE_DIRS if (data_dir / n).is_dir()), None)

@@ -85,7 +85,7 @@ PARSE_MODES: tuple[ParseMode, ...] = ("robust", "paper")
 
 
 class Task(NamedTuple):
-    """One ask: an item, a perspective, and which of the ``--samples K`` repeats."""
+    """One ask: an item, a perspective, and which of the ``--repeats K`` repeats."""
 
     item: JudgeItem
     perspective: Perspective
@@ -589,7 +589,7 @@ def judge_items(
     judge: str | Backend,
     rubric: str | Rubric = "realedit-v1",
     perspectives: Sequence[Perspective] = PERSPECTIVES,
-    samples: int = 1,
+    repeats: int = 1,
     config: EngineConfig | None = None,
     cache: Path | JudgeCache | None = None,
     on_result: Callable[[Outcome], None] | None = None,
@@ -604,7 +604,7 @@ def judge_items(
         judge: ``provider/model`` or a constructed backend.
         rubric: Built-in rubric id, rubric file path, or a loaded rubric.
         perspectives: Which perspectives to ask.
-        samples: Asks per (item, perspective).
+        repeats: Asks per (item, perspective).
         config: Engine settings.
         cache: SQLite cache path, an open cache, or None for no cache.
         on_result: Called with each outcome as it finishes (e.g. to append it to a file).
@@ -624,7 +624,7 @@ def judge_items(
     own_cache = isinstance(cache, (str, Path))
     jc = JudgeCache(Path(cache)) if isinstance(cache, (str, Path)) else cache
     engine = JudgeEngine(backend, rub, config=config, cache=jc)
-    tasks = [Task(it, p, r) for it in items for p in perspectives for r in range(samples)]
+    tasks = [Task(it, p, r) for it in items for p in perspectives for r in range(repeats)]
     results: list[Outcome] = []
 
     def collect(out: Outcome) -> None:

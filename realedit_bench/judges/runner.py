@@ -6,7 +6,7 @@ Files, under ``<run>/judgments/`` (a run directory) or ``<folder>/judgments/`` (
 * ``<stem>.jsonl``: one :class:`~realedit_bench.schema.judge.JudgmentRow` per (sample, perspective,
   repeat), appended and fsynced as each finishes; a redone row supersedes the earlier one (last wins);
 * ``<stem>.summary.json``: :class:`~realedit_bench.schema.judge.JudgeSummary`;
-* ``<stem>.items.jsonl``: per-item spread over ``--samples K`` asks (K > 1 only);
+* ``<stem>.items.jsonl``: per-item spread over ``--repeats K`` asks (K > 1 only);
 * ``<stem>.batches.json``: submitted batches not yet collected (``--batch``).
 
 With ``--parse paper`` the stem gets the suffix ``.paper-parse`` so both readings can coexist.
@@ -53,6 +53,7 @@ from realedit_bench.judges.engine import (
 from realedit_bench.judges.prices import PriceTable
 from realedit_bench.judges.rubric import Rubric
 from realedit_bench.judges.summary import latest_rows, summarize_rows
+from realedit_bench.outcome import ProgressCallback, report_phase
 from realedit_bench.provenance import command_line, utc_now
 from realedit_bench.schema.base import PERSPECTIVES, Perspective
 from realedit_bench.schema.judge import JudgeSummary, JudgmentRow, Usage
@@ -86,12 +87,16 @@ class JudgeOptions:
     """What ``realedit judge`` was asked to do."""
 
     judge: str
-    samples: int = 1
+    repeats: int = 1
     perspectives: Sequence[Perspective] = PERSPECTIVES
     engine: EngineConfig = field(default_factory=EngineConfig)
     dry_run: bool = False
     wait: bool = True
     poll_interval: float = 30.0
+    #: The folder whose ``judgments/`` receives the files (``--out``); None: the edits' own folder.
+    out: Path | None = None
+    #: Told (asks answered, asks to send) as rows are written, and the phase before (see ProgressCallback).
+    on_progress: ProgressCallback | None = None
 
 
 class DryRun(NamedTuple):
@@ -153,7 +158,8 @@ class EditJudging:
         self.rubric = rubric
         self.options = options
         self.engine = JudgeEngine(backend, rubric, config=options.engine, cache=cache, prices=prices)
-        self.paths = judge_paths(edits.root, options.judge, rubric.id, options.engine.parse_mode)
+        self.paths = judge_paths(options.out or edits.root, options.judge, rubric.id,
+                                 options.engine.parse_mode)
         self.batches = Batches(self.paths.batches, options.judge, self.engine, wait=options.wait,
                                poll_interval=options.poll_interval, log=log)
         self.samples = {it.sample.sample_id: it.sample for it in edits.items}
@@ -195,7 +201,7 @@ class EditJudging:
         """Every (item, perspective, repeat) of this run, planned; unreadable ones go to :attr:`unplanned`."""
         planned: list[Planned] = []
         self.unplanned = []
-        asks = [(p, r) for p in self.options.perspectives for r in range(self.options.samples)]
+        asks = [(p, r) for p in self.options.perspectives for r in range(self.options.repeats)]
         for item in items_of(self.edits):
             for p, r in asks:
                 try:
@@ -244,6 +250,7 @@ class EditJudging:
         """Resume, collect batches, judge what is left (or plan it with a dry run), then summarise."""
         result = JudgeResult(self.paths)
         try:
+            report_phase(self.options.on_progress, f"reading and hashing {len(self.samples)} edited images")
             planned = await asyncio.to_thread(self.plan_all)
             result.unreadable = self.unreadable()
             todo, result.resumed = self.pending(planned)
@@ -266,12 +273,23 @@ class EditJudging:
         """Write the unplanned asks' error rows, collect batches, then ask (or submit) what is left."""
         for out in self.unplanned:  # recorded as error rows: listed, counted, redone on a rerun
             writer.append(self.to_row(out))
+        answered = [0]
+
+        def tick() -> None:
+            answered[0] += 1
+            if self.options.on_progress is not None:
+                self.options.on_progress(answered[0], result.to_ask)
 
         def append_now(out: Outcome) -> None:
             writer.append(self.to_row(out))
 
+        def append_counted(out: Outcome) -> None:
+            append_now(out)
+            tick()
+
         async def append(out: Outcome) -> None:
             await writer.append_async(self.to_row(out))
+            tick()
 
         if self.paths.batches.exists():
             result.batch_pending = await self.batches.collect(planned, append_now)
@@ -279,6 +297,8 @@ class EditJudging:
         in_batches = self.batches.open_tasks()
         todo = [p for p in todo if p.slot not in in_batches]
         result.to_ask = len(todo)
+        if self.options.on_progress is not None:
+            self.options.on_progress(0, len(todo))
         if not (self.options.engine.batch and todo):
             result.report = await self.engine.run(todo, append)
             return
@@ -286,7 +306,7 @@ class EditJudging:
         result.report = await self.engine.run([p for p in todo if self.engine.is_cached(p)], append)
         if fresh:
             await self.batches.submit(fresh)
-            result.batch_pending = await self.batches.collect(planned, append_now)
+            result.batch_pending = await self.batches.collect(planned, append_counted)
 
     def write_summary(self, planned: Sequence[Planned], report: RunReport | None) -> JudgeSummary:
         """Summarise the current rows of this run (stale rows of changed images left out).
@@ -316,7 +336,7 @@ class EditJudging:
             rubric=self.rubric.id,
             parse_mode=engine.parse_mode,
             temperature=engine.temperature if engine.temperature is not None else 0.0,
-            samples_k=self.options.samples,
+            samples_k=self.options.repeats,
             created_at=utc_now(),
             command=command_line(),
             realedit_version=__version__,
@@ -332,7 +352,7 @@ class EditJudging:
             runs_stopped=report.stopped if report else None,
         )
         atomic_write_json(self.paths.summary, summary)
-        if self.options.samples > 1:
+        if self.options.repeats > 1:
             atomic_write_text(self.paths.items, "".join(i.model_dump_json() + "\n" for i in s["items"]))
         return summary
 
@@ -348,8 +368,8 @@ def run_judging(
     log: Callable[[str], None] = print,
 ) -> JudgeResult:
     """Run :class:`EditJudging` to completion (see the module docstring for files and resume)."""
-    if options.samples < 1:
-        raise ConfigError("--samples must be at least 1")
+    if options.repeats < 1:
+        raise ConfigError("--repeats must be at least 1")
     if options.engine.batch and not backend.supports_batch:
         raise ConfigError(
             f"--batch is not available for {backend.provider}/ judges (OpenAI and Anthropic only)"

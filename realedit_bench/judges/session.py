@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, cast
 
 from realedit_bench.errors import ConfigError
-from realedit_bench.outcome import EXIT_BAD_INPUT, EXIT_OK, EXIT_SOME_FAILED, Outcome
+from realedit_bench.outcome import EXIT_BAD_INPUT, EXIT_OK, EXIT_SOME_FAILED, Outcome, ProgressCallback
 from realedit_bench.schema.base import PERSPECTIVES, Perspective, is_perspective
 
 if TYPE_CHECKING:
@@ -43,8 +43,8 @@ class JudgeCounts(NamedTuple):
     edits: int = 0
     #: Perspectives asked per edit.
     perspectives: int = 0
-    #: Asks per (edit, perspective): ``--samples K``.
-    samples: int = 1
+    #: Asks per (edit, perspective): ``--repeats K``.
+    repeats: int = 1
     #: Asks already answered by an earlier run (not asked again).
     resumed: int = 0
     #: Asks this run had to make (or, with a dry run, would make).
@@ -111,8 +111,8 @@ class JudgeOutcome(Outcome):
                     else f"unknown (no price for {self.judge}; pass --prices)")
             batch = " (batch price)" if self.batch else ""
             return (
-                f"dry run: {c.edits} edits x {c.perspectives} perspectives x {c.samples} = "
-                f"{c.edits * c.perspectives * c.samples} asks; {c.resumed} already judged; "
+                f"dry run: {c.edits} edits x {c.perspectives} perspectives x {c.repeats} = "
+                f"{c.edits * c.perspectives * c.repeats} asks; {c.resumed} already judged; "
                 f"{d.cached} in the cache; {d.calls} calls to send\n"
                 f"estimated tokens: {d.input_tokens:,} input, at most {d.output_tokens_max:,} output "
                 f"(re-asks of unparseable replies would add more)\n"
@@ -133,26 +133,28 @@ def _log_to_stderr(message: str) -> None:
 
 def judge_edits(
     *, images: Path | str | None = None, judge: str = DEFAULT_JUDGE, rubric: str | Path = "realedit-v1",
-    parse: str = "robust", samples: int = 1, perspectives: Sequence[str] | None = None,
+    parse: str = "robust", repeats: int = 1, perspectives: Sequence[str] | None = None,
     concurrency: int = 8, timeout: float = 60.0, max_retries: int = 5, retry_after_cap: float = 120.0,
     backoff: float = 1.0, failure_streak: int = 20, temperature: float = 0.0, seed: int = 0,
     max_cost: float | None = None, prices: Path | None = None, dry_run: bool = False, batch: bool = False,
     wait: bool = True, poll_interval: float = 30.0, cache: Path | None = None, no_cache: bool = False,
     benchmark: str | None = None, data_dir: Path | None = None, model: str | None = None,
-    limit: int | None = None, categories: Sequence[str] | None = None, check: bool = False,
-    log: Callable[[str], None] = _log_to_stderr,
+    limit: int | None = None, categories: Sequence[str] | None = None,
+    samples: str | Sequence[str] | None = None, out: Path | str | None = None, check: bool = False,
+    on_progress: ProgressCallback | None = None, log: Callable[[str], None] = _log_to_stderr,
 ) -> JudgeOutcome:
     """Judge edited images from three perspectives (following, preserving, quality): verdict, score, reason.
 
-    Keys come only from the environment. Rows are appended to ``<images>/judgments/<judge>__<rubric>.jsonl``
-    as each call finishes; a rerun resumes and repeated requests come from the cache at no cost.
+    Keys come only from the environment. Rows are appended to ``<out>/judgments/<judge>__<rubric>.jsonl``
+    (``out`` defaults to ``images``) as each call finishes; a rerun resumes and repeated requests come from
+    the cache at no cost.
 
     Args:
         images: A run directory, or a folder of edited images ``<sample_id>.<png|jpg|jpeg|webp>``.
         judge: ``provider/model``: ``openai/<model>``, ``anthropic/<model>``, ``openai-api/<url>/<model>``.
         rubric: Built-in rubric id or a rubric TOML file.
         parse: ``robust`` (our parser, one re-ask) or ``paper`` (the authors' released parser).
-        samples: Asks per (edit, perspective); K > 1 reports the spread.
+        repeats: Asks per (edit, perspective); K > 1 reports the spread.
         perspectives: Only these perspectives (default: all three).
         concurrency: Calls in flight at once.
         timeout: Seconds per call, in total.
@@ -175,7 +177,12 @@ def judge_edits(
         model: Name of the editing model judged.
         limit: Judge only the first N edits.
         categories: Only these edit types.
+        samples: Only these sample ids: a list, or one comma-separated string as typed.
+        out: The folder whose ``judgments/`` gets the files (default ``images``: a read-only run can be
+            judged elsewhere); ``realedit report`` and ``realedit agree`` read it as a judged folder.
         check: Only check the judge name, its key, the rubric and prices, then return.
+        on_progress: Called with (asks answered, asks to send) as rows are written; told the phase (reading
+            and hashing the images) when it listens (see ``ProgressCallback``).
         log: Where progress lines go as they happen (missing edits, batches); default stderr.
 
     Returns:
@@ -192,20 +199,16 @@ def judge_edits(
         retry_after_cap=retry_after_cap, failure_streak=failure_streak, temperature=temperature, seed=seed,
         parse_mode=_parse_mode(parse), max_cost=max_cost, batch=batch,
     )
-    options = JudgeOptions(judge=judge, samples=samples, perspectives=_perspectives(perspectives),
-                           engine=engine, dry_run=dry_run, wait=wait, poll_interval=poll_interval)
+    options = JudgeOptions(judge=judge, repeats=repeats, perspectives=_perspectives(perspectives),
+                           engine=engine, dry_run=dry_run, wait=wait, poll_interval=poll_interval,
+                           out=None if out is None else Path(out), on_progress=on_progress)
     if cache is not None and no_cache:
         raise ConfigError("--cache and --no-cache exclude each other")
     backend, rub, price_table = _setup(options, rubric, prices)
     if check:
-        if images is not None and not Path(images).exists():
-            raise ConfigError(f"--images {images} does not exist (a run directory or a folder of edited "
-                              f"images)")
-        return JudgeOutcome(judge=judge, rubric=rub.id, checked=True)
-    if images is None:
-        raise ConfigError("--images is required: a run directory or a folder of edited images")
-    edits = _select_edits(Path(images), data_dir=data_dir, benchmark=benchmark, model=model, limit=limit,
-                          categories=categories, log=log)
+        return _checked(images, judge, rub.id)
+    edits = _select_edits(images, data_dir=data_dir, benchmark=benchmark, model=model, limit=limit,
+                          categories=categories, samples=samples, log=log)
     result = _run(edits, backend, rub, options, cache=cache, use_cache=not no_cache, prices=price_table,
                   log=log)
     return _outcome(result, judge=judge, rubric=rub.id, options=options, n_edits=len(edits.items), log=log)
@@ -230,6 +233,13 @@ def _setup(options: JudgeOptions, rubric: str | Path,
     return backend, rub, price_table
 
 
+def _checked(images: Path | str | None, judge: str, rubric: str) -> JudgeOutcome:
+    """The outcome of ``check``: the judge, its key, rubric and prices are in order (and the images exist)."""
+    if images is not None and not Path(images).exists():
+        raise ConfigError(f"--images {images} does not exist (a run directory or a folder of edited images)")
+    return JudgeOutcome(judge=judge, rubric=rubric, checked=True)
+
+
 def _parse_mode(parse: str) -> ParseMode:
     from realedit_bench.judges.engine import PARSE_MODES
 
@@ -247,25 +257,35 @@ def _perspectives(names: Sequence[str] | None) -> list[Perspective]:
     return list(dict.fromkeys(p for p in wanted if is_perspective(p)))
 
 
-def _select_edits(images: Path, *, data_dir: Path | None, benchmark: str | None, model: str | None,
-                  limit: int | None, categories: Sequence[str] | None, log: Callable[[str], None]) -> EditSet:
-    """The edits to judge: ``limit`` and ``categories`` applied, missing and unmatched files logged."""
-    from realedit_bench.datasets import select
+def _select_edits(images: Path | str | None, *, data_dir: Path | None, benchmark: str | None,
+                  model: str | None, limit: int | None, categories: Sequence[str] | None,
+                  samples: str | Sequence[str] | None,
+                  log: Callable[[str], None]) -> EditSet:
+    """The edits to judge: ``limit``, ``categories`` and ``samples`` applied, missing and unmatched files
+    logged."""
+    from realedit_bench.datasets import parse_sample_ids, select
     from realedit_bench.inputs import resolve_edits
 
+    if images is None:
+        raise ConfigError("--images is required: a run directory or a folder of edited images")
+    images = Path(images)
     edits = resolve_edits(images, data_dir=data_dir, benchmark=benchmark, model=model)
     cats = list(categories or ())
-    if limit is not None or cats:
+    ids = set(parse_sample_ids(samples))
+    if ids:
+        select(edits.benchmark.samples, sample_ids=ids)  # an id the benchmark does not have is an error
+    if limit is not None or cats or ids:
         # Edits whose output is gone are selected like the others (they become error rows, not silence).
         by_id = {s.sample_id: s for s in edits.benchmark.samples}
         candidates = [it.sample for it in edits.items] + [by_id[sid] for sid, _ in edits.unreadable]
+        candidates = [s for s in candidates if not ids or s.sample_id in ids]
         order = {s.sample_id: i for i, s in enumerate(edits.benchmark.samples)}
         candidates.sort(key=lambda s: order[s.sample_id])
         keep = {s.sample_id for s in select(candidates, limit=limit, categories=cats or None)}
         # Missing edits are reported only within the selection (the categories, up to the last selected).
         last = max((order[sid] for sid in keep), default=-1)
         in_scope = [m for m in edits.missing if m in order and (not cats or by_id[m].category in set(cats))
-                    and (limit is None or order[m] < last)]
+                    and (not ids or m in ids) and (limit is None or order[m] < last)]
         edits = edits._replace(items=[it for it in edits.items if it.sample.sample_id in keep],
                                unreadable=tuple(u for u in edits.unreadable if u[0] in keep),
                                missing=in_scope)
@@ -285,10 +305,18 @@ def _select_edits(images: Path, *, data_dir: Path | None, benchmark: str | None,
 
 def _run(edits: EditSet, backend: Backend, rubric: Rubric, options: JudgeOptions, *, cache: Path | None,
          use_cache: bool, prices: PriceTable, log: Callable[[str], None]) -> JudgeResult:
-    """Open the cache, judge, close the cache."""
+    """Check that the judgments can be written, open the cache, judge, close the cache."""
     from realedit_bench.judges.cache import JudgeCache
     from realedit_bench.judges.runner import run_judging
-    from realedit_bench.settings import cache_root
+    from realedit_bench.settings import cache_root, check_out_dir
+
+    if not options.dry_run and options.out is not None:
+        check_out_dir(options.out, "--out")
+    elif not options.dry_run:
+        try:
+            check_out_dir(edits.root, "--images")
+        except ConfigError as exc:  # e.g. a read-only run directory
+            raise ConfigError(f"{exc}; write the judgments into another folder with --out DIR") from exc
 
     jc = JudgeCache(cache or cache_root() / "judge-cache.sqlite") if use_cache else None
     try:
@@ -304,7 +332,7 @@ def _outcome(result: JudgeResult, *, judge: str, rubric: str, options: JudgeOpti
     rep, summ = result.report, result.summary
     per = list(summ.perspectives.values()) if summ is not None else []
     counts = JudgeCounts(
-        edits=n_edits, perspectives=len(options.perspectives), samples=options.samples,
+        edits=n_edits, perspectives=len(options.perspectives), repeats=options.repeats,
         resumed=result.resumed, to_ask=result.to_ask, judged=rep.finished if rep else 0,
         calls_sent=rep.calls_sent if rep else 0, not_sent=rep.not_dispatched if rep else 0,
         failed=sum(p.n_error for p in per), invalid=sum(p.n_invalid for p in per),

@@ -1,5 +1,5 @@
 """Summaries of judgment rows: accuracy and mean score with cluster-bootstrap intervals, counts of every
-status, per category, the authors' figures, and the spread over ``--samples K`` asks.
+status, per category, the authors' figures, and the spread over ``--repeats K`` asks.
 
 Means use ok judgments only; invalid, refused and error rows are counted beside them, never scored.
 With K asks per item, an item's value is the mean over its ok asks, and the interval resamples source
@@ -208,6 +208,7 @@ def paper_figures(rows: Iterable[JudgmentRow]) -> tuple[dict[str, dict[str, floa
 
 def render_table(summary, console=None) -> None:  # summary: JudgeSummary
     """Print the summary as rich tables (overall, then per category)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -215,23 +216,23 @@ def render_table(summary, console=None) -> None:  # summary: JudgeSummary
     console = console or Console()
 
     def ci(lo_hi, scale: float = 1.0, fmt: str = "{:.1f}") -> str:
-        return f" [{fmt.format(lo_hi[0] * scale)}, {fmt.format(lo_hi[1] * scale)}]" if lo_hi else ""
+        return f"\n[{fmt.format(lo_hi[0] * scale)}, {fmt.format(lo_hi[1] * scale)}]" if lo_hi else ""
 
-    # Model and judge names are user text: a title string would be read as Rich markup.
+    # Model and judge names are user text: a title string would be read as Rich markup. Within 80 columns:
+    # the intervals under their values, the judgments that are not valid counted in one column.
     table = Table(
         title=Text(
             f"{summary.model} judged by {summary.judge} ({summary.rubric}, parse {summary.parse_mode})"
-        )
+        ),
+        box=box.SIMPLE_HEAD,
     )
-    not_run = any(s.n_not_run for s in summary.perspectives.values())
-    cols = ["perspective", "valid / n", "invalid", "refused", "error", *(["not run"] if not_run else []),
-            "accuracy % [95% CI]", "score [95% CI]"]
-    for col in cols:
-        table.add_column(col, justify="left" if col == "perspective" else "right")
+    for col in ("perspective", "valid / n", "not valid", "accuracy %\n[95% CI]", "score\n[95% CI]"):
+        table.add_column(col, justify="left" if col == "perspective" else "right", no_wrap=True)
     for name, s in summary.perspectives.items():
+        counts = (("invalid", s.n_invalid), ("refused", s.n_refused), ("error", s.n_error),
+                  ("not run", s.n_not_run))
         table.add_row(
-            name, f"{s.n_valid} / {s.n}", str(s.n_invalid), str(s.n_refused), str(s.n_error),
-            *([str(s.n_not_run)] if not_run else []),
+            name, f"{s.n_valid} / {s.n}", "\n".join(f"{n} {what}" for what, n in counts if n) or "-",
             "-" if s.accuracy is None else f"{s.accuracy * 100:.1f}{ci(s.accuracy_ci, 100)}",
             "-" if s.score_mean is None else f"{s.score_mean:.2f}{ci(s.score_ci, 1, '{:.2f}')}",
         )
@@ -239,7 +240,7 @@ def render_table(summary, console=None) -> None:  # summary: JudgeSummary
     if any(s.score_mean is not None and s.score_ci is None for s in summary.perspectives.values()):
         console.print("[yellow]no 95% interval: the valid judgments come from a single source photo[/]")
     if summary.per_category:
-        cat = Table(title="per category: accuracy % / mean score (valid / n)")
+        cat = Table(title="per category: accuracy % / mean score (valid / n)", box=box.SIMPLE_HEAD)
         cat.add_column("category")
         for p in PERSPECTIVES:
             cat.add_column(p, justify="right")

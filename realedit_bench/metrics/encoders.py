@@ -18,13 +18,16 @@ Local weights
 
 * a **directory** in open_clip's hub layout: ``open_clip_config.json`` (``{"model_cfg": {...},
   "preprocess_cfg": {...}}``) beside one checkpoint (``open_clip_model.safetensors``,
-  ``open_clip_pytorch_model.bin``, ...). ``huggingface-cli download timm/vit_base_patch32_clip_224.openai
+  ``open_clip_pytorch_model.bin``, ...). ``hf download timm/vit_base_patch32_clip_224.openai
   --local-dir DIR`` produces such a directory; or
 * a **checkpoint file** (``.safetensors``, ``.bin``, ``.pt``) holding a state dict for the open_clip
   architecture named by ``--clip-model`` (default ``ViT-B-32-quickgelu``).
 
 ``--dino-weights DIR`` takes a transformers directory written by ``save_pretrained`` (``config.json``
-plus ``model.safetensors``), e.g. ``huggingface-cli download facebook/dino-vits16 --local-dir DIR``.
+plus ``model.safetensors``), e.g. ``hf download facebook/dino-vits16 --local-dir DIR``.
+
+When the default weights cannot be fetched (no network), :func:`load_available` leaves their metrics out
+with one line saying how to make such a folder; local weights that do not load are an error to fix.
 
 Every model is recorded as ``{id, revision, path, sha256}``: the hub commit when the weights came
 from the Hugging Face cache, and the sha256 of the checkpoint file, so two numbers can be checked to
@@ -37,7 +40,7 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from PIL import Image
 
@@ -198,11 +201,15 @@ class ClipEncoder(_ImageEncoder):
                 checkpoint = _cached_open_clip_file(cfg)
                 ident = f"{model_name}/{pretrained}"
         except (RuntimeError, OSError, ValueError, KeyError) as exc:
-            hub = f"open_clip {model_name}/{pretrained} (Hugging Face hub)"
-            where = str(weights) if weights is not None else hub
+            if weights is not None:
+                raise WeightsError(
+                    f"CLIP weights from {weights} could not be loaded ({_first_line(exc)}); pass "
+                    f"--clip-weights DIR holding open_clip_config.json + a checkpoint"
+                ) from exc
+            hub = (open_clip.get_pretrained_cfg(model_name, pretrained) or {}).get("hf_hub", "").rstrip("/")
             raise WeightsError(
-                f"CLIP weights from {where} could not be loaded ({_first_line(exc)}); pass --clip-weights "
-                f"DIR holding open_clip_config.json + a checkpoint"
+                f"CLIP weights {model_name}/{pretrained} could not be loaded from the Hugging Face hub "
+                f"({_first_line(exc)}); " + _offline_copy(hub, "--clip-weights")
             ) from exc
         model.eval()
         self.model = model
@@ -261,8 +268,17 @@ def _cached_open_clip_file(cfg: dict[str, Any]) -> str | None:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The error's type and first line, whole (a message cut mid-word hides what to do)."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {' '.join(text[0].split())}" if text else type(exc).__name__
+
+
+def _offline_copy(repo: str, flag: str) -> str:
+    """How to make a local copy of hub weights and use it."""
+    if not repo:
+        return f"pass {flag} DIR (a local copy of the weights)"
+    return (f"save them once where the hub is reachable with 'hf download {repo} --local-dir DIR' and pass "
+            f"{flag} DIR")
 
 
 class Quiet:
@@ -331,9 +347,14 @@ class DinoEncoder(_ImageEncoder):
             except TypeError:
                 model = AutoModel.from_pretrained(source, **kwargs)
         except (OSError, ValueError, RuntimeError) as exc:
+            if weights is not None:
+                raise WeightsError(
+                    f"DINO weights {source!r} could not be loaded ({_first_line(exc)}); pass --dino-weights "
+                    f"DIR (a save_pretrained directory of {DEFAULT_DINO_ID})"
+                ) from exc
             raise WeightsError(
-                f"DINO weights {source!r} could not be loaded ({_first_line(exc)}); pass --dino-weights DIR "
-                f"(a save_pretrained directory of {DEFAULT_DINO_ID})"
+                f"DINO weights {source!r} could not be loaded from the Hugging Face hub "
+                f"({_first_line(exc)}); " + _offline_copy(model_id, "--dino-weights")
             ) from exc
         model.eval().to(device)
         self.model = model
@@ -405,3 +426,47 @@ def load_encoders(
                 device=device,
             )
     return out
+
+
+class Available(NamedTuple):
+    """The encoders that loaded, and why each of the others could not (one line each, with the way out)."""
+
+    encoders: dict[str, Any]
+    failed: dict[str, str]
+
+
+def load_available(
+    metrics: Sequence[Metric],
+    *,
+    clip_weights: Path | None = None,
+    clip_model: str | None = None,
+    clip_pretrained: str | None = None,
+    dino_weights: Path | None = None,
+    dino_revision: str | None = None,
+    device: str = "cpu",
+) -> Available:
+    """Load the encoders the metrics need, as :func:`load_encoders` does, leaving out (with the reason) each
+    whose default hub weights cannot be loaded, e.g. with no network.
+
+    Local weights the user named still raise WeightsError: they are input to fix, not a missing download.
+    """
+    need = {m.encoder for m in metrics if m.encoder}
+    if "clip" in need:
+        check_clip_weights(clip_weights)
+    if "dino" in need:
+        check_dino_weights(dino_weights)
+    given = {"clip": clip_weights, "dino": dino_weights}
+    loaded: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    for name in sorted(need, key=("dino", "clip").index):  # the smaller download first
+        try:
+            loaded.update(load_encoders(
+                [m for m in metrics if m.encoder == name], clip_weights=clip_weights, clip_model=clip_model,
+                clip_pretrained=clip_pretrained, dino_weights=dino_weights, dino_revision=dino_revision,
+                device=device,
+            ))
+        except WeightsError as exc:
+            if given[name] is not None:
+                raise
+            failed[name] = str(exc)
+    return Available(loaded, failed)

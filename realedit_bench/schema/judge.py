@@ -38,7 +38,7 @@ class Usage(_JudgeRecord):
 
 
 class JudgmentRow(_JudgeRecord):
-    """One judgment: a perspective of one edited sample, asked once (``repeat`` of ``--samples K``)."""
+    """One judgment: a perspective of one edited sample, asked once (``repeat`` of ``--repeats K``)."""
 
     #: 2: ``edited_sha256`` is required (the stale rule compares it with ``edits.jsonl``).
     SCHEMA_VERSION: ClassVar[int] = 2
@@ -50,7 +50,7 @@ class JudgmentRow(_JudgeRecord):
     )
     model: str = Field(description="Editing model (adapter name or folder label) that made the image.")
     perspective: Perspective = Field(description="following, preserving or quality.")
-    repeat: int = Field(default=0, description="0-based index of this ask among --samples K.")
+    repeat: int = Field(default=0, description="0-based index of this ask among --repeats K.")
     status: JudgmentStatus = Field(
         description="ok: parsed; invalid: unparseable after one re-ask; refused: the judge declined; "
         "error: the call failed (network, quota)."
@@ -117,7 +117,7 @@ class JudgeSummary(_JudgeRecord):
     rubric: str = Field(description="Rubric name and version.")
     parse_mode: Literal["robust", "paper"] = Field(default="robust", description="Reply parser used.")
     temperature: float = Field(default=0.0, description="Sampling temperature sent.")
-    samples_k: int = Field(default=1, description="Asks per item (--samples).")
+    samples_k: int = Field(default=1, description="Asks per item (--repeats).")
     created_at: str = Field(description="UTC time the summary was written.")
     command: list[str] = Field(default_factory=list, description="The judge command line.")
     realedit_version: str = Field(description="Version of realedit.")
@@ -148,7 +148,7 @@ class JudgeSummary(_JudgeRecord):
     )
     variance: dict[str, dict[str, float | int | None]] = Field(
         default_factory=dict,
-        description="perspective -> spread of the score over the --samples K asks of each item "
+        description="perspective -> spread of the score over the --repeats K asks of each item "
         "(items, spread_mean, spread_median, spread_max, std_mean, verdict_disagreement); empty when K = 1.",
     )
     runs_stopped: str | None = Field(
@@ -157,7 +157,7 @@ class JudgeSummary(_JudgeRecord):
 
 
 class ItemStat(_JudgeRecord):
-    """Per item and perspective: the --samples K asks summarised (``<judge>__<rubric>.items.jsonl``)."""
+    """Per item and perspective: the --repeats K asks summarised (``<judge>__<rubric>.items.jsonl``)."""
 
     sample_id: str = Field(description="Sample id.")
     perspective: Perspective = Field(description="following, preserving or quality.")

@@ -40,9 +40,15 @@ class AdapterRef(Row):
 class RunManifest(Row):
     """``manifest.json`` of a run directory. Never holds a secret."""
 
+    #: 2: ``label`` is required (the leaderboard names runs by it).
+    SCHEMA_VERSION: ClassVar[int] = 2
     WRITTEN_BY: ClassVar[str] = "realedit run"
 
     run_id: str = Field(description="Directory name of the run.")
+    label: str = Field(
+        description="Display name of the run: --label, else the model's name and the settings that differ "
+        "from its defaults, e.g. 'instruct-pix2pix (steps=20, scheduler=ddim)'."
+    )
     realedit_version: str = Field(description="Version of realedit that wrote the run.")
     git_sha: str | None = Field(default=None, description="Commit of the realedit source tree, if known.")
     command: list[str] = Field(description="The exact command line (argv) that made or last resumed the run.")

@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 
 from adapters.base import DiffusersEditor, centre_crop_box, fit, pipeline_type, pix2pix_size
 from adapters.instruct_pix2pix import InstructPix2Pix
-from realedit_bench.editing import Prepared, coerce_overrides, settings
+from realedit_bench.editing import Prepared, coerce_overrides, setting_help, settings
 from realedit_bench.errors import ConfigError
 from realedit_bench.registry import ADAPTERS
 
@@ -24,9 +24,10 @@ BASE_SETTINGS = ["weights", "revision", "steps", "guidance_scale", "image_guidan
 
 
 def _table(text: str) -> dict[str, str]:
-    """The rows of a printed table: first cell -> second cell."""
+    """The rows of the printed settings table (key, default, meaning): key -> default. A meaning that wraps
+    continues on lines whose key cell is empty."""
     cells = [[c.strip() for c in line.strip().strip("│").split("│")] for line in text.splitlines()]
-    return {row[0]: row[1] for row in cells if len(row) == 2}
+    return {row[0]: row[1] for row in cells if len(row) == 3 and row[0]}
 
 
 def _photo(size: tuple[int, int], seed: int = 0) -> Image.Image:
@@ -196,6 +197,12 @@ def test_models_params_lists_subclass_and_base_settings_with_class_defaults(monk
     rows = _table(invoke("models", "--params", "reward-instruct-pix2pix").stdout)
     assert list(rows) == [*BASE_SETTINGS, "reward_scores", "reward_text", "subfolder"]
     assert (rows["steps"], rows["subfolder"]) == ("30", "'stage2_reward_instruct_pix2pix'")
+    # Each setting says what it means, from the Args of the docstrings up the class hierarchy.
+    meanings = setting_help(ADAPTERS.get("reward-instruct-pix2pix"))
+    assert meanings["steps"] == "Denoising steps."  # the base's words, the default clause left out
+    assert meanings["resolution"] == "Input size, as prepare reads it."  # a Sphinx role as its target
+    assert meanings["subfolder"].startswith("Where the pipeline is inside weights")  # the subclass's own
+    assert "Denoising steps." in invoke("models", "--params", "reward-instruct-pix2pix").stdout
 
 
 def test_non_finite_settings_are_refused(real_edit_dir, tmp_path):

@@ -117,7 +117,7 @@ def test_missing_magicbrush_data_names_magicbrush(mixed: Path) -> None:
     assert lines[0].startswith(
         f"MagicBrush source images not found for {MB_RUN} (MagicBrush data not found in "
     )
-    assert "realedit data fetch magicbrush" in lines[0]
+    assert "realedit data fetch --benchmark magicbrush" in lines[0]
     assert "Real-Edit" not in lines[0] and "--data-dir" not in lines[0]
     session = page_soup(mixed / "site" / "gallery" / "magicbrush-2.html")
     assert session.select_one(".card.original .missing").get_text() == "source image not available"

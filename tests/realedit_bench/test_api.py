@@ -63,7 +63,7 @@ def test_run_model_runs_resumes_and_reports_progress(data: Path, tmp_path: Path)
     assert first.exit_code == 0 and first.run_dir == tmp_path / "runs" / "r"
     assert (first.ok, first.errors, first.done_before, first.n_selected) == (3, 0, 0, 3)
     assert first.manifest is not None and first.manifest.status == "complete"
-    assert seen[0] == (0, None) and seen[-1] == (3, 3)  # told when the loop starts, then per sample
+    assert seen[0] == (0, 3) and seen[-1] == (3, 3)  # told the total when the loop starts, then per sample
     assert first.describe() == ("run r: 3 ok, 0 failed, 0 not run, of 3 in the run (3 selected now, 0 of "
                                 f"the run done before) -> {first.run_dir}")
     again = _identity_run(data, tmp_path / "runs", categories=["local", "add"])
@@ -73,17 +73,54 @@ def test_run_model_runs_resumes_and_reports_progress(data: Path, tmp_path: Path)
     assert len(read_rows(again.run_dir / "edits.jsonl", EditRow)) == 5
 
 
+class _Recorder:
+    """An ``on_progress`` that also listens for phases and steps, as the command line's display does."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def __call__(self, done: int, total: int | None) -> None:
+        self.events.append(("count", done, total))
+
+    def phase(self, label: str) -> None:
+        self.events.append(("phase", label))
+
+    def step(self, done: int, total: int) -> None:
+        self.events.append(("step", done, total))
+
+
 def test_run_model_takes_typed_settings_and_records_them(tiny_pix2pix_dir: Path, data: Path, tmp_path: Path):
+    progress = _Recorder()
     outcome = api.run_model("instruct-pix2pix", weights=str(tiny_pix2pix_dir),
                             settings={"steps": 2, "resolution": 64}, data_dir=data, out=tmp_path,
-                            samples="1-local, 2-add")
+                            samples="1-local, 2-add", on_progress=progress)
     assert outcome.exit_code == 0 and outcome.ok == 2
-    params = read_model(outcome.run_dir / "manifest.json", RunManifest).adapter.params
+    manifest = read_model(outcome.run_dir / "manifest.json", RunManifest)
+    params = manifest.adapter.params
     assert params["steps"] == 2 and params["resolution"] == 64
+    # The default label: the model and what differs from its defaults (local weights by their last parts).
+    weights = f"{tiny_pix2pix_dir.parent.name}/pipe"
+    assert manifest.label == f"instruct-pix2pix (weights={weights}, steps=2, resolution=64)"
+    # What is loading, then the total, then each denoising step of each sample before the sample ends.
+    assert progress.events[0] == ("phase", f"loading {tiny_pix2pix_dir}")
+    assert progress.events[1:] == [("count", 0, 2), ("step", 1, 2), ("step", 2, 2), ("count", 1, 2),
+                                   ("step", 1, 2), ("step", 2, 2), ("count", 2, 2)]
     assert outcome.manifest.benchmark.filters["samples"] == "1-local, 2-add"  # recorded as given
     with pytest.raises(ConfigError, match="expected int"):
         api.run_model("instruct-pix2pix", weights=str(tiny_pix2pix_dir), settings={"steps": 2.5},
                       data_dir=data, out=tmp_path)
+
+
+def test_a_run_label_is_recorded_and_kept_on_resume(data: Path, tmp_path: Path):
+    first = _identity_run(data, tmp_path, limit=1, label="baseline (no edit)")
+    assert first.manifest.label == "baseline (no edit)"
+    again = _identity_run(data, tmp_path, limit=2)  # a resume without a label keeps the run's
+    assert again.manifest.label == "baseline (no edit)"
+    assert api.run_model("identity", data_dir=data, out=tmp_path, limit=1).manifest.label == "identity"
+    seeded = api.run_model("identity", data_dir=data, out=tmp_path, limit=1, seed=3)
+    assert seeded.manifest.label == "identity (seed=3)"
+    with pytest.raises(ConfigError, match="--label must not be empty"):
+        _identity_run(data, tmp_path, label=" ")
 
 
 def test_a_failed_sample_is_exit_code_1_and_a_rerun_retries_it(data: Path, tmp_path: Path):
@@ -173,7 +210,7 @@ def test_compute_metrics_returns_the_summary_and_names_what_failed(data: Path, t
     run = _identity_run(data, tmp_path, categories=["local", "add"]).run_dir  # 2 photos x 2 edits
     lines: list[str] = []
     seen: list[tuple[int, int | None]] = []
-    ok = api.compute_metrics(run, metrics=["l1", "l2"], bootstrap=100, log=lines.append,
+    ok = api.compute_metrics(run, metrics=["l1", "l2"], resamples=100, log=lines.append,
                              on_progress=lambda d, t: seen.append((d, t)))
     assert ok.exit_code == 0 and (ok.measured, ok.reused) == (4, 0) and ok.failed == []
     assert ok.summary.means == {"l1": 0.0, "l2": 0.0}  # the identity editor changes nothing
@@ -185,7 +222,7 @@ def test_compute_metrics_returns_the_summary_and_names_what_failed(data: Path, t
     assert "4 samples measured, 0 reused, 0 errors" in ok.describe()
     rows = read_rows(run / "edits.jsonl", EditRow)
     (run / rows[1].output).write_bytes(b"junk")
-    bad = api.compute_metrics(run, metrics=["l1"], bootstrap=100)
+    bad = api.compute_metrics(run, metrics=["l1"], resamples=100)
     assert bad.exit_code == 1 and [sid for sid, _ in bad.failed] == [rows[1].sample_id]
     assert f"  {rows[1].sample_id}: " in bad.describe()
     assert "1 samples could not be measured" in bad.describe()
@@ -233,13 +270,20 @@ def _ratings(path: Path, rater_noise: float, seed: int, rater: str | None = None
 def test_agree_writes_the_report_and_says_where(tmp_path: Path):
     human = _ratings(tmp_path / "human.csv", 0.5, 1)
     judge = _ratings(tmp_path / "judge.csv", 0.8, 2, rater="gpt")
-    outcome = api.agree([human], judge_ratings=[judge], out=tmp_path / "a.json", resamples=100)
+    seen: list[tuple[int, int | None]] = []
+    outcome = api.agree([human], judge_ratings=[judge], out=tmp_path / "a.json", resamples=100,
+                        on_progress=lambda d, t: seen.append((d, t)))
     assert outcome.exit_code == 0 and outcome.out.is_file()
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]  # one judge x three perspectives, as each is computed
     assert [j.judge for j in outcome.report.judges] == ["gpt"]
     assert outcome.report.raters == ["ann", "bo"]
     assert outcome.report.models == ["model-1", "model-2", "model-3"]
     assert outcome.report.judges[0].perspectives["following"].n_items == 24
     text = outcome.describe()
+    assert "Spearman, within model" in text and f"wrote {tmp_path / 'a.json'}\n" in text
+    assert text.endswith("--verbose")
+    assert all(len(line) <= 80 for line in text.splitlines() if not line.startswith("wrote "))
+    text = outcome.describe(verbose=True)
     assert "Spearman rho" in text and text.endswith(f"wrote {tmp_path / 'a.json'}")
     with pytest.raises(ConfigError, match="give the judge's scores"):
         api.agree([human])
@@ -273,8 +317,11 @@ def test_train_reward_from_a_mapping_names_the_pipeline_to_run(tiny_pix2pix_dir:
                     triplets=str(tmp_path / "t"), resolution=32, batch_size=2, gradient_accumulation_steps=1,
                     max_steps=1, checkpoint_every=0, num_workers=0, gradient_checkpointing=False,
                     report_to="none", use_ema=False)
-    outcome = api.train_reward(settings)
+    progress = _Recorder()
+    outcome = api.train_reward(settings, on_progress=progress)
     assert outcome.exit_code == 0 and (outcome.start_step, outcome.final_step) == (0, 1)
+    assert progress.events == [("phase", "reading and checking the reward data"),
+                               ("phase", f"loading {tiny_pix2pix_dir}"), ("count", 0, 1), ("count", 1, 1)]
     assert outcome.pipeline_dir == tmp_path / "o" / "pipeline" and len(outcome.losses) == 1
     assert outcome.describe().splitlines() == [
         f"trained steps 0->1; pipeline: {outcome.pipeline_dir}",
@@ -302,8 +349,11 @@ def test_annotate_rewards_estimates_then_annotates(tmp_path: Path, monkeypatch: 
         assert estimate.exit_code == 0 and estimate.summary is None and server.calls() == []
         assert estimate.dry_run["calls"] == 6 and "Nothing was sent" in estimate.describe()
         lines: list[str] = []
-        done = api.annotate_rewards(triplets, tmp_path / "o", log=lines.append)
+        progress = _Recorder()
+        done = api.annotate_rewards(triplets, tmp_path / "o", log=lines.append, on_progress=progress)
         assert done.exit_code == 0 and done.error is None and len(server.calls()) == 6
+    assert progress.events[:2] == [("phase", "reading and hashing 2 triplets"), ("count", 0, 6)]
+    assert progress.events[-1] == ("count", 6, 6) and len(progress.events) == 8  # then one per answer
     assert (done.summary.n_complete, done.failed) == (2, 0) and done.paths.rewards.is_file()
     assert done.describe().splitlines()[1] == f"rewards: {done.paths.rewards}"
     assert lines == ["2 triplets x 3 perspectives: 0 answered before, 6 to ask"]
@@ -316,22 +366,22 @@ def test_annotate_rewards_estimates_then_annotates(tmp_path: Path, monkeypatch: 
 
 def test_fetch_data_imports_a_local_copy_and_reports_progress(real_edit_dir: Path, tmp_path: Path):
     seen: list[tuple[int, int | None]] = []
-    outcome = api.fetch_data(dest=tmp_path / "d", from_dir=real_edit_dir,
+    outcome = api.fetch_data(data_dir=tmp_path / "d", from_dir=real_edit_dir,
                              on_progress=lambda d, t: seen.append((d, t)))
     assert outcome.exit_code == 0 and outcome.target == tmp_path / "d"
     assert outcome.describe().startswith("Real-Edit ready in "
                                          f"{tmp_path / 'd'}: 81 files written, 81 verified")
     assert seen[0] == (0, 81) and seen[-1] == (81, 81)
-    again = api.fetch_data(dest=tmp_path / "d", from_dir=real_edit_dir)
+    again = api.fetch_data(data_dir=tmp_path / "d", from_dir=real_edit_dir)
     assert ": 0 files written" in again.ready
     with pytest.raises(ConfigError, match="--source must be github or hf"):
-        api.fetch_data(dest=tmp_path / "e", source="gitlab")
+        api.fetch_data(data_dir=tmp_path / "e", source="gitlab")
 
 
 def test_fetch_data_of_magicbrush_goes_through_the_benchmark(tmp_path: Path):
     upstream = build_magicbrush_test(tmp_path / "download")
     seen: list[tuple[int, int | None]] = []
-    outcome = api.fetch_data("magicbrush", dest=tmp_path / "mb", from_dir=upstream,
+    outcome = api.fetch_data("magicbrush", data_dir=tmp_path / "mb", from_dir=upstream,
                              on_progress=lambda d, t: seen.append((d, t)))
     assert outcome.exit_code == 0 and outcome.ready == f"magicbrush ready in {tmp_path / 'mb'}: 4 samples"
     assert outcome.notes == [] and seen[0] == (0, None) and seen[-1][0] == seen[-1][1]
@@ -344,8 +394,8 @@ def test_verify_data_and_data_info_describe_the_benchmark(real_edit_dir: Path):
     info = api.data_info(data_dir=real_edit_dir)
     assert sum(info.counts.values()) == 560 and info.counts["local"] == 80
     assert (info.unit, info.n_images) == ("photos", 80)
-    assert info.identity() == f"photos: 80  instructions sha256: {info.content_sha256}"
-    assert info.describe().splitlines()[-2] == "  total: 560"
+    assert info.identity() == f"photos: 80; instructions sha256:\n{info.content_sha256}"
+    assert info.describe().splitlines()[-3] == "  total: 560"
 
 
 # -------------------------------------------------------------------------------------------- models
@@ -379,9 +429,9 @@ def test_convert_weights_says_where_the_conversion_is_and_whether_it_wrote_it(tm
 
 def test_images_that_change_are_measured_again_by_the_library(data: Path, tmp_path: Path):
     run = _identity_run(data, tmp_path, limit=2).run_dir
-    first = api.compute_metrics(run, metrics=["l1"], bootstrap=100)
+    first = api.compute_metrics(run, metrics=["l1"], resamples=100)
     rows = read_rows(run / "edits.jsonl", EditRow)
     Image.new("RGB", (40, 32), (255, 0, 0)).save(run / rows[0].output)
-    second = api.compute_metrics(run, metrics=["l1"], bootstrap=100)
+    second = api.compute_metrics(run, metrics=["l1"], resamples=100)
     assert (first.measured, second.measured, second.reused) == (2, 1, 1)
     assert second.summary.means["l1"] > first.summary.means["l1"]

@@ -123,10 +123,16 @@ def test_a_manifest_of_another_version_names_the_command_that_writes_it(tmp_path
 
     run = make_run_dir(tmp_path / "r", make_bench(tmp_path / "bench", n_photos=1))
     data = json.loads((run / "manifest.json").read_text())
-    assert read_model(run / "manifest.json", RunManifest).schema_version == 1
+    assert read_model(run / "manifest.json", RunManifest).schema_version == 2
     atomic_write_json(run / "manifest.json", {**data, "schema_version": 0})
     with pytest.raises(SchemaError, match=r"manifest.json: schema_version 0 .*rerun realedit run$"):
         read_model(run / "manifest.json", RunManifest)
+    # A manifest of before the run label (version 1, no 'label') is refused in one line, not converted.
+    old = {k: v for k, v in data.items() if k != "label"}
+    atomic_write_json(run / "manifest.json", {**old, "schema_version": 1})
+    with pytest.raises(SchemaError, match=r"manifest.json: schema_version 1 .*rerun realedit run$") as err:
+        read_model(run / "manifest.json", RunManifest)
+    assert "\n" not in str(err.value)
 
 
 def test_a_nested_record_without_its_version_is_refused_too(tmp_path: Path) -> None:

@@ -340,7 +340,8 @@ def test_output_folders_that_cannot_be_made_are_one_line(real_edit_dir, tmp_path
     for bad in (blocker / "sub", Path("/proc/realedit-no-such/sub")):
         for args in (["run", "--model", "identity", "--limit", "1", "--data-dir", str(real_edit_dir),
                       "--out", str(bad)],
-                     ["metrics", "--images", str(tmp_path / "runs" / "r"), "-m", "l1", "--out", str(bad)]):
+                     ["metrics", "--images", str(tmp_path / "runs" / "r"), "--metric", "l1",
+                      "--out", str(bad)]):
             res = invoke(*args)
             assert res.returncode == 2 and "cannot create or write" in res.stderr, (args, res.stderr)
             assert "Traceback" not in res.stderr
@@ -379,7 +380,7 @@ def test_metrics_exit_1_and_name_the_images_they_could_not_measure(real_edit_dir
                   "--out", str(tmp_path), "--run-id", "r").returncode == 0
     rows = read_rows(tmp_path / "r" / "edits.jsonl", EditRow)
     (tmp_path / "r" / rows[1].output).write_bytes(b"junk")
-    res = invoke("metrics", "--images", str(tmp_path / "r"), "-m", "l1", "--model", "my[/b]model")
+    res = invoke("metrics", "--images", str(tmp_path / "r"), "--metric", "l1", "--model", "my[/b]model")
     assert res.returncode == 1, res.stderr
     text = " ".join(res.stderr.split())
     assert f"{rows[1].sample_id}:" in text and "1 samples could not be measured" in text

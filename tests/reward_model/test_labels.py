@@ -135,7 +135,8 @@ def test_failed_calls_are_asked_again_on_rerun_and_cached_answers_cost_nothing(
 ):
     out = tmp_path / "r"
     server.push(Reply.error(500))  # the first call fails (no retries): that ask stays pending
-    code, output, _ = run("--triplets", str(triplets), "-o", str(out), "--judge", GPT, "--max-retries", "0",
+    code, output, _ = run("--triplets", str(triplets), "--out", str(out), "--judge", GPT,
+                          "--max-retries", "0",
                           "--limit", "2", "--concurrency", "1")
     # an ask that failed for good is not an answer: exit 1, as 'realedit judge' does
     assert code == 1, output
@@ -145,7 +146,7 @@ def test_failed_calls_are_asked_again_on_rerun_and_cached_answers_cost_nothing(
     assert len(server.calls()) == 6
     server.reset()
     server.responder = responder
-    code, output, _ = run("--triplets", str(triplets), "-o", str(out), "--judge", GPT, "--limit", "2")
+    code, output, _ = run("--triplets", str(triplets), "--out", str(out), "--judge", GPT, "--limit", "2")
     assert code == 0, output
     assert len(server.calls()) == 1  # only the failed ask
     summary = read_model(out / "annotate_summary.json", AnnotateSummary)
@@ -153,7 +154,7 @@ def test_failed_calls_are_asked_again_on_rerun_and_cached_answers_cost_nothing(
 
     # a fresh output folder: every answer comes from the judge cache, no call, no money this run
     server.reset()
-    code, output, _ = run("--triplets", str(triplets), "-o", str(tmp_path / "again"), "--judge", GPT,
+    code, output, _ = run("--triplets", str(triplets), "--out", str(tmp_path / "again"), "--judge", GPT,
                           "--limit", "2")
     assert code == 0, output
     assert server.calls() == []
@@ -165,19 +166,20 @@ def test_failed_calls_are_asked_again_on_rerun_and_cached_answers_cost_nothing(
 def test_missing_key_bad_input_and_dry_run_send_nothing(
     triplets: Path, server: FakeJudgeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    code, output, _ = run("--triplets", str(triplets), "-o", str(tmp_path / "d"), "--judge", GPT, "--dry-run")
+    code, output, _ = run("--triplets", str(triplets), "--out", str(tmp_path / "d"), "--judge", GPT,
+                          "--dry-run")
     assert code == 0, output
     assert "9 asks" in output and "Nothing was sent" in output
     assert server.calls() == []
-    code, _, exc = run("--triplets", str(tmp_path / "nope"), "-o", str(tmp_path / "e"), "--judge", GPT)
+    code, _, exc = run("--triplets", str(tmp_path / "nope"), "--out", str(tmp_path / "e"), "--judge", GPT)
     assert code == 2 and "does not exist" in str(exc)
     bad_rubric = tmp_path / "r.toml"
     bad_rubric.write_text("format = 1\nname = 'x'\n")
-    code, _, exc = run("--triplets", str(triplets), "-o", str(tmp_path / "e"), "--judge", GPT,
+    code, _, exc = run("--triplets", str(triplets), "--out", str(tmp_path / "e"), "--judge", GPT,
                        "--rubric", str(bad_rubric))
     assert code == 2 and "perspectives" in str(exc)
     monkeypatch.delenv("OPENAI_API_KEY")
-    code, _, exc = run("--triplets", str(triplets), "-o", str(tmp_path / "f"), "--judge", GPT)
+    code, _, exc = run("--triplets", str(triplets), "--out", str(tmp_path / "f"), "--judge", GPT)
     assert code == 2 and "OPENAI_API_KEY" in str(exc)
     assert server.calls() == [] and not (tmp_path / "f").exists()
 

@@ -41,7 +41,7 @@ def trained(tiny_smartedit, tmp_path_factory) -> Path:
     res = invoke(
         "reward", "train", "--base", "smartedit", "--pretrained", str(tiny_smartedit.converted), *parts,
         "--rewards", str(root / "rewards.json"), "--triplets", str(root / "triplets"),
-        "-o", str(root / "out"),
+        "--out", str(root / "out"),
         "--resolution", "32", "--batch-size", "2", "--gradient-accumulation-steps", "1", "--max-steps", "2",
         "--learning-rate", "1e-3", "--checkpoint-every", "0", "--num-workers", "0",
         "--no-gradient-checkpointing", "--report-to", "none",

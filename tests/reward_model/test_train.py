@@ -387,18 +387,18 @@ def test_cli_trains_from_our_reward_jsonl_and_rejects_bad_inputs(tiny_pix2pix_di
               "--batch-size", "2", "--gradient-accumulation-steps", "1", "--num-workers", "0",
               "--report-to", "none",
               "--no-gradient-checkpointing"]
-    ok = runner.invoke(app, [*common, "--pretrained", str(tiny_pix2pix_dir), "-o", str(tmp_path / "o"),
+    ok = runner.invoke(app, [*common, "--pretrained", str(tiny_pix2pix_dir), "--out", str(tmp_path / "o"),
                              "--max-steps", "2", "--checkpoint-every", "1"])
     assert ok.exit_code == 0, ok.output
     assert "reward-instruct-pix2pix --weights" in ok.output
     assert (tmp_path / "o" / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
 
-    bad = runner.invoke(app, [*common, "--pretrained", str(tmp_path / "t"), "-o", str(tmp_path / "o2")])
+    bad = runner.invoke(app, [*common, "--pretrained", str(tmp_path / "t"), "--out", str(tmp_path / "o2")])
     assert isinstance(bad.exception, RealEditError) and "not a diffusers pipeline" in str(bad.exception)
-    bad = runner.invoke(app, [*common, "--pretrained", str(tiny_pix2pix_dir), "-o", str(tmp_path / "o3"),
+    bad = runner.invoke(app, [*common, "--pretrained", str(tiny_pix2pix_dir), "--out", str(tmp_path / "o3"),
                               "--resolution", "30"])
     assert isinstance(bad.exception, ConfigError) and "multiple of 8" in str(bad.exception)
-    bad = runner.invoke(app, [*common, "--pretrained", str(tiny_pix2pix_dir), "-o", str(tmp_path / "o4"),
+    bad = runner.invoke(app, [*common, "--pretrained", str(tiny_pix2pix_dir), "--out", str(tmp_path / "o4"),
                               "--reward-integration", "sideways"])
     assert isinstance(bad.exception, ConfigError) and "--reward-integration" in str(bad.exception)
 
@@ -411,13 +411,13 @@ def test_num_processes_flag_is_removed_before_relaunch_and_checked_against_the_g
     from realedit_bench.cli.main import app
     from realedit_bench.launch import argv_without
 
-    argv = ["reward", "train", "--num-processes", "4", "--seed", "1", "--num-processes=2", "-o", "x"]
-    assert argv_without(argv, "--num-processes") == ["reward", "train", "--seed", "1", "-o", "x"]
+    argv = ["reward", "train", "--num-processes", "4", "--seed", "1", "--num-processes=2", "--out", "x"]
+    assert argv_without(argv, "--num-processes") == ["reward", "train", "--seed", "1", "--out", "x"]
     if torch.cuda.device_count() >= 64:
         pytest.skip("a machine with 64 GPUs would launch")
     res = CliRunner().invoke(app, [
         "reward", "train", "--pretrained", str(tiny_pix2pix_dir), "--rewards", str(data_dir / "rewards.json"),
-        "--triplets", str(data_dir / "triplets"), "-o", str(tmp_path / "o"), "--num-processes", "64",
+        "--triplets", str(data_dir / "triplets"), "--out", str(tmp_path / "o"), "--num-processes", "64",
     ])
     assert isinstance(res.exception, ConfigError) and "needs that many GPUs" in str(res.exception)
     assert not (tmp_path / "o").exists()
@@ -436,7 +436,7 @@ def test_two_processes_train_and_resume_identically(tiny_pix2pix_dir: Path, data
             "-m", "realedit_bench.cli.main",
             "reward", "train", "--pretrained", str(tiny_pix2pix_dir),
             "--rewards", str(data_dir / "rewards.json"),
-            "--triplets", str(data_dir / "triplets"), "-o", str(out), "--resolution", "32",
+            "--triplets", str(data_dir / "triplets"), "--out", str(out), "--resolution", "32",
             "--batch-size", "1",
             "--gradient-accumulation-steps", "2", "--max-steps", str(steps), "--checkpoint-every", "2",
             "--num-workers", "0", "--report-to", "none", "--resume", "latest",

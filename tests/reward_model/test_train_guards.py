@@ -154,7 +154,7 @@ def test_a_finished_run_without_checkpoints_is_never_overwritten(tiny_pix2pix_di
     before = {p: p.read_bytes() for p in (out / "training_settings.json", out / "train_log.jsonl")}
     weights = sorted((out / "pipeline").rglob("*.safetensors"))[0]
     weights_before = weights.read_bytes()
-    with pytest.raises(ConfigError, match="already holds a training run.*--resume latest.*--output-dir"):
+    with pytest.raises(ConfigError, match="already holds a training run.*--resume latest.*--out"):
         train(_config(tiny_pix2pix_dir, data, out, max_steps=1, checkpoint_every=0, seed=7))
     with pytest.raises(ConfigError, match="nothing to resume"):
         train(_config(tiny_pix2pix_dir, data, out, max_steps=2, checkpoint_every=0, resume="latest"))
@@ -212,7 +212,8 @@ def interrupted(tiny_pix2pix_dir: Path, tmp_path_factory: pytest.TempPathFactory
         _interrupt_at_call(mp, 4)
         result = CliRunner().invoke(app, [
             "reward", "train", "--pretrained", tiny_pix2pix_dir.name, "--rewards", str(data / "rewards.json"),
-            "--triplets", str(data / "triplets"), "-o", str(out), "--resolution", "32", "--batch-size", "2",
+            "--triplets", str(data / "triplets"), "--out", str(out), "--resolution", "32",
+            "--batch-size", "2",
             "--gradient-accumulation-steps", "1", "--num-workers", "0", "--no-gradient-checkpointing",
             "--report-to", "none", "--max-steps", "6", "--checkpoint-every", "2", "--no-ema", "--lr", "1e-3",
         ])
@@ -258,7 +259,7 @@ def test_resume_from_another_runs_checkpoint_is_checked_against_that_run(
     state = json.loads((old / "trainer_state.json").read_text())
     del state["run"]
     (old / "trainer_state.json").write_text(json.dumps(state))
-    with pytest.raises(ConfigError, match=r"trainer_state\.json records no run settings.*new --output-dir"):
+    with pytest.raises(ConfigError, match=r"trainer_state\.json records no run settings.*new --out"):
         train(_config(tiny_pix2pix_dir, interrupted["data"], tmp_path / "new2", resume=str(old)))
     assert not (tmp_path / "new2" / "training_settings.json").exists()
     with pytest.raises(ConfigError, match="not a complete checkpoint"):

@@ -154,7 +154,8 @@ def make_run_dir(root: Path, bench: Path, n_photos: int = 1) -> Path:
             n += 1
     out.close()
     atomic_write_json(root / "manifest.json", RunManifest(
-        run_id=root.name, realedit_version="0.1.0", git_sha="abc123", command=["realedit", "run"],
+        run_id=root.name, label="identity", realedit_version="0.1.0", git_sha="abc123",
+        command=["realedit", "run"],
         created_at=when, updated_at=when,
         benchmark=BenchmarkRef(name="real-edit", data_dir=str(bench), instructions_sha256="0" * 64,
                                n_samples_total=7 * n_photos, n_samples_selected=n),

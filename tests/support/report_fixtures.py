@@ -185,6 +185,7 @@ def make_run(
     ok_edits = [e for e in edits if e.status == "ok"]
     manifest = RunManifest(
         run_id=run_id,
+        label=model,
         realedit_version="0.1.0",
         git_sha="abc123",
         command=["realedit", "run", "--model", model],
@@ -266,6 +267,7 @@ def make_magicbrush_run(
             out.append(row)
     manifest = RunManifest(
         run_id=run_id,
+        label=model,
         realedit_version="0.1.0",
         git_sha="abc123",
         command=["realedit", "run", "--model", model, "--benchmark", "magicbrush"],

@@ -4,7 +4,7 @@
 The SDK (2.x) speaks API version 2026-10-21, which has no sampling parameters: it rejects
 ``temperature``, ``top_p`` and ``top_k`` with a 400 even at their defaults, and there is no seed. So no
 temperature is sent (rows record exactly what was sent); repeatability rests on the cache, and
-``--samples K`` measures the spread. Prices are Anthropic's public price page (USD per 1M tokens, 2025);
+``--repeats K`` measures the spread. Prices are Anthropic's public price page (USD per 1M tokens, 2025);
 image tokens follow its published rule (the base estimate).
 """
 

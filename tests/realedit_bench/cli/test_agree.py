@@ -168,7 +168,16 @@ def test_agree_end_to_end_json_table_and_page(tmp_path: Path):
     assert pa.system.p_chance_kendall is not None and len(pa.system.models) == 4
     assert any("1 error" in n for n in j.notes) and any("repeated asks" in n for n in j.notes)
     assert "nan" not in proc.stdout.lower().replace("n/a", "")
-    assert "Spearman rho" in proc.stdout and "pooled over models" in proc.stdout
+    # The default view: the key numbers within 80 columns and where the rest is; --verbose: every table.
+    assert "Spearman, within model" in proc.stdout and "ranking Kendall tau-b" in proc.stdout
+    assert "pooled over models" not in proc.stdout and "[1]" not in proc.stdout
+    assert f"wrote {out}" in proc.stderr and "--verbose" in proc.stderr
+    assert len(proc.stdout.splitlines()) < 40
+    verbose = realedit_cli("agree", "--human", str(human), "--judgments", str(run), "--out", str(out),
+                           "--resamples", "200", "--verbose", env={"COLUMNS": "220"})
+    assert verbose.returncode == 0, verbose.stderr
+    assert "Spearman rho" in verbose.stdout and "pooled over models" in verbose.stdout
+    assert "nan" not in verbose.stdout.lower().replace("n/a", "")
     assert rep.inputs[0].kind == "human" and rep.inputs[0].rows == 10 * 3 * 4 * 2 * 3
 
     from leaderboard.agreement import render_agreement_page
@@ -287,6 +296,7 @@ def _redone_run(tmp_path: Path) -> tuple[Path, Path, str]:
         run / "manifest.json",
         RunManifest(
             run_id="run",
+            label="run",
             realedit_version="0",
             command=["realedit", "run"],
             created_at=when,

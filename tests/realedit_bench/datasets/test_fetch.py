@@ -126,7 +126,7 @@ def test_a_corrupt_file_never_lands_under_its_name(server, tmp_path, monkeypatch
 def test_cli_fetch_then_verify(server, tmp_path, monkeypatch):
     monkeypatch.setenv(URL_ENV, server.url)
     dest = tmp_path / "d"
-    res = invoke("data", "fetch", "--dest", str(dest))
+    res = invoke("data", "fetch", "--data-dir", str(dest))
     assert res.returncode == 0, res.stderr
     assert "81 verified by sha256" in res.stderr.replace("\n", " ")
     assert invoke("data", "verify", "--data-dir", str(dest)).returncode == 0
@@ -137,7 +137,7 @@ def test_cli_fetch_then_verify(server, tmp_path, monkeypatch):
 
 def test_missing_file_upstream_is_one_line(server, tmp_path, monkeypatch):
     monkeypatch.setenv(URL_ENV, server.url.replace("{path}", "nowhere/{path}"))
-    res = invoke("data", "fetch", "--dest", str(tmp_path / "x"))
+    res = invoke("data", "fetch", "--data-dir", str(tmp_path / "x"))
     assert res.returncode == 2 and "answered 404" in res.stderr
 
 
@@ -159,7 +159,7 @@ def test_modified_files_are_refused_and_repair_keeps_the_old_ones(server, fetche
     resaved = fetched / "imgs" / "5.jpeg"
     resaved.write_bytes(resaved.read_bytes()[:-10])
     (fetched / "imgs" / "7.jpeg").unlink()  # missing: fetched as always
-    res = invoke("data", "fetch", "--dest", str(fetched))
+    res = invoke("data", "fetch", "--data-dir", str(fetched))
     assert res.returncode == 2, res.stderr
     err = " ".join(res.stderr.split())
     assert "2 file(s)" in err and "eval_instruct.json" in err and "imgs/5.jpeg" in err and "--repair" in err
@@ -170,7 +170,7 @@ def test_modified_files_are_refused_and_repair_keeps_the_old_ones(server, fetche
     with pytest.raises(DataError, match="differ from the released"):  # the --from path refuses the same way
         import_real_edit(server.root, fetched)
 
-    res = invoke("data", "fetch", "--dest", str(fetched), "--repair")
+    res = invoke("data", "fetch", "--data-dir", str(fetched), "--repair")
     assert res.returncode == 0, res.stderr
     assert sorted(p for p, _ in server.log) == ["eval_instruct.json", "imgs/5.jpeg", "imgs/7.jpeg"]
     assert (fetched / "eval_instruct.json.orig").read_bytes() == mine
@@ -197,7 +197,7 @@ def test_ctrl_c_stops_a_stalled_fetch_at_once_and_keeps_the_parts(server, tmp_pa
     dest = tmp_path / "d"
     exe = Path(sys.executable).with_name("realedit")
     proc = subprocess.Popen(
-        [str(exe), "data", "fetch", "--dest", str(dest)],
+        [str(exe), "data", "fetch", "--data-dir", str(dest)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -242,14 +242,16 @@ def test_destinations_that_cannot_hold_data_are_one_line(server, real_edit_dir, 
     afile = tmp_path / "afile"
     afile.write_text("x")
     for dest in (afile, afile / "sub"):
-        res = invoke("data", "fetch", "--dest", str(dest))
-        assert res.returncode == 2 and "--dest" in res.stderr and "Traceback" not in res.stderr, res.stderr
-    res = invoke("data", "fetch", "magicbrush", "--from", str(tmp_path), "--dest", str(afile / "mb"))
-    assert res.returncode == 2 and "--dest" in res.stderr, res.stderr
+        res = invoke("data", "fetch", "--data-dir", str(dest))
+        assert res.returncode == 2 and "--data-dir" in res.stderr, res.stderr
+        assert "Traceback" not in res.stderr
+    res = invoke("data", "fetch", "--benchmark", "magicbrush", "--from", str(tmp_path),
+                 "--data-dir", str(afile / "mb"))
+    assert res.returncode == 2 and "--data-dir" in res.stderr, res.stderr
     blocked = tmp_path / "blocked"
     blocked.mkdir()
     (blocked / "imgs").write_text("not a folder")
-    res = invoke("data", "fetch", "--dest", str(blocked), "--from", str(real_edit_dir))
+    res = invoke("data", "fetch", "--data-dir", str(blocked), "--from", str(real_edit_dir))
     assert res.returncode == 2 and "imgs is a file" in res.stderr, res.stderr
 
 
@@ -265,7 +267,7 @@ def test_a_full_disk_is_one_line_naming_the_file(server, real_edit_dir, tmp_path
 
     monkeypatch.setattr("realedit_bench.datasets.fetch.os.fsync", full)  # the fsync before every rename
     extra = ["--from", str(real_edit_dir)] if how == "from" else []
-    res = invoke("data", "fetch", "--dest", str(tmp_path / "d"), *extra)
+    res = invoke("data", "fetch", "--data-dir", str(tmp_path / "d"), *extra)
     assert res.returncode == 2, res.stderr
     assert "No space left on device" in res.stderr and ".part" not in res.stderr.split("cannot write")[0]
     assert "cannot write " in res.stderr and str(tmp_path / "d") in res.stderr
@@ -278,10 +280,10 @@ def test_a_second_fetch_into_the_same_folder_is_refused(server, tmp_path, monkey
     dest = tmp_path / "d"
     dest.mkdir()
     with fetch_lock(dest):
-        res = invoke("data", "fetch", "--dest", str(dest))
+        res = invoke("data", "fetch", "--data-dir", str(dest))
     assert res.returncode == 2 and "another realedit data fetch is writing" in res.stderr, res.stderr
     assert server.log == []
-    assert invoke("data", "fetch", "--dest", str(dest)).returncode == 0  # released
+    assert invoke("data", "fetch", "--data-dir", str(dest)).returncode == 0  # released
 
 
 def test_mirror_credentials_never_reach_a_message(server, tmp_path, monkeypatch):
@@ -289,7 +291,7 @@ def test_mirror_credentials_never_reach_a_message(server, tmp_path, monkeypatch)
         "{path}", "nowhere/{path}?token=abc123&x"
     )
     monkeypatch.setenv(URL_ENV, url)
-    res = invoke("data", "fetch", "--dest", str(tmp_path / "x"))
+    res = invoke("data", "fetch", "--data-dir", str(tmp_path / "x"))
     assert res.returncode == 2 and "answered 404" in res.stderr
     assert "s3cr3t" not in res.stderr and "abc123" not in res.stderr and "token=***" in res.stderr
     assert redact_url("https://u:p@h:8/a/b?k=v&t=w#f") == "https://h:8/a/b?k=***&t=***"
@@ -328,21 +330,21 @@ def test_bad_mirror_templates_are_one_line_before_anything_is_written(tmp_path, 
     import re
 
     monkeypatch.setenv(URL_ENV, template)
-    res = invoke("data", "fetch", "--dest", str(tmp_path / "d"))
+    res = invoke("data", "fetch", "--data-dir", str(tmp_path / "d"))
     assert res.returncode == 2 and re.search(says, res.stderr), res.stderr
     assert not (tmp_path / "d").exists()
 
 
 def test_source_is_validated_even_with_from(real_edit_dir, tmp_path):
     res = invoke(
-        "data", "fetch", "--source", "gitlab", "--from", str(real_edit_dir), "--dest", str(tmp_path / "d")
+        "data", "fetch", "--source", "gitlab", "--from", str(real_edit_dir), "--data-dir", str(tmp_path / "d")
     )
     assert res.returncode == 2 and "--source must be github or hf" in res.stderr
 
 
 def test_the_ready_line_does_not_wrap(real_edit_dir, tmp_path):
     dest = tmp_path / ("a-long-folder-name-" * 4) / "data"
-    res = invoke("data", "fetch", "--from", str(real_edit_dir), "--dest", str(dest))
+    res = invoke("data", "fetch", "--from", str(real_edit_dir), "--data-dir", str(dest))
     assert res.returncode == 0, res.stderr
     assert f"Real-Edit ready in {dest}: 81 files written, 81 verified by sha256" in res.stderr.splitlines()
     res = invoke("data", "verify", "--data-dir", str(dest))
@@ -352,5 +354,5 @@ def test_the_ready_line_does_not_wrap(real_edit_dir, tmp_path):
 def test_real_edit_is_not_fetched_into_a_magicbrush_folder(tmp_path):
     (tmp_path / "mb" / "test").mkdir(parents=True)
     (tmp_path / "mb" / "test" / "samples.jsonl").write_text("{}\n")
-    res = invoke("data", "fetch", "--dest", str(tmp_path / "mb"))
+    res = invoke("data", "fetch", "--data-dir", str(tmp_path / "mb"))
     assert res.returncode == 2 and "holds MagicBrush data" in res.stderr

@@ -35,13 +35,15 @@ def test_missing_captions_are_counted_at_import(upstream: Path, tmp_path: Path) 
     captions = json.loads(local.read_text())
     del captions["139"]["139-output2.png"]
     local.write_text(json.dumps(captions))
-    res = invoke("data", "fetch", "magicbrush", "--from", str(upstream), "--dest", str(tmp_path / "a"))
+    res = invoke("data", "fetch", "--benchmark", "magicbrush", "--from", str(upstream), 
+                 "--data-dir", str(tmp_path / "a"))
     assert res.returncode == 0, res.stderr
     assert "1 of 4 samples have no local caption: CLIP-T will skip them" in res.stderr
     assert "global captions" not in res.stderr
     local.unlink()
     (upstream / "test/global_descriptions.json").unlink()
-    res = invoke("data", "fetch", "magicbrush", "--from", str(upstream), "--dest", str(tmp_path / "b"))
+    res = invoke("data", "fetch", "--benchmark", "magicbrush", "--from", str(upstream), 
+                 "--data-dir", str(tmp_path / "b"))
     assert res.returncode == 0, res.stderr
     assert "4 of 4 samples have no local caption" in res.stderr
     assert "4 of 4 samples have no global captions: directional CLIP will skip them" in res.stderr
@@ -49,7 +51,8 @@ def test_missing_captions_are_counted_at_import(upstream: Path, tmp_path: Path) 
 
 def test_verify_info_and_hints_know_magicbrush(upstream: Path, tmp_path: Path) -> None:
     data = tmp_path / "mbd"
-    assert invoke("data", "fetch", "magicbrush", "--from", str(upstream), "--dest", str(data)).returncode == 0
+    assert invoke("data", "fetch", "--benchmark", "magicbrush", "--from", str(upstream), 
+                  "--data-dir", str(data)).returncode == 0
     res = invoke("data", "verify", "--benchmark", "magicbrush", "--data-dir", str(data))
     assert res.returncode == 0 and "all 10 images decode" in res.stdout, (
         res.stdout + res.stderr
@@ -102,12 +105,14 @@ def test_user_changes_are_refused_and_repair_keeps_them(upstream: Path, tmp_path
     image = data / "test/images/139/139-output1.png"
     Image.new("RGB", (8, 8)).save(image)
     mine = image.read_bytes()
-    res = invoke("data", "fetch", "magicbrush", "--from", str(upstream), "--dest", str(data))
+    res = invoke("data", "fetch", "--benchmark", "magicbrush", "--from", str(upstream), 
+                 "--data-dir", str(data))
     assert (
         res.returncode == 2 and "test/images/139/139-output1.png" in res.stderr and "--repair" in res.stderr
     )
     assert image.read_bytes() == mine
-    res = invoke("data", "fetch", "magicbrush", "--from", str(upstream), "--dest", str(data), "--repair")
+    res = invoke("data", "fetch", "--benchmark", "magicbrush", "--from", str(upstream), 
+                 "--data-dir", str(data), "--repair")
     assert res.returncode == 0, res.stderr
     assert image.read_bytes() == (upstream / "test/images/139/139-output1.png").read_bytes()
     assert (image.with_name(image.name + ".orig")).read_bytes() == mine

@@ -170,6 +170,7 @@ def test_metrics_from_a_run_directory(upstream: Path, encoders: dict, tmp_path: 
         run / "manifest.json",
         RunManifest(
             run_id="r1",
+            label="identity",
             realedit_version="0",
             command=["realedit", "run"],
             created_at=now,
@@ -246,7 +247,8 @@ def test_realedit_run_on_magicbrush_then_metrics_through_the_cli(upstream: Path,
     from cli_runner import invoke
 
     data = tmp_path / "mb"
-    res = invoke("data", "fetch", "magicbrush", "--from", str(upstream), "--dest", str(data))
+    res = invoke("data", "fetch", "--benchmark", "magicbrush", "--from", str(upstream), 
+                 "--data-dir", str(data))
     assert res.returncode == 0, res.stderr
     res = invoke(
         "run",
@@ -271,7 +273,7 @@ def test_realedit_run_on_magicbrush_then_metrics_through_the_cli(upstream: Path,
         str(clip),
         "--dino-weights",
         str(dino),
-        "-m",
+        "--metric",
         "clip_i,clip_t,l1",
     )
     assert res.returncode == 0, res.stderr

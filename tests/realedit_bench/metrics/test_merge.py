@@ -234,13 +234,13 @@ def test_cli_subset_after_full_and_unmatched_files(real_edit_dir, metric_weights
     folder = _folder(real_edit_dir, tmp_path / "cli-model")
     Image.new("RGB", (8, 8)).save(folder / "foo.png")
     Image.new("RGB", (8, 8)).save(folder / "2-removed.png")  # no such sample (case is ignored, spelling not)
-    common = ["--images", str(folder), "--data-dir", str(real_edit_dir), "--bootstrap", "100"]
+    common = ["--images", str(folder), "--data-dir", str(real_edit_dir), "--resamples", "100"]
     full = _cli([*common, "--clip-weights", str(metric_weights[0]), "--dino-weights", str(metric_weights[1])])
     assert full.exit_code == 0, full.output
     assert "files matching no sample id (ignored):" in full.output
     assert "2-removed.png" in full.output and "foo.png" in full.output
     assert "missing edits (not measured):" in full.output and "(556 in all)" in full.output
-    sub = _cli([*common, "-m", "l1"])
+    sub = _cli([*common, "--metric", "l1"])
     assert sub.exit_code == 0, sub.output
     assert "0 samples measured, 4 reused" in sub.output
     assert "DINO to source (preservation)" in sub.output and "CLIP-I to source (preservation)" in sub.output

@@ -6,6 +6,7 @@ Every model is a tiny random-weight CLIP / DINO saved to a tmp dir and loaded ba
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -272,9 +273,9 @@ def test_unreadable_edit_is_an_error_row_not_a_crash(real_edit_dir, metric_encod
 
 def test_cli_on_a_folder_then_bad_inputs_exit_2(real_edit_dir, metric_weights, tmp_path) -> None:
     folder = _real_edit_folder(real_edit_dir, tmp_path / "cli-model")
-    common = ["--images", str(folder), "--data-dir", str(real_edit_dir), "--bootstrap", "100"]
+    common = ["--images", str(folder), "--data-dir", str(real_edit_dir), "--resamples", "100"]
     ok = _cli([*common, "--clip-weights", str(metric_weights[0]), "--dino-weights", str(metric_weights[1]),
-               "-m", "l1,clip_i"])
+               "--metric", "l1,clip_i"])
     assert ok.exit_code == 0, ok.output
     assert "CLIP-I to source (preservation)" in ok.output
     rows = read_rows(folder / "metrics.jsonl", MetricRow)
@@ -288,7 +289,7 @@ def test_cli_on_a_folder_then_bad_inputs_exit_2(real_edit_dir, metric_weights, t
     empty.mkdir()
     bad = _cli([*common, "--clip-weights", str(metric_weights[0]), "--dino-weights", str(empty)])
     assert isinstance(bad.exception, WeightsError) and "config.json" in str(bad.exception)
-    bad = _cli([*common, "-m", "clip_t"])
+    bad = _cli([*common, "--metric", "clip_t"])
     assert isinstance(bad.exception, ConfigError) and "caption" in str(bad.exception)
 
 
@@ -305,9 +306,37 @@ def test_console_script_reports_unreachable_weights_in_one_line(real_edit_dir, t
 
     folder = _real_edit_folder(real_edit_dir, tmp_path / "m")
     res = realedit_cli(
-        "metrics", "--images", str(folder), "--data-dir", str(real_edit_dir), "-m", "clip_i",
+        "metrics", "--images", str(folder), "--data-dir", str(real_edit_dir), "--metric", "clip_i",
         "--clip-pretrained", "no-such-tag",
     )
     assert res.returncode == 2, res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert lines[0].startswith("error: CLIP weights"), res.stderr
+    # Nothing asked could be measured: an error (exit code 2) that names the metrics needing no weights.
+    assert len(lines) == 1 and lines[0].endswith("the metrics that need no weights: --metric l1,l2")
+
+
+def test_without_weights_l1_l2_are_measured_and_each_missing_model_says_how_to_get_it(
+    real_edit_dir, tmp_path
+) -> None:
+    from cli_runner import realedit_cli
+
+    folder = _real_edit_folder(real_edit_dir, tmp_path / "m")
+    hub = tmp_path / "empty-hub-cache"  # no weights cached, and HF_HUB_OFFLINE: nothing can be fetched
+    res = realedit_cli("metrics", "--images", str(folder), "--data-dir", str(real_edit_dir), "--resamples",
+                       "100", env={"HF_HOME": str(hub), "HF_HUB_CACHE": str(hub / "hub"), "COLUMNS": "80"})
+    assert res.returncode == 1, res.stderr  # partly measured
+    dino = [line for line in res.stderr.splitlines() if line.startswith("dino not measured: ")]
+    clip = [line for line in res.stderr.splitlines() if line.startswith("clip_i not measured: ")]
+    assert len(dino) == len(clip) == 1, res.stderr  # one whole line each, never wrapped
+    assert "'hf download facebook/dino-vits16 --local-dir DIR' and pass --dino-weights DIR" in dino[0]
+    assert ("'hf download timm/vit_base_patch32_clip_224.openai --local-dir DIR' and pass --clip-weights DIR"
+            in clip[0])
+    for line in (dino[0], clip[0]):
+        # The library's own message whole (it was once cut mid-word: '...check your connecti)').
+        assert re.search(r"hub \((OSError|RuntimeError): .+[.\w]\); save them once", line), line
+        assert line.endswith("or leave it out: --metric l1,l2")
+    assert "partly measured: dino, clip_i not measured" in " ".join(res.stderr.split())
+    summary = read_model(folder / "metrics_summary.json", MetricSummary)
+    assert set(summary.means) == {"l1", "l2"} and summary.counts["l1"] == 4
+    assert "L1 to source (preservation)" in res.stdout and "CLIP" not in res.stdout

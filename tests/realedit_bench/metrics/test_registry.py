@@ -81,7 +81,7 @@ def test_realedit_metrics_measures_an_entry_point_metric(package: Path, real_edi
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package), str(REPO)]), "HF_HUB_OFFLINE": "1"}
     res = subprocess.run(
         [str(Path(sys.executable).with_name("realedit")), "metrics", "--images", str(edits), "--data-dir",
-         str(real_edit_dir), "-m", "brightness_gap,l1", "--bootstrap", "100"],
+         str(real_edit_dir), "--metric", "brightness_gap,l1", "--resamples", "100"],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert res.returncode == 0, res.stderr
