@@ -129,6 +129,8 @@ def test_bad_settings_are_one_line(v1):
 
 
 def test_models_lists_hive_with_its_defaults():
-    res = invoke("models")
-    (row,) = [line for line in res.stdout.splitlines() if line.startswith("│ hive ")]
-    assert [c.strip() for c in row.strip("│").split("│")][3:7] == ["100", "7.5", "1.5", "512"]
+    from realedit_bench.api import list_models
+
+    (row,) = [r for r in list_models().rows if r["name"] == "hive"]
+    numbers = [row[k] for k in ("steps", "text guid.", "image guid.", "resolution")]
+    assert numbers == ["100", "7.5", "1.5", "512"]
