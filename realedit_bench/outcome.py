@@ -33,8 +33,8 @@ ProgressCallback = Callable[[int, "int | None"], None]
 #: Receives one line for the person at the keyboard, while the work goes on (notes, warnings).
 LogCallback = Callable[[str], None]
 
-#: What a resumable call says when Ctrl-C stopped it.
-STOPPED = "stopped by Ctrl-C; rerun the same command to resume"
+#: What a resumable call says when Ctrl-C or SIGTERM stopped it (the command line adds the command to rerun).
+STOPPED = "stopped by Ctrl-C or SIGTERM; what finished is kept; rerun the same command to resume"
 
 
 @dataclass(kw_only=True)

@@ -25,6 +25,7 @@ from realedit_bench.cli._common import (
     RetryAfterCap,
     Temperature,
     Timeout,
+    WaitForLock,
     finish,
 )
 
@@ -120,6 +121,7 @@ def train_cmd(
     conditioning_dropout: CondDropout = 0.05, checkpoint_every: CheckpointEvery = 500,
     checkpoints_total_limit: CheckpointsLimit = None, resume: Resume = None, seed: TrainSeed = 42,
     report_to: ReportTo = "tensorboard", num_workers: NumWorkers = 2, num_processes: NumProcesses = 1,
+    wait_for_lock: WaitForLock = False,
 ) -> None:
     """Train the reward-conditioned InstructPix2Pix (paper defaults: AdamW 5e-5, wd 1e-2, constant lr,
     256 px).
@@ -128,11 +130,12 @@ def train_cmd(
     at the end, pipeline/ (EMA weights) for 'realedit run --model reward-instruct-pix2pix --weights
     <output-dir>/pipeline'.
     """
-    settings = dict(locals())  # every option but the process count is a TrainConfig field of the same name
-    del settings["num_processes"]
+    settings = dict(locals())  # every option but these two is a TrainConfig field of the same name
+    del settings["num_processes"], settings["wait_for_lock"]
     from realedit_bench.api import train_reward
 
     outcome = train_reward(settings, num_processes=num_processes, relaunch_argv=sys.argv[1:],
+                           wait_for_lock=wait_for_lock,
                            log=lambda line: typer.echo(line, err=True))
     text = outcome.describe()
     if text:
