@@ -38,6 +38,7 @@ from realedit_bench.jsonio import JsonlAppender, atomic_write_bytes, atomic_writ
 from realedit_bench.launch import command_to_relaunch, launch, launch_command
 from realedit_bench.outcome import EXIT_INTERRUPTED, EXIT_SOME_FAILED, RunOutcome
 from realedit_bench.provenance import command_line, git_sha, library_versions, utc_now
+from realedit_bench.redact import mask_secrets
 from realedit_bench.schema.run import AdapterRef, BenchmarkRef, EditRow, RunManifest, RunStatus
 from realedit_bench.settings import check_out_dir
 
@@ -464,7 +465,7 @@ class Runner:
         return EditRow(
             sample_id=s.sample_id, image_id=s.image_id, category=s.category, instruction=s.instruction,
             source=s.image.name, status="error", seed=seed,
-            error=f"{exc.__class__.__name__}: {message}"[:500], seconds=round(seconds, 4),
+            error=mask_secrets(f"{exc.__class__.__name__}: {message}")[:500], seconds=round(seconds, 4),
             finished_at=utc_now(), process_index=self.process_index,
         )
 
@@ -699,6 +700,8 @@ def run_to_end(
     if not main:
         return outcome
     outcome.manifest = read_model(runner.manifest_path, RunManifest)
+    latest = {r.sample_id: r for r in read_rows(runner.edits_path, EditRow)}
+    outcome.failed = [(sid, r.error or "") for sid, r in latest.items() if r.status == "error"]
     if result.interrupted:
         outcome.exit_code = EXIT_INTERRUPTED
     elif outcome.manifest.status != "complete":

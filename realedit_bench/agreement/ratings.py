@@ -435,7 +435,7 @@ class _Reader:
         self.sources.append(path)
         self.per_source.append(0)
         try:
-            exists = check_regular(path, what=f"{self.what} file", error=RatingsError) is not None
+            exists = check_regular(path, what="ratings file", error=RatingsError) is not None
         except RatingsError as exc:  # a folder, a named pipe: never opened
             self.problems.append(str(exc))
             return
@@ -494,6 +494,8 @@ class _Reader:
     def result(self) -> RatingSet:
         """The ratings read, or every problem found in one error."""
         what, problems, sources = self.what, self.problems, ", ".join(str(p) for p in self.sources)
+        if len(problems) == 1:  # one problem, one line
+            raise RatingsError(f"{what}: {problems[0]}")
         if problems:
             shown = problems[:MAX_PROBLEMS_SHOWN]
             more = len(problems) - len(shown)

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from realedit_bench.errors import DataError
 from realedit_bench.images import check_image_header, load_image, sha256_file
+from realedit_bench.userfiles import check_regular
 
 REPO = "bytedance/SuperEdit"
 COMMIT = "c2add3e6fcf0baf3b96b02f91a78a9226f7ed4d7"
@@ -441,7 +442,7 @@ def import_real_edit(
     entries = read_manifest()
     for e in entries:  # the whole source is checked before anything is written
         src = json_path if e.path == "eval_instruct.json" else img_dir / Path(e.path).name
-        if not src.is_file():
+        if check_regular(src, what="--from file") is None:  # a named pipe or a folder is named as such
             raise DataError(f"{source} lacks {e.path}")
         if sha256_file(src) != e.sha256:
             raise DataError(f"hash mismatch: {src} is not the released {e.path}")

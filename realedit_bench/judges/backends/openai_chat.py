@@ -6,7 +6,9 @@
 * ``openai-api/<base-url>/<model>``: any OpenAI-compatible server (vLLM, SGLang, Ollama). The base URL
   ends at its first ``/v<N>`` path segment (``http://host:8000/v1``) and the rest is the model, which may
   itself hold slashes (``Qwen/Qwen2-VL-7B-Instruct``); without a ``/v<N>`` segment the model is the
-  last segment. Key from ``OPENAI_COMPAT_API_KEY``; servers on this machine (localhost) need none.
+  last segment. A query at the end (``...?api_key=KEY``) is sent with every request, and credentials in
+  the URL (``http://user:pass@host``) are the server's; neither is ever shown, recorded or named in a file
+  (names show ``***``). Key from ``OPENAI_COMPAT_API_KEY``; servers on this machine (localhost) need none.
   ``OPENAI_API_KEY`` is deliberately never sent to such servers, so an OpenAI key cannot leak to a
   third-party host.
 
@@ -20,6 +22,7 @@ import json
 import math
 import re
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl
 
 from realedit_bench.errors import ConfigError
 from realedit_bench.judges.backends.base import (
@@ -270,11 +273,14 @@ class OpenAICompatible(OpenAIChat):
     endpoint = "openai-compatible"
 
     def configure(self) -> None:
-        """The base URL and the served model name, from the judge name."""
+        """The base URL, the served model name and the query (sent with every request), from the judge
+        name."""
         SDKBackend.configure(self)
         self.azure = False
         # From the name as given: credentials in the URL are the server's (basic auth, a query key).
-        self.base_url, self.served_model = split_compat_name(self.target)
+        target, _, query = self.target.partition("?")
+        self.base_url, self.served_model = split_compat_name(target)
+        self.query = dict(parse_qsl(query, keep_blank_values=True))
 
     @property
     def api_key(self) -> str | None:
@@ -300,7 +306,8 @@ class OpenAICompatible(OpenAIChat):
         import openai
 
         # A placeholder key keeps the SDK from reading OPENAI_API_KEY (which must not leave for this host).
-        return openai.AsyncOpenAI(api_key=self.api_key or "no-key", base_url=self.base_url, max_retries=0)
+        return openai.AsyncOpenAI(api_key=self.api_key or "no-key", base_url=self.base_url, max_retries=0,
+                                  default_query=self.query or None)
 
     @property
     def wire_model(self) -> str:
