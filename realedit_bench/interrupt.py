@@ -94,11 +94,18 @@ class StopRequest:
             signal.signal(sig, handler)
 
 
+#: What a verb's command line must also say to resume (a training resumes only when asked to).
+RESUME_OPTIONS: dict[tuple[str, ...], tuple[str, ...]] = {("reward", "train"): ("--resume", "latest")}
+
+
 def resume_command() -> str:
-    """The command line to run again to resume, as typed (secrets in URLs masked)."""
+    """The command line to run again to resume: as typed (secrets in URLs masked), with what the verb
+    needs to resume (:data:`RESUME_OPTIONS`)."""
     from realedit_bench.provenance import command_line
 
-    return shlex.join(command_line())
+    argv = command_line()
+    extra = RESUME_OPTIONS.get(tuple(argv[1:3]), ())
+    return shlex.join([*argv, *extra] if extra and extra[0] not in argv else argv)
 
 
 def stopped_lines(interrupted: BaseException | None) -> list[str]:

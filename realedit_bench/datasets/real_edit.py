@@ -102,7 +102,10 @@ class RealEditBenchmark(Benchmark):
         samples: list[Sample] = []
         seen: set[str] = set()
         for name, items in mapping.items():
-            image = _safe_member(img_dir, name)
+            try:
+                image = _safe_member(img_dir, name)
+            except DataError as exc:  # the message names the file that holds the name
+                raise DataError(f"{json_path}: {exc}") from None
             if not isinstance(items, list):
                 raise DataError(f"{json_path}: entry {name!r} must be a list of instructions")
             image_id = PurePosixPath(name).stem

@@ -18,7 +18,7 @@ from judge_fixtures import SECRET, STEM, make_bench, make_edits
 from judge_server import FakeJudgeServer
 from paths import REAL_EDIT
 
-from realedit_bench.interrupt import StopRequest, Terminated, interrupt_of, stopped_lines
+from realedit_bench.interrupt import StopRequest, Terminated, interrupt_of, resume_command, stopped_lines
 from realedit_bench.jsonio import read_model, read_rows
 from realedit_bench.schema.judge import JudgmentRow
 from realedit_bench.schema.run import EditRow, RunManifest
@@ -70,6 +70,15 @@ def test_a_stop_before_a_verb_could_stop_cleanly_is_said_by_the_command_line(
     ]
     # A verb that stopped cleanly said so itself: only the command to resume is added.
     assert interrupt_of(SystemExit(130)) is None and len(stopped_lines(None)) == 1
+
+
+def test_the_resume_command_is_the_command_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["realedit", "reward", "train", "--output-dir", "my out"])
+    assert resume_command() == "realedit reward train --output-dir 'my out' --resume latest"  # asked for
+    monkeypatch.setattr(sys, "argv", ["realedit", "reward", "train", "--resume", "latest"])
+    assert resume_command() == "realedit reward train --resume latest"
+    monkeypatch.setattr(sys, "argv", ["realedit", "judge", "--judge", "openai-api/http://u:pw@h/v1/m"])
+    assert resume_command() == "realedit judge --judge openai-api/http://h/v1/m"  # no credentials
 
 
 def test_sigterm_stops_a_run_after_the_current_sample(tmp_path: Path) -> None:

@@ -199,7 +199,7 @@ DATA_SPOILS: dict[str, tuple[str, Spoil, tuple[str, ...]]] = {
     "instructions-huge-number": ("eval_instruct.json", _writes('{"1.jpeg": [' + "7" * 5001 + "]}"),
                                  ("5,001 digits",)),
     "instructions-nul-in-name": ("eval_instruct.json", _writes(json.dumps(
-        {"1\u0000.jpeg": [f"{k + 1}. {c}: x" for k, c in enumerate(CATS)]})), ("NUL byte",)),
+        {"1\u0000.jpeg": [f"{k + 1}. {c}: x" for k, c in enumerate(CATS)]})), ("NUL byte in its name",)),
     "instructions-not-utf8": ("eval_instruct.json", _writes(b'{"1.jpeg": ["1. Local: caf\xe9"]}'),
                               ("not UTF-8",)),
     "instructions-pipe": ("eval_instruct.json", _as(fifo), ("named pipe",)),

@@ -85,7 +85,7 @@ def test_a_second_writer_is_told_who_holds_the_output(
         res = invoke(*writer.args)
     assert res.returncode == 2, res.stderr
     (line,) = [x for x in res.stderr.splitlines() if x.startswith("error: ")]
-    assert f"is writing {writer.lock.parent}" in line or "is writing " in line, line
+    assert f"is writing {writer.lock.parent} (pid" in line, line
     assert f"(pid {holder.pid} on host " in line and "--wait-for-lock" in line, line
     assert not writer.written(), f"{verb} wrote its output while another process held it"
 
