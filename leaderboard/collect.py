@@ -225,7 +225,8 @@ def load_run(root: Path) -> RunData | None:
     if manifest_path.is_file():
         manifest = read_model(manifest_path, RunManifest)
         edits_path = root / "edits.jsonl"
-        rows = read_rows(edits_path, EditRow) if edits_path.is_file() else []
+        # exists(), not is_file(): a named pipe or a folder there is refused in one line, not passed over.
+        rows = read_rows(edits_path, EditRow) if edits_path.exists() else []
         # A resumed run may rewrite a sample: the last row wins, as in realedit_bench.inputs.
         edits = list({r.sample_id: r for r in rows}.values())
         history: dict[str, list[EditRow]] = {}

@@ -4,7 +4,7 @@ A run records its command line, settings (local weights), data folder and error 
 machine saw them: ``/home/alice/...``, ``/root/...``, a ``user:pass@`` inside an ``openai-api/<url>/model``
 judge name. The site is meant to be published, so every string it shows goes through :func:`redact`:
 home directories become ``~``, the folder the report is built from becomes ``.``, the realedit checkout
-``<repo>``, and URL credentials are dropped.
+``<repo>``, and URL credentials and keys are dropped (:func:`realedit_bench.redact.mask_secrets`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+
+from realedit_bench.redact import mask_secrets
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,10 +25,6 @@ _START = r"(?<![\w.~/-])"
 _HOMES = re.compile(
     _START + r"(?:/home/[^/\s'\"]+|/Users/[^/\s'\"]+|/root" + _END + r"|[A-Za-z]:\\Users\\[^\\\s'\"]+)"
 )
-#: ``scheme://user:pass@host``: the user part goes.
-_USERINFO = re.compile(r"(?<=://)[^/\s@'\"]+@")
-#: ``?api_key=...`` and friends in a URL.
-_QUERY_SECRET = re.compile(r"(?i)([?&](?:api[_-]?key|key|token|access_token|password|secret)=)[^&\s'\"/]+")
 
 
 @lru_cache(maxsize=8)
@@ -53,8 +51,8 @@ def redact(text: str) -> str:
     for pattern, repl in _prefixes(cwd, home):
         text = pattern.sub(repl, text)
     text = _HOMES.sub("~", text)
-    text = _USERINFO.sub("", text)
-    return _QUERY_SECRET.sub(r"\1***", text)
+    # URL credentials, keys of this machine's environment and key-shaped tokens: the core's one rule.
+    return mask_secrets(text)
 
 
 def redact_printed(value: object) -> object:

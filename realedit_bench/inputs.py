@@ -33,6 +33,7 @@ from realedit_bench.errors import ConfigError, DataError
 from realedit_bench.jsonio import read_model, read_rows
 from realedit_bench.schema.run import EditRow, RunManifest
 from realedit_bench.settings import resolve_data_dir
+from realedit_bench.userfiles import check_inside, check_regular
 
 if TYPE_CHECKING:
     from realedit_bench.agreement.compute import JudgeScores, JudgmentFile
@@ -87,29 +88,48 @@ class EditSet(NamedTuple):
 
 
 def is_run_dir(path: Path) -> bool:
-    """True when ``path`` looks like a ``realedit run`` output directory."""
-    return (Path(path) / "manifest.json").is_file() and (Path(path) / "edits.jsonl").is_file()
+    """True when ``path`` looks like a ``realedit run`` output directory (its two files are there; a named
+    pipe or a folder in their place is refused by the readers, in one line)."""
+    return (Path(path) / "manifest.json").exists() and (Path(path) / "edits.jsonl").exists()
 
 
-def load_benchmark(name: str, data_dir: Path | None) -> LoadedBenchmark:
-    """Load benchmark ``name`` from ``data_dir`` (or its default directory)."""
+def load_benchmark(name: str, data_dir: Path | None, *, follow_symlinks: bool = False) -> LoadedBenchmark:
+    """Load benchmark ``name`` from ``data_dir`` (or its default directory), its image files checked (see
+    :func:`~realedit_bench.datasets.base.check_files`)."""
+    from realedit_bench.datasets.base import check_files
     from realedit_bench.registry import BENCHMARKS
 
     bench_cls = BENCHMARKS.get(name)
-    return bench_cls().load(resolve_data_dir(data_dir, name))
+    bench = bench_cls().load(resolve_data_dir(data_dir, name))
+    check_files(bench, follow_symlinks=follow_symlinks)
+    return bench
+
+
+def _edited_file(path: Path, root: Path, follow_symlinks: bool) -> bool:
+    """True when the edited image ``path`` is a regular file in ``root``, False when it does not exist.
+
+    Raises:
+        DataError: a symlink leads it out of ``root`` (unless ``follow_symlinks``), or it is a folder, a
+            named pipe or a device.
+    """
+    check_inside(path, root, what="edited image", follow_symlinks=follow_symlinks)
+    return check_regular(path, what="edited image") is not None
 
 
 def resolve_edits(
-    images: Path, *, data_dir: Path | None = None, benchmark: str | None = None, model: str | None = None
+    images: Path, *, data_dir: Path | None = None, benchmark: str | None = None, model: str | None = None,
+    follow_symlinks: bool = False,
 ) -> EditSet:
-    """Pair every benchmark sample with its edited image under ``images`` (see module docstring)."""
+    """Pair every benchmark sample with its edited image under ``images`` (see module docstring); images
+    that symlinks lead out of their folder are refused unless ``follow_symlinks``."""
     root = Path(images)
     if not root.is_dir():
         raise ConfigError(f"{root} is not a directory (give a run directory or a folder of edited images)")
     if is_run_dir(root):
         manifest = read_model(root / "manifest.json", RunManifest)
         bench_name = benchmark or manifest.benchmark.name
-        bench = load_benchmark(bench_name, data_dir or Path(manifest.benchmark.data_dir))
+        bench = load_benchmark(bench_name, data_dir or Path(manifest.benchmark.data_dir),
+                               follow_symlinks=follow_symlinks)
         by_id = {s.sample_id: s for s in bench.samples}
         rows = {r.sample_id: r for r in read_rows(root / "edits.jsonl", EditRow)}  # last row wins
         items: list[EditedItem] = []
@@ -121,7 +141,7 @@ def resolve_edits(
                 raise DataError(f"{root}: edits.jsonl names sample {sid!r}, which "
                                 "the benchmark data does not have")
             path = root / row.output if row.output else None
-            if row.status == "ok" and path is not None and path.is_file():
+            if row.status == "ok" and path is not None and _edited_file(path, root, follow_symlinks):
                 items.append(EditedItem(sample, path))
             else:
                 missing.append(sid)
@@ -138,7 +158,7 @@ def resolve_edits(
         return EditSet(root, manifest.run_id, model or manifest.adapter.name, bench, items, missing, [],
                        manifest, tuple(gone), n_not_run)
 
-    bench = load_benchmark(benchmark or "real-edit", data_dir)
+    bench = load_benchmark(benchmark or "real-edit", data_dir, follow_symlinks=follow_symlinks)
     # Sample ids are matched without regard to case: '11-Local.png' is the edit of '11-local'.
     by_lower = {s.sample_id.lower(): s.sample_id for s in bench.samples}
     found: dict[str, Path] = {}
@@ -150,12 +170,13 @@ def resolve_edits(
             if path.name not in OWN_DIRS:
                 unmatched.extend(_images_below(path, root))
             continue
-        if not path.is_file():
-            continue
         match = by_lower.get(path.stem.lower())
         if path.suffix.lower() not in IMAGE_SUFFIXES or match is None:
-            unmatched.append(path.name)
+            if path.is_file():
+                unmatched.append(path.name)
             continue
+        if not _edited_file(path, root, follow_symlinks):
+            continue  # a dangling symlink: listed as missing
         if match in found:
             raise ConfigError(f"{root}: two files for sample {match!r}: {found[match].name}, {path.name}")
         found[match] = path
@@ -206,6 +227,7 @@ def judgment_files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
                     + (" (only paper-parse files: name one to use it)" if skipped else "")
                 )
         else:
+            check_regular(p, what="--judgments", error=ConfigError)  # a named pipe or a device: says which
             raise ConfigError(f"--judgments {p} does not exist (give a judgments "
                               ".jsonl file, or a run directory)")
         for f in found:

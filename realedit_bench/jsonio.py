@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from realedit_bench.errors import SchemaError
 from realedit_bench.schema.base import FROM_FILE, VERSION_ERROR
+from realedit_bench.userfiles import check_regular, iter_lines, loads_json, read_json
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -70,6 +71,8 @@ class JsonlAppender:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # A named pipe or a folder in its place would hang or fail the appends: one line instead.
+        check_regular(self.path, what="results file", error=SchemaError)
         _repair_torn_tail(self.path)
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
@@ -176,21 +179,15 @@ def _repair_torn_tail(path: Path) -> None:
 
 
 def iter_jsonl(path: Path) -> Iterator[dict]:
-    """Yield each complete JSON line of ``path`` as a dict (a torn final line is skipped)."""
+    """Yield each complete JSON line of ``path`` (a regular UTF-8 file) as parsed; a torn final line is
+    skipped. Lines are bounded in length, nesting and number size (:mod:`realedit_bench.userfiles`)."""
     path = Path(path)
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.endswith("\n"):
-                break  # torn tail from a killed writer
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SchemaError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+    for lineno, line in iter_lines(path, what="results file", error=SchemaError):
+        line = line.strip()
+        if line:
+            yield loads_json(line, f"{path}:{lineno}", SchemaError)
 
 
 def _schema_error(path: Path, exc: ValidationError, row: str = "") -> SchemaError:
@@ -222,12 +219,7 @@ def read_rows(path: Path, model: type[M]) -> list[M]:
 def read_model(path: Path, model: type[M]) -> M:
     """Read one JSON file into ``model`` with a clear error."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SchemaError(f"{path} does not exist") from exc
-    except json.JSONDecodeError as exc:
-        raise SchemaError(f"{path}: not valid JSON ({exc.msg})") from exc
+    data = read_json(path, what="results file", error=SchemaError)
     try:
         return model.model_validate(data, context={FROM_FILE: True})
     except ValidationError as exc:

@@ -50,8 +50,8 @@ def step_reporter(on_progress: ProgressCallback | None) -> Callable[[int, int], 
     return step if callable(step) else None
 
 
-#: What a resumable call says when Ctrl-C stopped it.
-STOPPED = "stopped by Ctrl-C; rerun the same command to resume"
+#: What a resumable call says when Ctrl-C or SIGTERM stopped it (the command line adds the command to rerun).
+STOPPED = "stopped by Ctrl-C or SIGTERM; what finished is kept; rerun the same command to resume"
 
 
 @dataclass(kw_only=True)
@@ -86,18 +86,28 @@ class RunOutcome(Outcome):
     interrupted: bool = False
     #: Why nothing ran, when that is the case (e.g. Ctrl-C while the model loaded).
     note: str = ""
+    #: (sample id, error) of every sample of the run whose last attempt failed.
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    #: Failed samples listed by name; the rest are counted.
+    MAX_LISTED = 5
 
     def describe(self) -> str:
-        """The run's counts and directory (and how to resume when it was stopped)."""
+        """The run's counts and directory, the first failed samples with their errors (the file and the
+        problem), and how to resume when it was stopped."""
         if self.manifest is None:
             return self.note
         c = self.manifest.counts
-        line = (
+        lines = [
             f"run {self.manifest.run_id}: {c.get('ok', 0)} ok, {c.get('error', 0)} failed, "
             f"{c.get('not_run', 0)} not run, of {sum(c.values())} in the run ({self.n_selected} selected "
             f"now, {self.done_before} of the run done before) -> {self.run_dir}"
-        )
-        return f"{line}\n{STOPPED}" if self.interrupted else line
+        ]
+        lines += [f"  {sid}: {error}" for sid, error in self.failed[: self.MAX_LISTED]]
+        if len(self.failed) > self.MAX_LISTED:
+            lines.append(f"  ... and {len(self.failed) - self.MAX_LISTED} more (edits.jsonl holds every "
+                         "error)")
+        return "\n".join([*lines, *([STOPPED] if self.interrupted else [])])
 
 
 @dataclass(kw_only=True)

@@ -53,5 +53,8 @@ def git_sha() -> str | None:
 
 
 def command_line() -> list[str]:
-    """The command as typed: ``realedit`` plus its arguments (never environment variables)."""
-    return ["realedit", *sys.argv[1:]]
+    """The command as typed: ``realedit`` plus its arguments (never environment variables), URL credentials
+    removed (an ``openai-api/`` judge name may hold them)."""
+    from realedit_bench.redact import redact_url_secrets
+
+    return ["realedit", *(redact_url_secrets(a) for a in sys.argv[1:])]

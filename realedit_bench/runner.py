@@ -8,7 +8,7 @@ and crash-safe lives here:
 * one ``edits.jsonl`` row per finished sample, flushed and fsynced after its image was written
   atomically; a rerun skips samples already ``ok`` and retries those that failed;
 * a failing sample (unreadable image, CUDA out of memory, ...) becomes an ``error`` row and the run
-  goes on; Ctrl-C stops after the current batch with everything so far kept;
+  goes on; Ctrl-C (or SIGTERM) stops after the current batch with everything so far kept;
 * with several processes (``accelerate launch``) samples are sharded by index; every process appends
   to the same ``edits.jsonl`` (one ``write`` per line on an O_APPEND file) and rank 0 writes the manifest.
 
@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import platform
-import signal
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -33,14 +32,18 @@ from realedit_bench import __version__
 from realedit_bench.datasets import LoadedBenchmark, Sample, parse_sample_ids, select
 from realedit_bench.editing import EditModel, ReportsSteps, coerce_overrides, edit_batch
 from realedit_bench.errors import ConfigError, RealEditError
-from realedit_bench.images import load_image
+from realedit_bench.images import load_image, sha256_file
+from realedit_bench.interrupt import StopRequest
 from realedit_bench.jsonio import JsonlAppender, atomic_write_bytes, atomic_write_json, read_model, read_rows
 from realedit_bench.launch import command_to_relaunch, launch, launch_command
-from realedit_bench.outcome import EXIT_INTERRUPTED, EXIT_SOME_FAILED, RunOutcome, step_reporter
+from realedit_bench.outcome import EXIT_INTERRUPTED, EXIT_SOME_FAILED, RunOutcome, report_phase, step_reporter
 from realedit_bench.provenance import command_line, git_sha, library_versions, utc_now
+from realedit_bench.redact import mask_secrets
 from realedit_bench.schema.run import AdapterRef, BenchmarkRef, EditRow, RunManifest, RunStatus
 from realedit_bench.settings import check_out_dir
 
+#: The lock file a ``realedit run`` holds in its run directory (one writer at a time).
+RUN_LOCK = ".realedit-run.lock"
 #: Stop a run when this many samples in a row fail and none has succeeded: the setup is broken.
 MAX_LEADING_FAILURES = 20
 
@@ -66,30 +69,6 @@ class RunResult(NamedTuple):
     ok: int
     errors: int
     interrupted: bool
-
-
-class _Interrupt:
-    """First Ctrl-C: finish the current batch, then stop. Second Ctrl-C: stop at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def __enter__(self) -> _Interrupt:
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread
-            self._previous = None
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 def _hardware(device: str) -> dict[str, Any]:
@@ -196,6 +175,7 @@ class Runner:
         self.replaces: list[str] = []
         #: sha256 of the selected samples' source files, read when the loop starts.
         self._sources: dict[str, str] = {}
+        self._load_seconds = 0.0
 
     # -- manifest ------------------------------------------------------------------------------------
     def _manifest(self, status: RunStatus, counts: dict[str, int], timings: dict[str, float]) -> RunManifest:
@@ -331,10 +311,13 @@ class Runner:
         leading_failures = 0
         started = time.perf_counter()
         interrupted = False
-        with JsonlAppender(self.edits_path) as out, _Interrupt() as stop:
+        self._load_seconds = load_seconds
+        current = "the sample being edited" if self.batch_size == 1 else "the batch being edited"
+        stopping = StopRequest(lambda: current, self._mark_interrupted)
+        with JsonlAppender(self.edits_path) as out, stopping as stop:
             try:
                 for start in range(0, len(mine), self.batch_size):
-                    if stop.requested:
+                    if stop.requested is not None:
                         interrupted = True
                         break
                     batch = mine[start : start + self.batch_size]
@@ -356,7 +339,7 @@ class Runner:
                         )
             except KeyboardInterrupt:  # a second Ctrl-C: stop now, but still record what was done
                 interrupted = True
-            interrupted = interrupted or stop.requested and start + self.batch_size < len(mine)
+            interrupted = interrupted or (stop.requested is not None and start + self.batch_size < len(mine))
         edit_total = time.perf_counter() - started
         counts = self.counts()
         status: RunStatus = (
@@ -368,6 +351,15 @@ class Runner:
                 status, counts, {"load": round(load_seconds, 3), "edit_total": round(edit_total, 3)}
             )
         return RunResult(self.run_dir, len(done), ok, errors, interrupted)
+
+    def _mark_interrupted(self) -> None:
+        """At the first Ctrl-C or SIGTERM, before the current batch ends: the manifest says ``interrupted``
+        at once, so a process killed in its grace period (a scheduler's SIGKILL) does not leave it
+        ``running``."""
+        try:
+            self.write_manifest("interrupted", self.counts(), {"load": round(self._load_seconds, 3)})
+        except (RealEditError, OSError):  # best effort; the loop writes it again when it stops
+            pass
 
     def _discard_old_run(self) -> None:
         """Set the replaced run aside: its images are deleted (they can be remade); its manifest, edits,
@@ -392,8 +384,11 @@ class Runner:
         out: dict[str, str] = {}
         for s in self.samples:
             path = Path(s.image)
-            if path not in by_path and path.is_file():
-                by_path[path] = hashlib.sha256(path.read_bytes()).hexdigest()
+            if path not in by_path:
+                try:
+                    by_path[path] = sha256_file(path)
+                except RealEditError:  # missing or unreadable: that sample's error row says why
+                    continue
             if path in by_path:
                 out[s.sample_id] = by_path[path]
         self._sources = out
@@ -483,7 +478,7 @@ class Runner:
         return EditRow(
             sample_id=s.sample_id, image_id=s.image_id, category=s.category, instruction=s.instruction,
             source=s.image.name, status="error", seed=seed,
-            error=f"{exc.__class__.__name__}: {message}"[:500], seconds=round(seconds, 4),
+            error=mask_secrets(f"{exc.__class__.__name__}: {message}")[:500], seconds=round(seconds, 4),
             finished_at=utc_now(), process_index=self.process_index,
         )
 
@@ -638,17 +633,60 @@ def _label_value(key: str, value: Any) -> str:
     return str(value)
 
 
-def claim_run_dir(runner: Runner, out: Path, log: Callable[[str], None] | None) -> None:
-    """On the main process, before the model loads: refuse to mix runs and check that ``out`` is writable.
-
-    The run directory itself is made only once the model has loaded, so that weights that fail to load
-    leave no empty run directory behind.
-    """
+def claim_run_dir(runner: Runner, log: Callable[[str], None] | None) -> None:
+    """On the main process, holding the run directory, before the model loads: refuse to mix runs."""
     runner.check_existing()
-    check_out_dir(out, "--out")
     if runner.replaces and log is not None:
         log(f"--force: replacing the run in {runner.run_dir} ({', '.join(runner.replaces)} differ); its "
             "images are deleted; its manifest, edits, judgments and metrics move to replaced/")
+
+
+def hold_and_run(
+    runner: Runner, editor: EditModel, out: Path, *, wait_for_lock: bool, log: Callable[[str], None] | None,
+    on_progress: Callable[[int, int | None], None] | None,
+) -> RunOutcome:
+    """Hold the run directory (one writer at a time: a second ``realedit run`` on it says who writes it and
+    stops, or waits), refuse to mix runs, load the editor and run to the end.
+
+    Only the main process of a sharded run holds the lock (``<run dir>/.realedit-run.lock``). A run
+    directory made only to hold it is removed again when the model fails to load or the load is stopped.
+    """
+    if runner.process_index != 0:
+        return _load_and_run(runner, editor, on_progress)
+    from realedit_bench.locks import folder_lock
+
+    check_out_dir(out, "--out")
+    made = not runner.run_dir.exists()
+    try:
+        with folder_lock(runner.run_dir, RUN_LOCK, "realedit run", wait=wait_for_lock, log=log):
+            claim_run_dir(runner, log)
+            outcome = _load_and_run(runner, editor, on_progress)
+    finally:
+        if made:
+            _remove_if_unused(runner.run_dir)
+    return outcome
+
+
+def _load_and_run(runner: Runner, editor: EditModel,
+                  on_progress: Callable[[int, int | None], None] | None) -> RunOutcome:
+    if runner.process_index == 0:
+        loading = editor.params().get("weights")
+        report_phase(on_progress, f"loading {loading}" if loading else "loading the model")
+    load_seconds = load_editor(editor)
+    if load_seconds is None:
+        return RunOutcome(exit_code=EXIT_INTERRUPTED, note="stopped by Ctrl-C or SIGTERM while loading the "
+                                                           "model; nothing was run")
+    return run_to_end(runner, load_seconds, on_progress)
+
+
+def _remove_if_unused(run_dir: Path) -> None:
+    """Remove a run directory that holds nothing but its lock file (the run never started)."""
+    try:
+        if [p.name for p in run_dir.iterdir()] == [RUN_LOCK]:
+            (run_dir / RUN_LOCK).unlink()
+            run_dir.rmdir()
+    except OSError:  # in use again, or gone: leave it
+        pass
 
 
 def load_editor(editor: EditModel) -> float | None:
@@ -703,6 +741,8 @@ def run_to_end(
     if not main:
         return outcome
     outcome.manifest = read_model(runner.manifest_path, RunManifest)
+    latest = {r.sample_id: r for r in read_rows(runner.edits_path, EditRow)}
+    outcome.failed = [(sid, r.error or "") for sid, r in latest.items() if r.status == "error"]
     if result.interrupted:
         outcome.exit_code = EXIT_INTERRUPTED
     elif outcome.manifest.status != "complete":

@@ -46,7 +46,6 @@ would have seen, whatever the number of data-loader workers.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -59,9 +58,12 @@ from realedit_bench.images import check_image_header, load_image
 from realedit_bench.jsonio import read_rows
 from realedit_bench.schema.base import PERSPECTIVES, Perspective, Row
 from realedit_bench.schema.judge import Usage
+from realedit_bench.userfiles import read_json, read_text
 
 #: Image file suffixes a triplet folder may use.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+#: Largest instruction or prompt file of a triplet folder read (an instruction is a sentence).
+MAX_INSTRUCTION_BYTES = 1 << 20
 #: Prefix of a ``--triplets`` value that names a Hugging Face dataset.
 HF_PREFIX = "hf:"
 #: The InstructPix2Pix training set the paper drew RewardEdit-20K from.
@@ -208,13 +210,7 @@ def _checked_jsonl_score(path: Path, row: RewardRow, perspective: str, value: fl
 def load_rewardedit_json(path: Path) -> dict[str, RewardLabel]:
     """Read a RewardEdit-20K JSON file (see module docstring) with clear errors."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise DataError(f"reward file {path} does not exist") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from exc
-    return parse_rewardedit(data, path)
+    return parse_rewardedit(read_json(path, what="reward file"), path)
 
 
 def load_reward_jsonl(path: Path) -> list[RewardRow]:
@@ -353,13 +349,11 @@ class FolderTriplets:
         """The edit instruction of ``sample_id`` (without decoding its images)."""
         entry = self._entries[sample_id]
         if entry.ip2p:
-            try:
-                prompt = json.loads(entry.instruction_file.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise DataError(f"{entry.instruction_file}: not valid JSON ({exc})") from exc
+            prompt = read_json(entry.instruction_file, what="prompt file", max_bytes=MAX_INSTRUCTION_BYTES)
             instruction = prompt.get("edit") if isinstance(prompt, dict) else None
         else:
-            instruction = entry.instruction_file.read_text(encoding="utf-8")
+            instruction = read_text(entry.instruction_file, what="instruction file",
+                                    max_bytes=MAX_INSTRUCTION_BYTES)
         if not isinstance(instruction, str) or not instruction.strip():
             raise DataError(f"{entry.instruction_file}: empty or missing edit instruction")
         return instruction.strip()

@@ -767,11 +767,14 @@ def relaunch(num_processes: int, argv: Sequence[str] | None, log: Callable[[str]
     return launch(cmd)
 
 
-def train(cfg: TrainConfig, on_progress: ProgressCallback | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig, on_progress: ProgressCallback | None = None, *, wait_for_lock: bool = False
+) -> TrainResult:
     """Train (or resume training) per ``cfg``; see the module docstring for the output layout.
 
     One training per output folder at a time: the main process holds a lock on it (the same command
-    started twice, or a scheduler requeue, would otherwise train two runs into one folder).
+    started twice, or a scheduler requeue, would otherwise train two runs into one folder); another one
+    writing it is an error, or is waited for with ``wait_for_lock``.
     ``on_progress`` (main process) is told the loading phases, then (steps trained, steps to train).
 
     Returns:
@@ -786,8 +789,8 @@ def train(cfg: TrainConfig, on_progress: ProgressCallback | None = None) -> Trai
     out = Path(cfg.output_dir).expanduser()
     # Read before accelerate exists; torchrun and accelerate set RANK.
     main_process = int(os.environ.get("RANK", "0")) == 0
-    busy = f"another realedit reward train is writing {out}; wait for it or stop it"
-    lock = folder_lock(out, LOCK_NAME, busy) if main_process else contextlib.nullcontext()
+    lock = (folder_lock(out, LOCK_NAME, "realedit reward train", wait=wait_for_lock) if main_process
+            else contextlib.nullcontext())
     with lock:
         return _train(cfg, out, on_progress if main_process else None)
 

@@ -33,7 +33,6 @@ import csv
 import difflib
 import functools
 import io
-import json
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -43,6 +42,7 @@ from typing import Any, NamedTuple
 from realedit_bench.errors import RealEditError
 from realedit_bench.jsonio import atomic_write_text
 from realedit_bench.schema.base import CATEGORIES, PERSPECTIVES
+from realedit_bench.userfiles import check_regular, loads_json, read_bytes
 
 #: Columns every ratings file must have, in the order the template writes them.
 REQUIRED_COLUMNS: tuple[str, ...] = ("sample_id", "model", "perspective", "rater", "score")
@@ -51,6 +51,8 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("verdict", "image_id", "comment")
 #: File suffixes read as ratings.
 SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")
 SCORE_MIN, SCORE_MAX = 0.0, 5.0
+#: Largest ratings file read (a sheet of every Real-Edit edit of ten models is a few MB).
+MAX_RATINGS_BYTES = 256 << 20
 #: Problems listed before the rest are summarised as a count.
 MAX_PROBLEMS_SHOWN = 30
 #: Cell texts that mean "no value" (compared lower-cased and stripped).
@@ -141,7 +143,7 @@ _Record = tuple[str, dict]
 
 
 def _decode(path: Path) -> str:
-    data = path.read_bytes()
+    data = read_bytes(path, what="ratings file", max_bytes=MAX_RATINGS_BYTES, error=RatingsError)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -179,6 +181,7 @@ def _read_table(path: Path, text: str, problems: list[str]) -> tuple[list[str], 
     """
     import pandas as pd
 
+    _check_line_lengths(path, text)
     options: dict[str, Any] = {
         "sep": _delimiter(path, text),
         "header": None,
@@ -224,14 +227,24 @@ def _read_table(path: Path, text: str, problems: list[str]) -> tuple[list[str], 
     return header, records
 
 
+def _check_line_lengths(path: Path, text: str) -> None:
+    """Refuse a line longer than a cell may be (the csv module's limit, 128 KiB): one line, not a parser
+    error that blames the quoting."""
+    limit = csv.field_size_limit()
+    for lineno, line in enumerate(_LINE_BREAK.split(text), 1):
+        if len(line) > limit:
+            raise RatingsError(f"{path}:{lineno}: a line of {len(line):,} characters; a ratings cell holds "
+                               f"at most {limit:,}")
+
+
 def _read_json(path: Path, text: str, problems: list[str]) -> list[_Record]:
     records: list[_Record] = []
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            if exc.msg != "Extra data":  # "Extra data": JSON lines saved as .json, read below
-                raise RatingsError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+            data = loads_json(text, str(path), RatingsError)
+        except RatingsError as exc:
+            if "not valid JSON (Extra data" not in str(exc):  # JSON lines saved as .json: read below
+                raise
         else:
             if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
                 raise RatingsError(
@@ -242,9 +255,9 @@ def _read_json(path: Path, text: str, problems: list[str]) -> list[_Record]:
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{lineno}: not valid JSON ({exc.msg})")
+            rec = loads_json(line, f"{path}:{lineno}", RatingsError)
+        except RatingsError as exc:
+            problems.append(str(exc))
             continue
         if not isinstance(rec, dict):
             problems.append(f"{path}:{lineno}: a line must be a JSON object")
@@ -421,7 +434,12 @@ class _Reader:
         """Read one file, noting its ratings, problems and warnings."""
         self.sources.append(path)
         self.per_source.append(0)
-        if not path.is_file():
+        try:
+            exists = check_regular(path, what="ratings file", error=RatingsError) is not None
+        except RatingsError as exc:  # a folder, a named pipe: never opened
+            self.problems.append(str(exc))
+            return
+        if not exists:
             self.problems.append(f"{self.what} file {path} does not exist")
             return
         suffix = path.suffix.lower()
@@ -476,6 +494,8 @@ class _Reader:
     def result(self) -> RatingSet:
         """The ratings read, or every problem found in one error."""
         what, problems, sources = self.what, self.problems, ", ".join(str(p) for p in self.sources)
+        if len(problems) == 1:  # one problem, one line
+            raise RatingsError(f"{what}: {problems[0]}")
         if problems:
             shown = problems[:MAX_PROBLEMS_SHOWN]
             more = len(problems) - len(shown)

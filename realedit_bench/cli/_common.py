@@ -40,6 +40,14 @@ Cache = Annotated[Path | None, typer.Option(
     "--cache", show_default=False, help="SQLite judge cache (default: <cache root>/judge-cache.sqlite).")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the judge cache.")]
 
+# One writer per output, and data read only from its folder: the same options in every verb.
+WaitForLock = Annotated[bool, typer.Option(
+    "--wait-for-lock", help="When another realedit process is writing the same output, wait for it to finish "
+    "(without it: stop at once, saying which process holds it).")]
+FollowSymlinks = Annotated[bool, typer.Option(
+    "--follow-symlinks", help="Read data and image files that symlinks lead outside their folder (without it "
+    "they are refused, so that nothing outside the data folder is read).")]
+
 
 def parse_key_values(items: list[str] | None, flag: str = "-M") -> dict[str, str]:
     """Parse repeated ``key=value`` options."""

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from realedit_bench.cli._common import finish, print_lines
+from realedit_bench.cli._common import FollowSymlinks, finish, print_lines
 from realedit_bench.cli._progress import ProgressDisplay
 from realedit_bench.errors import ConfigError
 
@@ -68,6 +68,7 @@ def agree_cmd(
     human: Human = None, judgments: Judgments = None, judge_ratings: JudgeRatings = None,
     template: Template = None, out: Out = None, resamples: Resamples = 2000, seed: Seed = 0,
     level: Level = 0.95, data_dir: DataDir = None, thumb_size: ThumbSize = 384, verbose: Verbose = False,
+    follow_symlinks: FollowSymlinks = False,
 ) -> None:
     """Hold a judge's scores against human ratings: correlations, kappa, alpha, bias and model ranking."""
     from rich.console import Console
@@ -78,7 +79,8 @@ def agree_cmd(
         if human or judgments or judge_ratings:
             raise ConfigError("--template writes a blank sheet; use it without "
                               "--human/--judgments/--judge-ratings")
-        done = agree_template(template, out=out, data_dir=data_dir, thumb_size=thumb_size)
+        done = agree_template(template, out=out, data_dir=data_dir, thumb_size=thumb_size,
+                              follow_symlinks=follow_symlinks)
         print_lines(Console(stderr=True), done.describe())
         finish(done)
     err = Console(stderr=True, highlight=False)

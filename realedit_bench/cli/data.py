@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from realedit_bench.cli._common import DATA_DIR_HELP, DataDir, finish, print_lines
+from realedit_bench.cli._common import (
+    DATA_DIR_HELP,
+    DataDir,
+    FollowSymlinks,
+    WaitForLock,
+    finish,
+    print_lines,
+)
 from realedit_bench.cli._progress import ProgressDisplay
 
 data_app = typer.Typer(help="Get, verify and describe benchmark data.", no_args_is_help=True)
@@ -30,7 +37,7 @@ Repair = Annotated[bool, typer.Option(
 @data_app.command("fetch")
 def fetch_cmd(
     benchmark: Benchmark = "real-edit", data_dir: Dest = None, from_dir: From = None,
-    source: Source = "github", repair: Repair = False,
+    source: Source = "github", repair: Repair = False, wait_for_lock: WaitForLock = False,
 ) -> None:
     """Download (or import) benchmark data and verify every file's sha256.
 
@@ -45,7 +52,7 @@ def fetch_cmd(
     unit = "files" if benchmark == "real-edit" else "samples"
     with ProgressDisplay(benchmark, console=console, unit=unit) as progress:
         outcome = fetch_data(benchmark, data_dir=data_dir, from_dir=from_dir, source=source, repair=repair,
-                             on_progress=progress)
+                             wait_for_lock=wait_for_lock, on_progress=progress)
     print_lines(console, outcome.describe(), soft_wrap=True)
     finish(outcome)
 
@@ -56,6 +63,7 @@ def verify_cmd(
     benchmark: Benchmark = "real-edit",
     no_hash: Annotated[bool, typer.Option(
         "--no-hash", help="Skip the sha256 check (a modified or custom data set).")] = False,
+    follow_symlinks: FollowSymlinks = False,
 ) -> None:
     """Check that the data parses, matches the released hashes and that every image decodes safely.
 
@@ -66,8 +74,9 @@ def verify_cmd(
 
     from realedit_bench.api import verify_data
 
-    print_lines(Console(), verify_data(benchmark, data_dir=data_dir, check_hashes=not no_hash).describe(),
-                soft_wrap=True)
+    outcome = verify_data(benchmark, data_dir=data_dir, check_hashes=not no_hash,
+                          follow_symlinks=follow_symlinks)
+    print_lines(Console(), outcome.describe(), soft_wrap=True)
 
 
 @data_app.command("info")

@@ -16,6 +16,7 @@ from realedit_bench.cli._common import (
     Concurrency,
     DataDir,
     DryRun,
+    FollowSymlinks,
     JudgeSeed,
     MaxCost,
     MaxRetries,
@@ -23,6 +24,7 @@ from realedit_bench.cli._common import (
     RetryAfterCap,
     Temperature,
     Timeout,
+    WaitForLock,
     split_csv,
 )
 from realedit_bench.cli._progress import ProgressDisplay
@@ -84,7 +86,8 @@ def judge_cmd(
     dry_run: DryRun = False, batch: Batch = False, wait: Wait = True, poll_interval: PollInterval = 30.0,
     cache: Cache = None, no_cache: NoCache = False, benchmark: Benchmark = None, data_dir: DataDir = None,
     model: Model = None, limit: Limit = None, category: CategoryOpt = None, samples: Samples = None,
-    out: Out = None, check: Check = False,
+    out: Out = None, check: Check = False, wait_for_lock: WaitForLock = False,
+    follow_symlinks: FollowSymlinks = False,
 ) -> None:
     """Judge edited images from three perspectives (following, preserving, quality): verdict, 0-5 score,
     reason.
@@ -92,7 +95,8 @@ def judge_cmd(
     Keys come only from the environment ({keys}). Rows are appended to
     <images>/judgments/<judge>__<rubric>.jsonl (or under --out) as each call finishes; rerunning resumes
     (finished items are never asked again) and repeated requests come from the cache at no cost. Writes
-    <judge>__<rubric>.summary.json beside the rows.
+    <judge>__<rubric>.summary.json beside the rows. One process writes a judge's files at a time. Ctrl-C or
+    SIGTERM stops once the calls in flight have ended (a second one stops at once).
     """
     from rich.console import Console
 
@@ -109,7 +113,8 @@ def judge_cmd(
             failure_streak=failure_streak, temperature=temperature, seed=seed, max_cost=max_cost,
             prices=prices, dry_run=dry_run, batch=batch, wait=wait, poll_interval=poll_interval, cache=cache,
             no_cache=no_cache, benchmark=benchmark, data_dir=data_dir, model=model, limit=limit,
-            categories=split_csv(category), samples=samples, out=out, check=check, on_progress=progress,
+            categories=split_csv(category), samples=samples, out=out, check=check,
+            wait_for_lock=wait_for_lock, follow_symlinks=follow_symlinks, on_progress=progress,
             log=lambda m: err.print(m, soft_wrap=True, markup=False),
         )
     if outcome.summary is not None:

@@ -17,7 +17,8 @@ from rich.markup import escape
 
 from realedit_bench import __version__
 from realedit_bench.errors import RealEditError
-from realedit_bench.outcome import EXIT_INTERNAL
+from realedit_bench.outcome import EXIT_INTERNAL, EXIT_INTERRUPTED
+from realedit_bench.redact import mask_secrets
 
 err_console = Console(stderr=True, highlight=False)
 
@@ -74,14 +75,25 @@ for _verb in VERBS:
 
 
 def run() -> None:
-    """Console-script entry: run the app, turning user errors into one line and exit code 2."""
+    """Console-script entry: run the app, turning user errors into one line and exit code 2, and a stop
+    (Ctrl-C, SIGTERM) into what was kept and how to resume, with exit code 130."""
+    from realedit_bench.interrupt import interrupt_of, sigterm_as_interrupt, stopped_lines
+
     try:
-        check_own_packages()
-        app()
+        with sigterm_as_interrupt():
+            check_own_packages()
+            app()
     except RealEditError as exc:
         # The message holds user text (paths, values): print it literally, never as Rich markup.
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(mask_secrets(str(exc)))}", soft_wrap=True)
         sys.exit(exc.exit_code)
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED:
+            _print_stopped(stopped_lines(interrupt_of(exc)))
+        raise
+    except KeyboardInterrupt as exc:  # before the app ran (typer turns one inside a verb into exit 130)
+        _print_stopped(stopped_lines(exc))
+        sys.exit(EXIT_INTERRUPTED)
     except Exception:  # a bug (ours or an editor's): the traceback for the report, and its own exit code
         import traceback
 
@@ -90,6 +102,11 @@ def run() -> None:
         err_console.print(f"[bold red]internal error[/] (exit code {EXIT_INTERNAL}): please report it with "
                           "the traceback above", soft_wrap=True)
         sys.exit(EXIT_INTERNAL)
+
+
+def _print_stopped(lines: list[str]) -> None:
+    for line in lines:
+        err_console.print(line, markup=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

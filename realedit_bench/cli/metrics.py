@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from realedit_bench.cli._common import DataDir, finish, split_csv
+from realedit_bench.cli._common import DataDir, FollowSymlinks, WaitForLock, finish, split_csv
 from realedit_bench.cli._progress import ProgressDisplay
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ def metrics_cmd(
     clip_model: ClipModel = "ViT-B-32-quickgelu", clip_pretrained: ClipPretrained = "openai",
     dino_weights: DinoWeights = None, dino_revision: DinoRevision = "main", device: Device = "auto",
     batch_size: BatchSize = 32, out: Out = None, resamples: Resamples = 2000, seed: Seed = 0,
+    wait_for_lock: WaitForLock = False, follow_symlinks: FollowSymlinks = False,
 ) -> None:
     """Compute automatic metrics of edited images, as the MagicBrush protocol computes them.
 
@@ -76,7 +77,8 @@ def metrics_cmd(
             images, metrics=split_csv(metric), benchmark=benchmark, data_dir=data_dir, model=model,
             clip_weights=clip_weights, clip_model=clip_model, clip_pretrained=clip_pretrained,
             dino_weights=dino_weights, dino_revision=dino_revision, device=device, batch_size=batch_size,
-            out=out, resamples=resamples, seed=seed, on_progress=bar,
+            out=out, resamples=resamples, seed=seed, wait_for_lock=wait_for_lock,
+            follow_symlinks=follow_symlinks, on_progress=bar,
             log=lambda line: _print_note(console, line, warning=_is_warning(line)),
         )
     _print_outcome(outcome, console)

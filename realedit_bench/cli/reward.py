@@ -25,6 +25,7 @@ from realedit_bench.cli._common import (
     RetryAfterCap,
     Temperature,
     Timeout,
+    WaitForLock,
     finish,
     parse_key_values,
 )
@@ -130,6 +131,7 @@ def train_cmd(
     conditioning_dropout: CondDropout = 0.05, checkpoint_every: CheckpointEvery = 500,
     checkpoints_total_limit: CheckpointsLimit = None, resume: Resume = None, seed: TrainSeed = 42,
     report_to: ReportTo = "tensorboard", num_workers: NumWorkers = 2, num_processes: NumProcesses = 1,
+    wait_for_lock: WaitForLock = False,
 ) -> None:
     """Train the reward-conditioned InstructPix2Pix (paper defaults: AdamW 5e-5, wd 1e-2, constant lr,
     256 px).
@@ -138,8 +140,8 @@ def train_cmd(
     at the end, pipeline/ (EMA weights) for 'realedit run --model reward-instruct-pix2pix --weights
     <out>/pipeline' (reward-smartedit with --base smartedit).
     """
-    settings = dict(locals())  # every option but the process count is a TrainConfig field of the same name
-    del settings["num_processes"]
+    settings = dict(locals())  # every option but these two is a TrainConfig field of the same name
+    del settings["num_processes"], settings["wait_for_lock"]
     settings["base_settings"] = parse_key_values(base_settings)
     from rich.console import Console
 
@@ -147,7 +149,8 @@ def train_cmd(
 
     with ProgressDisplay("train", console=Console(stderr=True), unit="steps") as progress:
         outcome = train_reward(settings, num_processes=num_processes, relaunch_argv=sys.argv[1:],
-                               on_progress=progress, log=lambda line: typer.echo(line, err=True))
+                               wait_for_lock=wait_for_lock, on_progress=progress,
+                               log=lambda line: typer.echo(line, err=True))
     text = outcome.describe()
     if text:
         typer.echo(text, err=outcome.exit_code != 0)

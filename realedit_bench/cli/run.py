@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from realedit_bench.cli._common import DataDir, finish, parse_key_values, split_csv
+from realedit_bench.cli._common import (
+    DataDir,
+    FollowSymlinks,
+    WaitForLock,
+    finish,
+    parse_key_values,
+    split_csv,
+)
 from realedit_bench.cli._progress import ProgressDisplay
 
 Model = Annotated[str, typer.Option("--model", "-m", help="Editing model name (see 'realedit models').")]
@@ -49,12 +56,14 @@ def run_cmd(
     seed: Seed = 0, batch_size: BatchSize = 1, limit: Limit = None, category: Category = None,
     samples: Samples = None, benchmark: Benchmark = "real-edit", data_dir: DataDir = None,
     force: Force = False, num_processes: NumProcesses = 1, label: Label = None,
+    wait_for_lock: WaitForLock = False, follow_symlinks: FollowSymlinks = False,
 ) -> None:
     """Run an editing model over the benchmark.
 
     Writes <out>/<run_id>/ with manifest.json (how the run was made), edits.jsonl (one row per sample)
     and images/. Rerunning the same command resumes: finished samples are skipped. A sample that fails
-    is recorded and the run goes on. Exit code: 0 all samples ok, 1 some failed, 2 bad input, 130 stopped.
+    is recorded and the run goes on. One process writes a run directory at a time. Ctrl-C or SIGTERM stops
+    after the current batch. Exit code: 0 all samples ok, 1 some failed, 2 bad input, 130 stopped.
     """
     from rich.console import Console
 
@@ -67,7 +76,8 @@ def run_cmd(
             settings=parse_key_values(overrides), device=device, dtype=dtype, seed=seed,
             batch_size=batch_size, limit=limit, categories=split_csv(category), samples=samples,
             benchmark=benchmark, data_dir=data_dir, force=force, num_processes=num_processes,
-            relaunch_argv=sys.argv[1:], label=label, on_progress=progress,
+            relaunch_argv=sys.argv[1:], label=label, wait_for_lock=wait_for_lock,
+            follow_symlinks=follow_symlinks, on_progress=progress,
             log=lambda line: console.print(line, markup=False),
         )
     lines = outcome.describe().splitlines()
@@ -77,7 +87,7 @@ def run_cmd(
         # The run directory alone on stdout: scripts (make eval) read it; the rest went to stderr.
         typer.echo(str(outcome.run_dir))
     for line in lines[1:]:
-        console.print(line, markup=False)
+        console.print(line, markup=False, soft_wrap=True)
     finish(outcome)
 
 

@@ -48,6 +48,26 @@ class Benchmark:
         raise NotImplementedError
 
 
+def check_files(bench: LoadedBenchmark, *, follow_symlinks: bool = False) -> None:
+    """Refuse, before any work, a sample image that is not a regular file (a named pipe would hang a reader,
+    a folder would fail late) or that a symlink leads out of the data folder (unless ``follow_symlinks``).
+    Missing images are left to the verbs, which record or report them per sample.
+
+    Raises:
+        DataError: the first such image, named, with what to do.
+    """
+    from realedit_bench.userfiles import check_inside, check_regular
+
+    seen: set[Path] = set()
+    for s in bench.samples:
+        for what, path in (("image", s.image), ("target image", s.target)):
+            if path is None or path in seen:
+                continue
+            seen.add(path)
+            check_inside(path, bench.data_dir, what=f"{bench.name} {what}", follow_symlinks=follow_symlinks)
+            check_regular(path, what=f"{bench.name} {what}")
+
+
 def sample_sort_key(sample: Sample) -> tuple:
     """Numeric-aware order: photo 2 before photo 10, categories in benchmark order."""
     parts = re.split(r"(\d+)", sample.image_id)

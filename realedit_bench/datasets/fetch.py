@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from realedit_bench.errors import DataError
 from realedit_bench.images import check_image_header, load_image, sha256_file
+from realedit_bench.userfiles import check_regular
 
 REPO = "bytedance/SuperEdit"
 COMMIT = "c2add3e6fcf0baf3b96b02f91a78a9226f7ed4d7"
@@ -290,16 +291,12 @@ def _run_all(
         raise KeyboardInterrupt
 
 
-def fetch_lock(dest: Path) -> contextlib.AbstractContextManager[None]:
+def fetch_lock(dest: Path, *, wait: bool = False) -> contextlib.AbstractContextManager[None]:
     """Hold an exclusive lock on ``dest`` while writing it: two fetches into one folder would rename each
-    other's ``.part`` files away."""
+    other's ``.part`` files away. With ``wait``, wait for another fetch writing it to end."""
     from realedit_bench.locks import folder_lock
 
-    return folder_lock(
-        dest,
-        LOCK_NAME,
-        f"another realedit data fetch is writing {dest}; let it finish (or stop it) and rerun",
-    )
+    return folder_lock(dest, LOCK_NAME, "realedit data fetch", wait=wait)
 
 
 def _prepare(dest: Path) -> None:
@@ -356,6 +353,7 @@ def fetch_real_edit(
     repair: bool = False,
     stop: threading.Event | None = None,
     kept: list[Path] | None = None,
+    wait_for_lock: bool = False,
 ) -> int:
     """Download every file of the manifest into ``dest`` (``eval_instruct.json`` + ``imgs/``).
 
@@ -363,7 +361,8 @@ def fetch_real_edit(
     is called once per manifest file as it is found done or downloaded. A present file with another hash
     is refused unless ``repair`` (then it is replaced and kept as ``<name>.orig``, appended to ``kept``).
     Setting ``stop`` (or Ctrl-C) ends the download threads at their next chunk, keeps their ``.part`` files
-    and raises KeyboardInterrupt. Returns the number of files downloaded.
+    and raises KeyboardInterrupt. Another fetch writing ``dest`` is an error, or waited for with
+    ``wait_for_lock``. Returns the number of files downloaded.
     """
     import httpx
 
@@ -371,7 +370,7 @@ def fetch_real_edit(
     template = url_template()
     _prepare(dest)
     stop = stop or threading.Event()
-    with fetch_lock(dest):
+    with fetch_lock(dest, wait=wait_for_lock):
         todo, differ = _plan(dest, entries, progress)
         check_modified(dest, differ, repair)
         if not todo:
@@ -420,6 +419,7 @@ def import_real_edit(
     repair: bool = False,
     progress: Callable[[str], None] | None = None,
     kept: list[Path] | None = None,
+    wait_for_lock: bool = False,
 ) -> int:
     """Copy a local copy of Real-Edit (any layout holding the instruction JSON and image folder) into
     ``dest``.
@@ -442,12 +442,12 @@ def import_real_edit(
     entries = read_manifest()
     for e in entries:  # the whole source is checked before anything is written
         src = json_path if e.path == "eval_instruct.json" else img_dir / Path(e.path).name
-        if not src.is_file():
+        if check_regular(src, what="--from file") is None:  # a named pipe or a folder is named as such
             raise DataError(f"{source} lacks {e.path}")
         if sha256_file(src) != e.sha256:
             raise DataError(f"hash mismatch: {src} is not the released {e.path}")
     _prepare(dest)
-    with fetch_lock(dest):
+    with fetch_lock(dest, wait=wait_for_lock):
         todo, differ = _plan(dest, entries, progress)
         check_modified(dest, differ, repair)
         for e in todo:
@@ -459,7 +459,8 @@ def import_real_edit(
 
 
 def fetch_from_hub(
-    dest: Path, token: str | None, *, repair: bool = False, kept: list[Path] | None = None
+    dest: Path, token: str | None, *, repair: bool = False, kept: list[Path] | None = None,
+    wait_for_lock: bool = False,
 ) -> int:
     """Download the gated Hugging Face dataset (needs ``HF_TOKEN``) and import Real-Edit from it."""
     if not token:
@@ -477,7 +478,7 @@ def fetch_from_hub(
         )
     except Exception as exc:  # noqa: BLE001 - any hub failure becomes one line
         raise DataError(f"cannot download {HF_DATASET} ({exc.__class__.__name__}: {str(exc)[:150]})") from exc
-    return import_real_edit(Path(local), dest, repair=repair, kept=kept)
+    return import_real_edit(Path(local), dest, repair=repair, kept=kept, wait_for_lock=wait_for_lock)
 
 
 class VerifyReport(NamedTuple):
@@ -507,16 +508,20 @@ def check_images(paths: list[Path], decode: bool) -> int:
     return decoded
 
 
-def verify_real_edit(data_dir: Path, *, check_hashes: bool = True, decode: bool = True) -> VerifyReport:
-    """Check hashes against the manifest and that every image decodes under the pixel cap.
+def verify_real_edit(data_dir: Path, *, check_hashes: bool = True, decode: bool = True,
+                     follow_symlinks: bool = False) -> VerifyReport:
+    """Check hashes against the manifest and that every image decodes under the pixel cap (and is a file
+    inside ``data_dir``, unless ``follow_symlinks``).
 
     Raises:
         DataError: on the first problem, naming the file.
     """
+    from realedit_bench.datasets.base import check_files
     from realedit_bench.datasets.real_edit import RealEditBenchmark, find_layout
 
     json_path, img_dir = find_layout(data_dir)
     bench = RealEditBenchmark().load(data_dir)
+    check_files(bench, follow_symlinks=follow_symlinks)
     checked = 0
     if check_hashes:
         for e in read_manifest():

@@ -52,6 +52,7 @@ from realedit_bench.datasets.base import Benchmark, LoadedBenchmark, Sample
 from realedit_bench.errors import DataError
 from realedit_bench.jsonio import atomic_write_bytes, atomic_write_json
 from realedit_bench.provenance import utc_now
+from realedit_bench.userfiles import check_name, check_regular, decode, loads_json, read_bytes
 
 SPLIT = "test"
 SAMPLES_FILE = "samples.jsonl"
@@ -65,6 +66,7 @@ _JSONS = ("edit_sessions.json", *LOCAL_CAPTION_FILES, *GLOBAL_CAPTION_FILES)
 
 
 def _safe_rel(name: str) -> PurePosixPath:
+    check_name(str(name), "MagicBrush file name")
     pure = PurePosixPath(str(name).replace("\\", "/"))
     if not str(name) or pure.is_absolute() or ".." in pure.parts:
         raise DataError(f"MagicBrush file name {name!r} escapes its folder")
@@ -132,10 +134,9 @@ class _Source:
                     "with --from"
                 ) from exc
         p = self.root / Path(*rel_p.parts)
-        try:
-            return p.read_bytes()
-        except FileNotFoundError as exc:
-            raise DataError(f"{p} is missing (the MagicBrush test folder is incomplete)") from exc
+        if check_regular(p, what="MagicBrush file") is None:
+            raise DataError(f"{p} is missing (the MagicBrush test folder is incomplete)")
+        return read_bytes(p, what="MagicBrush file")
 
     def has(self, rel: str) -> bool:
         if self.zip is not None:
@@ -183,10 +184,7 @@ def _write(path: Path, data: bytes, kept: list[Path] | None) -> None:
 
 
 def _json(src: _Source, name: str, raw: dict[str, bytes]) -> Any:
-    try:
-        return json.loads(raw[name])
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{src.origin}: {name} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    return loads_json(decode(raw[name], f"{src.origin}: {name}"), f"{src.origin}: {name}")
 
 
 def _image_rel(session: str, name: object) -> str:
@@ -330,18 +328,18 @@ class MagicBrushBenchmark(Benchmark):
                 "from "
                 f"{UPSTREAM_URL} and run 'realedit data fetch --benchmark magicbrush --from <zip or folder>'"
             )
-        raw = path.read_bytes()
+        raw = read_bytes(path, what="MagicBrush samples file")
         samples: list[Sample] = []
         seen: set[str] = set()
-        for lineno, line in enumerate(raw.decode("utf-8").splitlines(), 1):
+        for lineno, line in enumerate(decode(raw, str(path)).splitlines(), 1):
             if not line.strip():
                 continue
+            d = loads_json(line, f"{path}:{lineno}")
             try:
-                d = json.loads(line)
                 sid, session, turn = str(d["sample_id"]), str(d["session"]), int(d["turn"])
                 instruction = str(d["instruction"]).strip()
                 paths = {k: root / Path(*_safe_rel(d[k]).parts) for k in ("source", "target")}
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError) as exc:
                 raise DataError(f"{path}:{lineno}: malformed MagicBrush sample ({exc})") from exc
             if sid in seen:
                 raise DataError(f"{path}:{lineno}: duplicate sample id {sid!r}")
@@ -376,6 +374,7 @@ class MagicBrushBenchmark(Benchmark):
         repair: bool = False,
         progress: Callable[[int, int], None] | None = None,
         kept: list[Path] | None = None,
+        wait_for_lock: bool = False,
     ) -> LoadedBenchmark:
         """Import the authors' test split into ``dest`` (see the module docstring for both layouts).
 
@@ -385,6 +384,8 @@ class MagicBrushBenchmark(Benchmark):
             repair: Replace files in ``dest`` that differ from what the import would write (kept as
                 ``<name>.orig``, appended to ``kept``); without it such files are refused.
             progress: Called with (files done, files in all) as the images are imported.
+            kept: Receives the paths of the files ``repair`` set aside.
+            wait_for_lock: Wait for another import writing ``dest`` to end (else that is an error).
 
         Returns:
             The loaded benchmark.
@@ -410,7 +411,7 @@ class MagicBrushBenchmark(Benchmark):
         dest = Path(dest)
         out = dest / SPLIT
         _prepare_dest(dest, out)
-        with fetch_lock(dest):
+        with fetch_lock(dest, wait=wait_for_lock):
             derived = {f"upstream_{n}": data for n, data in upstream.raw.items()}
             todo = _plan_import(src, dest, out, files, {**derived, SAMPLES_FILE: samples_text}, repair)
             _copy_images(src, out, todo, len(files), kept, progress)

@@ -9,13 +9,13 @@ accepted. Each instruction becomes one sample with the stable id ``<image stem>-
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path, PurePosixPath
 
 from realedit_bench.datasets.base import Benchmark, LoadedBenchmark, Sample, sample_sort_key
 from realedit_bench.errors import DataError
 from realedit_bench.schema.base import CATEGORIES
+from realedit_bench.userfiles import check_name, check_regular, decode, loads_json, read_bytes
 
 # "1. Local: text", "1. Local Edit: text", "7. Style: text"; number and dot optional.
 _PREFIX = re.compile(
@@ -51,6 +51,7 @@ def parse_instruction(text: str) -> tuple[str, str]:
 
 def _safe_member(root: Path, name: str) -> Path:
     """``root / name``, refusing names that are absolute or climb out of ``root``."""
+    check_name(name, "image name")
     pure = PurePosixPath(name.replace("\\", "/"))
     if not name or pure.is_absolute() or ".." in pure.parts or Path(name).is_absolute():
         raise DataError(f"image name {name!r} escapes the image folder {root}")
@@ -65,7 +66,9 @@ def find_layout(data_dir: Path) -> tuple[Path, Path]:
             f"Real-Edit data directory {data_dir} does not exist; run 'realedit data fetch' "
             f"(or pass --data-dir DIR holding eval_instruct.json and imgs/)"
         )
-    json_path = next((data_dir / n for n in INSTRUCTION_FILES if (data_dir / n).is_file()), None)
+    # A named pipe or a folder under the instruction file's name is refused by name, not passed over.
+    json_path = next((data_dir / n for n in INSTRUCTION_FILES
+                      if check_regular(data_dir / n, what="instruction file") is not None), None)
     if json_path is None and (data_dir / "test" / "samples.jsonl").is_file():
         # Fetching Real-Edit there (the hint below) would mix two benchmarks in one folder.
         raise DataError(f"{data_dir} holds MagicBrush data (test/samples.jsonl): pass --benchmark magicbrush")
@@ -91,20 +94,18 @@ class RealEditBenchmark(Benchmark):
     def load(self, data_dir: Path) -> LoadedBenchmark:
         """Parse the instruction JSON; check every image name; do not decode images (see ``verify``)."""
         json_path, img_dir = find_layout(data_dir)
-        raw = json_path.read_bytes()
-        try:
-            # utf-8-sig: a file saved by an editor that writes a byte-order mark is still valid.
-            mapping = json.loads(raw.decode("utf-8-sig"))
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{json_path} is not UTF-8 text ({exc.reason})") from exc
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{json_path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        raw = read_bytes(json_path, what="instruction file")
+        # utf-8-sig: a file saved by an editor that writes a byte-order mark is still valid.
+        mapping = loads_json(decode(raw, str(json_path)), str(json_path))
         if not isinstance(mapping, dict):
             raise DataError(f"{json_path} must be a JSON object of image name -> list of instructions")
         samples: list[Sample] = []
         seen: set[str] = set()
         for name, items in mapping.items():
-            image = _safe_member(img_dir, name)
+            try:
+                image = _safe_member(img_dir, name)
+            except DataError as exc:  # the message names the file that holds the name
+                raise DataError(f"{json_path}: {exc}") from None
             if not isinstance(items, list):
                 raise DataError(f"{json_path}: entry {name!r} must be a list of instructions")
             image_id = PurePosixPath(name).stem

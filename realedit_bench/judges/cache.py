@@ -16,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from realedit_bench.errors import ConfigError
 from realedit_bench.judges.backends.base import ChatReply
+from realedit_bench.userfiles import check_regular
 
 
 def cache_key(
@@ -55,20 +57,27 @@ class JudgeCache:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS replies "
-            "(key TEXT PRIMARY KEY, reply TEXT NOT NULL, created REAL NOT NULL)"
-        )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS encodings (key TEXT PRIMARY KEY, sha256 TEXT NOT NULL, "
-            "width INTEGER NOT NULL, height INTEGER NOT NULL)"
-        )
+        try:
+            check_regular(self.path, what="judge cache", error=ConfigError)  # never a pipe or a folder
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS replies "
+                "(key TEXT PRIMARY KEY, reply TEXT NOT NULL, created REAL NOT NULL)"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS encodings (key TEXT PRIMARY KEY, sha256 TEXT NOT NULL, "
+                "width INTEGER NOT NULL, height INTEGER NOT NULL)"
+            )
+            self._db.execute("BEGIN IMMEDIATE")  # a read-only cache fails here, not after the first call
+            self._db.execute("ROLLBACK")
+        except (sqlite3.Error, OSError) as exc:
+            raise ConfigError(f"cannot use {self.path} as the judge cache ({exc}); give another --cache "
+                              "FILE, or --no-cache") from exc
         self.encodings = EncodingStore(self._db)
 
     def get(self, key: str) -> ChatReply | None:

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from realedit_bench.errors import DataError
 from realedit_bench.images import check_image_header, load_image
+from realedit_bench.userfiles import MAX_IMAGE_BYTES, read_bytes
 
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
 
@@ -81,10 +82,7 @@ def encode_image(path: Path, image_format: str, *, jpeg_quality: int = 90, max_s
     check_image_header(path)
     if image_format != "original":
         load_image(path)  # decodes fully once so a truncated file fails here, naming the file
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read image {path}: {exc}") from exc
+    raw = read_bytes(path, what="image", max_bytes=MAX_IMAGE_BYTES)
     try:
         return encode_bytes(raw, image_format, jpeg_quality=jpeg_quality, max_side=max_side)
     except OSError as exc:
@@ -138,7 +136,7 @@ class ImageEncoder:
         fkey = _file_id(path)
         sha = self._file_sha.get(fkey)
         if not sha:
-            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            sha = hashlib.sha256(read_bytes(path, what="image", max_bytes=MAX_IMAGE_BYTES)).hexdigest()
             self._file_sha[fkey] = sha
         return sha
 

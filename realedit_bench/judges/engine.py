@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from realedit_bench.errors import RealEditError
+from realedit_bench.interrupt import StopRequest
 from realedit_bench.judges.backends.base import Backend, CallError, ChatReply, ChatRequest, ImagePart
 from realedit_bench.judges.cache import JudgeCache, cache_key
 from realedit_bench.judges.encode import ImageEncoder
@@ -62,13 +63,24 @@ class JudgeAborted(RealEditError):
     """The run was stopped: fatal provider error, a streak of failures, or the budget."""
 
 
+class UnreadableImage(RealEditError):
+    """An image of an item cannot be read; :attr:`role` says which one (``source``, ``edited``)."""
+
+    def __init__(self, role: str, message: str) -> None:
+        super().__init__(message)
+        self.role = role
+
+
 #: The assistant turn a re-ask sends when the first reply had no text (never an empty turn).
 EMPTY_REPLY_TURN = "(empty reply)"
 #: Finish reasons that mean the reply hit ``max_tokens`` (OpenAI, Anthropic).
 CUT_OFF_REASONS = ("length", "max_tokens")
 
-#: Why a run stopped early: a fatal provider error (key, access, quota), a streak of failed asks, the budget.
-StopKind = Literal["fatal", "streak", "budget"]
+#: Why a run stopped early: a fatal provider error (key, access, quota), a streak of failed asks, the budget,
+#: or Ctrl-C / SIGTERM.
+StopKind = Literal["fatal", "streak", "budget", "interrupted"]
+#: The stop message of a run stopped by Ctrl-C or SIGTERM.
+INTERRUPTED = "stopped by Ctrl-C or SIGTERM"
 
 
 class JudgeItem(NamedTuple):
@@ -228,7 +240,10 @@ class JudgeEngine:
                 raise RealEditError(
                     f"item {task.item.id!r} has no {role!r} image (rubric {self.rubric.id})"
                 ) from exc
-            sha, size, file_sha = self.encoder.hashes(image)
+            try:
+                sha, size, file_sha = self.encoder.hashes(image)
+            except (RealEditError, OSError) as exc:
+                raise UnreadableImage(role, str(exc)) from exc
             shas.append(sha)
             sizes.append(size)
             if not isinstance(image, (bytes, bytearray)):
@@ -303,6 +318,8 @@ class JudgeEngine:
                 delay = max(delay, min(err.retry_after, cfg.retry_after_cap))
             attempt += 1
             await asyncio.sleep(delay)
+            if self._stop:  # stopped while waiting: no further call
+                raise err
 
     async def _ask(self, key: str, planned: Planned, followups: tuple[tuple[str, str], ...],
                    usage: Usage) -> tuple[ChatReply, bool]:
@@ -459,7 +476,8 @@ class JudgeEngine:
         worker awaits it before taking the next task.
 
         Dispatching stops (in-flight calls still finish and are recorded) on a fatal error, after
-        ``failure_streak`` consecutive failures, or before the budget ``max_cost`` would be crossed.
+        ``failure_streak`` consecutive failures, before the budget ``max_cost`` would be crossed, or at the
+        first Ctrl-C or SIGTERM (a second one stops at once).
         """
         cfg = self.config
         report = RunReport()
@@ -482,16 +500,23 @@ class JudgeEngine:
                     queue.put_nowait(p)
                     return
                 cost = 0.0
+                in_flight[0] += 1
                 try:
                     out = await self.judge(p)
                     cost = out.usage.cost_usd
                 finally:
+                    in_flight[0] -= 1
                     await budget.release(est, cost)
                 await self._finish(out, report, on_result)
 
+        in_flight = [0]
+        # The first Ctrl-C or SIGTERM stops dispatching; the calls in flight end and are recorded.
+        stop = StopRequest(lambda: f"the {in_flight[0]} call(s) in flight (each within {cfg.timeout:g} s)",
+                           lambda: self._halt("interrupted", INTERRUPTED))
         workers = [asyncio.create_task(worker()) for _ in range(max(1, cfg.concurrency))]
         try:
-            await asyncio.gather(*workers)
+            with stop:
+                await asyncio.gather(*workers)
         finally:
             for w in workers:
                 w.cancel()

@@ -10,12 +10,15 @@ actually spent is computed from the token counts the responses report.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.judges.backends.base import Price
+from realedit_bench.userfiles import read_json
+
+#: Largest price file read (a table of every model is a few kB).
+MAX_PRICE_BYTES = 1 << 20
 
 __all__ = ["Price", "PriceTable", "load_prices"]
 
@@ -62,12 +65,7 @@ def _backend(judge: str) -> Any:
 
 
 def _read(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read price file {path}: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"price file {path} is not valid JSON ({exc.msg})") from exc
+    data = read_json(Path(path), what="price file", max_bytes=MAX_PRICE_BYTES, error=ConfigError)
     if not isinstance(data, dict) or not isinstance(data.get("models", {}), dict):
         raise ConfigError(f"price file {path} must be an object with a 'models' object")
     return data

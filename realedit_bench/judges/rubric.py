@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from realedit_bench.errors import ConfigError
 from realedit_bench.schema.base import PERSPECTIVES
+from realedit_bench.userfiles import check_regular, read_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,6 +54,8 @@ else:  # pragma: no cover - Python 3.10
 BUILTIN_RUBRICS = {"realedit-v1": "realedit-v1.toml"}
 DEFAULT_RUBRIC = "realedit-v1"
 RUBRIC_DIR = Path(__file__).resolve().parent / "rubrics"
+#: Largest rubric or prompt file read (the authors' longest prompt is a few kB).
+MAX_PROMPT_BYTES = 1 << 20
 
 #: Re-ask used when a rubric file gives none (kept generic: it names the keys the rubric expects).
 GENERIC_REASK = (
@@ -167,15 +170,18 @@ def load_rubric(name_or_path: str | Path) -> Rubric:
         path = RUBRIC_DIR / BUILTIN_RUBRICS[text]
     else:
         path = Path(text).expanduser()
-        if not path.is_file():
+        if check_regular(path, what="rubric file", error=ConfigError) is None:
             known = ", ".join(BUILTIN_RUBRICS)
             raise ConfigError(f"--rubric {text!r} is neither a built-in rubric ({known}) nor a rubric file")
+    source = read_text(path, what="rubric file", max_bytes=MAX_PROMPT_BYTES, error=ConfigError)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read rubric file {path}: {exc}") from exc
+        data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"rubric file {path} is not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"rubric file {path}: nested too deeply to read") from None
+    except ValueError as exc:  # Python's limit on the digits of an integer
+        raise ConfigError(f"rubric file {path}: {str(exc).split(';')[0]}") from None
     return rubric_from_dict(data, base_dir=path.parent, source=str(path))
 
 
@@ -205,11 +211,9 @@ def rubric_from_dict(data: dict[str, Any], *, base_dir: Path, source: str = "") 
         for part in ("system", "user"):
             file_key = f"{part}_file"
             if file_key in merged:
-                file = (base_dir / merged.pop(file_key)).expanduser()
-                try:
-                    merged[part] = file.read_text(encoding="utf-8")
-                except OSError as exc:
-                    raise ConfigError(f"rubric {source}: cannot read {part} text of {name}: {exc}") from exc
+                file = (base_dir / str(merged.pop(file_key))).expanduser()
+                merged[part] = read_text(file, what=f"rubric {source}: the {part} text of {name},",
+                                         max_bytes=MAX_PROMPT_BYTES, error=ConfigError)
             if not merged.get(part):
                 raise ConfigError(
                     f"rubric {source}: perspective {name} has no {part} text ({part} or {file_key})"

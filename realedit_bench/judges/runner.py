@@ -49,6 +49,7 @@ from realedit_bench.judges.engine import (
     Planned,
     RunReport,
     Task,
+    UnreadableImage,
 )
 from realedit_bench.judges.prices import PriceTable
 from realedit_bench.judges.rubric import Rubric
@@ -86,6 +87,7 @@ def judge_paths(root: Path, judge: str, rubric_id: str, parse_mode: str = "robus
 class JudgeOptions:
     """What ``realedit judge`` was asked to do."""
 
+    #: The judge's name as files, rows and messages show it (URL credentials already removed).
     judge: str
     repeats: int = 1
     perspectives: Sequence[Perspective] = PERSPECTIVES
@@ -97,6 +99,8 @@ class JudgeOptions:
     out: Path | None = None
     #: Told (asks answered, asks to send) as rows are written, and the phase before (see ProgressCallback).
     on_progress: ProgressCallback | None = None
+    #: Wait for another process writing the same judgments files instead of stopping.
+    wait_for_lock: bool = False
 
 
 class DryRun(NamedTuple):
@@ -124,6 +128,8 @@ class JudgeResult:
     dry_run: DryRun | None = None
     #: "sample: problem" for each edit whose images could not be read (recorded as error rows).
     unreadable: list[str] = field(default_factory=list)
+    #: How many of those could not be judged because their source photo (not the edit) is unreadable.
+    unreadable_sources: int = 0
 
 
 #: Answer keys of the authors' released prompts: only a rubric asking for these gives replies their
@@ -135,6 +141,10 @@ def asks_paper_format(rubric: Rubric) -> bool:
     """True when ``rubric`` asks for the authors' answer format (their verdict keys and 'score')."""
     return all(rubric.perspectives[p].verdict_key == k and rubric.perspectives[p].score_key == "score"
                for p, k in PAPER_KEYS.items() if p in rubric.perspectives)
+
+
+#: How messages name the image of each role.
+IMAGE_ROLES = {"source": "the source photo", "edited": "the edited image"}
 
 
 def items_of(edits: EditSet) -> list[JudgeItem]:
@@ -169,6 +179,8 @@ class EditJudging:
             self.samples.setdefault(sid, by_id[sid])
         #: Asks that could not be planned (an unreadable image): error outcomes, no API call.
         self.unplanned: list[Outcome] = []
+        #: Sample id -> the roles of its images that could not be read (``source``, ``edited``).
+        self.unreadable_roles: dict[str, set[str]] = {}
 
     def to_row(self, out: Outcome) -> JudgmentRow:
         """Engine outcome -> schema row with the sample's fields."""
@@ -188,11 +200,13 @@ class EditJudging:
         path = self.edited_paths.get(sample_id)
         try:
             return self.engine.encoder.file_sha256(path) if path is not None else None
-        except OSError:
+        except (OSError, RealEditError):
             return None
 
-    def _fail(self, sample_id: str, p: Perspective, r: int, problem: str) -> None:
-        """Record an ask that cannot be planned as an error outcome, without a call."""
+    def _fail(self, sample_id: str, p: Perspective, r: int, problem: str, role: str = "edited") -> None:
+        """Record an ask that cannot be planned as an error outcome, without a call; ``role`` is the image
+        that could not be read (``source`` or ``edited``)."""
+        self.unreadable_roles.setdefault(sample_id, set()).add(role)
         sha = self._edited_sha(sample_id)
         self.unplanned.append(Outcome(sample_id, p, r, "error", reason=f"not judged: {problem}",
                                       finished_at=utc_now(), file_sha256={"edited": sha} if sha else {}))
@@ -201,12 +215,16 @@ class EditJudging:
         """Every (item, perspective, repeat) of this run, planned; unreadable ones go to :attr:`unplanned`."""
         planned: list[Planned] = []
         self.unplanned = []
+        self.unreadable_roles = {}
         asks = [(p, r) for p in self.options.perspectives for r in range(self.options.repeats)]
         for item in items_of(self.edits):
             for p, r in asks:
                 try:
                     one = self.engine.plan(Task(item, p, r))
-                except (RealEditError, OSError) as exc:  # this ask only; the others are judged
+                except UnreadableImage as exc:  # this ask only; the others are judged
+                    self._fail(item.id, p, r, f"{IMAGE_ROLES.get(exc.role, exc.role)}: {exc}", exc.role)
+                    continue
+                except (RealEditError, OSError) as exc:
                     self._fail(item.id, p, r, str(exc))
                     continue
                 if "edited" not in one.file_sha256:  # a rubric perspective that does not send the edit
@@ -253,6 +271,7 @@ class EditJudging:
             report_phase(self.options.on_progress, f"reading and hashing {len(self.samples)} edited images")
             planned = await asyncio.to_thread(self.plan_all)
             result.unreadable = self.unreadable()
+            result.unreadable_sources = sum("source" in r for r in self.unreadable_roles.values())
             todo, result.resumed = self.pending(planned)
             if self.options.dry_run:
                 result.to_ask = len(todo)

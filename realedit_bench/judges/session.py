@@ -14,6 +14,7 @@ Nothing here imports an SDK at module level.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, cast
 
 from realedit_bench.errors import ConfigError
-from realedit_bench.outcome import EXIT_BAD_INPUT, EXIT_OK, EXIT_SOME_FAILED, Outcome, ProgressCallback
+from realedit_bench.outcome import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    Outcome,
+    ProgressCallback,
+)
 from realedit_bench.schema.base import PERSPECTIVES, Perspective, is_perspective
 
 if TYPE_CHECKING:
@@ -72,7 +80,8 @@ class JudgeOutcome(Outcome):
     ``exit_code``: 0 done (invalid and refused judgments are the judge's final answers and keep 0);
     1 some asks failed (error rows or unreadable images: a rerun retries them) or a streak of failures
     stopped the run; 2 a fatal provider error (key, access, quota) or the budget stopped it
-    (:attr:`stopped` says which; rerun the same command to resume once it is fixed).
+    (:attr:`stopped` says which; rerun the same command to resume once it is fixed); 130 Ctrl-C or SIGTERM
+    stopped it once the calls in flight had ended.
     """
 
     judge: str = DEFAULT_JUDGE
@@ -91,6 +100,8 @@ class JudgeOutcome(Outcome):
     batch_pending: list[str] = field(default_factory=list)
     #: "sample: problem" per edit whose image could not be read.
     unreadable: list[str] = field(default_factory=list)
+    #: How many of those have an unreadable source photo (the benchmark's data, not the edit).
+    unreadable_sources: int = 0
     #: Why the run stopped early, if it did (the full message a user sees).
     stopped: str | None = None
     #: Warnings and problems for a person, one line each (the CLI prints them to stderr).
@@ -141,7 +152,8 @@ def judge_edits(
     benchmark: str | None = None, data_dir: Path | None = None, model: str | None = None,
     limit: int | None = None, categories: Sequence[str] | None = None,
     samples: str | Sequence[str] | None = None, out: Path | str | None = None, check: bool = False,
-    on_progress: ProgressCallback | None = None, log: Callable[[str], None] = _log_to_stderr,
+    wait_for_lock: bool = False, follow_symlinks: bool = False, on_progress: ProgressCallback | None = None,
+    log: Callable[[str], None] = _log_to_stderr,
 ) -> JudgeOutcome:
     """Judge edited images from three perspectives (following, preserving, quality): verdict, score, reason.
 
@@ -181,6 +193,8 @@ def judge_edits(
         out: The folder whose ``judgments/`` gets the files (default ``images``: a read-only run can be
             judged elsewhere); ``realedit report`` and ``realedit agree`` read it as a judged folder.
         check: Only check the judge name, its key, the rubric and prices, then return.
+        wait_for_lock: Wait for another process judging the same files with the same judge to finish.
+        follow_symlinks: Read images that symlinks lead outside the data or images folder.
         on_progress: Called with (asks answered, asks to send) as rows are written; told the phase (reading
             and hashing the images) when it listens (see ``ProgressCallback``).
         log: Where progress lines go as they happen (missing edits, batches); default stderr.
@@ -193,43 +207,47 @@ def judge_edits(
     """
     from realedit_bench.judges.engine import EngineConfig
     from realedit_bench.judges.runner import JudgeOptions
+    from realedit_bench.redact import redact_url_secrets
 
     engine = EngineConfig(
         concurrency=concurrency, timeout=timeout, max_retries=max_retries, backoff_base=backoff,
         retry_after_cap=retry_after_cap, failure_streak=failure_streak, temperature=temperature, seed=seed,
         parse_mode=_parse_mode(parse), max_cost=max_cost, batch=batch,
     )
-    options = JudgeOptions(judge=judge, repeats=repeats, perspectives=_perspectives(perspectives),
-                           engine=engine, dry_run=dry_run, wait=wait, poll_interval=poll_interval,
-                           out=None if out is None else Path(out), on_progress=on_progress)
+    # Credentials in an openai-api/ URL reach the backend only: names, files and rows get the redacted name.
+    options = JudgeOptions(judge=redact_url_secrets(judge), repeats=repeats, engine=engine, dry_run=dry_run,
+                           perspectives=_perspectives(perspectives), wait=wait, poll_interval=poll_interval,
+                           out=None if out is None else Path(out), on_progress=on_progress,
+                           wait_for_lock=wait_for_lock)
     if cache is not None and no_cache:
         raise ConfigError("--cache and --no-cache exclude each other")
-    backend, rub, price_table = _setup(options, rubric, prices)
+    backend, rub, price_table = _setup(judge, options, rubric, prices)
     if check:
-        return _checked(images, judge, rub.id)
+        return _checked(images, options.judge, rub.id)
     edits = _select_edits(images, data_dir=data_dir, benchmark=benchmark, model=model, limit=limit,
-                          categories=categories, samples=samples, log=log)
+                          categories=categories, samples=samples, follow_symlinks=follow_symlinks, log=log)
     result = _run(edits, backend, rub, options, cache=cache, use_cache=not no_cache, prices=price_table,
                   log=log)
-    return _outcome(result, judge=judge, rubric=rub.id, options=options, n_edits=len(edits.items), log=log)
+    return _outcome(result, rubric=rub.id, options=options, n_edits=len(edits.items), log=log)
 
 
-def _setup(options: JudgeOptions, rubric: str | Path,
+def _setup(judge: str, options: JudgeOptions, rubric: str | Path,
            prices: Path | None) -> tuple[Backend, Rubric, PriceTable]:
-    """The backend (key checked unless a dry run), rubric and prices; the batch and budget checked."""
+    """The backend of ``judge`` (key checked unless a dry run), rubric and prices; the batch and budget
+    checked."""
     from realedit_bench.judges.backends import make_backend
     from realedit_bench.judges.prices import load_prices
     from realedit_bench.judges.rubric import load_rubric
 
-    judge, engine = options.judge, options.engine
+    engine = options.engine
     rub = load_rubric(rubric)
     price_table = load_prices(prices)
     backend = make_backend(judge, check_key=not options.dry_run)  # a missing key: one line and exit code 2
     if engine.batch and not backend.supports_batch:
         raise ConfigError(f"--batch is not available for {backend.provider}/ judges (OpenAI and Anthropic "
                           f"only)")
-    if engine.max_cost is not None and price_table.lookup(judge) is None:
-        raise ConfigError(f"--max-cost needs a price for {judge}: add it to a --prices file")
+    if engine.max_cost is not None and price_table.lookup(options.judge) is None:
+        raise ConfigError(f"--max-cost needs a price for {options.judge}: add it to a --prices file")
     return backend, rub, price_table
 
 
@@ -259,7 +277,7 @@ def _perspectives(names: Sequence[str] | None) -> list[Perspective]:
 
 def _select_edits(images: Path | str | None, *, data_dir: Path | None, benchmark: str | None,
                   model: str | None, limit: int | None, categories: Sequence[str] | None,
-                  samples: str | Sequence[str] | None,
+                  samples: str | Sequence[str] | None, follow_symlinks: bool,
                   log: Callable[[str], None]) -> EditSet:
     """The edits to judge: ``limit``, ``categories`` and ``samples`` applied, missing and unmatched files
     logged."""
@@ -269,7 +287,8 @@ def _select_edits(images: Path | str | None, *, data_dir: Path | None, benchmark
     if images is None:
         raise ConfigError("--images is required: a run directory or a folder of edited images")
     images = Path(images)
-    edits = resolve_edits(images, data_dir=data_dir, benchmark=benchmark, model=model)
+    edits = resolve_edits(images, data_dir=data_dir, benchmark=benchmark, model=model,
+                          follow_symlinks=follow_symlinks)
     cats = list(categories or ())
     ids = set(parse_sample_ids(samples))
     if ids:
@@ -305,28 +324,34 @@ def _select_edits(images: Path | str | None, *, data_dir: Path | None, benchmark
 
 def _run(edits: EditSet, backend: Backend, rubric: Rubric, options: JudgeOptions, *, cache: Path | None,
          use_cache: bool, prices: PriceTable, log: Callable[[str], None]) -> JudgeResult:
-    """Check that the judgments can be written, open the cache, judge, close the cache."""
+    """Hold the judge's files (one writer: nothing is asked or paid twice), open the cache, judge, close the
+    cache. A dry run writes nothing and holds nothing."""
     from realedit_bench.judges.cache import JudgeCache
-    from realedit_bench.judges.runner import run_judging
+    from realedit_bench.judges.runner import judge_paths, run_judging
+    from realedit_bench.locks import folder_lock
     from realedit_bench.settings import cache_root, check_out_dir
 
-    if not options.dry_run and options.out is not None:
-        check_out_dir(options.out, "--out")
-    elif not options.dry_run:
+    holding: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if not options.dry_run:
+        paths = judge_paths(options.out or edits.root, options.judge, rubric.id, options.engine.parse_mode)
         try:
-            check_out_dir(edits.root, "--images")
-        except ConfigError as exc:  # e.g. a read-only run directory
-            raise ConfigError(f"{exc}; write the judgments into another folder with --out DIR") from exc
+            check_out_dir(paths.dir, "judgments folder")
+        except ConfigError as exc:
+            if options.out is None:  # e.g. a read-only run directory
+                raise ConfigError(f"{exc}; write the judgments into another folder with --out DIR") from exc
+            raise
+        holding = folder_lock(paths.dir, f".{paths.rows.stem}.lock", f"realedit judge with {options.judge}",
+                              wait=options.wait_for_lock, log=log)
+    with holding:
+        jc = JudgeCache(cache or cache_root() / "judge-cache.sqlite") if use_cache else None
+        try:
+            return run_judging(edits, backend, rubric, options, cache=jc, prices=prices, log=log)
+        finally:
+            if jc is not None:
+                jc.close()
 
-    jc = JudgeCache(cache or cache_root() / "judge-cache.sqlite") if use_cache else None
-    try:
-        return run_judging(edits, backend, rubric, options, cache=jc, prices=prices, log=log)
-    finally:
-        if jc is not None:
-            jc.close()
 
-
-def _outcome(result: JudgeResult, *, judge: str, rubric: str, options: JudgeOptions, n_edits: int,
+def _outcome(result: JudgeResult, *, rubric: str, options: JudgeOptions, n_edits: int,
              log: Callable[[str], None]) -> JudgeOutcome:
     """The outcome of a finished (or dry) run: counts, warnings and the exit code."""
     rep, summ = result.report, result.summary
@@ -338,9 +363,10 @@ def _outcome(result: JudgeResult, *, judge: str, rubric: str, options: JudgeOpti
         failed=sum(p.n_error for p in per), invalid=sum(p.n_invalid for p in per),
         refused=sum(p.n_refused for p in per), unreadable=len(result.unreadable),
     )
-    out = JudgeOutcome(judge=judge, rubric=rubric, paths=result.paths, summary=summ, counts=counts,
+    out = JudgeOutcome(judge=options.judge, rubric=rubric, paths=result.paths, summary=summ, counts=counts,
                        dry_run=result.dry_run, batch_pending=result.batch_pending,
-                       unreadable=result.unreadable, ran=rep is not None, batch=options.engine.batch)
+                       unreadable=result.unreadable, unreadable_sources=result.unreadable_sources,
+                       ran=rep is not None, batch=options.engine.batch)
     if counts.invalid or counts.refused:
         reask = "" if options.engine.parse_mode == "paper" else " after one re-ask"
         out.warnings.append(f"warning: {counts.invalid} judgments invalid (unparseable{reask}) and "
@@ -364,20 +390,35 @@ def _set_exit(out: JudgeOutcome, rep: RunReport | None) -> None:
         sent = f"{rep.errors} of the {rep.finished} asks finished in this run failed"
         unsent = f"{rep.not_dispatched} asks not sent" if rep.not_dispatched else "every ask was sent"
         then = {"streak": "; rerun the same command to retry",
-                "fatal": "; fix that, then rerun the same command to resume"}.get(rep.stop_kind or "", "")
+                "fatal": "; fix that, then rerun the same command to resume",
+                "interrupted": "; what finished is kept: rerun the same command to resume",
+                }.get(rep.stop_kind or "", "")
         out.stopped = f"{rep.stopped} ({sent}; {unsent}){then}"  # the budget message says what to do itself
-        if rep.stop_kind == "streak":
-            # The asks themselves failed (recorded as error rows): "some samples failed", not a usage error.
+        # A streak: the asks themselves failed (recorded as error rows), "some samples failed", not a usage
+        # error. A stop by Ctrl-C or SIGTERM is the stop of every verb.
+        out.exit_code = {"streak": EXIT_SOME_FAILED, "interrupted": EXIT_INTERRUPTED}.get(
+            rep.stop_kind or "", EXIT_BAD_INPUT)
+        if out.exit_code != EXIT_BAD_INPUT:
             out.warnings.append(out.stopped)
-            out.exit_code = EXIT_SOME_FAILED
-        else:
-            out.exit_code = EXIT_BAD_INPUT
     elif out.counts.failed:
         # Calls that failed for good are recorded as status "error"; a rerun asks them again.
-        remake = (f" ({len(out.unreadable)} edited images could not be read: remake them with 'realedit run' "
-                  f"or fix the files first)") if out.unreadable else ""
         out.warnings.append(f"{out.counts.failed} judgments failed (status error, not scored); rerun the "
-                            f"same command to retry them{remake}")
+                            f"same command to retry them{_unreadable_hint(out)}")
         out.exit_code = EXIT_SOME_FAILED
     else:
         out.exit_code = EXIT_OK
+
+
+def _unreadable_hint(out: JudgeOutcome) -> str:
+    """What to fix first when images could not be read: the edits (remade by ``realedit run``) or the
+    benchmark's source photos (which ``realedit data verify`` checks)."""
+    n_sources = out.unreadable_sources
+    n_edited = len(out.unreadable) - n_sources
+    parts = []
+    if n_edited:
+        parts.append(f"{n_edited} edited images could not be read: remake them with 'realedit run' or fix "
+                     "the files first")
+    if n_sources:
+        parts.append(f"{n_sources} edits could not be judged because their source photo could not be read: "
+                     "fix the photos in the benchmark data folder ('realedit data verify' checks them)")
+    return f" ({'; '.join(parts)})" if parts else ""

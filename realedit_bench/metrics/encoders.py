@@ -85,18 +85,15 @@ def resolve_device(device: str) -> str:
     """Turn ``auto`` into ``cuda`` when a GPU is visible, else ``cpu``; refuse an unusable choice.
 
     Raises:
-        ConfigError: ``cuda`` is asked for and no GPU is visible, or the name is not a device.
+        ConfigError: ``cuda`` is asked for and no GPU (or not that GPU) is visible, or the name is not a
+            device.
     """
-    import torch
+    from realedit_bench.devices import check_device
 
-    from realedit_bench.errors import ConfigError
+    if check_device(device) == "auto":
+        import torch
 
-    if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: no CUDA GPU is visible (use --device cpu)")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise ConfigError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
     return device
 
 

@@ -39,6 +39,8 @@ from realedit_bench.stats.bootstrap import cluster_mean_ci
 
 ROWS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "metrics_summary.json"
+#: Held by the process writing the two files above (one writer per folder).
+LOCK_NAME = ".realedit-metrics.lock"
 
 
 class MetricsResult(NamedTuple):

@@ -172,7 +172,7 @@ def test_ctrl_c_is_exit_code_130_with_how_to_resume(
     _register(monkeypatch, "loading-test", _CtrlCWhileLoading)
     nothing = api.run_model("loading-test", data_dir=data, out=tmp_path, run_id="l")
     assert nothing.exit_code == EXIT_INTERRUPTED and nothing.manifest is None
-    assert nothing.describe() == "stopped by Ctrl-C while loading the model; nothing was run"
+    assert nothing.describe() == "stopped by Ctrl-C or SIGTERM while loading the model; nothing was run"
     assert not (tmp_path / "l").exists()
 
 

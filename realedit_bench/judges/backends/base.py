@@ -17,13 +17,15 @@ import email.utils
 import importlib
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 from realedit_bench.errors import ConfigError
+from realedit_bench.redact import mask_secrets, redact_url_secrets
 
 
 class ImagePart(NamedTuple):
@@ -91,7 +93,8 @@ class CallError(Exception):
         refused: bool = False,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message)
+        # A provider may quote the key it was sent (a 401 body, a proxy's echo): never recorded or shown.
+        super().__init__(mask_secrets(message))
         self.status = status
         self.retryable = retryable
         self.fatal = fatal
@@ -122,6 +125,32 @@ def parse_retry_after(headers: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def check_base_url(url: str, where: str) -> str:
+    """``url`` when it is an http(s) URL with a host (and a valid port); else the one-line ConfigError naming
+    ``where`` (the environment variable or judge name that gave it), never a connection error later."""
+    shown = redact_url_secrets(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parses the port: ValueError when it is not a number in 0-65535
+    except ValueError:
+        parts = None
+    bad_text = any(ord(c) < 0x21 or ord(c) == 0x7F for c in url)
+    if parts is None or bad_text or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{where} {shown!r} is not an http(s) URL with a host (e.g. https://host:port/v1); "
+                          "fix it or unset it")
+    return url
+
+
+def check_key_text(key: str, names: Sequence[str]) -> None:
+    """Refuse a key holding a control character (an inner newline, a tab) or a non-ASCII one: it cannot go
+    into an HTTP header, and the SDK would report a connection error and retry."""
+    where = " or ".join(names) or "the API key"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+        raise ConfigError(f"{where} holds a newline or another control character; set it to the key alone")
+    if not key.isascii():
+        raise ConfigError(f"{where} holds a non-ASCII character; set it to the key alone (keys are ASCII)")
 
 
 def is_loopback(url: str) -> bool:
@@ -181,15 +210,20 @@ class Backend:
     def __init__(self, model: str, *, check_key: bool = True) -> None:
         if not model:
             raise ConfigError(f"judge '{self.provider}/' names no model (e.g. {self.provider}/<model>)")
-        self.model = model
+        #: The model part of the judge name as given (it may hold URL credentials: never shown).
+        self.target = model
+        #: The model part as names, files, rows and cache keys show it (URL credentials removed).
+        self.model = redact_url_secrets(model)
         self.configure()
         if check_key:
             self.check_key()
 
     # Settings and keys ----------------------------------------------------------------------
     def configure(self) -> None:
-        """Read the provider's settings from the environment (the base URL; subclasses add theirs)."""
-        self.base_url = (env_key(self.base_url_env) if self.base_url_env else None) or self.default_base_url
+        """Read the provider's settings from the environment (the base URL, checked; subclasses add
+        theirs)."""
+        given = env_key(self.base_url_env) if self.base_url_env else None
+        self.base_url = check_base_url(given, self.base_url_env) if given else self.default_base_url
 
     @property
     def api_key(self) -> str | None:
@@ -197,9 +231,26 @@ class Backend:
         return env_key(*self.key_envs[:1]) if self.key_envs else None
 
     def check_key(self) -> None:
-        """Raise :class:`ConfigError` when the provider needs a key and the environment has none."""
-        if self.key_envs and self.api_key is None:
+        """Raise :class:`ConfigError` when the provider needs a key and the environment has none, or one
+        that cannot be sent (a control or non-ASCII character)."""
+        if not self.key_envs:
+            return
+        key = self.api_key
+        if key is None:
             raise ConfigError(self.missing_key_message())
+        check_key_text(key, self.key_envs)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """What this backend sends that must never be shown: its key, and the password and query values of
+        the URL in its judge name (an ``openai-api/`` server's credentials)."""
+        url = re.search(r"https?://\S+", self.target)
+        try:
+            parts = urlsplit(url.group(0)) if url else None
+            password = parts.password if parts else None
+        except ValueError:
+            parts, password = None, None
+        query = [v for _, _, v in (q.partition("=") for q in parts.query.split("&"))] if parts else []
+        return tuple(v for v in (self.api_key, password, *query) if v)
 
     def missing_key_message(self) -> str:
         """The one line shown when the key is missing."""
@@ -207,7 +258,7 @@ class Backend:
 
     @property
     def name(self) -> str:
-        """``provider/model`` as the user wrote it."""
+        """``provider/model`` as the user wrote it, less any URL credentials."""
         return f"{self.provider}/{self.model}"
 
     def describe(self) -> dict[str, Any]:
@@ -333,19 +384,21 @@ class SDKBackend(Backend):
 
     @contextlib.contextmanager
     def sdk_errors(self) -> Iterator[None]:
-        """Turn what the SDK raises inside the block into a :class:`CallError`."""
+        """Turn what the SDK raises inside the block into a :class:`CallError` (secrets masked)."""
         module = importlib.import_module(self.sdk)
         try:
             yield
         except getattr(module, self.sdk_error) as exc:
-            raise self.classify(exc, module) from exc
+            err = self.classify(exc, module)
+            err.args = (mask_secrets(str(err), self.secret_values()),)
+            raise err from exc
 
     def classify(self, exc: Exception, module: Any) -> CallError:
         """Map one SDK exception to a :class:`CallError`."""
         if isinstance(exc, module.APITimeoutError):
             return CallError("the call timed out", retryable=True)
         if isinstance(exc, module.APIConnectionError):
-            return CallError(f"connection error: {exc}", retryable=True)
+            return CallError(f"connection error: {exc}", retryable=True)  # masked by CallError
         if isinstance(exc, module.APIStatusError):
             code, message = error_detail(exc)
             return self.status_error(exc.status_code, message, code=code, headers=exc.response.headers)

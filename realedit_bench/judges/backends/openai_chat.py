@@ -6,7 +6,9 @@
 * ``openai-api/<base-url>/<model>``: any OpenAI-compatible server (vLLM, SGLang, Ollama). The base URL
   ends at its first ``/v<N>`` path segment (``http://host:8000/v1``) and the rest is the model, which may
   itself hold slashes (``Qwen/Qwen2-VL-7B-Instruct``); without a ``/v<N>`` segment the model is the
-  last segment. Key from ``OPENAI_COMPAT_API_KEY``; servers on this machine (localhost) need none.
+  last segment. A query at the end (``...?api_key=KEY``) is sent with every request, and credentials in
+  the URL (``http://user:pass@host``) are the server's; neither is ever shown, recorded or named in a file
+  (names show ``***``). Key from ``OPENAI_COMPAT_API_KEY``; servers on this machine (localhost) need none.
   ``OPENAI_API_KEY`` is deliberately never sent to such servers, so an OpenAI key cannot leak to a
   third-party host.
 
@@ -20,6 +22,7 @@ import json
 import math
 import re
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl
 
 from realedit_bench.errors import ConfigError
 from realedit_bench.judges.backends.base import (
@@ -29,9 +32,11 @@ from realedit_bench.judges.backends.base import (
     ImagePart,
     Price,
     SDKBackend,
+    check_base_url,
     env_key,
     is_loopback,
 )
+from realedit_bench.redact import redact_url_secrets
 
 #: Azure API version when OPENAI_API_VERSION is not set (a GA version that accepts images).
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
@@ -116,7 +121,7 @@ class OpenAIChat(SDKBackend):
             # Older Azure API versions (the paper used 2023-07-01-preview) know only max_tokens.
             self.max_tokens_param = "max_tokens"
             self.endpoint = "azure"
-            self.base_url = env_key("AZURE_OPENAI_ENDPOINT") or ""
+            self.base_url = check_base_url(env_key("AZURE_OPENAI_ENDPOINT") or "", "AZURE_OPENAI_ENDPOINT")
 
     @property
     def api_key(self) -> str | None:
@@ -129,8 +134,9 @@ class OpenAIChat(SDKBackend):
                 f"AZURE_OPENAI_API_KEY for Azure OpenAI)")
 
     def describe(self) -> dict[str, Any]:
-        """Endpoint kind and base URL (no key)."""
-        return {**super().describe(), "endpoint": self.endpoint, "base_url": self.base_url}
+        """Endpoint kind and base URL (no key, no URL credentials)."""
+        return {**super().describe(), "endpoint": self.endpoint,
+                "base_url": redact_url_secrets(self.base_url)}
 
     def is_quota(self, status: int, code: str) -> bool:
         """OpenAI says so with a 429 and one of :attr:`quota_codes`."""
@@ -238,17 +244,19 @@ _VERSION_SEGMENT = re.compile(r"^v\d+[a-z0-9]*$")
 def split_compat_name(rest: str) -> tuple[str, str]:
     """Split ``<base-url>/<model>`` (see module docstring). Raises ConfigError when malformed."""
     m = re.match(r"^(https?://[^/]+)(/.*)?$", rest)
+    shown = redact_url_secrets(rest)
     if not m:
         raise ConfigError(
-            f"openai-api judge {rest!r} must look like openai-api/http://host:port/v1/<model>"
+            f"openai-api judge {shown!r} must look like openai-api/http://host:port/v1/<model>"
         )
+    check_base_url(m.group(1), "the URL of openai-api judge")
     host, path = m.group(1), (m.group(2) or "").strip("/")
     segments = [s for s in path.split("/") if s]
     for i, seg in enumerate(segments):
         if _VERSION_SEGMENT.match(seg) and i + 1 < len(segments):
             return host + "/" + "/".join(segments[: i + 1]), "/".join(segments[i + 1 :])
     if len(segments) < 1:
-        raise ConfigError(f"openai-api judge {rest!r} names no model after the base URL")
+        raise ConfigError(f"openai-api judge {shown!r} names no model after the base URL")
     return host + ("/" + "/".join(segments[:-1]) if len(segments) > 1 else ""), segments[-1]
 
 
@@ -265,10 +273,14 @@ class OpenAICompatible(OpenAIChat):
     endpoint = "openai-compatible"
 
     def configure(self) -> None:
-        """The base URL and the served model name, from the judge name."""
+        """The base URL, the served model name and the query (sent with every request), from the judge
+        name."""
         SDKBackend.configure(self)
         self.azure = False
-        self.base_url, self.served_model = split_compat_name(self.model)
+        # From the name as given: credentials in the URL are the server's (basic auth, a query key).
+        target, _, query = self.target.partition("?")
+        self.base_url, self.served_model = split_compat_name(target)
+        self.query = dict(parse_qsl(query, keep_blank_values=True))
 
     @property
     def api_key(self) -> str | None:
@@ -282,19 +294,20 @@ class OpenAICompatible(OpenAIChat):
 
     def missing_key_message(self) -> str:
         """Names the server and why the OpenAI key is not used."""
-        return (f"judge {self.name} needs an API key for {self.base_url}: set OPENAI_COMPAT_API_KEY "
-                f"(OPENAI_API_KEY is never sent to non-OpenAI servers)")
+        return (f"judge {self.name} needs an API key for {redact_url_secrets(self.base_url)}: set "
+                "OPENAI_COMPAT_API_KEY (OPENAI_API_KEY is never sent to non-OpenAI servers)")
 
     def describe(self) -> dict[str, Any]:
-        """Endpoint kind, base URL and served model name."""
-        return {**super().describe(), "model": self.served_model}
+        """Endpoint kind, base URL and served model name (no credentials)."""
+        return {**super().describe(), "model": redact_url_secrets(self.served_model)}
 
     def make_client(self) -> Any:
         """``AsyncOpenAI`` at the server's base URL."""
         import openai
 
         # A placeholder key keeps the SDK from reading OPENAI_API_KEY (which must not leave for this host).
-        return openai.AsyncOpenAI(api_key=self.api_key or "no-key", base_url=self.base_url, max_retries=0)
+        return openai.AsyncOpenAI(api_key=self.api_key or "no-key", base_url=self.base_url, max_retries=0,
+                                  default_query=self.query or None)
 
     @property
     def wire_model(self) -> str:

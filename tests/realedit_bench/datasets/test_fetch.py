@@ -216,7 +216,8 @@ def test_ctrl_c_stops_a_stalled_fetch_at_once_and_keeps_the_parts(server, tmp_pa
         proc.kill()
     assert proc.returncode == 130, err
     assert took < 3, took
-    assert "stopped by Ctrl-C; rerun the same command to resume" in err and "Traceback" not in err
+    assert "stopped by Ctrl-C or SIGTERM; what finished is kept" in err and "Traceback" not in err
+    assert "to resume, run the same command again: realedit data fetch --data-dir" in err
     assert list(dest.rglob("*.part"))  # kept for the resume
 
 

@@ -137,6 +137,21 @@ def test_unreadable_images_are_error_rows_the_rest_is_judged(
     assert summary_of(edits).perspectives["following"].n_valid == 14
 
 
+def test_an_unreadable_source_photo_is_named_as_such(judge_setup, fake_server: FakeJudgeServer) -> None:
+    bench, edits = judge_setup
+    photo = bench / "imgs" / "2.jpeg"
+    photo.write_bytes(photo.read_bytes()[:200])  # truncated: the header reads, the pixels do not
+    code, out, _ = judge(judge_setup, "--perspective", "following")
+    assert code == 1, out
+    flat = " ".join(out.split())  # the console wraps long lines
+    assert "7 edits could not be read" in flat and "2-local: the source photo: image " in flat
+    assert "7 edits could not be judged because their source photo could not be read" in flat
+    assert "'realedit data verify' checks them" in flat and "remake them with 'realedit run'" not in flat
+    assert len(fake_server.calls()) == 7  # photo 1's edits are judged
+    rows = {r.sample_id: r for r in rows_of(edits)}
+    assert "the source photo" in (rows["2-add"].reason or "") and "2.jpeg" in (rows["2-add"].reason or "")
+
+
 def test_run_dir_with_a_missing_or_corrupt_output_file(
     judge_setup, fake_server: FakeJudgeServer, tmp_path: Path
 ) -> None:
