@@ -73,8 +73,8 @@ def test_a_stop_before_a_verb_could_stop_cleanly_is_said_by_the_command_line(
 
 
 def test_the_resume_command_is_the_command_typed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "argv", ["realedit", "reward", "train", "--output-dir", "my out"])
-    assert resume_command() == "realedit reward train --output-dir 'my out' --resume latest"  # asked for
+    monkeypatch.setattr(sys, "argv", ["realedit", "reward", "train", "--out", "my out"])
+    assert resume_command() == "realedit reward train --out 'my out' --resume latest"  # asked for
     monkeypatch.setattr(sys, "argv", ["realedit", "reward", "train", "--resume", "latest"])
     assert resume_command() == "realedit reward train --resume latest"
     monkeypatch.setattr(sys, "argv", ["realedit", "judge", "--judge", "openai-api/http://u:pw@h/v1/m"])

@@ -67,7 +67,7 @@ def _train(root: Path, tiny: Path) -> Writer:
     make_rewardedit_json(root / "rewards.json", ["s0", "s1"])
     out = root / "out"
     return Writer(["reward", "train", "--pretrained", str(tiny), "--rewards", str(root / "rewards.json"),
-                   "--triplets", str(root / "triplets"), "--output-dir", str(out), "--max-steps", "1",
+                   "--triplets", str(root / "triplets"), "--out", str(out), "--max-steps", "1",
                    "--resolution", "32", "--batch-size", "1", "--gradient-accumulation-steps", "1",
                    "--report-to", "none", "--num-workers", "0"],
                   out / ".realedit-train.lock", lambda: (out / "training_settings.json").exists())
