@@ -27,6 +27,8 @@ _HOMES = re.compile(
 _USERINFO = re.compile(r"(?<=://)[^/\s@'\"]+@")
 #: ``?api_key=...`` and friends in a URL.
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:api[_-]?key|key|token|access_token|password|secret)=)[^&\s'\"/]+")
+#: What every pattern above needs: a path separator (homes, folders, URLs) or a query delimiter.
+_MAY_HOLD = re.compile(r"[/\\?&]")
 
 
 @lru_cache(maxsize=8)
@@ -43,8 +45,8 @@ def _prefixes(cwd: str, home: str) -> tuple[tuple[re.Pattern[str], str], ...]:
 
 def redact(text: str) -> str:
     """``text`` with home directories, this machine's working folder and URL credentials hidden."""
-    if not text:
-        return text
+    if not text or not _MAY_HOLD.search(text):
+        return text  # no path, URL or query: most printed strings (numbers, labels) end here
     try:
         cwd = os.getcwd()
     except OSError:  # the working folder was deleted

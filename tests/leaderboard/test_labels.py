@@ -1,0 +1,104 @@
+"""How runs are named on the site: the recorded label, else the model and the settings it changed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from report_fixtures import make_dataset, make_run, measured_rows, page_soup
+
+from leaderboard.labels import changed_settings, editor_defaults, run_label, settings_text
+from leaderboard.site import build_site
+from realedit_bench.schema import RunManifest
+
+# What instruct-pix2pix records when run with -M steps=20 -M scheduler=ddim on a GPU.
+IP2P_PARAMS = {
+    "weights": "timbrooks/instruct-pix2pix",
+    "weights_fingerprint": None,
+    "revision": None,
+    "steps": 20,
+    "guidance_scale": 7.5,
+    "image_guidance_scale": 1.5,
+    "resolution": 512,
+    "resize": "longer side ~resolution, sides multiples of 64, Lanczos centre fit",
+    "scheduler": "ddim",
+    "negative_prompt": "",
+    "device": "cuda:0",
+    "dtype": "float16",
+    "generator": "torch.Generator('cpu') per sample",
+}
+
+
+def test_changed_settings_leave_out_defaults_and_what_the_machine_chose():
+    defaults = editor_defaults("instruct-pix2pix")
+    assert defaults is not None and defaults["steps"] == 100 and defaults["scheduler"] == "euler_ancestral"
+    assert "device" not in defaults and "dtype" not in defaults  # "auto": resolved per machine
+    assert changed_settings("instruct-pix2pix", IP2P_PARAMS) == {"scheduler": "ddim", "steps": 20}
+    defaults_only = {**IP2P_PARAMS, "steps": 100, "scheduler": "euler_ancestral"}
+    assert changed_settings("instruct-pix2pix", defaults_only) == {}
+    assert changed_settings("identity", {"device": "cpu", "dtype": "none"}) == {}
+    assert changed_settings("not-an-editor-here", IP2P_PARAMS) is None
+    assert (
+        settings_text({"steps": 20, "scheduler": "ddim", "fast": True})
+        == "steps=20, scheduler=ddim, fast=true"
+    )
+
+
+def _manifest(tmp_path, model: str, params: dict) -> RunManifest:
+    data = make_dataset(tmp_path / "data", 1)
+    root = make_run(tmp_path / "runs", model, 7, 1, data_dir=data, params=params)
+    return RunManifest.model_validate_json((root / "manifest.json").read_text())
+
+
+def test_run_label_is_the_recorded_label_else_the_model_and_its_changes(tmp_path):
+    manifest = _manifest(tmp_path, "instruct-pix2pix", IP2P_PARAMS)
+    assert run_label(manifest) == "instruct-pix2pix (scheduler=ddim, steps=20)"
+
+    class Labelled(RunManifest):  # a manifest of 'realedit run --label'
+        label: str
+
+    recorded = Labelled.model_validate({**manifest.model_dump(), "label": "IP2P fast"})
+    assert run_label(recorded) == "IP2P fast"
+    unknown = manifest.model_copy(
+        update={"adapter": manifest.adapter.model_copy(update={"name": "my-editor"})}
+    )
+    assert run_label(unknown) == "my-editor"
+
+
+def test_runs_of_one_model_are_told_apart_by_label_and_settings_column(tmp_path):
+    data = make_dataset(tmp_path / "data", 2)
+    fast = {**IP2P_PARAMS, "steps": 20, "scheduler": "ddim"}
+    default = {**IP2P_PARAMS, "steps": 100, "scheduler": "euler_ancestral"}
+    make_run(tmp_path / "runs", "instruct-pix2pix", 14, 1, data_dir=data, params=fast, run_id="ip2p-fast")
+    make_run(
+        tmp_path / "runs", "instruct-pix2pix", 14, 2, data_dir=data, params=default, run_id="ip2p-default"
+    )
+    # Same settings, another seed: the same label, so the run id tells them apart.
+    make_run(tmp_path / "runs", "instruct-pix2pix", 14, 3, data_dir=data, params=default, run_id="ip2p-seed3")
+    make_run(tmp_path / "runs", "my-editor", 14, 4, data_dir=data, run_id="mine")
+    result = build_site(tmp_path / "runs", tmp_path / "site", formats=["html", "csv"])
+    soup = page_soup(result.index)
+    rows = measured_rows(soup)
+    label = {run: tr.select_one("td.model .label").get_text() for run, tr in rows.items()}
+    settings = {run: tr.select_one("td.settings").get_text() for run, tr in rows.items()}
+    assert label["ip2p-fast"] == "instruct-pix2pix (scheduler=ddim, steps=20)"
+    assert label["ip2p-default"] == "instruct-pix2pix [ip2p-default]"
+    assert label["ip2p-seed3"] == "instruct-pix2pix [ip2p-seed3]"
+    assert label["mine"] == "my-editor"
+    assert settings == {
+        "ip2p-fast": "scheduler=ddim, steps=20",
+        "ip2p-default": "defaults",
+        "ip2p-seed3": "defaults",
+        "mine": "–",  # not an editor installed here: its defaults are not known
+    }
+    # The run folder is still one click away: it links to the run's provenance.
+    prov = rows["ip2p-fast"].select_one("td.model a.run")
+    assert prov.get_text() == "ip2p-fast" and soup.select_one(prov["href"]).select_one("summary code")
+    by_run = {r["run_id"]: r for r in csv.DictReader(io.StringIO(result.exports["csv"].read_text()))}
+    assert by_run["ip2p-fast"]["settings"] == "scheduler=ddim, steps=20" and by_run["mine"]["settings"] == ""
+    # Charts, the gallery and the comparison name runs the same way.
+    charts = json.loads(soup.select_one("script#chart-data").string)["t0"]
+    assert {c["label"] for c in charts} == set(label.values())
+    gallery = page_soup(tmp_path / "site" / "gallery" / "1.html")
+    assert {c.h4.contents[0].strip() for c in gallery.select(".card[data-run]")} == set(label.values())
