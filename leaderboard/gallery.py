@@ -403,7 +403,7 @@ def _search_data(photos: list[Photo]) -> list[dict[str, Any]]:
     """What the index's search looks through: every page's instructions, with their addresses."""
     return [
         {
-            "title": f"{p.bench_label} · {p.title}",
+            "title": redact(f"{p.bench_label} · {p.title}"),
             "href": f"{p.slug}.html",
             "items": [
                 [redact(it.category), redact(it.instruction or ""), f"{p.slug}.html#{it.anchor}"]

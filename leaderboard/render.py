@@ -85,7 +85,7 @@ def make_env() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     from leaderboard.redact import redact_printed
-    from leaderboard.tables import coverage_text, fmt_num, fmt_pct, metric_value, vs_text
+    from leaderboard.tables import coverage_text, fmt_num, fmt_pct, metric_value, p_text, vs_text
 
     env = Environment(
         finalize=redact_printed,
@@ -101,6 +101,7 @@ def make_env() -> Any:
     env.filters["cmd"] = lambda argv: shlex.join(argv) if argv else "–"
     env.filters["coverage"] = coverage_text
     env.filters["vs"] = vs_text
+    env.filters["ptext"] = p_text
     env.globals["metric_value"] = metric_value
     return env
 

@@ -666,6 +666,11 @@ def coverage_text(cov: Coverage | None) -> str:
     return f"{cov.n_samples}{of} samples, {photos}"
 
 
+def p_text(p: float) -> str:
+    """'p = 0.031'; 'p < 0.001' below what the bootstrap's resamples can tell apart from 0."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
@@ -685,7 +690,7 @@ def vs_text(row: LeaderboardRow) -> str:
     if v.p_value is None:
         return f"{v.untested or TOO_FEW_PHOTOS}: Δ {v.diff:+.2f} {v.compared} {where}"
     word = "significant" if v.significant else "not significant"
-    return f"{word}: Δ {v.diff:+.2f} {v.compared}, p = {v.p_value:.3f}, {where}"
+    return f"{word}: Δ {v.diff:+.2f} {v.compared}, {p_text(v.p_value)}, {where}"
 
 
 def export_json(

@@ -116,7 +116,7 @@
     var side = width >= 460; // labels beside the bars, else above them
     var labelW = side ? Math.min(220, Math.round(width * 0.34)) : 0;
     var rowH = side ? 24 : 38;
-    var x0 = labelW + 6, x1 = width - 46;
+    var x0 = side ? labelW + 8 : 14, x1 = width - 46; // room for half of the first tick's label
     var height = runs.length * rowH + 28;
     var svg = svgEl("svg", { width: width, height: height, viewBox: "0 0 " + width + " " + height, role: "img" });
     svg.appendChild(svgEl("title", {}, p + ": " + (measure === "acc" ? "accuracy" : "mean score") + " per run"));
