@@ -23,7 +23,7 @@ from typing import Any
 from leaderboard.charts import chart_series, heat_class
 from leaderboard.collect import JudgedSet, RunData, find_runs
 from leaderboard.gallery import Images, Photo, bench_words, collect_gallery, no_source_warnings, write_gallery
-from leaderboard.reference import ReferenceTables, load_reference, model_links
+from leaderboard.reference import ReferenceTables, load_reference
 from leaderboard.render import COMPARE_PAGE, STATIC, data_block, make_env, page_common, write_page
 from leaderboard.tables import (
     CAUTION_NOTE,
@@ -46,7 +46,6 @@ from leaderboard.tables import (
     settings_cell,
     stale_text,
     subset_note,
-    unranked_mark,
 )
 from realedit_bench.errors import ConfigError
 from realedit_bench.outcome import SiteCounts
@@ -95,13 +94,11 @@ def _table_view(
     labels = [r.label or r.model for r in table.rows]
     view = {
         "id": f"t{index}",
-        "index": index,
         "bench": bench_words(table.benchmark).display,
         "table": table,
         "labels": labels,
         "counts": [counts(r) for r in table.rows],
         "settings": [settings_cell(r) for r in table.rows],
-        "marks": [unranked_mark(r) if r.unranked else None for r in table.rows],
         "prov": [prov[id(run)] for run, _js in members],
         "ranked": [i for i, r in enumerate(table.rows) if r.rank is not None],
         "unranked": [i for i, r in enumerate(table.rows) if r.rank is None],
@@ -286,7 +283,6 @@ def _write_index(
         min_photos=MIN_PHOTOS,
         downloads=[(exports[k].name, text) for k, text in DOWNLOADS if k in exports],
         has_compare=any(len(m) > 1 for _t, m in built),
-        links=model_links,
         provenance=_provenance(runs),
         perspectives=PERSPECTIVES,
         categories=CATEGORIES,

@@ -14,9 +14,17 @@ when it covers fewer samples than its run selected, or when it lacks samples ano
 table covers. Partial rows are shown, flagged and listed after the ranked rows, but never ranked: a mean
 over a different, smaller sample set is not comparable. A failed edit is not scored as "no" or 0 (a
 failure is excluded from means and counted, as everywhere in realedit), so a run with failed edits is
-ranked only once ``realedit run`` has redone them. Neighbours are tested only when their common samples
-come from at least :data:`MIN_PHOTOS` source photos; with fewer, the photo bootstrap has too few clusters
-to mean anything.
+ranked only once ``realedit run`` has redone them. A row without a valid judgment of what the ranking
+sorts by (every reply invalid, refused or failed) has no value to rank and is listed apart as well.
+
+The ranked rows of a table cover the same samples (any other would be partial). When those are part of
+the benchmark only (``--limit``, ``--samples``), the table says so (``subset``): its ranks are among its
+own rows and are not comparable with the published full-benchmark numbers shown apart.
+
+Neighbours are compared on the samples both judged validly (the samples both judged, whatever the status,
+are counted too, so "no sample valid in both" is told apart from "nothing in common"), and tested only when
+those samples come from at least :data:`MIN_PHOTOS` source photos; with fewer, the photo bootstrap has too
+few clusters to mean anything, and every interval from so few photos carries a caution mark.
 """
 
 from __future__ import annotations

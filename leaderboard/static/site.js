@@ -279,7 +279,7 @@
     var fc = document.getElementById("filter-category");
     var ft = document.getElementById("filter-text");
     var apply = function () {
-      var on = {};
+      var on = Object.create(null); // keyed by run strings: no prototype to collide with
       each(boxes, function (b) { on[b.value] = b.checked; });
       each($$(".card[data-run]"), function (card) { card.hidden = !on[card.getAttribute("data-run")]; });
       var c = fc.value, words = ft.value.toLowerCase().split(/\s+/).filter(Boolean);
@@ -316,7 +316,7 @@
     var count = document.getElementById("search-count");
     var find = function () {
       var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
-      var pages = {}, hits = [];
+      var pages = Object.create(null), hits = [];
       searchData.forEach(function (page) {
         page.items.forEach(function (it) {
           var text = (it[0] + " " + it[1]).toLowerCase();
@@ -366,7 +366,7 @@
     cmpData.forEach(function (t, i) {
       selT.appendChild(el("option", { value: String(i) }, t.title));
       t.order = t.samples.map(function (s) { return s[0]; }); // benchmark order
-      t.info = {};
+      t.info = Object.create(null);
       t.samples.forEach(function (s) { t.info[s[0]] = s.slice(1); });
     });
     document.getElementById("cmp-table-label").hidden = cmpData.length < 2;
@@ -432,7 +432,7 @@
         "here (the leaderboard's 'vs next' tests neighbours with a paired bootstrap over photos)."));
     };
     var categories = function (t, a, b) {
-      var cats = [], by = {};
+      var cats = [], by = Object.create(null);
       t.order.forEach(function (sid) {
         var c = t.info[sid][1];
         if (!by[c]) { by[c] = []; cats.push(c); }
@@ -523,7 +523,7 @@
         var x = value(a.values[sid], t.rank_by), y = value(b.values[sid], t.rank_by);
         return x === null || y === null ? -1 : Math.abs(x - y);
       };
-      var order = {};
+      var order = Object.create(null);
       ids.forEach(function (sid, i) { order[sid] = i; });
       disagreements.sort(function (s1, s2) { return gap(s2) - gap(s1) || order[s1] - order[s2]; });
       document.getElementById("cmp-disagree").replaceChildren();

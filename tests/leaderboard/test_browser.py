@@ -182,7 +182,9 @@ def test_charts_are_drawn_to_the_width_of_their_box(site, tmp_path):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_comparison_of_two_runs(site, tmp_path, width):
+    dialogs: list[str] = []
     with chromium_page(width, 900) as (page, problems):
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         _open(page, site / "compare.html")
         _page_fits(page)
         a, b = page.locator("#cmp-a"), page.locator("#cmp-b")
@@ -212,7 +214,7 @@ def test_comparison_of_two_runs(site, tmp_path, width):
         page.locator("table.leaderboard tbody.ranked tr").first.locator("a.cmp").click()
         page.wait_for_load_state("load")
         assert page.url.endswith("compare.html#t0:0:1") and page.locator("#cmp-b").input_value() == "1"
-    assert problems == []
+    assert problems == [] and dialogs == []  # the run named by an XSS payload is compared as text
 
 
 @pytest.mark.parametrize("width", WIDTHS)

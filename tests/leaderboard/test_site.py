@@ -141,10 +141,12 @@ def test_neighbour_significance(tmp_path):
 def test_xss_payloads_are_inert(tmp_path):
     data = make_dataset(tmp_path / "data", 2, payload=XSS)
     make_run(tmp_path / "runs", XSS, 14, 5, data_dir=data, payload=XSS, run_id="xss")
+    make_run(tmp_path / "runs", "plain", 14, 6, data_dir=data, payload=XSS, run_id="plain")  # a pair
     result = build_site(tmp_path / "runs", tmp_path / "site", formats=["html", "md"])
     script = (STATIC / "site.js").read_text()
-    pages = [result.index, *sorted((tmp_path / "site" / "gallery").glob("*.html"))]
-    assert len(pages) >= 3
+    compare = tmp_path / "site" / "compare.html"
+    pages = [result.index, compare, *sorted((tmp_path / "site" / "gallery").glob("*.html"))]
+    assert len(pages) >= 4 and compare.is_file()
     seen_text = 0
     for page in pages:
         soup = page_soup(page)
@@ -161,6 +163,8 @@ def test_xss_payloads_are_inert(tmp_path):
         )
         seen_text += soup.get_text().count(XSS)
     assert seen_text >= 4  # model name, instruction and reasons are shown, as text
+    # In the JSON data blocks the payload is escaped, and the page's script sets it only as text.
+    assert "\\u003cscript\\u003ealert(1)" in compare.read_text()
     gallery = page_soup(tmp_path / "site" / "gallery" / "1.html").get_text()
     assert f"make the local part of photo 1 nicer {XSS}" in gallery
     assert f"looks fine {XSS}" in gallery or f"looks off {XSS}" in gallery
@@ -226,6 +230,8 @@ def test_links_stay_inside_the_site_and_images_are_lazy(three_runs):
     site = base / "site"
     pages = sorted(site.rglob("*.html"))
     assert result.index.stat().st_size < 2_000_000
+    downloads = {a["href"] for a in page_soup(result.index).select(".downloads a[download]")}
+    assert downloads == {"leaderboard.csv", "leaderboard.json", "leaderboard.md", "metrics.csv"}
     for page in pages:
         soup = page_soup(page)
         for el in soup.find_all(["a", "img", "link", "script", "iframe", "source"]):
