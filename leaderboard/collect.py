@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from leaderboard.labels import changed_settings, run_label
+from leaderboard.labels import run_changes, run_label
 from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.jsonio import read_model, read_rows
 from realedit_bench.judges.stale import is_stale
@@ -161,8 +161,8 @@ class RunData:
     #: How the site names the run: its recorded label or the model with its changed settings
     #: (:mod:`leaderboard.labels`), with the run id added where two runs would read alike.
     display: str = ""
-    #: Settings that differ from the editor's defaults; None when the defaults are not known (a plain
-    #: folder, an editor not installed here).
+    #: Settings that differ from the editor's defaults, and the seed when not 0; None when the defaults are
+    #: not known (a plain folder, an editor not installed here).
     changed: dict[str, Any] | None = None
     #: Distinct source photos among the samples the metrics measured (the clusters of their intervals);
     #: those of the run's edited images when ``metrics.jsonl`` is absent; None for a plain folder.
@@ -179,7 +179,7 @@ class RunData:
         if not self.display:
             self.display = run_label(self.manifest) if self.manifest is not None else self.model
         if self.manifest is not None and self.changed is None:
-            self.changed = changed_settings(self.manifest.adapter.name, self.manifest.adapter.params)
+            self.changed = run_changes(self.manifest)
 
     @property
     def benchmark(self) -> str:

@@ -3,10 +3,10 @@
 A run directory records every resolved setting of its editor (``manifest.adapter.params``) and, when
 ``realedit run --label`` recorded one, a display label. Without a label the site derives the runner's
 default, the model name followed by the settings that differ from the editor's documented defaults
-(``instruct-pix2pix (steps=20, scheduler=ddim)``); the settings column of the leaderboard lists the same
-settings. The defaults are read from the editor's constructor through the registry (class attributes and
-signatures only: no weights, no torch), so an editor not installed where the report is built shows its
-model name and no settings column.
+(``instruct-pix2pix (scheduler=ddim, steps=20)``) and the base seed when it is not 0; the settings
+column of the leaderboard lists the same changes. The defaults are read from the editor's constructor
+through the registry (class attributes and signatures only: no weights, no torch), so an editor not
+installed where the report is built shows its model name and no settings column.
 """
 
 from __future__ import annotations
@@ -76,6 +76,15 @@ def changed_settings(model: str, params: Mapping[str, Any]) -> dict[str, Any] | 
     }
 
 
+def run_changes(manifest: RunManifest) -> dict[str, Any] | None:
+    """What a run changed from its editor's defaults: its settings that differ, then its base seed when not
+    the default 0 (``realedit run --seed``); None when the editor's defaults are not known here."""
+    changed = changed_settings(manifest.adapter.name, manifest.adapter.params)
+    if changed is not None and manifest.base_seed:
+        changed["seed"] = manifest.base_seed
+    return changed
+
+
 def settings_text(settings: Mapping[str, Any]) -> str:
     """``steps=20, scheduler=ddim``: strings as they are, other values as JSON writes them."""
     return ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in settings.items())
@@ -83,10 +92,9 @@ def settings_text(settings: Mapping[str, Any]) -> str:
 
 def run_label(manifest: RunManifest) -> str:
     """The run's display label: the one ``realedit run --label`` recorded, else the model name followed by
-    the settings that differ from the editor's defaults."""
+    what the run changed from the editor's defaults (:func:`run_changes`)."""
     recorded = getattr(manifest, "label", None)
     if recorded:
         return str(recorded)
-    model = manifest.adapter.name
-    changed = changed_settings(model, manifest.adapter.params)
-    return f"{model} ({settings_text(changed)})" if changed else model
+    changed = run_changes(manifest)
+    return f"{manifest.adapter.name} ({settings_text(changed)})" if changed else manifest.adapter.name

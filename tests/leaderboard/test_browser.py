@@ -8,6 +8,7 @@ Screenshots of every view go to the test's folder, and to ``$REALEDIT_SCREENS`` 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -29,37 +30,22 @@ def site(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("browser")
     data = make_dataset(base / "data", 10, size=96)
     runs = base / "runs"
+    run = functools.partial(make_run, runs, data_dir=data, image_size=64, base_seed=0)
+    fast = {**IP2P, "steps": 20, "scheduler": "ddim"}
     roots = [
-        make_run(runs, "instruct-pix2pix", 70, 11, data_dir=data, params=IP2P, run_id="ip2p", image_size=64),
-        make_run(
-            runs,
-            "instruct-pix2pix",
-            70,
-            12,
-            data_dir=data,
-            params={**IP2P, "steps": 20, "scheduler": "ddim"},
-            run_id="ip2p-fast",
-            image_size=64,
-        ),
-        make_run(runs, "magicbrush", 70, 13, data_dir=data, params=IP2P, run_id="magicbrush", image_size=64),
-        make_run(
-            runs, "identity", 70, 14, data_dir=data, params={}, run_id="identity", skill=0.2, image_size=64
-        ),
+        run("instruct-pix2pix", 70, 11, params=IP2P, run_id="ip2p"),
+        run("instruct-pix2pix", 70, 12, params=fast, run_id="ip2p-fast"),
+        run("magicbrush", 70, 13, params=IP2P, run_id="magicbrush"),
+        run("identity", 70, 14, params={}, run_id="identity", skill=0.2),
     ]
-    make_run(runs, "hive", 20, 15, data_dir=data, run_id="hive-stopped", n_selected=70, image_size=64)
-    invalidate_judgments(
-        make_run(runs, "smartedit", 70, 16, data_dir=data, run_id="smartedit", image_size=64)
-    )
-    make_run(runs, XSS, 70, 99, data_dir=data, payload=XSS, run_id="xss-run", image_size=64)
+    run("hive", 20, 15, run_id="hive-stopped", n_selected=70)
+    invalidate_judgments(run("smartedit", 70, 16, run_id="smartedit"))
+    run(XSS, 70, 99, payload=XSS, run_id="xss-run")
     from realedit_bench.api import agree
 
     rated = [roots[0], *roots[2:]]  # one run per model: ratings are keyed by model
-    agree(
-        human=[write_human_ratings(rated, base / "human.csv")],
-        judgments=rated,
-        out=runs / "agreement.json",
-        resamples=50,
-    )
+    human = write_human_ratings(rated, base / "human.csv")
+    agree(human=[human], judgments=rated, out=runs / "agreement.json", resamples=50)
     build_site(runs, base / "site")
     return base / "site"
 

@@ -8,7 +8,7 @@ import json
 
 from report_fixtures import make_dataset, make_run, measured_rows, page_soup
 
-from leaderboard.labels import changed_settings, editor_defaults, run_label, settings_text
+from leaderboard.labels import changed_settings, editor_defaults, run_changes, run_label, settings_text
 from leaderboard.site import build_site
 from realedit_bench.schema import RunManifest
 
@@ -53,7 +53,13 @@ def _manifest(tmp_path, model: str, params: dict) -> RunManifest:
 
 def test_run_label_is_the_recorded_label_else_the_model_and_its_changes(tmp_path):
     manifest = _manifest(tmp_path, "instruct-pix2pix", IP2P_PARAMS)
-    assert run_label(manifest) == "instruct-pix2pix (scheduler=ddim, steps=20)"
+    assert manifest.base_seed == 1  # the seed is a change too (the default is 0)
+    assert run_changes(manifest) == {"scheduler": "ddim", "steps": 20, "seed": 1}
+    assert run_label(manifest) == "instruct-pix2pix (scheduler=ddim, steps=20, seed=1)"
+    assert (
+        run_label(manifest.model_copy(update={"base_seed": 0}))
+        == "instruct-pix2pix (scheduler=ddim, steps=20)"
+    )
 
     class Labelled(RunManifest):  # a manifest of 'realedit run --label'
         label: str
@@ -70,33 +76,37 @@ def test_runs_of_one_model_are_told_apart_by_label_and_settings_column(tmp_path)
     data = make_dataset(tmp_path / "data", 2)
     fast = {**IP2P_PARAMS, "steps": 20, "scheduler": "ddim"}
     default = {**IP2P_PARAMS, "steps": 100, "scheduler": "euler_ancestral"}
+    make_run(tmp_path / "runs", "instruct-pix2pix", 14, 0, data_dir=data, params=default, run_id="ip2p")
     make_run(tmp_path / "runs", "instruct-pix2pix", 14, 1, data_dir=data, params=fast, run_id="ip2p-fast")
-    make_run(
-        tmp_path / "runs", "instruct-pix2pix", 14, 2, data_dir=data, params=default, run_id="ip2p-default"
-    )
-    # Same settings, another seed: the same label, so the run id tells them apart.
     make_run(tmp_path / "runs", "instruct-pix2pix", 14, 3, data_dir=data, params=default, run_id="ip2p-seed3")
+    # The same settings and seed again (a rerun elsewhere): the same label, so the run id tells them apart.
+    make_run(tmp_path / "runs", "instruct-pix2pix", 14, 3, data_dir=data, params=default, run_id="ip2p-again")
     make_run(tmp_path / "runs", "my-editor", 14, 4, data_dir=data, run_id="mine")
     result = build_site(tmp_path / "runs", tmp_path / "site", formats=["html", "csv"])
     soup = page_soup(result.index)
     rows = measured_rows(soup)
     label = {run: tr.select_one("td.model .label").get_text() for run, tr in rows.items()}
     settings = {run: tr.select_one("td.settings").get_text() for run, tr in rows.items()}
-    assert label["ip2p-fast"] == "instruct-pix2pix (scheduler=ddim, steps=20)"
-    assert label["ip2p-default"] == "instruct-pix2pix [ip2p-default]"
-    assert label["ip2p-seed3"] == "instruct-pix2pix [ip2p-seed3]"
-    assert label["mine"] == "my-editor"
+    assert label == {
+        "ip2p": "instruct-pix2pix",
+        "ip2p-fast": "instruct-pix2pix (scheduler=ddim, steps=20, seed=1)",
+        "ip2p-seed3": "instruct-pix2pix (seed=3) [ip2p-seed3]",
+        "ip2p-again": "instruct-pix2pix (seed=3) [ip2p-again]",
+        "mine": "my-editor",
+    }
     assert settings == {
-        "ip2p-fast": "scheduler=ddim, steps=20",
-        "ip2p-default": "defaults",
-        "ip2p-seed3": "defaults",
+        "ip2p": "defaults",
+        "ip2p-fast": "scheduler=ddim, steps=20, seed=1",
+        "ip2p-seed3": "seed=3",
+        "ip2p-again": "seed=3",
         "mine": "–",  # not an editor installed here: its defaults are not known
     }
     # The run folder is still one click away: it links to the run's provenance.
     prov = rows["ip2p-fast"].select_one("td.model a.run")
     assert prov.get_text() == "ip2p-fast" and soup.select_one(prov["href"]).select_one("summary code")
     by_run = {r["run_id"]: r for r in csv.DictReader(io.StringIO(result.exports["csv"].read_text()))}
-    assert by_run["ip2p-fast"]["settings"] == "scheduler=ddim, steps=20" and by_run["mine"]["settings"] == ""
+    assert by_run["ip2p-fast"]["settings"] == "scheduler=ddim, steps=20, seed=1"
+    assert by_run["mine"]["settings"] == ""
     # Charts, the gallery and the comparison name runs the same way.
     charts = json.loads(soup.select_one("script#chart-data").string)["t0"]
     assert {c["label"] for c in charts} == set(label.values())

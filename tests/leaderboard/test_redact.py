@@ -59,8 +59,8 @@ def test_published_site_shows_no_home_path_or_credentials(tmp_path):
     page = page_soup(res.index).get_text(" ")
     assert "~/data/real-edit" in page and "~/ckpt/w" in page and "~/models/ip2p" in page
     assert "openai-api/http://10.0.0.5:8000/v1/llava" in page
-    assert "instruct-pix2pix (steps=2, weights=~/models/ip2p)" in page
-    assert '"label":"instruct-pix2pix (steps=2, weights=~/models/ip2p)"' in text  # the charts' data too
+    label = "instruct-pix2pix (steps=2, weights=~/models/ip2p, seed=1)"
+    assert label in page and f'"label":"{label}"' in text  # in the charts' data too
 
 
 def test_redact_keeps_other_paths():

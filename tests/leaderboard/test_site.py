@@ -52,9 +52,9 @@ def test_every_number_on_the_page_matches_summary_json(three_runs):
     for tr in rows:
         root = base / "runs" / tr["data-run"]
         s = _summary(root)
-        # The fixture's runs set steps=2; the registry's magicbrush defaults to 100 steps (the others are
-        # not registered editors: their defaults are unknown, so they are named by the model alone).
-        label = f"{s.model} (steps=2)" if s.model == "magicbrush" else s.model
+        # The fixture's runs set steps=2 and seed 2; the registry's magicbrush defaults to 100 steps and seed
+        # 0 (the others are not registered editors: their defaults are unknown, so the model names them).
+        label = f"{s.model} (steps=2, seed=2)" if s.model == "magicbrush" else s.model
         assert tr.select_one("td.model .label").get_text() == label
         for p in PERSPECTIVES:
             ps = s.perspectives[p]

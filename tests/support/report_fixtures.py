@@ -136,6 +136,7 @@ def make_run(
     fail_rate: float = 0.0,
     n_total: int = 560,
     params: dict | None = None,
+    base_seed: int | None = None,
 ) -> Path:
     """Write a complete run directory: manifest, edits, images, judgments + summary, metrics summary.
 
@@ -152,6 +153,7 @@ def make_run(
         fail_rate: probability that a sample's edit failed (a run with failed edits is not ranked).
         n_total: samples in the benchmark, as the manifest records it.
         params: the editor settings the manifest records (default: steps 2, guidance 7.5).
+        base_seed: the run's base seed, as the manifest records it (default: ``seed``).
     """
     rng = random.Random(seed)
     run_id = run_id or f"{seed:04d}-run"
@@ -204,7 +206,7 @@ def make_run(
         adapter=AdapterRef(
             name=model, family="synthetic", params={"steps": 2, "guidance": 7.5} if params is None else params
         ),
-        base_seed=seed,
+        base_seed=seed if base_seed is None else base_seed,
         device="cpu",
         dtype="float32",
         status="interrupted"
