@@ -1,15 +1,15 @@
 """The agreement page of the site: ``agreement.json`` of ``realedit agree`` rendered as static HTML.
 
 Reads the report through its schema only (no torch, no adapters). Every string from the report is
-autoescaped; the page has no script, and its Content-Security-Policy allows none.
+autoescaped; the page has no script, and its Content-Security-Policy allows none. It carries the site's
+navigation and stylesheet, and fits a phone's width (its wide tables scroll inside their boxes).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from realedit_bench import __version__
+from leaderboard.render import NavLink, content_security_policy, make_env, page_common, write_page
 from realedit_bench.agreement.compute import natural_key
 from realedit_bench.agreement.view import (
     STAT_ROWS,
@@ -19,30 +19,11 @@ from realedit_bench.agreement.view import (
     fmt_p,
     fmt_value,
 )
-from realedit_bench.jsonio import atomic_write_text, read_model
+from realedit_bench.jsonio import read_model
 from realedit_bench.schema.agree import AgreementReport
 
-HERE = Path(__file__).resolve().parent
 #: No script at all; inline styles only; images only from the page itself.
-PAGE_CSP = (
-    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-)
-
-
-def _env():
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-    from leaderboard.redact import redact_printed
-
-    return Environment(
-        finalize=redact_printed,  # paths and judge names are shown: no home folder or URL credential
-        loader=FileSystemLoader(str(HERE / "templates")),
-        autoescape=True,  # every string of the report is untrusted text
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+PAGE_CSP = content_security_policy(None)
 
 
 def _judge_view(j, notes: Footnotes) -> dict:  # noqa: ANN001 - JudgeAgreement
@@ -147,6 +128,7 @@ def render_agreement_page(
     csp: str | None = None,
     root: str = "",
     outdated: list[str] | None = None,
+    nav: list[NavLink] | None = None,
 ) -> Path:
     """Write the agreement page for ``report`` (a report or the path of an ``agreement.json``).
 
@@ -155,8 +137,10 @@ def render_agreement_page(
         out_path: HTML file to write.
         csp: Accepted for the site builder's call; ignored, since this page carries no script and uses the
             stricter :data:`PAGE_CSP`.
-        root: Relative link to the site root (for the navigation link back to ``index.html``).
+        root: Relative link to the site root (for the navigation links).
         outdated: Why the report is out of date (:func:`outdated_inputs`); the page then says so at the top.
+        nav: The site's navigation (:func:`leaderboard.render.nav_links`); default: the index's sections and
+            this page.
 
     Returns:
         ``out_path``.
@@ -164,28 +148,23 @@ def render_agreement_page(
     del csp  # the page has no script: no hash to allow
     if not isinstance(report, AgreementReport):
         report = read_model(Path(report), AgreementReport)
+    out_path = Path(out_path)
     notes = Footnotes()
     judges = [_judge_view(j, notes) for j in report.judges]
-    style = HERE / "static" / "style.css"
-    css = style.read_text(encoding="utf-8") if style.is_file() else ""
-    from markupsafe import Markup
-
+    common = page_common(gallery=False, compare=False, agreement_pages=[out_path.name], script=False)
     html = (
-        _env()
+        make_env()
         .get_template("agreement.html.j2")
         .render(
+            **{**common, "nav": nav if nav is not None else common["nav"]},
             report=report,
             judges=judges,
             footnotes=notes.items,
-            csp=PAGE_CSP,
-            version=__version__,
-            css=Markup(css),  # our own stylesheet, not report text
             root=root,
+            title="Judge agreement with humans",
             level=f"{report.level:.0%}",
             outdated=outdated or [],
         )
     )
-    out_path = Path(out_path)
-    atomic_write_text(out_path, html)
-    os.chmod(out_path, 0o644)
+    write_page(out_path, html)
     return out_path

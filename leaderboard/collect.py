@@ -27,11 +27,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from realedit_bench.errors import ConfigError, RealEditError
 from realedit_bench.jsonio import read_model, read_rows
 from realedit_bench.judges.stale import is_stale
+from realedit_bench.labels import run_changes
 from realedit_bench.schema import (
     EditRow,
     JudgeSummary,
@@ -157,6 +158,15 @@ class RunData:
     # : Display name that tells copies apart: the run id, or "<run id> in <folder>/" when another folder has
     # it too.
     label: str = ""
+    #: How the site names the run: its recorded label or the model with its changed settings
+    #: (:mod:`leaderboard.labels`), with the run id added where two runs would read alike.
+    display: str = ""
+    #: Settings that differ from the editor's defaults, and the seed when not 0; None when the defaults are
+    #: not known (a plain folder, an editor not installed here).
+    changed: dict[str, Any] | None = None
+    #: Distinct source photos among the samples the metrics measured (the clusters of their intervals);
+    #: those of the run's edited images when ``metrics.jsonl`` is absent; None for a plain folder.
+    metrics_photos: int | None = None
     #: What ``metrics_summary.json`` says, when ``metrics`` was corrected (out-of-date values left out).
     metrics_file: MetricSummary | None = None
     #: Samples whose metric values are of older images (left out of ``metrics``).
@@ -166,6 +176,11 @@ class RunData:
 
     def __post_init__(self) -> None:
         self.label = self.label or self.run_id
+        if not self.display:
+            self.display = self.manifest.label if self.manifest is not None else self.model
+        if self.manifest is not None and self.changed is None:
+            m = self.manifest
+            self.changed = run_changes(m.adapter.name, m.adapter.params, m.base_seed)
 
     @property
     def benchmark(self) -> str:
@@ -237,6 +252,9 @@ def load_run(root: Path) -> RunData | None:
             js.check_stale()
         run = RunData(root, manifest.run_id, manifest.adapter.name, manifest, edits, judged, metrics)
         _check_metrics(run, history)
+        if metrics is not None and run.metrics_photos is None:
+            # No rows to count (only the summary): the metrics measured the run's edited images.
+            run.metrics_photos = len({e.image_id for e in edits if e.status == "ok"})
         return run
     if judged or metrics is not None:
         model = judged[0].summary.model if judged else (metrics.model if metrics else root.name)
@@ -269,6 +287,7 @@ def _check_metrics(run: RunData, history: dict[str, list[EditRow]] | None) -> No
         latest = {r.sample_id: r for r in read_rows(rows_path, MetricRow)}  # the last row of a sample wins
         stale = {sid for sid, r in latest.items() if _metric_row_stale(r, history.get(sid, []))}
         current = [r for sid, r in latest.items() if sid not in stale]
+        run.metrics_photos = len({r.image_id for r in current if r.status == "ok"})
         n_old = sum(1 for sid in stale if latest[sid].status == "ok" and latest[sid].values)
         if n_old:
             from realedit_bench.metrics.runner import summarize
@@ -370,4 +389,9 @@ def find_runs(runs: Path, *, must_exist: bool) -> list[RunData]:
             if ids.count(r.run_id) > 1 and r.root.name != r.run_id
             else r.run_id
         )
+    shown = [r.display for r in found]
+    for r in found:
+        # Two runs of one model with the same settings (another seed, a copy) would read alike.
+        if shown.count(r.display) > 1:
+            r.display = f"{r.display} [{r.label}]"
     return found

@@ -20,6 +20,7 @@ import json
 import os
 from pathlib import Path
 
+from leaderboard.render import script_hash
 from realedit_bench.images import load_image
 from realedit_bench.jsonio import atomic_write_text
 from realedit_bench.schema.base import PERSPECTIVES
@@ -47,11 +48,6 @@ def _json_for_html(obj: object) -> str:
     """JSON that cannot end its <script> block: '<', '>' and '&' are written as unicode escapes."""
     text = json.dumps(obj, ensure_ascii=True, sort_keys=True)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def script_hash(js: str) -> str:
-    """The CSP source expression allowing exactly the inline script ``js``."""
-    return "'sha256-" + base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode() + "'"
 
 
 def write_annotation_page(edits, out_path: Path, *, thumb_size: int = 384) -> Path:  # noqa: ANN001 - EditSet

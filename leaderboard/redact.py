@@ -25,6 +25,8 @@ _START = r"(?<![\w.~/-])"
 _HOMES = re.compile(
     _START + r"(?:/home/[^/\s'\"]+|/Users/[^/\s'\"]+|/root" + _END + r"|[A-Za-z]:\\Users\\[^\\\s'\"]+)"
 )
+#: What the path patterns above need: a path separator; a URL's credentials also need '/' or a query.
+_MAY_HOLD = re.compile(r"[/\\?&]")
 
 
 @lru_cache(maxsize=8)
@@ -43,15 +45,17 @@ def redact(text: str) -> str:
     """``text`` with home directories, this machine's working folder and URL credentials hidden."""
     if not text:
         return text
-    try:
-        cwd = os.getcwd()
-    except OSError:  # the working folder was deleted
-        cwd = "/"
-    home = os.path.expanduser("~")
-    for pattern, repl in _prefixes(cwd, home):
-        text = pattern.sub(repl, text)
-    text = _HOMES.sub("~", text)
-    # URL credentials, keys of this machine's environment and key-shaped tokens: the core's one rule.
+    if _MAY_HOLD.search(text):  # no path or URL in most printed strings (numbers, labels): skip these
+        try:
+            cwd = os.getcwd()
+        except OSError:  # the working folder was deleted
+            cwd = "/"
+        home = os.path.expanduser("~")
+        for pattern, repl in _prefixes(cwd, home):
+            text = pattern.sub(repl, text)
+        text = _HOMES.sub("~", text)
+    # URL credentials, keys of this machine's environment and key-shaped tokens (also without a '/'): the
+    # core's one rule, on every string.
     return mask_secrets(text)
 
 

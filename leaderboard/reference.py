@@ -1,13 +1,17 @@
-"""The paper's published results (Tables 1-3 of Gu et al., ICLR 2025), shipped as data with their citation.
+"""The paper's published results (Tables 1-3 of Gu et al., ICLR 2025), shipped as data with their citation,
+and where each editing model is published (its paper and weights).
 
 The CSV files in ``leaderboard/reference/`` are transcribed from the paper one cell at a time; accuracy is
 stored as the whole percent the paper prints, so the site never shows more precision than was published.
+``model_links.csv`` maps registry names and the paper's method names to https links; a model it does not
+name is shown without links.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -104,3 +108,40 @@ def load_reference(root: Path = REFERENCE_DIR) -> ReferenceTables:
         table2=t2,
         table3=t3,
     )
+
+
+class ModelLinks(NamedTuple):
+    """Where a model is published: its paper and its weights (either may be unknown)."""
+
+    title: str
+    paper: str | None
+    weights: str | None
+
+
+LINKS_FILE = "model_links.csv"
+
+
+def _https(url: str) -> str | None:
+    """``url`` when it is an https address (the only links the site makes to other sites), else None."""
+    url = url.strip()
+    return url if url.startswith("https://") and not any(c in url for c in " \"'<>") else None
+
+
+@lru_cache(maxsize=4)
+def load_model_links(root: Path = REFERENCE_DIR) -> dict[str, ModelLinks]:
+    """Registry names and published method names -> the model's paper and weights (``model_links.csv``).
+
+    Names match exactly: the registry's ``magicbrush`` (a diffusers conversion) and the paper's
+    ``MagicBrush`` (the authors' release) link to different weights.
+    """
+    out: dict[str, ModelLinks] = {}
+    for r in _read_csv(root / LINKS_FILE):
+        links = ModelLinks(r["model"], _https(r["paper"]), _https(r["weights"]))
+        for name in r["names"].split(";"):
+            out.setdefault(name.strip(), links)
+    return out
+
+
+def model_links(model: str) -> ModelLinks | None:
+    """The paper and weights of ``model``; None for a model the table does not know (shown without links)."""
+    return load_model_links().get(model)

@@ -14,9 +14,17 @@ when it covers fewer samples than its run selected, or when it lacks samples ano
 table covers. Partial rows are shown, flagged and listed after the ranked rows, but never ranked: a mean
 over a different, smaller sample set is not comparable. A failed edit is not scored as "no" or 0 (a
 failure is excluded from means and counted, as everywhere in realedit), so a run with failed edits is
-ranked only once ``realedit run`` has redone them. Neighbours are tested only when their common samples
-come from at least :data:`MIN_PHOTOS` source photos; with fewer, the photo bootstrap has too few clusters
-to mean anything.
+ranked only once ``realedit run`` has redone them. A row without a valid judgment of what the ranking
+sorts by (every reply invalid, refused or failed) has no value to rank and is listed apart as well.
+
+The ranked rows of a table cover the same samples (any other would be partial). When those are part of
+the benchmark only (``--limit``, ``--samples``), the table says so (``subset``): its ranks are among its
+own rows and are not comparable with the published full-benchmark numbers shown apart.
+
+Neighbours are compared on the samples both judged validly (the samples both judged, whatever the status,
+are counted too, so "no sample valid in both" is told apart from "nothing in common"), and tested only when
+those samples come from at least :data:`MIN_PHOTOS` source photos; with fewer, the photo bootstrap has too
+few clusters to mean anything, and every interval from so few photos carries a caution mark.
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ from pydantic import Field
 
 from leaderboard.collect import REAL_EDIT, JudgedSet, RunData
 from leaderboard.redact import redact
-from leaderboard.reference import ReferenceTables
+from leaderboard.reference import ReferenceTables, model_links
+from realedit_bench.labels import settings_text
 from realedit_bench.schema import MetricSummary
 from realedit_bench.schema.base import PERSPECTIVES, Row
 from realedit_bench.stats.bootstrap import paired_cluster_test
@@ -43,7 +52,7 @@ N_RESAMPLES = 2000
 #: Fewest distinct source photos among the common samples for the neighbour test to be run.
 MIN_PHOTOS = 10
 TOO_FEW_PHOTOS = "too few photos to test"
-NO_COMMON = "no common samples"
+NO_COMMON = "no sample valid in both"
 
 
 class PerspectiveCell(Row):
@@ -58,6 +67,13 @@ class PerspectiveCell(Row):
     n_invalid: int | None = Field(default=None, description="Samples whose reply could not be parsed.")
     n_refused: int | None = Field(default=None, description="Samples the judge refused.")
     n_error: int | None = Field(default=None, description="Samples whose judge call failed.")
+    n_photos: int | None = Field(
+        default=None,
+        description=(
+            "Distinct source photos among the valid samples: the clusters of the bootstrap intervals "
+            f"(fewer than {MIN_PHOTOS} make an interval too narrow to trust)."
+        ),
+    )
 
 
 class Comparison(Row):
@@ -65,7 +81,9 @@ class Comparison(Row):
 
     next_model: str = Field(description="Model of the next-ranked row.")
     next_run_id: str = Field(description="Run id of the next-ranked row.")
+    compared: str = Field(default="overall score", description="What the test compares, e.g. overall score.")
     n_common: int = Field(description="Samples both rows judged validly (the test's sample).")
+    n_shared: int = Field(default=0, description="Samples both rows judged, whatever the judgments' status.")
     n_photos: int = Field(default=0, description="Distinct source photos among the common samples.")
     diff: float | None = Field(
         default=None, description="Mean of this row minus the next over common samples."
@@ -78,7 +96,7 @@ class Comparison(Row):
     )
     significant: bool = Field(default=False, description=f"p_value < {ALPHA}.")
     untested: str | None = Field(
-        default=None, description="Why no test was run: too few photos, or no common samples."
+        default=None, description="Why no test was run: too few photos, or no sample valid in both rows."
     )
 
 
@@ -140,6 +158,19 @@ class LeaderboardRow(Row):
         default=None, description="1-based rank within its table; None for reference and partial rows."
     )
     model: str = Field(description="Editing model.")
+    label: str | None = Field(
+        default=None,
+        description=(
+            "Run as the page names it: its recorded label, else the model and the settings that differ from "
+            "the editor's defaults; None for reference rows."
+        ),
+    )
+    settings: dict[str, Any] | None = Field(
+        default=None,
+        description="Settings that differ from the editor's defaults; None when the defaults are not known.",
+    )
+    paper: str | None = Field(default=None, description="Link to the model's paper, when known.")
+    weights: str | None = Field(default=None, description="Link to the model's released weights, when known.")
     run_id: str | None = Field(default=None, description="Run directory name; None for reference rows.")
     run_folder: str | None = Field(
         default=None,
@@ -161,6 +192,10 @@ class LeaderboardRow(Row):
     coverage: Coverage | None = Field(default=None, description="Samples covered; None for published rows.")
     cost_usd: float | None = Field(default=None, description="Judging spend from the summary.")
     date: str | None = Field(default=None, description="Date the judging summary was written (YYYY-MM-DD).")
+    unranked: str | None = Field(
+        default=None,
+        description="Why a measured row is not ranked (partial, no valid judgments); None when it is ranked.",
+    )
     vs_next: Comparison | None = Field(default=None, description="Test against the next-ranked row.")
     source: str | None = Field(default=None, description="Citation of a reference row.")
 
@@ -173,7 +208,18 @@ class LeaderboardTable(Row):
     rubric: str = Field(description="Rubric name and version.")
     rank_by: str = Field(description="What the ranking sorts by: overall or a perspective's score.")
     rows: list[LeaderboardRow] = Field(
-        description="Measured rows: ranked rows in rank order, then partial rows."
+        description="Measured rows: ranked rows in rank order, then the rows not ranked (partial, no valid "
+        "judgments)."
+    )
+    ranked_on: str | None = Field(
+        default=None, description="The samples the ranked rows share, e.g. '560 of 560 samples, 80 photos'."
+    )
+    subset: bool = Field(
+        default=False,
+        description=(
+            "The ranked rows cover part of the benchmark only: their ranks are among themselves, not "
+            "comparable with full-benchmark (published) numbers."
+        ),
     )
     metric_columns: list[MetricColumn] = Field(
         default_factory=list, description="CLIP metric columns shown beside the judged numbers."
@@ -195,6 +241,9 @@ class MetricsRow(Row):
     reference: str = Field(description="What the edits were compared with: source or target.")
     n: int = Field(description="Samples measured.")
     n_error: int = Field(description="Samples that failed.")
+    n_photos: int | None = Field(
+        default=None, description="Distinct source photos measured: the clusters of the intervals."
+    )
     means: dict[str, float] = Field(description="metric -> mean.")
     cis: dict[str, tuple[float, float]] = Field(default_factory=dict, description="metric -> 95% interval.")
     excluded: dict[str, str] = Field(
@@ -246,15 +295,27 @@ def _sample_values(js: JudgedSet, rank_by: str) -> dict[str, tuple[str, float]]:
     return out
 
 
+def compared_text(rank_by: str) -> str:
+    """What the ranking and the neighbour test compare, in words."""
+    return "overall score" if rank_by == "overall" else f"{rank_by} score"
+
+
 def compare(a: JudgedSet, b: JudgedSet, rank_by: str, next_row: LeaderboardRow) -> Comparison:
-    """Paired cluster-bootstrap test of ``a`` against ``b`` over the samples both judged validly."""
+    """Paired cluster-bootstrap test of ``a`` against ``b`` over the samples both judged validly.
+
+    A sample counts when both rows have a valid judgment of every perspective the ranking uses; samples
+    both judged but with an invalid, refused or failed judgment on either side are counted apart
+    (``n_shared``), so "no sample valid in both" is never mistaken for "no sample in common".
+    """
     va, vb = _sample_values(a, rank_by), _sample_values(b, rank_by)
     common = sorted(set(va) & set(vb))
     photos = {va[s][0] for s in common}
     base: dict[str, Any] = {
         "next_model": next_row.model,
         "next_run_id": next_row.run_id or "",
+        "compared": compared_text(rank_by),
         "n_common": len(common),
+        "n_shared": len(set(a.judged_samples()) & set(b.judged_samples())),
         "n_photos": len(photos),
     }
     if not common:
@@ -374,6 +435,7 @@ def metrics_table(runs: list[RunData]) -> MetricsTable | None:
             reference=ms.reference,
             n=ms.n,
             n_error=ms.n_error,
+            n_photos=r.metrics_photos,
             means=dict(sorted(ms.means.items())),
             cis=dict(sorted(ms.cis.items())),
             excluded=dict(sorted(ms.excluded.items())),
@@ -405,6 +467,7 @@ def _measured_row(run: RunData, js: JudgedSet) -> LeaderboardRow:
                 n_invalid=ps.n_invalid,
                 n_refused=ps.n_refused,
                 n_error=ps.n_error,
+                n_photos=len({v.image_id for v in js.per_sample(p).values()}),
             )
             if ps is not None
             else PerspectiveCell()
@@ -412,9 +475,14 @@ def _measured_row(run: RunData, js: JudgedSet) -> LeaderboardRow:
     scores = [c.score for c in cells.values() if c.score is not None]
     overall = sum(scores) / len(scores) if scores and len(scores) == len(cells) else None
     metrics = dict(sorted(run.metrics.means.items())) if run.metrics is not None else {}
+    links = model_links(run.model)
     return LeaderboardRow(
         kind="measured",
         model=s.model,
+        label=redact(run.display),
+        settings=_redacted(run.changed),
+        paper=links.paper if links else None,
+        weights=links.weights if links else None,
         run_id=run.run_id,
         run_folder=run.root.name,
         run_label=run.label or run.run_id,
@@ -430,16 +498,26 @@ def _measured_row(run: RunData, js: JudgedSet) -> LeaderboardRow:
     )
 
 
+def _redacted(settings: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Settings as a published page may show them: a local weights path without the home folder."""
+    if settings is None:
+        return None
+    return {k: redact(v) if isinstance(v, str) else v for k, v in settings.items()}
+
+
 def reference_rows(ref: ReferenceTables) -> list[LeaderboardRow]:
     """Table 1 of the paper as leaderboard rows (no intervals or counts: the paper gives none)."""
     out = []
     for r in ref.table1:
         cells = {p: PerspectiveCell(accuracy=a, score=s) for p, (a, s) in r.perspectives.items()}
         overall = sum(c.score for c in cells.values() if c.score is not None) / len(cells)
+        links = model_links(r.method)
         out.append(
             LeaderboardRow(
                 kind="reference",
                 model=r.method,
+                paper=links.paper if links else None,
+                weights=links.weights if links else None,
                 judge=ref.judge,
                 rubric=ref.rubric,
                 overall=overall,
@@ -480,34 +558,70 @@ def build_tables(
         groups.items(), key=lambda kv: (kv[0][0] != REAL_EDIT, kv[0])
     ):
         _mark_partial(members)
-        # Complete rows first; highest first; rows without a value last; ties broken by name (stable order).
+        for m in members:
+            m[2].unranked = _unranked_reason(m[2], rank_by)
+        # Ranked rows first; highest first; rows without a value last; ties broken by name (stable order).
         members.sort(
             key=lambda m: (
-                bool(m[2].coverage and m[2].coverage.partial),
+                m[2].unranked is not None,
                 _rank_value(m[2], rank_by) is None,
                 -(_rank_value(m[2], rank_by) or 0.0),
                 m[2].model,
                 m[0].run_id,
             )
         )
-        ranked = [m for m in members if not (m[2].coverage and m[2].coverage.partial)]
+        ranked = [m for m in members if m[2].unranked is None]
         for i, (_run, js, row, _c) in enumerate(ranked):
             row.rank = i + 1
             if i + 1 < len(ranked):
                 row.vs_next = compare(js, ranked[i + 1][1], rank_by, ranked[i + 1][2])
-        rows = [m[2] for m in members]
         cols = metric_columns([m[0].metrics for m in members if m[0].metrics is not None], is_clip)
         table = LeaderboardTable(
             benchmark=benchmark,
             judge=judge,
             rubric=rubric,
             rank_by=rank_by,
-            rows=rows,
+            rows=[m[2] for m in members],
             reference_rows=ref_rows if benchmark == REAL_EDIT else [],  # the paper's Table 1 is Real-Edit's
             metric_columns=cols,
+            **_ranked_on([m[2] for m in ranked]),
         )
         out.append((table, [(m[0], m[1]) for m in members]))
     return out
+
+
+def _unranked_reason(row: LeaderboardRow, rank_by: str) -> str | None:
+    """Why ``row`` is not ranked: partial, or no valid judgment to rank it by; None when it is ranked."""
+    cov = row.coverage
+    if cov is not None and cov.partial:
+        return f"partial: {cov.partial_reason}"
+    if _rank_value(row, rank_by) is not None:
+        return None
+    tot = counts(row)
+    if tot is not None and tot["n_valid"] == 0:
+        what = ", ".join(
+            f"{tot[k]} {word}"
+            for k, word in (("n_invalid", "invalid"), ("n_refused", "refused"), ("n_error", "failed calls"))
+            if tot[k]
+        )
+        return f"no valid judgments ({what or 'none made'}): nothing to rank it by"
+    empty = [
+        p for p in (PERSPECTIVES if rank_by == "overall" else (rank_by,)) if row.perspectives[p].score is None
+    ]
+    return f"no valid {' or '.join(empty)} judgment: no {compared_text(rank_by)} to rank it by"
+
+
+def _ranked_on(ranked: list[LeaderboardRow]) -> dict[str, Any]:
+    """``ranked_on`` and ``subset`` of a table: the samples its ranked rows share (they cover the same set,
+    or they would be partial)."""
+    covs = [r.coverage for r in ranked if r.coverage is not None]
+    if not covs:
+        return {}
+    cov = max(covs, key=lambda c: c.n_samples)
+    return {
+        "ranked_on": coverage_text(cov),
+        "subset": cov.n_benchmark is not None and cov.n_samples < cov.n_benchmark,
+    }
 
 
 # ----------------------------------------------------------------------------------------------- exports
@@ -534,6 +648,23 @@ def counts(row: LeaderboardRow) -> dict[str, int] | None:
     }
 
 
+def few_photos(cell: PerspectiveCell) -> bool:
+    """Whether the cell's intervals come from fewer than :data:`MIN_PHOTOS` source photos (a caution)."""
+    return cell.n_photos is not None and cell.n_photos < MIN_PHOTOS
+
+
+def unranked_mark(row: LeaderboardRow) -> str:
+    """The rank cell of a measured row that is not ranked: 'partial', or 'none' without valid judgments."""
+    return "partial" if row.coverage is not None and row.coverage.partial else "none"
+
+
+def settings_cell(row: LeaderboardRow) -> str:
+    """The settings column: what differs from the editor's defaults, 'defaults', or '–' when not known."""
+    if row.settings is None:
+        return "–"
+    return settings_text(row.settings) or "defaults"
+
+
 def coverage_text(cov: Coverage | None) -> str:
     """'11 of 560 samples, 2 photos' (the benchmark size from the run manifest when known)."""
     if cov is None:
@@ -543,20 +674,31 @@ def coverage_text(cov: Coverage | None) -> str:
     return f"{cov.n_samples}{of} samples, {photos}"
 
 
+def p_text(p: float) -> str:
+    """'p = 0.031'; 'p < 0.001' below what the bootstrap's resamples can tell apart from 0."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
 def vs_text(row: LeaderboardRow) -> str:
-    """The 'vs next' cell in words: the test, or why there is none."""
+    """The 'vs next' cell in words: the test and what it compared, or why there is none."""
     if row.coverage is not None and row.coverage.partial:
         return "not ranked (partial)"
+    if row.unranked is not None:
+        return "not ranked (no valid judgments)"
     v = row.vs_next
     if v is None:
         return ""
     if v.untested == NO_COMMON or v.diff is None:
-        return NO_COMMON
-    where = f"n = {v.n_common} from {v.n_photos} photo{'s' if v.n_photos != 1 else ''}"
+        return f"{NO_COMMON} rows ({_plural(v.n_shared, 'sample')} judged by both)"
+    where = f"on {_plural(v.n_common, 'sample')} valid in both, {_plural(v.n_photos, 'photo')}"
     if v.p_value is None:
-        return f"{v.untested or TOO_FEW_PHOTOS} (Δ {v.diff:+.2f}, {where})"
+        return f"{v.untested or TOO_FEW_PHOTOS}: Δ {v.diff:+.2f} {v.compared} {where}"
     word = "significant" if v.significant else "not significant"
-    return f"{word} (Δ {v.diff:+.2f}, p = {v.p_value:.3f}, {where})"
+    return f"{word}: Δ {v.diff:+.2f} {v.compared}, {p_text(v.p_value)}, {where}"
 
 
 def export_json(
@@ -604,9 +746,11 @@ _COVERAGE_FIELDS = (
     "samples_benchmark",
     "partial",
     "partial_reason",
+    "unranked",
 )
 CSV_COLUMNS = (
-    ["benchmark", "judge", "rubric", "kind", "rank", "model", "run_id", "run_folder", "overall"]
+    ["benchmark", "judge", "rubric", "kind", "rank", "model", "label", "settings", "run_id", "run_folder"]
+    + ["overall"]
     + [f"{p}_{k}" for p in PERSPECTIVES for k in _PERSPECTIVE_FIELDS]
     + ["valid", "n", "invalid", "refused", "errors", *_COVERAGE_FIELDS]
     + [
@@ -614,10 +758,13 @@ CSV_COLUMNS = (
         "diff_vs_next",
         "p_vs_next",
         "significant_vs_next",
+        "samples_vs_next",
         "photos_vs_next",
         "cost_usd",
         "date",
         "source",
+        "paper",
+        "weights",
     ]
 )
 
@@ -635,16 +782,22 @@ def _flat(table: LeaderboardTable, row: LeaderboardRow) -> dict[str, object]:
         "kind": row.kind,
         "rank": row.rank,
         "model": row.model,
+        "label": row.label,
+        "settings": settings_text(row.settings) if row.settings is not None else None,
         "run_id": row.run_id,
         "run_folder": row.run_folder,
         "overall": row.overall,
         "cost_usd": row.cost_usd,
         "date": row.date,
         "source": row.source,
+        "paper": row.paper,
+        "weights": row.weights,
+        "unranked": row.unranked,
         "vs_next": vs_text(row) or None,
         "diff_vs_next": v.diff if v else None,
         "p_vs_next": v.p_value if v else None,
         "significant_vs_next": v.significant if v and v.p_value is not None else None,
+        "samples_vs_next": v.n_common if v else None,
         "photos_vs_next": v.n_photos if v else None,
     }
     for p, c in row.perspectives.items():
@@ -736,7 +889,7 @@ def _md_cell(text: str) -> str:
 
 
 MD_HEAD = (
-    ["#", "model", "run", "overall"]
+    ["#", "model", "run", "settings", "overall"]
     + [f"{p} {k}" for p in PERSPECTIVES for k in ("acc", "score")]
     + [
         "valid/n",
@@ -750,19 +903,22 @@ MD_HEAD = (
 
 
 def _md_row(table: LeaderboardTable, row: LeaderboardRow) -> list[str]:
-    rank = str(row.rank) if row.rank else ("pub." if row.kind == "reference" else "partial")
+    rank = str(row.rank) if row.rank else ("pub." if row.kind == "reference" else unranked_mark(row))
     cells = [
         rank,
-        _md_cell(row.model),
+        _md_cell(row.label or row.model),
         _md_cell(row.run_label or row.run_id or row.source or ""),
+        _md_cell(settings_cell(row)),
         fmt_num(row.overall),
     ]
     for p in PERSPECTIVES:
         c = row.perspectives[p]
         pct_digits = 0 if row.kind == "reference" else 1
+        mark = CAUTION if few_photos(c) else ""
         cells += [
-            _with_ci(fmt_pct(c.accuracy, pct_digits), c.accuracy_ci, pct=True),
-            _with_ci(fmt_num(c.score), c.score_ci, pct=False),
+            _with_ci(fmt_pct(c.accuracy, pct_digits), c.accuracy_ci, pct=True)
+            + (mark if c.accuracy_ci else ""),
+            _with_ci(fmt_num(c.score), c.score_ci, pct=False) + (mark if c.score_ci else ""),
         ]
     tot = counts(row)
     cov = coverage_text(row.coverage)
@@ -791,6 +947,44 @@ def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
+def _md_metrics(metrics: MetricsTable) -> list[str]:
+    """The automatic-metrics table in Markdown, its notes below it."""
+    lines = ["## Automatic metrics", ""]
+    head = ["model", "run", "benchmark", "compared with", "n", "errors"] + [
+        _md_cell(c.header) for c in metrics.columns
+    ]
+    body = []
+    for r in metrics.rows:
+        cells = [
+            _md_cell(r.model),
+            _md_cell(r.run_label or r.run_id),
+            _md_cell(r.benchmark),
+            r.reference,
+            str(r.n),
+            str(r.n_error),
+        ]
+        for col in metrics.columns:
+            ok = col.reference == r.reference
+            ci = r.cis.get(col.name) if ok else None
+            mark = CAUTION if ci and r.n_photos is not None and r.n_photos < MIN_PHOTOS else ""
+            cells.append(
+                _with_ci(fmt_num(r.means.get(col.name) if ok else None, 3), ci, pct=False, digits=3) + mark
+            )
+        body.append(cells)
+    lines += _md_table(head, body)
+    lines.append("")
+    for r in metrics.rows:
+        for why in metrics_notes(r):
+            lines.append(f"- {_md_cell(r.run_label or r.run_id)}: {_md_cell(why)}")
+    if any(metrics_notes(r) for r in metrics.rows):
+        lines.append("")
+    if any(c.preservation for c in metrics.columns):
+        lines += [PRESERVATION_NOTE, ""]
+    if any(r.n_photos is not None and r.n_photos < MIN_PHOTOS for r in metrics.rows):
+        lines += [CAUTION_NOTE, ""]
+    return lines
+
+
 def export_markdown(
     tables: list[LeaderboardTable],
     ref: ReferenceTables | None,
@@ -810,8 +1004,14 @@ def export_markdown(
         lines += _md_table(head, [_md_row(t, row) for row in [*t.rows, *t.reference_rows]])
         lines.append("")
         any_pub = any_pub or bool(t.reference_rows)
+        if t.subset:
+            lines += [subset_note(t), ""]
         if any(r.coverage is not None and r.coverage.partial for r in t.rows):
             lines += [PARTIAL_NOTE, ""]
+        if any(unranked_mark(r) == "none" for r in t.rows if r.unranked is not None):
+            lines += [NO_VALID_NOTE, ""]
+        if any(few_photos(c) for r in t.rows for c in r.perspectives.values()):
+            lines += [CAUTION_NOTE, ""]
     if not tables:
         lines += ["No judged runs were found.", ""]
         if ref is not None:
@@ -827,40 +1027,7 @@ def export_markdown(
     if tables:
         lines += [TEST_NOTE, ""]
     if metrics is not None:
-        lines += ["## Automatic metrics", ""]
-        head = ["model", "run", "benchmark", "compared with", "n", "errors"] + [
-            _md_cell(c.header) for c in metrics.columns
-        ]
-        body = []
-        for r in metrics.rows:
-            cells = [
-                _md_cell(r.model),
-                _md_cell(r.run_label or r.run_id),
-                _md_cell(r.benchmark),
-                r.reference,
-                str(r.n),
-                str(r.n_error),
-            ]
-            for col in metrics.columns:
-                ok = col.reference == r.reference
-                cells.append(
-                    _with_ci(
-                        fmt_num(r.means.get(col.name) if ok else None, 3),
-                        r.cis.get(col.name) if ok else None,
-                        pct=False,
-                        digits=3,
-                    )
-                )
-            body.append(cells)
-        lines += _md_table(head, body)
-        lines.append("")
-        for r in metrics.rows:
-            for why in metrics_notes(r):
-                lines.append(f"- {_md_cell(r.run_label or r.run_id)}: {_md_cell(why)}")
-        if any(metrics_notes(r) for r in metrics.rows):
-            lines.append("")
-        if any(c.preservation for c in metrics.columns):
-            lines += [PRESERVATION_NOTE, ""]
+        lines += _md_metrics(metrics)
     if unjudged:
         lines += ["Runs without judgments: " + ", ".join(_md_cell(u) for u in unjudged), ""]
     return "\n".join(lines)
@@ -873,6 +1040,26 @@ PARTIAL_NOTE = (
     "different sample set is not comparable. A failed edit is counted, not scored as 'no' or 0; rerun "
     "'realedit run' to redo failed edits and 'realedit judge' to judge redone images."
 )
+#: The mark beside an interval from too few photos, and what it means.
+CAUTION = " ⚠"
+CAUTION_NOTE = (
+    f"⚠: an interval from fewer than {MIN_PHOTOS} source photos; the bootstrap resamples too few photos, "
+    "so the interval is too narrow to trust."
+)
+NO_VALID_NOTE = (
+    "Rows ranked 'none' have no valid judgment to rank them by (every reply invalid, refused or failed): "
+    "they are listed, not ranked."
+)
+
+
+def subset_note(table: LeaderboardTable) -> str:
+    """Why the ranks of a table measured on part of the benchmark stand apart from published numbers."""
+    return (
+        f"The ranked rows cover {table.ranked_on}: a subset of the benchmark. They are ranked among "
+        "themselves only; published full-benchmark numbers are not comparable with them."
+    )
+
+
 TEST_NOTE = (
     "'vs next' tests each ranked row against the next: paired bootstrap over the samples both judged "
     "validly, "

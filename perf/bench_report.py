@@ -1,8 +1,8 @@
 """Benchmark ``realedit report``: 10 synthetic runs x 560 samples (the full Real-Edit size).
 
-Prints the seconds of a cold build (every thumbnail made), the median of warm builds (thumbnails
-cached, the case the target is about), the ratio to the 10 s target, and the size of ``index.html``
-(target < 2 MB).
+Prints the seconds of a cold build (every thumbnail and full-size copy made), the median of warm builds
+(images cached, the case the target is about), the ratio to the 10 s target, and the size of
+``index.html`` (target < 2 MB) and ``compare.html``.
 
     .venv/bin/python perf/bench_report.py [--runs 10] [--samples 560] [--repeats 3]
 """
@@ -60,8 +60,10 @@ def main() -> None:
             f"warm build, thumbnails cached, median of {args.repeats}: {warm_s:.2f} s "
             f"(target {TARGET_S:.0f} s, ratio {warm_s / TARGET_S:.2f})"
         )
+        compare = (base / "site" / "compare.html").stat().st_size
         print(
             f"index.html: {size / 1e6:.3f} MB (target < 2 MB, ratio {size / TARGET_INDEX_BYTES:.2f}); "
+            f"compare.html: {compare / 1e6:.3f} MB; "
             f"{cold.n_gallery_pages} gallery pages, {gallery / 1e6:.2f} MB together"
         )
 

@@ -165,6 +165,8 @@ def run_model(
     procs = rn.Processes.from_env()
     if num_processes > 1 and procs.world == 1:
         return RunOutcome(exit_code=rn.relaunch(num_processes, relaunch_argv))
+    from realedit_bench.labels import default_label
+
     editor = rn.build_editor(adapter_cls, model, settings or {}, weights=weights, revision=revision,
                              device=procs.device(device), dtype=dtype)
     if label is not None and not label.strip():
@@ -175,8 +177,7 @@ def run_model(
         filters=rn.recorded_filters(limit, categories, samples),
         run_dir=runs / (run_id or rn.run_id_for(model, bench.name, editor.params(), seed)), base_seed=seed,
         batch_size=batch_size, force=force, process_index=procs.rank, num_processes=procs.world, label=label,
-        default_label=rn.default_label(adapter_cls, model, settings or {}, weights=weights, revision=revision,
-                                       dtype=dtype, seed=seed),
+        default_label=default_label(model, editor.params(), seed),
     )
     return rn.hold_and_run(runner, editor, runs, wait_for_lock=wait_for_lock, log=log,
                            on_progress=on_progress)

@@ -604,35 +604,6 @@ def build_editor(
         raise ConfigError(f"model {model!r} could not be built with {sorted(kwargs)}: {exc}") from exc
 
 
-def default_label(
-    adapter_cls: type[Any], model: str, settings: Mapping[str, object], *, weights: str | None,
-    revision: str | None, dtype: str, seed: int,
-) -> str:
-    """``instruct-pix2pix (steps=20, scheduler=ddim)``: the model's name and what was set apart from its
-    defaults (settings, weights, revision, dtype and seed; the device changes no image and is left out)."""
-    from realedit_bench.editing import class_default
-    from realedit_bench.editing import settings as settings_of
-
-    given: dict[str, Any] = {k: v for k, v in (("weights", weights), ("revision", revision)) if v is not None}
-    given.update(coerce_overrides(adapter_cls, {k: str(v) for k, v in settings.items()}))
-    if dtype != "auto":
-        given["dtype"] = dtype
-    defaults = {s.name: class_default(adapter_cls, s.name) if s.default is None else s.default
-                for s in settings_of(adapter_cls)}
-    differ = [f"{key}={_label_value(key, value)}" for key, value in given.items()
-              if key not in defaults or value != defaults[key]]
-    if seed:
-        differ.append(f"seed={seed}")
-    return f"{model} ({', '.join(differ)})" if differ else model
-
-
-def _label_value(key: str, value: Any) -> str:
-    """A setting as a label shows it: local weights by their last two path parts (no home directory)."""
-    if key == "weights" and Path(str(value)).expanduser().exists():
-        return "/".join(Path(str(value)).expanduser().resolve().parts[-2:])
-    return str(value)
-
-
 def claim_run_dir(runner: Runner, log: Callable[[str], None] | None) -> None:
     """On the main process, holding the run directory, before the model loads: refuse to mix runs."""
     runner.check_existing()

@@ -15,7 +15,8 @@ from realedit_bench.schema import EditRow, RunManifest
 def test_published_site_shows_no_home_path_or_credentials(tmp_path):
     data = make_dataset(tmp_path / "data", 1)
     judge = "openai-api/http://alice:s3cret@10.0.0.5:8000/v1/llava"
-    run = make_run(tmp_path / "runs", "m", 7, 1, data_dir=data, judge=judge)
+    # A registered editor: its label and settings column show the weights it was given, from '~'.
+    run = make_run(tmp_path / "runs", "instruct-pix2pix", 7, 1, data_dir=data, judge=judge)
     home = os.path.expanduser("~")
     m = RunManifest.model_validate_json((run / "manifest.json").read_text())
     m = m.model_copy(
@@ -33,6 +34,8 @@ def test_published_site_shows_no_home_path_or_credentials(tmp_path):
             "adapter": m.adapter.model_copy(
                 update={"params": {"weights": "/Users/bob/models/ip2p", "steps": 2}}
             ),
+            # A label given with --label may hold a path too.
+            "label": "instruct-pix2pix (steps=2, weights=/Users/bob/models/ip2p, seed=1)",
         }
     )
     atomic_write_json(run / "manifest.json", m)
@@ -58,6 +61,8 @@ def test_published_site_shows_no_home_path_or_credentials(tmp_path):
     page = page_soup(res.index).get_text(" ")
     assert "~/data/real-edit" in page and "~/ckpt/w" in page and "~/models/ip2p" in page
     assert "openai-api/http://10.0.0.5:8000/v1/llava" in page
+    label = "instruct-pix2pix (steps=2, weights=~/models/ip2p, seed=1)"
+    assert label in page and f'"label":"{label}"' in text  # in the charts' data too
 
 
 def test_redact_keeps_other_paths():

@@ -100,7 +100,7 @@ def test_run_model_takes_typed_settings_and_records_them(tiny_pix2pix_dir: Path,
     assert params["steps"] == 2 and params["resolution"] == 64
     # The default label: the model and what differs from its defaults (local weights by their last parts).
     weights = f"{tiny_pix2pix_dir.parent.name}/pipe"
-    assert manifest.label == f"instruct-pix2pix (weights={weights}, steps=2, resolution=64)"
+    assert manifest.label == f"instruct-pix2pix (resolution=64, steps=2, weights={weights})"
     # What is loading, then the total, then each denoising step of each sample before the sample ends.
     assert progress.events[0] == ("phase", f"loading {tiny_pix2pix_dir}")
     assert progress.events[1:] == [("count", 0, 2), ("step", 1, 2), ("step", 2, 2), ("count", 1, 2),

@@ -16,6 +16,7 @@ from PIL import Image
 
 from realedit_bench.images import sha256_file
 from realedit_bench.jsonio import atomic_write_json
+from realedit_bench.labels import default_label
 from realedit_bench.schema import (
     CATEGORIES,
     PERSPECTIVES,
@@ -134,6 +135,10 @@ def make_run(
     skill: float | None = None,
     n_selected: int | None = None,
     fail_rate: float = 0.0,
+    n_total: int = 560,
+    params: dict | None = None,
+    base_seed: int | None = None,
+    label: str | None = None,
 ) -> Path:
     """Write a complete run directory: manifest, edits, images, judgments + summary, metrics summary.
 
@@ -148,6 +153,11 @@ def make_run(
         n_selected: samples the manifest says the run selected (default ``n_samples``); more than
             ``n_samples`` writes a run that stopped early.
         fail_rate: probability that a sample's edit failed (a run with failed edits is not ranked).
+        n_total: samples in the benchmark, as the manifest records it.
+        params: the editor settings the manifest records (default: steps 2, guidance 7.5).
+        base_seed: the run's base seed, as the manifest records it (default: ``seed``).
+        label: the run's display label (default: the runner's, the model and what differs from its
+            defaults).
     """
     rng = random.Random(seed)
     run_id = run_id or f"{seed:04d}-run"
@@ -183,9 +193,11 @@ def make_run(
             edits.append(row)
             out.append(row)
     ok_edits = [e for e in edits if e.status == "ok"]
+    params = {"steps": 2, "guidance": 7.5} if params is None else params
+    base_seed = seed if base_seed is None else base_seed
     manifest = RunManifest(
         run_id=run_id,
-        label=model,
+        label=label or default_label(model, params, base_seed),
         realedit_version="0.1.0",
         git_sha="abc123",
         command=["realedit", "run", "--model", model],
@@ -195,11 +207,11 @@ def make_run(
             name="real-edit",
             data_dir=str(data_dir),
             instructions_sha256="0" * 64,
-            n_samples_total=560,
+            n_samples_total=n_total,
             n_samples_selected=n_selected or n_samples,
         ),
-        adapter=AdapterRef(name=model, family="synthetic", params={"steps": 2, "guidance": 7.5}),
-        base_seed=seed,
+        adapter=AdapterRef(name=model, family="synthetic", params=params),
+        base_seed=base_seed,
         device="cpu",
         dtype="float32",
         status="interrupted"
@@ -267,7 +279,7 @@ def make_magicbrush_run(
             out.append(row)
     manifest = RunManifest(
         run_id=run_id,
-        label=model,
+        label=default_label(model, {}, seed),
         realedit_version="0.1.0",
         git_sha="abc123",
         command=["realedit", "run", "--model", model, "--benchmark", "magicbrush"],
@@ -360,6 +372,56 @@ def write_judgments(
         ),
     )
     atomic_write_json(root / "judgments" / f"{stem}.summary.json", summary)
+
+
+def invalidate_judgments(
+    root: Path, *, status: str = "invalid", samples: set[str] | None = None, perspective: str | None = None
+) -> int:
+    """Turn the judgments of ``samples`` (default: every sample) of a run into ``status`` rows, as a judge
+    whose replies could not be parsed (or whose calls failed) writes them, and rewrite the summary with the
+    plain-Python :func:`summarise`. Only ``perspective`` when given. Returns the rows changed."""
+    (path,) = sorted((root / "judgments").glob("*.jsonl"))
+    rows = read_rows(path, JudgmentRow)
+    changed = 0
+    for i, r in enumerate(rows):
+        if (samples is None or r.sample_id in samples) and perspective in (None, r.perspective):
+            rows[i] = r.model_copy(update={"status": status, "verdict": None, "score": None, "reason": None})
+            changed += 1
+    write_rows(path, rows)
+    summary_path = path.with_name(path.name[: -len(".jsonl")] + ".summary.json")
+    summary = JudgeSummary.model_validate_json(summary_path.read_text())
+    per_cat = {
+        c: {p: summarise([r for r in rows if r.category == c and r.perspective == p]) for p in PERSPECTIVES}
+        for c in dict.fromkeys(r.category for r in rows)
+    }
+    summary = summary.model_copy(
+        update={
+            "perspectives": {p: summarise([r for r in rows if r.perspective == p]) for p in PERSPECTIVES},
+            "per_category": per_cat,
+        }
+    )
+    atomic_write_json(summary_path, summary)
+    return changed
+
+
+def write_human_ratings(runs: list[Path], path: Path) -> Path:
+    """Human ratings near the judge's scores of ``runs``, two raters, as ``realedit agree --human`` reads."""
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sample_id", "model", "perspective", "rater", "score", "verdict"])
+        for k, run in enumerate(runs):
+            for line in (next((run / "judgments").glob("*.jsonl"))).read_text().splitlines():
+                row = json.loads(line)
+                if row["status"] != "ok":
+                    continue
+                for r, shift in (("ann", 0), ("bo", (k % 2))):
+                    s = min(5, int(row["score"]) + shift)
+                    w.writerow(
+                        [row["sample_id"], row["model"], row["perspective"], r, s, "yes" if s >= 3 else "no"]
+                    )
+    return path
 
 
 def page_soup(path: Path):
