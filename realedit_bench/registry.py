@@ -107,6 +107,10 @@ ADAPTERS.register("instruct-pix2pix", "adapters.instruct_pix2pix:InstructPix2Pix
 ADAPTERS.register("magicbrush", "adapters.magicbrush:MagicBrush")
 ADAPTERS.register("identity", "adapters.identity:Identity")
 ADAPTERS.register("reward-instruct-pix2pix", "reward_model.adapter:RewardInstructPix2Pix")
+ADAPTERS.register("flux-kontext", "adapters.flux_kontext:FluxKontext")
+ADAPTERS.register("qwen-image-edit", "adapters.qwen_image_edit:QwenImageEdit")
+ADAPTERS.register("flux2-klein", "adapters.flux2_klein:Flux2Klein")
+ADAPTERS.register("longcat-edit", "adapters.longcat_edit:LongCatEdit")
 
 #: Benchmarks: name -> "module:Class" subclassing realedit_bench.datasets.Benchmark.
 BENCHMARKS: Registry = Registry("benchmark", group="realedit.benchmarks")
