@@ -211,6 +211,15 @@ def fit(image: Image.Image, resolution: int) -> Prepared:
     return Prepared(rgb.resize(size, Image.Resampling.LANCZOS, box=box), box, size)
 
 
+def whole(image: Image.Image, size: tuple[int, int] | None = None) -> Prepared:
+    """The whole photo as the model's input: as it is, or resized (Lanczos, aspect not kept) to ``size``."""
+    rgb = image.convert("RGB")
+    box = (0.0, 0.0, float(rgb.width), float(rgb.height))
+    if size is None or size == rgb.size:
+        return Prepared(rgb, box, rgb.size)
+    return Prepared(rgb.resize(size, Image.Resampling.LANCZOS), box, size)
+
+
 def to_source_size(edited: Image.Image, source: Image.Image) -> Image.Image:
     """``edited`` resized (Lanczos) to the size of the source photo, for pipelines that pick their own size.
 

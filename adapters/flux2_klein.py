@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from adapters.base import DiffusersEditor, to_source_size
+from adapters.base import DiffusersEditor, to_source_size, whole
 from realedit_bench.editing import Prepared
 
 #: The pipeline refuses reference images with a side under this many pixels.
@@ -53,9 +53,7 @@ class Flux2Klein(DiffusersEditor):
 
     def prepare(self, image: Image.Image) -> Prepared:
         """The whole photo at the size the pipeline edits at."""
-        rgb = image.convert("RGB")
-        size = klein_size(*rgb.size, self.resolution)
-        return Prepared(rgb.resize(size, Image.Resampling.LANCZOS), (0.0, 0.0, *map(float, rgb.size)), size)
+        return whole(image, klein_size(*image.size, self.resolution))
 
     def call_kwargs(self, group: Sequence[Prepared]) -> dict[str, Any]:
         """Guidance, and the output at the reference's size."""

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from adapters.base import DiffusersEditor, to_source_size
+from adapters.base import DiffusersEditor, to_source_size, whole
 from realedit_bench.editing import Prepared
 
 
@@ -53,9 +53,7 @@ class FluxKontext(DiffusersEditor):
 
     def prepare(self, image: Image.Image) -> Prepared:
         """The whole photo at its preferred Kontext resolution."""
-        rgb = image.convert("RGB")
-        size = kontext_size(*rgb.size, self.resolution)
-        return Prepared(rgb.resize(size, Image.Resampling.LANCZOS), (0.0, 0.0, *map(float, rgb.size)), size)
+        return whole(image, kontext_size(*image.size, self.resolution))
 
     def call_kwargs(self, group: Sequence[Prepared]) -> dict[str, Any]:
         """Embedded guidance; the output asked at the input's size (the pipeline's resize turned off)."""

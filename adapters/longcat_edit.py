@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from adapters.base import DiffusersEditor, to_source_size
+from adapters.base import DiffusersEditor, to_source_size, whole
 from realedit_bench.editing import Prepared
 from realedit_bench.errors import ConfigError
 
@@ -44,8 +44,7 @@ class LongCatEdit(DiffusersEditor):
 
     def prepare(self, image: Image.Image) -> Prepared:
         """The whole photo: the pipeline sizes it itself."""
-        rgb = image.convert("RGB")
-        return Prepared(rgb, (0.0, 0.0, *map(float, rgb.size)), rgb.size)
+        return whole(image)
 
     def finish(self, edited: Image.Image, source: Image.Image) -> Image.Image:
         """Back to the source size."""

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from adapters.base import DiffusersEditor, to_source_size
+from adapters.base import DiffusersEditor, to_source_size, whole
 from realedit_bench.editing import Prepared
 
 #: Short names ``--weights`` accepts -> hub ids of weights that run on this pipeline.
@@ -64,8 +64,7 @@ class QwenImageEdit(DiffusersEditor):
 
     def prepare(self, image: Image.Image) -> Prepared:
         """The whole photo: the pipeline sizes its inputs itself."""
-        rgb = image.convert("RGB")
-        return Prepared(rgb, (0.0, 0.0, *map(float, rgb.size)), rgb.size)
+        return whole(image)
 
     def call_kwargs(self, group: Sequence[Prepared]) -> dict[str, Any]:
         """True CFG, and the output size by the pipeline's rule at an area of ``resolution`` squared."""
