@@ -88,10 +88,23 @@ def qwen25_vl(tokenizer: Any) -> Any:
     return Qwen2_5_VLForConditionalGeneration(config)
 
 
+def _vae_kwargs(levels: int, channels: int, latent_channels: int) -> dict[str, Any]:
+    """A FLUX-style VAE of ``levels`` levels (scale factor 2 ** (levels - 1)), one layer per block."""
+    return {"sample_size": 32, "in_channels": 3, "out_channels": 3, "block_out_channels": (channels,) * levels,
+            "down_block_types": ("DownEncoderBlock2D",) * levels, "up_block_types": ("UpDecoderBlock2D",) * levels,
+            "layers_per_block": 1, "latent_channels": latent_channels, "norm_num_groups": 1,
+            "use_quant_conv": False, "use_post_quant_conv": False}
+
+
 def build_tiny_kontext(directory: Path, seed: int = 0) -> Path:
     """FLUX.1 Kontext: a 1+1-block transformer, tiny CLIP and T5, a 2-level VAE."""
     import torch
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxKontextPipeline, FluxTransformer2DModel
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        FluxKontextPipeline,
+        FluxTransformer2DModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
     torch.manual_seed(seed)
@@ -101,18 +114,17 @@ def build_tiny_kontext(directory: Path, seed: int = 0) -> Path:
         hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, projection_dim=32,
         vocab_size=len(clip_tok), max_position_embeddings=77, bos_token_id=clip_tok.bos_token_id,
         eos_token_id=clip_tok.eos_token_id, pad_token_id=clip_tok.pad_token_id))
-    t5 = T5EncoderModel(T5Config(vocab_size=len(t5_tok), d_model=32, d_kv=8, d_ff=37, num_layers=2,
-                                 num_heads=4, pad_token_id=t5_tok.pad_token_id, eos_token_id=t5_tok.eos_token_id,
-                                 decoder_start_token_id=t5_tok.pad_token_id))
-    transformer = FluxTransformer2DModel(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1,
-                                         attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
-                                         pooled_projection_dim=32, axes_dims_rope=(4, 4, 8))
-    vae = AutoencoderKL(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4, 8),
-                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                        layers_per_block=1, latent_channels=4, norm_num_groups=1, use_quant_conv=False,
-                        use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035)
-    pipe = FluxKontextPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=clip,
-                               tokenizer=clip_tok, text_encoder_2=t5, tokenizer_2=t5_tok, transformer=transformer)
+    t5 = T5EncoderModel(T5Config(
+        vocab_size=len(t5_tok), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+        pad_token_id=t5_tok.pad_token_id, eos_token_id=t5_tok.eos_token_id,
+        decoder_start_token_id=t5_tok.pad_token_id))
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=(4, 4, 8))
+    vae = AutoencoderKL(**_vae_kwargs(2, 8, 4), shift_factor=0.0609, scaling_factor=1.5035)
+    pipe = FluxKontextPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=clip, tokenizer=clip_tok,
+        text_encoder_2=t5, tokenizer_2=t5_tok, transformer=transformer)
     pipe.save_pretrained(directory)
     return Path(directory)
 
@@ -129,16 +141,16 @@ def build_tiny_qwen_edit_plus(directory: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     tokenizer = qwen_tokenizer(1024)
-    transformer = QwenImageTransformer2DModel(patch_size=2, in_channels=16, out_channels=4, num_layers=2,
-                                              attention_head_dim=16, num_attention_heads=3,
-                                              joint_attention_dim=16, axes_dims_rope=(8, 4, 4))
+    transformer = QwenImageTransformer2DModel(
+        patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16, num_attention_heads=3,
+        joint_attention_dim=16, axes_dims_rope=(8, 4, 4))
     # Scale factor 8: the pipeline encodes its condition image at about 1 MP whatever the output size.
-    vae = AutoencoderKLQwenImage(base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                                 temperal_downsample=[False, True, True], latents_mean=[0.0] * 4,
-                                 latents_std=[1.0] * 4)
-    pipe = QwenImageEditPlusPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae,
-                                     text_encoder=qwen25_vl(tokenizer), tokenizer=tokenizer,
-                                     processor=qwen_vl_processor(tokenizer), transformer=transformer)
+    vae = AutoencoderKLQwenImage(
+        base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True],
+        latents_mean=[0.0] * 4, latents_std=[1.0] * 4)
+    pipe = QwenImageEditPlusPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=qwen25_vl(tokenizer),
+        tokenizer=tokenizer, processor=qwen_vl_processor(tokenizer), transformer=transformer)
     pipe.save_pretrained(directory)
     return Path(directory)
 
@@ -146,8 +158,12 @@ def build_tiny_qwen_edit_plus(directory: Path, seed: int = 0) -> Path:
 def build_tiny_flux2_klein(directory: Path, seed: int = 0) -> Path:
     """FLUX.2 klein: a 1+1-block transformer, a Qwen3 deep enough for the default layers (9, 18, 27)."""
     import torch
-    from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline
-    from diffusers import Flux2Transformer2DModel
+    from diffusers import (
+        AutoencoderKLFlux2,
+        FlowMatchEulerDiscreteScheduler,
+        Flux2KleinPipeline,
+        Flux2Transformer2DModel,
+    )
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     torch.manual_seed(seed)
@@ -157,16 +173,14 @@ def build_tiny_flux2_klein(directory: Path, seed: int = 0) -> Path:
         hidden_size=16, intermediate_size=16, num_hidden_layers=28, num_attention_heads=2,
         num_key_value_heads=2, head_dim=8, vocab_size=len(tokenizer), max_position_embeddings=1024,
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id))
-    transformer = Flux2Transformer2DModel(patch_size=1, in_channels=4, num_layers=1, num_single_layers=1,
-                                          attention_head_dim=16, num_attention_heads=2, joint_attention_dim=48,
-                                          timestep_guidance_channels=256, axes_dims_rope=(4, 4, 4, 4),
-                                          guidance_embeds=False)
-    vae = AutoencoderKLFlux2(sample_size=32, in_channels=3, out_channels=3,
-                             down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                             block_out_channels=(4, 4), layers_per_block=1, latent_channels=1, norm_num_groups=1,
-                             use_quant_conv=False, use_post_quant_conv=False)
-    pipe = Flux2KleinPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=encoder,
-                              tokenizer=tokenizer, transformer=transformer, is_distilled=True)
+    transformer = Flux2Transformer2DModel(
+        patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=48, timestep_guidance_channels=256,
+        axes_dims_rope=(4, 4, 4, 4), guidance_embeds=False)
+    vae = AutoencoderKLFlux2(**_vae_kwargs(2, 4, 1))
+    pipe = Flux2KleinPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=encoder, tokenizer=tokenizer,
+        transformer=transformer, is_distilled=True)
     pipe.save_pretrained(directory)
     return Path(directory)
 
@@ -177,22 +191,22 @@ def build_tiny_longcat_edit(directory: Path, seed: int = 0) -> Path:
     The pipeline always edits at about 1 MP; a 4-level VAE (scale factor 8) keeps the tokens few.
     """
     import torch
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, LongCatImageEditPipeline
-    from diffusers import LongCatImageTransformer2DModel
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        LongCatImageEditPipeline,
+        LongCatImageTransformer2DModel,
+    )
 
     torch.manual_seed(seed)
-    tokenizer = qwen_tokenizer(512)
-    transformer = LongCatImageTransformer2DModel(patch_size=1, in_channels=64, num_layers=1,
-                                                 num_single_layers=1, attention_head_dim=16,
-                                                 num_attention_heads=2, joint_attention_dim=16,
-                                                 pooled_projection_dim=16, axes_dims_rope=[4, 4, 8])
-    vae = AutoencoderKL(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4, 4, 4, 4),
-                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                        layers_per_block=1, latent_channels=16, norm_num_groups=1, use_quant_conv=False,
-                        use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035)
-    pipe = LongCatImageEditPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae,
-                                    text_encoder=qwen25_vl(tokenizer), tokenizer=tokenizer,
-                                    text_processor=qwen_vl_processor(tokenizer), transformer=transformer)
+    tokenizer = qwen_tokenizer(1024)
+    transformer = LongCatImageTransformer2DModel(
+        patch_size=1, in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=16, pooled_projection_dim=16, axes_dims_rope=[4, 4, 8])
+    vae = AutoencoderKL(**_vae_kwargs(4, 4, 16), shift_factor=0.0609, scaling_factor=1.5035)
+    pipe = LongCatImageEditPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=qwen25_vl(tokenizer),
+        tokenizer=tokenizer, text_processor=qwen_vl_processor(tokenizer), transformer=transformer)
     pipe.save_pretrained(directory)
     return Path(directory)
 
