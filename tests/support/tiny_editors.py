@@ -90,9 +90,9 @@ def qwen25_vl(tokenizer: Any) -> Any:
 
 def _vae_kwargs(levels: int, channels: int, latent_channels: int) -> dict[str, Any]:
     """A FLUX-style VAE of ``levels`` levels (scale factor 2 ** (levels - 1)), one layer per block."""
-    return {"sample_size": 32, "in_channels": 3, "out_channels": 3, "block_out_channels": (channels,) * levels,
-            "down_block_types": ("DownEncoderBlock2D",) * levels, "up_block_types": ("UpDecoderBlock2D",) * levels,
-            "layers_per_block": 1, "latent_channels": latent_channels, "norm_num_groups": 1,
+    return {"sample_size": 32, "in_channels": 3, "out_channels": 3,
+            "block_out_channels": (channels,) * levels, "down_block_types": ("DownEncoderBlock2D",) * levels,
+            "up_block_types": ("UpDecoderBlock2D",) * levels, "layers_per_block": 1, "latent_channels": latent_channels, "norm_num_groups": 1,
             "use_quant_conv": False, "use_post_quant_conv": False}
 
 
@@ -142,8 +142,8 @@ def build_tiny_qwen_edit_plus(directory: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     tokenizer = qwen_tokenizer(1024)
     transformer = QwenImageTransformer2DModel(
-        patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16, num_attention_heads=3,
-        joint_attention_dim=16, axes_dims_rope=(8, 4, 4))
+        patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16,
+        num_attention_heads=3, joint_attention_dim=16, axes_dims_rope=(8, 4, 4))
     # Scale factor 8: the pipeline encodes its condition image at about 1 MP whatever the output size.
     vae = AutoencoderKLQwenImage(
         base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True],
