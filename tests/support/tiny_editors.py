@@ -92,8 +92,9 @@ def _vae_kwargs(levels: int, channels: int, latent_channels: int) -> dict[str, A
     """A FLUX-style VAE of ``levels`` levels (scale factor 2 ** (levels - 1)), one layer per block."""
     return {"sample_size": 32, "in_channels": 3, "out_channels": 3,
             "block_out_channels": (channels,) * levels, "down_block_types": ("DownEncoderBlock2D",) * levels,
-            "up_block_types": ("UpDecoderBlock2D",) * levels, "layers_per_block": 1, "latent_channels": latent_channels, "norm_num_groups": 1,
-            "use_quant_conv": False, "use_post_quant_conv": False}
+            "up_block_types": ("UpDecoderBlock2D",) * levels, "layers_per_block": 1,
+            "latent_channels": latent_channels, "norm_num_groups": 1, "use_quant_conv": False,
+            "use_post_quant_conv": False}
 
 
 def build_tiny_kontext(directory: Path, seed: int = 0) -> Path:
