@@ -162,8 +162,9 @@ class RetryPolicy:
     backoff_cap: float = 30.0
     #: The longest ``Retry-After`` honoured (a server asking for an hour gets this).
     retry_after_cap: float = 120.0
-    #: Seconds one whole attempt may take, on top of the client's own timeouts.
-    timeout: float = 60.0
+    #: Seconds one whole attempt may take, on top of the client's own timeouts (None: the caller bounds
+    #: its own phases, e.g. a submitted task that must not be sent again because polling it is slow).
+    timeout: float | None = 60.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before retry ``attempt + 1``: jittered exponential, at least ``Retry-After``."""

@@ -39,6 +39,12 @@ Force = Annotated[bool, typer.Option(
     "other settings, replace that run: its images are deleted, its records moved to replaced/.")]
 NumProcesses = Annotated[int, typer.Option(
     "--num-processes", help="Shard samples over N processes with accelerate (one per GPU).")]
+DryRun = Annotated[bool, typer.Option(
+    "--dry-run", help="Say how many samples would be edited and, for an editor behind a paid API, what they "
+    "would cost; load, send and write nothing (no API key needed).")]
+MaxCost = Annotated[float | None, typer.Option(
+    "--max-cost", help="USD a paid API editor may spend in this run: no call is sent that could cross it "
+    "(each call in flight reserves its estimate). Rerun with a higher value to finish.", show_default=False)]
 
 
 def run_cmd(
@@ -46,13 +52,16 @@ def run_cmd(
     revision: Revision = None, overrides: Overrides = None, device: Device = "auto", dtype: Dtype = "auto",
     seed: Seed = 0, batch_size: BatchSize = 1, limit: Limit = None, category: Category = None,
     samples: Samples = None, benchmark: Benchmark = "real-edit", data_dir: DataDir = None,
-    force: Force = False, num_processes: NumProcesses = 1,
+    force: Force = False, num_processes: NumProcesses = 1, dry_run: DryRun = False, max_cost: MaxCost = None,
 ) -> None:
     """Run an editing model over the benchmark.
 
     Writes <out>/<run_id>/ with manifest.json (how the run was made), edits.jsonl (one row per sample)
     and images/. Rerunning the same command resumes: finished samples are skipped. A sample that fails
-    is recorded and the run goes on. Exit code: 0 all samples ok, 1 some failed, 2 bad input, 130 stopped.
+    is recorded and the run goes on. Editors behind a paid API (gpt-image, gemini-image, flux-kontext-api,
+    seededit) read their key from the environment; see --dry-run and --max-cost. Exit code: 0 all samples
+    ok (or refused by an API's moderation), 1 some failed, 2 bad input (or the budget or the API stopped the
+    run), 130 stopped.
     """
     from rich.console import Console
 
@@ -66,8 +75,11 @@ def run_cmd(
             batch_size=batch_size, limit=limit, categories=split_csv(category), samples=samples,
             benchmark=benchmark, data_dir=data_dir, force=force, num_processes=num_processes,
             relaunch_argv=sys.argv[1:], on_progress=progress,
-            log=lambda line: console.print(line, markup=False),
+            log=lambda line: console.print(line, markup=False), dry_run=dry_run, max_cost=max_cost,
         )
+    if outcome.plan is not None:  # the estimate is the result: on stdout
+        typer.echo(outcome.describe())
+        finish(outcome)
     lines = outcome.describe().splitlines()
     if lines:  # one line in logs; the path must stay whole to be copied
         console.print(lines[0], soft_wrap=True, markup=False)
