@@ -50,7 +50,7 @@ class FluxKontextAPI(APIEditor):
 
     name: ClassVar[str] = "flux-kontext-api"
     default_weights: ClassVar[str | None] = "flux-kontext-pro"
-    license: ClassVar[str] = "BFL API terms (proprietary)"
+    license: ClassVar[str] = "paid API, BFL terms"
     key_envs: ClassVar[tuple[str, ...]] = ("BFL_API_KEY",)
     default_base_url: ClassVar[str] = "https://api.bfl.ai"
     base_url_env: ClassVar[str] = "BFL_BASE_URL"

@@ -65,7 +65,7 @@ class GeminiImage(APIEditor):
 
     name: ClassVar[str] = "gemini-image"
     default_weights: ClassVar[str | None] = "gemini-3.1-flash-image"
-    license: ClassVar[str] = "Google API terms (proprietary)"
+    license: ClassVar[str] = "paid API, Google terms"
     key_envs: ClassVar[tuple[str, ...]] = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
     default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com"
     base_url_env: ClassVar[str] = "GOOGLE_GEMINI_BASE_URL"

@@ -72,7 +72,7 @@ class GPTImage(APIEditor):
 
     name: ClassVar[str] = "gpt-image"
     default_weights: ClassVar[str | None] = "gpt-image-2"
-    license: ClassVar[str] = "OpenAI API terms (proprietary)"
+    license: ClassVar[str] = "paid API, OpenAI terms"
     key_envs: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
     base_url_env: ClassVar[str] = "OPENAI_BASE_URL"

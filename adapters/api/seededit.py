@@ -42,7 +42,7 @@ class SeedEdit(APIEditor):
 
     name: ClassVar[str] = "seededit"
     default_weights: ClassVar[str | None] = "seededit-3-0-i2i-250628"
-    license: ClassVar[str] = "BytePlus API terms (proprietary)"
+    license: ClassVar[str] = "paid API, BytePlus terms"
     key_envs: ClassVar[tuple[str, ...]] = ("ARK_API_KEY",)
     default_base_url: ClassVar[str] = "https://ark.ap-southeast.bytepluses.com/api/v3"
     base_url_env: ClassVar[str] = "ARK_BASE_URL"
