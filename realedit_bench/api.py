@@ -150,7 +150,7 @@ def run_model(
     name = rn.editor_name(model, adapter_cls)
     bench = load_benchmark(benchmark, _path(data_dir))
     chosen = rn.select_samples(bench, limit=limit, categories=categories, samples=samples)
-    rn.check_run_options(num_processes, run_id)
+    rn.check_run_options(num_processes, run_id, remote=rn.is_remote(adapter_cls))
     procs = rn.Processes.from_env()
     if num_processes > 1 and procs.world == 1 and not dry_run:
         return RunOutcome(exit_code=rn.relaunch(num_processes, relaunch_argv))

@@ -601,10 +601,14 @@ def recorded_filters(
     return {"limit": limit, "category": list(categories or []) or None, "samples": samples}
 
 
-def check_run_options(num_processes: int, run_id: str | None) -> None:
-    """Refuse a process count below one and a run id that is not a plain folder name."""
+def check_run_options(num_processes: int, run_id: str | None, *, remote: bool = False) -> None:
+    """Refuse a process count below one (or above one for a ``remote`` paid editor, whose budget and
+    concurrency are one process's) and a run id that is not a plain folder name."""
     if num_processes < 1:
         raise ConfigError("--num-processes must be >= 1")
+    if remote and num_processes > 1:
+        raise ConfigError("an editor behind a paid API runs in one process: leave out --num-processes and "
+                          "set -M concurrency=N for more calls in flight")
     if run_id is not None and (
         not run_id.strip() or run_id in {".", ".."} or "/" in run_id or "\\" in run_id
     ):

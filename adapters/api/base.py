@@ -91,7 +91,7 @@ class APIEditor:
         self.model = weights or cls.default_weights or ""
         if self.model in cls.retired:
             raise ConfigError(cls.retired[self.model])
-        self.concurrency = concurrency or cls.default_concurrency
+        self.concurrency = cls.default_concurrency if concurrency is None else concurrency
         if self.concurrency < 1 or max_retries < 0 or timeout <= 0 or (price is not None and price < 0):
             raise ConfigError("concurrency must be >= 1, max_retries >= 0, timeout > 0 and price >= 0")
         self.timeout = timeout
