@@ -731,8 +731,11 @@ def plan_run(runner: Runner, model: str) -> RunPlan:
     remote = cast("RemoteEditModel", runner.model)
     estimates = []
     for s in todo:
-        with Image.open(s.image) as im:  # the header only: no pixels are read
-            estimates.append(remote.estimate_cost(im.size))
+        try:
+            with Image.open(s.image) as im:  # the header only: no pixels are read
+                estimates.append(remote.estimate_cost(im.size))
+        except OSError:  # an unreadable photo becomes an error row, sent nowhere
+            continue
     plan.cost_line = remote.cost_line()
     if todo and all(e is not None for e in estimates):
         plan.cost_usd = sum(e or 0.0 for e in estimates)
@@ -819,7 +822,7 @@ def run_to_end(
 def _add_spend(outcome: RunOutcome, runner: Runner, report: RemoteReport) -> None:
     """A paid editor's calls and money in this call, and the money of the run's current edits."""
     rows = {r.sample_id: r for r in read_rows(runner.edits_path, EditRow)}.values()
-    costs = [r.api.cost_usd for r in rows if r.api is not None]
+    costs = [r.api.cost_usd for r in rows if r.api is not None and r.status == "ok"]
     outcome.calls, outcome.spent_usd = report.calls, report.spent_usd
     outcome.run_cost_usd = sum(c for c in costs if c is not None) if None not in costs else None
     outcome.stopped = _stop_message(report) if report.stopped else None

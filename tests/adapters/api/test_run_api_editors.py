@@ -16,6 +16,7 @@ import pytest
 from api_fixtures import EDITORS, SECRET, point_at
 from cli_runner import invoke
 from image_api_server import Reply
+from paths import REPO
 from PIL import Image
 
 from realedit_bench.jsonio import read_rows
@@ -161,3 +162,16 @@ def test_max_cost_is_for_paid_editors_with_a_price(real_edit_dir, tmp_path, monk
     point_at(monkeypatch, "gpt-image", api)
     res = _run("gpt-image", real_edit_dir, tmp_path, "--weights", "gpt-image-1.5", "--max-cost", "1")
     assert res.returncode == 2 and "pass -M price=USD (per edit)" in res.stderr and not api.seen
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_readme_shows_each_editors_cost_line_over_the_whole_benchmark(name, real_edit_dir, monkeypatch,
+                                                                          tmp_path):
+    for var in EDITORS[name][1]:
+        monkeypatch.delenv(var, raising=False)
+    res = invoke("run", "--model", name, "--dry-run", "--data-dir", str(real_edit_dir),
+                 "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    first, cost = res.stdout.strip().splitlines()
+    assert first.startswith("dry run: 560 of 560 selected samples to edit")
+    assert cost in (REPO / "README.md").read_text().splitlines()
