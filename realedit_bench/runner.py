@@ -10,7 +10,10 @@ and crash-safe lives here:
 * a failing sample (unreadable image, CUDA out of memory, ...) becomes an ``error`` row and the run
   goes on; Ctrl-C stops after the current batch with everything so far kept;
 * with several processes (``accelerate launch``) samples are sharded by index; every process appends
-  to the same ``edits.jsonl`` (one ``write`` per line on an O_APPEND file) and rank 0 writes the manifest.
+  to the same ``edits.jsonl`` (one ``write`` per line on an O_APPEND file) and rank 0 writes the manifest;
+* an editor behind a paid API is run by :mod:`realedit_bench.remote` (calls in flight, retries, budget):
+  the image as the API returned it is kept in ``returned/`` and ``images/`` holds it at the source's size,
+  the one file the judge, the metrics and the report read; a moderation refusal is a ``refused`` row, final.
 
 The steps of :func:`realedit_bench.api.run_model` around the loop (selecting samples, building and
 loading the editor, claiming the run directory, relaunching under a launcher) close the module.
