@@ -138,9 +138,9 @@ def run_model(
         max_cost: USD a paid API editor (key from the environment) may spend; in-flight calls reserve theirs.
 
     Returns:
-        The run directory, manifest, counts (and a paid editor's spend); exit code 0 when every sample is ok
-        (or refused by an API), 1 when some failed, 2 when the budget or the API (key, quota) stopped it, 130
-        when stopped (or the launched processes' exit code).
+        The run directory, manifest, counts (and a paid editor's spend); exit code 0: every sample ok (or
+        refused by an API), 1: some failed, 2: the budget or the API stopped it, 130: stopped (or the
+        launched processes' exit code).
     """
     from realedit_bench import runner as rn
     from realedit_bench.inputs import load_benchmark
