@@ -11,7 +11,15 @@ differ from the base's:
 - ``prepare(image)``: the model's input made from a source photo, as a :class:`Prepared` (with its crop box);
 - ``prompt(instruction)``: the text the pipeline is given;
 - ``call_kwargs(group)``: guidance and other arguments of one pipeline call;
-- ``finish(edited, source)``: the edit returned from the pipeline's output image.
+- ``finish(edited, source)``: the edit returned from the pipeline's output image (:func:`to_source_size` for
+  a pipeline that picks its own output size).
+
+Settings every editor shares that change speed and memory, not the edit: ``offload`` (``none``, ``model``:
+each component on the GPU only while it runs, ``group``: groups of layers streamed in), ``compile``
+(``torch.compile`` of the denoiser) and ``attention`` (a diffusers attention backend, where the denoiser's
+attention goes through diffusers' dispatcher). They are not in ``params()``: like the device, they leave
+the run id alone, so a run can be resumed with another of them. ``quantize`` (``8bit``/``4bit`` weights
+through bitsandbytes) changes the weights, hence the edit: ``params()`` records it when it is set.
 
 Settings a subclass adds are keyword-only arguments of its constructor, which hands the others on
 (``**settings``) to this one: ``-M`` types them from the annotations of every constructor up the class
@@ -32,6 +40,13 @@ from realedit_bench.editing import Prepared, class_default
 from realedit_bench.errors import ConfigError, WeightsError
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+#: ``-M offload=...`` values.
+OFFLOADS = ("none", "model", "group")
+#: Settings that change speed and memory, not the edit: not in ``params()``, so not in the run id.
+RUNTIME_SETTINGS = ("offload", "compile", "attention")
+#: ``-M quantize=...`` -> diffusers' quantization backend (bitsandbytes; the ``quantize`` extra).
+QUANTIZE = {"none": None, "8bit": "bitsandbytes_8bit", "4bit": "bitsandbytes_4bit"}
 
 #: Sampler names accepted by ``-M scheduler=...`` -> diffusers scheduler class.
 SCHEDULERS = {
@@ -196,6 +211,56 @@ def fit(image: Image.Image, resolution: int) -> Prepared:
     return Prepared(rgb.resize(size, Image.Resampling.LANCZOS, box=box), box, size)
 
 
+def whole(image: Image.Image, size: tuple[int, int] | None = None) -> Prepared:
+    """The whole photo as the model's input: as it is, or resized (Lanczos, aspect not kept) to ``size``."""
+    rgb = image.convert("RGB")
+    box = (0.0, 0.0, float(rgb.width), float(rgb.height))
+    if size is None or size == rgb.size:
+        return Prepared(rgb, box, rgb.size)
+    return Prepared(rgb.resize(size, Image.Resampling.LANCZOS), box, size)
+
+
+def to_source_size(edited: Image.Image, source: Image.Image) -> Image.Image:
+    """``edited`` resized (Lanczos) to the size of the source photo, for pipelines that pick their own size.
+
+    The judge and the metrics compare an edit with its source: both must show the same scene at one size.
+    """
+    if edited.size == source.size:
+        return edited
+    return edited.resize(source.size, Image.Resampling.LANCZOS)
+
+
+def check_quantize(quantize: str, device: str) -> str | None:
+    """The diffusers backend name of ``-M quantize=...``; no GPU or no bitsandbytes is one line."""
+    if quantize not in QUANTIZE:
+        raise ConfigError(f"-M quantize must be one of {', '.join(QUANTIZE)}, got {quantize!r}")
+    backend = QUANTIZE[quantize]
+    if backend is not None:
+        import importlib.util
+
+        if not device.startswith("cuda"):  # diffusers' bitsandbytes quantizer refuses to run without one
+            raise ConfigError(f"-M quantize={quantize} needs a CUDA GPU (--device cuda)")
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise ConfigError(f"-M quantize={quantize} needs bitsandbytes: pip install 'realedit[quantize]'")
+    return backend
+
+
+def check_attention(attention: str | None, model: str, supported: bool) -> str | None:
+    """``-M attention=...`` checked against diffusers' attention backends (None: the model's default)."""
+    if attention is None:
+        return None
+    if not supported:
+        raise ConfigError(f"model {model!r}: diffusers offers no attention backends for its denoiser; "
+                          f"leave out -M attention")
+    from diffusers.models.attention_dispatch import AttentionBackendName
+
+    known = [b.value for b in AttentionBackendName]
+    if attention not in known:
+        raise ConfigError(f"-M attention={attention}: not a diffusers attention backend "
+                          f"(known: {', '.join(known)})")
+    return attention
+
+
 def _quiet_progress_bars() -> None:
     """The runner shows its own progress; the libraries' per-component bars would interleave with it."""
     import diffusers
@@ -219,6 +284,13 @@ class DiffusersEditor:
         negative_prompt: Text guided away from ("" for none).
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
         dtype: ``auto`` (fp16 on CUDA, fp32 on CPU), ``fp32``, ``fp16`` or ``bf16``.
+        offload: ``none``, ``model`` (``enable_model_cpu_offload``) or ``group`` (leaf-level group offload
+            with CUDA streams); CUDA only.
+        quantize: ``none``, ``8bit`` or ``4bit``: the components in ``quantized`` loaded through
+            bitsandbytes (the ``quantize`` extra).
+        compile: ``torch.compile`` the denoiser (the first sample of each input size compiles).
+        attention: A diffusers attention backend of the denoiser (``flash``, ``sage``, ``_native_cudnn``,
+            ...), for models whose attention diffusers dispatches; default the model's own.
     """
 
     name: ClassVar[str]
@@ -238,6 +310,17 @@ class DiffusersEditor:
     resize: ClassVar[str] = "longer side ~resolution, sides multiples of 64, Lanczos centre fit"
     #: Told (steps done, steps) after each denoising step, for the runner's progress display; None: nobody.
     on_step: Callable[[int, int], None] | None = None
+    #: The negative prompt's default; None: the pipeline takes no negative prompt (``-M`` refuses one).
+    default_negative_prompt: ClassVar[str | None] = ""
+    #: The pipeline attribute holding the denoiser (what ``compile`` and ``attention`` act on).
+    denoiser: ClassVar[str] = "unet"
+    #: True when the denoiser's attention goes through diffusers' dispatcher (``-M attention`` works).
+    attention_backends: ClassVar[bool] = False
+    #: The components ``-M quantize`` loads quantized.
+    quantized: ClassVar[tuple[str, ...]] = ("unet",)
+    #: True when the pipeline edits a list of images as a batch; False when a list means several reference
+    #: images of one edit (then each sample is a call of its own).
+    batch_images: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -248,9 +331,13 @@ class DiffusersEditor:
         image_guidance_scale: float | None = None,
         resolution: int | None = None,
         scheduler: str | None = None,
-        negative_prompt: str = "",
+        negative_prompt: str | None = None,
         device: str = "auto",
         dtype: str = "auto",
+        offload: str = "none",
+        quantize: str = "none",
+        compile: bool = False,
+        attention: str | None = None,
     ) -> None:
         cls = type(self)
         self.weights: str = resolve_weights(weights or cls.default_weights, cls.name)
@@ -269,9 +356,19 @@ class DiffusersEditor:
             raise ConfigError(f"unknown scheduler {self.scheduler!r} (known: {', '.join(cls.schedulers)})")
         if self.steps < 1 or self.resolution < 64:
             raise ConfigError("steps must be >= 1 and resolution >= 64")
-        self.negative_prompt = negative_prompt
+        if negative_prompt is not None and cls.default_negative_prompt is None:
+            raise ConfigError(f"model {cls.name!r} takes no negative prompt; leave out -M negative_prompt")
+        self.negative_prompt = negative_prompt if negative_prompt is not None else cls.default_negative_prompt
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
+        if offload not in OFFLOADS:
+            raise ConfigError(f"-M offload must be one of {', '.join(OFFLOADS)}, got {offload!r}")
+        if offload != "none" and not self.device.startswith("cuda"):
+            raise ConfigError(f"-M offload={offload} moves weights between the CPU and a GPU: "
+                              f"it needs --device cuda")
+        self.offload, self.compile = offload, compile
+        self.quantize, self._quant_backend = quantize, check_quantize(quantize, self.device)
+        self.attention = check_attention(attention, cls.name, cls.attention_backends)
         self._pipe: Any = None
 
     def _or_default(self, setting: str, value: Any) -> Any:
@@ -294,6 +391,9 @@ class DiffusersEditor:
             "device": self.device,
             "dtype": self.dtype,
             "generator": "torch.Generator('cpu') per sample",
+            # Only when set: runs made before this setting existed keep their run id.
+            **({"quantize": f"{self._quant_backend} of {', '.join(self.quantized)}"}
+               if self._quant_backend else {}),
         }
 
     def load(self) -> None:
@@ -307,10 +407,58 @@ class DiffusersEditor:
 
             scheduler_cls = getattr(diffusers, self.schedulers[self.scheduler])
             pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
-        pipe.to(self.device)
+        self._check_quantized(pipe)
+        self._place(pipe)
         pipe = self.adapt(pipe)
+        self._speed_up(pipe)
         pipe.set_progress_bar_config(disable=True)
         self._pipe = pipe
+
+    def _quantization(self) -> dict[str, Any]:
+        """``from_pretrained`` arguments of ``-M quantize`` (none when it is off)."""
+        if self._quant_backend is None:
+            return {}
+        from diffusers import PipelineQuantizationConfig
+
+        kwargs: dict[str, Any] = {"load_in_8bit": True} if self.quantize == "8bit" else {
+            "load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
+            "bnb_4bit_compute_dtype": torch_dtype(self.dtype)}
+        config = PipelineQuantizationConfig(quant_backend=self._quant_backend, quant_kwargs=kwargs,
+                                            components_to_quantize=list(self.quantized))
+        return {"quantization_config": config}
+
+    def _check_quantized(self, pipe: Any) -> None:
+        """An editor that loads its weights itself may bypass ``-M quantize``: say so, not run unquantized."""
+        if self._quant_backend is None:
+            return
+        missed = [c for c in self.quantized if getattr(getattr(pipe, c, None), "hf_quantizer", None) is None]
+        if missed:
+            raise ConfigError(f"-M quantize={self.quantize}: model {self.name!r} loaded {', '.join(missed)} "
+                              f"unquantized (it loads its weights itself); leave out -M quantize")
+
+    def _place(self, pipe: Any) -> None:
+        """The pipeline on its device, or offloaded to it (``-M offload``)."""
+        if self.offload == "model":
+            pipe.enable_model_cpu_offload(device=self.device)
+        elif self.offload == "group":
+            import torch
+
+            pipe.enable_group_offload(onload_device=torch.device(self.device), offload_type="leaf_level",
+                                      use_stream=True)
+        else:
+            pipe.to(self.device)
+
+    def _speed_up(self, pipe: Any) -> None:
+        """The attention backend and ``torch.compile`` of the denoiser, when asked for."""
+        denoiser = getattr(pipe, self.denoiser)
+        if self.attention is not None:
+            try:
+                denoiser.set_attention_backend(self.attention)
+            except (ImportError, RuntimeError, ValueError) as exc:  # the backend's kernels are not installed
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ConfigError(f"-M attention={self.attention}: {first[:200]}") from exc
+        if self.compile:
+            denoiser.compile()
 
     def edit(self, image: Image.Image, instruction: str, *, seed: int) -> Image.Image:
         """Edit one image."""
@@ -324,21 +472,23 @@ class DiffusersEditor:
 
         self.load()
         prepared = [self.prepare(im) for im in images]
-        groups: dict[tuple[int, int], list[int]] = {}
+        groups: dict[tuple[int, int] | int, list[int]] = {}
         for i, p in enumerate(prepared):
-            groups.setdefault(p.image.size, []).append(i)
+            groups.setdefault(p.image.size if self.batch_images else i, []).append(i)
         out: dict[int, Image.Image] = {}
         for idx in groups.values():
+            inputs = [prepared[i].image for i in idx]
             args: dict[str, Any] = {
                 "prompt": [self.prompt(instructions[i]) for i in idx],
-                "image": [prepared[i].image for i in idx],
-                "negative_prompt": [self.negative_prompt] * len(idx) if self.negative_prompt else None,
+                "image": inputs if self.batch_images else inputs[0],
                 "num_inference_steps": self.steps,
                 # A CPU generator per sample: the same latents on any device, any batch, any order.
                 "generator": [torch.Generator("cpu").manual_seed(int(seeds[i])) for i in idx],
                 "output_type": "pil",
             }
             args.update(self._step_callback())
+            if self.negative_prompt:  # not every pipeline takes the argument
+                args["negative_prompt"] = [self.negative_prompt] * len(idx)
             result = self._pipe(**{**args, **self.call_kwargs([prepared[i] for i in idx])})
             for i, edited in zip(idx, result.images, strict=True):
                 out[i] = self.finish(edited, images[i])
@@ -366,9 +516,8 @@ class DiffusersEditor:
 
     def load_weights(self) -> Any:
         """The pipeline loaded from ``weights`` (on the CPU; :meth:`load` moves it to the device)."""
-        return load_pipeline(
-            self.pipeline_class, self.weights, revision=self.revision, dtype=self.dtype, **self.load_kwargs()
-        )
+        return load_pipeline(self.pipeline_class, self.weights, revision=self.revision, dtype=self.dtype,
+                             **self.load_kwargs(), **self._quantization())
 
     def adapt(self, pipe: Any) -> Any:
         """The loaded pipeline altered, once it is on its device (the base leaves it as it is)."""

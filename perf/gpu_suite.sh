@@ -16,3 +16,4 @@ timeout 240 python3 perf/bench_run.py --gpu 2>&1 | grep -v -E "Warning|warn\(|it
 timeout 420 python3 perf/bench_train.py --gpu --control 2>&1 | grep -v -E "Warning|warn\(" | tee "$OUT/bench_train_gpu.txt"
 timeout 90 python3 perf/bench_judge.py 2>&1 | tail -15 | tee "$OUT/bench_judge_16core.txt"
 timeout 540 python3 perf/bench_smartedit.py 2>&1 | grep -v -E "Warning|warn\(|it/s\]" | tee "$OUT/bench_smartedit_gpu.txt"
+timeout 600 python3 perf/bench_editors.py --samples 2 --steps 4 --editors instruct-pix2pix,flux2-klein,flux-kontext,longcat-edit,qwen-image-edit --modes plain,ours,compile,offload-model 2>&1 | grep -v -E "Warning|warn\(|it/s\]" | tee "$OUT/bench_editors_gpu.txt"

@@ -109,7 +109,7 @@ def run_model(
     benchmark: str = "real-edit", data_dir: PathLike | None = None, force: bool = False,
     num_processes: int = 1, relaunch_argv: Sequence[str] | None = None, label: str | None = None,
     wait_for_lock: bool = False, follow_symlinks: bool = False, on_progress: ProgressCallback | None = None,
-    log: LogCallback | None = None,
+    log: LogCallback | None = None, dry_run: bool = False, max_cost: float | None = None,
 ) -> RunOutcome:
     """Run an editing model over a benchmark into ``<out>/<run_id>/`` (manifest, edits.jsonl, images/).
 
@@ -118,7 +118,8 @@ def run_model(
     One process writes a run directory at a time.
 
     Args:
-        model: Registered editor name (``list_models()``), e.g. ``"instruct-pix2pix"`` or ``"identity"``.
+        model: Registered editor name (``list_models()``), e.g. ``"instruct-pix2pix"`` or ``"identity"``, or
+            ``"python:module:Class"`` for an editor class importable from the Python path.
         out: Parent folder of run directories.
         run_id: Run directory name; default ``<model>-<benchmark>-<hash of every setting>``, so the same
             call resumes the same run.
@@ -146,10 +147,13 @@ def run_model(
         on_progress: Called with (samples done, samples to do) as the run goes (main process only); told
             the loading phase and the editor's steps when it listens (see ``ProgressCallback``).
         log: Receives notes made before the run starts (e.g. that ``force`` replaces a run).
+        dry_run: Say what would be edited and what a paid API would cost; no key, nothing loaded or sent.
+        max_cost: USD a paid API editor (key from the environment) may spend; in-flight calls reserve theirs.
 
     Returns:
-        The run directory, its manifest and counts; exit code 0 when every sample of the run is ok, 1 when
-        some failed, 130 when stopped (or the launched processes' exit code).
+        The run directory, manifest, counts (and a paid editor's spend); exit code 0: every sample ok (or
+        refused by an API), 1: some failed, 2: the budget or the API stopped it, 130: stopped (or the
+        launched processes' exit code).
     """
     from realedit_bench import runner as rn
     from realedit_bench.devices import check_device, check_dtype
@@ -159,26 +163,30 @@ def run_model(
     check_device(device)
     check_dtype(dtype)
     adapter_cls = ADAPTERS.get(model)
+    name = rn.editor_name(model, adapter_cls)
     bench = load_benchmark(benchmark, _path(data_dir), follow_symlinks=follow_symlinks)
     chosen = rn.select_samples(bench, limit=limit, categories=categories, samples=samples)
-    rn.check_run_options(num_processes, run_id)
+    rn.check_run_options(num_processes, run_id, remote=rn.is_remote(adapter_cls))
     procs = rn.Processes.from_env()
-    if num_processes > 1 and procs.world == 1:
+    if num_processes > 1 and procs.world == 1 and not dry_run:
         return RunOutcome(exit_code=rn.relaunch(num_processes, relaunch_argv))
     from realedit_bench.labels import default_label
 
-    editor = rn.build_editor(adapter_cls, model, settings or {}, weights=weights, revision=revision,
+    editor = rn.build_editor(adapter_cls, name, settings or {}, weights=weights, revision=revision,
                              device=procs.device(device), dtype=dtype)
+    rn.check_paid_options(editor, name, dry_run=dry_run, max_cost=max_cost)
     if label is not None and not label.strip():
         raise ConfigError("--label must not be empty")
     runs = Path(out)
     runner = rn.Runner(
-        editor, model_name=model, family=getattr(adapter_cls, "family", ""), bench=bench, samples=chosen,
+        editor, model_name=name, family=getattr(adapter_cls, "family", ""), bench=bench, samples=chosen,
         filters=rn.recorded_filters(limit, categories, samples),
-        run_dir=runs / (run_id or rn.run_id_for(model, bench.name, editor.params(), seed)), base_seed=seed,
+        run_dir=runs / (run_id or rn.run_id_for(name, bench.name, editor.params(), seed)), base_seed=seed,
         batch_size=batch_size, force=force, process_index=procs.rank, num_processes=procs.world, label=label,
-        default_label=default_label(model, editor.params(), seed),
+        default_label=default_label(name, editor.params(), seed), max_cost=max_cost,
     )
+    if dry_run:
+        return RunOutcome(run_dir=runner.run_dir, n_selected=len(chosen), plan=rn.plan_run(runner, name))
     return rn.hold_and_run(runner, editor, runs, wait_for_lock=wait_for_lock, log=log,
                            on_progress=on_progress)
 

@@ -69,6 +69,35 @@ class Outcome:
 
 
 @dataclass(kw_only=True)
+class RunPlan:
+    """What a dry run of :func:`realedit_bench.api.run_model` found: the edits to make, and their price."""
+
+    editor: str
+    #: Selected samples not done yet, and those done before (resumed).
+    to_do: int
+    done_before: int
+    #: A paid editor's price of one edit in words; None for an editor that runs locally.
+    cost_line: str | None = None
+    #: Estimated USD of the edits to make (None: unpriced, or local); the largest estimate of one edit.
+    cost_usd: float | None = None
+    max_edit_usd: float | None = None
+
+    def describe(self, n_selected: int) -> str:
+        """The edits to make, then one cost line."""
+        lines = [f"dry run: {self.to_do} of {n_selected} selected samples to edit ({self.done_before} done "
+                 f"before); nothing was loaded, sent or written"]
+        if self.cost_line is None:
+            lines.append(f"cost: {self.editor} runs locally: no API cost")
+        elif self.cost_usd is None:
+            lines.append(f"cost: {self.editor}: {self.cost_line}; estimate unknown (no price: pass "
+                         f"-M price=USD per edit)")
+        else:
+            lines.append(f"cost: {self.editor}: {self.cost_line}; estimated ${self.cost_usd:.2f} for "
+                         f"{self.to_do} edits (up to ${self.max_edit_usd or 0:.4f} each)")
+        return "\n".join(lines)
+
+
+@dataclass(kw_only=True)
 class RunOutcome(Outcome):
     """What :func:`realedit_bench.api.run_model` did."""
 
@@ -88,18 +117,29 @@ class RunOutcome(Outcome):
     note: str = ""
     #: (sample id, error) of every sample of the run whose last attempt failed.
     failed: list[tuple[str, str]] = field(default_factory=list)
+    #: A dry run's plan (nothing ran).
+    plan: RunPlan | None = None
+    #: A paid API editor's calls and money in this call, and the money of the run's current edits.
+    calls: int = 0
+    spent_usd: float | None = None
+    run_cost_usd: float | None = None
+    #: Why a paid editor's run stopped early (budget, fatal API error, a streak of failures).
+    stopped: str | None = None
 
     #: Failed samples listed by name; the rest are counted.
     MAX_LISTED = 5
 
     def describe(self) -> str:
         """The run's counts and directory, the first failed samples with their errors (the file and the
-        problem), and how to resume when it was stopped."""
+        problem), a paid editor's spend, and how to resume when it was stopped."""
+        if self.plan is not None:
+            return self.plan.describe(self.n_selected)
         if self.manifest is None:
             return self.note
         c = self.manifest.counts
+        refused = f", {c['refused']} refused by the API" if c.get("refused") else ""
         lines = [
-            f"run {self.manifest.run_id}: {c.get('ok', 0)} ok, {c.get('error', 0)} failed, "
+            f"run {self.manifest.run_id}: {c.get('ok', 0)} ok, {c.get('error', 0)} failed{refused}, "
             f"{c.get('not_run', 0)} not run, of {sum(c.values())} in the run ({self.n_selected} selected "
             f"now, {self.done_before} of the run done before) -> {self.run_dir}"
         ]
@@ -107,7 +147,15 @@ class RunOutcome(Outcome):
         if len(self.failed) > self.MAX_LISTED:
             lines.append(f"  ... and {len(self.failed) - self.MAX_LISTED} more (edits.jsonl holds every "
                          "error)")
-        return "\n".join([*lines, *([STOPPED] if self.interrupted else [])])
+        if self.spent_usd is not None:
+            total = f"${self.run_cost_usd:.4f}" if self.run_cost_usd is not None else "unknown"
+            lines.append(f"spent ${self.spent_usd:.4f} on {self.calls} API calls in this run; the run's "
+                         f"edits cost {total} in all")
+        if self.stopped and self.error is None:
+            lines.append(self.stopped)
+        if self.interrupted:
+            lines.append(STOPPED)
+        return "\n".join(lines)
 
 
 @dataclass(kw_only=True)

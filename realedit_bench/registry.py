@@ -18,6 +18,9 @@ from realedit_bench.errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
 
+#: ``--model python:module:Class``: an editor class on the Python path, used without registering it.
+PYTHON_PREFIX = "python:"
+
 
 def import_string(target: str) -> object:
     """Import ``"package.module:Attr"`` and return the attribute."""
@@ -37,11 +40,14 @@ class Registry(Generic[T]):
     Args:
         kind: What the entries are ("model", "judge", "metric"); used in messages.
         group: Entry-point group scanned for third-party entries, or None.
+        import_prefix: Names starting with it are ``module:Attr`` import strings, imported on demand
+            without registration (``python:`` for editors), or None.
     """
 
-    def __init__(self, kind: str, group: str | None = None) -> None:
+    def __init__(self, kind: str, group: str | None = None, import_prefix: str | None = None) -> None:
         self.kind = kind
         self.group = group
+        self.import_prefix = import_prefix
         self._entries: dict[str, str | T] = {}
         self._scanned = group is None
 
@@ -88,8 +94,22 @@ class Registry(Generic[T]):
             known = ", ".join(sorted(self._entries)) or "none"
             raise UnknownNameError(f"unknown {self.kind} {name!r}{hint} (known: {known})")
 
+    def _imported(self, name: str) -> T:
+        """The object named by an unregistered ``<import_prefix>module:Attr``; a failure is one line."""
+        target = name[len(self.import_prefix or ""):]
+        module, _, attr = target.partition(":")
+        if not module or not attr:
+            raise ConfigError(f"{self.kind} {name!r} must look like {self.import_prefix}module:Class")
+        try:
+            return cast(T, import_string(target))
+        except ImportError as exc:
+            raise ConfigError(f"{self.kind} {name!r}: cannot import {module!r} ({exc}); is its folder on "
+                              f"PYTHONPATH?") from exc
+
     def get(self, name: str) -> T:
-        """Return the object registered as ``name``, importing it on first use."""
+        """Return the object registered as ``name``, importing it on first use (or an import string's)."""
+        if self.import_prefix and name.startswith(self.import_prefix):
+            return self._imported(name)
         self._scan()
         self._check(name)
         entry = self._entries[name]
@@ -102,7 +122,7 @@ class Registry(Generic[T]):
 
 
 #: Editing models: name -> "module:Class" implementing realedit_bench.editing.EditModel.
-ADAPTERS: Registry = Registry("model", group="realedit.adapters")
+ADAPTERS: Registry = Registry("model", group="realedit.adapters", import_prefix=PYTHON_PREFIX)
 ADAPTERS.register("instruct-pix2pix", "adapters.instruct_pix2pix:InstructPix2Pix")
 ADAPTERS.register("magicbrush", "adapters.magicbrush:MagicBrush")
 ADAPTERS.register("identity", "adapters.identity:Identity")
@@ -110,6 +130,14 @@ ADAPTERS.register("reward-instruct-pix2pix", "reward_model.adapter:RewardInstruc
 ADAPTERS.register("smartedit", "adapters.smartedit.adapter:SmartEdit")
 ADAPTERS.register("reward-smartedit", "reward_model.smartedit:RewardSmartEdit")
 ADAPTERS.register("hive", "adapters.hive.adapter:Hive")
+ADAPTERS.register("flux-kontext", "adapters.flux_kontext:FluxKontext")
+ADAPTERS.register("qwen-image-edit", "adapters.qwen_image_edit:QwenImageEdit")
+ADAPTERS.register("flux2-klein", "adapters.flux2_klein:Flux2Klein")
+ADAPTERS.register("longcat-edit", "adapters.longcat_edit:LongCatEdit")
+ADAPTERS.register("gpt-image", "adapters.api.openai_image:GPTImage")
+ADAPTERS.register("gemini-image", "adapters.api.gemini_image:GeminiImage")
+ADAPTERS.register("flux-kontext-api", "adapters.api.bfl:FluxKontextAPI")
+ADAPTERS.register("seededit", "adapters.api.seededit:SeedEdit")
 
 #: Benchmarks: name -> "module:Class" subclassing realedit_bench.datasets.Benchmark.
 BENCHMARKS: Registry = Registry("benchmark", group="realedit.benchmarks")

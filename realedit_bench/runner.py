@@ -10,7 +10,10 @@ and crash-safe lives here:
 * a failing sample (unreadable image, CUDA out of memory, ...) becomes an ``error`` row and the run
   goes on; Ctrl-C (or SIGTERM) stops after the current batch with everything so far kept;
 * with several processes (``accelerate launch``) samples are sharded by index; every process appends
-  to the same ``edits.jsonl`` (one ``write`` per line on an O_APPEND file) and rank 0 writes the manifest.
+  to the same ``edits.jsonl`` (one ``write`` per line on an O_APPEND file) and rank 0 writes the manifest;
+* an editor behind a paid API is run by :mod:`realedit_bench.remote` (calls in flight, retries, budget):
+  the image as the API returned it is kept in ``returned/`` and ``images/`` holds it at the source's size,
+  the one file the judge, the metrics and the report read; a moderation refusal is a ``refused`` row, final.
 
 The steps of :func:`realedit_bench.api.run_model` around the loop (selecting samples, building and
 loading the editor, claiming the run directory, relaunching under a launcher) close the module.
@@ -26,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from realedit_bench import __version__
 from realedit_bench.datasets import LoadedBenchmark, Sample, parse_sample_ids, select
@@ -36,11 +39,24 @@ from realedit_bench.images import load_image, sha256_file
 from realedit_bench.interrupt import StopRequest
 from realedit_bench.jsonio import JsonlAppender, atomic_write_bytes, atomic_write_json, read_model, read_rows
 from realedit_bench.launch import command_to_relaunch, launch, launch_command
-from realedit_bench.outcome import EXIT_INTERRUPTED, EXIT_SOME_FAILED, RunOutcome, report_phase, step_reporter
+from realedit_bench.outcome import (
+    EXIT_INTERRUPTED,
+    EXIT_SOME_FAILED,
+    RunOutcome,
+    RunPlan,
+    report_phase,
+    step_reporter,
+)
 from realedit_bench.provenance import command_line, git_sha, library_versions, utc_now
 from realedit_bench.redact import mask_secrets
-from realedit_bench.schema.run import AdapterRef, BenchmarkRef, EditRow, RunManifest, RunStatus
+from realedit_bench.registry import PYTHON_PREFIX
+from realedit_bench.remote import RemoteReport, is_remote
+from realedit_bench.schema.run import AdapterRef, ApiCall, BenchmarkRef, EditRow, RunManifest, RunStatus
 from realedit_bench.settings import check_out_dir
+
+if TYPE_CHECKING:
+    from realedit_bench.remote import RemoteEditModel
+    from realedit_bench.remote import Result as RemoteResult
 
 #: The lock file a ``realedit run`` holds in its run directory (one writer at a time).
 RUN_LOCK = ".realedit-run.lock"
@@ -69,6 +85,44 @@ class RunResult(NamedTuple):
     ok: int
     errors: int
     interrupted: bool
+    refused: int = 0
+    #: Calls, money and any early stop of a paid API editor (None for a local editor).
+    remote: RemoteReport | None = None
+
+
+def run_status(counts: Mapping[str, int], interrupted: bool) -> RunStatus:
+    """complete when every sample has its final answer (an edit, or an API's refusal), else failed."""
+    if interrupted:
+        return "interrupted"
+    return "complete" if counts["ok"] + counts.get("refused", 0) == sum(counts.values()) else "failed"
+
+
+class _Tally:
+    """Rows as they are written: appended, counted and shown; a setup that fails from the start stops."""
+
+    def __init__(self, out: JsonlAppender, progress: Callable[[int, int], None] | None, total: int) -> None:
+        self.out, self.progress, self.total = out, progress, total
+        self.ok = self.errors = self.refused = self.leading_failures = 0
+
+    def record(self, row: EditRow) -> None:
+        """Write one row and count it."""
+        self.out.append(row)
+        if row.status == "error":
+            self.errors += 1
+            self.leading_failures += 1
+        else:
+            self.ok += row.status == "ok"
+            self.refused += row.status == "refused"
+            self.leading_failures = 0
+        if self.progress:
+            self.progress(1, self.total)
+
+    def check(self, last: EditRow) -> None:
+        """Stop when the first :data:`MAX_LEADING_FAILURES` samples all failed: the setup is broken."""
+        if self.ok == 0 and self.leading_failures >= MAX_LEADING_FAILURES:
+            raise RealEditError(
+                f"the first {self.leading_failures} samples all failed (last: {last.error}); stopping"
+            )
 
 
 def _hardware(device: str) -> dict[str, Any]:
@@ -91,7 +145,8 @@ def _change(key: str, old: Any, new: Any) -> str:
 
 
 def _done_rows(edits: Path, run_dir: Path, sources: dict[str, str] | None = None) -> dict[str, EditRow]:
-    """Rows of samples already finished ok whose image is still on disk (last row per sample wins).
+    """Rows of samples already finished: ok with the image still on disk, or refused by a paid API's
+    moderation (the editor's final answer); the last row per sample wins.
 
     With ``sources`` (sample id -> sha256 of its source file now), a row made from another version of its
     source photo (the data was repaired or changed since) is not done: its edit no longer matches the data.
@@ -100,7 +155,7 @@ def _done_rows(edits: Path, run_dir: Path, sources: dict[str, str] | None = None
     sources = sources or {}
     return {
         sid: r for sid, r in latest.items()
-        if r.status == "ok" and r.output and (run_dir / r.output).is_file()
+        if (r.status == "refused" or r.status == "ok" and r.output and (run_dir / r.output).is_file())
         and sources.get(sid, r.source_sha256) == r.source_sha256
     }
 
@@ -130,6 +185,7 @@ class Runner:
         label: The run's display name as given (``--label``); None keeps the one the manifest on disk
             holds, else ``default_label``.
         default_label: The display name when none is given or kept (default: ``model_name``).
+        max_cost: USD a paid API editor may spend in this invocation (``--max-cost``), or None.
     """
 
     def __init__(
@@ -149,6 +205,7 @@ class Runner:
         num_processes: int = 1,
         label: str | None = None,
         default_label: str | None = None,
+        max_cost: float | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError("--batch-size must be >= 1")
@@ -166,6 +223,7 @@ class Runner:
         self.num_processes = num_processes
         self.label = label
         self.default_label = default_label or model_name
+        self.max_cost = max_cost
         self.edits_path = self.run_dir / "edits.jsonl"
         self.manifest_path = self.run_dir / "manifest.json"
         self._started = utc_now()
@@ -272,8 +330,7 @@ class Runner:
         self.barrier()
         if self.process_index == 0:
             counts = self.counts()
-            status: RunStatus = "complete" if counts["ok"] == sum(counts.values()) else "failed"
-            self.write_manifest(status, counts, {"load": round(load_seconds, 3)})
+            self.write_manifest(run_status(counts, False), counts, {"load": round(load_seconds, 3)})
 
     # -- the loop ------------------------------------------------------------------------------------
     def run(
@@ -281,6 +338,38 @@ class Runner:
     ) -> RunResult:
         """Edit every selected sample not yet done. ``progress(advance, total)`` is called once the samples
         to do are known (advance 0), then per sample."""
+        done, mine = self._todo()
+        if progress:
+            progress(0, len(mine))
+        self.write_manifest("running", self.counts(), {"load": load_seconds})
+        self._load_seconds = load_seconds
+        started = time.perf_counter()
+        remote: RemoteReport | None = None
+        current = "the sample being edited" if self.batch_size == 1 else "the batch being edited"
+        if is_remote(self.model):
+            current = "the API calls in flight"
+        stopping = StopRequest(lambda: current, self._mark_interrupted)
+        with JsonlAppender(self.edits_path) as out, stopping as stop:
+            tally = _Tally(out, progress, len(mine))
+            try:
+                if is_remote(self.model):
+                    remote = self._run_remote(mine, tally, stop)
+                    interrupted = stop.requested is not None and remote.not_dispatched > 0
+                else:
+                    interrupted = self._run_local(mine, tally, stop)
+            except KeyboardInterrupt:  # a second Ctrl-C: stop now, but still record what was done
+                interrupted = True
+        edit_total = time.perf_counter() - started
+        counts = self.counts()
+        status = run_status(counts, interrupted or bool(remote and remote.stopped))
+        if self.num_processes == 1:
+            self.write_manifest(
+                status, counts, {"load": round(load_seconds, 3), "edit_total": round(edit_total, 3)}
+            )
+        return RunResult(self.run_dir, len(done), tally.ok, tally.errors, interrupted, tally.refused, remote)
+
+    def _todo(self) -> tuple[dict[str, EditRow], list[Sample]]:
+        """The samples finished before, and this process's share of the rest (rows to redo dropped)."""
         if self.replaces and self.process_index == 0:
             self._discard_old_run()
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -303,54 +392,59 @@ class Runner:
         done = _done_rows(self.edits_path, self.run_dir, sources)
         todo = [s for s in self.samples if s.sample_id not in done]
         self.barrier()
-        mine = todo[self.process_index :: self.num_processes]
-        if progress:
-            progress(0, len(mine))
-        self.write_manifest("running", self.counts(), {"load": load_seconds})
-        ok = errors = 0
-        leading_failures = 0
-        started = time.perf_counter()
-        interrupted = False
-        self._load_seconds = load_seconds
-        current = "the sample being edited" if self.batch_size == 1 else "the batch being edited"
-        stopping = StopRequest(lambda: current, self._mark_interrupted)
-        with JsonlAppender(self.edits_path) as out, stopping as stop:
-            try:
-                for start in range(0, len(mine), self.batch_size):
-                    if stop.requested is not None:
-                        interrupted = True
-                        break
-                    batch = mine[start : start + self.batch_size]
-                    rows = self._run_batch(batch)
-                    for row in rows:
-                        out.append(row)
-                        if row.status == "ok":
-                            ok += 1
-                            leading_failures = 0
-                        else:
-                            errors += 1
-                            leading_failures += 1
-                        if progress:
-                            progress(1, len(mine))
-                    if ok == 0 and leading_failures >= MAX_LEADING_FAILURES:
-                        raise RealEditError(
-                            f"the first {leading_failures} samples all failed "
-                            f"(last: {rows[-1].error}); stopping"
-                        )
-            except KeyboardInterrupt:  # a second Ctrl-C: stop now, but still record what was done
-                interrupted = True
-            interrupted = interrupted or (stop.requested is not None and start + self.batch_size < len(mine))
-        edit_total = time.perf_counter() - started
-        counts = self.counts()
-        status: RunStatus = (
-            "interrupted" if interrupted
-            else ("complete" if counts["ok"] == sum(counts.values()) else "failed")
-        )
-        if self.num_processes == 1:
-            self.write_manifest(
-                status, counts, {"load": round(load_seconds, 3), "edit_total": round(edit_total, 3)}
+        return done, todo[self.process_index :: self.num_processes]
+
+    def _run_local(self, mine: Sequence[Sample], tally: _Tally, stop: StopRequest) -> bool:
+        """Edit batch by batch; True when Ctrl-C or SIGTERM stopped it before the end."""
+        for start in range(0, len(mine), self.batch_size):
+            if stop.requested is not None:
+                return True
+            rows = self._run_batch(mine[start : start + self.batch_size])
+            for row in rows:
+                tally.record(row)
+            tally.check(rows[-1])
+        return False
+
+    def _run_remote(self, mine: Sequence[Sample], tally: _Tally, stop: StopRequest) -> RemoteReport:
+        """Send every sample to a paid API editor (see :mod:`realedit_bench.remote`)."""
+        import asyncio
+        import functools
+
+        from realedit_bench.remote import Job, run_remote
+
+        by_id = {s.sample_id: s for s in mine}
+        jobs = [Job(s.sample_id, s.instruction, derive_seed(self.base_seed, s.sample_id),
+                    functools.partial(load_image, s.image)) for s in mine]
+        return asyncio.run(run_remote(
+            cast("RemoteEditModel", self.model), jobs,
+            lambda result: tally.record(self._remote_row(by_id[result.job.sample_id], result)),
+            max_cost=self.max_cost, failure_streak=MAX_LEADING_FAILURES,
+            stopped=lambda: stop.requested is not None,
+        ))
+
+    def _remote_row(self, s: Sample, result: RemoteResult) -> EditRow:
+        """The row of one API edit: the file as returned kept in ``returned/``, the judged view in
+        ``images/`` (the source's size), the calls and money in ``api``."""
+        from realedit_bench.remote import judged_view
+
+        seed = result.job.seed
+        api = ApiCall(calls=result.calls, cost_usd=result.cost_usd)
+        edit = result.edit
+        if edit is None or result.source_size is None:
+            return EditRow(
+                sample_id=s.sample_id, image_id=s.image_id, category=s.category, instruction=s.instruction,
+                source=s.image.name, status="refused" if result.status == "refused" else "error", seed=seed,
+                error=(result.error or "")[:500], seconds=round(result.seconds, 4),
+                source_sha256=self._sources.get(s.sample_id), finished_at=utc_now(),
+                process_index=self.process_index, api=api,
             )
-        return RunResult(self.run_dir, len(done), ok, errors, interrupted)
+        returned = f"returned/{s.sample_id}.{'jpg' if edit.format == 'jpeg' else edit.format}"
+        atomic_write_bytes(self.run_dir / returned, edit.data)
+        row = self._save(s, seed, judged_view(edit, result.source_size), result.seconds)
+        api = api.model_copy(update={
+            "input_tokens": edit.input_tokens, "output_tokens": edit.output_tokens, "model": edit.model,
+            "returned": returned, "returned_format": edit.format, "returned_size": edit.size})
+        return row.model_copy(update={"api": api})
 
     def _mark_interrupted(self) -> None:
         """At the first Ctrl-C or SIGTERM, before the current batch ends: the manifest says ``interrupted``
@@ -377,6 +471,7 @@ class Runner:
                 archive.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(path), str(archive / path.name))
         shutil.rmtree(self.run_dir / "images", ignore_errors=True)
+        shutil.rmtree(self.run_dir / "returned", ignore_errors=True)
 
     def _source_shas(self) -> dict[str, str]:
         """sha256 of each selected sample's source file now (read once per file; a photo has 7 samples)."""
@@ -401,13 +496,16 @@ class Runner:
         return sorted(ids)
 
     def counts(self) -> dict[str, int]:
-        """Samples of the run by outcome: ok, error (last attempt failed) and not_run (never reached)."""
+        """Samples of the run by outcome: ok, error (last attempt failed), not_run (never reached), and
+        refused (by a paid API's moderation; only when some were)."""
         latest = {r.sample_id: r for r in read_rows(self.edits_path, EditRow)}
-        ok = set(_done_rows(self.edits_path, self.run_dir))
+        done = _done_rows(self.edits_path, self.run_dir)
         ids = self.run_sample_ids()
-        n_ok = sum(1 for sid in ids if sid in ok)
-        n_err = sum(1 for sid in ids if sid not in ok and sid in latest and latest[sid].status == "error")
-        return {"ok": n_ok, "error": n_err, "not_run": len(ids) - n_ok - n_err}
+        n_ok = sum(1 for sid in ids if sid in done and done[sid].status == "ok")
+        n_refused = sum(1 for sid in ids if sid in done and done[sid].status == "refused")
+        n_err = sum(1 for sid in ids if sid not in done and sid in latest and latest[sid].status == "error")
+        counts = {"ok": n_ok, "error": n_err, "not_run": len(ids) - n_ok - n_err - n_refused}
+        return {**counts, "refused": n_refused} if n_refused else counts
 
     def barrier(self) -> None:
         """Wait for every process of a sharded run (no-op for one process).
@@ -518,10 +616,14 @@ def recorded_filters(
     return {"limit": limit, "category": list(categories or []) or None, "samples": samples}
 
 
-def check_run_options(num_processes: int, run_id: str | None) -> None:
-    """Refuse a process count below one and a run id that is not a plain folder name."""
+def check_run_options(num_processes: int, run_id: str | None, *, remote: bool = False) -> None:
+    """Refuse a process count below one (or above one for a ``remote`` paid editor, whose budget and
+    concurrency are one process's) and a run id that is not a plain folder name."""
     if num_processes < 1:
         raise ConfigError("--num-processes must be >= 1")
+    if remote and num_processes > 1:
+        raise ConfigError("an editor behind a paid API runs in one process: leave out --num-processes and "
+                          "set -M concurrency=N for more calls in flight")
     if run_id is not None and (
         not run_id.strip() or run_id in {".", ".."} or "/" in run_id or "\\" in run_id
     ):
@@ -602,6 +704,60 @@ def build_editor(
         return cast(EditModel, adapter_cls(**kwargs))
     except TypeError as exc:
         raise ConfigError(f"model {model!r} could not be built with {sorted(kwargs)}: {exc}") from exc
+
+
+def editor_name(model: str, adapter_cls: type[Any]) -> str:
+    """The name a run records: the registered name, or for ``python:module:Class`` the class's own name
+    (its ``name`` attribute, else the class name), so the run directory is a plain folder name."""
+    if model.startswith(PYTHON_PREFIX):
+        return str(getattr(adapter_cls, "name", None) or getattr(adapter_cls, "__name__", model))
+    return model
+
+
+def check_paid_options(editor: EditModel, model: str, *, dry_run: bool, max_cost: float | None) -> None:
+    """Before any work: a paid editor's key (unless a dry run, which sends nothing), and ``--max-cost``,
+    which needs a paid editor with a price."""
+    if not is_remote(editor):
+        if max_cost is not None:
+            raise ConfigError(f"--max-cost applies to editors behind a paid API; {model!r} runs locally")
+        return
+    remote = cast("RemoteEditModel", editor)
+    if not dry_run:
+        remote.check_key()
+    if max_cost is not None:
+        if max_cost <= 0:
+            raise ConfigError(f"--max-cost must be more than 0, got {max_cost:g}")
+        if remote.estimate_cost((1024, 1024)) is None:
+            raise ConfigError(f"--max-cost needs a price for {model!r}, which has none for "
+                              f"{remote.params().get('model')}; pass -M price=USD (per edit)")
+
+
+def plan_run(runner: Runner, model: str) -> RunPlan:
+    """A dry run: the selected samples not done yet and, for a paid editor, what they would cost (a run
+    directory of other settings is refused as a real run would refuse it)."""
+    from PIL import Image
+
+    runner.check_existing()
+    done = _done_rows(runner.edits_path, runner.run_dir) if runner.edits_path.exists() else {}
+    todo = [s for s in runner.samples if s.sample_id not in done]
+    plan = RunPlan(editor=model, to_do=len(todo), done_before=len(runner.samples) - len(todo))
+    if not is_remote(runner.model):
+        return plan
+    remote = cast("RemoteEditModel", runner.model)
+    estimates = []
+    for s in todo:
+        try:
+            with Image.open(s.image) as im:  # the header only: no pixels are read
+                estimates.append(remote.estimate_cost(im.size))
+        except OSError:  # an unreadable photo becomes an error row, sent nowhere
+            continue
+    plan.cost_line = remote.cost_line()
+    if todo and all(e is not None for e in estimates):
+        plan.cost_usd = sum(e or 0.0 for e in estimates)
+        plan.max_edit_usd = max(e or 0.0 for e in estimates)
+    elif not todo:
+        plan.cost_usd = plan.max_edit_usd = 0.0
+    return plan
 
 
 def claim_run_dir(runner: Runner, log: Callable[[str], None] | None) -> None:
@@ -714,8 +870,29 @@ def run_to_end(
     outcome.manifest = read_model(runner.manifest_path, RunManifest)
     latest = {r.sample_id: r for r in read_rows(runner.edits_path, EditRow)}
     outcome.failed = [(sid, r.error or "") for sid, r in latest.items() if r.status == "error"]
+    if result.remote is not None:
+        _add_spend(outcome, runner, result.remote)
     if result.interrupted:
         outcome.exit_code = EXIT_INTERRUPTED
+    elif result.remote is not None and result.remote.stop_kind in ("budget", "fatal"):
+        outcome.error = _stop_message(result.remote)
     elif outcome.manifest.status != "complete":
         outcome.exit_code = EXIT_SOME_FAILED
     return outcome
+
+
+def _add_spend(outcome: RunOutcome, runner: Runner, report: RemoteReport) -> None:
+    """A paid editor's calls and money in this call, and the money of the run's current edits."""
+    rows = {r.sample_id: r for r in read_rows(runner.edits_path, EditRow)}.values()
+    costs = [r.api.cost_usd for r in rows if r.api is not None and r.status == "ok"]
+    outcome.calls, outcome.spent_usd = report.calls, report.spent_usd
+    outcome.run_cost_usd = sum(c for c in costs if c is not None) if None not in costs else None
+    outcome.stopped = _stop_message(report) if report.stopped else None
+
+
+def _stop_message(report: RemoteReport) -> str:
+    """Why a paid editor's run stopped early, what was left and what to do."""
+    unsent = f"{report.not_dispatched} samples not sent" if report.not_dispatched else "every sample was sent"
+    then = {"streak": "; rerun the same command to retry",
+            "fatal": "; fix that, then rerun the same command to resume"}.get(report.stop_kind or "", "")
+    return f"{report.stopped} ({unsent}){then}"  # the budget message says what to do itself

@@ -48,6 +48,12 @@ NumProcesses = Annotated[int, typer.Option(
 Label = Annotated[str | None, typer.Option(
     "--label", show_default=False, help="Display name of the run (manifest and leaderboard). Default: the "
     "model's name and the settings that differ from its defaults, e.g. 'instruct-pix2pix (steps=20)'.")]
+DryRun = Annotated[bool, typer.Option(
+    "--dry-run", help="Say how many samples would be edited and, for an editor behind a paid API, what they "
+    "would cost; load, send and write nothing (no API key needed).")]
+MaxCost = Annotated[float | None, typer.Option(
+    "--max-cost", help="USD a paid API editor may spend in this run: no call is sent that could cross it "
+    "(each call in flight reserves its estimate). Rerun with a higher value to finish.", show_default=False)]
 
 
 def run_cmd(
@@ -55,15 +61,18 @@ def run_cmd(
     revision: Revision = None, overrides: Overrides = None, device: Device = "auto", dtype: Dtype = "auto",
     seed: Seed = 0, batch_size: BatchSize = 1, limit: Limit = None, category: Category = None,
     samples: Samples = None, benchmark: Benchmark = "real-edit", data_dir: DataDir = None,
-    force: Force = False, num_processes: NumProcesses = 1, label: Label = None,
-    wait_for_lock: WaitForLock = False, follow_symlinks: FollowSymlinks = False,
+    force: Force = False, num_processes: NumProcesses = 1, label: Label = None, dry_run: DryRun = False,
+    max_cost: MaxCost = None, wait_for_lock: WaitForLock = False, follow_symlinks: FollowSymlinks = False,
 ) -> None:
     """Run an editing model over the benchmark.
 
     Writes <out>/<run_id>/ with manifest.json (how the run was made), edits.jsonl (one row per sample)
     and images/. Rerunning the same command resumes: finished samples are skipped. A sample that fails
-    is recorded and the run goes on. One process writes a run directory at a time. Ctrl-C or SIGTERM stops
-    after the current batch. Exit code: 0 all samples ok, 1 some failed, 2 bad input, 130 stopped.
+    is recorded and the run goes on. One process writes a run directory at a time. Editors behind a paid API
+    (gpt-image, gemini-image, flux-kontext-api, seededit) read their key from the environment; see
+    --dry-run and --max-cost. Ctrl-C or SIGTERM stops after the current batch. Exit code: 0 all samples ok
+    (or refused by an API's moderation), 1 some failed, 2 bad input (or the budget or the API stopped the
+    run), 130 stopped.
     """
     from rich.console import Console
 
@@ -78,8 +87,11 @@ def run_cmd(
             benchmark=benchmark, data_dir=data_dir, force=force, num_processes=num_processes,
             relaunch_argv=sys.argv[1:], label=label, wait_for_lock=wait_for_lock,
             follow_symlinks=follow_symlinks, on_progress=progress,
-            log=lambda line: console.print(line, markup=False),
+            log=lambda line: console.print(line, markup=False), dry_run=dry_run, max_cost=max_cost,
         )
+    if outcome.plan is not None:  # the estimate is the result: on stdout
+        typer.echo(outcome.describe())
+        finish(outcome)
     lines = outcome.describe().splitlines()
     if lines:  # one line in logs; the path must stay whole to be copied
         console.print(lines[0], soft_wrap=True, markup=False)

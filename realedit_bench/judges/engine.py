@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +53,7 @@ from realedit_bench.judges.parse import (
 )
 from realedit_bench.judges.prices import PriceTable, load_prices
 from realedit_bench.judges.rubric import RenderedPrompt, Rubric
+from realedit_bench.net import Budget, RetryPolicy, call_with_retries
 from realedit_bench.provenance import utc_now
 from realedit_bench.schema.base import PERSPECTIVES, Perspective
 from realedit_bench.schema.judge import Usage
@@ -120,6 +120,12 @@ class EngineConfig:
     parse_mode: ParseMode = "robust"
     max_cost: float | None = None
     batch: bool = False
+
+    def retry_policy(self) -> RetryPolicy:
+        """The retries, backoff and whole-call timeout of one ask."""
+        return RetryPolicy(max_retries=self.max_retries, backoff_base=self.backoff_base,
+                           backoff_cap=self.backoff_cap, retry_after_cap=self.retry_after_cap,
+                           timeout=self.timeout)
 
 
 @dataclass
@@ -294,32 +300,16 @@ class JudgeEngine:
 
     # Calling --------------------------------------------------------------------------------
     async def _call_with_retry(self, req: ChatRequest, usage: Usage) -> ChatReply:
-        cfg = self.config
-        attempt = 0
-        while True:
+        def count() -> None:
             usage.calls += 1
             self.calls_sent += 1
-            try:
-                # The SDK timeout bounds each network phase; this bounds the whole call.
-                reply = await asyncio.wait_for(self.backend.complete(req), timeout=cfg.timeout)
-            except asyncio.TimeoutError:
-                err = CallError(f"the call took longer than {cfg.timeout:g} s", retryable=True)
-            except CallError as exc:
-                err = exc
-            else:
-                usage.input_tokens += reply.input_tokens
-                usage.output_tokens += reply.output_tokens
-                return reply
-            if err.fatal or not err.retryable or attempt >= cfg.max_retries or self._stop:
-                raise err
-            delay = min(cfg.backoff_cap, cfg.backoff_base * 2**attempt)
-            delay = delay / 2 + random.uniform(0, delay / 2)  # jitter spreads a burst of 429s apart
-            if err.retry_after is not None:
-                delay = max(delay, min(err.retry_after, cfg.retry_after_cap))
-            attempt += 1
-            await asyncio.sleep(delay)
-            if self._stop:  # stopped while waiting: no further call
-                raise err
+
+        # The SDK timeout bounds each network phase; the policy's timeout bounds the whole call.
+        reply = await call_with_retries(lambda: self.backend.complete(req), self.config.retry_policy(),
+                                        on_attempt=count, stopped=lambda: self._stop is not None)
+        usage.input_tokens += reply.input_tokens
+        usage.output_tokens += reply.output_tokens
+        return reply
 
     async def _ask(self, key: str, planned: Planned, followups: tuple[tuple[str, str], ...],
                    usage: Usage) -> tuple[ChatReply, bool]:
@@ -552,60 +542,6 @@ class JudgeEngine:
             self._halt(
                 "streak", f"stopped after {self._streak} failed asks in a row; last error: {out.reason}"
             )
-
-
-class Budget:
-    """``--max-cost`` for one run: what is spent, and the upper-bound estimates of the asks in flight.
-
-    Args:
-        limit: USD not to cross, or None for no budget (then only the money spent is counted).
-        spent: USD spent before this run by the same engine.
-    """
-
-    def __init__(self, limit: float | None, *, spent: float = 0.0) -> None:
-        self.limit = limit
-        self.spent = spent
-        self.reserved = 0.0
-        self.in_flight = 0
-        #: The estimate of the ask that did not fit (for the stop message).
-        self.next_est = 0.0
-        #: True once an ask did not fit with nothing left in flight to wait for.
-        self.exceeded = False
-        self._cond = asyncio.Condition()
-
-    async def reserve(self, est: float, stopped: Callable[[], bool]) -> bool:
-        """Reserve ``est`` for one ask, waiting for calls in flight when needed.
-
-        Returns:
-            False when the ask must not be sent: it would cross the budget with nothing in flight
-            (:attr:`exceeded`), or the run was stopped meanwhile.
-        """
-        if self.limit is None:
-            return not stopped()
-        async with self._cond:
-            while self.spent + self.reserved + est > self.limit:
-                if self.in_flight == 0 or stopped():
-                    self.next_est, self.exceeded = est, True
-                    return False
-                await self._cond.wait()  # a call in flight ends: its reservation turns into its real cost
-            if stopped():
-                return False
-            self.reserved += est
-            self.in_flight += 1
-            return True
-
-    async def release(self, est: float, cost: float) -> None:
-        """One ask ended: its reservation ``est`` becomes its real ``cost``."""
-        if self.limit is None:
-            self.spent += cost
-            return
-        async with self._cond:
-            self.reserved -= est
-            self.in_flight -= 1
-            if self.in_flight == 0:
-                self.reserved = 0.0  # no float residue once nothing is in flight
-            self.spent += cost
-            self._cond.notify_all()
 
 
 def judge_items(

@@ -12,7 +12,7 @@ from realedit_bench.schema.base import (
 )
 from realedit_bench.schema.judge import ItemStat, JudgeSummary, JudgmentRow, PerspectiveSummary, Usage
 from realedit_bench.schema.metrics import MetricRow, MetricSummary
-from realedit_bench.schema.run import AdapterRef, BenchmarkRef, EditRow, RunManifest
+from realedit_bench.schema.run import AdapterRef, ApiCall, BenchmarkRef, EditRow, RunManifest
 
 __all__ = [
     "AgreementReport",
@@ -20,6 +20,7 @@ __all__ = [
     "CATEGORIES",
     "PERSPECTIVES",
     "AdapterRef",
+    "ApiCall",
     "BenchmarkRef",
     "Category",
     "EditRow",

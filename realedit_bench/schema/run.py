@@ -75,9 +75,30 @@ class RunManifest(Row):
     )
 
 
+class ApiCall(Row):
+    """What the calls of a paid API editor for one sample sent, cost and returned."""
+
+    WRITTEN_BY: ClassVar[str] = "realedit run"
+
+    calls: int = Field(description="Calls sent for this sample, retries included.")
+    input_tokens: int = Field(default=0, description="Input tokens the API reported (0: it reports none).")
+    output_tokens: int = Field(default=0, description="Output tokens the API reported (0: it reports none).")
+    cost_usd: float | None = Field(
+        default=None, description="Money of this sample from the API's usage and the editor's price table "
+        "(or -M price); None when no price is known.")
+    model: str | None = Field(default=None, description="The model (snapshot) the API said it ran, if said.")
+    returned: str | None = Field(
+        default=None, description="The image as the API returned it, byte for byte, relative to the run "
+        "directory (``output`` is that image resized to the source size, which the judge reads).")
+    returned_format: str | None = Field(default=None, description="Format of the returned file: png, jpeg...")
+    returned_size: tuple[int, int] | None = Field(default=None, description="(width, height) as returned.")
+
+
 class EditRow(Row):
     """One line of ``edits.jsonl``: the outcome of editing one sample."""
 
+    #: 2: ``refused`` rows and the ``api`` record of paid API editors.
+    SCHEMA_VERSION: ClassVar[int] = 2
     WRITTEN_BY: ClassVar[str] = "realedit run"
 
     sample_id: str = Field(description="Stable id: image stem + category, e.g. '10-local'.")
@@ -87,7 +108,9 @@ class EditRow(Row):
     )
     instruction: str = Field(description="The edit instruction.")
     source: str = Field(description="Source image file name inside the benchmark image folder.")
-    status: Literal["ok", "error"] = Field(description="ok: an image was written; error: see 'error'.")
+    status: Literal["ok", "error", "refused"] = Field(
+        description="ok: an image was written; error: see 'error' (a rerun retries it); refused: the API's "
+        "moderation refused the edit, a final answer of the editor (see 'error' for its words).")
     output: str | None = Field(default=None, description="Edited image path relative to the run directory.")
     output_sha256: str | None = Field(default=None, description="sha256 of the edited image file.")
     source_sha256: str | None = Field(
@@ -103,3 +126,4 @@ class EditRow(Row):
     size: tuple[int, int] | None = Field(default=None, description="Output (width, height).")
     finished_at: str = Field(description="UTC time the row was written.")
     process_index: int = Field(default=0, description="Which process of a sharded run wrote the row.")
+    api: ApiCall | None = Field(default=None, description="Calls, usage and money of a paid API editor.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 from typing import Any
@@ -12,7 +13,7 @@ from cli_runner import invoke
 from paths import REPO
 from PIL import Image, ImageOps
 
-from adapters.base import DiffusersEditor, centre_crop_box, fit, pipeline_type, pix2pix_size
+from adapters.base import RUNTIME_SETTINGS, DiffusersEditor, centre_crop_box, fit, pipeline_type, pix2pix_size
 from adapters.instruct_pix2pix import InstructPix2Pix
 from realedit_bench.editing import Prepared, coerce_overrides, setting_help, settings
 from realedit_bench.errors import ConfigError
@@ -20,7 +21,8 @@ from realedit_bench.registry import ADAPTERS
 
 TINY = ["-M", "steps=2", "-M", "resolution=64"]
 BASE_SETTINGS = ["weights", "revision", "steps", "guidance_scale", "image_guidance_scale", "resolution",
-                 "scheduler", "negative_prompt", "device", "dtype"]
+                 "scheduler", "negative_prompt", "device", "dtype", "offload", "quantize", "compile",
+                 "attention"]
 
 
 def _table(text: str) -> dict[str, str]:
@@ -180,8 +182,10 @@ def test_every_setting_of_a_registered_editor_is_recorded(name, tmp_path, monkey
     cls = ADAPTERS.get(name)
     weights = REQUIRED_WEIGHTS[name](tmp_path, request) if name in REQUIRED_WEIGHTS else {}
     params = cls(device="cpu", **weights).params()
-    # a setting missing from params() would be missing from the manifest and the run id
-    assert {s.name for s in settings(cls)} <= set(params)
+    # a setting missing from params() would be missing from the manifest and the run id; speed and memory
+    # settings are left out on purpose, and quantize is recorded once set (see the next test)
+    assert {s.name for s in settings(cls)} - {*RUNTIME_SETTINGS, "quantize"} <= set(params)
+    assert not set(RUNTIME_SETTINGS) & set(params) and "quantize" not in params
 
 
 def test_models_params_lists_subclass_and_base_settings_with_class_defaults(monkeypatch):
@@ -359,3 +363,104 @@ def test_the_readme_example_is_a_working_editor(tmp_path, monkeypatch):
     assert set(model.load_kwargs()) <= set(inspect.signature(pipeline.__init__).parameters)
     kwargs = model.call_kwargs(group)
     assert (kwargs["width"], kwargs["height"]) == group[0].size == (768, 576)
+
+
+# -- speed and memory settings ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"offload": "model"}, "-M offload=model moves weights between the CPU and a GPU: it needs --device"),
+        ({"offload": "disk"}, "-M offload must be one of none, model, group"),
+        ({"quantize": "8bit"}, r"-M quantize=8bit needs a CUDA GPU \(--device cuda\)"),
+        ({"quantize": "3bit"}, "-M quantize must be one of none, 8bit, 4bit"),
+        ({"attention": "flash"}, "diffusers offers no attention backends for its denoiser"),
+    ],
+)
+def test_speed_settings_a_model_or_machine_cannot_take_are_one_line(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        _Plain(weights="o/n", device="cpu", **kwargs)
+
+
+def test_speed_settings_through_the_command_line_are_one_line(real_edit_dir, tmp_path):
+    res = invoke("run", "--model", "instruct-pix2pix", "-M", "offload=group", "--device", "cpu",
+                 "--limit", "1", "--data-dir", str(real_edit_dir), "--out", str(tmp_path))
+    assert res.returncode == 2 and "-M offload=group moves weights" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and not any(tmp_path.iterdir())
+
+
+class _FakePipe:
+    """Records which placement the editor chose."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def to(self, device):
+        self.calls.append(("to", device))
+
+    def enable_model_cpu_offload(self, device):
+        self.calls.append(("model", device))
+
+    def enable_group_offload(self, **kwargs):
+        self.calls.append(("group", kwargs))
+
+
+_FIND_SPEC = importlib.util.find_spec
+
+
+def _on_a_gpu(monkeypatch, bitsandbytes: bool = True) -> None:
+    """Pretend a GPU is visible and bitsandbytes installed (or not): settings are checked, nothing runs."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    installed = object() if bitsandbytes else None
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: installed if name == "bitsandbytes" else _FIND_SPEC(name, *a))
+
+
+def test_offload_places_the_pipeline_through_diffusers(monkeypatch):
+    import torch
+
+    _on_a_gpu(monkeypatch)
+    for offload, expected in [("none", ("to", "cuda")), ("model", ("model", "cuda"))]:
+        pipe = _FakePipe()
+        _Plain(weights="o/n", device="cuda", offload=offload)._place(pipe)
+        assert pipe.calls == [expected]
+    pipe = _FakePipe()
+    _Plain(weights="o/n", device="cuda", offload="group")._place(pipe)
+    ((kind, kwargs),) = pipe.calls
+    assert kind == "group" and kwargs["onload_device"] == torch.device("cuda")
+    assert (kwargs["offload_type"], kwargs["use_stream"]) == ("leaf_level", True)
+
+
+def test_quantize_is_recorded_once_set_and_asks_diffusers_for_bitsandbytes(monkeypatch):
+    _on_a_gpu(monkeypatch)
+    plain = _Plain(weights="o/n", device="cuda")
+    assert "quantize" not in plain.params() and plain._quantization() == {}
+    for setting, backend in [("8bit", "bitsandbytes_8bit"), ("4bit", "bitsandbytes_4bit")]:
+        model = _Plain(weights="o/n", device="cuda", quantize=setting, dtype="bf16")
+        assert model.params()["quantize"] == f"{backend} of unet"  # other weights: another run id
+        config = model._quantization()["quantization_config"]
+        assert (config.quant_backend, config.components_to_quantize) == (backend, ["unet"])
+    assert config.quant_kwargs["bnb_4bit_quant_type"] == "nf4"
+    _on_a_gpu(monkeypatch, bitsandbytes=False)
+    with pytest.raises(ConfigError, match=r"needs bitsandbytes: pip install 'realedit\[quantize\]'"):
+        _Plain(weights="o/n", device="cuda", quantize="4bit")
+
+
+def test_an_editor_that_loads_its_own_weights_cannot_skip_quantize(monkeypatch, tiny_pix2pix_dir):
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+
+    _on_a_gpu(monkeypatch)
+    model = _Plain(weights=str(tiny_pix2pix_dir), device="cuda", quantize="8bit")
+    pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(tiny_pix2pix_dir)  # loaded unquantized
+    with pytest.raises(ConfigError, match="loaded unet unquantized"):
+        model._check_quantized(pipe)
+
+
+def test_compile_compiles_the_denoiser(tiny_pix2pix_dir):
+    model = _Plain(weights=str(tiny_pix2pix_dir), device="cpu", compile=True)
+    model.load()
+    assert model._pipe.unet._compiled_call_impl is not None
+    plain = _Plain(weights=str(tiny_pix2pix_dir), device="cpu")
+    plain.load()
+    assert plain._pipe.unet._compiled_call_impl is None

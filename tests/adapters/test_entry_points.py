@@ -1,12 +1,16 @@
-"""A third-party editor, installed as a package with a ``realedit.adapters`` entry point, runs in realedit."""
+"""A third-party editor runs in realedit: installed as a package with a ``realedit.adapters`` entry point, or
+a class on the Python path named ``--model python:module:Class``."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 
-from cli_runner import realedit_cli
+import pytest
+from cli_runner import invoke, realedit_cli
 from paths import REPO
 
 from realedit_bench.jsonio import read_rows
@@ -78,3 +82,37 @@ def test_an_installed_editor_subclassing_the_base_runs(tiny_pix2pix_dir, real_ed
     assert (params["boost"], params["suffix"]) == (1.5, " at night")
     assert (params["steps"], params["resolution"]) == (2, 64)
     assert params["weights"] == str(tiny_pix2pix_dir.resolve()) and params["weights_fingerprint"]
+
+
+def test_the_readme_editor_runs_from_the_python_path_without_registering(tiny_pix2pix_dir, real_edit_dir,
+                                                                         tmp_path, monkeypatch):
+    section = (REPO / "README.md").read_text().split("#### An editor without registering it", 1)[1]
+    (code,) = re.findall(r"```python\n(.*?)```", section.split("\n### ", 1)[0], re.S)
+    assert len(code.strip().splitlines()) <= 6  # the five lines the README promises (and a blank one)
+    (tmp_path / "my_editor.py").write_text(code)
+    shutil.copytree(tiny_pix2pix_dir, tmp_path / "checkpoints" / "my-editor")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    res = invoke("run", "--model", "python:my_editor:MyEditor", "-M", "steps=2", "-M", "resolution=64",
+                 "--limit", "1", "--device", "cpu", "--data-dir", str(real_edit_dir), "--out", "runs")
+    assert res.returncode == 0, res.stderr[-2000:]
+    run_dir = Path(res.stdout.strip())
+    assert run_dir.name.startswith("my-editor-real-edit-")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["adapter"]["name"] == "my-editor" and manifest["adapter"]["family"] == "instruct-pix2pix"
+    assert manifest["adapter"]["params"]["weights"] == str((tmp_path / "checkpoints" / "my-editor").resolve())
+    assert [r.status for r in read_rows(run_dir / "edits.jsonl", EditRow)] == ["ok"]
+    res = invoke("models", "--params", "python:my_editor:MyEditor")
+    assert res.returncode == 0 and "│ steps " in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("python:no_such_module_here:Editor", "cannot import 'no_such_module_here'"),
+     ("python:json", "must look like python:module:Class"),
+     ("python:json:NoSuchEditor", "'json' has no attribute 'NoSuchEditor'")],
+)
+def test_a_python_path_editor_that_cannot_be_imported_is_one_line(spec, message, real_edit_dir, tmp_path):
+    res = invoke("run", "--model", spec, "--limit", "1", "--data-dir", str(real_edit_dir),
+                 "--out", str(tmp_path))
+    assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr

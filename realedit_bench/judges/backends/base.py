@@ -13,19 +13,31 @@ provider is one file: see :mod:`realedit_bench.judges.backends.openai_chat`.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import importlib
 import math
-import os
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
-from urllib.parse import urlparse, urlsplit
+from urllib.parse import urlsplit
 
 from realedit_bench.errors import ConfigError
+from realedit_bench.net import (
+    CallError,
+    check_base_url,
+    check_key_text,
+    env_key,
+    error_detail,
+    is_loopback,
+    parse_retry_after,
+    sdk_call_error,
+    status_error,
+)
 from realedit_bench.redact import mask_secrets, redact_url_secrets
+
+#: Shared with the API editors (:mod:`realedit_bench.net`); importable from here as the backends always did.
+__all__ = ["Backend", "CallError", "ChatReply", "ChatRequest", "ImagePart", "Price", "SDKBackend", "env_key",
+           "error_detail", "is_loopback", "parse_retry_after"]
 
 
 class ImagePart(NamedTuple):
@@ -71,101 +83,6 @@ class ChatReply:
     input_tokens: int = 0
     output_tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-class CallError(Exception):
-    """A failed call, classified for the retry loop.
-
-    Attributes:
-        retryable: another attempt may succeed (429, 5xx, timeout, connection).
-        fatal: the whole run must stop (bad key, no access, unknown model, exhausted quota).
-        refused: the provider refused the content (e.g. a content-policy 400): a ``refused`` row.
-        retry_after: seconds the server asked us to wait, if it said.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        retryable: bool = False,
-        fatal: bool = False,
-        refused: bool = False,
-        retry_after: float | None = None,
-    ) -> None:
-        # A provider may quote the key it was sent (a 401 body, a proxy's echo): never recorded or shown.
-        super().__init__(mask_secrets(message))
-        self.status = status
-        self.retryable = retryable
-        self.fatal = fatal
-        self.refused = refused
-        self.retry_after = retry_after
-
-
-def parse_retry_after(headers: Any) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``retry-after`` (delta seconds or an HTTP date)."""
-    if headers is None:
-        return None
-    get = headers.get
-    ms = get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def check_base_url(url: str, where: str) -> str:
-    """``url`` when it is an http(s) URL with a host (and a valid port); else the one-line ConfigError naming
-    ``where`` (the environment variable or judge name that gave it), never a connection error later."""
-    shown = redact_url_secrets(url)
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - parses the port: ValueError when it is not a number in 0-65535
-    except ValueError:
-        parts = None
-    bad_text = any(ord(c) < 0x21 or ord(c) == 0x7F for c in url)
-    if parts is None or bad_text or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where} {shown!r} is not an http(s) URL with a host (e.g. https://host:port/v1); "
-                          "fix it or unset it")
-    return url
-
-
-def check_key_text(key: str, names: Sequence[str]) -> None:
-    """Refuse a key holding a control character (an inner newline, a tab) or a non-ASCII one: it cannot go
-    into an HTTP header, and the SDK would report a connection error and retry."""
-    where = " or ".join(names) or "the API key"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
-        raise ConfigError(f"{where} holds a newline or another control character; set it to the key alone")
-    if not key.isascii():
-        raise ConfigError(f"{where} holds a non-ASCII character; set it to the key alone (keys are ASCII)")
-
-
-def is_loopback(url: str) -> bool:
-    """True for http(s) URLs on this machine (no key is needed there)."""
-    host = (urlparse(url).hostname or "").lower()
-    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
-
-
-def env_key(*names: str) -> str | None:
-    """The first non-empty environment variable of ``names`` (keys only ever come from here)."""
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
 
 
 def estimate_text_tokens(text: str) -> int:
@@ -297,19 +214,8 @@ class Backend:
 
     def status_error(self, status: int, message: str, *, code: str = "", headers: Any = None) -> CallError:
         """Classify an HTTP error of the provider for the retry loop."""
-        if self.is_quota(status, code):
-            return CallError(f"quota exhausted ({code or status}): {message}", status=status, fatal=True)
-        if status in (401, 403):
-            return CallError(f"HTTP {status}: the key was refused or lacks access: {message}", status=status,
-                             fatal=True)
-        if status == 404:
-            return CallError(f"HTTP 404: unknown model or endpoint: {message}", status=status, fatal=True)
-        if status == 400 and code in self.refusal_codes:
-            return CallError(f"content refused by the provider ({code})", status=status, refused=True)
-        if status in (408, 409, 429) or status >= 500:
-            return CallError(f"HTTP {status}: {message}", status=status, retryable=True,
-                             retry_after=parse_retry_after(headers))
-        return CallError(f"HTTP {status}: {message}", status=status)
+        return status_error(status, message, code=code, headers=headers, quota=self.is_quota(status, code),
+                            refusal_codes=self.refusal_codes)
 
     async def complete(self, req: ChatRequest) -> ChatReply:
         """Send one request; raise :class:`CallError` on failure."""
@@ -395,14 +301,7 @@ class SDKBackend(Backend):
 
     def classify(self, exc: Exception, module: Any) -> CallError:
         """Map one SDK exception to a :class:`CallError`."""
-        if isinstance(exc, module.APITimeoutError):
-            return CallError("the call timed out", retryable=True)
-        if isinstance(exc, module.APIConnectionError):
-            return CallError(f"connection error: {exc}", retryable=True)  # masked by CallError
-        if isinstance(exc, module.APIStatusError):
-            code, message = error_detail(exc)
-            return self.status_error(exc.status_code, message, code=code, headers=exc.response.headers)
-        return CallError(f"{type(exc).__name__}: {exc}")
+        return sdk_call_error(exc, module, self.status_error)
 
     @staticmethod
     def user_turns(req: ChatRequest, image: Callable[[ImagePart], dict[str, Any]]) -> list[dict[str, Any]]:
@@ -410,15 +309,3 @@ class SDKBackend(Backend):
         the re-ask turns after it."""
         content = [image(p) if isinstance(p, ImagePart) else {"type": "text", "text": p} for p in req.content]
         return [{"role": "user", "content": content}, *({"role": r, "content": t} for r, t in req.followups)]
-
-
-def error_detail(exc: Any) -> tuple[str, str]:
-    """(error code or type, message) of an SDK status error, from its parsed body where it has one."""
-    body = getattr(exc, "body", None)
-    inner = body.get("error", body) if isinstance(body, dict) else None
-    err: dict[str, Any] = inner if isinstance(inner, dict) else {}
-    code = (
-        getattr(exc, "code", None) or err.get("code") or err.get("type") or getattr(exc, "type", None) or ""
-    )
-    message = err.get("message") or getattr(exc, "message", None) or exc
-    return str(code), str(message)[:300]

@@ -1,0 +1,1 @@
+"""Editors behind paid APIs (OpenAI, Google Gemini, Black Forest Labs, ByteDance Ark) on one base."""
