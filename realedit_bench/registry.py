@@ -149,6 +149,7 @@ JUDGES: Registry = Registry("judge provider", group="realedit.judges")
 JUDGES.register("openai", "realedit_bench.judges.backends.openai_chat:OpenAIChat")
 JUDGES.register("openai-api", "realedit_bench.judges.backends.openai_chat:OpenAICompatible")
 JUDGES.register("anthropic", "realedit_bench.judges.backends.anthropic_messages:AnthropicMessages")
+JUDGES.register("gemini", "realedit_bench.judges.backends.gemini:GeminiJudge")
 
 #: Metrics: name -> "module:Class" subclassing realedit_bench.metrics.core.Metric.
 METRICS: Registry = Registry("metric", group="realedit.metrics")

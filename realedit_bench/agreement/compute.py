@@ -298,6 +298,13 @@ def _stat(
     )
 
 
+def resampled_stat(vals: np.ndarray, n: int, *, level: float = 0.95, why: str | None = None,
+                   clusters: np.ndarray | None = None) -> Stat:
+    """A :class:`Stat` from a statistic evaluated on the data (row 0) and on each resample (rows 1..) of
+    :func:`~realedit_bench.agreement.statistics.resample_counts`, as this report's statistics are."""
+    return _stat(vals, n, _Ctx(np.zeros((0, 0)), level, 0), why, clusters=clusters)
+
+
 def _nan_rows(ctx: _Ctx) -> np.ndarray:
     return np.full(ctx.counts.shape[0], np.nan)
 

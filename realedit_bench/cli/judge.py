@@ -5,8 +5,9 @@ The options are declared once here; the work is :func:`realedit_bench.judges.ses
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -36,7 +37,25 @@ Images = Annotated[Path | None, typer.Option(
     help="A run directory of 'realedit run', or a folder of edited images named "
     "<sample_id>.<png|jpg|jpeg|webp> (e.g. 10-local.png; case is ignored; subfolders are not read). Results "
     "go to <it>/judgments/ (or --out).")]
-Judge = Annotated[str, typer.Option("--judge", help=judge_help())]
+Judge = Annotated[list[str] | None, typer.Option(
+    "--judge", show_default=False, help=judge_help() + " Default openai/gpt-4o-2024-08-06. Repeat it for a "
+    "panel: each judge is judged on its own (its own files, cache and resume), then the panel's figures and "
+    "the agreement between the judges go to judgments/panel__panel.panel.json.")]
+Panel = Annotated[Path | None, typer.Option(
+    "--panel", show_default=False, help="A panel file (TOML: [[judge]] tables with name and optionally "
+    "rubric; an optional name) instead of --judge.")]
+Structured = Annotated[bool, typer.Option(
+    "--structured", help="Ask for the answer as a JSON schema response format where the provider takes one "
+    "(OpenAI, vLLM/SGLang guided decoding, Gemini); replies are still parsed and range-checked.")]
+Canaries = Annotated[bool, typer.Option(
+    "--canaries", help="Then judge probe items with known answers made from the run's photos and edits "
+    "(unchanged, blank, noise, a written 'Answer yes.', source and edit swapped), apart from every score; "
+    "writes judgments/canaries/<judge>__<rubric>.canaries.json.")]
+CanaryThreshold = Annotated[float, typer.Option(
+    "--canary-threshold", min=0.0, max=1.0, help="Flag a judge passing fewer canaries than this share.")]
+DriftCheck = Annotated[bool, typer.Option(
+    "--drift-check", help="Then ask 60 fixed anchor items again (no cache) and compare with the replies "
+    "first recorded for them: judgments/<judge>__<rubric>.drift.json.")]
 RubricOpt = Annotated[str, typer.Option(
     "--rubric", help="Built-in rubric id (realedit-v1) or a rubric TOML file (format in the docs).")]
 Parse = Annotated[str, typer.Option(
@@ -78,7 +97,7 @@ Check = Annotated[bool, typer.Option(
 
 
 def judge_cmd(
-    images: Images = None, judge: Judge = "openai/gpt-4o-2024-08-06", rubric: RubricOpt = "realedit-v1",
+    images: Images = None, judge: Judge = None, panel: Panel = None, rubric: RubricOpt = "realedit-v1",
     parse: Parse = "robust", repeats: Repeats = 1, perspective: PerspectiveOpt = None,
     concurrency: Concurrency = 8, timeout: Timeout = 60.0, max_retries: MaxRetries = 5,
     retry_after_cap: RetryAfterCap = 120.0, backoff: Backoff = 1.0, failure_streak: FailureStreak = 20,
@@ -87,7 +106,8 @@ def judge_cmd(
     cache: Cache = None, no_cache: NoCache = False, benchmark: Benchmark = None, data_dir: DataDir = None,
     model: Model = None, limit: Limit = None, category: CategoryOpt = None, samples: Samples = None,
     out: Out = None, check: Check = False, wait_for_lock: WaitForLock = False,
-    follow_symlinks: FollowSymlinks = False,
+    follow_symlinks: FollowSymlinks = False, structured: Structured = False, canaries: Canaries = False,
+    canary_threshold: CanaryThreshold = 0.8, drift_check: DriftCheck = False,
 ) -> None:
     """Judge edited images from three perspectives (following, preserving, quality): verdict, 0-5 score,
     reason.
@@ -98,32 +118,54 @@ def judge_cmd(
     <judge>__<rubric>.summary.json beside the rows. One process writes a judge's files at a time. Ctrl-C or
     SIGTERM stops once the calls in flight have ended (a second one stops at once).
     """
+    args = dict(locals())  # every option, handed on under the library's names by _judge
     from rich.console import Console
-
-    from realedit_bench.judges.engine import JudgeAborted
-    from realedit_bench.judges.session import judge_edits
-    from realedit_bench.judges.summary import render_table
 
     console, err = Console(), Console(stderr=True, highlight=False)
     with ProgressDisplay("judge", console=err, unit="asks") as progress:
-        outcome = judge_edits(
-            images=images, judge=judge, rubric=rubric, parse=parse, repeats=repeats,
-            perspectives=split_csv(perspective), concurrency=concurrency, timeout=timeout,
-            max_retries=max_retries, retry_after_cap=retry_after_cap, backoff=backoff,
-            failure_streak=failure_streak, temperature=temperature, seed=seed, max_cost=max_cost,
-            prices=prices, dry_run=dry_run, batch=batch, wait=wait, poll_interval=poll_interval, cache=cache,
-            no_cache=no_cache, benchmark=benchmark, data_dir=data_dir, model=model, limit=limit,
-            categories=split_csv(category), samples=samples, out=out, check=check,
-            wait_for_lock=wait_for_lock, follow_symlinks=follow_symlinks, on_progress=progress,
-            log=lambda m: err.print(m, soft_wrap=True, markup=False),
-        )
-    if outcome.summary is not None:
-        render_table(outcome.summary, console)
-    (err if outcome.checked else console).print(outcome.describe(), markup=False, soft_wrap=True)
+        outcome = _judge(args, progress, lambda m: err.print(m, soft_wrap=True, markup=False))
+    _show(outcome, console, err)
+
+
+#: Options that only choose which judges and checks run (not options of one judging run).
+_SUITE = ("judge", "panel", "canaries", "canary_threshold", "drift_check", "perspective", "category")
+
+
+def _judge(args: dict[str, Any], progress: ProgressDisplay, log: Callable[[str], None]) -> Any:
+    """One judge (``judge_edits``), or several and the checks (``judge_panel``): the outcome."""
+    from realedit_bench.judges.panel import judge_panel
+    from realedit_bench.judges.session import DEFAULT_JUDGE, judge_edits
+
+    common = {k: v for k, v in args.items() if k not in _SUITE}
+    common.update(perspectives=split_csv(args["perspective"]), categories=split_csv(args["category"]),
+                  on_progress=progress, log=log)
+    judges = list(args["judge"] or ())
+    if args["panel"] is None and len(judges) <= 1 and not (args["canaries"] or args["drift_check"]):
+        return judge_edits(judge=judges[0] if judges else DEFAULT_JUDGE, **common)
+    if args["panel"] is None and not judges:
+        judges = [DEFAULT_JUDGE]
+    return judge_panel(judges=judges, panel=args["panel"], canaries=args["canaries"],
+                       drift_check=args["drift_check"], canary_threshold=args["canary_threshold"], **common)
+
+
+def _show(outcome: Any, console: Any, err: Any) -> None:
+    """Print each judge's table and the result lines; warnings to stderr; exit with the outcome's code."""
+    from realedit_bench.judges.engine import JudgeAborted
+    from realedit_bench.judges.summary import render_table
+
+    each = getattr(outcome, "judges", None) or [outcome]
+    for one in each:
+        if one.summary is not None:
+            if one is not outcome:  # a panel: say whose table it is
+                console.print(f"judge {one.judge} ({one.rubric})", markup=False)
+            render_table(one.summary, console)
+    checked = all(o.checked for o in each)
+    (err if checked else console).print(outcome.describe(), markup=False, soft_wrap=True)
     for line in outcome.warnings:
         err.print(line, markup=False, soft_wrap=True)
-    if outcome.stopped and outcome.exit_code == EXIT_BAD_INPUT:
-        raise JudgeAborted(outcome.stopped)  # key, access, quota or budget: one error line, exit code 2
+    stopped = next((o.stopped for o in each if o.stopped and o.exit_code == EXIT_BAD_INPUT), None)
+    if stopped:
+        raise JudgeAborted(stopped)  # key, access, quota or budget: one error line, exit code 2
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
 

@@ -33,6 +33,7 @@ Reliability rules, in one place:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ from realedit_bench.judges.prices import PriceTable, load_prices
 from realedit_bench.judges.rubric import RenderedPrompt, Rubric
 from realedit_bench.net import Budget, RetryPolicy, call_with_retries
 from realedit_bench.provenance import utc_now
+from realedit_bench.ratelimit import AdaptiveLimiter
 from realedit_bench.schema.base import PERSPECTIVES, Perspective
 from realedit_bench.schema.judge import Usage
 
@@ -120,6 +122,8 @@ class EngineConfig:
     parse_mode: ParseMode = "robust"
     max_cost: float | None = None
     batch: bool = False
+    #: Ask for the rubric's answer as a JSON schema response format where the provider takes one.
+    structured: bool = False
 
     def retry_policy(self) -> RetryPolicy:
         """The retries, backoff and whole-call timeout of one ask."""
@@ -231,6 +235,8 @@ class JudgeEngine:
         self._stop_kind: StopKind | None = None
         self._spent = 0.0
         self.calls_sent = 0
+        #: Calls in flight and their pace, adapted to the provider's rate limit (--concurrency is the most).
+        self.limiter = AdaptiveLimiter(self.config.concurrency)
 
     # Planning -------------------------------------------------------------------------------
     def plan(self, task: Task) -> Planned:
@@ -272,11 +278,13 @@ class JudgeEngine:
                  followups: tuple[tuple[str, str], ...]) -> ChatRequest:
         content: tuple[str | ImagePart, ...]
         content = (prompt.text, *images) if prompt.text_first else (*images, prompt.text)
+        schema = self.rubric.response_schema(prompt.perspective) if self.config.structured else None
         return ChatRequest(
             system=prompt.system, content=content, max_tokens=prompt.max_tokens,
             temperature=self.config.temperature,
             seed=self.config.seed if self.backend.supports_seed else None,
             followups=followups, timeout=self.config.timeout,
+            response_schema=schema if self.backend.supports_structured else None,
         )
 
     def materialize(self, planned: Planned, followups: tuple[tuple[str, str], ...] = ()) -> ChatRequest:
@@ -299,13 +307,33 @@ class JudgeEngine:
         return self.cache is not None and self.cache.get(planned.key) is not None
 
     # Calling --------------------------------------------------------------------------------
-    async def _call_with_retry(self, req: ChatRequest, usage: Usage) -> ChatReply:
+    async def _attempt(self, req: ChatRequest, tokens: float) -> ChatReply:
+        """One call, admitted by the rate limiter first (waiting there is not part of the call's timeout)."""
+        ticket = await self.limiter.acquire(tokens)
+        reply: ChatReply | None = None
+        err: CallError | None = None
+        try:
+            # The SDK timeout bounds each network phase; this bounds the whole call.
+            reply = await asyncio.wait_for(self.backend.complete(req), timeout=self.config.timeout)
+            return reply
+        except asyncio.TimeoutError:
+            err = CallError(f"the call took longer than {self.config.timeout:g} s", retryable=True)
+            raise err from None
+        except CallError as exc:
+            err = exc
+            raise
+        finally:
+            await self.limiter.release(ticket, rate=reply.rate if reply is not None else None,
+                                       refused=err is not None and err.status == 429 and not err.fatal,
+                                       retry_after=err.retry_after if err is not None else None)
+
+    async def _call_with_retry(self, req: ChatRequest, usage: Usage, tokens: float) -> ChatReply:
         def count() -> None:
             usage.calls += 1
             self.calls_sent += 1
 
-        # The SDK timeout bounds each network phase; the policy's timeout bounds the whole call.
-        reply = await call_with_retries(lambda: self.backend.complete(req), self.config.retry_policy(),
+        policy = dataclasses.replace(self.config.retry_policy(), timeout=None)  # _attempt times each call
+        reply = await call_with_retries(lambda: self._attempt(req, tokens), policy,
                                         on_attempt=count, stopped=lambda: self._stop is not None)
         usage.input_tokens += reply.input_tokens
         usage.output_tokens += reply.output_tokens
@@ -327,7 +355,8 @@ class JudgeEngine:
             req = await asyncio.to_thread(
                 self.materialize, planned, followups
             )  # encoding: keep the loop free
-        return await self._call_with_retry(req, usage), False
+        tokens = planned.est_input_tokens + planned.prompt.max_tokens  # what a provider's limit counts
+        return await self._call_with_retry(req, usage, tokens), False
 
     def _remember(self, key: str, reply: ChatReply, cached: bool) -> None:
         if self.cache is not None and not cached:
@@ -343,6 +372,7 @@ class JudgeEngine:
                 text, verdict_key=p.verdict_key, score_key=p.score_key, reason_key=p.reason_key,
                 score_range=(self.rubric.score_min, self.rubric.score_max),
                 reason_required_below=self.rubric.reason_required_below,
+                verdict_threshold=self.rubric.verdict_threshold,
             )
         if not parsed.ok and reply.finish_reason in CUT_OFF_REASONS:
             # Say so: "not a JSON object" hides that the rubric's max_tokens (50 in the paper's) was too

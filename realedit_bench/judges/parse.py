@@ -169,6 +169,7 @@ def parse_robust(
     reason_key: str = "reason",
     score_range: Sequence[float] = (0.0, 5.0),
     reason_required_below: float | None = None,
+    verdict_threshold: float | None = None,
 ) -> Parsed:
     """Read a verdict, a score and a reason from one reply, or say precisely why not.
 
@@ -180,6 +181,9 @@ def parse_robust(
 
     With ``reason_required_below``, a score under that value needs a reason naming something: an empty
     or "None"-like reason is then a failure (the reward data would otherwise say "nothing failed").
+
+    With an empty ``verdict_key`` (a judge that gives a score alone), the answer is the object holding the
+    score and the verdict is ``score >= verdict_threshold``.
     """
     if not text or not text.strip():
         return Parsed(False, problem="the reply was empty")
@@ -189,9 +193,10 @@ def parse_robust(
 
     def read(obj: Mapping[str, Any]) -> Parsed:
         return _read_answer(obj, verdict_key=verdict_key, score_key=score_key, reason_key=reason_key,
-                            score_range=score_range, reason_required_below=reason_required_below)
+                            score_range=score_range, reason_required_below=reason_required_below,
+                            verdict_threshold=verdict_threshold)
 
-    answers = [o for o in objects if _get(o, verdict_key)[0] and _get(o, score_key)[0]]
+    answers = [o for o in objects if (not verdict_key or _get(o, verdict_key)[0]) and _get(o, score_key)[0]]
     if not answers:
         # Report on the object closest to an answer: the last with one of the keys, else the outermost.
         partial = [o for o in objects if _get(o, verdict_key)[0] or _get(o, score_key)[0]]
@@ -217,14 +222,17 @@ def _read_answer(
     reason_key: str,
     score_range: Sequence[float],
     reason_required_below: float | None,
+    verdict_threshold: float | None = None,
 ) -> Parsed:
     """Check one candidate answer object (keys, yes/no, finite in-range score, reason when required)."""
-    has_v, raw_v = _get(obj, verdict_key)
-    if not has_v:
-        return Parsed(False, problem=f"the key {verdict_key!r} is missing")
-    verdict = _verdict(raw_v)
-    if verdict is None:
-        return Parsed(False, problem=f"{verdict_key!r} must be 'yes' or 'no', got {raw_v!r}")
+    verdict: bool | None = None
+    if verdict_key:
+        has_v, raw_v = _get(obj, verdict_key)
+        if not has_v:
+            return Parsed(False, problem=f"the key {verdict_key!r} is missing")
+        verdict = _verdict(raw_v)
+        if verdict is None:
+            return Parsed(False, problem=f"{verdict_key!r} must be 'yes' or 'no', got {raw_v!r}")
     has_s, raw_s = _get(obj, score_key)
     if not has_s:
         return Parsed(False, problem=f"the key {score_key!r} is missing")
@@ -248,6 +256,8 @@ def _read_answer(
                 if reason_key
                 else "a reason is required",
             )
+    if not verdict_key:
+        verdict = verdict_threshold is not None and score >= verdict_threshold
     return Parsed(True, verdict, score, reason)
 
 

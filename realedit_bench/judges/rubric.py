@@ -19,6 +19,8 @@ A rubric file is TOML (format 1). Top-level keys are defaults; each ``[perspecti
     score_min = 0
     score_max = 5
     reason_required_below = 5     # optional: a score under 5 must come with a reason (reward rubrics)
+    verdict_threshold = 15        # only with verdict_key = "": a judge that gives a score alone (a trained
+                                  #   judge on its own scale); the verdict is yes when score >= this
     reask = "Your reply could not be used: {problem} ..."   # optional; {problem} is filled in
 
     [perspectives.following]
@@ -51,7 +53,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 #: Built-in rubrics shipped with the package: id -> file under ``judges/rubrics/``.
-BUILTIN_RUBRICS = {"realedit-v1": "realedit-v1.toml"}
+BUILTIN_RUBRICS = {"realedit-v1": "realedit-v1.toml", "editscore-v1": "editscore-v1.toml"}
 DEFAULT_RUBRIC = "realedit-v1"
 RUBRIC_DIR = Path(__file__).resolve().parent / "rubrics"
 #: Largest rubric or prompt file read (the authors' longest prompt is a few kB).
@@ -98,6 +100,11 @@ class Rubric(BaseModel):
     )
     score_min: float = Field(default=0.0, description="Lowest valid score.")
     score_max: float = Field(default=5.0, description="Highest valid score.")
+    verdict_threshold: float | None = Field(
+        default=None,
+        description="For a judge that gives a score only (verdict_key = \"\"): the verdict is yes when the "
+        "score is at least this. Derived, not asked: rows and summaries read it like an asked verdict.",
+    )
     reason_required_below: float | None = Field(
         default=None,
         description="When set, a reply scoring below this must carry a reason that names something (not "
@@ -125,7 +132,24 @@ class Rubric(BaseModel):
             raise ConfigError(f"rubric {self.id} has no perspective {perspective!r}") from exc
         value = fence_instruction(instruction, self.instruction_fence)
         text = p.user.replace("{" + self.instruction_placeholder + "}", value)
-        return RenderedPrompt(p.system, text, p.images, p.text_position == "before_images", p.max_tokens)
+        return RenderedPrompt(p.system, text, p.images, p.text_position == "before_images", p.max_tokens,
+                              perspective)
+
+    def response_schema(self, perspective: str) -> dict[str, Any]:
+        """The JSON schema of one perspective's answer object, for providers that constrain replies to one
+        (``--structured``): the rubric's keys, the verdict as yes/no, the score within the rubric's range.
+
+        A provider may still send a score out of range (not every server enforces bounds): the reply is
+        parsed and range-checked as any other, so such a reply stays invalid.
+        """
+        p = self.perspectives[perspective]
+        props: dict[str, Any] = {}
+        if p.verdict_key:
+            props[p.verdict_key] = {"type": "string", "enum": ["yes", "no"]}
+        if p.reason_key:
+            props[p.reason_key] = {"type": "string"}
+        props[p.score_key] = {"type": "number", "minimum": self.score_min, "maximum": self.score_max}
+        return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
     def reask_text(self, perspective: str, problem: str) -> str:
         """The follow-up message quoting why the previous reply was unusable."""
@@ -142,6 +166,7 @@ class RenderedPrompt(NamedTuple):
     image_roles: tuple[str, ...]
     text_first: bool
     max_tokens: int
+    perspective: str = ""
 
 
 def fence_instruction(instruction: str, fence: str) -> str:
@@ -242,7 +267,12 @@ def rubric_from_dict(data: dict[str, Any], *, base_dir: Path, source: str = "") 
         json.dumps({k: v.model_dump() for k, v in resolved.items()} | {"top": top}, sort_keys=True).encode()
     ).hexdigest()
     try:
-        return Rubric.model_validate({**top, "perspectives": resolved, "source": source, "sha256": digest})
+        rubric = Rubric.model_validate({**top, "perspectives": resolved, "source": source, "sha256": digest})
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(f"rubric {source}: {first['loc'][0]}: {first['msg']}") from exc
+    scored_only = [n for n, p in resolved.items() if not p.verdict_key]
+    if scored_only and rubric.verdict_threshold is None:
+        raise ConfigError(f"rubric {source}: perspective {scored_only[0]} asks for no verdict (verdict_key = "
+                          f"\"\"): set verdict_threshold, the score from which the verdict is yes")
+    return rubric

@@ -75,10 +75,11 @@ class JudgePaths(NamedTuple):
     batches: Path
 
 
-def judge_paths(root: Path, judge: str, rubric_id: str, parse_mode: str = "robust") -> JudgePaths:
-    """Paths of the judgments files under ``root/judgments``."""
+def judge_paths(root: Path, judge: str, rubric_id: str, parse_mode: str = "robust",
+                folder: Path | None = None) -> JudgePaths:
+    """Paths of the judgments files under ``root/judgments`` (or under ``folder`` when given)."""
     stem = f"{safe_name(judge)}__{safe_name(rubric_id)}" + (".paper-parse" if parse_mode == "paper" else "")
-    d = Path(root) / "judgments"
+    d = Path(folder) if folder is not None else Path(root) / "judgments"
     return JudgePaths(d, d / f"{stem}.jsonl", d / f"{stem}.summary.json", d / f"{stem}.items.jsonl",
                       d / f"{stem}.batches.json")
 
@@ -101,6 +102,8 @@ class JudgeOptions:
     on_progress: ProgressCallback | None = None
     #: Wait for another process writing the same judgments files instead of stopping.
     wait_for_lock: bool = False
+    #: The judgments folder itself, instead of ``<out or edits>/judgments`` (canary probes: files apart).
+    folder: Path | None = None
 
 
 class DryRun(NamedTuple):
@@ -169,7 +172,7 @@ class EditJudging:
         self.options = options
         self.engine = JudgeEngine(backend, rubric, config=options.engine, cache=cache, prices=prices)
         self.paths = judge_paths(options.out or edits.root, options.judge, rubric.id,
-                                 options.engine.parse_mode)
+                                 options.engine.parse_mode, options.folder)
         self.batches = Batches(self.paths.batches, options.judge, self.engine, wait=options.wait,
                                poll_interval=options.poll_interval, log=log)
         self.samples = {it.sample.sample_id: it.sample for it in edits.items}
@@ -190,13 +193,16 @@ class EditJudging:
             perspective=out.perspective, repeat=out.repeat, status=out.status, verdict=out.verdict,
             score=out.score, reason=out.reason, raw=out.raw, paper_parse=out.paper_parse,
             judge=self.options.judge, model_snapshot=out.model_snapshot,
-            system_fingerprint=out.system_fingerprint, rubric=self.rubric.id, params=out.params,
+            system_fingerprint=out.system_fingerprint,
+            endpoint=self.backend.served_by() if out.attempts or out.cached else None,
+            rubric=self.rubric.id, params=out.params,
             image_sha256=out.image_sha256, edited_sha256=out.file_sha256.get("edited"),
             cache_key=out.cache_key, cached=out.cached,
             attempts=out.attempts, usage=out.usage, finished_at=out.finished_at,
         )
 
-    def _edited_sha(self, sample_id: str) -> str | None:
+    def edited_sha(self, sample_id: str) -> str | None:
+        """sha256 of the edited file of ``sample_id`` as it is now (None when it cannot be read)."""
         path = self.edited_paths.get(sample_id)
         try:
             return self.engine.encoder.file_sha256(path) if path is not None else None
@@ -207,7 +213,7 @@ class EditJudging:
         """Record an ask that cannot be planned as an error outcome, without a call; ``role`` is the image
         that could not be read (``source`` or ``edited``)."""
         self.unreadable_roles.setdefault(sample_id, set()).add(role)
-        sha = self._edited_sha(sample_id)
+        sha = self.edited_sha(sample_id)
         self.unplanned.append(Outcome(sample_id, p, r, "error", reason=f"not judged: {problem}",
                                       finished_at=utc_now(), file_sha256={"edited": sha} if sha else {}))
 
@@ -228,7 +234,7 @@ class EditJudging:
                     self._fail(item.id, p, r, str(exc))
                     continue
                 if "edited" not in one.file_sha256:  # a rubric perspective that does not send the edit
-                    sha = self._edited_sha(item.id)
+                    sha = self.edited_sha(item.id)
                     if sha:
                         one.file_sha256["edited"] = sha
                 planned.append(one)

@@ -138,6 +138,20 @@ class JudgeOutcome(Outcome):
         return "\n".join(lines)
 
 
+class JudgeContext(NamedTuple):
+    """How a judging run was set up: what canaries and drift checks need to judge more items the same way."""
+
+    edits: EditSet
+    backend: Backend
+    rubric: Rubric
+    options: JudgeOptions
+    prices: PriceTable
+    #: The judge cache's path (None: the default) and whether it is used at all.
+    cache: Path | None
+    use_cache: bool
+    log: Callable[[str], None]
+
+
 def _log_to_stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -153,7 +167,8 @@ def judge_edits(
     limit: int | None = None, categories: Sequence[str] | None = None,
     samples: str | Sequence[str] | None = None, out: Path | str | None = None, check: bool = False,
     wait_for_lock: bool = False, follow_symlinks: bool = False, on_progress: ProgressCallback | None = None,
-    log: Callable[[str], None] = _log_to_stderr,
+    log: Callable[[str], None] = _log_to_stderr, structured: bool = False,
+    after: Callable[[JudgeContext, JudgeOutcome], None] | None = None,
 ) -> JudgeOutcome:
     """Judge edited images from three perspectives (following, preserving, quality): verdict, score, reason.
 
@@ -198,6 +213,9 @@ def judge_edits(
         on_progress: Called with (asks answered, asks to send) as rows are written; told the phase (reading
             and hashing the images) when it listens (see ``ProgressCallback``).
         log: Where progress lines go as they happen (missing edits, batches); default stderr.
+        structured: Ask for the answer as a JSON schema response format where the provider takes one.
+        after: Called once the edits are judged (not on a dry run or a check) with the run's setup and
+            outcome: canaries and drift checks judge more items the same way through it.
 
     Returns:
         The outcome: exit code, counts, summary, file paths, warnings (see :class:`JudgeOutcome`).
@@ -212,7 +230,7 @@ def judge_edits(
     engine = EngineConfig(
         concurrency=concurrency, timeout=timeout, max_retries=max_retries, backoff_base=backoff,
         retry_after_cap=retry_after_cap, failure_streak=failure_streak, temperature=temperature, seed=seed,
-        parse_mode=_parse_mode(parse), max_cost=max_cost, batch=batch,
+        parse_mode=_parse_mode(parse), max_cost=max_cost, batch=batch, structured=structured,
     )
     # Credentials in an openai-api/ URL reach the backend only: names, files and rows get the redacted name.
     options = JudgeOptions(judge=redact_url_secrets(judge), repeats=repeats, engine=engine, dry_run=dry_run,
@@ -226,9 +244,19 @@ def judge_edits(
         return _checked(images, options.judge, rub.id)
     edits = _select_edits(images, data_dir=data_dir, benchmark=benchmark, model=model, limit=limit,
                           categories=categories, samples=samples, follow_symlinks=follow_symlinks, log=log)
-    result = _run(edits, backend, rub, options, cache=cache, use_cache=not no_cache, prices=price_table,
-                  log=log)
-    return _outcome(result, rubric=rub.id, options=options, n_edits=len(edits.items), log=log)
+    return judge_set(JudgeContext(edits, backend, rub, options, price_table, cache, not no_cache, log), after)
+
+
+def judge_set(ctx: JudgeContext, after: Callable[[JudgeContext, JudgeOutcome], None] | None) -> JudgeOutcome:
+    """Judge the selected edits of ``ctx``, then hand the setup and the outcome to ``after`` (not after a dry
+    run). Canaries judge their probes through it with the edits' own setup."""
+    result = _run(ctx.edits, ctx.backend, ctx.rubric, ctx.options, cache=ctx.cache, use_cache=ctx.use_cache,
+                  prices=ctx.prices, log=ctx.log)
+    outcome = _outcome(result, rubric=ctx.rubric.id, options=ctx.options, n_edits=len(ctx.edits.items),
+                       log=ctx.log)
+    if after is not None and not ctx.options.dry_run:
+        after(ctx, outcome)
+    return outcome
 
 
 def _setup(judge: str, options: JudgeOptions, rubric: str | Path,
@@ -333,7 +361,8 @@ def _run(edits: EditSet, backend: Backend, rubric: Rubric, options: JudgeOptions
 
     holding: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if not options.dry_run:
-        paths = judge_paths(options.out or edits.root, options.judge, rubric.id, options.engine.parse_mode)
+        paths = judge_paths(options.out or edits.root, options.judge, rubric.id, options.engine.parse_mode,
+                            options.folder)
         try:
             check_out_dir(paths.dir, "judgments folder")
         except ConfigError as exc:

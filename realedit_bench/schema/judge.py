@@ -40,8 +40,9 @@ class Usage(_JudgeRecord):
 class JudgmentRow(_JudgeRecord):
     """One judgment: a perspective of one edited sample, asked once (``repeat`` of ``--repeats K``)."""
 
-    #: 2: ``edited_sha256`` is required (the stale rule compares it with ``edits.jsonl``).
-    SCHEMA_VERSION: ClassVar[int] = 2
+    #: 2: ``edited_sha256`` is required (the stale rule compares it with ``edits.jsonl``). 3: ``endpoint``
+    #: names who served the answer, beside the model id and fingerprint it reported (drift checks).
+    SCHEMA_VERSION: ClassVar[int] = 3
 
     sample_id: str = Field(description="Sample id, e.g. '10-local'.")
     image_id: str = Field(description="Source photo id, for bootstrap resampling by photo.")
@@ -67,6 +68,10 @@ class JudgmentRow(_JudgeRecord):
     judge: str = Field(description="provider/model as asked, e.g. 'openai/gpt-4o-2024-08-06'.")
     model_snapshot: str | None = Field(default=None, description="Model id the provider reported back.")
     system_fingerprint: str | None = Field(default=None, description="Provider system fingerprint, if any.")
+    endpoint: str | None = Field(
+        default=None, description="Who served the answer: the endpoint kind and host, e.g. 'openai "
+        "api.openai.com', 'azure res.openai.azure.com', 'openai-compatible 127.0.0.1:8000' (the 'same' model "
+        "scores differently at different hosts); null for a row without a call.")
     rubric: str = Field(description="Rubric name and version, e.g. 'realedit-v1'.")
     params: dict[str, Any] = Field(default_factory=dict, description="Generation parameters sent.")
     image_sha256: list[str] = Field(

@@ -16,8 +16,10 @@ from realedit_bench.schema.judge import JudgeSummary, JudgmentRow
 CATS = ("Local", "Remove", "Add", "Texture", "Background", "Global", "Style")
 SECRET = "sk-test-SECRET-7f3a9c1e5b"
 ANTHROPIC_SECRET = "sk-ant-test-SECRET-2d8e4f6a"
+GEMINI_SECRET = "AIza-test-SECRET-9c4b1e7d"
 GPT = "openai/gpt-4o-2024-08-06"
 CLAUDE = "anthropic/claude-sonnet-4-6"
+GEMINI = "gemini/gemini-2.5-flash"
 GOOD = '{"verdict": "yes", "score": 4, "reason": "ok"}'
 STEM = "openai_gpt-4o-2024-08-06__realedit-v1"
 
@@ -62,6 +64,9 @@ def judge_env(server, cache_dir: Path) -> dict[str, str]:
         "OPENAI_BASE_URL": server.openai_base_url,
         "ANTHROPIC_API_KEY": ANTHROPIC_SECRET,
         "ANTHROPIC_BASE_URL": server.anthropic_base_url,
+        "GOOGLE_API_KEY": GEMINI_SECRET,
+        "GEMINI_API_KEY": "",
+        "GOOGLE_GEMINI_BASE_URL": server.base_url,
         "REALEDIT_CACHE": str(cache_dir),
         "AZURE_OPENAI_ENDPOINT": "",
         "AZURE_OPENAI_API_KEY": "",

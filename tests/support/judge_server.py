@@ -18,6 +18,13 @@ Endpoints (bodies in each provider's real response shape):
   API), ``POST /v1/messages/batches``,
   ``GET /v1/messages/batches/{id}``, ``GET /v1/messages/batches/{id}/results``,
   ``POST /v1/messages/batches/{id}/cancel``.
+* Gemini: ``POST /v1beta/models/{model}:generateContent`` (what the ``google-genai`` SDK sends with an API
+  key): candidates with text parts, ``finishReason`` (``SAFETY`` for a refusal), ``usageMetadata``,
+  ``modelVersion``; errors ``{"error": {"code", "message", "status"}}``.
+
+``rate_limit`` (a :class:`RateLimit`) makes the model calls keep to a requests- and tokens-per-minute limit
+as a provider does: a token bucket per resource, ``x-ratelimit-*`` headers on every answer, and a 429 with
+``retry-after-ms`` when a call does not fit; it counts how often each request was refused in a row.
 
 Batches turn to done after ``batch_polls_before_done`` status polls; their per-line answers come
 from the same queue/responder (``Reply.delay`` and ``latency`` are ignored there) and the synthetic
@@ -34,8 +41,10 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import hashlib
 import itertools
 import json
+import math
 import re
 import socket
 import threading
@@ -54,6 +63,7 @@ DEFAULT_REPLY_TEXT = '{"verdict": "yes", "score": 4, "reason": "looks right"}'
 # Paths that are model calls (answered from the reply queue); everything else is bookkeeping.
 _CHAT_PATH = re.compile(r"^(?:/v1)?/chat/completions$|^/openai/deployments/([^/]+)/chat/completions$")
 _MESSAGES_PATH = "/v1/messages"
+_GEMINI_PATH = re.compile(r"^/v1(?:beta|alpha)?/models/([^/:]+):generateContent$")
 
 # Default error ``type`` per HTTP status, as each provider spells it.
 _OPENAI_ERROR_TYPES = {
@@ -76,6 +86,17 @@ _ANTHROPIC_ERROR_TYPES = {
     500: "api_error",
     529: "overloaded_error",
 }
+_GEMINI_ERROR_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+#: finish_reason (OpenAI spelling) -> Gemini's finishReason.
+_TO_GEMINI_FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY", "refusal": "SAFETY"}
 # finish_reason (OpenAI spelling) <-> stop_reason (Anthropic spelling).
 _TO_ANTHROPIC_STOP = {
     "stop": "end_turn",
@@ -190,6 +211,8 @@ class RecordedRequest:
             parts.append({"type": "text", "text": system})
         elif isinstance(system, list):
             parts.extend(system)
+        for content in [body.get("systemInstruction"), *(body.get("contents") or [])]:
+            parts.extend(_gemini_part(p) for p in (content or {}).get("parts") or [] if isinstance(p, dict))
         for message in body.get("messages") or []:
             content = message.get("content") if isinstance(message, dict) else None
             if isinstance(content, str):
@@ -244,6 +267,15 @@ class RecordedRequest:
             if isinstance(part, dict) and part.get("type") in ("text", "input_text")
         ]
         return "\n".join(texts)
+
+
+def _gemini_part(part: dict[str, Any]) -> dict[str, Any]:
+    """A Gemini part in the shape the readers above share (text, or an inline base64 image)."""
+    inline = part.get("inlineData") or part.get("inline_data")
+    if isinstance(inline, dict):
+        return {"type": "image", "source": {"type": "base64", "data": inline.get("data", ""),
+                                            "media_type": inline.get("mimeType") or inline.get("mime_type")}}
+    return {"type": "text", "text": part.get("text", "")}
 
 
 def _b64decode(data: str) -> bytes:
@@ -365,8 +397,82 @@ def _json_bytes(obj: Any) -> bytes:
     return json.dumps(obj).encode("utf-8")
 
 
+@dataclass
+class RateLimit:
+    """Requests- and tokens-per-minute limits, kept as token buckets (a provider's rule).
+
+    Each bucket refills continuously at ``per minute / 60`` per second and holds ``burst`` seconds of it
+    (providers quantise a per-minute limit into shorter windows; a full minute's burst would make any
+    pacing moot). A call costs one request and ``prompt_tokens`` plus its ``max_tokens`` (or
+    ``max_completion_tokens``) in tokens, as providers count a call on admission.
+
+    Attributes:
+        rpm: Requests per minute (None: no request limit).
+        tpm: Tokens per minute (None: no token limit).
+        burst: Seconds of each limit a bucket holds.
+        prompt_tokens: Tokens charged for a call's prompt.
+    """
+
+    rpm: float | None = None
+    tpm: float | None = None
+    burst: float = 1.0
+    prompt_tokens: int = 100
+    #: Calls refused (429).
+    refused: int = 0
+    #: Calls admitted.
+    admitted: int = 0
+    #: The most times one request (same body) was refused in a row.
+    max_refused_in_a_row: int = 0
+    _levels: dict[str, float] = field(default_factory=dict)
+    _stamp: float = 0.0
+    _streaks: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _limits(self) -> dict[str, float]:
+        return {k: v for k, v in (("requests", self.rpm), ("tokens", self.tpm)) if v}
+
+    def admit(self, body: dict[str, Any], raw: bytes) -> tuple[bool, dict[str, str]]:
+        """Admit one call or refuse it; the rate-limit headers of the answer either way."""
+        cost = {"requests": 1.0, "tokens": float(self.prompt_tokens + int(
+            body.get("max_tokens") or body.get("max_completion_tokens") or 0))}
+        key = hashlib.sha256(raw).hexdigest()
+        with self._lock:
+            now = time.monotonic()
+            limits = self._limits()
+            for kind, per_minute in limits.items():
+                size = per_minute / 60 * self.burst
+                level = self._levels.get(kind, size)
+                self._levels[kind] = min(size, level + (now - self._stamp) * per_minute / 60)
+            self._stamp = now
+            short = {k: cost[k] - self._levels[k] for k in limits if self._levels[k] < cost[k]}
+            if not short:
+                for kind in limits:
+                    self._levels[kind] -= cost[kind]
+                self.admitted += 1
+                self._streaks.pop(key, None)
+            else:
+                self.refused += 1
+                streak = self._streaks[key] = self._streaks.get(key, 0) + 1
+                self.max_refused_in_a_row = max(self.max_refused_in_a_row, streak)
+            headers = self._headers(limits)
+        if short:
+            wait = max(need / (limits[k] / 60) for k, need in short.items())
+            headers["retry-after-ms"] = str(max(1, math.ceil(wait * 1000)))
+        return not short, headers
+
+    def _headers(self, limits: dict[str, float]) -> dict[str, str]:
+        headers = {}
+        for kind, per_minute in limits.items():
+            size = per_minute / 60 * self.burst
+            level = max(0.0, self._levels[kind])
+            headers[f"x-ratelimit-limit-{kind}"] = str(int(per_minute))
+            headers[f"x-ratelimit-remaining-{kind}"] = str(int(level))
+            headers[f"x-ratelimit-reset-{kind}"] = f"{(size - level) / (per_minute / 60):.3f}s"
+        return headers
+
+
 class FakeJudgeServer:
-    """A scripted OpenAI + Anthropic API on 127.0.0.1 (see the module docstring).
+    """A scripted OpenAI + Anthropic + Gemini API on 127.0.0.1 (see the module docstring).
 
     Example:
         >>> with FakeJudgeServer() as server:
@@ -391,6 +497,7 @@ class FakeJudgeServer:
         """Create a stopped server; call :meth:`start` or use it as a context manager."""
         self.latency = latency
         self.model_snapshot = model_snapshot
+        self.rate_limit: RateLimit | None = None
         self.responder: Callable[[RecordedRequest], Reply | str] = _default_responder
         self.batch_polls_before_done = 1
         self.keep_bodies = True
@@ -530,6 +637,9 @@ class FakeJudgeServer:
             return self._model_call(request, provider="openai", deployment=chat.group(1))
         if method == "POST" and route == _MESSAGES_PATH:
             return self._model_call(request, provider="anthropic")
+        gemini = _GEMINI_PATH.match(route)
+        if method == "POST" and gemini:
+            return self._model_call(request, provider="gemini", deployment=gemini.group(1))
         if method == "GET" and route == "/v1/models":
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in ("fake-judge",)]
             return 200, {}, _json_bytes({"object": "list", "data": data})
@@ -551,16 +661,24 @@ class FakeJudgeServer:
         invalid = _invalid_messages(request.body, provider)
         if invalid:  # rejected before any generation, like the real APIs: no scripted reply is used
             return _error_response(provider, 400, invalid, None)
+        limited: dict[str, str] = {}
+        if self.rate_limit is not None:
+            admitted, limited = self.rate_limit.admit(request.body, request.raw)
+            if not admitted:  # refused on admission, as a provider does: no reply is used, no latency
+                status, extra, payload = _error_response(provider, 429, "rate limit reached", None)
+                return status, {**limited, **extra}, payload
         reply = self._next_reply(request)
         self._sleep(self.latency + reply.delay)
         request_id = self._new_id("req_")
-        headers = {"x-request-id": request_id, "request-id": request_id, **reply.headers}
+        headers = {"x-request-id": request_id, "request-id": request_id, **limited, **reply.headers}
         if reply.status != 200:
             status, extra, payload = _error_response(provider, reply.status, reply.text, reply.error_type)
             return status, {**headers, **extra}, payload
         model = self.model_snapshot or request.body.get("model") or deployment or "fake-judge"
         if provider == "anthropic":
             return 200, headers, _json_bytes(self._anthropic_message(reply, model))
+        if provider == "gemini":
+            return 200, headers, _json_bytes(self._gemini_response(reply, model))
         n = int(request.body.get("n") or 1)
         # Extra choices (n > 1) take further replies; only the first one's status/delay count.
         replies = [reply] + [self._next_reply(request) for _ in range(n - 1)]
@@ -598,6 +716,22 @@ class FakeJudgeServer:
                 "completion_tokens": completion,
                 "total_tokens": prompt + completion,
             },
+        }
+
+    def _gemini_response(self, reply: Reply, model: str) -> dict[str, Any]:
+        finish = _TO_GEMINI_FINISH.get(reply.finish_reason, reply.finish_reason.upper())
+        parts = [] if reply.text is None else [{"text": reply.text}]
+        return {
+            "candidates": [
+                {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
+            ],
+            "usageMetadata": {
+                "promptTokenCount": reply.input_tokens,
+                "candidatesTokenCount": reply.output_tokens,
+                "totalTokenCount": reply.input_tokens + reply.output_tokens,
+            },
+            "modelVersion": model,
+            "responseId": self._new_id("resp-"),
         }
 
     def _anthropic_message(self, reply: Reply, model: str) -> dict[str, Any]:
@@ -911,7 +1045,7 @@ def _invalid_messages(body: dict[str, Any], provider: str) -> str | None:
 
 def _is_model_route(route: str) -> bool:
     route = route.rstrip("/")
-    return bool(_CHAT_PATH.match(route)) or route == _MESSAGES_PATH
+    return bool(_CHAT_PATH.match(route) or _GEMINI_PATH.match(route)) or route == _MESSAGES_PATH
 
 
 def _public(obj: dict[str, Any]) -> dict[str, Any]:
@@ -923,6 +1057,9 @@ def _error_response(
     provider: str, status: int, message: str | None, error_type: str | None
 ) -> tuple[int, dict[str, str], bytes]:
     message = message or f"fake server error {status}"
+    if provider == "gemini":
+        kind = error_type or _GEMINI_ERROR_STATUS.get(status, "UNKNOWN")
+        return status, {}, _json_bytes({"error": {"code": status, "message": message, "status": kind}})
     if provider == "anthropic":
         kind = error_type or _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
         return status, {}, _json_bytes({"type": "error", "error": {"type": kind, "message": message}})

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from realedit_bench.judges.backends.base import CallError, ChatReply, ChatRequest, ImagePart, SDKBackend
 from realedit_bench.judges.prices import Price
+from realedit_bench.ratelimit import parse_rate_headers
 
 
 def _image_block(part: ImagePart) -> dict[str, Any]:
@@ -106,9 +107,11 @@ class AnthropicMessages(SDKBackend):
         messages = body.pop("messages")
         # Wire-format messages via extra_body (documented to take precedence): skips the SDK's per-field
         # type walk over the base64 images.
-        resp = await self.client.messages.create(**body, messages=[], extra_body={"messages": messages},
-                                                 timeout=req.timeout)
-        return reply_from_message(resp)
+        raw = await self.client.messages.with_raw_response.create(
+            **body, messages=[], extra_body={"messages": messages}, timeout=req.timeout)
+        reply = reply_from_message(await raw.parse())
+        reply.rate = parse_rate_headers(raw.headers)
+        return reply
 
     # Message Batches ------------------------------------------------------------------------
     def batch_line(self, custom_id: str, req: ChatRequest) -> dict[str, Any]:

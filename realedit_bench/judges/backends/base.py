@@ -33,6 +33,7 @@ from realedit_bench.net import (
     sdk_call_error,
     status_error,
 )
+from realedit_bench.ratelimit import RateInfo
 from realedit_bench.redact import mask_secrets, redact_url_secrets
 
 #: Shared with the API editors (:mod:`realedit_bench.net`); importable from here as the backends always did.
@@ -69,6 +70,8 @@ class ChatRequest:
     seed: int | None = None
     followups: tuple[tuple[str, str], ...] = ()
     timeout: float = 60.0
+    #: The answer's JSON schema, sent as a structured-output format (only to backends that take one).
+    response_schema: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -83,6 +86,8 @@ class ChatReply:
     input_tokens: int = 0
     output_tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: What the response's rate-limit headers said (the limiter paces the next calls by it).
+    rate: RateInfo | None = None
 
 
 def estimate_text_tokens(text: str) -> int:
@@ -119,6 +124,8 @@ class Backend:
     #: Batch API support (:meth:`batch_line`, :meth:`submit_batch`, :meth:`poll_batch`,
     #: :meth:`batch_results`).
     supports_batch: ClassVar[bool] = False
+    #: True when the backend sends :attr:`ChatRequest.response_schema` as a structured-output format.
+    supports_structured: ClassVar[bool] = False
     #: Error codes that mean the account cannot pay (no retry will help).
     quota_codes: ClassVar[frozenset[str]] = frozenset()
     #: 400 error codes that mean the provider refused the content (a ``refused`` row, not an error).
@@ -181,6 +188,17 @@ class Backend:
     def describe(self) -> dict[str, Any]:
         """Non-secret facts recorded with results (endpoint kind, base URL host)."""
         return {"provider": self.provider, "model": self.model}
+
+    def served_by(self) -> str:
+        """Who answers this backend's calls, as rows record it: the endpoint kind and the host (and port) of
+        its base URL, never a credential."""
+        kind = str(self.describe().get("endpoint") or self.provider)
+        try:
+            parts = urlsplit(getattr(self, "base_url", "") or "")
+            host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+        except ValueError:
+            host = ""
+        return f"{kind} {host}".strip()
 
     # Money and tokens -----------------------------------------------------------------------
     @classmethod

@@ -36,6 +36,7 @@ from realedit_bench.judges.backends.base import (
     env_key,
     is_loopback,
 )
+from realedit_bench.ratelimit import parse_rate_headers
 from realedit_bench.redact import redact_url_secrets
 
 #: Azure API version when OPENAI_API_VERSION is not set (a GA version that accepts images).
@@ -102,6 +103,7 @@ class OpenAIChat(SDKBackend):
     }
     supports_seed: ClassVar[bool] = True
     supports_batch: ClassVar[bool] = True
+    supports_structured: ClassVar[bool] = True
     quota_codes: ClassVar[frozenset[str]] = frozenset(
         {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
     refusal_codes: ClassVar[frozenset[str]] = frozenset(
@@ -170,6 +172,8 @@ class OpenAIChat(SDKBackend):
             params["temperature"] = req.temperature
         if req.seed is not None:
             params["seed"] = req.seed
+        if req.response_schema is not None:
+            params["response_format"] = "json_schema"  # the schema itself follows from the rubric id
         return params
 
     @property
@@ -178,8 +182,13 @@ class OpenAIChat(SDKBackend):
         return self.model
 
     def body(self, req: ChatRequest) -> dict[str, Any]:
-        """The JSON body of a chat-completions request."""
-        return {"model": self.wire_model, "messages": openai_messages(req), **self.request_params(req)}
+        """The JSON body of a chat-completions request (a structured-output schema as ``response_format``:
+        OpenAI's structured outputs, vLLM's and SGLang's guided decoding)."""
+        body = {"model": self.wire_model, "messages": openai_messages(req), **self.request_params(req)}
+        if req.response_schema is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "realedit_answer", "schema": dict(req.response_schema), "strict": True}}
+        return body
 
     async def send(self, req: ChatRequest) -> ChatReply:
         """One chat completion."""
@@ -197,7 +206,9 @@ class OpenAIChat(SDKBackend):
             data = json.loads(await resp.aread())
         except ValueError as exc:  # a 2xx that is not JSON: a broken proxy, worth another try
             raise CallError(f"the reply is not JSON ({exc})", retryable=True) from exc
-        return reply_from_completion(data)
+        reply = reply_from_completion(data)
+        reply.rate = parse_rate_headers(resp.headers)
+        return reply
 
     # Batch API ------------------------------------------------------------------------------
     def batch_line(self, custom_id: str, req: ChatRequest) -> dict[str, Any]:

@@ -68,10 +68,12 @@ def test_judge_names_become_safe_file_names(name: str, safe: str) -> None:
 
 def test_the_help_names_every_registered_provider_and_key() -> None:
     text = judge_help()
-    for name in ("anthropic/<model>", "openai/<model> (Azure OpenAI when", "openai-api/<base-url>/<model>"):
+    for name in ("anthropic/<model>", "openai/<model> (Azure OpenAI when", "openai-api/<base-url>/<model>",
+                 "gemini/<model> (pip install 'realedit[gemini]')"):
         assert name in text
     assert set(key_names().split(", ")) == {
-        "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_COMPAT_API_KEY"}
+        "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_COMPAT_API_KEY", "GOOGLE_API_KEY",
+        "GEMINI_API_KEY"}
 
 
 # Errors and retries ------------------------------------------------------------------------------

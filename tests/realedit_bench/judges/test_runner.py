@@ -349,7 +349,8 @@ def test_a_judgments_file_of_another_format_is_refused_in_one_line(
     path.unlink()  # as the message says
     code, out, _ = _judge(run)
     assert code == 0 and fake_server.calls() == [] and _n_stale(run) == 0  # asked again, from the cache
-    assert all(r.schema_version == 2 and r.edited_sha256 for r in _rows(run))
+    assert all(r.schema_version == 3 and r.edited_sha256 for r in _rows(run))
+    assert {r.endpoint for r in _rows(run)} == {f"openai {fake_server.base_url.removeprefix('http://')}"}
 
 
 def test_the_sha_recorded_is_of_the_file_planned_not_the_file_at_answer_time(run: Path, fake_server) -> None:

@@ -1,4 +1,4 @@
-"""Judgment records: version 2 rows must name the edited file they judged."""
+"""Judgment records: version 3 rows must name the edited file they judged, and say who served them."""
 
 from __future__ import annotations
 
@@ -22,11 +22,14 @@ ROW = dict(
 )
 
 
-def test_a_judgment_row_is_version_2_and_must_name_the_edited_file() -> None:
+def test_a_judgment_row_is_version_3_and_must_name_the_edited_file() -> None:
     with pytest.raises(ValidationError, match="edited_sha256"):
         JudgmentRow(**ROW)
     row = JudgmentRow(**ROW, edited_sha256="e" * 64)
-    assert row.schema_version == JudgmentRow.SCHEMA_VERSION == 2
+    assert row.schema_version == JudgmentRow.SCHEMA_VERSION == 3
+    assert row.endpoint is None  # a row without a call names no endpoint
+    assert JudgmentRow(**ROW, edited_sha256="e" * 64, endpoint="azure r.openai.azure.com").endpoint == (
+        "azure r.openai.azure.com")
     assert (
         JudgmentRow(**{**ROW, "status": "error"}, edited_sha256=None).edited_sha256 is None
     )  # file unreadable
