@@ -113,13 +113,17 @@ class NavLink(NamedTuple):
     text: str
 
 
-def nav_links(*, gallery: bool, compare: bool, agreement_pages: list[str]) -> list[NavLink]:
+def nav_links(
+    *, gallery: bool, compare: bool, agreement_pages: list[str], judges: bool = False
+) -> list[NavLink]:
     """The navigation every page shows: the index's sections, then the other pages that were written."""
     links = [
         NavLink("index.html#leaderboard", "Leaderboard"),
         NavLink("index.html#categories", "Per category"),
         NavLink("index.html#charts", "Charts"),
     ]
+    if judges:  # panels, canaries, drift checks or calibrated scores
+        links.append(NavLink("index.html#judges", "Judges"))
     if compare:
         links.append(NavLink(COMPARE_PAGE, "Compare"))
     if gallery:
@@ -131,7 +135,7 @@ def nav_links(*, gallery: bool, compare: bool, agreement_pages: list[str]) -> li
 
 
 def page_common(
-    *, gallery: bool, compare: bool, agreement_pages: list[str], script: bool = True
+    *, gallery: bool, compare: bool, agreement_pages: list[str], script: bool = True, judges: bool = False
 ) -> dict[str, Any]:
     """The values every page template gets: our assets, the CSP, the version and the navigation."""
     from markupsafe import Markup
@@ -147,7 +151,7 @@ def page_common(
         "css": Markup(css),
         "version": __version__,
         "has_gallery": gallery,
-        "nav": nav_links(gallery=gallery, compare=compare, agreement_pages=agreement_pages),
+        "nav": nav_links(gallery=gallery, compare=compare, agreement_pages=agreement_pages, judges=judges),
     }
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from leaderboard.charts import chart_series, heat_class
 from leaderboard.collect import JudgedSet, RunData, find_runs
 from leaderboard.gallery import Images, Photo, bench_words, collect_gallery, no_source_warnings, write_gallery
+from leaderboard.judging import has_judging, judging_context
 from leaderboard.reference import ReferenceTables, load_reference
 from leaderboard.render import COMPARE_PAGE, STATIC, data_block, make_env, page_common, write_page
 from leaderboard.tables import (
@@ -190,6 +191,7 @@ def build_site(
     runs_must_exist: bool = False,
     gallery: bool = True,
     charts: bool = True,
+    calibration: Path | None = None,
 ) -> SiteResult:
     """Read every run under ``runs_dir`` and write the site and/or exports into ``out``.
 
@@ -207,6 +209,8 @@ def build_site(
         runs_must_exist: raise when ``runs_dir`` is absent (the user named it).
         gallery: write the gallery pages and the image copies.
         charts: draw the charts.
+        calibration: a calibration file of ``realedit agree --fit-calibration``: calibrated scores are shown
+            beside the raw ones, labelled as such.
 
     Raises:
         ConfigError: an unknown format or ranking, or a missing ``--runs`` folder that was named.
@@ -233,9 +237,8 @@ def build_site(
     agreement_files = find_agreement_files(Path(runs_dir), agreement)
     has_gallery = gallery and bool(runs)
     has_compare = any(len(members) > 1 for _t, members in built)
-    common = page_common(
-        gallery=has_gallery, compare=has_compare, agreement_pages=_agreement_names(agreement_files)
-    )
+    common = page_common(gallery=has_gallery, compare=has_compare, judges=has_judging(runs, calibration),
+                         agreement_pages=_agreement_names(agreement_files))
     result.agreement_pages = _render_agreement(agreement_files, out, common["nav"], result.warnings)
     env = make_env()
     photos = _write_gallery(out, env, common, runs, data_dir, result) if has_gallery else []
@@ -243,7 +246,9 @@ def build_site(
         _write_compare(out, env, common, built, photos)
     else:
         (out / COMPARE_PAGE).unlink(missing_ok=True)
-    result.index = _write_index(out, env, common, built, runs, ref, mtable, charts, result.exports)
+    result.index = _write_index(
+        out, env, common, built, runs, ref, mtable, charts, result.exports, calibration
+    )
     return result
 
 
@@ -257,12 +262,15 @@ def _write_index(
     mtable: MetricsTable | None,
     charts: bool,
     exports: dict[str, Path],
+    calibration: Path | None = None,
 ) -> Path:
     """Write ``index.html``: the leaderboards, per-category views, charts, metrics, reference, provenance."""
     prov = {id(run): i for i, run in enumerate(runs)}
     views = [_table_view(i, t, members, charts, prov) for i, (t, members) in enumerate(built)]
+    judging = judging_context(views, [m for _t, m in built], runs, calibration)
     html = env.get_template("index.html.j2").render(
         **common,
+        **judging,
         root="",
         title="Leaderboard",
         views=views,

@@ -319,6 +319,7 @@ def build_report(
     data_dir: PathLike | None = None,
     agreement: Sequence[PathLike] = (),
     gallery: bool = True,
+    calibration: PathLike | None = None,
 ) -> ReportOutcome:
     """Build a self-contained static site (``<out>/index.html``) and/or table exports from every run.
 
@@ -332,6 +333,7 @@ def build_report(
         data_dir: Real-Edit data folder for the gallery's source photos (default: what each run recorded).
         agreement: ``agreement.json`` files to add as pages (``runs/**/agreement*.json`` are found anyway).
         gallery: Write the gallery pages and thumbnails.
+        calibration: A calibration file of ``agree(fit_calibration=...)``: calibrated scores beside the raw.
 
     Returns:
         The index page, the exports and the counts.
@@ -342,6 +344,7 @@ def build_report(
     site = build_site(
         runs_dir, Path(out), reference=reference, rank_by=rank_by, formats=formats, data_dir=_path(data_dir),
         agreement=[Path(a) for a in agreement], runs_must_exist=runs is not None, gallery=gallery,
+        calibration=_path(calibration),
     )
     return ReportOutcome(runs_dir=runs_dir, **{f.name: getattr(site, f.name) for f in fields(SiteCounts)})
 
@@ -360,6 +363,7 @@ def agree(
     level: float = 0.95,
     on_progress: ProgressCallback | None = None,
     log: LogCallback | None = None,
+    fit_calibration: PathLike | None = None,
 ) -> AgreeOutcome:
     """Hold a judge's scores against human ratings and write ``agreement.json``.
 
@@ -380,17 +384,14 @@ def agree(
         on_progress: Called with (judge x perspective pairs done, pairs in all) as the bootstrap goes; told
             the phase when it listens (see ``ProgressCallback``).
         log: Receives the warnings about the ratings files (ignored columns, blank rows).
+        fit_calibration: Also fit each judge's monotone map to the human scale and write it here
+            (:mod:`realedit_bench.agreement.calibration`), for ``build_report(calibration=...)``.
 
     Returns:
         The report and where it was written.
     """
     from realedit_bench import __version__
-    from realedit_bench.agreement.compute import (
-        compute_agreement,
-        judges_from_judgment_files,
-        judges_from_ratings,
-        natural_key,
-    )
+    from realedit_bench.agreement import compute as ac
     from realedit_bench.agreement.ratings import read_ratings
     from realedit_bench.inputs import check_judges_match, default_agreement_path, read_judgment_files
     from realedit_bench.jsonio import atomic_write_json
@@ -408,12 +409,12 @@ def agree(
     inputs = _rating_inputs(hs, "human")
     read = read_judgment_files([Path(p) for p in judgments])
     inputs += read.inputs
-    judges = judges_from_judgment_files(read.files) if read.files else []
+    judges = ac.judges_from_judgment_files(read.files) if read.files else []
     warnings = list(hs.warnings)
     if judge_ratings:
         js = read_ratings([Path(p) for p in judge_ratings], what="--judge-ratings")
         warnings += js.warnings
-        judges += judges_from_ratings(js.ratings)
+        judges += ac.judges_from_ratings(js.ratings)
         inputs += _rating_inputs(js, "judge-ratings")
     for w in warnings:
         (log or _quiet)(f"warning: {w}")
@@ -421,14 +422,27 @@ def agree(
     report = AgreementReport(
         created_at=utc_now(), realedit_version=__version__, command=command_line(), inputs=inputs,
         n_resamples=resamples, seed=seed, level=level,
-        raters=sorted({r.rater for r in hs.ratings}, key=natural_key),
-        models=sorted({r.model for r in hs.ratings}, key=natural_key), n_blank_rows=hs.n_blank,
-        judges=compute_agreement(hs.ratings, judges, n_resamples=resamples, seed=seed, level=level,
+        raters=sorted({r.rater for r in hs.ratings}, key=ac.natural_key),
+        models=sorted({r.model for r in hs.ratings}, key=ac.natural_key), n_blank_rows=hs.n_blank,
+        judges=ac.compute_agreement(hs.ratings, judges, n_resamples=resamples, seed=seed, level=level,
                                  on_progress=on_progress),
         notes=notes,
     )
     atomic_write_json(target, report)
-    return AgreeOutcome(report=report, out=target)
+    cal = _calibrate(Path(fit_calibration), hs.ratings, judges, resamples, seed) if fit_calibration else None
+    return AgreeOutcome(report=report, out=target, calibration=cal)
+
+
+def _calibrate(path: Path, humans: Any, judges: Any, resamples: int, seed: int) -> Path:
+    """Fit and write the calibration file of ``agree(fit_calibration=path)``."""
+    from realedit_bench import __version__
+    from realedit_bench.agreement.calibration import fit_calibration
+    from realedit_bench.jsonio import atomic_write_json
+    from realedit_bench.provenance import utc_now
+
+    atomic_write_json(path, fit_calibration(humans, judges, n_resamples=resamples, seed=seed,
+                                            created_at=utc_now(), version=__version__))
+    return path
 
 
 def _rating_inputs(ratings: Any, kind: Literal["human", "judge-ratings"]) -> list[Any]:

@@ -271,13 +271,16 @@ class AgreeOutcome(Outcome):
 
     report: AgreementReport
     out: Path
+    #: The calibration file written with ``fit_calibration``, if any.
+    calibration: Path | None = None
 
     def notes(self, verbose: bool = True) -> list[str]:
         """Where the report went (after the short view: and where the rest of it is)."""
+        cal = [f"wrote the calibration {self.calibration}"] if self.calibration is not None else []
         if verbose:
-            return [f"wrote {self.out}"]
+            return [f"wrote {self.out}", *cal]
         return [f"wrote {self.out}", "every statistic, per model and with its notes: in that file, or with "
-                "--verbose"]
+                "--verbose", *cal]
 
     def describe(self, verbose: bool = False) -> str:
         """The key numbers (every table with ``verbose``) as plain text, then where they were written."""

@@ -178,6 +178,7 @@ class Ticket(NamedTuple):
 class LimiterStats:
     """What the limiter did in a run (for the speed script and for curious users)."""
 
+    #: Calls that waited before they were sent, and the seconds they waited in all.
     waits: int = 0
     waited_s: float = 0.0
     refusals: int = 0
@@ -232,20 +233,25 @@ class AdaptiveLimiter:
     async def acquire(self, tokens: float) -> Ticket:
         """Wait until a call that may use ``tokens`` tokens fits; it is then in flight."""
         cond = self._condition()
+        start = self.clock()
+        waited = False
         async with cond:
             while True:
                 if self.in_flight >= self.cap or (self._probing and not self._paced):
+                    waited = True
                     await cond.wait()
                     continue
                 delay = self._delay(tokens)
                 if delay <= 0:
                     break
-                self.stats.waits += 1
-                self.stats.waited_s += delay
+                waited = True
                 try:  # woken early when an answer re-synchronises the buckets
                     await asyncio.wait_for(cond.wait(), timeout=delay)
                 except asyncio.TimeoutError:
                     pass
+            if waited:
+                self.stats.waits += 1
+                self.stats.waited_s += self.clock() - start
             self.in_flight += 1
             self._probing = not self._paced  # learn the limits from one answer before any burst
             taken = {k: c.take(1.0 if k == "requests" else tokens) for k, c in self._copies.items()}

@@ -64,11 +64,18 @@ ThumbSize = Annotated[int, typer.Option(
                                            "thumbnails the annotation page embeds.")]
 
 
+FitCalibration = Annotated[Path | None, typer.Option(
+    "--fit-calibration", show_default=False,
+    help="Also fit a monotone (isotonic) map from each judge's scores to the human scale, per perspective, "
+    "with its cross-validated error, and write it to this file; 'realedit report --calibration FILE' shows "
+    "calibrated scores beside the raw ones.")]
+
+
 def agree_cmd(
     human: Human = None, judgments: Judgments = None, judge_ratings: JudgeRatings = None,
     template: Template = None, out: Out = None, resamples: Resamples = 2000, seed: Seed = 0,
     level: Level = 0.95, data_dir: DataDir = None, thumb_size: ThumbSize = 384, verbose: Verbose = False,
-    follow_symlinks: FollowSymlinks = False,
+    follow_symlinks: FollowSymlinks = False, fit_calibration: FitCalibration = None,
 ) -> None:
     """Hold a judge's scores against human ratings: correlations, kappa, alpha, bias and model ranking."""
     from rich.console import Console
@@ -87,7 +94,7 @@ def agree_cmd(
     with ProgressDisplay("agree", console=err, unit="perspectives") as progress:
         outcome = agree(human or [], judgments or [], judge_ratings or [], out=out, resamples=resamples,
                         seed=seed, level=level, on_progress=progress,
-                        log=lambda line: err.print(line, markup=False))
+                        log=lambda line: err.print(line, markup=False), fit_calibration=fit_calibration)
     from realedit_bench.agreement.console import print_report, print_summary
 
     (print_report if verbose else print_summary)(outcome.report, Console())

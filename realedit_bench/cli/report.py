@@ -28,13 +28,16 @@ Agreement = Annotated[list[Path], typer.Option(
     "--agreement", help="An agreement.json from 'realedit agree' to add as a page (runs/**/agreement*.json "
     "are found anyway).")]
 NoGallery = Annotated[bool, typer.Option("--no-gallery", help="Skip the gallery pages and thumbnails.")]
+Calibration = Annotated[Path | None, typer.Option(
+    "--calibration", show_default=False, help="A calibration file of 'realedit agree --fit-calibration': the "
+    "site shows calibrated scores (on the human scale) beside the raw ones, labelled as such.")]
 
 
 def report_cmd(
     runs: Runs = None, out: Out = Path("site"), formats: Formats = ["html"],  # noqa: B006 - typer's default
     reference: Reference = True, rank_by: RankBy = "overall", data_dir: DataDir = None,
     agreement: Agreement = [],  # noqa: B006 - typer's default
-    no_gallery: NoGallery = False,
+    no_gallery: NoGallery = False, calibration: Calibration = None,
 ) -> None:
     """Build a self-contained static site (site/index.html) from every run under --runs.
 
@@ -44,7 +47,8 @@ def report_cmd(
     from realedit_bench.api import build_report
 
     outcome = build_report(runs, out=out, formats=formats, reference=reference, rank_by=rank_by,
-                           data_dir=data_dir, agreement=agreement, gallery=not no_gallery)
+                           data_dir=data_dir, agreement=agreement, gallery=not no_gallery,
+                           calibration=calibration)
     # Warnings and counts on stderr; the files written on stdout, the page last, for 'make eval' and scripts.
     for line in outcome.describe().splitlines():
         typer.echo(line, err=True)

@@ -273,7 +273,9 @@ def _gemini_part(part: dict[str, Any]) -> dict[str, Any]:
     """A Gemini part in the shape the readers above share (text, or an inline base64 image)."""
     inline = part.get("inlineData") or part.get("inline_data")
     if isinstance(inline, dict):
-        return {"type": "image", "source": {"type": "base64", "data": inline.get("data", ""),
+        # The google-genai SDK sends the bytes base64url-encoded.
+        data = str(inline.get("data", "")).replace("-", "+").replace("_", "/")
+        return {"type": "image", "source": {"type": "base64", "data": data,
                                             "media_type": inline.get("mimeType") or inline.get("mime_type")}}
     return {"type": "text", "text": part.get("text", "")}
 

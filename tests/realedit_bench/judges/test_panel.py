@@ -13,7 +13,8 @@ from judge_fixtures import CLAUDE, GEMINI, GPT, judge, rows_of, summary_of
 from judge_server import FakeJudgeServer, RecordedRequest, Reply
 
 from realedit_bench.jsonio import read_model
-from realedit_bench.judges.panel import JudgeRows, load_panel, model_rank_agreement, panel_perspective
+from realedit_bench.judges.panel import load_panel
+from realedit_bench.judges.panel_stats import JudgeRows, model_rank_agreement, panel_perspective
 from realedit_bench.schema.judge import JudgmentRow
 from realedit_bench.schema.trust import PanelJudge, PanelSummary
 
