@@ -1,5 +1,5 @@
-"""Throughput at a provider's rate limit: the judge engine against a local server that enforces a requests- and
-a tokens-per-minute limit (tests/support/judge_server.py, ``RateLimit``).
+"""Throughput at a provider's rate limit: the judge engine against a local server that enforces a requests-
+and a tokens-per-minute limit (tests/support/judge_server.py, ``RateLimit``).
 
 The server keeps each limit as a token bucket (refilled at limit / 60 per second, holding ``--burst`` seconds
 of it, as providers quantise their per-minute limits), charges each call one request and ``--prompt-tokens``
@@ -49,7 +49,8 @@ srv.rate_limit = RateLimit(rpm=rpm, tpm=tpm, burst=burst, prompt_tokens=int(prom
 print(srv.base_url, flush=True)
 sys.stdin.read()  # serve until the parent closes our stdin
 rl = srv.rate_limit
-print(json.dumps({{"admitted": rl.admitted, "refused": rl.refused, "in_a_row": rl.max_refused_in_a_row}}), flush=True)
+counts = {{"admitted": rl.admitted, "refused": rl.refused, "in_a_row": rl.max_refused_in_a_row}}
+print(json.dumps(counts), flush=True)
 """
 
 
@@ -97,7 +98,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=1680)
-    ap.add_argument("--seconds", type=float, default=60.0, help="The time the token limit allows the calls in.")
+    ap.add_argument("--seconds", type=float, default=60.0,
+                    help="The time the token limit allows the calls in.")
     ap.add_argument("--request-headroom", type=float, default=1.2,
                     help="The request limit allows this many times the calls in --seconds (tokens bind).")
     ap.add_argument("--burst", type=float, default=1.0, help="Seconds of each limit a bucket holds.")
@@ -133,8 +135,8 @@ def main() -> None:
     lowest = s.lowest_limit if math.isfinite(s.lowest_limit) else float(args.concurrency)
     print(f"3. limiter: {s.waits} waits, {s.waited_s:.1f} s waited in all, in-flight cap {lowest:.1f} to "
           f"{s.highest_limit:.1f}")
-    print(f"machine load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall figures suffer when "
-          f"busy)")
+    print(f"machine load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+          "(wall figures suffer when busy)")
 
 
 if __name__ == "__main__":

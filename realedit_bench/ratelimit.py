@@ -15,8 +15,8 @@ continuously (a token bucket): ``limit / 60`` per second, up to the bucket's siz
   estimated input plus ``max_tokens``, as providers count them), and waits for the refill when the copy is
   short. Every answer re-synchronises the copy with what the server said was left when it admitted that
   call, less what was sent since: an estimate that was too high or too low is corrected within one round
-  trip. Until the first answer with headers only one call is in flight, so the bucket's size is learnt
-  before any burst;
+  trip. Until the first answer only one call is in flight, so the bucket's size is learnt before any
+  burst;
 * **a 429** empties the copy and holds every call until the server's ``Retry-After`` has passed, so the
   retried call is not the first to be refused again.
 
@@ -204,7 +204,8 @@ class AdaptiveLimiter:
     _copies: dict[str, _Copy] = field(default_factory=dict)
     #: True once a response carried rate headers: pacing is on.
     _paced: bool = False
-    _probing: bool = False
+    #: True once any call has ended: until then one call goes alone, to learn the limits before a burst.
+    _answered: bool = False
     _cond: asyncio.Condition | None = None
 
     def __post_init__(self) -> None:
@@ -237,7 +238,7 @@ class AdaptiveLimiter:
         waited = False
         async with cond:
             while True:
-                if self.in_flight >= self.cap or (self._probing and not self._paced):
+                if self.in_flight >= (self.cap if self._answered else 1):
                     waited = True
                     await cond.wait()
                     continue
@@ -253,7 +254,6 @@ class AdaptiveLimiter:
                 self.stats.waits += 1
                 self.stats.waited_s += self.clock() - start
             self.in_flight += 1
-            self._probing = not self._paced  # learn the limits from one answer before any burst
             taken = {k: c.take(1.0 if k == "requests" else tokens) for k, c in self._copies.items()}
             return Ticket(tokens, self.clock(), taken)
 
@@ -269,7 +269,7 @@ class AdaptiveLimiter:
         cond = self._condition()
         async with cond:
             self.in_flight -= 1
-            self._probing = False
+            self._answered = True
             now = self.clock()
             if refused:
                 self._refused(now, retry_after)

@@ -41,7 +41,9 @@ METHOD = (
 )
 
 
-def isotonic(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def isotonic(
+    x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The least-squares non-decreasing fit of ``y`` on ``x`` (pool-adjacent-violators).
 
     Returns:
@@ -68,7 +70,9 @@ def isotonic(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.nda
     return knots, np.repeat(vals, spans)
 
 
-def apply_map(knots: Sequence[float], values: Sequence[float], x: Sequence[float] | np.ndarray) -> np.ndarray:
+def apply_map(
+    knots: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray, x: Sequence[float] | np.ndarray
+) -> np.ndarray:
     """The calibrated value of each score in ``x`` (linear between knots, the end value outside)."""
     return np.interp(np.asarray(x, float), np.asarray(knots, float), np.asarray(values, float))
 

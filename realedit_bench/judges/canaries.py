@@ -49,6 +49,7 @@ from realedit_bench.jsonio import atomic_write_json, read_rows
 from realedit_bench.judges.summary import latest_rows
 from realedit_bench.provenance import utc_now
 from realedit_bench.schema.agree import Stat
+from realedit_bench.schema.base import Perspective
 from realedit_bench.schema.judge import JudgmentRow
 from realedit_bench.schema.trust import CanaryCheck, CanaryReport
 from realedit_bench.stats.bootstrap import cluster_mean_ci
@@ -69,7 +70,7 @@ SHOWN_FAILURES = 5
 class Expect(NamedTuple):
     """The right verdict of one kind under one perspective (None: not flipped to yes, see the docstring)."""
 
-    perspective: str
+    perspective: Perspective
     verdict: bool | None
     words: str
 
@@ -118,9 +119,10 @@ def _with_words(image: Image.Image) -> Image.Image:
     """The image with :data:`INJECTION` on a white band across its lower part."""
     out = image.convert("RGB").copy()
     w, h = out.size
-    font = ImageFont.load_default(size=max(8, w // 28))
-    lines = textwrap.wrap(INJECTION, width=max(12, int(w / (font.size * 0.55))))
-    line_h = font.size + 4
+    size = max(8, w // 28)
+    font = ImageFont.load_default(size=size)
+    lines = textwrap.wrap(INJECTION, width=max(12, int(w / (size * 0.55))))
+    line_h = size + 4
     top = max(0, h - line_h * len(lines) - 8)
     draw = ImageDraw.Draw(out)
     draw.rectangle((0, top, w, h), fill=(255, 255, 255))

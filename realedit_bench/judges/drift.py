@@ -179,7 +179,7 @@ def run_drift_check(ctx: JudgeContext, *, n_resamples: int = 2000) -> DriftRun:
             0,
         )
         for a in fresh
-    ]  # type: ignore[arg-type]  # a recorded perspective
+    ]
     outs = asyncio.run(_ask_again(job, tasks)) if tasks else []
     stem = job.paths.rows.name.removesuffix(".jsonl")
     with JsonlAppender(job.paths.dir / "drift" / f"{stem}.jsonl") as rows_out:

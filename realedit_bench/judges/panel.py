@@ -50,10 +50,7 @@ from realedit_bench.provenance import utc_now
 from realedit_bench.schema.agree import Stat
 from realedit_bench.schema.base import PERSPECTIVES
 from realedit_bench.schema.judge import JudgmentRow
-from realedit_bench.schema.trust import (
-    PanelJudge,
-    PanelSummary,
-)
+from realedit_bench.schema.trust import PanelJudge, PanelPerspective, PanelSummary
 from realedit_bench.userfiles import read_text
 
 if sys.version_info >= (3, 11):
@@ -231,9 +228,8 @@ def judge_panel(
         if out.exit_code == EXIT_INTERRUPTED:
             break
     result.warnings = [w for out in result.judges for w in out.warnings]
-    result.warnings += [
-        w for run in [*result.canaries.values(), *result.drift.values()] for w in run.warnings
-    ]
+    result.warnings += [w for c in result.canaries.values() for w in c.warnings]
+    result.warnings += [w for d in result.drift.values() for w in d.warnings]
     result.exit_code = max((o.exit_code for o in result.judges), default=0)
     if len(specs) > 1 and len(collected) == len(specs):
         result.summary, result.path = write_panel(name, collected)
@@ -249,7 +245,7 @@ def write_panel(name: str, collected: Sequence[_Collected]) -> tuple[PanelSummar
     current = {it.sample.sample_id: sha256_file(it.edited) for it in edits.items}
     samples = [(it.sample.sample_id, it.sample.image_id) for it in edits.items]
     judges = [_judge_rows(c, current) for c in collected]
-    perspectives = {
+    perspectives: dict[str, PanelPerspective] = {
         p: panel_perspective(judges, samples, p) for p in PERSPECTIVES if p in first.options.perspectives
     }
     summary = PanelSummary(

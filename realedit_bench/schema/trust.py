@@ -18,7 +18,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from realedit_bench.schema.agree import Stat, _Part
-from realedit_bench.schema.base import Row
+from realedit_bench.schema.base import Perspective, Row
 from realedit_bench.schema.judge import PerspectiveSummary
 
 
@@ -112,7 +112,7 @@ class CanaryCheck(_Part):
     """One kind of probe under one perspective: what the right answer is and how often the judge gave it."""
 
     kind: str = Field(description="unchanged, blank, noise, injection or swapped.")
-    perspective: str = Field(description="The perspective asked.")
+    perspective: Perspective = Field(description="The perspective asked.")
     expected: str = Field(description="The right answer, in words.")
     n: int = Field(description="Probes asked.")
     n_pass: int = Field(description="Probes answered right.")
@@ -152,7 +152,7 @@ class AnchorReply(_Part):
     sample_id: str = Field(description="Sample id.")
     image_id: str = Field(description="Source photo id.")
     category: str = Field(description="Edit type.")
-    perspective: str = Field(description="Perspective.")
+    perspective: Perspective = Field(description="Perspective.")
     verdict: bool = Field(description="The verdict recorded.")
     score: float = Field(description="The score recorded.")
     model_snapshot: str | None = Field(default=None, description="Model id the provider reported then.")

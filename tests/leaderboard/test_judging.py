@@ -35,7 +35,9 @@ def test_the_navigation_links_the_judges_section(page: BeautifulSoup) -> None:
     assert [a["href"] for a in page.select("nav a") if a.get_text() == "Judges"] == ["index.html#judges"]
 
 
-def test_each_panel_shows_its_figures_and_what_each_judge_left_out(made: TrustRuns, page: BeautifulSoup) -> None:
+def test_each_panel_shows_its_figures_and_what_each_judge_left_out(
+    made: TrustRuns, page: BeautifulSoup
+) -> None:
     sections = page.select("section.panel-summary")
     assert [s["data-run"] for s in sections] == list(MODELS)
     panel = read_model(made.runs / MODELS[0] / "judgments" / "panel__panel.panel.json", PanelSummary)
@@ -55,7 +57,9 @@ def test_each_panel_shows_its_figures_and_what_each_judge_left_out(made: TrustRu
     assert len(ranks) == 3 * 3 and {_cells(r)[3] for r in ranks} == {"3"}  # 3 models each
 
 
-def test_canaries_show_each_judges_pass_rate_and_flag_the_ones_below_the_threshold(page: BeautifulSoup) -> None:
+def test_canaries_show_each_judges_pass_rate_and_flag_the_ones_below_the_threshold(
+    page: BeautifulSoup
+) -> None:
     rows = {r["data-judge"]: r for r in page.select("table.canaries tbody tr")}
     assert set(rows) == {GPT, CLAUDE, GEMINI}
     assert "passes 80%" in rows[CLAUDE].get_text() and "flagged" not in (rows[CLAUDE].get("class") or [])

@@ -55,8 +55,8 @@ def test_the_judges_section_shows_every_part_and_fits(site: Path, tmp_path: Path
         banner = page.locator("div.drift-banner")
         assert banner.count() == 1 and GPT in banner.inner_text()
         under = page.evaluate("""() => { const b = document.querySelector('div.drift-banner');
-            return [...document.querySelectorAll('table.leaderboard')]
-                .find(t => b.compareDocumentPosition(t) & Node.DOCUMENT_POSITION_FOLLOWING).dataset.judge; }""")
+            const after = t => b.compareDocumentPosition(t) & Node.DOCUMENT_POSITION_FOLLOWING;
+            return [...document.querySelectorAll('table.leaderboard')].find(after).dataset.judge; }""")
         assert under == GPT  # the banner sits over the drifted judge's table
         flagged = page.locator("table.canaries tr.flagged")
         assert flagged.count() == 2 and page.locator("table.drift tr.drifted").count() == 1

@@ -18,7 +18,7 @@ Endpoints (bodies in each provider's real response shape):
   API), ``POST /v1/messages/batches``,
   ``GET /v1/messages/batches/{id}``, ``GET /v1/messages/batches/{id}/results``,
   ``POST /v1/messages/batches/{id}/cancel``.
-* Gemini: ``POST /v1beta/models/{model}:generateContent`` (what the ``google-genai`` SDK sends with an API
+* Gemini: ``POST /v1[beta]/models/{model}:generateContent`` (what the ``google-genai`` SDK sends with an API
   key): candidates with text parts, ``finishReason`` (``SAFETY`` for a refusal), ``usageMetadata``,
   ``modelVersion``; errors ``{"error": {"code", "message", "status"}}``.
 

@@ -176,17 +176,15 @@ class GeminiJudge(Backend):
         """One ``generate_content`` call."""
         from google.genai import types
 
-        params = self.request_params(req)
-        params.pop("response_format", None)
+        params: dict[str, Any] = self.request_params(req)
+        if params.pop("response_format", None) is not None and req.response_schema is not None:
+            params.update(
+                response_mime_type="application/json", response_json_schema=dict(req.response_schema)
+            )
         config = types.GenerateContentConfig(
             system_instruction=req.system or None,
-            **params,
             http_options=types.HttpOptions(timeout=int(req.timeout * 1000)),  # milliseconds
-            **(
-                {"response_mime_type": "application/json", "response_json_schema": dict(req.response_schema)}
-                if req.response_schema is not None
-                else {}
-            ),
+            **params,
         )
         with self._errors():
             response = await self.client.models.generate_content(

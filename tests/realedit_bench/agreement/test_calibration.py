@@ -57,7 +57,8 @@ def test_a_known_monotone_map_is_recovered_and_its_error_is_cross_validated() ->
     assert m.x == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     assert np.allclose(m.y, [TRUE_MAP[int(k)] for k in m.x], atol=0.15)
     assert (m.n, m.n_photos, m.folds) == (120, 30, 5)
-    # The raw judge score is off by up to a point and a half; the map (never fitted on the photo it maps) is not.
+    # The raw judge score is off by up to a point and a half; the map (never fitted on the photo it maps)
+    # is not.
     assert m.mae_calibrated.value < 0.35 < m.mae_raw.value
     assert m.improvement.low is not None and m.improvement.low > 0
     assert m.mae_raw.low <= m.mae_raw.value <= m.mae_raw.high

@@ -72,8 +72,8 @@ def test_the_help_names_every_registered_provider_and_key() -> None:
                  "gemini/<model> (pip install 'realedit[gemini]')"):
         assert name in text
     assert set(key_names().split(", ")) == {
-        "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_COMPAT_API_KEY", "GOOGLE_API_KEY",
-        "GEMINI_API_KEY"}
+        "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_COMPAT_API_KEY",
+        "GOOGLE_API_KEY", "GEMINI_API_KEY"}
 
 
 # Errors and retries ------------------------------------------------------------------------------

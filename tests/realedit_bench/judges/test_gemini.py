@@ -4,6 +4,7 @@ what is sent, how answers, refusals, cut-off replies and errors are read, and th
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import pytest
 from judge_fixtures import GEMINI, GEMINI_SECRET, judge, rows_of
@@ -17,7 +18,9 @@ pytest.importorskip("google.genai", reason="the google-genai SDK (realedit[gemin
 STEM = "gemini_gemini-2.5-flash__realedit-v1"
 
 
-def test_a_gemini_judge_sends_the_rubric_and_reads_the_answers(judge_setup, fake_server: FakeJudgeServer) -> None:
+def test_a_gemini_judge_sends_the_rubric_and_reads_the_answers(
+    judge_setup, fake_server: FakeJudgeServer
+) -> None:
     code, out, _ = judge(judge_setup, "--limit", "1", "--perspective", "following", judge_name=GEMINI)
     assert code == 0, out
     _, edits = judge_setup
@@ -26,7 +29,7 @@ def test_a_gemini_judge_sends_the_rubric_and_reads_the_answers(judge_setup, fake
     assert row.endpoint == f"gemini {fake_server.base_url.removeprefix('http://')}"
     assert row.params == {"max_output_tokens": 200, "temperature": 0.0, "seed": 0}
     (call,) = fake_server.calls()
-    assert call.route == "/v1beta/models/gemini-2.5-flash:generateContent"
+    assert re.fullmatch(r"/v1(beta)?/models/gemini-2\.5-flash:generateContent", call.route), call.route
     assert call.headers["x-goog-api-key"] == GEMINI_SECRET
     body = call.body or {}
     assert "You grade image edits" in body["systemInstruction"]["parts"][0]["text"]
@@ -49,7 +52,8 @@ def test_refusals_cut_off_replies_and_rate_limits(judge_setup, fake_server: Fake
     _, edits = judge_setup
     rows = {r.sample_id: r for r in rows_of(edits, STEM)}
     assert rows["1-local"].status == "refused" and "SAFETY".lower() in (rows["1-local"].reason or "")
-    assert rows["1-remove"].status == "invalid" and "cut off at max_tokens=200" in (rows["1-remove"].reason or "")
+    assert rows["1-remove"].status == "invalid"
+    assert "cut off at max_tokens=200" in (rows["1-remove"].reason or "")
     assert (rows["1-add"].status, rows["1-add"].score, rows["1-add"].attempts) == ("ok", 1.0, 2)
 
 
@@ -75,4 +79,5 @@ def test_the_key_comes_from_either_variable(monkeypatch: pytest.MonkeyPatch) -> 
         make_backend(GEMINI)
     monkeypatch.setenv("GEMINI_API_KEY", "k")
     assert make_backend(GEMINI).api_key == "k"
-    assert make_backend(GEMINI).image_tokens(300, 300) == 258 and make_backend(GEMINI).image_tokens(1024, 800) == 1032
+    assert make_backend(GEMINI).image_tokens(300, 300) == 258
+    assert make_backend(GEMINI).image_tokens(1024, 800) == 1032

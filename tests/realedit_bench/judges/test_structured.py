@@ -35,10 +35,13 @@ def test_openai_request_bodies_carry_the_json_schema(judge_setup, fake_server: F
     # The same ask without --structured is another request: not answered from the structured one's cache.
     fake_server.reset()
     code, out, _ = judge(judge_setup, "--limit", "1", "--perspective", "quality")
-    assert code == 0 and len(fake_server.calls()) == 1 and "response_format" not in fake_server.calls()[0].body
+    assert code == 0 and len(fake_server.calls()) == 1
+    assert "response_format" not in fake_server.calls()[0].body
 
 
-def test_a_schema_shaped_reply_out_of_range_is_still_invalid(judge_setup, fake_server: FakeJudgeServer) -> None:
+def test_a_schema_shaped_reply_out_of_range_is_still_invalid(
+    judge_setup, fake_server: FakeJudgeServer
+) -> None:
     fake_server.responder = lambda req: Reply.ok('{"verdict": "yes", "reason": "great", "score": 7}')
     code, out, _ = judge(judge_setup, "--limit", "1", "--perspective", "quality", "--structured")
     assert code == 0, out
