@@ -64,7 +64,7 @@ def test_edits_a_paid_api_refused_are_counted_and_the_row_stays_ranked(tmp_path)
     res = build_site(tmp_path / "runs", tmp_path / "site", formats=["html", "md", "csv"])
 
     tr = measured_rows(page_soup(res.index))["0002-run"]
-    # A refusal is the editor's final answer: shown beside the failed edits, not a reason to leave it unranked.
+    # A refusal is the editor's final answer: shown beside the failed edits, no reason to leave it unranked.
     assert tr.select_one("td.failed").get_text(" ", strip=True) == "0 +3 refused"
     assert "partial" not in tr.get("class", []) and tr.select_one("td.rank").get_text() in ("1", "2")
     assert tr.select_one("td.coverage").get_text().startswith("21 of ")
