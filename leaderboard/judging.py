@@ -104,7 +104,8 @@ def rank_agreement(runs: Sequence[RunData]) -> list[dict[str, Any]]:
                         scores[js.summary.judge][run.display] = _scores(js, p)
             if len(scores) >= 2:
                 out += [{**pair._asdict(), "benchmark": bench}
-                        for pair in model_rank_agreement(dict(scores), p, n_resamples=1000)]
+                        for pair in model_rank_agreement(dict(scores), p, n_resamples=1000)
+                        if len(pair.models) >= 2]  # one model has no order to agree on
     return out
 
 

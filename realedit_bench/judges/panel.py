@@ -227,13 +227,22 @@ def judge_panel(
         result.judges.append(out)
         if out.exit_code == EXIT_INTERRUPTED:
             break
-    result.warnings = [w for out in result.judges for w in out.warnings]
-    result.warnings += [w for c in result.canaries.values() for w in c.warnings]
-    result.warnings += [w for d in result.drift.values() for w in d.warnings]
+    result.warnings = _warnings(result, several=len(specs) > 1)
     result.exit_code = max((o.exit_code for o in result.judges), default=0)
     if len(specs) > 1 and len(collected) == len(specs):
         result.summary, result.path = write_panel(name, collected)
     return result
+
+
+def _warnings(result: PanelOutcome, several: bool) -> list[str]:
+    """Every judge's warnings, then its checks', each naming the judge it is about (with several judges, or
+    for a check whose line does not name it already)."""
+    lines = [f"{o.judge}: {w}" if several else w for o in result.judges for w in o.warnings]
+    checks = [*((j, c.warnings) for j, c in result.canaries.items()),
+              *((j, d.warnings) for j, d in result.drift.items())]
+    for judge, warnings in checks:
+        lines += [w if judge in w else f"{judge}: {w}" for w in warnings]
+    return lines
 
 
 def write_panel(name: str, collected: Sequence[_Collected]) -> tuple[PanelSummary, Path]:

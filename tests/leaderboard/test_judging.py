@@ -97,6 +97,16 @@ def test_calibrated_scores_sit_beside_the_raw_ones_labelled_as_such(page: Beauti
     assert page.select("table.calibration-error tbody tr")
 
 
+def test_one_judged_run_has_no_model_ranking_to_agree_on(made: TrustRuns, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(made.runs / MODELS[0], tmp_path / "runs" / MODELS[0])
+    build_site(tmp_path / "runs", tmp_path / "site", gallery=False, data_dir=made.bench)
+    one = BeautifulSoup((tmp_path / "site" / "index.html").read_text(encoding="utf-8"), "html.parser")
+    assert one.select("table.panel-figures") and not one.select("table.rank-agreement")
+    assert "needs two runs or more" in one.select_one("#rank-agreement").get_text()
+
+
 def test_a_site_without_these_files_has_no_judges_section(tmp_path: Path) -> None:
     build_site(tmp_path / "no-runs", tmp_path / "site", gallery=False)
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
