@@ -38,7 +38,8 @@ Images = Annotated[Path | None, typer.Option(
     "<sample_id>.<png|jpg|jpeg|webp> (e.g. 10-local.png; case is ignored; subfolders are not read). Results "
     "go to <it>/judgments/ (or --out).")]
 Judge = Annotated[list[str] | None, typer.Option(
-    "--judge", show_default=False, help=judge_help() + " Default openai/gpt-4o-2024-08-06. Repeat it for a "
+    "--judge", show_default=False, metavar="provider/model",
+    help=judge_help() + " Default openai/gpt-4o-2024-08-06. Repeat it for a "
     "panel: each judge is judged on its own (its own files, cache and resume), then the panel's figures and "
     "the agreement between the judges go to judgments/panel__panel.panel.json.")]
 Panel = Annotated[Path | None, typer.Option(
@@ -57,7 +58,8 @@ DriftCheck = Annotated[bool, typer.Option(
     "--drift-check", help="Then ask 60 fixed anchor items again (no cache) and compare with the replies "
     "first recorded for them: judgments/<judge>__<rubric>.drift.json.")]
 RubricOpt = Annotated[str, typer.Option(
-    "--rubric", help="Built-in rubric id (realedit-v1) or a rubric TOML file (format in the docs).")]
+    "--rubric", help="Built-in rubric id (realedit-v1; editscore-v1 for EditScore) or a rubric TOML file "
+    "(format in the docs).")]
 Parse = Annotated[str, typer.Option(
     "--parse", help="robust: JSON / Python dict / code fences, any case of yes/no, range-checked scores, one "
     "re-ask. paper: the authors' released parser exactly ('yes' substring, regex 'score': d.d, no re-ask).")]

@@ -40,8 +40,8 @@ from typing import Any, NamedTuple
 from realedit_bench.errors import ConfigError
 from realedit_bench.images import sha256_file
 from realedit_bench.jsonio import atomic_write_json, read_rows
-from realedit_bench.judges.canaries import DEFAULT_THRESHOLD, CanaryRun, run_canaries
-from realedit_bench.judges.drift import DriftRun, run_drift_check
+from realedit_bench.judges.canaries import DEFAULT_THRESHOLD, KINDS, PER_CATEGORY, CanaryRun, run_canaries
+from realedit_bench.judges.drift import N_ANCHORS, DriftRun, run_drift_check
 from realedit_bench.judges.panel_stats import JudgeRows, panel_perspective
 from realedit_bench.judges.session import JudgeContext, JudgeOutcome, judge_edits
 from realedit_bench.judges.summary import latest_rows
@@ -228,10 +228,21 @@ def judge_panel(
         if out.exit_code == EXIT_INTERRUPTED:
             break
     result.warnings = _warnings(result, several=len(specs) > 1)
+    if options.get("dry_run"):
+        result.warnings += _checks_not_estimated(canaries, drift_check)
     result.exit_code = max((o.exit_code for o in result.judges), default=0)
     if len(specs) > 1 and len(collected) == len(specs):
         result.summary, result.path = write_panel(name, collected)
     return result
+
+
+def _checks_not_estimated(canaries: bool, drift_check: bool) -> list[str]:
+    """What a dry run leaves out of its estimate: the checks run only after the edits are judged."""
+    probes = sum(len(expects) for expects in KINDS.values())
+    parts = [f"--canaries (per judge: {PER_CATEGORY} samples of each edit type x {probes} probe asks)"]
+    parts *= canaries
+    parts += [f"--drift-check (per judge: up to {N_ANCHORS} asks)"] * drift_check
+    return [f"not in this estimate: {' and '.join(parts)}"] if parts else []
 
 
 def _warnings(result: PanelOutcome, several: bool) -> list[str]:

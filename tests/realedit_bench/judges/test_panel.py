@@ -178,6 +178,15 @@ def test_every_judge_of_a_panel_is_checked_before_any_call(judge_setup, fake_ser
     assert code == 2 and "ANTHROPIC_API_KEY" in str(exc) and fake_server.requests == []
 
 
+def test_a_dry_run_says_the_checks_are_not_in_its_estimate(judge_setup, fake_server) -> None:
+    code, out, _ = judge(judge_setup, "--dry-run", "--canaries", "--drift-check")
+    assert code == 0 and "Nothing was sent" in out and fake_server.requests == []
+    assert "not in this estimate: --canaries (per judge: 2 samples of each edit type x 9 probe asks) and " \
+        "--drift-check (per judge: up to 60 asks)" in " ".join(out.split())
+    _, edits = judge_setup
+    assert not (edits / "judgments" / "canaries").exists()
+
+
 def test_a_panel_file_on_the_command_line(judge_setup, fake_server, tmp_path) -> None:
     f = tmp_path / "duo.toml"
     f.write_text(f'name = "duo"\n[[judge]]\nname = "{GPT}"\n[[judge]]\nname = "{CLAUDE}"\n')
