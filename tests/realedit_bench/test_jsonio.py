@@ -96,10 +96,11 @@ def _lines(path: Path, rows: list[dict]) -> Path:
 
 
 @pytest.mark.parametrize("version, says", [
-    (1, "schema_version 1 is not the version this realedit reads (2"),
-    (3, "schema_version 3 is newer than this realedit reads (2): upgrade realedit"),
-    (None, "no schema_version (this realedit reads version 2 only)"),
-    ("2", "schema_version '2' is not the version"),
+    (1, "schema_version 1 is not the version this realedit reads (3"),
+    (2, "schema_version 2 is not the version this realedit reads (3"),
+    (4, "schema_version 4 is newer than this realedit reads (3): upgrade realedit"),
+    (None, "no schema_version (this realedit reads version 3 only)"),
+    ("3", "schema_version '3' is not the version"),
 ])
 def test_rows_of_another_version_are_refused_in_one_line_naming_the_file(
     tmp_path: Path, version, says
