@@ -641,6 +641,8 @@ def _judge_cache(cache: PathLike | None, no_cache: bool) -> Iterator[Any]:
 
 #: Where ``fetch_data`` downloads Real-Edit from.
 SOURCES = ("github", "hf")
+#: ``fetch_data``'s name for the authors' judge prompts (``realedit judge --protocol paper``).
+PAPER_PROMPTS = "paper-prompts"
 
 
 def fetch_data(
@@ -659,10 +661,12 @@ def fetch_data(
     Files the user changed are never replaced without ``repair``. Ctrl-C stops at once (exit code 130).
 
     Args:
-        benchmark: ``real-edit`` or ``magicbrush``.
+        benchmark: ``real-edit``, ``magicbrush``, or ``paper-prompts``: the authors' judge prompts, read
+            from their scripts at a pinned commit and cached in ``<cache root>/data/paper-prompts``.
         data_dir: Where to put the data (default ``$REALEDIT_DATA_DIR``, else the cache).
         from_dir: Import from a local copy instead of downloading (Real-Edit: a folder holding the
-            instruction JSON and its image folder; MagicBrush: the test zip or its unzipped folder).
+            instruction JSON and its image folder; MagicBrush: the test zip or its unzipped folder;
+            paper-prompts: the authors' ``gpt_eval/eval_*.py`` files or the six prompt ``.txt`` files).
         source: ``github`` (the public copy at a pinned commit) or ``hf`` (the gated dataset; needs
             ``HF_TOKEN``). Ignored with ``from_dir`` and for MagicBrush.
         repair: Replace files that differ from the release, each kept as ``<name>.orig``.
@@ -677,6 +681,8 @@ def fetch_data(
 
     if source not in SOURCES:  # checked even where it is ignored: a typo should not pass silently
         raise ConfigError(f"--source must be {' or '.join(SOURCES)}, got {source!r}")
+    if benchmark == PAPER_PROMPTS:
+        return _fetch_paper_prompts(_path(data_dir), _path(from_dir), wait_for_lock, on_progress)
     bench = BENCHMARKS.get(benchmark)()
     if benchmark != "real-edit" and not hasattr(bench, "fetch"):
         raise ConfigError(f"benchmark {benchmark!r} cannot be fetched by realedit")
@@ -704,6 +710,34 @@ def fetch_data(
     if kept:
         shown = ", ".join(str(p) for p in kept[:3]) + (f" and {len(kept) - 3} more" if len(kept) > 3 else "")
         outcome.notes.append(f"--repair: kept the {len(kept)} replaced file(s) as {shown}")
+    return outcome
+
+
+def _fetch_paper_prompts(data_dir: Path | None, from_dir: Path | None, wait_for_lock: bool,
+                         on_progress: ProgressCallback | None) -> FetchOutcome:
+    """Download (or import) the authors' three judge scripts, read their prompts and cache them."""
+    from realedit_bench.judges import paper_prompts as pp
+    from realedit_bench.settings import check_out_dir
+
+    dest = pp.cache_dir()
+    if data_dir is not None:
+        raise ConfigError(f"--data-dir does not apply to {PAPER_PROMPTS}: they are kept in {dest} "
+                          "($REALEDIT_CACHE moves it)")
+    check_out_dir(dest, "the prompt cache")
+    outcome = FetchOutcome(benchmark=PAPER_PROMPTS, target=dest)
+    try:
+        if from_dir is not None:
+            got = pp.import_prompts(from_dir, dest, wait_for_lock=wait_for_lock)
+        else:
+            advance = _counter(on_progress or _no_progress, len(pp.SCRIPTS))
+            got = pp.download_prompts(dest, wait_for_lock=wait_for_lock, progress=lambda _file: advance(1))
+    except KeyboardInterrupt:
+        outcome.exit_code = EXIT_INTERRUPTED
+        return outcome
+    s = got.source
+    how = "downloaded" if s.obtained == "downloaded" else f"{s.obtained} from {s.origin}"
+    outcome.ready = (f"the authors' judge prompts ready in {dest}: {len(s.prompts)} prompts of "
+                     f"{s.repository} at {s.commit[:7]} ({s.license}), {how}, each sha256-verified")
     return outcome
 
 

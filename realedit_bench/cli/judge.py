@@ -17,13 +17,10 @@ from realedit_bench.cli._common import (
     DataDir,
     DryRun,
     FollowSymlinks,
-    JudgeSeed,
     MaxCost,
     MaxRetries,
     NoCache,
     RetryAfterCap,
-    Temperature,
-    Timeout,
     WaitForLock,
     split_csv,
 )
@@ -36,12 +33,31 @@ Images = Annotated[Path | None, typer.Option(
     help="A run directory of 'realedit run', or a folder of edited images named "
     "<sample_id>.<png|jpg|jpeg|webp> (e.g. 10-local.png; case is ignored; subfolders are not read). Results "
     "go to <it>/judgments/ (or --out).")]
-Judge = Annotated[str, typer.Option("--judge", help=judge_help())]
-RubricOpt = Annotated[str, typer.Option(
-    "--rubric", help="Built-in rubric id (realedit-v1) or a rubric TOML file (format in the docs).")]
-Parse = Annotated[str, typer.Option(
-    "--parse", help="robust: JSON / Python dict / code fences, any case of yes/no, range-checked scores, one "
-    "re-ask. paper: the authors' released parser exactly ('yes' substring, regex 'score': d.d, no re-ask).")]
+Judge = Annotated[str | None, typer.Option(
+    "--judge", show_default=False, help=judge_help() + ". Default: openai/gpt-4o-2024-08-06 (with --protocol "
+    "paper: openai/gpt-4o-2024-05-13).")]
+RubricOpt = Annotated[str | None, typer.Option(
+    "--rubric", show_default=False, help="Built-in rubric id (realedit-v1, the default) or a rubric TOML "
+    "file (format in the docs); with --protocol paper the default is the authors' prompts.")]
+Parse = Annotated[str | None, typer.Option(
+    "--parse", show_default=False, help="robust (the default): JSON / Python dict / code fences, any case of "
+    "yes/no, range-checked scores, one re-ask. paper (the default with --protocol paper): the authors' "
+    "released parser exactly ('yes' substring, regex 'score': d.d, no re-ask).")]
+Protocol = Annotated[str, typer.Option(
+    "--protocol", help="realedit: our rubric and request. paper: what the authors' scripts send: their "
+    "prompts (fetched from their repository on first use), parser and snapshot (gpt-4o-2024-05-13), "
+    "max_tokens 50, timeout 100 s, no temperature and no seed, the text before the images, and the images as "
+    "they sent them (the model's input and the edit at height 512, JPEG). Any option given is sent instead "
+    "and recorded.")]
+Timeout = Annotated[float | None, typer.Option(
+    "--timeout", min=0.01, show_default=False,
+    help="Seconds per call, in total (default 60; 100 with --protocol paper).")]
+Temperature = Annotated[str | None, typer.Option(
+    "--temperature", show_default=False, help="Sampling temperature, or none to send none (the API's default "
+    "applies). Default: 0 (none with --protocol paper). Rows and summary record what was sent.")]
+JudgeSeed = Annotated[str | None, typer.Option(
+    "--seed", show_default=False, help="Provider sampling seed where supported (OpenAI), or none to send "
+    "none. Default: 0 (none with --protocol paper).")]
 Repeats = Annotated[int, typer.Option(
     "--repeats", min=1, help="Ask K times per item; reports mean, median and spread.")]
 Samples = Annotated[str | None, typer.Option(
@@ -78,11 +94,11 @@ Check = Annotated[bool, typer.Option(
 
 
 def judge_cmd(
-    images: Images = None, judge: Judge = "openai/gpt-4o-2024-08-06", rubric: RubricOpt = "realedit-v1",
-    parse: Parse = "robust", repeats: Repeats = 1, perspective: PerspectiveOpt = None,
-    concurrency: Concurrency = 8, timeout: Timeout = 60.0, max_retries: MaxRetries = 5,
+    images: Images = None, judge: Judge = None, rubric: RubricOpt = None, parse: Parse = None,
+    protocol: Protocol = "realedit", repeats: Repeats = 1, perspective: PerspectiveOpt = None,
+    concurrency: Concurrency = 8, timeout: Timeout = None, max_retries: MaxRetries = 5,
     retry_after_cap: RetryAfterCap = 120.0, backoff: Backoff = 1.0, failure_streak: FailureStreak = 20,
-    temperature: Temperature = 0.0, seed: JudgeSeed = 0, max_cost: MaxCost = None, prices: Prices = None,
+    temperature: Temperature = None, seed: JudgeSeed = None, max_cost: MaxCost = None, prices: Prices = None,
     dry_run: DryRun = False, batch: Batch = False, wait: Wait = True, poll_interval: PollInterval = 30.0,
     cache: Cache = None, no_cache: NoCache = False, benchmark: Benchmark = None, data_dir: DataDir = None,
     model: Model = None, limit: Limit = None, category: CategoryOpt = None, samples: Samples = None,
@@ -107,7 +123,7 @@ def judge_cmd(
     console, err = Console(), Console(stderr=True, highlight=False)
     with ProgressDisplay("judge", console=err, unit="asks") as progress:
         outcome = judge_edits(
-            images=images, judge=judge, rubric=rubric, parse=parse, repeats=repeats,
+            images=images, judge=judge, rubric=rubric, parse=parse, protocol=protocol, repeats=repeats,
             perspectives=split_csv(perspective), concurrency=concurrency, timeout=timeout,
             max_retries=max_retries, retry_after_cap=retry_after_cap, backoff=backoff,
             failure_streak=failure_streak, temperature=temperature, seed=seed, max_cost=max_cost,
