@@ -26,7 +26,7 @@ class HQEdit(InstructPix2Pix):
 
     name: ClassVar[str] = "hq-edit"
     default_weights: ClassVar[str | None] = "MudeHui/HQ-Edit"
-    license: ClassVar[str] = "not stated by its README (see the model card); SD-1.5 base: CreativeML OpenRAIL-M"
+    license: ClassVar[str] = "not stated in its README (see the model card); SD-1.5 base: OpenRAIL-M"
     default_steps: ClassVar[int] = 30
     default_guidance: ClassVar[float] = 7.0
     default_image_guidance: ClassVar[float | None] = 1.5
