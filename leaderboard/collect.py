@@ -194,8 +194,13 @@ class RunData:
 
     @property
     def failed_edits(self) -> list[EditRow]:
-        """Current edit rows that did not produce an image."""
-        return [e for e in self.edits if e.status != "ok"]
+        """Current edit rows whose edit failed (no image; rerunning redoes them)."""
+        return [e for e in self.edits if e.status == "error"]
+
+    @property
+    def refused_edits(self) -> list[EditRow]:
+        """Current edit rows a paid API's moderation refused: the editor's final answer, not a failure."""
+        return [e for e in self.edits if e.status == "refused"]
 
     @property
     def metrics_warnings(self) -> list[str]:

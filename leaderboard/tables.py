@@ -130,6 +130,11 @@ class Coverage(Row):
     n_failed_edits: int = Field(
         default=0, description="Samples whose edit failed (not judged, counted as covered)."
     )
+    n_refused_edits: int = Field(
+        default=0,
+        description="Samples a paid API editor refused to edit (its final answer): covered, not judged, left "
+        "out of the means; they do not make the row partial.",
+    )
     n_stale_judgments: int = Field(
         default=0,
         description=(
@@ -365,12 +370,14 @@ def _coverage(run: RunData, js: JudgedSet) -> tuple[Coverage, set[str]]:
     """The row's coverage and the sample ids it covers."""
     judged = js.judged_samples()
     failed = {e.sample_id: e.image_id for e in run.failed_edits if e.sample_id not in judged}
-    covered = {**judged, **failed}
+    refused = {e.sample_id: e.image_id for e in run.refused_edits if e.sample_id not in judged}
+    covered = {**judged, **failed, **refused}
     bench = run.manifest.benchmark if run.manifest is not None else None
     cov = Coverage(
         n_samples=len(covered),
         n_judged=len(judged),
         n_failed_edits=len(failed),
+        n_refused_edits=len(refused),
         n_stale_judgments=len(js.stale),
         n_photos=len(set(covered.values())),
         n_selected=bench.n_samples_selected if bench else None,
@@ -398,6 +405,15 @@ def _mark_partial(members: list[tuple[RunData, JudgedSet, LeaderboardRow, set[st
             reasons.append(f"lacks {missing} sample{'s' if missing != 1 else ''} other rows cover")
         if reasons:
             cov.partial, cov.partial_reason = True, "; ".join(reasons)
+
+
+def _failed_cell(cov: Coverage | None) -> str:
+    """The "failed edits" cell of the Markdown table: failed, and refused by an API when any were."""
+    if cov is None:
+        return "–"
+    return f"{cov.n_failed_edits} (+{cov.n_refused_edits} refused)" if cov.n_refused_edits else str(
+        cov.n_failed_edits
+    )
 
 
 def failed_text(n: int) -> str:
@@ -779,6 +795,7 @@ _COVERAGE_FIELDS = (
     "samples_covered",
     "samples_judged",
     "failed_edits",
+    "refused_edits",
     "stale_judgments",
     "photos",
     "samples_selected",
@@ -862,6 +879,7 @@ def _flat(table: LeaderboardTable, row: LeaderboardRow) -> dict[str, object]:
             samples_covered=cov.n_samples,
             samples_judged=cov.n_judged,
             failed_edits=cov.n_failed_edits,
+            refused_edits=cov.n_refused_edits,
             stale_judgments=cov.n_stale_judgments,
             photos=cov.n_photos,
             samples_selected=cov.n_selected,
@@ -969,7 +987,7 @@ def _md_row(table: LeaderboardTable, row: LeaderboardRow) -> list[str]:
     cells += [
         f"{tot['n_valid']}/{tot['n']}" if tot else "–",
         *(str(tot[k]) if tot else "–" for k in ("n_invalid", "n_refused", "n_error")),
-        str(row.coverage.n_failed_edits) if row.coverage is not None else "–",
+        _failed_cell(row.coverage),
         cov,
     ]
     cells += [fmt_num(metric_value(row, col), 3) for col in table.metric_columns]

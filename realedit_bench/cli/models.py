@@ -21,8 +21,9 @@ def models_cmd(
 
     from realedit_bench.api import list_models, model_settings
 
-    table = _settings_table(model_settings(params)) if params else _models_table(list_models())
-    Console().print(table)
+    console = Console()
+    table = _settings_table(model_settings(params), console.width) if params else _models_table(list_models())
+    console.print(table)
 
 
 def _models_table(models: ModelList) -> Table:
@@ -56,16 +57,19 @@ def _models_table(models: ModelList) -> Table:
     return table
 
 
-def _settings_table(settings: ModelSettings) -> Table:
-    """Each setting: its ``-M`` key, its default and what it means."""
+def _settings_table(settings: ModelSettings, width: int) -> Table:
+    """Each setting: its ``-M`` key, its default and what it means, within ``width`` columns."""
     from rich.table import Table
     from rich.text import Text
 
-    # Keys and defaults are never cut or wrapped; the meanings wrap in what is left.
+    # Keys are never cut or wrapped; a long default (a hub id) folds at 32 columns, never cut; the meanings
+    # wrap in what is left. Widths are set here: rich's own split would fold a default to make room.
+    key_width = max((len(key) for key, _ in settings.rows), default=3)
+    default_width = min(32, max((len(default) for _, default in settings.rows), default=7))
     table = Table(title=Text(f"settings of {settings.name} (-M key=value)"))
-    table.add_column("key", no_wrap=True)
-    table.add_column("default", no_wrap=True)
-    table.add_column("meaning", ratio=1)
+    table.add_column("key", no_wrap=True, width=key_width)
+    table.add_column("default", width=default_width, overflow="fold")
+    table.add_column("meaning", width=max(16, width - key_width - default_width - 10), overflow="fold")
     for key, default in settings.rows:
         table.add_row(key, Text(default), Text(settings.help.get(key, "")))
     return table
