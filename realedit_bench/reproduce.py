@@ -59,11 +59,11 @@ class GpuCost(NamedTuple):
     basis: str
 
 
-#: An estimate of the GPU time per image, per editor at its default settings. InstructPix2Pix was measured
-#: (about 1 image/s at 20 steps on one H100, so ~4.8 s at its 100); the others are assumed from their steps
-#: at the same rate per step, plus the language model of SmartEdit.
+#: An estimate of the GPU time per image, per editor at its default settings. InstructPix2Pix's rate was
+#: measured (about 1 image/s at 20 steps, 512 px, fp16 on one H100), so ~4.8 s at its 100 steps; the
+#: others are assumed from their steps at the same rate per step, plus the language model of SmartEdit.
 SECONDS_PER_IMAGE: dict[str, GpuCost] = {
-    "instruct-pix2pix": GpuCost(4.8, "measured"),
+    "instruct-pix2pix": GpuCost(4.8, "100 steps at the rate measured at 20 steps"),
     "magicbrush": GpuCost(4.8, "assumed: InstructPix2Pix's pipeline and 100 steps"),
     "hq-edit": GpuCost(1.5, "assumed: 30 InstructPix2Pix steps"),
     "reward-instruct-pix2pix": GpuCost(1.6, "assumed: 30 steps and the reward encoder"),
@@ -178,11 +178,18 @@ class TablePlan:
     judge_calls: int = 0
     judge_cost: float | None = None
     judge_price: str = ""
+    #: Samples selected (each method's run edits them all when nothing is done yet).
+    n_samples: int = 0
 
     @property
     def gpu_seconds(self) -> float:
         """Estimated GPU seconds of the edits still to make."""
         return sum(m.to_do * m.gpu.seconds for m in self.methods if m.status == "planned")
+
+    @property
+    def missing_gpu_seconds(self) -> float:
+        """Estimated GPU seconds the methods whose weights are missing would add once they are given."""
+        return sum(self.n_samples * m.gpu.seconds for m in self.methods if m.status == "missing")
 
 
 def _selected(options: ReproduceOptions) -> set[str]:
@@ -279,6 +286,12 @@ def describe_plan(plan: TablePlan) -> str:
         lines.append(f"GPU time: about {_duration(plan.gpu_seconds)} on one H100 for "
                      f"{sum(m.to_do for m in planned)} edits (an estimate: seconds per image measured for "
                      f"InstructPix2Pix, assumed for the others; longer on smaller GPUs)")
+        missing = [m for m in plan.methods if m.status == "missing"]
+        if missing and plan.n_samples:
+            lines.append(f"  with the {len(missing)} missing method(s) given weights: about "
+                         f"{_duration(plan.missing_gpu_seconds)} more for {len(missing) * plan.n_samples} "
+                         f"edits" + (f" and up to {3 * len(missing) * plan.n_samples:,} more judge calls"
+                                     if plan.table == "table1" else ""))
     if plan.table == "table1":
         cost = (f"about ${plan.judge_cost:.2f} at {plan.judge_price}" if plan.judge_cost is not None
                 else "cost unknown (no price for the judge)")
@@ -381,7 +394,8 @@ def plan_table(options: ReproduceOptions, log: Callable[[str], None]) -> TablePl
         assert out.plan is not None and out.run_dir is not None  # a dry run always plans
         return out.run_dir, out.plan.to_do, out.n_selected
 
-    plan = TablePlan(options.table, method_plans(options, dry_run_of), notes=[data_line])
+    plan = TablePlan(options.table, method_plans(options, dry_run_of), notes=[data_line],
+                     n_samples=len(sizes) if sizes is not None else n_default)
     if options.table == "table1":
         _judge_lines(plan, options, sizes or [], log)
     if options.table == "table3":

@@ -15,7 +15,7 @@ from judge_server import FakeJudgeServer
 from reproduce_fixtures import EDITORS, METHODS, paper_answer, reproduce_table1, table1_args
 
 from realedit_bench.jsonio import read_model
-from realedit_bench.reproduce import ADAPTER_OF, TABLE_METHODS
+from realedit_bench.reproduce import ADAPTER_OF, SECONDS_PER_IMAGE, TABLE_METHODS
 from realedit_bench.schema import MetricSummary
 from realedit_bench.schema.judge import JudgeSummary
 from realedit_bench.schema.reproduce import ReproductionRecord
@@ -53,7 +53,7 @@ def test_the_dry_run_lists_models_what_is_missing_the_calls_and_the_cost(tmp_pat
                           "GPT-4o")
     assert "data: real-edit in" in out and "14 of 14 samples selected" in out
     assert "InsPix2Pix         instruct-pix2pix" in out and "14 of 14 edits to make" in out
-    assert "(4.8 s/image, measured)" in out
+    assert "(4.8 s/image, 100 steps at the rate measured at 20 steps)" in out
     # What is missing: hub weights not cached (offline), editors without default weights, the judge's key.
     assert "  HIVE (hive): weights: none by default" in out
     assert "  SmartEdit (smartedit): weights: none by default" in out
@@ -63,6 +63,13 @@ def test_the_dry_run_lists_models_what_is_missing_the_calls_and_the_cost(tmp_pat
     for method in ("KOSMOS-G", "MGIE", "InstructDiffusion"):
         assert f"  {method}: realedit has no editor for it" in out
     assert "GPU time: about 1 min on one H100 for 14 edits (an estimate" in out
+    # What the methods whose weights are missing would add (MagicBrush, HIVE, HQ-Edit, Reward-InsPix2Pix,
+    # SmartEdit, Reward-SmartEdit: 14 edits each at their seconds per image).
+    extra = 14 * sum(SECONDS_PER_IMAGE[a].seconds for a in
+                     ("magicbrush", "hive", "hq-edit", "reward-instruct-pix2pix", "smartedit",
+                      "reward-smartedit"))
+    assert (f"  with the 6 missing method(s) given weights: about {round(extra / 60)} min more for 84 edits "
+            f"and up to 252 more judge calls") in out
     assert "up to 42 calls (3 per edit" in out and "at $5/M input and $15/M output tokens" in out
     assert out.rstrip().endswith("dry run: nothing was run, sent or written")
     assert not (tmp_path / "runs").exists()
