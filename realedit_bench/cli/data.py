@@ -36,9 +36,9 @@ Repair = Annotated[bool, typer.Option(
 
 
 What = Annotated[str | None, typer.Argument(
-    metavar="[WHAT]", show_default=False,
-    help="What to fetch: a benchmark (real-edit, magicbrush; as --benchmark says), or paper-prompts: the "
-    "authors' judge prompts for 'realedit judge --protocol paper', read from their scripts "
+    metavar="[paper-prompts]", show_default=False,
+    help="paper-prompts: the authors' judge prompts for 'realedit judge --protocol paper' instead of a "
+    "benchmark (benchmarks are named with --benchmark), read from their scripts "
     "(bytedance/Multi-Reward-Editing at a pinned commit, Apache-2.0) and cached in "
     "<cache root>/data/paper-prompts; --from DIR imports their gpt_eval/eval_*.py files or the six prompt "
     ".txt files.")]
@@ -56,9 +56,12 @@ def fetch_cmd(
     """
     from rich.console import Console
 
-    from realedit_bench.api import fetch_data
+    from realedit_bench.api import PAPER_PROMPTS, fetch_data
 
-    if what is not None and benchmark != "real-edit" and what != benchmark:
+    if what is not None and what != PAPER_PROMPTS:  # one vocabulary: a benchmark is named by --benchmark
+        raise ConfigError(f"data fetch names {PAPER_PROMPTS} or --benchmark NAME, not {what!r} (--benchmark "
+                          f"{what})")
+    if what is not None and benchmark != "real-edit":
         raise ConfigError(f"fetch {what} or --benchmark {benchmark}: name one of them")
     name = what or benchmark
     console = Console(stderr=True)
