@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
 
 from realedit_bench.errors import ConfigError, RealEditError
+from realedit_bench.registry import ADAPTERS
 from realedit_bench.schema.reproduce import HumanFigure, MethodRecord, MethodStatus, TableName
 
 #: The methods of each table, in the paper's order (leaderboard/reference/ holds their published values).
@@ -96,8 +97,6 @@ def hub_cached(repo_id: str) -> bool:
 
 def weights_status(adapter: str, given: str | None) -> Weights:
     """Where the weights of ``adapter`` come from (``given``: ``--weights``), and whether they are here."""
-    from realedit_bench.registry import ADAPTERS
-
     cls = ADAPTERS.get(adapter)
     weights = given or getattr(cls, "default_weights", None)
     if not weights:
@@ -160,10 +159,17 @@ class MethodPlan:
     to_do: int = 0
     n_selected: int = 0
 
+    #: The steps given with -M (None: the editor's default), which scale the estimate.
+    steps: int | None = None
+
     @property
     def gpu(self) -> GpuCost:
-        """Seconds per image of its editor (an estimate)."""
-        return SECONDS_PER_IMAGE.get(self.adapter or "", DEFAULT_GPU_COST)
+        """Seconds per image of its editor (an estimate), scaled to the steps given."""
+        cost = SECONDS_PER_IMAGE.get(self.adapter or "", DEFAULT_GPU_COST)
+        default = getattr(ADAPTERS.get(self.adapter), "default_steps", None) if self.adapter else None
+        if self.steps is None or not isinstance(default, int) or self.steps == default:
+            return cost
+        return GpuCost(cost.seconds * self.steps / default, f"{cost.basis}, scaled to {self.steps} steps")
 
 
 @dataclass
@@ -222,7 +228,9 @@ def method_plans(options: ReproduceOptions,
             plans.append(MethodPlan(method, adapter, "planned"))
             continue
         weights = weights_status(adapter, options.weights.get(adapter))
-        plan = MethodPlan(method, adapter, "planned", weights=weights)
+        steps = options.settings.get(adapter, {}).get("steps")
+        plan = MethodPlan(method, adapter, "planned", weights=weights,
+                          steps=int(str(steps)) if str(steps).isdigit() else None)
         if weights.status == "missing":
             plan.status, plan.missing = "missing", weights.note
         else:

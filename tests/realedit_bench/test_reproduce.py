@@ -40,6 +40,17 @@ def test_the_tables_methods_are_the_published_ones() -> None:
     assert all(ADAPTERS.get(a) for a in ADAPTER_OF.values())  # every editor named exists
 
 
+def test_the_gpu_estimate_scales_with_the_steps_given() -> None:
+    from realedit_bench.reproduce import MethodPlan
+
+    default = MethodPlan("InsPix2Pix", "instruct-pix2pix", "planned")
+    assert default.gpu == SECONDS_PER_IMAGE["instruct-pix2pix"]
+    assert MethodPlan("InsPix2Pix", "instruct-pix2pix", "planned", steps=100).gpu == default.gpu
+    fast = MethodPlan("InsPix2Pix", "instruct-pix2pix", "planned", steps=20).gpu
+    assert fast.seconds == pytest.approx(4.8 * 20 / 100) and fast.basis.endswith(", scaled to 20 steps")
+    assert MethodPlan("HQ-Edit", "hq-edit", "planned", steps=60).gpu.seconds == pytest.approx(3.0)
+
+
 def test_the_dry_run_lists_models_what_is_missing_the_calls_and_the_cost(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("REALEDIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
@@ -154,8 +165,8 @@ def test_table2_measures_clip_on_the_magicbrush_test_set(tmp_path, tiny_pix2pix_
 
     monkeypatch.setenv("REALEDIT_CACHE", str(tmp_path / "cache"))
     data = tmp_path / "mb"
-    res = invoke("data", "fetch", "magicbrush", "--from", str(build_magicbrush_test(tmp_path / "download")),
-                 "--data-dir", str(data))
+    res = invoke("data", "fetch", "--benchmark", "magicbrush", "--from",
+                 str(build_magicbrush_test(tmp_path / "download")), "--data-dir", str(data))
     assert res.returncode == 0, res.stderr
     clip = build_tiny_clip_dir(tmp_path / "clip")
     res = invoke("reproduce", "table2", "--data-dir", str(data), "--runs", str(tmp_path / "runs"), "--out",
