@@ -12,17 +12,20 @@ DATA    ?=
 OUT     ?= runs
 SITE    ?= site
 JUDGE   ?=
+PROTOCOL ?=
 ARGS    ?=
 METRICS_ARGS ?=
 
 # Paths are quoted: a data folder or output path may hold spaces.
 RUN_ARGS := --model $(MODEL) --out "$(OUT)" $(ARGS) \
 	$(if $(LIMIT),--limit $(LIMIT)) $(if $(WEIGHTS),--weights "$(WEIGHTS)") $(if $(DATA),--data-dir "$(DATA)")
+# PROTOCOL=paper judges as the authors did (their prompts, snapshot, request and images), JUDGE or not.
+JUDGE_ARGS := $(if $(JUDGE),--judge $(JUDGE)) $(if $(PROTOCOL),--protocol $(PROTOCOL))
 
 .PHONY: eval test install browser clean help
 
 help:
-	@echo "make eval MODEL=instruct-pix2pix [LIMIT=N] [WEIGHTS=id|dir] [DATA=dir] [JUDGE=provider/model] [ARGS='-M steps=20'] [METRICS_ARGS=...]"
+	@echo "make eval MODEL=instruct-pix2pix [LIMIT=N] [WEIGHTS=id|dir] [DATA=dir] [JUDGE=provider/model] [PROTOCOL=paper] [ARGS='-M steps=20'] [METRICS_ARGS=...]"
 	@echo "make test"
 
 $(STAMP): pyproject.toml
@@ -46,7 +49,7 @@ test: $(STAMP) browser
 
 eval: $(STAMP)
 	@# The judge's key is checked first: a missing key must not surface after hours of editing.
-	@if [ -n "$(JUDGE)" ]; then $(BIN)/realedit judge --check --judge $(JUDGE); fi
+	@if [ -n "$(JUDGE)$(PROTOCOL)" ]; then $(BIN)/realedit judge --check $(JUDGE_ARGS); fi
 	@# The default data folder is fetched when missing or incomplete; fetch never overwrites a file that
 	@# differs from the release (it says so and stops). DATA=dir is used as it is.
 	@if [ -z "$(DATA)" ]; then $(BIN)/realedit data verify >/dev/null 2>&1 || $(BIN)/realedit data fetch \
@@ -58,7 +61,7 @@ eval: $(STAMP)
 	  $(BIN)/realedit metrics --images "$$run_dir" $(METRICS_ARGS) $(if $(DATA),--data-dir "$(DATA)"); mrc=$$?; \
 	  if [ $$mrc -eq 2 ]; then echo "metrics skipped (see the line above; METRICS_ARGS='--clip-weights DIR --dino-weights DIR' for local weights)"; \
 	  elif [ $$mrc -gt 2 ]; then exit $$mrc; fi; \
-	  jrc=0; if [ -n "$(JUDGE)" ]; then $(BIN)/realedit judge --images "$$run_dir" --judge $(JUDGE) $(if $(DATA),--data-dir "$(DATA)"); \
+	  jrc=0; if [ -n "$(JUDGE)$(PROTOCOL)" ]; then $(BIN)/realedit judge --images "$$run_dir" $(JUDGE_ARGS) $(if $(DATA),--data-dir "$(DATA)"); \
 	    jrc=$$?; if [ $$jrc -ne 0 ] && [ $$jrc -ne 1 ]; then exit $$jrc; fi; fi; \
 	  $(BIN)/realedit report --runs "$(OUT)" --out "$(SITE)" || exit $$?; \
 	  if [ $$rc -eq 1 ] || [ $$mrc -eq 1 ] || [ $$jrc -eq 1 ]; then \

@@ -112,6 +112,7 @@ class JudgedSet:
                     "n_samples": s["n_samples"],
                     "usage": s["usage"],
                     "paper_figures": s["paper_figures"],
+                    "paper_intervals": s["paper_intervals"],
                     "paper_parser_dropped": s["paper_parser_dropped"],
                     "variance": s["variance"],
                 }

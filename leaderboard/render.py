@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shlex
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
@@ -113,9 +114,8 @@ class NavLink(NamedTuple):
     text: str
 
 
-def nav_links(
-    *, gallery: bool, compare: bool, agreement_pages: list[str], judges: bool = False
-) -> list[NavLink]:
+def nav_links(*, gallery: bool, compare: bool, agreement_pages: list[str],
+              reproduction_pages: Sequence[NavLink] = (), judges: bool = False) -> list[NavLink]:
     """The navigation every page shows: the index's sections, then the other pages that were written."""
     links = [
         NavLink("index.html#leaderboard", "Leaderboard"),
@@ -131,11 +131,12 @@ def nav_links(
     links += [NavLink("index.html#reference", "Published"), NavLink("index.html#provenance", "Provenance")]
     for i, page in enumerate(agreement_pages):
         links.append(NavLink(page, "Agreement" + (f" {i + 1}" if len(agreement_pages) > 1 else "")))
-    return links
+    return [*links, *reproduction_pages]
 
 
 def page_common(
-    *, gallery: bool, compare: bool, agreement_pages: list[str], script: bool = True, judges: bool = False
+    *, gallery: bool, compare: bool, agreement_pages: list[str], script: bool = True,
+    reproduction_pages: Sequence[NavLink] = (), judges: bool = False,
 ) -> dict[str, Any]:
     """The values every page template gets: our assets, the CSP, the version and the navigation."""
     from markupsafe import Markup
@@ -151,7 +152,8 @@ def page_common(
         "css": Markup(css),
         "version": __version__,
         "has_gallery": gallery,
-        "nav": nav_links(gallery=gallery, compare=compare, agreement_pages=agreement_pages, judges=judges),
+        "nav": nav_links(gallery=gallery, compare=compare, agreement_pages=agreement_pages,
+                         reproduction_pages=reproduction_pages, judges=judges),
     }
 
 

@@ -25,13 +25,23 @@ from leaderboard.collect import JudgedSet, RunData, find_runs
 from leaderboard.gallery import Images, Photo, bench_words, collect_gallery, no_source_warnings, write_gallery
 from leaderboard.judging import has_judging, judging_context
 from leaderboard.reference import ReferenceTables, load_reference
-from leaderboard.render import COMPARE_PAGE, STATIC, data_block, make_env, page_common, write_page
+from leaderboard.render import (
+    COMPARE_PAGE,
+    STATIC,
+    content_security_policy,
+    data_block,
+    make_env,
+    page_common,
+    write_page,
+)
+from leaderboard.reproduction import find_records, render_reproduction, reproduction_links
 from leaderboard.tables import (
     CAUTION_NOTE,
     MIN_PHOTOS,
     NO_VALID_NOTE,
     PARTIAL_NOTE,
     PRESERVATION_NOTE,
+    RULE_TEXT,
     TEST_NOTE,
     LeaderboardTable,
     MetricsTable,
@@ -67,6 +77,8 @@ class SiteResult(SiteCounts):
     """What a build wrote, with the agreement pages."""
 
     agreement_pages: list[Path] = field(default_factory=list)
+    #: The reproduction pages of ``realedit reproduce`` records found beside the runs.
+    reproduction_pages: list[Path] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------ page data
@@ -235,12 +247,18 @@ def build_site(
         return result
 
     agreement_files = find_agreement_files(Path(runs_dir), agreement)
+    records = find_records(Path(runs_dir)) if ref is not None else []
     has_gallery = gallery and bool(runs)
     has_compare = any(len(members) > 1 for _t, members in built)
-    common = page_common(gallery=has_gallery, compare=has_compare, judges=has_judging(runs, calibration),
-                         agreement_pages=_agreement_names(agreement_files))
+    common = page_common(
+        gallery=has_gallery, compare=has_compare, agreement_pages=_agreement_names(agreement_files),
+        reproduction_pages=reproduction_links(records), judges=has_judging(runs, calibration),
+    )
     result.agreement_pages = _render_agreement(agreement_files, out, common["nav"], result.warnings)
     env = make_env()
+    # The reproduction pages carry no script: the stricter policy of a page without one.
+    plain = {**common, "js": None, "csp": content_security_policy(None)}
+    result.reproduction_pages = [render_reproduction(p, out, env, plain, runs, ref) for p in records if ref]
     photos = _write_gallery(out, env, common, runs, data_dir, result) if has_gallery else []
     if has_compare:
         _write_compare(out, env, common, built, photos)
@@ -289,6 +307,7 @@ def _write_index(
             "caution": CAUTION_NOTE,
         },
         min_photos=MIN_PHOTOS,
+        rules=RULE_TEXT,
         downloads=[(exports[k].name, text) for k, text in DOWNLOADS if k in exports],
         has_compare=any(len(m) > 1 for _t, m in built),
         provenance=_provenance(runs),

@@ -74,6 +74,28 @@ class PerspectiveCell(Row):
             f"(fewer than {MIN_PHOTOS} make an interval too narrow to trust)."
         ),
     )
+    robust_accuracy: float | None = Field(
+        default=None, description="Under the authors' rule (the headline), realedit's accuracy beside it: "
+        "the share of yes among this perspective's valid judgments; None under realedit's rule.")
+    robust_accuracy_ci: tuple[float, float] | None = Field(default=None, description="Its 95% interval.")
+    robust_score: float | None = Field(
+        default=None, description="Under the authors' rule, realedit's mean score of the valid judgments.")
+    robust_score_ci: tuple[float, float] | None = Field(default=None, description="Its 95% interval.")
+
+
+#: Which rule made a row's numbers: realedit's (mean over valid judgments) or the authors' (--protocol paper).
+Rule = Literal["realedit", "paper"]
+#: What each rule means, as the page and the exports say it.
+RULE_TEXT: dict[str, str] = {
+    "realedit": "realedit's rule: accuracy and score are means over the valid judgments of each "
+    "perspective (invalid, refused and failed ones are counted apart, never scored), with 95% intervals over "
+    "source photos.",
+    "paper": "the authors' rule (judged with --protocol paper): their parser, and their dropping rule (a "
+    "sample counts only when all three replies came back, and the first score their regex cannot read "
+    "abandons the rest of the sample), pooled over every sample as their script pools them; brackets are 95% "
+    "intervals over source photos. Beside each: realedit's robust figure (the mean over that perspective's "
+    "valid judgments) and the samples the authors' rule drops.",
+}
 
 
 class Comparison(Row):
@@ -190,6 +212,10 @@ class LeaderboardRow(Row):
     judge: str = Field(description="provider/model of the judge.")
     judge_snapshot: str | None = Field(default=None, description="Model id the provider reported.")
     rubric: str = Field(description="Rubric name and version.")
+    rule: Rule = Field(default="realedit", description="Which rule made the numbers (see RULE_TEXT): "
+                       "realedit's, or the authors' for rows judged with --protocol paper.")
+    paper_dropped: int | None = Field(
+        default=None, description="Under the authors' rule: samples it leaves out of the headline figures.")
     overall: float | None = Field(default=None, description="Mean of the three perspective scores.")
     perspectives: dict[str, PerspectiveCell] = Field(description="following / preserving / quality.")
     metrics: dict[str, float] = Field(default_factory=dict, description="Metric means of the run (CLIP...).")
@@ -211,6 +237,7 @@ class LeaderboardTable(Row):
     benchmark: str = Field(default="real-edit", description="Benchmark the rows were measured on.")
     judge: str = Field(description="provider/model of the judge.")
     rubric: str = Field(description="Rubric name and version.")
+    rule: Rule = Field(default="realedit", description="Which rule made the numbers of its rows (RULE_TEXT).")
     rank_by: str = Field(description="What the ranking sorts by: overall or a perspective's score.")
     rows: list[LeaderboardRow] = Field(
         description="Measured rows: ranked rows in rank order, then the rows not ranked (partial, no valid "
@@ -466,28 +493,36 @@ def metrics_table(runs: list[RunData]) -> MetricsTable | None:
     )
 
 
-def _measured_row(run: RunData, js: JudgedSet) -> LeaderboardRow:
-    """A row with the summary's numbers; coverage is filled in by :func:`build_tables`."""
+def _cell(js: JudgedSet, p: str) -> PerspectiveCell:
+    """One perspective of a measured row: the summary's figures, under the rule of its protocol.
+
+    Under the authors' rule the headline is their figure (and its interval), with realedit's beside it.
+    """
     s = js.summary
-    cells: dict[str, PerspectiveCell] = {}
-    for p in PERSPECTIVES:
-        ps = s.perspectives.get(p)
-        cells[p] = (
-            PerspectiveCell(
-                accuracy=ps.accuracy,
-                accuracy_ci=ps.accuracy_ci,
-                score=ps.score_mean,
-                score_ci=ps.score_ci,
-                n=ps.n,
-                n_valid=ps.n_valid,
-                n_invalid=ps.n_invalid,
-                n_refused=ps.n_refused,
-                n_error=ps.n_error,
-                n_photos=len({v.image_id for v in js.per_sample(p).values()}),
-            )
-            if ps is not None
-            else PerspectiveCell()
-        )
+    ps = s.perspectives.get(p)
+    if ps is None:
+        return PerspectiveCell()
+    cell = PerspectiveCell(
+        accuracy=ps.accuracy, accuracy_ci=ps.accuracy_ci, score=ps.score_mean, score_ci=ps.score_ci, n=ps.n,
+        n_valid=ps.n_valid, n_invalid=ps.n_invalid, n_refused=ps.n_refused, n_error=ps.n_error,
+        n_photos=len({v.image_id for v in js.per_sample(p).values()}),
+    )
+    if s.protocol != "paper":
+        return cell
+    fig, ci = s.paper_figures.get(p, {}), s.paper_intervals.get(p, {})
+    return cell.model_copy(update={
+        "robust_accuracy": cell.accuracy, "robust_accuracy_ci": cell.accuracy_ci,
+        "robust_score": cell.score, "robust_score_ci": cell.score_ci,
+        "accuracy": fig.get("accuracy"), "accuracy_ci": ci.get("accuracy"),
+        "score": fig.get("score_mean"), "score_ci": ci.get("score_mean"),
+    })
+
+
+def _measured_row(run: RunData, js: JudgedSet) -> LeaderboardRow:
+    """A row with the summary's numbers under its protocol's rule; coverage is filled in by
+    :func:`build_tables`."""
+    s = js.summary
+    cells: dict[str, PerspectiveCell] = {p: _cell(js, p) for p in PERSPECTIVES}
     scores = [c.score for c in cells.values() if c.score is not None]
     overall = sum(scores) / len(scores) if scores and len(scores) == len(cells) else None
     metrics = dict(sorted(run.metrics.means.items())) if run.metrics is not None else {}
@@ -505,6 +540,8 @@ def _measured_row(run: RunData, js: JudgedSet) -> LeaderboardRow:
         judge=redact(s.judge),
         judge_snapshot=s.judge_snapshot,
         rubric=s.rubric,
+        rule=s.protocol,
+        paper_dropped=s.paper_parser_dropped if s.protocol == "paper" else None,
         overall=overall,
         perspectives=cells,
         metrics=metrics,
@@ -559,18 +596,19 @@ def build_tables(
         Real-Edit first, then by name.
         Table order is the ranked (complete) rows, then the partial rows, each by the ranking value.
     """
-    # Runs on different benchmarks are never ranked together: their samples and difficulty differ.
-    groups: dict[tuple[str, str, str], list[tuple[RunData, JudgedSet, LeaderboardRow, set[str]]]] = {}
+    # Runs on different benchmarks are never ranked together: their samples and difficulty differ. Nor are
+    # numbers made by different rules (realedit's, the authors').
+    groups: dict[tuple[str, str, str, Rule], list[tuple[RunData, JudgedSet, LeaderboardRow, set[str]]]] = {}
     for run in runs:
         for js in run.judged:
             # A judge named by URL may carry user:pass@: the table is keyed and titled by the redacted name.
-            key = (run.benchmark, redact(js.summary.judge), js.summary.rubric)
+            key = (run.benchmark, redact(js.summary.judge), js.summary.rubric, js.summary.protocol)
             row = _measured_row(run, js)
             row.coverage, covered = _coverage(run, js)
             groups.setdefault(key, []).append((run, js, row, covered))
     ref_rows = reference_rows(reference) if reference is not None else []
     out = []
-    for (benchmark, judge, rubric), members in sorted(
+    for (benchmark, judge, rubric, rule), members in sorted(
         groups.items(), key=lambda kv: (kv[0][0] != REAL_EDIT, kv[0])
     ):
         _mark_partial(members)
@@ -596,6 +634,7 @@ def build_tables(
             benchmark=benchmark,
             judge=judge,
             rubric=rubric,
+            rule=rule,
             rank_by=rank_by,
             rows=[m[2] for m in members],
             reference_rows=ref_rows if benchmark == REAL_EDIT else [],  # the paper's Table 1 is Real-Edit's
@@ -766,10 +805,11 @@ _COVERAGE_FIELDS = (
     "unranked",
 )
 CSV_COLUMNS = (
-    ["benchmark", "judge", "rubric", "kind", "rank", "model", "label", "settings", "run_id", "run_folder"]
+    ["benchmark", "judge", "rubric", "rule", "kind", "rank", "model", "label", "settings", "run_id",
+     "run_folder"]
     + ["overall"]
     + [f"{p}_{k}" for p in PERSPECTIVES for k in _PERSPECTIVE_FIELDS]
-    + ["valid", "n", "invalid", "refused", "errors", *_COVERAGE_FIELDS]
+    + ["valid", "n", "invalid", "refused", "errors", "paper_dropped", *_COVERAGE_FIELDS]
     + [
         "vs_next",
         "diff_vs_next",
@@ -796,6 +836,8 @@ def _flat(table: LeaderboardTable, row: LeaderboardRow) -> dict[str, object]:
         "benchmark": table.benchmark,
         "judge": table.judge,
         "rubric": table.rubric,
+        "rule": row.rule,
+        "paper_dropped": row.paper_dropped,
         "kind": row.kind,
         "rank": row.rank,
         "model": row.model,

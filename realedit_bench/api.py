@@ -19,6 +19,7 @@ command line parses its options, calls one of these functions, prints the result
 ``fetch_data``         ``realedit data fetch``; ``verify_data`` and ``data_info`` for ``verify`` and ``info``
 ``list_models``        ``realedit models``; ``model_settings`` for ``--params NAME``
 ``convert_weights``    ``realedit weights convert``: released weights converted once for loading
+``reproduce_table``    ``realedit reproduce``: the paper's Tables 1-3 beside ours, cell by cell
 =====================  ==============================================================================
 
 Long calls take ``on_progress(done, total)`` and ``log(line)`` callbacks; without them they work quietly.
@@ -53,6 +54,7 @@ from realedit_bench.outcome import (
     ModelSettings,
     ProgressCallback,
     ReportOutcome,
+    ReproduceOutcome,
     RunOutcome,
     SiteCounts,
     TemplateOutcome,
@@ -69,8 +71,8 @@ PathLike = str | os.PathLike[str]
 
 __all__ = [
     "JudgeOutcome", "agree", "agree_template", "annotate_rewards", "build_report", "compute_metrics",
-    "convert_weights", "data_info", "fetch_data", "judge_edits", "list_models", "model_settings", "run_model",
-    "train_reward", "verify_data",
+    "convert_weights", "data_info", "fetch_data", "judge_edits", "list_models", "model_settings",
+    "reproduce_table", "run_model", "train_reward", "verify_data",
 ]
 
 
@@ -651,10 +653,84 @@ def _judge_cache(cache: PathLike | None, no_cache: bool) -> Iterator[Any]:
             jc.close()
 
 
+# --------------------------------------------------------------------------------------- reproduce
+
+
+def reproduce_table(
+    table: str, *, runs: PathLike = "runs", out: PathLike = "site", data_dir: PathLike | None = None,
+    judge: str | None = None, models: Sequence[str] = (), weights: Mapping[str, str] | None = None,
+    settings: Mapping[str, Mapping[str, object]] | None = None, limit: int | None = None,
+    samples: str | Sequence[str] | None = None, seed: int = 42, device: str = "auto", dtype: str = "auto",
+    human: Sequence[PathLike] = (), clip_weights: PathLike | None = None, max_cost: float | None = None,
+    dry_run: bool = False, on_progress: ProgressCallback | None = None, log: LogCallback | None = None,
+) -> ReproduceOutcome:
+    """Reproduce one of the paper's tables and write its reproduction page into the site.
+
+    Table 1 runs every method's editor on Real-Edit and judges it with ``--protocol paper``; Table 2 runs
+    them on the MagicBrush test set and measures CLIP-I and CLIP-T; Table 3 averages the human ratings given
+    per method (and holds the paper-protocol judgments of their runs against them). A finished run resumes,
+    so a rerun makes and judges only what is left. Methods without an editor stay published rows.
+
+    Args:
+        table: ``table1``, ``table2`` or ``table3``.
+        runs: The folder of run directories (each method's run, and ``reproduction-<table>.json``).
+        out: The site folder (``realedit report --out``).
+        data_dir: The benchmark's data folder (Real-Edit; MagicBrush for Table 2).
+        judge: Table 1's judge (default the authors' snapshot, ``openai/gpt-4o-2024-05-13``).
+        models: Only these editors (default every editor of the table).
+        weights: Editor -> its weights (a hub id or a local folder), for editors without default weights.
+        settings: Editor -> its settings (``-M``), e.g. ``{"instruct-pix2pix": {"steps": 20}}`` (recorded).
+        limit: Only the first N samples (a subset: not comparable with the paper's numbers).
+        samples: Only these sample ids.
+        seed: Base seed of the runs (default 42, the seed of the authors' one generator).
+        device: ``auto``, ``cpu`` or ``cuda[:N]``.
+        dtype: ``auto``, ``fp32``, ``fp16`` or ``bf16``.
+        human: Table 3: human ratings files (the format of ``agree``).
+        clip_weights: Table 2: local CLIP weights.
+        max_cost: Table 1: USD the judge may spend on each method's run.
+        dry_run: Say what would run, the GPU time it would take and what the judge would cost; run nothing.
+        on_progress: Called as each run, judging and measurement goes.
+        log: Receives what each step says as it goes.
+
+    Returns:
+        Each method's fate, the record and the page; exit code 1 when a method with an editor could not be
+        reproduced (what is missing is listed), 2 when the judge stopped on a key, quota or budget.
+    """
+    from realedit_bench import reproduce as rp
+
+    say = log or _quiet
+    options = rp.ReproduceOptions(
+        table=rp.check_table(table), runs=Path(runs), out=Path(out), data_dir=_path(data_dir), judge=judge,
+        models=list(models), weights=dict(weights or {}), settings=dict(settings or {}), limit=limit,
+        samples=samples, seed=seed, device=device, dtype=dtype, human=[Path(h) for h in human],
+        clip_weights=_path(clip_weights), max_cost=max_cost, dry_run=dry_run)
+    plan = rp.plan_table(options, say)
+    if dry_run:
+        return ReproduceOutcome(table=table, plan=rp.describe_plan(plan))
+    rp.check_ready(plan, options, say)
+    notes: list[str] = []
+    try:
+        records = (rp.human_records(plan, options) if table == "table3"
+                   else [rp.reproduce_method(m, plan, options, say, on_progress) for m in plan.methods])
+    except rp.Stopped as stop:
+        return ReproduceOutcome(table=table, exit_code=stop.code, error=str(stop) or None)
+    if table == "table3":
+        notes += [n for n in [rp.agree_table3(options, records, say)] if n]
+    record = rp.write_record(options, plan, records, notes)
+    build_report(options.runs, out=options.out)
+    failed = any(r.adapter and r.status in ("missing", "failed") for r in records)
+    return ReproduceOutcome(
+        table=table, exit_code=EXIT_SOME_FAILED if failed else 0, record=record,
+        page=options.out / f"reproduce-{table}.html",
+        methods=[(r.method, r.status, r.missing) for r in records])
+
+
 # -------------------------------------------------------------------------------------------- data
 
 #: Where ``fetch_data`` downloads Real-Edit from.
 SOURCES = ("github", "hf")
+#: ``fetch_data``'s name for the authors' judge prompts (``realedit judge --protocol paper``).
+PAPER_PROMPTS = "paper-prompts"
 
 
 def fetch_data(
@@ -673,10 +749,12 @@ def fetch_data(
     Files the user changed are never replaced without ``repair``. Ctrl-C stops at once (exit code 130).
 
     Args:
-        benchmark: ``real-edit`` or ``magicbrush``.
+        benchmark: ``real-edit``, ``magicbrush``, or ``paper-prompts``: the authors' judge prompts, read
+            from their scripts at a pinned commit and cached in ``<cache root>/data/paper-prompts``.
         data_dir: Where to put the data (default ``$REALEDIT_DATA_DIR``, else the cache).
         from_dir: Import from a local copy instead of downloading (Real-Edit: a folder holding the
-            instruction JSON and its image folder; MagicBrush: the test zip or its unzipped folder).
+            instruction JSON and its image folder; MagicBrush: the test zip or its unzipped folder;
+            paper-prompts: the authors' ``gpt_eval/eval_*.py`` files or the six prompt ``.txt`` files).
         source: ``github`` (the public copy at a pinned commit) or ``hf`` (the gated dataset; needs
             ``HF_TOKEN``). Ignored with ``from_dir`` and for MagicBrush.
         repair: Replace files that differ from the release, each kept as ``<name>.orig``.
@@ -691,6 +769,8 @@ def fetch_data(
 
     if source not in SOURCES:  # checked even where it is ignored: a typo should not pass silently
         raise ConfigError(f"--source must be {' or '.join(SOURCES)}, got {source!r}")
+    if benchmark == PAPER_PROMPTS:
+        return _fetch_paper_prompts(_path(data_dir), _path(from_dir), wait_for_lock, on_progress)
     bench = BENCHMARKS.get(benchmark)()
     if benchmark != "real-edit" and not hasattr(bench, "fetch"):
         raise ConfigError(f"benchmark {benchmark!r} cannot be fetched by realedit")
@@ -718,6 +798,34 @@ def fetch_data(
     if kept:
         shown = ", ".join(str(p) for p in kept[:3]) + (f" and {len(kept) - 3} more" if len(kept) > 3 else "")
         outcome.notes.append(f"--repair: kept the {len(kept)} replaced file(s) as {shown}")
+    return outcome
+
+
+def _fetch_paper_prompts(data_dir: Path | None, from_dir: Path | None, wait_for_lock: bool,
+                         on_progress: ProgressCallback | None) -> FetchOutcome:
+    """Download (or import) the authors' three judge scripts, read their prompts and cache them."""
+    from realedit_bench.judges import paper_prompts as pp
+    from realedit_bench.settings import check_out_dir
+
+    dest = pp.cache_dir()
+    if data_dir is not None:
+        raise ConfigError(f"--data-dir does not apply to {PAPER_PROMPTS}: they are kept in {dest} "
+                          "($REALEDIT_CACHE moves it)")
+    check_out_dir(dest, "the prompt cache")
+    outcome = FetchOutcome(benchmark=PAPER_PROMPTS, target=dest)
+    try:
+        if from_dir is not None:
+            got = pp.import_prompts(from_dir, dest, wait_for_lock=wait_for_lock)
+        else:
+            advance = _counter(on_progress or _no_progress, len(pp.SCRIPTS))
+            got = pp.download_prompts(dest, wait_for_lock=wait_for_lock, progress=lambda _file: advance(1))
+    except KeyboardInterrupt:
+        outcome.exit_code = EXIT_INTERRUPTED
+        return outcome
+    s = got.source
+    how = "downloaded" if s.obtained == "downloaded" else f"{s.obtained} from {s.origin}"
+    outcome.ready = (f"the authors' judge prompts ready in {dest}: {len(s.prompts)} prompts of "
+                     f"{s.repository} at {s.commit[:7]} ({s.license}), {how}, each sha256-verified")
     return outcome
 
 

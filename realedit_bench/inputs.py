@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from realedit_bench.datasets import LoadedBenchmark, Sample
 from realedit_bench.errors import ConfigError, DataError
 from realedit_bench.jsonio import read_model, read_rows
-from realedit_bench.schema.run import EditRow, RunManifest
+from realedit_bench.schema.run import EditRow, ModelInput, RunManifest
 from realedit_bench.settings import resolve_data_dir
 from realedit_bench.userfiles import check_inside, check_regular
 
@@ -52,6 +52,9 @@ class EditedItem(NamedTuple):
 
     sample: Sample
     edited: Path
+    #: How the editor prepared the source for its model, as the run recorded it (None: the photo as it is,
+    #: or a plain folder, which records nothing).
+    model_input: ModelInput | None = None
 
 
 class EditSet(NamedTuple):
@@ -142,7 +145,7 @@ def resolve_edits(
                                 "the benchmark data does not have")
             path = root / row.output if row.output else None
             if row.status == "ok" and path is not None and _edited_file(path, root, follow_symlinks):
-                items.append(EditedItem(sample, path))
+                items.append(EditedItem(sample, path, row.model_input))
             else:
                 missing.append(sid)
                 if row.status == "ok":

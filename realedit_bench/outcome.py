@@ -266,6 +266,33 @@ class ReportOutcome(Outcome, SiteCounts):
 
 
 @dataclass(kw_only=True)
+class ReproduceOutcome(Outcome):
+    """What :func:`realedit_bench.api.reproduce_table` did (or, with ``dry_run``, would do)."""
+
+    table: str
+    #: The dry run's text: what would run, the GPU time and the judge's calls and money.
+    plan: str = ""
+    #: (method, status, what is missing or failed) of every method of the table.
+    methods: list[tuple[str, str, str | None]] = field(default_factory=list)
+    #: The record written beside the runs, and the reproduction page of the site.
+    record: Path | None = None
+    page: Path | None = None
+
+    def describe(self) -> str:
+        """The plan of a dry run; else each method's fate and where the page is."""
+        if self.plan:
+            return self.plan
+        if self.exit_code == EXIT_INTERRUPTED:
+            return STOPPED
+        lines = [f"{method}: {status}" + (f" ({why})" if why else "") for method, status, why in self.methods]
+        if self.record is not None:
+            lines.append(f"record: {self.record}")
+        if self.page is not None:
+            lines.append(f"reproduction page: {self.page}")
+        return "\n".join(lines)
+
+
+@dataclass(kw_only=True)
 class AgreeOutcome(Outcome):
     """What :func:`realedit_bench.api.agree` computed and wrote."""
 

@@ -125,6 +125,7 @@ class Registry(Generic[T]):
 ADAPTERS: Registry = Registry("model", group="realedit.adapters", import_prefix=PYTHON_PREFIX)
 ADAPTERS.register("instruct-pix2pix", "adapters.instruct_pix2pix:InstructPix2Pix")
 ADAPTERS.register("magicbrush", "adapters.magicbrush:MagicBrush")
+ADAPTERS.register("hq-edit", "adapters.hq_edit:HQEdit")
 ADAPTERS.register("identity", "adapters.identity:Identity")
 ADAPTERS.register("reward-instruct-pix2pix", "reward_model.adapter:RewardInstructPix2Pix")
 ADAPTERS.register("smartedit", "adapters.smartedit.adapter:SmartEdit")

@@ -51,7 +51,15 @@ from realedit_bench.provenance import command_line, git_sha, library_versions, u
 from realedit_bench.redact import mask_secrets
 from realedit_bench.registry import PYTHON_PREFIX
 from realedit_bench.remote import RemoteReport, is_remote
-from realedit_bench.schema.run import AdapterRef, ApiCall, BenchmarkRef, EditRow, RunManifest, RunStatus
+from realedit_bench.schema.run import (
+    AdapterRef,
+    ApiCall,
+    BenchmarkRef,
+    EditRow,
+    ModelInput,
+    RunManifest,
+    RunStatus,
+)
 from realedit_bench.settings import check_out_dir
 
 if TYPE_CHECKING:
@@ -537,8 +545,8 @@ class Runner:
                 outs = edit_batch(self.model, [r[1] for r in ready], [r[0].instruction for r in ready],
                                   [r[2] for r in ready])
                 share = (time.perf_counter() - t0) / len(ready)
-                for (s, _, seed), im in zip(ready, outs, strict=True):
-                    rows[s.sample_id] = self._save(s, seed, im, share)
+                for (s, source, seed), im in zip(ready, outs, strict=True):
+                    rows[s.sample_id] = self._save(s, seed, im, share, self._model_input(source))
             except Exception as exc:  # noqa: BLE001 - a per-sample failure is data, see module doc
                 _free_cuda(exc)
                 if len(ready) == 1:
@@ -549,13 +557,25 @@ class Runner:
                         t1 = time.perf_counter()
                         try:
                             out = edit_batch(self.model, [im], [s.instruction], [seed])[0]
-                            rows[s.sample_id] = self._save(s, seed, out, time.perf_counter() - t1)
+                            rows[s.sample_id] = self._save(s, seed, out, time.perf_counter() - t1,
+                                                           self._model_input(im))
                         except Exception as exc2:  # noqa: BLE001
                             _free_cuda(exc2)
                             rows[s.sample_id] = self._error_row(s, seed, exc2, time.perf_counter() - t1)
         return [rows[s.sample_id] for s in batch]
 
-    def _save(self, s: Sample, seed: int, image: Any, seconds: float) -> EditRow:
+    def _model_input(self, source: Any) -> ModelInput | None:
+        """How the editor prepares ``source`` for its model (its ``prepare``); None when it has none."""
+        prepare = getattr(self.model, "prepare", None)
+        if not callable(prepare):
+            return None
+        prepared = prepare(source)
+        left, top, right, lower = (float(v) for v in prepared.crop_box)
+        width, height = prepared.size
+        return ModelInput(crop_box=(left, top, right, lower), size=(int(width), int(height)))
+
+    def _save(self, s: Sample, seed: int, image: Any, seconds: float,
+              model_input: ModelInput | None = None) -> EditRow:
         import io
 
         buf = io.BytesIO()
@@ -568,7 +588,7 @@ class Runner:
             source=s.image.name, status="ok", output=rel, output_sha256=hashlib.sha256(data).hexdigest(),
             source_sha256=self._sources.get(s.sample_id),
             seed=seed, seconds=round(seconds, 4), size=image.size, finished_at=utc_now(),
-            process_index=self.process_index,
+            process_index=self.process_index, model_input=model_input,
         )
 
     def _error_row(self, s: Sample, seed: int, exc: BaseException, seconds: float) -> EditRow:

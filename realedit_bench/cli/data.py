@@ -16,6 +16,7 @@ from realedit_bench.cli._common import (
     print_lines,
 )
 from realedit_bench.cli._progress import ProgressDisplay
+from realedit_bench.errors import ConfigError
 
 data_app = typer.Typer(help="Get, verify and describe benchmark data.", no_args_is_help=True)
 
@@ -34,24 +35,39 @@ Repair = Annotated[bool, typer.Option(
     "refused); each replaced file is kept as <name>.orig.")]
 
 
+What = Annotated[str | None, typer.Argument(
+    metavar="[paper-prompts]", show_default=False,
+    help="paper-prompts: the authors' judge prompts for 'realedit judge --protocol paper' instead of a "
+    "benchmark (benchmarks are named with --benchmark), read from their scripts "
+    "(bytedance/Multi-Reward-Editing at a pinned commit, Apache-2.0) and cached in "
+    "<cache root>/data/paper-prompts; --from DIR imports their gpt_eval/eval_*.py files or the six prompt "
+    ".txt files.")]
+
+
 @data_app.command("fetch")
 def fetch_cmd(
-    benchmark: Benchmark = "real-edit", data_dir: Dest = None, from_dir: From = None,
+    what: What = None, benchmark: Benchmark = "real-edit", data_dir: Dest = None, from_dir: From = None,
     source: Source = "github", repair: Repair = False, wait_for_lock: WaitForLock = False,
 ) -> None:
-    """Download (or import) benchmark data and verify every file's sha256.
+    """Download (or import) benchmark data, or the authors' judge prompts, and verify every file's sha256.
 
     Resumable: files already present and correct are kept; a partial download continues where it stopped.
     Files you changed are never replaced without --repair. Exit code 130 on Ctrl-C (rerun to resume).
     """
     from rich.console import Console
 
-    from realedit_bench.api import fetch_data
+    from realedit_bench.api import PAPER_PROMPTS, fetch_data
 
+    if what is not None and what != PAPER_PROMPTS:  # one vocabulary: a benchmark is named by --benchmark
+        raise ConfigError(f"data fetch names {PAPER_PROMPTS} or --benchmark NAME, not {what!r} (--benchmark "
+                          f"{what})")
+    if what is not None and benchmark != "real-edit":
+        raise ConfigError(f"fetch {what} or --benchmark {benchmark}: name one of them")
+    name = what or benchmark
     console = Console(stderr=True)
-    unit = "files" if benchmark == "real-edit" else "samples"
-    with ProgressDisplay(benchmark, console=console, unit=unit) as progress:
-        outcome = fetch_data(benchmark, data_dir=data_dir, from_dir=from_dir, source=source, repair=repair,
+    unit = "samples" if name == "magicbrush" else "files"
+    with ProgressDisplay(name, console=console, unit=unit) as progress:
+        outcome = fetch_data(name, data_dir=data_dir, from_dir=from_dir, source=source, repair=repair,
                              wait_for_lock=wait_for_lock, on_progress=progress)
     print_lines(console, outcome.describe(), soft_wrap=True)
     finish(outcome)

@@ -18,13 +18,10 @@ from realedit_bench.cli._common import (
     DataDir,
     DryRun,
     FollowSymlinks,
-    JudgeSeed,
     MaxCost,
     MaxRetries,
     NoCache,
     RetryAfterCap,
-    Temperature,
-    Timeout,
     WaitForLock,
     split_csv,
 )
@@ -39,9 +36,10 @@ Images = Annotated[Path | None, typer.Option(
     "go to <it>/judgments/ (or --out).")]
 Judge = Annotated[list[str] | None, typer.Option(
     "--judge", show_default=False, metavar="provider/model",
-    help=judge_help() + " Default openai/gpt-4o-2024-08-06. Repeat it for a "
-    "panel: each judge is judged on its own (its own files, cache and resume), then the panel's figures and "
-    "the agreement between the judges go to judgments/panel__panel.panel.json.")]
+    help=judge_help() + ". Default: openai/gpt-4o-2024-08-06 (with --protocol paper: "
+    "openai/gpt-4o-2024-05-13). Repeat it for a panel: each judge is judged on its own (its own files, "
+    "cache and resume), then the panel's figures and the agreement between the judges go to "
+    "judgments/panel__panel.panel.json.")]
 Panel = Annotated[Path | None, typer.Option(
     "--panel", show_default=False, help="A panel file (TOML: [[judge]] tables with name and optionally "
     "rubric; an optional name) instead of --judge.")]
@@ -57,12 +55,29 @@ CanaryThreshold = Annotated[float, typer.Option(
 DriftCheck = Annotated[bool, typer.Option(
     "--drift-check", help="Then ask 60 fixed anchor items again (no cache) and compare with the replies "
     "first recorded for them: judgments/<judge>__<rubric>.drift.json.")]
-RubricOpt = Annotated[str, typer.Option(
-    "--rubric", help="Built-in rubric id (realedit-v1; editscore-v1 for EditScore) or a rubric TOML file "
-    "(format in the docs).")]
-Parse = Annotated[str, typer.Option(
-    "--parse", help="robust: JSON / Python dict / code fences, any case of yes/no, range-checked scores, one "
-    "re-ask. paper: the authors' released parser exactly ('yes' substring, regex 'score': d.d, no re-ask).")]
+RubricOpt = Annotated[str | None, typer.Option(
+    "--rubric", show_default=False, help="Built-in rubric id (realedit-v1, the default; editscore-v1 for "
+    "EditScore) or a rubric TOML file (format in the docs); with --protocol paper the default is the "
+    "authors' prompts.")]
+Parse = Annotated[str | None, typer.Option(
+    "--parse", show_default=False, help="robust (the default): JSON / Python dict / code fences, any case of "
+    "yes/no, range-checked scores, one re-ask. paper (the default with --protocol paper): the authors' "
+    "released parser exactly ('yes' substring, regex 'score': d.d, no re-ask).")]
+Protocol = Annotated[str, typer.Option(
+    "--protocol", help="realedit: our rubric and request. paper: what the authors' scripts send: their "
+    "prompts (fetched from their repository on first use), parser and snapshot (gpt-4o-2024-05-13), "
+    "max_tokens 50, timeout 100 s, no temperature and no seed, the text before the images, and the images as "
+    "they sent them (the model's input and the edit at height 512, JPEG). Any option given is sent instead "
+    "and recorded.")]
+Timeout = Annotated[float | None, typer.Option(
+    "--timeout", min=0.01, show_default=False,
+    help="Seconds per call, in total (default 60; 100 with --protocol paper).")]
+Temperature = Annotated[str | None, typer.Option(
+    "--temperature", show_default=False, help="Sampling temperature, or none to send none (the API's default "
+    "applies). Default: 0 (none with --protocol paper). Rows and summary record what was sent.")]
+JudgeSeed = Annotated[str | None, typer.Option(
+    "--seed", show_default=False, help="Provider sampling seed where supported (OpenAI), or none to send "
+    "none. Default: 0 (none with --protocol paper).")]
 Repeats = Annotated[int, typer.Option(
     "--repeats", min=1, help="Ask K times per item; reports mean, median and spread.")]
 Samples = Annotated[str | None, typer.Option(
@@ -99,11 +114,12 @@ Check = Annotated[bool, typer.Option(
 
 
 def judge_cmd(
-    images: Images = None, judge: Judge = None, panel: Panel = None, rubric: RubricOpt = "realedit-v1",
-    parse: Parse = "robust", repeats: Repeats = 1, perspective: PerspectiveOpt = None,
-    concurrency: Concurrency = 8, timeout: Timeout = 60.0, max_retries: MaxRetries = 5,
+    images: Images = None, judge: Judge = None, panel: Panel = None, rubric: RubricOpt = None,
+    parse: Parse = None, protocol: Protocol = "realedit", repeats: Repeats = 1,
+    perspective: PerspectiveOpt = None, concurrency: Concurrency = 8, timeout: Timeout = None,
+    max_retries: MaxRetries = 5,
     retry_after_cap: RetryAfterCap = 120.0, backoff: Backoff = 1.0, failure_streak: FailureStreak = 20,
-    temperature: Temperature = 0.0, seed: JudgeSeed = 0, max_cost: MaxCost = None, prices: Prices = None,
+    temperature: Temperature = None, seed: JudgeSeed = None, max_cost: MaxCost = None, prices: Prices = None,
     dry_run: DryRun = False, batch: Batch = False, wait: Wait = True, poll_interval: PollInterval = 30.0,
     cache: Cache = None, no_cache: NoCache = False, benchmark: Benchmark = None, data_dir: DataDir = None,
     model: Model = None, limit: Limit = None, category: CategoryOpt = None, samples: Samples = None,
@@ -136,16 +152,17 @@ _SUITE = ("judge", "panel", "canaries", "canary_threshold", "drift_check", "pers
 def _judge(args: dict[str, Any], progress: ProgressDisplay, log: Callable[[str], None]) -> Any:
     """One judge (``judge_edits``), or several and the checks (``judge_panel``): the outcome."""
     from realedit_bench.judges.panel import judge_panel
-    from realedit_bench.judges.session import DEFAULT_JUDGE, judge_edits
+    from realedit_bench.judges.protocol import DEFAULTS
+    from realedit_bench.judges.session import judge_edits
 
     common = {k: v for k, v in args.items() if k not in _SUITE}
     common.update(perspectives=split_csv(args["perspective"]), categories=split_csv(args["category"]),
                   on_progress=progress, log=log)
     judges = list(args["judge"] or ())
     if args["panel"] is None and len(judges) <= 1 and not (args["canaries"] or args["drift_check"]):
-        return judge_edits(judge=judges[0] if judges else DEFAULT_JUDGE, **common)
-    if args["panel"] is None and not judges:
-        judges = [DEFAULT_JUDGE]
+        return judge_edits(judge=judges[0] if judges else None, **common)
+    if args["panel"] is None and not judges:  # checks of the protocol's default judge
+        judges = [DEFAULTS.get(args["protocol"], DEFAULTS["realedit"]).judge]
     return judge_panel(judges=judges, panel=args["panel"], canaries=args["canaries"],
                        drift_check=args["drift_check"], canary_threshold=args["canary_threshold"], **common)
 

@@ -36,7 +36,7 @@ app = typer.Typer(
 )
 
 #: Verb modules, in the order ``--help`` lists them.
-VERBS = ("run", "models", "data", "judge", "metrics", "report", "agree", "reward", "weights")
+VERBS = ("run", "models", "data", "judge", "metrics", "report", "reproduce", "agree", "reward", "weights")
 
 
 def _version(value: bool) -> None:

@@ -201,7 +201,7 @@ def _network_error(exc: Exception, shown: str, retries: int) -> DataError:
     )
 
 
-def _download(
+def download_file(
     client,
     url: str,
     dest: Path,
@@ -379,7 +379,7 @@ def fetch_real_edit(
 
             def one(e: ManifestEntry) -> None:
                 url = template.format(repo=REPO, commit=COMMIT, path=e.path)
-                _download(client, url, dest / e.path, e.sha256, stop, kept=kept)
+                download_file(client, url, dest / e.path, e.sha256, stop, kept=kept)
                 if progress:
                     progress(e.path)
 

@@ -72,10 +72,10 @@ class PanelSpec(NamedTuple):
     """One judge of a panel: its name and rubric (a built-in id or a file)."""
 
     judge: str
-    rubric: str | Path
+    rubric: str | Path | None
 
 
-def load_panel(path: Path | str, default_rubric: str | Path) -> tuple[str, list[PanelSpec]]:
+def load_panel(path: Path | str, default_rubric: str | Path | None) -> tuple[str, list[PanelSpec]]:
     """Read a panel file (module docstring): its name and judges. Raises ConfigError when malformed."""
     path = Path(path)
     text = read_text(path, what="--panel", max_bytes=1 << 20, error=ConfigError)
@@ -104,7 +104,7 @@ def load_panel(path: Path | str, default_rubric: str | Path) -> tuple[str, list[
 
 
 def panel_specs(
-    judges: Sequence[str], panel: Path | str | None, rubric: str | Path
+    judges: Sequence[str], panel: Path | str | None, rubric: str | Path | None
 ) -> tuple[str, list[PanelSpec]]:
     """The judges asked for: ``--panel`` file, else the ``--judge`` names (each once, in order)."""
     if panel is not None:
@@ -203,7 +203,7 @@ def judge_panel(
     Raises:
         RealEditError: a judge name, key, rubric or setting is wrong; every judge is checked before any call.
     """
-    name, specs = panel_specs(judges, panel, options.pop("rubric", "realedit-v1"))
+    name, specs = panel_specs(judges, panel, options.pop("rubric", None))
     quiet = {k: v for k, v in options.items() if k not in ("on_progress", "log", "images", "check")}
     # Every judge's name, key, rubric and prices, before anything is sent.
     checked = [judge_edits(judge=s.judge, rubric=s.rubric, check=True, **quiet) for s in specs]

@@ -32,11 +32,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from realedit_bench import __version__
 from realedit_bench.errors import ConfigError, RealEditError
-from realedit_bench.inputs import EditSet
+from realedit_bench.inputs import EditedItem, EditSet
 from realedit_bench.jsonio import GroupCommitAppender, atomic_write_json, atomic_write_text, read_rows
 from realedit_bench.judges.backends.base import Backend
 from realedit_bench.judges.batch import Batches
@@ -52,12 +52,16 @@ from realedit_bench.judges.engine import (
     UnreadableImage,
 )
 from realedit_bench.judges.prices import PriceTable
+from realedit_bench.judges.protocol import sent_record
 from realedit_bench.judges.rubric import Rubric
 from realedit_bench.judges.summary import latest_rows, summarize_rows
 from realedit_bench.outcome import ProgressCallback, report_phase
 from realedit_bench.provenance import command_line, utc_now
 from realedit_bench.schema.base import PERSPECTIVES, Perspective
 from realedit_bench.schema.judge import JudgeSummary, JudgmentRow, Usage
+
+if TYPE_CHECKING:
+    from realedit_bench.judges.protocol import PaperImages, ProtocolName
 
 
 def safe_name(name: str) -> str:
@@ -104,6 +108,12 @@ class JudgeOptions:
     wait_for_lock: bool = False
     #: The judgments folder itself, instead of ``<out or edits>/judgments`` (canary probes: files apart).
     folder: Path | None = None
+    #: ``realedit`` or ``paper`` (:mod:`realedit_bench.judges.protocol`), recorded in the summary.
+    protocol: ProtocolName = "realedit"
+    #: Settings given that differ from the protocol's, as the summary records them.
+    overrides: list[str] = field(default_factory=list)
+    #: Makes the images of an edit as sent (the authors' view under ``paper``); None: the files themselves.
+    view: Callable[[EditedItem], PaperImages] | None = None
 
 
 class DryRun(NamedTuple):
@@ -150,14 +160,18 @@ def asks_paper_format(rubric: Rubric) -> bool:
 IMAGE_ROLES = {"source": "the source photo", "edited": "the edited image"}
 
 
-def items_of(edits: EditSet) -> list[JudgeItem]:
-    """One judge item per edited sample: the instruction, the source photo and the edited image."""
-    return [
-        JudgeItem(
-            it.sample.sample_id, it.sample.instruction, {"source": it.sample.image, "edited": it.edited}
-        )
-        for it in edits.items
-    ]
+def item_of(it: EditedItem, view: Callable[[EditedItem], PaperImages] | None) -> tuple[JudgeItem, str | None]:
+    """The judge item of one edit (the instruction, the source photo and the edited image, or the images
+    ``view`` makes of them), and what ``view`` sent as the source (None without one).
+
+    Raises:
+        UnreadableImage: ``view`` could not read the photo or the edit.
+    """
+    if view is None:
+        return JudgeItem(it.sample.sample_id, it.sample.instruction,
+                         {"source": it.sample.image, "edited": it.edited}), None
+    made = view(it)
+    return JudgeItem(it.sample.sample_id, it.sample.instruction, made.images), made.source_image
 
 
 class EditJudging:
@@ -184,6 +198,8 @@ class EditJudging:
         self.unplanned: list[Outcome] = []
         #: Sample id -> the roles of its images that could not be read (``source``, ``edited``).
         self.unreadable_roles: dict[str, set[str]] = {}
+        #: Sample id -> what was sent as its source image, when a view made the images.
+        self.source_sent: dict[str, str] = {}
 
     def to_row(self, out: Outcome) -> JudgmentRow:
         """Engine outcome -> schema row with the sample's fields."""
@@ -195,11 +211,16 @@ class EditJudging:
             judge=self.options.judge, model_snapshot=out.model_snapshot,
             system_fingerprint=out.system_fingerprint,
             endpoint=self.backend.served_by() if out.attempts or out.cached else None,
-            rubric=self.rubric.id, params=out.params,
+            rubric=self.rubric.id, params=self._params(out),
             image_sha256=out.image_sha256, edited_sha256=out.file_sha256.get("edited"),
             cache_key=out.cache_key, cached=out.cached,
             attempts=out.attempts, usage=out.usage, finished_at=out.finished_at,
         )
+
+    def _params(self, out: Outcome) -> dict[str, Any]:
+        """The request's parameters as sent, and what was sent as the source image when a view made it."""
+        sent = self.source_sent.get(out.item_id)
+        return {**out.params, "source_image": sent} if sent is not None else out.params
 
     def edited_sha(self, sample_id: str) -> str | None:
         """sha256 of the edited file of ``sample_id`` as it is now (None when it cannot be read)."""
@@ -223,7 +244,16 @@ class EditJudging:
         self.unplanned = []
         self.unreadable_roles = {}
         asks = [(p, r) for p in self.options.perspectives for r in range(self.options.repeats)]
-        for item in items_of(self.edits):
+        for it in self.edits.items:
+            try:
+                item, sent = item_of(it, self.options.view)
+            except UnreadableImage as exc:  # its asks only; the others are judged
+                for p, r in asks:
+                    self._fail(it.sample.sample_id, p, r, f"{IMAGE_ROLES.get(exc.role, exc.role)}: {exc}",
+                               exc.role)
+                continue
+            if sent is not None:
+                self.source_sent[item.id] = sent
             for p, r in asks:
                 try:
                     one = self.engine.plan(Task(item, p, r))
@@ -353,6 +383,9 @@ class EditJudging:
         s = summarize_rows(rows, selected=selected)
         snapshots = Counter(r.model_snapshot for r in rows if r.model_snapshot)
         engine = self.options.engine
+        sent = sent_record(self.backend, self.rubric, temperature=engine.temperature, seed=engine.seed,
+                           timeout=engine.timeout, protocol=self.options.protocol,
+                           source_images=dict(Counter(self.source_sent.values())))
         summary = JudgeSummary(
             run_id=self.edits.run_id,
             model=self.edits.model,
@@ -360,7 +393,10 @@ class EditJudging:
             judge_snapshot=snapshots.most_common(1)[0][0] if snapshots else None,
             rubric=self.rubric.id,
             parse_mode=engine.parse_mode,
-            temperature=engine.temperature if engine.temperature is not None else 0.0,
+            protocol=self.options.protocol,
+            temperature=engine.temperature,
+            sent=sent,
+            overrides=self.options.overrides,
             samples_k=self.options.repeats,
             created_at=utc_now(),
             command=command_line(),
@@ -373,6 +409,7 @@ class EditJudging:
             usage_spent=spent,
             paper_parser_applies=asks_paper_format(self.rubric),
             paper_figures=s["paper_figures"],
+            paper_intervals=s["paper_intervals"],
             variance=s["variance"],
             runs_stopped=report.stopped if report else None,
         )

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, cast
 
 from realedit_bench.errors import ConfigError
+from realedit_bench.judges.protocol import DEFAULTS
 from realedit_bench.outcome import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -37,11 +38,13 @@ if TYPE_CHECKING:
     from realedit_bench.judges.backends.base import Backend
     from realedit_bench.judges.engine import ParseMode, RunReport
     from realedit_bench.judges.prices import PriceTable
+    from realedit_bench.judges.protocol import PaperView, Settings
     from realedit_bench.judges.rubric import Rubric
     from realedit_bench.judges.runner import DryRun, JudgeOptions, JudgePaths, JudgeResult
     from realedit_bench.schema.judge import JudgeSummary
 
-DEFAULT_JUDGE = "openai/gpt-4o-2024-08-06"
+#: The judge of realedit's protocol (the authors' has its own: :mod:`realedit_bench.judges.protocol`).
+DEFAULT_JUDGE = DEFAULTS["realedit"].judge
 
 
 class JudgeCounts(NamedTuple):
@@ -157,10 +160,11 @@ def _log_to_stderr(message: str) -> None:
 
 
 def judge_edits(
-    *, images: Path | str | None = None, judge: str = DEFAULT_JUDGE, rubric: str | Path = "realedit-v1",
-    parse: str = "robust", repeats: int = 1, perspectives: Sequence[str] | None = None,
-    concurrency: int = 8, timeout: float = 60.0, max_retries: int = 5, retry_after_cap: float = 120.0,
-    backoff: float = 1.0, failure_streak: int = 20, temperature: float = 0.0, seed: int = 0,
+    *, images: Path | str | None = None, judge: str | None = None, rubric: str | Path | None = None,
+    parse: str | None = None, protocol: str = "realedit", repeats: int = 1,
+    perspectives: Sequence[str] | None = None, concurrency: int = 8, timeout: float | None = None,
+    max_retries: int = 5, retry_after_cap: float = 120.0, backoff: float = 1.0, failure_streak: int = 20,
+    temperature: float | str | None = None, seed: int | str | None = None,
     max_cost: float | None = None, prices: Path | None = None, dry_run: bool = False, batch: bool = False,
     wait: bool = True, poll_interval: float = 30.0, cache: Path | None = None, no_cache: bool = False,
     benchmark: str | None = None, data_dir: Path | None = None, model: str | None = None,
@@ -178,19 +182,27 @@ def judge_edits(
 
     Args:
         images: A run directory, or a folder of edited images ``<sample_id>.<png|jpg|jpeg|webp>``.
-        judge: ``provider/model``: ``openai/<model>``, ``anthropic/<model>``, ``openai-api/<url>/<model>``.
-        rubric: Built-in rubric id or a rubric TOML file.
-        parse: ``robust`` (our parser, one re-ask) or ``paper`` (the authors' released parser).
+        judge: ``provider/model``: ``openai/<model>``, ``anthropic/<model>``, ``openai-api/<url>/<model>``
+            (default: the protocol's, ``openai/gpt-4o-2024-08-06`` or ``openai/gpt-4o-2024-05-13``).
+        rubric: Built-in rubric id or a rubric TOML file (default: the protocol's: ``realedit-v1``, or the
+            authors' prompts, fetched on first use).
+        parse: ``robust`` (our parser, one re-ask) or ``paper`` (the authors' released parser); default the
+            protocol's.
+        protocol: ``realedit`` (ours) or ``paper``: the authors' prompts, parser, snapshot, request and
+            images (:mod:`realedit_bench.judges.protocol`). A setting given that differs from the
+            protocol's is sent and recorded in the summary.
         repeats: Asks per (edit, perspective); K > 1 reports the spread.
         perspectives: Only these perspectives (default: all three).
         concurrency: Calls in flight at once.
-        timeout: Seconds per call, in total.
+        timeout: Seconds per call, in total (default: 60; the authors' 100 under ``paper``).
         max_retries: Retries of a failed call (429, 5xx, timeout).
         retry_after_cap: Longest ``Retry-After`` honoured, in seconds.
         backoff: First backoff delay in seconds (doubles, jittered).
         failure_streak: Stop after this many failed asks in a row.
-        temperature: Sampling temperature, where the provider takes one.
-        seed: Provider sampling seed, where supported.
+        temperature: Sampling temperature, where the provider takes one; ``"none"`` sends none (default: 0;
+            none under ``paper``).
+        seed: Provider sampling seed, where supported; ``"none"`` sends none (default: 0; none under
+            ``paper``).
         max_cost: Stop dispatching before this many USD would be spent.
         prices: A JSON price file overriding the backends' prices.
         dry_run: Plan and price the run; send nothing (no key needed).
@@ -224,22 +236,28 @@ def judge_edits(
         RealEditError: a setting or input is wrong (exit code 2), before any image is read or call made.
     """
     from realedit_bench.judges.engine import EngineConfig
+    from realedit_bench.judges.protocol import resolve_settings
     from realedit_bench.judges.runner import JudgeOptions
     from realedit_bench.redact import redact_url_secrets
 
+    chosen = resolve_settings(protocol, judge=judge, rubric=rubric, parse=parse, temperature=temperature,
+                              seed=seed, timeout=timeout)
     engine = EngineConfig(
-        concurrency=concurrency, timeout=timeout, max_retries=max_retries, backoff_base=backoff,
-        retry_after_cap=retry_after_cap, failure_streak=failure_streak, temperature=temperature, seed=seed,
-        parse_mode=_parse_mode(parse), max_cost=max_cost, batch=batch, structured=structured,
+        concurrency=concurrency, timeout=chosen.timeout, max_retries=max_retries, backoff_base=backoff,
+        retry_after_cap=retry_after_cap, failure_streak=failure_streak, temperature=chosen.temperature,
+        seed=chosen.seed, parse_mode=_parse_mode(chosen.parse), max_cost=max_cost, batch=batch,
+        structured=structured,
     )
     # Credentials in an openai-api/ URL reach the backend only: names, files and rows get the redacted name.
-    options = JudgeOptions(judge=redact_url_secrets(judge), repeats=repeats, engine=engine, dry_run=dry_run,
-                           perspectives=_perspectives(perspectives), wait=wait, poll_interval=poll_interval,
-                           out=None if out is None else Path(out), on_progress=on_progress,
-                           wait_for_lock=wait_for_lock)
+    options = JudgeOptions(judge=redact_url_secrets(chosen.judge), repeats=repeats, engine=engine,
+                           dry_run=dry_run, perspectives=_perspectives(perspectives), wait=wait,
+                           poll_interval=poll_interval, out=None if out is None else Path(out),
+                           on_progress=on_progress, wait_for_lock=wait_for_lock, protocol=chosen.protocol,
+                           overrides=[redact_url_secrets(o) for o in chosen.overrides],
+                           view=_view(chosen.protocol))
     if cache is not None and no_cache:
         raise ConfigError("--cache and --no-cache exclude each other")
-    backend, rub, price_table = _setup(judge, options, rubric, prices)
+    backend, rub, price_table = _setup(chosen, options, prices, log)
     if check:
         return _checked(images, options.judge, rub.id)
     edits = _select_edits(images, data_dir=data_dir, benchmark=benchmark, model=model, limit=limit,
@@ -259,18 +277,23 @@ def judge_set(ctx: JudgeContext, after: Callable[[JudgeContext, JudgeOutcome], N
     return outcome
 
 
-def _setup(judge: str, options: JudgeOptions, rubric: str | Path,
-           prices: Path | None) -> tuple[Backend, Rubric, PriceTable]:
-    """The backend of ``judge`` (key checked unless a dry run), rubric and prices; the batch and budget
-    checked."""
+def _setup(chosen: Settings, options: JudgeOptions, prices: Path | None,
+           log: Callable[[str], None]) -> tuple[Backend, Rubric, PriceTable]:
+    """The backend of the judge (key checked unless a dry run), rubric (the authors' prompts fetched on
+    first use) and prices; the batch and budget checked."""
     from realedit_bench.judges.backends import make_backend
+    from realedit_bench.judges.paper_prompts import ensure_prompts
     from realedit_bench.judges.prices import load_prices
+    from realedit_bench.judges.protocol import paper_rubric
     from realedit_bench.judges.rubric import load_rubric
 
     engine = options.engine
-    rub = load_rubric(rubric)
+    rub = load_rubric(chosen.rubric) if chosen.rubric is not None else paper_rubric(ensure_prompts(log))
     price_table = load_prices(prices)
-    backend = make_backend(judge, check_key=not options.dry_run)  # a missing key: one line and exit code 2
+    # A missing key: one line and exit code 2.
+    backend = make_backend(chosen.judge, check_key=not options.dry_run)
+    if chosen.max_tokens_name is not None and hasattr(backend, "max_tokens_param"):
+        backend.max_tokens_param = chosen.max_tokens_name  # the authors' scripts send max_tokens
     if engine.batch and not backend.supports_batch:
         raise ConfigError(f"--batch is not available for {backend.provider}/ judges (OpenAI and Anthropic "
                           f"only)")
@@ -284,6 +307,13 @@ def _checked(images: Path | str | None, judge: str, rubric: str) -> JudgeOutcome
     if images is not None and not Path(images).exists():
         raise ConfigError(f"--images {images} does not exist (a run directory or a folder of edited images)")
     return JudgeOutcome(judge=judge, rubric=rubric, checked=True)
+
+
+def _view(protocol: str) -> PaperView | None:
+    """What makes the images sent: the authors' view under ``paper``, else the files themselves (None)."""
+    from realedit_bench.judges.protocol import PaperView
+
+    return PaperView() if protocol == "paper" else None
 
 
 def _parse_mode(parse: str) -> ParseMode:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from realedit_bench.schema.base import CATEGORIES, PERSPECTIVES
 from realedit_bench.schema.judge import ItemStat, JudgmentRow, PerspectiveSummary, Usage
@@ -119,6 +120,7 @@ def summarize_rows(rows: Iterable[JudgmentRow], *, n_resamples: int = 2000,
         usage.add(row.usage)
     paper, dropped = paper_figures(latest)
     return {
+        "paper_intervals": paper_intervals(latest, n_resamples=n_resamples),
         "perspectives": perspectives,
         "per_category": per_category,
         "items": items,
@@ -165,6 +167,42 @@ def variance(items: Sequence[ItemStat]) -> dict[str, dict[str, float | int | Non
     return out
 
 
+class PaperLists(NamedTuple):
+    """The released script's lists, per perspective: (photo id, value) of each yes/no and each score."""
+
+    verdicts: dict[str, list[tuple[str, float]]]
+    scores: dict[str, list[tuple[str, float]]]
+    #: Samples the script skips (a reply missing, or a score it cannot read).
+    dropped: int
+
+
+def paper_lists(rows: Iterable[JudgmentRow]) -> PaperLists:
+    """The lists the released script builds from the first ask of each sample (see :func:`paper_figures`)."""
+    by_sample: dict[str, dict[str, JudgmentRow]] = defaultdict(dict)
+    for row in rows:
+        if row.repeat == 0:
+            by_sample[row.sample_id][row.perspective] = row
+    yn: dict[str, list[tuple[str, float]]] = {p: [] for p in PERSPECTIVES}
+    sc: dict[str, list[tuple[str, float]]] = {p: [] for p in PERSPECTIVES}
+    dropped = 0
+    for persp_rows in by_sample.values():
+        parses = [persp_rows.get(p) for p in PERSPECTIVES]
+        # A perspective counts only with a row, a text reply and no call error.
+        pp = [(r.image_id, r.paper_parse) for r in parses
+              if r is not None and r.paper_parse and r.paper_parse.get("text", True) and r.status != "error"]
+        if len(pp) < len(PERSPECTIVES):
+            dropped += 1
+            continue
+        for (photo, p), name in zip(pp, PERSPECTIVES, strict=True):
+            yn[name].append((photo, 1.0 if p["verdict"] else 0.0))
+            if not p["ok"]:
+                break
+            sc[name].append((photo, float(p["score"])))
+        if not all(p["ok"] for _, p in pp):
+            dropped += 1
+    return PaperLists(yn, sc, dropped)
+
+
 def paper_figures(rows: Iterable[JudgmentRow]) -> tuple[dict[str, dict[str, float | int | None]], int]:
     """The released script's numbers from the first ask of each sample, and how many samples it drops.
 
@@ -173,37 +211,33 @@ def paper_figures(rows: Iterable[JudgmentRow]) -> tuple[dict[str, dict[str, floa
     and the first score that fails to parse abandons the rest of the sample. So the yes/no lists can
     hold entries whose scores were dropped, as in the original.
     """
-    by_sample: dict[str, dict[str, JudgmentRow]] = defaultdict(dict)
-    for row in rows:
-        if row.repeat == 0:
-            by_sample[row.sample_id][row.perspective] = row
-    yn: dict[str, list[float]] = {p: [] for p in PERSPECTIVES}
-    sc: dict[str, list[float]] = {p: [] for p in PERSPECTIVES}
-    dropped = 0
-    for persp_rows in by_sample.values():
-        parses = [persp_rows.get(p) for p in PERSPECTIVES]
-        # A perspective counts only with a row, a text reply and no call error.
-        pp = [r.paper_parse for r in parses
-              if r is not None and r.paper_parse and r.paper_parse.get("text", True) and r.status != "error"]
-        if len(pp) < len(PERSPECTIVES):
-            dropped += 1
-            continue
-        for p, name in zip(pp, PERSPECTIVES, strict=True):
-            yn[name].append(1.0 if p["verdict"] else 0.0)
-            if not p["ok"]:
-                break
-            sc[name].append(float(p["score"]))
-        if not all(p["ok"] for p in pp):
-            dropped += 1
+    lists = paper_lists(rows)
+
+    def mean(entries: list[tuple[str, float]]) -> float | None:
+        return statistics.fmean(v for _, v in entries) if entries else None
+
     figures: dict[str, dict[str, float | int | None]] = {
-        name: {
-            "n": len(sc[name]),
-            "accuracy": statistics.fmean(yn[name]) if yn[name] else None,
-            "score_mean": statistics.fmean(sc[name]) if sc[name] else None,
-        }
+        name: {"n": len(lists.scores[name]), "accuracy": mean(lists.verdicts[name]),
+               "score_mean": mean(lists.scores[name])}
         for name in PERSPECTIVES
     }
-    return figures, dropped
+    return figures, lists.dropped
+
+
+def paper_intervals(rows: Iterable[JudgmentRow], *, n_resamples: int = 2000
+                    ) -> dict[str, dict[str, tuple[float, float] | None]]:
+    """95% cluster-bootstrap intervals (source photos resampled) of the figures of :func:`paper_figures`:
+    perspective -> {accuracy, score_mean} -> (low, high), None from fewer than two photos."""
+    lists = paper_lists(rows)
+    out: dict[str, dict[str, tuple[float, float] | None]] = {}
+    for name in PERSPECTIVES:
+        cells: dict[str, tuple[float, float] | None] = {}
+        for key, entries in (("accuracy", lists.verdicts[name]), ("score_mean", lists.scores[name])):
+            ci = cluster_mean_ci([v for _, v in entries], [photo for photo, _ in entries],
+                                 n_resamples=n_resamples)
+            cells[key] = ci.bounds if ci is not None else None
+        out[name] = cells
+    return out
 
 
 def render_table(summary, console=None) -> None:  # summary: JudgeSummary

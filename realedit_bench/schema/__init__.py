@@ -12,7 +12,7 @@ from realedit_bench.schema.base import (
 )
 from realedit_bench.schema.judge import ItemStat, JudgeSummary, JudgmentRow, PerspectiveSummary, Usage
 from realedit_bench.schema.metrics import MetricRow, MetricSummary
-from realedit_bench.schema.run import AdapterRef, ApiCall, BenchmarkRef, EditRow, RunManifest
+from realedit_bench.schema.run import AdapterRef, ApiCall, BenchmarkRef, EditRow, ModelInput, RunManifest
 
 __all__ = [
     "AgreementReport",
@@ -28,6 +28,7 @@ __all__ = [
     "JudgmentRow",
     "MetricRow",
     "MetricSummary",
+    "ModelInput",
     "Perspective",
     "PerspectiveSummary",
     "Row",

@@ -121,7 +121,18 @@ class JudgeSummary(_JudgeRecord):
     judge_snapshot: str | None = Field(default=None, description="Model id the provider reported.")
     rubric: str = Field(description="Rubric name and version.")
     parse_mode: Literal["robust", "paper"] = Field(default="robust", description="Reply parser used.")
-    temperature: float = Field(default=0.0, description="Sampling temperature sent.")
+    protocol: Literal["realedit", "paper"] = Field(
+        default="realedit", description="realedit: our rubric and request; paper: the authors' prompts, "
+        "parser, request and images (realedit judge --protocol paper). It decides the headline figures.")
+    temperature: float | None = Field(
+        default=0.0,
+        description="Sampling temperature sent; None: none was sent (the API's default applied).")
+    sent: dict[str, Any] = Field(
+        default_factory=dict, description="What each request sent: model, max_tokens (and the parameter's "
+        "name), temperature and seed (null: not sent), timeout, and how the images were prepared.")
+    overrides: list[str] = Field(
+        default_factory=list, description="Settings given that differ from the protocol's, as "
+        "'name=value (protocol: default)'.")
     samples_k: int = Field(default=1, description="Asks per item (--repeats).")
     created_at: str = Field(description="UTC time the summary was written.")
     command: list[str] = Field(default_factory=list, description="The judge command line.")
@@ -150,6 +161,11 @@ class JudgeSummary(_JudgeRecord):
         default_factory=dict,
         description="perspective -> {n, accuracy, score_mean} exactly as the authors' script computes them "
         "(first ask of each item; its yes/no list also keeps items whose score later failed to parse).",
+    )
+    paper_intervals: dict[str, dict[str, tuple[float, float] | None]] = Field(
+        default_factory=dict,
+        description="perspective -> {accuracy, score_mean} -> 95% interval of paper_figures (cluster "
+        "bootstrap over source photos); null from fewer than two photos.",
     )
     variance: dict[str, dict[str, float | int | None]] = Field(
         default_factory=dict,

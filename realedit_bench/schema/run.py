@@ -94,11 +94,23 @@ class ApiCall(Row):
     returned_size: tuple[int, int] | None = Field(default=None, description="(width, height) as returned.")
 
 
+class ModelInput(Row):
+    """How an editor made its model's input from the source photo (its ``prepare``): cropping ``crop_box``
+    of the photo and resizing it to ``size`` (Lanczos) gives the image the model was given."""
+
+    WRITTEN_BY: ClassVar[str] = "realedit run"
+
+    crop_box: tuple[float, float, float, float] = Field(
+        description="(left, upper, right, lower) of the region of the source the model saw, in source "
+        "pixels.")
+    size: tuple[int, int] = Field(description="(width, height) of the model's input.")
+
+
 class EditRow(Row):
     """One line of ``edits.jsonl``: the outcome of editing one sample."""
 
-    #: 2: ``refused`` rows and the ``api`` record of paid API editors.
-    SCHEMA_VERSION: ClassVar[int] = 2
+    #: 3: ``model_input``, the crop and size of the model's input (2: ``refused`` rows and ``api`` records).
+    SCHEMA_VERSION: ClassVar[int] = 3
     WRITTEN_BY: ClassVar[str] = "realedit run"
 
     sample_id: str = Field(description="Stable id: image stem + category, e.g. '10-local'.")
@@ -127,3 +139,7 @@ class EditRow(Row):
     finished_at: str = Field(description="UTC time the row was written.")
     process_index: int = Field(default=0, description="Which process of a sharded run wrote the row.")
     api: ApiCall | None = Field(default=None, description="Calls, usage and money of a paid API editor.")
+    model_input: ModelInput | None = Field(
+        default=None, description="How the editor prepared the source for its model (the judge's "
+        "--protocol paper sends that input); None for editors that take the photo as it is (identity, paid "
+        "APIs) and for rows that are not ok.")

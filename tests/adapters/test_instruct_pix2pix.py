@@ -1,4 +1,4 @@
-"""InstructPix2Pix and MagicBrush: the released edit script's defaults, on a tiny pipeline saved to disk."""
+"""InstructPix2Pix, MagicBrush and HQ-Edit: their released defaults, on a tiny pipeline saved to disk."""
 
 from __future__ import annotations
 
@@ -62,6 +62,27 @@ def test_every_scheduler_name_loads_its_diffusers_class(scheduler, tiny_pix2pix_
     editor = ADAPTERS.get("magicbrush")(weights=str(tiny_pix2pix_dir), scheduler=scheduler, device="cpu")
     editor.load()
     assert type(editor._pipe.scheduler).__name__ == SCHEDULERS[scheduler]
+
+
+def test_hq_edit_has_its_readmes_settings_and_runs_the_instruct_pix2pix_pipeline(tiny_pix2pix_dir, tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = ADAPTERS.get("hq-edit")(device="cpu").params()
+    # Its README: 30 Euler-ancestral steps, text guidance 7.0 (not the 1.5 its snippet passes), image 1.5.
+    assert params == {**DEFAULTS, "weights": "MudeHui/HQ-Edit", "steps": 30, "guidance_scale": 7.0}
+    editor = ADAPTERS.get("hq-edit")(weights=str(tiny_pix2pix_dir), steps=2, resolution=64, device="cpu")
+    editor.load()
+    assert type(editor._pipe).__name__ == "StableDiffusionInstructPix2PixPipeline"
+    assert type(editor._pipe.scheduler).__name__ == "EulerAncestralDiscreteScheduler"
+    calls = []
+    real = editor._pipe.__call__
+    monkeypatch.setattr(type(editor._pipe), "__call__",
+                        lambda pipe, **kw: calls.append(kw) or real(**kw))
+    out = editor.edit(Image.new("RGB", (200, 50), (200, 30, 30)), "make it blue", seed=1)
+    assert out.size == (256, 64)  # the aspect is kept (the README squashes to a square)
+    [call] = calls
+    assert (call["guidance_scale"], call["image_guidance_scale"]) == (7.0, 1.5)
+    assert call["num_inference_steps"] == 2
 
 
 def test_a_missing_single_file_checkpoint_is_one_line(tmp_path):

@@ -76,6 +76,28 @@ def test_batched_run_matches_single(tiny_model, real_edit_dir, tmp_path):
         assert np.abs(x - y).max() <= 2  # batched matmuls may differ in the last bit, not in content
 
 
+def test_each_row_records_how_the_editor_prepared_its_input(tiny_model, real_edit_dir, tmp_path):
+    import math
+
+    from PIL import ImageOps
+
+    bench = RealEditBenchmark().load(real_edit_dir)
+    chosen = select(bench.samples, limit=2)
+    _runner(tiny_model, bench, chosen, tmp_path / "r", batch_size=2).run()
+    for row, sample in zip(read_rows(tmp_path / "r" / "edits.jsonl", EditRow), chosen, strict=True):
+        photo = Image.open(sample.image).convert("RGB")
+        w, h = photo.size
+        # The InstructPix2Pix edit script's size rule, written out here (resolution 64).
+        factor = 64 / max(w, h)
+        factor = math.ceil(min(w, h) * factor / 64) * 64 / min(w, h)
+        size = (int((w * factor) // 64) * 64, int((h * factor) // 64) * 64)
+        assert row.model_input is not None and row.model_input.size == size
+        assert Image.open(tmp_path / "r" / row.output).size == size
+        # The recorded crop rebuilds the authors' input: ImageOps.fit of the photo, pixel for pixel.
+        rebuilt = photo.resize(size, Image.Resampling.LANCZOS, box=row.model_input.crop_box)
+        assert rebuilt.tobytes() == ImageOps.fit(photo, size, method=Image.Resampling.LANCZOS).tobytes()
+
+
 def test_bad_image_is_a_recorded_failure_and_the_run_goes_on(tiny_pix2pix_dir, real_edit_dir, tmp_path):
     data = tmp_path / "data"
     (data / "imgs").mkdir(parents=True)
@@ -160,6 +182,7 @@ def test_identity_run_and_manifest_records_how(real_edit_dir, tmp_path):
     src = Image.open(real_edit_dir / "imgs" / rows[0].source).convert("RGB")
     out_img = Image.open(run_dir / rows[0].output)
     assert (out_img.size, out_img.tobytes()) == (src.size, src.tobytes())
+    assert all(r.model_input is None for r in rows)  # no prepare: the model took the photo as it is
 
 
 def test_unknown_setting_and_model_are_clear(real_edit_dir, tmp_path):

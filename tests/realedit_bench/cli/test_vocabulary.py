@@ -16,7 +16,8 @@ from judge_fixtures import GPT, STEM, rows_of
         (["metrics", "--images", ".", "-m", "l1"], "No such option: -m"),  # -m is run's --model
         (["metrics", "--images", ".", "--bootstrap", "100"], "No such option: --bootstrap"),  # --resamples
         (["data", "fetch", "--dest", "d"], "No such option: --dest"),  # --data-dir
-        (["data", "fetch", "magicbrush"], "unexpected extra argument"),  # --benchmark magicbrush
+        (["data", "fetch", "magicbrush"],  # only paper-prompts, which is no benchmark, goes by name
+         "data fetch names paper-prompts or --benchmark NAME, not 'magicbrush' (--benchmark magicbrush)"),
         (["reward", "train", "--output-dir", "o"], "No such option: --output-dir"),  # --out
         (["reward", "train", "-o", "o"], "No such option: -o"),
         (["reward", "annotate", "--output-dir", "o"], "No such option: --output-dir"),
