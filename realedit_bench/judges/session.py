@@ -226,8 +226,7 @@ def judge_edits(
             and hashing the images) when it listens (see ``ProgressCallback``).
         log: Where progress lines go as they happen (missing edits, batches); default stderr.
         structured: Ask for the answer as a JSON schema response format where the provider takes one.
-        after: Called once the edits are judged (not on a dry run or a check) with the run's setup and
-            outcome: canaries and drift checks judge more items the same way through it.
+        after: Called with the run's setup and outcome once the edits are judged (canaries, drift checks).
 
     Returns:
         The outcome: exit code, counts, summary, file paths, warnings (see :class:`JudgeOutcome`).
