@@ -36,7 +36,7 @@ Images = Annotated[Path | None, typer.Option(
     "go to <it>/judgments/ (or --out).")]
 Judge = Annotated[list[str] | None, typer.Option(
     "--judge", show_default=False, metavar="provider/model",
-    help=judge_help() + ". Default: openai/gpt-4o-2024-08-06 (with --protocol paper: "
+    help=judge_help() + " Default: openai/gpt-4o-2024-08-06 (with --protocol paper: "
     "openai/gpt-4o-2024-05-13). Repeat it for a panel: each judge is judged on its own (its own files, "
     "cache and resume), then the panel's figures and the agreement between the judges go to "
     "judgments/panel__panel.panel.json.")]
