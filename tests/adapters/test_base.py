@@ -12,6 +12,7 @@ import pytest
 from cli_runner import invoke
 from paths import REPO
 from PIL import Image, ImageOps
+from tiny_models import CallRecorder
 
 from adapters.base import RUNTIME_SETTINGS, DiffusersEditor, centre_crop_box, fit, pipeline_type, pix2pix_size
 from adapters.instruct_pix2pix import InstructPix2Pix
@@ -50,20 +51,6 @@ class _Plain(DiffusersEditor):
     pipeline_class = "diffusers:StableDiffusionInstructPix2PixPipeline"
 
 
-class _Recorder:
-    """Stands between an editor and its loaded pipeline and keeps the arguments of every call."""
-
-    def __init__(self, pipe: Any) -> None:
-        self.pipe, self.calls = pipe, []
-
-    def __call__(self, **kwargs: Any) -> Any:
-        self.calls.append(kwargs)
-        return self.pipe(**kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.pipe, name)
-
-
 class _Hooked(InstructPix2Pix):
     """Every hook overridden, and two settings of its own."""
 
@@ -80,7 +67,7 @@ class _Hooked(InstructPix2Pix):
         return {**super().params(), "suffix": self.suffix, "boost": self.boost, "keep_size": self.keep_size}
 
     def adapt(self, pipe: Any) -> Any:
-        return _Recorder(pipe)
+        return CallRecorder(pipe)
 
     def prompt(self, instruction: str) -> str:
         return instruction + self.suffix
@@ -293,7 +280,7 @@ def hooked(tiny_pix2pix_dir) -> _Hooked:
 def test_hooks_shape_the_pipeline_call(hooked):
     sources = [_photo((200, 50), 1), _photo((64, 64), 2), _photo((210, 52), 3)]  # 256x64, 64x64, 256x64
     recorder = hooked._pipe
-    assert isinstance(recorder, _Recorder)  # adapt() gave the pipeline the editor calls
+    assert isinstance(recorder, CallRecorder)  # adapt() gave the pipeline the editor calls
     recorder.calls.clear()
     out = hooked.edit_batch(sources, ["add snow", "make it red", "add a cat"], seeds=[5, 6, 7])
     # two input sizes, two calls; the samples that prepare to the same size share one

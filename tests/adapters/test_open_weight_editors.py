@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from cli_runner import invoke
 from PIL import Image
 from tiny_editors import BUILDERS
+from tiny_models import CallRecorder
 
 from adapters.base import RUNTIME_SETTINGS
 from adapters.flux2_klein import klein_size
@@ -42,20 +42,6 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every tiny pipeline, saved once for the module."""
     root = tmp_path_factory.mktemp("tiny-editors")
     return {name: build(root / name) for name, build in BUILDERS.items()}
-
-
-class _Recorder:
-    """Stands in for a loaded pipeline and keeps the arguments of every call."""
-
-    def __init__(self, pipe: Any) -> None:
-        self.pipe, self.calls = pipe, []
-
-    def __call__(self, **kwargs: Any) -> Any:
-        self.calls.append(kwargs)
-        return self.pipe(**kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.pipe, name)
 
 
 def _photo(size: tuple[int, int], seed: int = 0) -> Image.Image:
@@ -104,7 +90,7 @@ def test_a_run_edits_two_real_photos_at_their_own_size(name, tiny, real_edit_dir
 def test_the_pipeline_gets_the_model_cards_arguments(name, tiny):
     editor = ADAPTERS.get(name)(weights=str(tiny[name]), device="cpu", **TINY[name])
     editor.load()
-    editor._pipe = recorder = _Recorder(editor._pipe)
+    editor._pipe = recorder = CallRecorder(editor._pipe)
     source = _photo((96, 64), 3)
     out = editor.edit(source, "add a hat", seed=7)
     assert out.size == source.size

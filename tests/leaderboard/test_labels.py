@@ -6,26 +6,9 @@ import csv
 import io
 import json
 
-from report_fixtures import make_dataset, make_run, measured_rows, page_soup
+from report_fixtures import IP2P_PARAMS, make_dataset, make_run, measured_rows, page_soup
 
 from leaderboard.site import build_site
-
-# What instruct-pix2pix records when run with -M steps=20 -M scheduler=ddim on a GPU.
-IP2P_PARAMS = {
-    "weights": "timbrooks/instruct-pix2pix",
-    "weights_fingerprint": None,
-    "revision": None,
-    "steps": 20,
-    "guidance_scale": 7.5,
-    "image_guidance_scale": 1.5,
-    "resolution": 512,
-    "resize": "longer side ~resolution, sides multiples of 64, Lanczos centre fit",
-    "scheduler": "ddim",
-    "negative_prompt": "",
-    "device": "cuda:0",
-    "dtype": "float16",
-    "generator": "torch.Generator('cpu') per sample",
-}
 
 
 def test_the_page_shows_the_label_the_run_recorded(tmp_path):

@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from realedit_bench.labels import default_label, editor_defaults, run_changes, settings_text
+from report_fixtures import IP2P_PARAMS
 
-# What instruct-pix2pix records when run with -M steps=20 -M scheduler=ddim on a GPU.
-IP2P_PARAMS = {
-    "weights": "timbrooks/instruct-pix2pix",
-    "weights_fingerprint": None,
-    "revision": None,
-    "steps": 20,
-    "guidance_scale": 7.5,
-    "image_guidance_scale": 1.5,
-    "resolution": 512,
-    "resize": "longer side ~resolution, sides multiples of 64, Lanczos centre fit",
-    "scheduler": "ddim",
-    "negative_prompt": "",
-    "device": "cuda:0",
-    "dtype": "float16",
-    "generator": "torch.Generator('cpu') per sample",
-}
+from realedit_bench.labels import default_label, editor_defaults, run_changes, settings_text
 
 
 def test_changed_settings_leave_out_defaults_and_what_the_machine_chose():

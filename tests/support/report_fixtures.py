@@ -36,6 +36,23 @@ RUBRIC = "realedit-v1"
 WHEN = "2025-03-01T12:00:00+00:00"
 XSS = '<script>alert(1)</script><img src=x onerror="alert(2)">'
 
+# What instruct-pix2pix records when run with -M steps=20 -M scheduler=ddim on a GPU.
+IP2P_PARAMS = {
+    "weights": "timbrooks/instruct-pix2pix",
+    "weights_fingerprint": None,
+    "revision": None,
+    "steps": 20,
+    "guidance_scale": 7.5,
+    "image_guidance_scale": 1.5,
+    "resolution": 512,
+    "resize": "longer side ~resolution, sides multiples of 64, Lanczos centre fit",
+    "scheduler": "ddim",
+    "negative_prompt": "",
+    "device": "cuda:0",
+    "dtype": "float16",
+    "generator": "torch.Generator('cpu') per sample",
+}
+
 
 class _Lines:
     """Buffered JSON-lines writer: the same file format as ``JsonlAppender`` without an fsync per row,

@@ -128,3 +128,17 @@ def build_tiny_pix2pix(directory: Path, seed: int = 0) -> Path:
     pipe = StableDiffusionInstructPix2PixPipeline(**comps, requires_safety_checker=False)
     pipe.save_pretrained(directory)
     return directory
+
+
+class CallRecorder:
+    """Stands between an editor and its loaded pipeline and keeps the arguments of every call."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe, self.calls = pipe, []
+
+    def __call__(self, **kwargs: Any) -> Any:
+        self.calls.append(kwargs)
+        return self.pipe(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pipe, name)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+from tiny_models import TINY_UNET
 
 from adapters.smartedit.bridge import Bridge, BridgeConfig
 from adapters.smartedit.interaction import InteractionConfig
@@ -103,18 +104,7 @@ def tiny_unet():
     """An InstructPix2Pix-layout UNet (8 input channels) with a 96-wide text context."""
     from diffusers import UNet2DConditionModel
 
-    return UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=32,
-        in_channels=8,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=TEXT_DIM,
-        attention_head_dim=4,
-        norm_num_groups=16,
-    )
+    return UNet2DConditionModel(**{**TINY_UNET, "cross_attention_dim": TEXT_DIM})
 
 
 def build_pix2pix(directory: Path) -> Path:
