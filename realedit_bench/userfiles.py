@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,31 @@ def loads_json(text: str | bytes, where: str, error: type[RealEditError] = DataE
         raise error(f"{where}: not UTF-8 text") from None
     if _depth(value) > MAX_JSON_DEPTH:
         raise error(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def loads_toml(text: str, where: str, error: type[RealEditError] = DataError) -> dict[str, Any]:
+    """Parse TOML with the same bounds as :func:`loads_json`; every problem is one line naming ``where``.
+
+    Raises:
+        error: not valid TOML, nested deeper than :data:`MAX_JSON_DEPTH` (or than Python's parser can
+            follow), or an integer too long for Python to read.
+    """
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
+    try:
+        value = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{where} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise error(f"{where}: nested too deeply to read") from None
+    except ValueError as exc:  # Python's limit on the digits of an integer
+        raise error(f"{where}: {str(exc).split(';')[0]}") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise error(f"{where}: nested too deeply to read (more than {MAX_JSON_DEPTH} levels)")
     return value
 
 

@@ -31,7 +31,6 @@ A panel file::
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,12 +50,7 @@ from realedit_bench.schema.agree import Stat
 from realedit_bench.schema.base import PERSPECTIVES
 from realedit_bench.schema.judge import JudgmentRow
 from realedit_bench.schema.trust import PanelJudge, PanelPerspective, PanelSummary
-from realedit_bench.userfiles import read_text
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from realedit_bench.userfiles import loads_toml, read_text
 
 RULE = (
     "per edit: score = mean of the valid judges' scores mapped to 0-5; verdict = majority of their "
@@ -79,10 +73,7 @@ def load_panel(path: Path | str, default_rubric: str | Path | None) -> tuple[str
     """Read a panel file (module docstring): its name and judges. Raises ConfigError when malformed."""
     path = Path(path)
     text = read_text(path, what="--panel", max_bytes=1 << 20, error=ConfigError)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"--panel {path} is not valid TOML: {exc}") from exc
+    data = loads_toml(text, f"--panel {path}", ConfigError)
     unknown = set(data) - _PANEL_KEYS
     if unknown:
         raise ConfigError(f"--panel {path}: unknown key(s) {', '.join(sorted(unknown))} (known: name, judge)")

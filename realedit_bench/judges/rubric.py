@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -45,12 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from realedit_bench.errors import ConfigError
 from realedit_bench.schema.base import PERSPECTIVES
-from realedit_bench.userfiles import check_regular, read_text
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from realedit_bench.userfiles import check_regular, loads_toml, read_text
 
 #: Built-in rubrics shipped with the package: id -> file under ``judges/rubrics/``.
 BUILTIN_RUBRICS = {"realedit-v1": "realedit-v1.toml", "editscore-v1": "editscore-v1.toml"}
@@ -199,14 +193,7 @@ def load_rubric(name_or_path: str | Path) -> Rubric:
             known = ", ".join(BUILTIN_RUBRICS)
             raise ConfigError(f"--rubric {text!r} is neither a built-in rubric ({known}) nor a rubric file")
     source = read_text(path, what="rubric file", max_bytes=MAX_PROMPT_BYTES, error=ConfigError)
-    try:
-        data = tomllib.loads(source)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"rubric file {path} is not valid TOML: {exc}") from exc
-    except RecursionError:
-        raise ConfigError(f"rubric file {path}: nested too deeply to read") from None
-    except ValueError as exc:  # Python's limit on the digits of an integer
-        raise ConfigError(f"rubric file {path}: {str(exc).split(';')[0]}") from None
+    data = loads_toml(source, f"rubric file {path}", ConfigError)
     return rubric_from_dict(data, base_dir=path.parent, source=str(path))
 
 

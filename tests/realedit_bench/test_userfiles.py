@@ -109,3 +109,17 @@ def test_symlinks_out_of_a_data_folder(tmp_path: Path) -> None:
     # The data folder itself behind a link is the user's choice: its files are inside it.
     (tmp_path / "link").symlink_to(data)
     userfiles.check_inside(tmp_path / "link" / "imgs" / "in.jpeg", tmp_path / "link", what="image")
+
+
+def test_toml_is_read_within_the_bounds_of_json() -> None:
+    assert userfiles.loads_toml('name = "p"\n[[judge]]\nname = "openai/m"\n', "p.toml", ConfigError) == {
+        "name": "p", "judge": [{"name": "openai/m"}]}
+    depth = userfiles.MAX_JSON_DEPTH + 1  # deep enough for our bound, shallow enough for Python's parser
+    with pytest.raises(ConfigError, match=r"^p.toml: nested too deeply to read \(more than 64 levels\)$"):
+        userfiles.loads_toml("a = " + "[" * depth + "]" * depth, "p.toml", ConfigError)
+    with pytest.raises(ConfigError, match=r"^p.toml: nested too deeply to read$"):
+        userfiles.loads_toml("a = " + "[" * 100_000 + "]" * 100_000, "p.toml", ConfigError)
+    with pytest.raises(ConfigError, match=r"^p.toml is not valid TOML: "):
+        userfiles.loads_toml("[[judge", "p.toml", ConfigError)
+    with pytest.raises(ConfigError, match="digits"):
+        userfiles.loads_toml("a = " + "5" * 5001, "p.toml", ConfigError)

@@ -266,6 +266,12 @@ FILE_SPOILS: dict[str, tuple[str, str, str, Spoil, tuple[str, ...]]] = {
         '{"models": {"openai/gpt-4o": {"input": ' + "1" * 5001 + ', "output": 1}}}'), ("digits",)),
     "judge --check:prices-not-utf8": ("check", "--prices", "p.json", _writes(b'{"models": "\xff"}'),
                                       ("not UTF-8",)),
+    "judge:panel-pipe": ("dry-run", "--panel", "panel.toml", _as(fifo), ("named pipe",)),
+    "judge:panel-nested": ("dry-run", "--panel", "panel.toml", _writes("a = " + NESTED), ("nested",)),
+    "judge:panel-huge-number": ("dry-run", "--panel", "panel.toml", _writes("a = " + "5" * 5001),
+                                ("digits",)),
+    "judge:panel-not-utf8": ("dry-run", "--panel", "panel.toml", _writes(b'name = "caf\xe9"'),
+                             ("not UTF-8",)),
     "judge:cache-is-a-folder": ("dry-run", "--cache", "cache.sqlite", _as(folder_in_place), ("judge cache",)),
     "judge:cache-read-only": ("dry-run", "--cache", "cache.sqlite", _as(read_only_file), ("judge cache",)),
 }
