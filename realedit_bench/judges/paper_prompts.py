@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +29,7 @@ from pydantic import Field
 
 from realedit_bench.errors import DataError
 from realedit_bench.schema.base import Row
-from realedit_bench.userfiles import check_regular, read_bytes
+from realedit_bench.userfiles import check_regular, is_inside, read_bytes
 
 REPO = "bytedance/Multi-Reward-Editing"
 COMMIT = "e72d7826b8ffc87cb3b6b224666fe913ec97c5e8"
@@ -251,8 +252,13 @@ def _find(root: Path, name: str) -> Path | None:
     return hits[0] if hits else None
 
 
-def _read_set(found: dict[str, Path | None], expected: dict[str, str]) -> dict[str, bytes]:
-    """The bytes of each file found (all of them are), each sha256-checked against the release."""
+def _read_set(root: Path, found: dict[str, Path | None], expected: dict[str, str]) -> dict[str, bytes]:
+    """The bytes of each file found (all of them are), each sha256-checked against the release; a file
+    that a symlink leads out of ``root`` is refused before it is read."""
+    for p in found.values():
+        if p is not None and not is_inside(p, root):
+            raise DataError(f"--from file {p} leads outside {root} (to {os.path.realpath(p)}) through a "
+                            "symlink; copy the file into the folder")
     data = {rel: read_bytes(p, what="--from file", max_bytes=MAX_BYTES) for rel, p in found.items() if p}
     for rel, raw in data.items():
         _check(rel, raw, str(found[rel]), expected)
@@ -276,11 +282,11 @@ def import_prompts(from_dir: Path, dest: Path, *, wait_for_lock: bool = False) -
     scripts = {rel: _find(from_dir, Path(rel).name) for rel in SCRIPTS}
     prompts = {file: _find(from_dir, file) for file in prompt_files()}
     if all(scripts.values()):
-        data = _read_set(scripts, expected)
+        data = _read_set(Path(from_dir), scripts, expected)
         texts = prompts_of_scripts(data, expected)
         obtained: Obtained = "imported scripts"
     elif all(prompts.values()):
-        data = _read_set(prompts, expected)
+        data = _read_set(Path(from_dir), prompts, expected)
         texts = {f: raw.decode("utf-8") for f, raw in data.items()}
         obtained = "imported prompt files"
     else:
@@ -295,8 +301,6 @@ def import_prompts(from_dir: Path, dest: Path, *, wait_for_lock: bool = False) -
 
 def _url_template() -> str:
     """``$REALEDIT_PAPER_PROMPTS_URL`` (a mirror, ``{path}`` in it) or the pinned GitHub raw URL."""
-    import os
-
     template = os.environ.get(URL_ENV) or URL
     if "{path}" not in template or not template.startswith(("http://", "https://")):
         raise DataError(f"${URL_ENV} must be an http(s) URL template holding {{path}}")

@@ -144,6 +144,19 @@ def test_a_tampered_prompt_file_is_refused(tmp_path: Path) -> None:
         pp.import_prompts(incomplete, tmp_path / "cache")
 
 
+def test_a_prompt_file_that_a_symlink_leads_out_of_the_folder_is_refused(tmp_path: Path) -> None:
+    # The link leads to the authors' own text: only where it lies makes it refused.
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(PAPER_PROMPTS, outside)
+    copy = tmp_path / "copy"
+    shutil.copytree(PAPER_PROMPTS, copy)
+    (copy / "quality.user.txt").unlink()
+    (copy / "quality.user.txt").symlink_to(outside / "quality.user.txt")
+    with pytest.raises(DataError, match=r"quality.user.txt leads outside .*copy \(to .*elsewhere.* symlink"):
+        pp.import_prompts(copy, tmp_path / "cache")
+    assert pp.load_prompts(tmp_path / "cache") is None
+
+
 def test_a_cached_prompt_changed_afterwards_is_refused(tmp_path: Path) -> None:
     dest = tmp_path / "cache"
     pp.import_prompts(PAPER_PROMPTS, dest)
